@@ -1,0 +1,1 @@
+//! azop-armsim: a local Azure Resource Manager.

@@ -1,0 +1,1 @@
+//! Controllers for AzureCluster, AksCluster, StorageBinding and ProxyConfig.

@@ -1,0 +1,2 @@
+//! The azop operator binary.
+fn main() {}

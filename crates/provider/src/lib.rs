@@ -1,0 +1,1 @@
+//! Every Azure call azop makes goes through this crate.
