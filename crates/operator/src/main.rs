@@ -1,2 +1,25 @@
-//! The azop operator binary.
-fn main() {}
+//! The azop operator binary: `azop crds` prints the CRDs, `azop run` runs the controllers.
+
+mod crds_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "azop", version, about = "Provision Azure infrastructure from Kubernetes objects")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every CRD as YAML (or write one file per kind with --out-dir).
+    Crds(crds_cmd::CrdsArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds(args) => crds_cmd::run(&args),
+    }
+}

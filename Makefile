@@ -1,0 +1,44 @@
+# azop — developer entry points. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+export AZOP_CACHE ?= $(HOME)/.cache/azop
+
+.PHONY: help build generate check-generated fmt lint test test-rust test-sdk testenv demo bench clean-testenv
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+build: ## build every crate and test target
+	$(CARGO) build --workspace --all-targets
+
+generate: ## regenerate crds/ and charts/azop/crds/ from the Rust types
+	$(CARGO) run -q -p azop -- crds --out-dir crds
+	$(CARGO) run -q -p azop -- crds --out-dir charts/azop/crds
+
+check-generated: generate ## fail when generated files differ from what is committed
+	@git diff --exit-code -- crds charts/azop/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+lint: ## rustfmt --check and clippy -D warnings
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+testenv: ## install etcd, kube-apiserver and Azurite into ~/.cache/azop (idempotent)
+	bash crates/testenv/scripts/install.sh
+
+test: testenv test-rust test-sdk ## run every test, installing what it needs
+
+test-rust: ## every Rust test: unit, integration, end-to-end (real kube-apiserver, armsim, Azurite)
+	$(CARGO) test --workspace --no-fail-fast
+
+test-sdk: ## Microsoft's Python SDKs against azop-armsim
+	bash tests/sdk/run.sh
+
+demo: ## see azop at work on an embedded test environment
+	bash tests/demo/run.sh
+
+bench: ## benchmarks; results are written up in docs/benchmarks.md
+	$(CARGO) run --release -q -p azop-armsim --example bench_get
