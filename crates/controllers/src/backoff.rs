@@ -1,0 +1,99 @@
+//! Requeue delays that follow the error's class, and per-object exponential backoff.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How a failed reconcile should be retried. Built from the provider's error classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryClass {
+    /// The spec cannot work as written: wait for the user to change it (the watch wakes us).
+    InvalidSpec,
+    /// A missing permission: retry slowly, an admin may grant it.
+    Auth,
+    /// ARM told us when to come back.
+    Throttled { retry_after: Duration },
+    /// Another operation holds the resource: retry in seconds.
+    Busy,
+    /// Anything else: exponential per object.
+    Transient,
+}
+
+/// Longest wait for transient errors; long enough to spare ARM, short enough to heal promptly.
+pub const MAX_TRANSIENT: Duration = Duration::from_secs(300);
+const BASE_TRANSIENT: Duration = Duration::from_secs(2);
+const BUSY: Duration = Duration::from_secs(5);
+const AUTH: Duration = Duration::from_secs(120);
+/// Invalid specs are re-checked rarely: a spec change wakes the controller anyway, and a
+/// referenced object (Secret, StorageBinding) fixed out of band is still noticed.
+const INVALID_SPEC: Duration = Duration::from_secs(600);
+
+/// The delay before the next attempt, given the class and how many attempts failed in a row
+/// (1 for the first failure). Pure.
+pub fn delay(class: RetryClass, failures: u32) -> Duration {
+    match class {
+        RetryClass::InvalidSpec => INVALID_SPEC,
+        RetryClass::Auth => AUTH,
+        RetryClass::Throttled { retry_after } => retry_after.max(Duration::from_secs(1)),
+        RetryClass::Busy => BUSY,
+        RetryClass::Transient => {
+            let exp = failures.saturating_sub(1).min(16);
+            BASE_TRANSIENT.saturating_mul(1u32 << exp).min(MAX_TRANSIENT)
+        }
+    }
+}
+
+/// Counts consecutive failures per object; a success resets the count.
+#[derive(Default)]
+pub struct FailureCounter {
+    counts: Mutex<HashMap<String, u32>>,
+}
+
+impl FailureCounter {
+    /// Records one more failure of `key` and returns the count.
+    pub fn failed(&self, key: &str) -> u32 {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_backoff_doubles_and_caps() {
+        assert_eq!(delay(RetryClass::Transient, 1), Duration::from_secs(2));
+        assert_eq!(delay(RetryClass::Transient, 2), Duration::from_secs(4));
+        assert_eq!(delay(RetryClass::Transient, 5), Duration::from_secs(32));
+        assert_eq!(delay(RetryClass::Transient, 40), MAX_TRANSIENT);
+    }
+
+    #[test]
+    fn throttled_follows_retry_after() {
+        let d = delay(
+            RetryClass::Throttled {
+                retry_after: Duration::from_secs(17),
+            },
+            9,
+        );
+        assert_eq!(d, Duration::from_secs(17));
+    }
+
+    #[test]
+    fn counter_resets_on_success() {
+        let c = FailureCounter::default();
+        assert_eq!(c.failed("ns/a"), 1);
+        assert_eq!(c.failed("ns/a"), 2);
+        assert_eq!(c.failed("ns/b"), 1);
+        c.succeeded("ns/a");
+        assert_eq!(c.failed("ns/a"), 1);
+    }
+}
