@@ -1,1 +1,16 @@
 //! azop's API: the four custom resources in group `azop.dev`, version `v1alpha1`.
+//!
+//! - [`v1alpha1`]: the types (`AzureCluster`, `AksCluster`, `StorageBinding`, `ProxyConfig`).
+//! - [`validation`]: the pure `Validate` trait that enforces every rule the OpenAPI schema and
+//!   the CEL rules enforce, with the same messages, plus the rules too hard for CEL.
+//! - [`crds`]: the generated CustomResourceDefinitions and their committed YAML files.
+//! - [`naming`]: deterministic Azure names, finalizers, tag keys and labels.
+//! - [`proxy`]: the effective `noProxy` list.
+
+pub mod crds;
+pub mod naming;
+pub mod proxy;
+pub mod v1alpha1;
+pub mod validation;
+
+pub use validation::{Validate, ValidationError, ValidationErrors};

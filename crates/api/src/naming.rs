@@ -1,0 +1,89 @@
+//! Deterministic names and the well-known keys azop writes: finalizers, ownership tags, the
+//! proxy-injection label.
+
+use sha2::{Digest, Sha256};
+
+/// Finalizer of AzureCluster objects.
+pub const AZURE_CLUSTER_FINALIZER: &str = "azop.dev/azurecluster-cleanup";
+/// Finalizer of AksCluster objects.
+pub const AKS_CLUSTER_FINALIZER: &str = "azop.dev/akscluster-cleanup";
+/// Finalizer of StorageBinding objects.
+pub const STORAGE_BINDING_FINALIZER: &str = "azop.dev/storagebinding-cleanup";
+/// Finalizer of ProxyConfig objects.
+pub const PROXY_CONFIG_FINALIZER: &str = "azop.dev/proxyconfig-cleanup";
+
+/// Tag on every Azure resource azop creates: `<kind>/<namespace>/<name>` of the owner.
+pub const TAG_OWNER: &str = "azop.dev/owner";
+/// Tag on every Azure resource azop creates: the owner's uid. azop deletes only resources
+/// carrying its own uid.
+pub const TAG_UID: &str = "azop.dev/uid";
+
+/// Label key that opts a pod into proxy injection.
+pub const PROXY_INJECTION_LABEL_KEY: &str = "spectrocloud.com/connection";
+/// Label value that opts a pod into proxy injection.
+pub const PROXY_INJECTION_LABEL_VALUE: &str = "proxy";
+
+/// Value of the [`TAG_OWNER`] tag.
+pub fn owner_tag_value(kind: &str, namespace: &str, name: &str) -> String {
+    format!("{kind}/{namespace}/{name}")
+}
+
+/// The storage account name azop generates for a StorageBinding without
+/// `storageAccount.name`: `azop` followed by the first 20 hex digits of SHA-256 of the
+/// object's uid — 24 lowercase letters and digits, Azure's maximum.
+///
+/// Deterministic, so every reconcile (and a restarted operator) arrives at the same name
+/// before the first PUT; from the uid, not the name, so a deleted and re-created binding of the
+/// same name does not collide with an account still being deleted. 80 bits of hash make a
+/// clash with another tenant's account (names are global) negligible.
+pub fn storage_account_name(uid: &str) -> String {
+    let digest = Sha256::digest(uid.as_bytes());
+    let mut name = String::with_capacity(24);
+    name.push_str("azop");
+    for byte in digest.iter().take(10) {
+        name.push_str(&format!("{byte:02x}"));
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::patterns;
+
+    #[test]
+    fn storage_account_name_is_valid_stable_and_distinct() {
+        let re = regex::Regex::new(patterns::STORAGE_ACCOUNT_NAME).expect("pattern compiles");
+        let a = storage_account_name("3f1c2a4e-8b7d-4c1e-9a2b-1234567890ab");
+        assert_eq!(a.len(), 24);
+        assert!(re.is_match(&a), "{a}");
+        assert_eq!(
+            a,
+            storage_account_name("3f1c2a4e-8b7d-4c1e-9a2b-1234567890ab")
+        );
+        assert_ne!(
+            a,
+            storage_account_name("3f1c2a4e-8b7d-4c1e-9a2b-1234567890ac")
+        );
+        // Pinned: changing the scheme would orphan every existing account.
+        assert_eq!(
+            storage_account_name("uid-1"),
+            format!("azop{}", &sha_hex("uid-1")[..20])
+        );
+    }
+
+    fn sha_hex(s: &str) -> String {
+        Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn owner_tag() {
+        assert_eq!(
+            owner_tag_value("AzureCluster", "team-a", "prod"),
+            "AzureCluster/team-a/prod"
+        );
+    }
+}

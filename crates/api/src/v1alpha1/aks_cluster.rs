@@ -1,0 +1,418 @@
+//! AksCluster: a managed AKS cluster. The control-plane keys are Palette's, so cluster profiles
+//! carry over unchanged.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    ArmOperation, AzureResourceStatus, AzureScope, CommonStatus, LocalObjectRef, SCOPE_RULES,
+    SecretRef, VERSION_NOT_LOWER,
+};
+use super::schema::{CelRule, cel, list_map, list_set};
+use crate::validation::{messages as msg, patterns};
+
+const SPEC_RULES: &[CelRule] = &[
+    (
+        "self.nodePools.exists(p, has(p.mode) && p.mode == 'System' && (!has(p.osType) || p.osType == 'Linux'))",
+        msg::SYSTEM_POOL_REQUIRED,
+        ".nodePools",
+    ),
+    (
+        "!self.nodePools.exists(p, has(p.osType) && p.osType == 'Windows') || !has(self.network) || !has(self.network.plugin) || self.network.plugin == 'azure'",
+        msg::WINDOWS_NEEDS_AZURE_CNI,
+        ".nodePools",
+    ),
+    (
+        "self.nodePools.all(p, !oldSelf.nodePools.exists(o, o.name == p.name) || oldSelf.nodePools.exists(o, o.name == p.name && (has(o.osType) ? o.osType : 'Linux') == (has(p.osType) ? p.osType : 'Linux') && o.vmSize == p.vmSize && (has(o.osDiskSizeGiB) ? o.osDiskSizeGiB : 0) == (has(p.osDiskSizeGiB) ? p.osDiskSizeGiB : 0) && (has(o.zones) ? o.zones : []) == (has(p.zones) ? p.zones : []) && (has(o.maxPods) ? o.maxPods : 0) == (has(p.maxPods) ? p.maxPods : 0) && (has(o.subnetId) ? o.subnetId : '') == (has(p.subnetId) ? p.subnetId : '')))",
+        msg::POOL_IMMUTABLE,
+        ".nodePools",
+    ),
+    (
+        "(has(self.apiServerAccess) && has(self.apiServerAccess.privateCluster) && self.apiServerAccess.privateCluster) == (has(oldSelf.apiServerAccess) && has(oldSelf.apiServerAccess.privateCluster) && oldSelf.apiServerAccess.privateCluster)",
+        msg::PRIVATE_CLUSTER_IMMUTABLE,
+        ".apiServerAccess",
+    ),
+];
+
+/// Spec of an AksCluster: a managed AKS cluster, its node pools, network and API server access.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "azop.dev",
+    version = "v1alpha1",
+    kind = "AksCluster",
+    namespaced,
+    status = "AksClusterStatus",
+    derive = "PartialEq",
+    shortname = "aks",
+    category = "azop",
+    doc = "A managed AKS cluster. managedControlPlane keeps Palette's keys (sku, autoUpgradeProfile, aadProfile).",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether every part of the cluster is ready"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".status.kubernetesVersion", description = "Kubernetes version the cluster runs"),
+    printcolumn(name = "SKU", type_ = "string", json_path = ".spec.managedControlPlane.sku", description = "AKS tier"),
+    printcolumn(name = "FQDN", type_ = "string", json_path = ".status.fqdn", priority = 1, description = "API server FQDN"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 44").message(msg::CLUSTER_NAME_LENGTH),
+    validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(msg::CLUSTER_NAME_CHARS),
+    validation = Rule::new("!self.metadata.name.contains('microsoft') && !self.metadata.name.contains('windows')").message(msg::AKS_NAME_RESERVED),
+    validation = Rule::new("!has(self.status) || !has(self.status.kubernetesVersion) || !self.status.kubernetesVersion.matches('^[0-9]+[.][0-9]+([.][0-9]+)?$') || int(self.spec.kubernetesVersion.split('.')[0]) > int(self.status.kubernetesVersion.split('.')[0]) || (int(self.spec.kubernetesVersion.split('.')[0]) == int(self.status.kubernetesVersion.split('.')[0]) && (int(self.spec.kubernetesVersion.split('.')[1]) > int(self.status.kubernetesVersion.split('.')[1]) || (int(self.spec.kubernetesVersion.split('.')[1]) == int(self.status.kubernetesVersion.split('.')[1]) && (self.spec.kubernetesVersion.split('.').size() < 3 || self.status.kubernetesVersion.split('.').size() < 3 || int(self.spec.kubernetesVersion.split('.')[2]) >= int(self.status.kubernetesVersion.split('.')[2])))))").message(msg::VERSION_BELOW_CURRENT),
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(SCOPE_RULES), transform = cel(SPEC_RULES))]
+pub struct AksClusterSpec {
+    /// Subscription, region, resource group, credentials and tags.
+    #[serde(flatten)]
+    pub azure: AzureScope,
+    /// Kubernetes version, `1.33` or `1.33.2` (no leading v). Can be raised, never lowered, and
+    /// never below what auto-upgrade already reached (status.kubernetesVersion).
+    #[schemars(regex(pattern = patterns::KUBERNETES_VERSION), length(max = 32))]
+    #[schemars(transform = cel(&[(VERSION_NOT_LOWER, msg::VERSION_DOWNGRADE, "")]))]
+    pub kubernetes_version: String,
+    /// The AKS control plane, with Palette's keys.
+    #[serde(default)]
+    pub managed_control_plane: ManagedControlPlane,
+    /// Node pools, by name. At least one must be a Linux System pool.
+    #[schemars(transform = list_map("name"), length(min = 1, max = 100))]
+    pub node_pools: Vec<AksNodePool>,
+    /// Cluster network. Immutable once the cluster exists.
+    #[serde(default)]
+    pub network: AksNetwork,
+    /// How the API server can be reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server_access: Option<ApiServerAccess>,
+    /// OpenSSH RSA public key for the nodes' admin user (AKS accepts RSA only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::SSH_RSA_PUBLIC_KEY), length(max = 16384))]
+    pub ssh_public_key: Option<String>,
+    /// ProxyConfig in the same namespace, set on the cluster as AKS httpProxyConfig. Without
+    /// it the namespace's default ProxyConfig (if any) is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_config_ref: Option<LocalObjectRef>,
+}
+
+const CONTROL_PLANE_RULES: &[CelRule] = &[
+    (
+        "!has(oldSelf.autoUpgradeProfile) || !has(oldSelf.autoUpgradeProfile.upgradeChannel) || (has(self.autoUpgradeProfile) && has(self.autoUpgradeProfile.upgradeChannel))",
+        msg::UPGRADE_CHANNEL_REMOVED,
+        ".autoUpgradeProfile",
+    ),
+    (
+        "!has(oldSelf.aadProfile) || has(self.aadProfile)",
+        msg::AAD_DISABLED,
+        ".aadProfile",
+    ),
+    (
+        "!has(oldSelf.aadProfile) || !has(oldSelf.aadProfile.managed) || !oldSelf.aadProfile.managed || (has(self.aadProfile) && has(self.aadProfile.managed) && self.aadProfile.managed)",
+        msg::AAD_MANAGED_OFF,
+        ".aadProfile",
+    ),
+    (
+        "!has(oldSelf.aadProfile) || !has(oldSelf.aadProfile.adminGroupObjectIDs) || oldSelf.aadProfile.adminGroupObjectIDs.size() == 0 || (has(self.aadProfile) && has(self.aadProfile.adminGroupObjectIDs) && self.aadProfile.adminGroupObjectIDs.size() > 0)",
+        msg::AAD_ADMIN_GROUPS_EMPTY,
+        ".aadProfile",
+    ),
+];
+
+/// The AKS control plane, with the keys Palette's cluster profiles use.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(CONTROL_PLANE_RULES))]
+pub struct ManagedControlPlane {
+    /// AKS tier (sku.tier; sku.name is always Base): Free for small and non-production
+    /// clusters, Standard (default) for production with the uptime SLA, Premium for long-term
+    /// support.
+    #[serde(default)]
+    pub sku: AksSku,
+    /// Automatic upgrades. Once an upgrade channel is set it cannot be removed; set it to
+    /// `none` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_upgrade_profile: Option<AutoUpgradeProfile>,
+    /// Entra ID (AAD) integration. Once set it cannot be removed, `managed` cannot go from true
+    /// to false and the admin group list cannot become empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aad_profile: Option<AadProfile>,
+}
+
+/// AKS pricing tiers.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum AksSku {
+    /// No SLA; for small and non-production clusters.
+    Free,
+    /// Uptime SLA; for production.
+    #[default]
+    Standard,
+    /// Standard plus long-term support.
+    Premium,
+}
+
+/// AKS automatic upgrades.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoUpgradeProfile {
+    /// none, patch (latest patch of the current minor), stable (latest patch of minor N-1),
+    /// rapid (latest patch of the newest minor) or node-image (node image only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_channel: Option<UpgradeChannel>,
+}
+
+/// AKS auto-upgrade channels.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeChannel {
+    /// No automatic upgrades.
+    None,
+    /// The latest patch of the current minor version.
+    Patch,
+    /// The latest patch of minor version N-1.
+    Stable,
+    /// The latest patch of the newest minor version.
+    Rapid,
+    /// The node image only.
+    NodeImage,
+}
+
+/// Entra ID (AAD) integration.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AadProfile {
+    /// Managed Entra ID integration. Cannot change from true to false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<bool>,
+    /// Object ids of the Entra groups that get cluster-admin. Cannot become empty once set.
+    #[serde(
+        rename = "adminGroupObjectIDs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schemars(inner(regex(pattern = patterns::GUID)), transform = list_set, length(max = 50))]
+    pub admin_group_object_ids: Vec<String>,
+}
+
+const POOL_RULES: &[CelRule] = &[
+    (
+        "!has(self.osType) || self.osType != 'Windows' || self.name.size() <= 6",
+        msg::WINDOWS_POOL_NAME,
+        ".name",
+    ),
+    (
+        "has(self.count) != has(self.autoscale)",
+        msg::POOL_COUNT_OR_AUTOSCALE,
+        "",
+    ),
+    (
+        "!has(self.mode) || self.mode != 'System' || (has(self.count) ? self.count >= 1 : (!has(self.autoscale) || self.autoscale.min >= 1))",
+        msg::SYSTEM_POOL_EMPTY,
+        "",
+    ),
+];
+
+/// An AKS node pool (agent pool). osType, vmSize, osDiskSizeGiB, zones, maxPods and subnetId
+/// are immutable: to change them add a new pool and remove the old one.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(POOL_RULES))]
+pub struct AksNodePool {
+    /// Pool name: 1-12 lowercase letters and digits starting with a letter (at most 6 for
+    /// Windows pools).
+    #[schemars(regex(pattern = patterns::AKS_POOL_NAME), length(min = 1, max = 12))]
+    pub name: String,
+    /// System pools run AKS's system pods (at least one Linux System pool is required); User
+    /// pools run workloads. Default User.
+    #[serde(default)]
+    pub mode: PoolMode,
+    /// Linux (default) or Windows.
+    #[serde(default)]
+    pub os_type: OsType,
+    /// Azure VM size, for example Standard_D4s_v5.
+    #[schemars(regex(pattern = patterns::VM_SIZE), length(max = 64))]
+    pub vm_size: String,
+    /// Fixed node count, 0 to 1000. Exactly one of count and autoscale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub count: Option<i32>,
+    /// Cluster-autoscaler range. Exactly one of count and autoscale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<Autoscale>,
+    /// Availability zones ("1", "2", "3").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = patterns::ZONE)), transform = list_set, length(max = 3))]
+    pub zones: Vec<String>,
+    /// Maximum pods per node, 10 to 250. Default: AKS's default for the network plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 250))]
+    pub max_pods: Option<i32>,
+    /// OS disk size in GiB, 30 to 2048. Default: AKS's default for the VM size.
+    #[serde(
+        rename = "osDiskSizeGiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(range(min = 30, max = 2048))]
+    pub os_disk_size_gib: Option<i32>,
+    /// Existing subnet for the pool's nodes (static placement). Default: network.existingSubnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::SUBNET_ID), length(max = 1024))]
+    pub subnet_id: Option<String>,
+    /// Kubernetes labels for the pool's nodes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Node pool modes.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum PoolMode {
+    /// Runs AKS system pods.
+    System,
+    /// Runs workloads.
+    #[default]
+    User,
+}
+
+/// Node operating systems.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum OsType {
+    /// Linux nodes.
+    #[default]
+    Linux,
+    /// Windows nodes.
+    Windows,
+}
+
+/// A cluster-autoscaler range.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(&[("self.min <= self.max", msg::AUTOSCALE_MIN_MAX, "")]))]
+pub struct Autoscale {
+    /// Minimum node count, 0 to 1000.
+    #[schemars(range(min = 0, max = 1000))]
+    pub min: i32,
+    /// Maximum node count, 0 to 1000, at least min.
+    #[schemars(range(min = 0, max = 1000))]
+    pub max: i32,
+}
+
+const NETWORK_RULES: &[CelRule] = &[
+    (
+        "has(self.serviceCidr) == has(self.dnsServiceIP)",
+        msg::SERVICE_CIDR_AND_DNS_IP,
+        "",
+    ),
+    ("self == oldSelf", msg::AKS_NETWORK_IMMUTABLE, ""),
+];
+
+/// AKS cluster network (the AKS network profile). Immutable once the cluster exists.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(NETWORK_RULES))]
+pub struct AksNetwork {
+    /// Network plugin: azure (default; Azure CNI), kubenet or none (bring your own CNI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<NetworkPlugin>,
+    /// Pod address range (kubenet and Azure CNI overlay). Must not overlap serviceCidr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::CIDR_V4))]
+    pub pod_cidr: Option<String>,
+    /// Service address range. Set together with dnsServiceIP. Default: AKS's 10.0.0.0/16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::CIDR_V4))]
+    pub service_cidr: Option<String>,
+    /// Cluster DNS service address, inside serviceCidr and not its first address.
+    #[serde(
+        rename = "dnsServiceIP",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(regex(pattern = patterns::IPV4))]
+    pub dns_service_ip: Option<String>,
+    /// Existing subnet for the nodes (static placement). Without it AKS creates its own VNet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::SUBNET_ID), length(max = 1024))]
+    pub existing_subnet: Option<String>,
+}
+
+/// AKS network plugins.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkPlugin {
+    /// Azure CNI.
+    Azure,
+    /// kubenet.
+    Kubenet,
+    /// No CNI; bring your own.
+    None,
+}
+
+/// API server exposure.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(&[(
+    "!(has(self.privateCluster) && self.privateCluster) || !has(self.authorizedIPRanges) || self.authorizedIPRanges.size() == 0",
+    msg::PRIVATE_WITH_AUTHORIZED_RANGES,
+    ".authorizedIPRanges",
+)]))]
+pub struct ApiServerAccess {
+    /// A private API server, reachable only from the VNet. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_cluster: Option<bool>,
+    /// Public API server only: the IPv4 CIDRs allowed to reach it. Can change at any time.
+    #[serde(
+        rename = "authorizedIPRanges",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schemars(inner(regex(pattern = patterns::CIDR_V4)), transform = list_set, length(max = 200))]
+    pub authorized_ip_ranges: Vec<String>,
+}
+
+/// Observed state of an AksCluster.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AksClusterStatus {
+    /// Conditions, observed generation and phase.
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Kubernetes version the cluster runs now (auto-upgrade may raise it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
+    /// FQDN of the API server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
+    /// Secret in this namespace holding the admin kubeconfig (key `value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_secret_ref: Option<SecretRef>,
+    /// Observed node pools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_pools: Vec<AksNodePoolStatus>,
+    /// Azure names fixed before the first PUT, by role (`cluster`, `nodeResourceGroup`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub azure_names: BTreeMap<String, String>,
+    /// Every Azure resource azop manages for the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<AzureResourceStatus>,
+    /// ARM operations in flight, so a restarted operator resumes polling them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<ArmOperation>,
+}
+
+/// Observed state of one node pool.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AksNodePoolStatus {
+    /// Pool name.
+    pub name: String,
+    /// Current node count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<i32>,
+    /// Kubernetes version of the pool's nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<String>,
+    /// Node image version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_image_version: Option<String>,
+    /// ARM provisioningState of the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}

@@ -1,0 +1,437 @@
+//! AzureCluster: a Kubernetes cluster on Azure VMs (IaaS).
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    ArmOperation, AzureResourceStatus, AzureScope, CommonStatus, LocalObjectRef, SCOPE_RULES,
+    VERSION_NOT_LOWER,
+};
+use super::schema::{CelRule, cel, list_map, list_set};
+use crate::validation::{messages as msg, patterns};
+
+/// CAPZ's defaults, which Palette users know.
+pub const DEFAULT_VNET_CIDR: &str = "10.0.0.0/8";
+pub const DEFAULT_CONTROL_PLANE_SUBNET_CIDR: &str = "10.0.0.0/16";
+pub const DEFAULT_WORKER_SUBNET_CIDR: &str = "10.1.0.0/16";
+pub const DEFAULT_OS_DISK_SIZE_GIB: i32 = 60;
+pub const API_SERVER_PORT: i32 = 6443;
+
+/// Spec of an AzureCluster: a Kubernetes cluster on Azure VMs, its network, machines and image.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "azop.dev",
+    version = "v1alpha1",
+    kind = "AzureCluster",
+    namespaced,
+    status = "AzureClusterStatus",
+    derive = "PartialEq",
+    shortname = "azc",
+    category = "azop",
+    doc = "An IaaS Kubernetes cluster on Azure VMs: network, load balancer, control-plane and worker machines.",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether every part of the cluster is ready"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
+    printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.controlPlaneEndpoint.host", description = "API server address (port 6443)"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".spec.kubernetesVersion", description = "Kubernetes version"),
+    printcolumn(name = "Location", type_ = "string", json_path = ".spec.location", priority = 1, description = "Azure region"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.size() <= 44").message(msg::CLUSTER_NAME_LENGTH),
+    validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(msg::CLUSTER_NAME_CHARS),
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(SCOPE_RULES))]
+pub struct AzureClusterSpec {
+    /// Subscription, region, resource group, credentials and tags.
+    #[serde(flatten)]
+    pub azure: AzureScope,
+    /// Kubernetes version, `1.33` or `1.33.2` (no leading v). Can be raised, never lowered.
+    #[schemars(regex(pattern = patterns::KUBERNETES_VERSION), length(max = 32))]
+    #[schemars(transform = cel(&[(VERSION_NOT_LOWER, msg::VERSION_DOWNGRADE, "")]))]
+    pub kubernetes_version: String,
+    /// Where the cluster's machines live. Omit it for dynamic placement with CAPZ's defaults.
+    #[serde(default)]
+    pub network: AzureClusterNetwork,
+    /// The control-plane machines.
+    pub control_plane: ControlPlane,
+    /// Worker machine pools, by name. Add, change or remove pools to scale; changing a pool's
+    /// VM size, disk or zones replaces its machines one at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = list_map("name"), length(max = 50))]
+    pub worker_pools: Vec<WorkerPool>,
+    /// The OS image every machine boots from.
+    pub image: ImageSource,
+    /// OpenSSH public key installed for the admin user of every machine (one line: ssh-rsa,
+    /// ssh-ed25519 or ecdsa-sha2-nistp*).
+    #[schemars(regex(pattern = patterns::SSH_PUBLIC_KEY), length(max = 16384))]
+    pub ssh_public_key: String,
+    /// ProxyConfig in the same namespace the machines use for outbound traffic. Without it the
+    /// namespace's default ProxyConfig (if any) is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_config_ref: Option<LocalObjectRef>,
+}
+
+const NETWORK_RULES: &[CelRule] = &[
+    (
+        "!has(self.existingVnet) || (has(self.vnetCidr) && has(self.controlPlaneSubnet) && has(self.controlPlaneSubnet.name) && has(self.controlPlaneSubnet.cidr) && has(self.controlPlaneSubnet.securityGroupName) && has(self.workerSubnet) && has(self.workerSubnet.name) && has(self.workerSubnet.cidr) && has(self.workerSubnet.securityGroupName))",
+        msg::STATIC_PLACEMENT_INCOMPLETE,
+        "",
+    ),
+    (
+        "has(self.existingVnet) || ((!has(self.controlPlaneSubnet) || (!has(self.controlPlaneSubnet.name) && !has(self.controlPlaneSubnet.securityGroupName))) && (!has(self.workerSubnet) || (!has(self.workerSubnet.name) && !has(self.workerSubnet.securityGroupName))))",
+        msg::DYNAMIC_PLACEMENT_NAMES,
+        "",
+    ),
+    (
+        "has(self.existingVnet) || !has(self.apiServerLoadBalancer) || !has(self.apiServerLoadBalancer.type) || self.apiServerLoadBalancer.type != 'Internal'",
+        msg::INTERNAL_LB_NEEDS_STATIC,
+        ".apiServerLoadBalancer",
+    ),
+    (
+        "has(self.existingVnet) == has(oldSelf.existingVnet) && (!has(self.existingVnet) || self.existingVnet == oldSelf.existingVnet)",
+        msg::PLACEMENT_IMMUTABLE,
+        ".existingVnet",
+    ),
+    (
+        "(has(self.vnetCidr) ? self.vnetCidr : '') == (has(oldSelf.vnetCidr) ? oldSelf.vnetCidr : '') && (has(self.controlPlaneSubnet) && has(self.controlPlaneSubnet.cidr) ? self.controlPlaneSubnet.cidr : '') == (has(oldSelf.controlPlaneSubnet) && has(oldSelf.controlPlaneSubnet.cidr) ? oldSelf.controlPlaneSubnet.cidr : '') && (has(self.workerSubnet) && has(self.workerSubnet.cidr) ? self.workerSubnet.cidr : '') == (has(oldSelf.workerSubnet) && has(oldSelf.workerSubnet.cidr) ? oldSelf.workerSubnet.cidr : '')",
+        msg::NETWORK_CIDRS_IMMUTABLE,
+        "",
+    ),
+];
+
+/// Where the cluster's machines live.
+///
+/// Dynamic placement (no `existingVnet`): azop creates a VNet (`vnetCidr`, default
+/// 10.0.0.0/8), a control-plane subnet (default 10.0.0.0/16) and a worker subnet (default
+/// 10.1.0.0/16), each with its own NSG, a NAT gateway for egress and a Standard public load
+/// balancer for the API server, and deletes them with the cluster.
+///
+/// Static placement (`existingVnet` set): the VNet, both subnets and their NSGs exist already;
+/// all of `vnetCidr`, and each subnet's `name`, `cidr` and `securityGroupName` must be given.
+/// azop checks them and never changes or deletes them.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(NETWORK_RULES))]
+pub struct AzureClusterNetwork {
+    /// An existing VNet to place the cluster into (static placement). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing_vnet: Option<ExistingVnet>,
+    /// Address space of the VNet. Dynamic placement: the VNet azop creates (default
+    /// 10.0.0.0/8). Static placement: the existing VNet's address space, required. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::CIDR_V4))]
+    pub vnet_cidr: Option<String>,
+    /// The control-plane subnet (default CIDR 10.0.0.0/16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane_subnet: Option<SubnetSpec>,
+    /// The worker subnet (default CIDR 10.1.0.0/16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_subnet: Option<SubnetSpec>,
+    /// How the API server is exposed (default: a Standard public load balancer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_server_load_balancer: Option<ApiServerLoadBalancer>,
+}
+
+/// An existing VNet (static placement).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExistingVnet {
+    /// Resource group of the VNet (may differ from spec.resourceGroup).
+    #[schemars(regex(pattern = patterns::RESOURCE_GROUP), length(max = 90))]
+    pub resource_group: String,
+    /// Name of the VNet.
+    #[schemars(regex(pattern = patterns::NETWORK_RESOURCE_NAME), length(max = 80))]
+    pub name: String,
+}
+
+/// A subnet of the cluster's VNet.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubnetSpec {
+    /// Name of an existing subnet (static placement only; azop names the subnets it creates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::NETWORK_RESOURCE_NAME), length(max = 80))]
+    pub name: Option<String>,
+    /// Address range of the subnet; it must lie inside vnetCidr and not overlap the other
+    /// subnet. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::CIDR_V4))]
+    pub cidr: Option<String>,
+    /// Name of the existing network security group of the subnet (static placement only). For
+    /// the control-plane subnet it must allow inbound TCP 6443.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::NETWORK_RESOURCE_NAME), length(max = 80))]
+    pub security_group_name: Option<String>,
+}
+
+/// How the API server is reached.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiServerLoadBalancer {
+    /// Public (default): a Standard public load balancer with a public IP. Internal: a
+    /// Standard internal load balancer in the control-plane subnet (static placement only).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub lb_type: Option<LoadBalancerType>,
+}
+
+/// Load balancer exposure.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum LoadBalancerType {
+    /// A public IP in front of the API server.
+    Public,
+    /// A private IP in the control-plane subnet.
+    Internal,
+}
+
+/// The control-plane machines.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlPlane {
+    /// Number of control-plane machines: 1, 3 or 5 (etcd needs an odd count). Default 3.
+    #[serde(default = "default_control_plane_replicas")]
+    #[schemars(extend("enum" = [1, 3, 5]))]
+    pub replicas: i32,
+    /// Azure VM size, for example Standard_D4s_v5.
+    #[schemars(regex(pattern = patterns::VM_SIZE), length(max = 64))]
+    pub vm_size: String,
+    /// OS disk of each machine.
+    #[serde(default)]
+    pub os_disk: OsDisk,
+    /// Availability zones ("1", "2", "3") the machines are spread over evenly. Empty: no zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = patterns::ZONE)), transform = list_set, length(max = 3))]
+    pub zones: Vec<String>,
+}
+
+fn default_control_plane_replicas() -> i32 {
+    3
+}
+
+/// An OS disk.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OsDisk {
+    /// Size in GiB, 30 to 4095. Default 60.
+    #[serde(rename = "sizeGiB", default = "default_os_disk_size")]
+    #[schemars(range(min = 30, max = 4095))]
+    pub size_gib: i32,
+    /// Managed disk type. Default StandardSSD_LRS.
+    #[serde(rename = "type", default)]
+    pub disk_type: OsDiskType,
+}
+
+impl Default for OsDisk {
+    fn default() -> Self {
+        Self {
+            size_gib: DEFAULT_OS_DISK_SIZE_GIB,
+            disk_type: OsDiskType::default(),
+        }
+    }
+}
+
+fn default_os_disk_size() -> i32 {
+    DEFAULT_OS_DISK_SIZE_GIB
+}
+
+/// Managed disk types Azure offers for OS disks.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum OsDiskType {
+    /// Standard HDD.
+    #[serde(rename = "Standard_LRS")]
+    StandardLrs,
+    /// Standard SSD.
+    #[default]
+    #[serde(rename = "StandardSSD_LRS")]
+    StandardSsdLrs,
+    /// Premium SSD.
+    #[serde(rename = "Premium_LRS")]
+    PremiumLrs,
+}
+
+/// A pool of identical worker machines.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerPool {
+    /// Pool name, unique in the cluster: 1-20 lowercase letters, digits and '-'. It prefixes the
+    /// machine names.
+    #[schemars(regex(pattern = patterns::WORKER_POOL_NAME), length(min = 1, max = 20))]
+    pub name: String,
+    /// Number of machines, 0 to 1000.
+    #[schemars(range(min = 0, max = 1000))]
+    pub replicas: i32,
+    /// Azure VM size, for example Standard_D4s_v5.
+    #[schemars(regex(pattern = patterns::VM_SIZE), length(max = 64))]
+    pub vm_size: String,
+    /// OS disk of each machine.
+    #[serde(default)]
+    pub os_disk: OsDisk,
+    /// Availability zones ("1", "2", "3") the machines are spread over evenly. Empty: no zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = patterns::ZONE)), transform = list_set, length(max = 3))]
+    pub zones: Vec<String>,
+    /// Kubernetes labels for the pool's nodes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Kubernetes taints for the pool's nodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<Taint>,
+}
+
+/// A Kubernetes node taint.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Taint {
+    /// Taint key.
+    #[schemars(length(min = 1, max = 316))]
+    pub key: String,
+    /// Taint value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub value: Option<String>,
+    /// NoSchedule, PreferNoSchedule or NoExecute.
+    pub effect: TaintEffect,
+}
+
+/// Taint effects.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum TaintEffect {
+    /// Pods without a toleration are not scheduled.
+    NoSchedule,
+    /// The scheduler avoids the node.
+    PreferNoSchedule,
+    /// Running pods without a toleration are evicted.
+    NoExecute,
+}
+
+/// The OS image machines boot from: exactly one of the three sources.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(&[(
+    "(has(self.storageBindingRef) ? 1 : 0) + (has(self.managedImageId) ? 1 : 0) + (has(self.marketplace) ? 1 : 0) == 1",
+    msg::IMAGE_ONE_SOURCE,
+    "",
+)]))]
+pub struct ImageSource {
+    /// A StorageBinding in the same namespace: its VHD is copied and turned into a managed
+    /// image, which the machines boot from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_binding_ref: Option<LocalObjectRef>,
+    /// Resource id of an existing managed image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::MANAGED_IMAGE_ID), length(max = 1024))]
+    pub managed_image_id: Option<String>,
+    /// An Azure Marketplace image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketplace: Option<MarketplaceImage>,
+}
+
+/// An Azure Marketplace image reference.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MarketplaceImage {
+    /// Publisher, for example `Canonical`.
+    #[schemars(length(min = 1, max = 128))]
+    pub publisher: String,
+    /// Offer, for example `ubuntu-24_04-lts`.
+    #[schemars(length(min = 1, max = 128))]
+    pub offer: String,
+    /// SKU, for example `server`.
+    #[schemars(length(min = 1, max = 128))]
+    pub sku: String,
+    /// Version, or `latest`.
+    #[schemars(length(min = 1, max = 64))]
+    pub version: String,
+}
+
+/// Observed state of an AzureCluster.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureClusterStatus {
+    /// Conditions, observed generation and phase.
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Where the API server is reached (the load balancer's IP and port 6443).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane_endpoint: Option<ApiEndpoint>,
+    /// Azure names of the resources azop creates, by role (`vnet`, `controlPlaneSubnet`,
+    /// `workerSubnet`, `controlPlaneNsg`, `workerNsg`, `natGateway`, `natGatewayPublicIp`,
+    /// `apiServerPublicIp`, `loadBalancer`, ...). Fixed and written before the first PUT so a
+    /// reconcile killed at any point never leaves an orphan under another name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub azure_names: BTreeMap<String, String>,
+    /// Every Azure resource azop manages for the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<AzureResourceStatus>,
+    /// The cluster's machines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeStatus>,
+    /// Availability zones the cluster's machines use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failure_domains: Vec<String>,
+    /// ARM operations in flight, so a restarted operator resumes polling them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<ArmOperation>,
+}
+
+/// A host and port.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiEndpoint {
+    /// IP address or DNS name.
+    pub host: String,
+    /// TCP port.
+    pub port: i32,
+}
+
+/// One machine of the cluster.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    /// Azure VM name.
+    pub name: String,
+    /// control-plane or worker.
+    pub role: NodeRole,
+    /// Worker pool name (workers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// Availability zone of the VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Private IP address of the VM's NIC.
+    #[serde(rename = "privateIP", default, skip_serializing_if = "Option::is_none")]
+    pub private_ip: Option<String>,
+    /// Machine state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<MachineState>,
+}
+
+/// Role of a machine.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeRole {
+    /// Runs the API server and etcd.
+    ControlPlane,
+    /// Runs workloads.
+    Worker,
+}
+
+/// Machine states, as Palette users know them.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum MachineState {
+    /// Not created yet.
+    Pending,
+    /// The VM is being created.
+    Provisioning,
+    /// The VM exists; Kubernetes is not up yet.
+    Provisioned,
+    /// The node runs.
+    Running,
+    /// The VM is being deleted.
+    Deleting,
+    /// The VM is gone.
+    Deleted,
+    /// Creating the VM failed.
+    Failed,
+}

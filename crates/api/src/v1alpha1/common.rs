@@ -1,0 +1,193 @@
+//! Pieces shared by the kinds: where in Azure an object lives, references, and status parts.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::schema::{CelRule, cel, list_map, tags};
+use crate::validation::{messages as msg, patterns};
+
+/// CEL rules every kind with an [`AzureScope`] carries on its spec: where an object lives in
+/// Azure never changes.
+pub(crate) const SCOPE_RULES: &[CelRule] = &[
+    (
+        "self.subscriptionId == oldSelf.subscriptionId",
+        msg::SUBSCRIPTION_ID_IMMUTABLE,
+        ".subscriptionId",
+    ),
+    (
+        "self.location == oldSelf.location",
+        msg::LOCATION_IMMUTABLE,
+        ".location",
+    ),
+    (
+        "self.resourceGroup == oldSelf.resourceGroup",
+        msg::RESOURCE_GROUP_IMMUTABLE,
+        ".resourceGroup",
+    ),
+];
+
+/// CEL rules on a tag map: Azure's reserved prefixes and character set.
+pub(crate) const TAG_RULES: &[CelRule] = &[
+    (
+        "self.all(k, !k.lowerAscii().startsWith('azure') && !k.lowerAscii().startsWith('microsoft') && !k.lowerAscii().startsWith('windows'))",
+        msg::TAG_RESERVED,
+        "",
+    ),
+    (
+        r"self.all(k, k.size() >= 1 && k.size() <= 512 && !k.matches('[<>%&?/\\\\]'))",
+        msg::TAG_KEY_CHARS,
+        "",
+    ),
+    (
+        "self.all(k, self[k].size() <= 256)",
+        msg::TAG_VALUE_LENGTH,
+        "",
+    ),
+];
+
+/// Where in Azure an object's resources live and whose identity azop uses to manage them.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureScope {
+    /// Secret in the same namespace holding the service principal azop uses for this object:
+    /// keys `tenantId`, `clientId`, and either `clientSecret` or `federatedTokenFile`; optional
+    /// `cloud` (AzurePublicCloud, AzureUSGovernmentCloud or AzureChinaCloud). Without it the
+    /// operator's own workload or managed identity is used. A Secret in another namespace can
+    /// never be used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<SecretRef>,
+    /// Azure subscription id (a GUID) the resources are created in. Immutable.
+    #[schemars(regex(pattern = patterns::GUID))]
+    pub subscription_id: String,
+    /// Azure region, as ARM spells it (`westeurope`, `eastus2`). Immutable.
+    #[schemars(regex(pattern = patterns::LOCATION))]
+    pub location: String,
+    /// Resource group the resources are created in. It must exist unless
+    /// `createResourceGroup` is true. Immutable.
+    #[schemars(regex(pattern = patterns::RESOURCE_GROUP), length(max = 90))]
+    pub resource_group: String,
+    /// Let azop create the resource group and own it: it is deleted with this object, but only
+    /// if azop created it (it carries azop's uid tag). Default false: the group must exist.
+    #[serde(default)]
+    pub create_resource_group: bool,
+    /// Tags applied to every Azure resource azop creates for this object, next to azop's own
+    /// `azop.dev/owner` and `azop.dev/uid`. Keys starting (case-insensitively) with azure,
+    /// microsoft or windows are reserved by Azure and refused. At most 50 tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = cel(TAG_RULES), transform = tags)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Reference to a Secret in the same namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of the Secret, in the same namespace as this object.
+    #[schemars(regex(pattern = patterns::OBJECT_NAME), length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Reference to another azop object in the same namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalObjectRef {
+    /// Name of the object, in the same namespace as this object.
+    #[schemars(regex(pattern = patterns::OBJECT_NAME), length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Reference to one key of a Secret or ConfigMap in the same namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRef {
+    /// Name of the Secret or ConfigMap, in the same namespace as this object.
+    #[schemars(regex(pattern = patterns::OBJECT_NAME), length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within it.
+    #[schemars(regex(pattern = patterns::DATA_KEY), length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// Lifecycle phase of an object, as users of Palette know it.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Phase {
+    /// Accepted, nothing created yet (waiting for a dependency or the first reconcile).
+    Pending,
+    /// Azure resources are being created.
+    Provisioning,
+    /// Everything exists and matches the spec.
+    Running,
+    /// A spec change is being applied to existing resources.
+    Updating,
+    /// The object is being deleted and its Azure resources removed.
+    Deleting,
+    /// Reconciling stopped on an error that needs a change (see the conditions).
+    Failed,
+}
+
+/// Fields every kind's status carries.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonStatus {
+    /// Conditions, one per part of the object, plus `Ready` rolled up from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = list_map("type"))]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` the status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Lifecycle phase: Pending, Provisioning, Running, Updating, Deleting or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+}
+
+/// One Azure resource azop manages for an object.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureResourceStatus {
+    /// ARM resource type, for example `Microsoft.Network/virtualNetworks`.
+    pub kind: String,
+    /// Azure name of the resource.
+    pub name: String,
+    /// Full ARM resource id, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Last observed state, for example the ARM `provisioningState` (`Succeeded`, `Creating`,
+    /// `Failed`) or `Missing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// What an in-flight ARM operation does.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ArmAction {
+    /// A create or update (PUT).
+    Put,
+    /// A DELETE.
+    Delete,
+}
+
+/// An ARM long-running operation azop started and still polls. Kept in status so a restarted
+/// operator resumes polling instead of sending the request again.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArmOperation {
+    /// ARM id of the resource the operation acts on.
+    pub resource_id: String,
+    /// `put` or `delete`.
+    pub action: ArmAction,
+    /// The URL to poll (`Azure-AsyncOperation` or `Location` header of the response).
+    pub url: String,
+    /// When the request was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+}
+
+/// CEL: the version in `self` is not lower than the one in `oldSelf`. Versions are `1.33` or
+/// `1.33.2`; the patch is compared only when both sides give one, so `1.33.2` → `1.33` is
+/// not a downgrade. (The semver CEL library is too new for the servers azop supports.)
+pub(crate) const VERSION_NOT_LOWER: &str = "int(self.split('.')[0]) > int(oldSelf.split('.')[0]) || (int(self.split('.')[0]) == int(oldSelf.split('.')[0]) && (int(self.split('.')[1]) > int(oldSelf.split('.')[1]) || (int(self.split('.')[1]) == int(oldSelf.split('.')[1]) && (self.split('.').size() < 3 || oldSelf.split('.').size() < 3 || int(self.split('.')[2]) >= int(oldSelf.split('.')[2])))))";

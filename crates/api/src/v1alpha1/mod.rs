@@ -1,0 +1,19 @@
+//! Version `v1alpha1` of group `azop.dev`: the four kinds, all namespaced.
+
+pub mod aks_cluster;
+pub mod azure_cluster;
+pub mod common;
+pub mod proxy_config;
+pub(crate) mod schema;
+pub mod storage_binding;
+
+pub use aks_cluster::*;
+pub use azure_cluster::*;
+pub use common::*;
+pub use proxy_config::*;
+pub use storage_binding::*;
+
+/// API group of every azop kind.
+pub const GROUP: &str = "azop.dev";
+/// API version of this module's kinds.
+pub const VERSION: &str = "v1alpha1";

@@ -1,0 +1,122 @@
+//! ProxyConfig: outbound proxy settings, as a Private Cloud Gateway provides them.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{CommonStatus, KeyRef};
+use super::schema::cel;
+use crate::validation::{messages as msg, patterns};
+
+/// Spec of a ProxyConfig: the outbound proxy clusters in this namespace use.
+///
+/// Inherited by AKS clusters (httpProxyConfig), by IaaS clusters (containerd and kubelet proxy
+/// drop-ins in the VM bootstrap data), and by pods labelled `spectrocloud.com/connection:
+/// proxy`, which get HTTP(S)_PROXY / NO_PROXY (upper and lower case) and the CA bundle from
+/// azop's mutating webhook. The effective noProxy always adds 169.254.169.254, 168.63.129.16,
+/// localhost, 127.0.0.1, .svc, .cluster.local and the cluster's own CIDRs.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "azop.dev",
+    version = "v1alpha1",
+    kind = "ProxyConfig",
+    namespaced,
+    status = "ProxyConfigStatus",
+    derive = "PartialEq",
+    shortname = "pxc",
+    category = "azop",
+    doc = "Outbound proxy settings (http, https, noProxy, CA) that clusters and labelled pods inherit.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the settings are valid and distributed"
+    ),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Lifecycle phase"
+    ),
+    printcolumn(
+        name = "HTTPS Proxy",
+        type_ = "string",
+        json_path = ".spec.httpsProxy",
+        description = "Proxy for HTTPS traffic"
+    ),
+    printcolumn(
+        name = "Default",
+        type_ = "boolean",
+        json_path = ".spec.default",
+        description = "Namespace default"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(&[("has(self.httpProxy) || has(self.httpsProxy)", msg::PROXY_NEEDS_ONE, "")]))]
+pub struct ProxyConfigSpec {
+    /// Proxy for plain HTTP traffic, for example http://proxy.example.com:3128.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::PROXY_URL), length(max = 2048))]
+    pub http_proxy: Option<String>,
+    /// Proxy for HTTPS traffic, for example http://proxy.example.com:3128.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::PROXY_URL), length(max = 2048))]
+    pub https_proxy: Option<String>,
+    /// Hosts, domain suffixes (.example.com), IPs and CIDRs reached directly. azop adds the
+    /// Azure metadata and wire-server addresses, localhost, the in-cluster domains and the
+    /// cluster's CIDRs itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = patterns::NO_PROXY_ENTRY)), length(max = 500))]
+    pub no_proxy: Vec<String>,
+    /// CA bundle (PEM) the proxy's TLS certificates chain to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_ca: Option<TrustedCa>,
+    /// Make this the namespace default that clusters without a proxyConfigRef inherit.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// Where the CA bundle is: exactly one of secretRef or configMapRef.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(&[("has(self.secretRef) != has(self.configMapRef)", msg::TRUSTED_CA_ONE_SOURCE, "")]))]
+pub struct TrustedCa {
+    /// A key of a Secret in this namespace holding the PEM bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<KeyRef>,
+    /// A key of a ConfigMap in this namespace holding the PEM bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<KeyRef>,
+}
+
+/// Observed state of a ProxyConfig.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyConfigStatus {
+    /// Conditions, observed generation and phase.
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Objects that use these settings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<ProxyConsumer>,
+    /// noProxy after azop's additions (without any cluster's own CIDRs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effective_no_proxy: Vec<String>,
+}
+
+/// An object using a ProxyConfig.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyConsumer {
+    /// Kind: AzureCluster, AksCluster or Pod.
+    pub kind: String,
+    /// Namespace of the object.
+    pub namespace: String,
+    /// Name of the object.
+    pub name: String,
+}

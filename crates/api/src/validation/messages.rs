@@ -1,0 +1,135 @@
+//! Every validation message, once. The CEL rules in the generated CRDs and the Rust checks use
+//! these constants, so an API server with CEL, one without it (plus the controller's own
+//! check) and the tests all speak the same words. A Rust error may prefix a message with the
+//! offending value (`tag key "Microsoft-owner" starts with the reserved prefix "microsoft": …`);
+//! the constant is always contained in it.
+
+// ---- shared by the kinds that touch Azure ----
+pub const SUBSCRIPTION_ID: &str = "subscriptionId must be a GUID such as 00000000-0000-0000-0000-000000000000: copy it from `az account show`";
+pub const SUBSCRIPTION_ID_IMMUTABLE: &str = "subscriptionId is immutable: Azure resources cannot move between subscriptions; create a new object instead";
+pub const LOCATION: &str = "location must be an Azure region name in lowercase letters and digits, such as westeurope or eastus2: use a name `az account list-locations` prints";
+pub const LOCATION_IMMUTABLE: &str = "location is immutable: Azure resources cannot move between regions; create a new object instead";
+pub const RESOURCE_GROUP: &str = "resourceGroup must be 1-90 letters, digits, '-', '_', '.', '(' or ')' and must not end with '.': rename the resource group";
+pub const RESOURCE_GROUP_IMMUTABLE: &str = "resourceGroup is immutable: the resources live in the group they were created in; create a new object instead";
+pub const OBJECT_NAME: &str = "must name an object in the same namespace: lowercase letters, digits, '-' and '.', at most 253 characters";
+pub const DATA_KEY: &str = "must be a Secret or ConfigMap key: letters, digits, '-', '_' and '.'";
+pub const TAG_RESERVED: &str =
+    "Azure reserves tag keys starting with azure, microsoft or windows; rename the key";
+pub const TAG_KEY_CHARS: &str = "tag keys must be 1-512 characters without <, >, %, &, \\, ? or /: Azure rejects them; rename the key";
+pub const TAG_VALUE_LENGTH: &str =
+    "tag values must be at most 256 characters: Azure rejects longer values; shorten the value";
+pub const TAG_COUNT: &str =
+    "at most 50 tags are allowed: Azure limits a resource to 50 tags; remove some";
+
+// ---- cluster names (AzureCluster and AksCluster) ----
+pub const CLUSTER_NAME_LENGTH: &str = "cluster name (metadata.name) must be at most 44 characters, because it prefixes Azure resource names: choose a shorter name";
+pub const CLUSTER_NAME_CHARS: &str = "cluster name (metadata.name) must be lowercase letters, digits and '-', starting and ending with a letter or digit: rename the object";
+pub const AKS_NAME_RESERVED: &str = "AKS cluster names must not contain \"microsoft\" or \"windows\": Azure rejects them; rename the object";
+
+// ---- Kubernetes versions ----
+pub const KUBERNETES_VERSION: &str =
+    "kubernetesVersion must look like 1.33 or 1.33.2 (no leading v)";
+pub const VERSION_DOWNGRADE: &str = "kubernetesVersion cannot be lowered: Kubernetes does not support downgrades; set the current version or a newer one";
+pub const VERSION_BELOW_CURRENT: &str = "kubernetesVersion is below the version the cluster already runs (status.kubernetesVersion), which auto-upgrade may have raised: set at least that version";
+
+// ---- machines ----
+pub const VM_SIZE: &str =
+    "vmSize must be an Azure VM size such as Standard_D4s_v5: see `az vm list-sizes`";
+pub const OS_DISK_SIZE: &str = "osDisk.sizeGiB must be between 30 and 4095: the image needs 30 GiB and Azure allows at most 4095 GiB";
+pub const OS_DISK_TYPE: &str = "osDisk.type must be Standard_LRS, StandardSSD_LRS or Premium_LRS";
+pub const ZONE: &str =
+    "zones must be \"1\", \"2\" or \"3\": Azure numbers availability zones 1 to 3";
+pub const ZONES_UNIQUE: &str = "zones must not repeat: list each zone once";
+pub const SSH_PUBLIC_KEY: &str = "sshPublicKey must be one OpenSSH public key line (ssh-rsa, ssh-ed25519 or ecdsa-sha2-nistp*): paste the contents of your .pub file";
+pub const SSH_RSA_ONLY: &str =
+    "sshPublicKey must be an OpenSSH RSA public key (ssh-rsa ...): AKS accepts RSA keys only";
+
+// ---- AzureCluster ----
+pub const CONTROL_PLANE_REPLICAS: &str =
+    "controlPlane.replicas must be 1, 3 or 5: etcd needs an odd member count to keep quorum";
+pub const WORKER_POOL_NAME: &str = "worker pool names must be 1-20 lowercase letters, digits and '-', starting and ending with a letter or digit";
+pub const WORKER_POOL_DUPLICATE: &str = "worker pool names must be unique: rename one of the pools";
+pub const WORKER_REPLICAS: &str = "replicas must be between 0 and 1000";
+pub const TAINT_EFFECT: &str = "taint effect must be NoSchedule, PreferNoSchedule or NoExecute";
+pub const CIDR_FORMAT: &str = "must be an IPv4 CIDR such as 10.0.0.0/16";
+pub const CIDR_HOST_BITS: &str =
+    "a CIDR must be written with its network address: clear the host bits";
+pub const NETWORK_RESOURCE_NAME: &str = "must be an Azure network resource name: 1-80 letters, digits, '-', '_' and '.', starting with a letter or digit";
+pub const STATIC_PLACEMENT_INCOMPLETE: &str = "static placement needs all of existingVnet, vnetCidr, controlPlaneSubnet and workerSubnet, each subnet with name, cidr and securityGroupName: set them all, or remove existingVnet for dynamic placement";
+pub const DYNAMIC_PLACEMENT_NAMES: &str = "subnet names and securityGroupName refer to existing resources and are only allowed with existingVnet: remove them, or set existingVnet for static placement";
+pub const INTERNAL_LB_NEEDS_STATIC: &str = "an Internal API server load balancer needs static placement, because only an existing VNet with a gateway can reach it: set existingVnet or use Public";
+pub const SUBNET_OUTSIDE_VNET: &str =
+    "subnets must lie inside the VNet: choose a subnet CIDR within vnetCidr or widen vnetCidr";
+pub const SUBNET_OVERLAP: &str =
+    "subnets must not overlap: give the control-plane and worker subnets disjoint CIDRs";
+pub const PLACEMENT_IMMUTABLE: &str = "network placement (existingVnet) is immutable: a cluster cannot move to another VNet; create a new cluster";
+pub const NETWORK_CIDRS_IMMUTABLE: &str = "vnetCidr and subnet CIDRs are immutable: Azure cannot re-address subnets with running nodes; create a new cluster";
+pub const IMAGE_ONE_SOURCE: &str = "image needs exactly one of storageBindingRef, managedImageId or marketplace: set one and remove the others";
+pub const MANAGED_IMAGE_ID: &str = "managedImageId must be a managed image id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/images/<name>";
+pub const NO_UPDATE_WHILE_PROVISIONING: &str = "spec cannot change while the cluster is Provisioning: wait until it is Running or Failed, then apply the change";
+
+// ---- AksCluster ----
+pub const SKU: &str = "managedControlPlane.sku must be Free, Standard or Premium";
+pub const UPGRADE_CHANNEL: &str = "upgradeChannel must be none, patch, stable, rapid or node-image";
+pub const UPGRADE_CHANNEL_REMOVED: &str = "autoUpgradeProfile.upgradeChannel cannot be removed once set: set it to none to stop automatic upgrades";
+pub const AAD_DISABLED: &str = "aadProfile cannot be removed once set: AKS cannot turn off Entra ID integration; keep aadProfile";
+pub const AAD_MANAGED_OFF: &str = "aadProfile.managed cannot change from true to false: AKS cannot turn off managed Entra ID; keep managed: true";
+pub const AAD_ADMIN_GROUPS_EMPTY: &str = "aadProfile.adminGroupObjectIDs cannot become empty once set: keep at least one admin group, or nobody keeps cluster-admin access";
+pub const ADMIN_GROUP_ID: &str =
+    "adminGroupObjectIDs entries must be Entra group object ids (GUIDs)";
+pub const SYSTEM_POOL_REQUIRED: &str = "nodePools needs at least one pool with mode System and osType Linux: AKS runs its system pods there";
+pub const AKS_POOL_NAME: &str =
+    "node pool names must be 1-12 lowercase letters and digits, starting with a letter";
+pub const WINDOWS_POOL_NAME: &str = "Windows node pool names must be at most 6 characters: Windows computer names are built from them";
+pub const POOL_DUPLICATE: &str = "node pool names must be unique: rename one of the pools";
+pub const MAX_PODS: &str = "maxPods must be between 10 and 250";
+pub const POOL_COUNT: &str = "count, autoscale.min and autoscale.max must be between 0 and 1000";
+pub const POOL_COUNT_OR_AUTOSCALE: &str =
+    "a node pool needs exactly one of count or autoscale: set a fixed count or an autoscale range";
+pub const AUTOSCALE_MIN_MAX: &str = "autoscale.min must be less than or equal to autoscale.max";
+pub const SYSTEM_POOL_EMPTY: &str =
+    "System node pools need at least one node: set count or autoscale.min to 1 or more";
+pub const POOL_IMMUTABLE: &str = "a node pool's osType, vmSize, osDiskSizeGiB, zones, maxPods and subnetId are immutable: add a new pool with the new settings and remove the old one";
+pub const OS_TYPE: &str = "osType must be Linux or Windows";
+pub const POOL_MODE: &str = "mode must be System or User";
+pub const WINDOWS_NEEDS_AZURE_CNI: &str =
+    "Windows node pools need network.plugin azure: kubenet does not support Windows nodes";
+pub const NETWORK_PLUGIN: &str = "network.plugin must be azure, kubenet or none";
+pub const IPV4_FORMAT: &str = "must be an IPv4 address such as 10.0.0.10";
+pub const SERVICE_CIDR_AND_DNS_IP: &str =
+    "serviceCidr and dnsServiceIP go together: set both or neither";
+pub const DNS_SERVICE_IP_OUTSIDE: &str = "dnsServiceIP must lie inside serviceCidr and must not be its first address: pick an address such as the .10 of serviceCidr";
+pub const POD_SERVICE_OVERLAP: &str =
+    "podCidr and serviceCidr must not overlap: choose disjoint ranges";
+pub const AKS_NETWORK_IMMUTABLE: &str = "network is immutable: AKS cannot change the network profile of an existing cluster; create a new cluster";
+pub const AUTHORIZED_IP_RANGE: &str =
+    "authorizedIPRanges entries must be IPv4 CIDRs such as 203.0.113.0/24";
+pub const PRIVATE_CLUSTER_IMMUTABLE: &str = "apiServerAccess.privateCluster is immutable: only authorizedIPRanges can change; create a new cluster to change how the API server is exposed";
+pub const PRIVATE_WITH_AUTHORIZED_RANGES: &str = "authorizedIPRanges cannot be used with privateCluster: a private API server has no public endpoint to restrict; remove one of them";
+pub const SUBNET_ID: &str = "must be a subnet id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>";
+
+// ---- StorageBinding ----
+pub const STORAGE_ACCOUNT_NAME: &str = "storage account names must be 3-24 lowercase letters and digits, unique across Azure: choose another name";
+pub const CONTAINER_NAME: &str = "container names must be 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit";
+pub const NETWORK_ACCESS_MODE: &str =
+    "networkAccess.mode must be Public, VnetRestricted or Private";
+pub const RESTRICTED_NEEDS_SUBNETS: &str = "VnetRestricted access needs at least one entry in networkAccess.subnetIds: list the subnets allowed to reach the account";
+pub const PRIVATE_NEEDS_ENDPOINT_SUBNET: &str = "Private access needs networkAccess.privateEndpointSubnetId: name the subnet that receives the private endpoint";
+pub const NETWORK_ACCESS_FIELDS: &str = "subnetIds belongs to VnetRestricted and privateEndpointSubnetId to Private: remove the field or change networkAccess.mode";
+pub const NETWORK_ACCESS_EXISTING_ACCOUNT: &str = "networkAccess applies only to accounts azop creates: azop never changes an existing account; remove networkAccess and configure that account's firewall yourself";
+pub const STORAGE_ACCOUNT_IMMUTABLE: &str =
+    "storageAccount is immutable: create a new StorageBinding to use another account";
+pub const CONTAINER_IMMUTABLE: &str =
+    "container is immutable: create a new StorageBinding to use another container";
+pub const VHD_SOURCE_URL: &str =
+    "vhd.sourceUrl must be an http or https URL with a host: give the URL of the VHD to copy";
+pub const VHD_BLOB_NAME: &str =
+    "vhd.blobName must end in .vhd and use letters, digits, '-', '_', '.' and '/'";
+
+// ---- ProxyConfig ----
+pub const PROXY_URL_FORMAT: &str = "httpProxy and httpsProxy must be http:// or https:// URLs such as http://proxy.example.com:3128";
+pub const PROXY_URL_HOST: &str =
+    "a proxy URL needs a host, an optional port and nothing else: write it as http://host:port";
+pub const PROXY_NEEDS_ONE: &str = "a ProxyConfig needs httpProxy or httpsProxy: set at least one";
+pub const NO_PROXY_ENTRY: &str = "noProxy entries must be hosts, domains, IPs or CIDRs without spaces or commas: list each one as its own item";
+pub const TRUSTED_CA_ONE_SOURCE: &str = "trustedCA needs exactly one of secretRef or configMapRef";
