@@ -1,1 +1,71 @@
-//! A real etcd + kube-apiserver (+ Azurite) on loopback.
+//! A real etcd + kube-apiserver (and Azurite) on loopback, for azop's tests and demo.
+//!
+//! Binaries come from `crates/testenv/scripts/install.sh` (`make testenv`); see
+//! [`binaries`] for how they are found and docs/testing.md for the whole picture.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), azop_testenv::Error> {
+//! use azop_testenv::{TestEnv, shared, wait_for, Check};
+//! let env = shared().await?;                        // one environment per test binary
+//! let client = env.client()?;                       // admin (system:masters)
+//! let ns = env.new_namespace("my-test").await?;     // fresh namespace
+//! env.install_crds(azop_testenv::crds_dir()).await?; // crds/*.yaml, waits for Established
+//! let alice = env.client_as("alice")?;             // unprivileged: RBAC applies
+//! # let _ = (client, ns, alice); Ok(()) }
+//! ```
+//!
+//! Processes never leak: a [`TestEnv`] or [`Azurite`] stops its processes (whole process
+//! groups) when dropped, including during a panic; a watchdog process stops them when the
+//! owning process dies without dropping them (a `shared()` static, `kill -9`); and every start
+//! first cleans up environments under `$TMPDIR/azop-testenv/` whose owner is dead.
+
+pub mod azurite;
+pub mod binaries;
+pub mod crds;
+mod env;
+pub mod error;
+pub mod kubeconfig;
+pub mod manifests;
+mod pki;
+mod ports;
+pub mod process;
+pub mod state;
+pub mod wait;
+
+use std::path::{Path, PathBuf};
+
+pub use azurite::{Azurite, AzuriteAccount, AzuriteInfo, AzuriteOptions};
+pub use crds::install_crds;
+pub use env::{ADMIN_USER, DEFAULT_USERS, EnvInfo, TestEnv, TestEnvOptions, down, namespace_name};
+pub use error::{Error, Result};
+pub use kubeconfig::UserInfo;
+pub use wait::{Check, wait_for, wait_for_condition};
+
+static SHARED: tokio::sync::OnceCell<TestEnv> = tokio::sync::OnceCell::const_new();
+
+/// The environment shared by all tests of the current test binary, started on first use with
+/// [`TestEnvOptions::default`]. It is never dropped (it is a static): the watchdog stops it
+/// within a second after the test binary exits. Give each test its own namespace, and make a
+/// client per test with [`TestEnv::client`].
+pub async fn shared() -> Result<&'static TestEnv> {
+    SHARED
+        .get_or_try_init(|| TestEnv::start(TestEnvOptions::default()))
+        .await
+}
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = here.join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// `<repo>/crds`: the generated CustomResourceDefinitions.
+pub fn crds_dir() -> PathBuf {
+    repo_root().join("crds")
+}
+
+/// `<repo>/config/samples`: sample manifests (valid ones, and `invalid/`).
+pub fn samples_dir() -> PathBuf {
+    repo_root().join("config").join("samples")
+}

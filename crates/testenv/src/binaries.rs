@@ -1,0 +1,144 @@
+//! Finding the etcd, kube-apiserver and Azurite binaries.
+//!
+//! Order: the environment variable (`AZOP_ETCD`, `AZOP_KUBE_APISERVER`, `AZOP_AZURITE`), then
+//! the `testenv.env` file that `crates/testenv/scripts/install.sh` writes into the cache dir
+//! (`$AZOP_CACHE_DIR`, else `~/.cache/azop`), then the well-known default location.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Environment variable naming the etcd binary.
+pub const ENV_ETCD: &str = "AZOP_ETCD";
+/// Environment variable naming the kube-apiserver binary.
+pub const ENV_KUBE_APISERVER: &str = "AZOP_KUBE_APISERVER";
+/// Environment variable naming the `azurite-blob` launcher.
+pub const ENV_AZURITE: &str = "AZOP_AZURITE";
+
+/// The cache directory used by the installer: `$AZOP_CACHE_DIR`, else `~/.cache/azop`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("AZOP_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".cache").join("azop")
+}
+
+/// Parses `KEY=VALUE` lines (the format of `testenv.env`); blank lines and `#` comments skipped.
+pub fn parse_env_file(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        .collect()
+}
+
+fn from_env_file(var: &str) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(cache_dir().join("testenv.env")).ok()?;
+    parse_env_file(&text).get(var).map(PathBuf::from)
+}
+
+/// Newest-looking `<prefix>*/<rel>` under the cache dir (directory names carry versions).
+fn from_cache_glob(prefix: &str, rel: &str) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cache_dir())
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path().join(rel))
+        .filter(|p| is_executable(p))
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+fn locate(what: &'static str, var: &str, fallbacks: &[Option<PathBuf>]) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(var) {
+        let p = PathBuf::from(p);
+        return if is_executable(&p) {
+            Ok(p)
+        } else {
+            Err(Error::BinaryNotFound {
+                what,
+                hint: format!("{var}={} is not an executable file", p.display()),
+            })
+        };
+    }
+    let candidates: Vec<PathBuf> = std::iter::once(from_env_file(var))
+        .chain(fallbacks.iter().cloned())
+        .flatten()
+        .collect();
+    candidates
+        .iter()
+        .find(|p| is_executable(p))
+        .cloned()
+        .ok_or_else(|| Error::BinaryNotFound {
+            what,
+            hint: format!(
+                "{var} is not set; looked in {} and {}",
+                cache_dir().join("testenv.env").display(),
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
+/// Path of etcd.
+pub fn etcd() -> Result<PathBuf> {
+    locate("etcd", ENV_ETCD, &[Some(PathBuf::from("/usr/bin/etcd"))])
+}
+
+/// Path of kube-apiserver.
+pub fn kube_apiserver() -> Result<PathBuf> {
+    locate(
+        "kube-apiserver",
+        ENV_KUBE_APISERVER,
+        &[from_cache_glob("kube-apiserver-", "kube-apiserver")],
+    )
+}
+
+/// Path of Azurite's blob-only launcher (`azurite-blob`).
+pub fn azurite() -> Result<PathBuf> {
+    locate(
+        "azurite",
+        ENV_AZURITE,
+        &[from_cache_glob(
+            "azurite-",
+            "node_modules/.bin/azurite-blob",
+        )],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_lines_parse_and_skip_comments() {
+        let m = parse_env_file(
+            "# c\nAZOP_ETCD=/usr/bin/etcd\n\nAZOP_AZURITE=\"/x y/azurite-blob\"\nbad line\n",
+        );
+        assert_eq!(
+            m.get("AZOP_ETCD").map(String::as_str),
+            Some("/usr/bin/etcd")
+        );
+        assert_eq!(
+            m.get("AZOP_AZURITE").map(String::as_str),
+            Some("/x y/azurite-blob")
+        );
+        assert_eq!(m.len(), 2);
+    }
+}

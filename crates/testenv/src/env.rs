@@ -1,0 +1,604 @@
+//! [`TestEnv`]: a real etcd + kube-apiserver on loopback, with TLS, RBAC, service-account keys
+//! and token-file users.
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ObjectMeta, PostParams};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, io};
+use crate::kubeconfig::{self, UserInfo};
+use crate::process::{self, Managed};
+use crate::{binaries, crds, pki, ports, state};
+
+/// Name of the admin user (group `system:masters`).
+pub const ADMIN_USER: &str = "admin";
+/// Unprivileged users created by default (no groups, no bindings).
+pub const DEFAULT_USERS: [&str; 2] = ["alice", "bob"];
+/// Default time allowed for `/readyz` to answer.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_GRACE: Duration = Duration::from_secs(3);
+const START_ATTEMPTS: usize = 3;
+/// Service-account issuer (and default audience) of every environment.
+pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc";
+
+/// How to start a [`TestEnv`].
+#[derive(Debug, Clone)]
+pub struct TestEnvOptions {
+    /// State directory; `None` makes a fresh one under `$TMPDIR/azop-testenv/`, removed on stop.
+    pub dir: Option<PathBuf>,
+    /// Unprivileged users (each gets a token and `DIR/kubeconfig-<user>`).
+    pub users: Vec<String>,
+    /// Keep the processes running after the `TestEnv` is dropped (the CLI's `up`). Stop them
+    /// with [`down`].
+    pub detach: bool,
+    /// Time allowed for `/readyz` to answer.
+    pub ready_timeout: Duration,
+}
+
+impl Default for TestEnvOptions {
+    fn default() -> Self {
+        TestEnvOptions {
+            dir: None,
+            users: DEFAULT_USERS.iter().map(|s| s.to_string()).collect(),
+            detach: false,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+        }
+    }
+}
+
+/// What `DIR/env.json` records about a running environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvInfo {
+    /// `https://127.0.0.1:<port>`.
+    pub server: String,
+    /// etcd client URL.
+    pub etcd: String,
+    /// CA certificate file.
+    pub ca_file: PathBuf,
+    /// Admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// Admin user.
+    pub admin: UserInfo,
+    /// Unprivileged users.
+    pub users: Vec<UserInfo>,
+    /// Pids of etcd and kube-apiserver.
+    pub pids: Vec<i32>,
+}
+
+/// A running etcd + kube-apiserver. Stopped (processes and state directory) when dropped,
+/// unless started with `detach` or obtained with [`TestEnv::attach`].
+#[derive(Debug)]
+pub struct TestEnv {
+    dir: PathBuf,
+    server: String,
+    etcd_url: String,
+    ca_pem: String,
+    ca_der: Vec<u8>,
+    admin: UserInfo,
+    users: Vec<UserInfo>,
+    procs: Vec<Managed>,
+    watchdog: Option<Child>,
+    /// Processes outlive this value (detached or attached).
+    keep_running: bool,
+    /// Remove `dir` on stop (temporary environments).
+    remove_dir: bool,
+}
+
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+/// A DNS-label namespace name from a free-form prefix and a suffix (pure, for tests).
+pub fn namespace_name(prefix: &str, suffix: &str) -> String {
+    let mut base: String = prefix
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    base.truncate(63 - 1 - suffix.len());
+    let base = base.trim_matches('-');
+    let base = if base.is_empty() { "test" } else { base };
+    format!("{base}-{suffix}")
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).map_err(io("write", path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io("chmod", path))
+}
+
+fn port_clash(e: &Error) -> bool {
+    let tail = match e {
+        Error::ExitedEarly { log_tail, .. } | Error::NotReady { log_tail, .. } => log_tail,
+        _ => return false,
+    };
+    tail.contains("address already in use") || tail.contains("EADDRINUSE")
+}
+
+impl TestEnv {
+    /// Starts etcd and kube-apiserver on free loopback ports and returns once `/readyz`
+    /// answers. Also cleans up environments left behind by killed test runs.
+    pub async fn start(opts: TestEnvOptions) -> Result<TestEnv> {
+        let etcd_bin = binaries::etcd()?;
+        let apiserver_bin = binaries::kube_apiserver()?;
+        let root = state::root();
+        std::fs::create_dir_all(&root).map_err(io("create directory", &root))?;
+        state::clean_stale(&root);
+
+        let (dir, remove_dir) = match &opts.dir {
+            Some(d) => {
+                let pids = running(d, &["etcd", "kube-apiserver"]);
+                if !pids.is_empty() {
+                    return Err(Error::AlreadyRunning {
+                        dir: d.clone(),
+                        pids,
+                    });
+                }
+                (state::prepare(d)?, false)
+            }
+            None => (
+                state::prepare(&root.join(format!(
+                    "env-{}-{}",
+                    std::process::id(),
+                    random_token(6)
+                )))?,
+                true,
+            ),
+        };
+        let watchdog = if opts.detach {
+            None
+        } else {
+            state::write_owner(&dir, &state::Owner::current())?;
+            Some(process::spawn_watchdog(&dir)?)
+        };
+
+        let admin = UserInfo {
+            name: ADMIN_USER.to_string(),
+            token: random_token(32),
+            groups: vec!["system:masters".to_string()],
+        };
+        let users: Vec<UserInfo> = opts
+            .users
+            .iter()
+            .filter(|u| u.as_str() != ADMIN_USER)
+            .map(|u| UserInfo {
+                name: u.clone(),
+                token: random_token(32),
+                groups: Vec::new(),
+            })
+            .collect();
+        let pki = pki::generate()?;
+
+        // From here on, dropping `env` stops whatever was started.
+        let mut env = TestEnv {
+            dir,
+            server: String::new(),
+            etcd_url: String::new(),
+            ca_pem: pki.ca_cert_pem.clone(),
+            ca_der: pki.ca_cert_der.clone(),
+            admin,
+            users,
+            procs: Vec::new(),
+            watchdog,
+            keep_running: false,
+            remove_dir,
+        };
+        env.write_pki(&pki)?;
+        env.write_tokens()?;
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let lock = ports::lock(&root).await?;
+            let p = ports::free_ports(3)?;
+            let result = env
+                .launch(
+                    &etcd_bin,
+                    &apiserver_bin,
+                    [p[0], p[1], p[2]],
+                    opts.ready_timeout,
+                )
+                .await;
+            drop(lock);
+            match result {
+                Ok(()) => break,
+                Err(e) if attempt < START_ATTEMPTS && port_clash(&e) => {
+                    tracing::warn!(attempt, "port taken by another program, retrying: {e}");
+                    env.stop_processes();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        env.write_kubeconfigs()?;
+        env.write_info()?;
+        env.keep_running = opts.detach;
+        Ok(env)
+    }
+
+    /// Uses an environment started elsewhere (e.g. by `azop-testenv up --dir DIR`), from
+    /// `DIR/env.json`. Dropping the returned value does not stop it.
+    pub fn attach(dir: &Path) -> Result<TestEnv> {
+        let path = dir.join("env.json");
+        let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
+        let info: EnvInfo = serde_json::from_str(&text).map_err(|source| Error::Json {
+            action: "parse",
+            path: path.clone(),
+            source,
+        })?;
+        let ca_pem = std::fs::read_to_string(&info.ca_file).map_err(io("read", &info.ca_file))?;
+        let ca_der = pem_to_der(&ca_pem).ok_or_else(|| Error::Manifest {
+            path: info.ca_file.clone(),
+            message: "no PEM certificate".to_string(),
+        })?;
+        Ok(TestEnv {
+            dir: dir.to_path_buf(),
+            server: info.server,
+            etcd_url: info.etcd,
+            ca_pem,
+            ca_der,
+            admin: info.admin,
+            users: info.users,
+            procs: Vec::new(),
+            watchdog: None,
+            keep_running: true,
+            remove_dir: false,
+        })
+    }
+
+    fn write_pki(&self, pki: &pki::Pki) -> Result<()> {
+        let d = self.dir.join("pki");
+        std::fs::create_dir_all(&d).map_err(io("create directory", &d))?;
+        write_file(&d.join("ca.crt"), &pki.ca_cert_pem, 0o644)?;
+        write_file(&d.join("serving.crt"), &pki.serving_cert_pem, 0o644)?;
+        write_file(&d.join("serving.key"), &pki.serving_key_pem, 0o600)?;
+        write_file(&d.join("sa.key"), &pki.sa_key_pem, 0o600)?;
+        write_file(&d.join("sa.pub"), &pki.sa_pub_pem, 0o644)
+    }
+
+    fn write_tokens(&self) -> Result<()> {
+        let mut text = String::new();
+        for u in std::iter::once(&self.admin).chain(&self.users) {
+            text.push_str(&kubeconfig::token_file_line(u));
+            text.push('\n');
+        }
+        write_file(&self.dir.join("tokens.csv"), &text, 0o600)
+    }
+
+    fn write_kubeconfigs(&self) -> Result<()> {
+        kubeconfig::write(
+            &self.kubeconfig_path(),
+            &self.server,
+            &self.ca_pem,
+            &self.admin,
+        )?;
+        for u in &self.users {
+            kubeconfig::write(
+                &self.dir.join(format!("kubeconfig-{}", u.name)),
+                &self.server,
+                &self.ca_pem,
+                u,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_info(&self) -> Result<()> {
+        let info = EnvInfo {
+            server: self.server.clone(),
+            etcd: self.etcd_url.clone(),
+            ca_file: self.dir.join("pki/ca.crt"),
+            kubeconfig: self.kubeconfig_path(),
+            admin: self.admin.clone(),
+            users: self.users.clone(),
+            pids: self.pids(),
+        };
+        let path = self.dir.join("env.json");
+        let json = serde_json::to_string_pretty(&info).map_err(|source| Error::Json {
+            action: "serialise",
+            path: path.clone(),
+            source,
+        })?;
+        write_file(&path, &json, 0o600)
+    }
+
+    async fn launch(
+        &mut self,
+        etcd_bin: &Path,
+        apiserver_bin: &Path,
+        ports: [u16; 3],
+        timeout: Duration,
+    ) -> Result<()> {
+        let [etcd_port, peer_port, secure_port] = ports;
+        let d = self.dir.clone();
+        let etcd_data = d.join("etcd");
+        // A fresh cluster every time (a previous run in the same DIR may have left data).
+        if etcd_data.exists() {
+            std::fs::remove_dir_all(&etcd_data).map_err(io("remove", &etcd_data))?;
+        }
+        self.etcd_url = format!("http://127.0.0.1:{etcd_port}");
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        let etcd_args = vec![
+            "--name=azop".to_string(),
+            format!("--data-dir={}", etcd_data.display()),
+            format!("--listen-client-urls={}", self.etcd_url),
+            format!("--advertise-client-urls={}", self.etcd_url),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--initial-cluster=azop={peer}"),
+            "--initial-cluster-state=new".to_string(),
+            "--logger=zap".to_string(),
+            "--log-outputs=stderr".to_string(),
+        ];
+        self.procs
+            .push(process::spawn("etcd", etcd_bin, &etcd_args, &[], &d)?);
+
+        let pki = d.join("pki");
+        let p = |f: &str| pki.join(f).display().to_string();
+        let apiserver_args = vec![
+            format!("--etcd-servers={}", self.etcd_url),
+            "--bind-address=127.0.0.1".to_string(),
+            "--advertise-address=127.0.0.1".to_string(),
+            format!("--secure-port={secure_port}"),
+            "--insecure-port=0".to_string(),
+            format!("--cert-dir={}", pki.display()),
+            format!("--tls-cert-file={}", p("serving.crt")),
+            format!("--tls-private-key-file={}", p("serving.key")),
+            format!("--token-auth-file={}", d.join("tokens.csv").display()),
+            "--authorization-mode=RBAC".to_string(),
+            format!("--service-account-key-file={}", p("sa.pub")),
+            format!("--service-account-signing-key-file={}", p("sa.key")),
+            format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
+            "--service-cluster-ip-range=10.96.0.0/16".to_string(),
+            "--allow-privileged=true".to_string(),
+            "--profiling=false".to_string(),
+        ];
+        self.procs.push(process::spawn(
+            "kube-apiserver",
+            apiserver_bin,
+            &apiserver_args,
+            &[],
+            &d,
+        )?);
+        self.server = format!("https://127.0.0.1:{secure_port}");
+        self.wait_ready(timeout).await
+    }
+
+    /// Polls `/readyz` as admin; fails early when a process exits.
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let client = self.client()?;
+        let started = Instant::now();
+        loop {
+            for p in &mut self.procs {
+                if let Some(status) = p.exited() {
+                    return Err(p.exited_early(status));
+                }
+            }
+            let req = http::Request::get("/readyz")
+                .body(Vec::new())
+                .map_err(|e| Error::Manifest {
+                    path: "/readyz".into(),
+                    message: e.to_string(),
+                })?;
+            let last = match client.request_text(req).await {
+                Ok(body) if body.trim() == "ok" => return Ok(()),
+                Ok(body) => body,
+                Err(e) => e.to_string(),
+            };
+            if started.elapsed() > timeout {
+                let log = self.dir.join("kube-apiserver.log");
+                return Err(Error::NotReady {
+                    name: "kube-apiserver".to_string(),
+                    timeout,
+                    last,
+                    log_tail: process::log_tail(&log, 30),
+                    log,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn stop_processes(&mut self) {
+        // API server first, so it does not log etcd connection errors while shutting down.
+        while let Some(mut p) = self.procs.pop() {
+            p.stop(STOP_GRACE);
+        }
+    }
+
+    /// Stops the processes and removes the state directory if it was temporary. Idempotent.
+    /// Does nothing for attached environments; detached ones are stopped with [`down`].
+    pub fn stop(&mut self) {
+        if self.keep_running {
+            return;
+        }
+        self.stop_processes();
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        if self.remove_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// The state directory (certificates, logs, pid files, kubeconfigs, `env.json`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// API server URL, `https://127.0.0.1:<port>`.
+    pub fn server_url(&self) -> &str {
+        &self.server
+    }
+
+    /// etcd client URL, `http://127.0.0.1:<port>`.
+    pub fn etcd_url(&self) -> &str {
+        &self.etcd_url
+    }
+
+    /// The CA certificate (PEM) that signed the API server's serving certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The admin kubeconfig, `DIR/kubeconfig`.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// The kubeconfig of `user` (`DIR/kubeconfig` for the admin, else `DIR/kubeconfig-<user>`).
+    pub fn user_kubeconfig_path(&self, user: &str) -> Result<PathBuf> {
+        if user == ADMIN_USER {
+            return Ok(self.kubeconfig_path());
+        }
+        self.user(user)
+            .map(|u| self.dir.join(format!("kubeconfig-{}", u.name)))
+    }
+
+    /// The admin user (`system:masters`).
+    pub fn admin(&self) -> &UserInfo {
+        &self.admin
+    }
+
+    /// The unprivileged users.
+    pub fn users(&self) -> &[UserInfo] {
+        &self.users
+    }
+
+    /// The admin or an unprivileged user, by name.
+    pub fn user(&self, name: &str) -> Result<&UserInfo> {
+        std::iter::once(&self.admin)
+            .chain(&self.users)
+            .find(|u| u.name == name)
+            .ok_or_else(|| Error::UnknownUser {
+                user: name.to_string(),
+                known: std::iter::once(&self.admin)
+                    .chain(&self.users)
+                    .map(|u| u.name.clone())
+                    .collect(),
+            })
+    }
+
+    /// A `kube::Config` for `user`.
+    pub fn kube_config(&self, user: &str) -> Result<kube::Config> {
+        kubeconfig::config(&self.server, &self.ca_der, self.user(user)?)
+    }
+
+    /// An admin client. Call inside a Tokio runtime; make one per test (a client must not
+    /// outlive the runtime it was made in, and each `#[tokio::test]` has its own).
+    pub fn client(&self) -> Result<kube::Client> {
+        kubeconfig::client(&self.server, &self.ca_der, &self.admin)
+    }
+
+    /// A client acting as `user` (subject to RBAC).
+    pub fn client_as(&self, user: &str) -> Result<kube::Client> {
+        kubeconfig::client(&self.server, &self.ca_der, self.user(user)?)
+    }
+
+    /// Creates a namespace named `<prefix>-<random>` and returns its name. Namespaces are not
+    /// deleted afterwards: without kube-controller-manager they would stay Terminating forever,
+    /// and the whole environment is thrown away at the end anyway.
+    pub async fn new_namespace(&self, prefix: &str) -> Result<String> {
+        let name = namespace_name(prefix, &random_token(6));
+        let api: Api<Namespace> = Api::all(self.client()?);
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some([("azop.dev/testenv".to_string(), "true".to_string())].into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        api.create(&PostParams::default(), &ns)
+            .await
+            .map_err(|source| Error::Kube {
+                action: format!("create namespace {name}"),
+                source,
+            })?;
+        Ok(name)
+    }
+
+    /// Applies every CRD in the YAML files under `dir` and waits until each is Established.
+    pub async fn install_crds(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
+        crds::install_crds(&self.client()?, dir.as_ref()).await
+    }
+
+    /// Pids of the processes started by this value (empty when attached).
+    pub fn pids(&self) -> Vec<i32> {
+        self.procs.iter().map(|p| p.pid).collect()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Live pids recorded in `DIR/<name>.pid` for the given names.
+fn running(dir: &Path, names: &[&str]) -> Vec<i32> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter_map(|n| std::fs::read_to_string(dir.join(format!("{n}.pid"))).ok())
+        .filter_map(|s| s.trim().parse::<i32>().ok())
+        .filter(|&pid| process::is_running(pid) && process::cmdline_mentions(pid, &dir))
+        .collect()
+}
+
+/// Stops every process recorded in `dir` (etcd, kube-apiserver, Azurite) and removes the
+/// directory. Refuses directories that azop-testenv did not create. Returns the pids stopped.
+pub fn down(dir: &Path) -> Result<Vec<i32>> {
+    let dir = dir.canonicalize().map_err(io("resolve", dir))?;
+    if !dir.join(state::MARKER).exists() {
+        return Err(Error::NotOurs {
+            dir,
+            marker: state::MARKER,
+        });
+    }
+    let pids = process::stop_pids_in(&dir, Duration::from_secs(2));
+    state::remove(&dir)?;
+    Ok(pids)
+}
+
+fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_dns_labels() {
+        assert_eq!(namespace_name("My_Test", "abc123"), "my-test-abc123");
+        assert_eq!(namespace_name("--", "x"), "test-x");
+        let long = namespace_name(&"a".repeat(100), "abcdef");
+        assert_eq!(long.len(), 63);
+        assert!(long.ends_with("-abcdef"));
+    }
+
+    #[test]
+    fn pem_round_trip() {
+        let p = pki::generate().expect("pki");
+        assert_eq!(pem_to_der(&p.ca_cert_pem), Some(p.ca_cert_der));
+    }
+}
