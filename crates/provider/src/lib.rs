@@ -1,1 +1,27 @@
 //! Every Azure call azop makes goes through this crate.
+//!
+//! - [`Provider`]: built once by the operator; holds the credential cache, the throttle, the
+//!   metrics and the HTTP clients. [`Provider::session`] gives an [`ArmSession`] for one
+//!   identity and subscription.
+//! - [`resources`]: one module per Azure resource kind, all with the same shape
+//!   (observe / desired / diff / ensure / delete).
+//! - [`lro`]: the resumable poller; [`error`]: the classified error type.
+//! - [`vhd_copy`]: the server-side VHD copy on the blob data plane.
+
+pub mod arm;
+pub mod credentials;
+pub mod error;
+pub mod lro;
+pub mod metrics;
+pub mod provider;
+pub mod resources;
+pub mod throttle;
+
+pub use arm::{ArmRequest, ArmSession, RawResponse};
+pub use credentials::{Cloud, CredentialSource, EndpointOverrides, OperatorIdentity, SecretString};
+pub use error::{AzureError, ErrorClass};
+pub use lro::{LroConfig, LroHandle, LroKind, PollOutcome};
+pub use metrics::ProviderMetrics;
+pub use provider::{Provider, ProviderConfig};
+pub use resources::{DeleteOutcome, Difference, EnsureOutcome, Owner};
+pub use throttle::{OpClass, Throttle, ThrottleLimits};

@@ -1,0 +1,582 @@
+//! The HTTP layer: one `azure_core` 0.21 transport per (credential, ARM endpoint), shared by
+//! the generated azure_mgmt clients (`ClientBuilder::new(cred).endpoint(url)` + `.send()`)
+//! and by azop's own raw ARM calls (AKS, polling, actions such as listKeys).
+//!
+//! [`ArmTransport`] is the last policy of every pipeline. It is where the client-side
+//! throttle admits requests, the bearer token is attached, metrics are recorded and
+//! `x-ms-ratelimit-remaining-*` / 429s feed back into the throttle. azure_core's own retry
+//! policy is switched off ([`azure_core::RetryOptions::none`]); see docs/provider.md.
+//!
+//! The generated clients get a placeholder credential: the real bearer token is attached
+//! here, below azure_core's `TransportPolicy`, whose debug log prints the Authorization
+//! header in clear (its `Headers` Debug redacts every header *except* Authorization).
+
+use crate::credentials::ResolvedCredential;
+use crate::error::{AzureError, LocalThrottle, classify, from_core_error};
+use crate::lro::{self, LroConfig, LroHandle, PollOutcome};
+use crate::metrics::{ProviderMetrics, resource_type_of};
+use crate::throttle::{OpClass, Throttle};
+use azure_core::auth::{AccessToken, TokenCredential};
+use azure_core::headers::{AUTHORIZATION, HeaderName};
+use azure_core::{Context, Method, Pipeline, Policy, PolicyResult, Request, Response};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use url::Url;
+
+/// A response with its body read: what every provider function works with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Lower-cased header names.
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn new(
+        status: u16,
+        headers: impl IntoIterator<Item = (String, String)>,
+        body: Vec<u8>,
+    ) -> Self {
+        RawResponse {
+            status,
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON, `None` when empty or not JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        if self.body.is_empty() {
+            return None;
+        }
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// Parse the body into a model; a wrong shape is a transient error (logged with the type).
+    pub fn parse<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, AzureError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            AzureError::transient("UnreadableResponse", format!("failed to parse {what}: {e}"))
+        })
+    }
+
+    /// This answer as an error (for non-2xx).
+    pub fn to_error(&self) -> AzureError {
+        classify(
+            self.status,
+            self.header("x-ms-error-code"),
+            lro::retry_after(self, OffsetDateTime::now_utc()),
+            &self.body,
+        )
+    }
+
+    pub async fn collect(resp: Response) -> Result<RawResponse, AzureError> {
+        let (status, headers, body) = resp.deconstruct();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned()))
+            .collect();
+        let body = body.collect().await.map_err(|e| {
+            AzureError::transient(
+                "ConnectionFailed",
+                format!("failed to read response body: {e}"),
+            )
+        })?;
+        Ok(RawResponse::new(u16::from(status), headers, body.to_vec()))
+    }
+}
+
+/// The subscription a request path belongs to, if any.
+pub fn subscription_of(path: &str) -> Option<String> {
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    match (segments.next(), segments.next()) {
+        (Some(s), Some(id)) if s.eq_ignore_ascii_case("subscriptions") => {
+            Some(id.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+/// The last policy of every pipeline: throttle, token, send, measure, learn.
+#[derive(Debug)]
+pub struct ArmTransport {
+    http: Arc<dyn azure_core::HttpClient>,
+    credential: Arc<dyn TokenCredential>,
+    scopes: Vec<String>,
+    throttle: Throttle,
+    metrics: ProviderMetrics,
+    max_throttle_wait: Duration,
+}
+
+impl ArmTransport {
+    async fn admit(&self, subscription: &str, class: OpClass) -> azure_core::Result<()> {
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.throttle.try_acquire(subscription, class) {
+                Ok(()) => {
+                    if !waited.is_zero() {
+                        self.metrics
+                            .record_throttle(class.as_str(), "waited", waited);
+                    }
+                    return Ok(());
+                }
+                Err(wait) if waited + wait <= self.max_throttle_wait => {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+                Err(wait) => {
+                    self.metrics
+                        .record_throttle(class.as_str(), "rejected", waited);
+                    tracing::debug!(
+                        class = class.as_str(),
+                        ?wait,
+                        "client-side throttle rejects request"
+                    );
+                    return Err(azure_core::Error::new(
+                        azure_core::error::ErrorKind::Other,
+                        LocalThrottle {
+                            class: class.as_str(),
+                            retry_after: wait,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Policy for ArmTransport {
+    async fn send(
+        &self,
+        _ctx: &Context,
+        request: &mut Request,
+        _next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
+        let method = request.method().to_string();
+        let path = request.url().path().to_owned();
+        let subscription = subscription_of(&path);
+        let class = OpClass::from_method(&method);
+        let resource_type = resource_type_of(&path);
+        let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        let mut retried_429 = false;
+        loop {
+            if let Some(sub) = &subscription {
+                self.admit(sub, class).await?;
+            }
+            let token = self.credential.get_token(&scopes).await?;
+            request.insert_header(AUTHORIZATION, format!("Bearer {}", token.token.secret()));
+            let started = Instant::now();
+            let result = self.http.execute_request(request).await;
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    self.metrics
+                        .record_call(&method, &resource_type, None, started.elapsed());
+                    return Err(e);
+                }
+            };
+            let status = u16::from(response.status());
+            self.metrics
+                .record_call(&method, &resource_type, Some(status), started.elapsed());
+            tracing::debug!(%method, %resource_type, status, "arm call");
+            if let Some(sub) = &subscription
+                && let Some(remaining) = response
+                    .headers()
+                    .get_optional_str(&HeaderName::from_static(class.remaining_header()))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                self.throttle.observe_remaining(sub, class, remaining);
+            }
+            if status != 429 {
+                return Ok(response);
+            }
+            // A 429: read the body to tell subscription throttling from a resource lock
+            // (RetryableErrorDueToAnotherOperation), then hand an identical response up.
+            let collected = RawResponse::collect(response).await.map_err(|e| {
+                azure_core::Error::new(
+                    azure_core::error::ErrorKind::Io,
+                    crate::error::AzureErrorBox(e),
+                )
+            })?;
+            let retry_after = lro::retry_after(&collected, OffsetDateTime::now_utc())
+                .unwrap_or(Duration::from_secs(60));
+            let err = collected.to_error();
+            if let (Some(sub), AzureError::Throttled { .. }) = (&subscription, &err) {
+                self.throttle.pause(sub, class, retry_after);
+                self.metrics
+                    .record_throttle(class.as_str(), "server_429", Duration::ZERO);
+                if !retried_429 && retry_after <= self.max_throttle_wait {
+                    // Short pause: wait it out here (admit sleeps) and send once more.
+                    retried_429 = true;
+                    continue;
+                }
+            }
+            let mut headers = azure_core::headers::Headers::new();
+            for (k, v) in &collected.headers {
+                headers.insert(
+                    HeaderName::from(k.clone()),
+                    azure_core::headers::HeaderValue::from(v.clone()),
+                );
+            }
+            return Ok(Response::new(
+                response_status(429),
+                headers,
+                Box::pin(azure_core::BytesStream::new(collected.body)),
+            ));
+        }
+    }
+}
+
+fn response_status(code: u16) -> azure_core::StatusCode {
+    azure_core::StatusCode::try_from(code).unwrap_or(azure_core::StatusCode::InternalServerError)
+}
+
+/// Hands every response up unchanged, so raw calls see non-2xx answers with their headers
+/// (azure_core's retry policies, even "none", turn them into errors and drop the headers).
+#[derive(Debug)]
+struct PassThrough;
+
+#[async_trait::async_trait]
+impl Policy for PassThrough {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
+        next[0].send(ctx, request, &next[1..]).await
+    }
+}
+
+/// Given to the generated clients instead of the real credential; [`ArmTransport`]
+/// replaces the placeholder with a real token.
+#[derive(Debug)]
+struct DeferredCredential;
+
+#[async_trait::async_trait]
+impl TokenCredential for DeferredCredential {
+    async fn get_token(&self, _scopes: &[&str]) -> azure_core::Result<AccessToken> {
+        Ok(AccessToken::new(
+            "azop-token-attached-by-transport",
+            OffsetDateTime::now_utc() + Duration::from_secs(24 * 3600),
+        ))
+    }
+    async fn clear_cache(&self) -> azure_core::Result<()> {
+        Ok(())
+    }
+}
+
+/// One pipeline per (credential, endpoint) and the generated clients on it.
+pub(crate) struct SessionCore {
+    pub(crate) credential: ResolvedCredential,
+    pipeline: Pipeline,
+    resources: azure_mgmt_resources::Client,
+    storage: azure_mgmt_storage::Client,
+    network: azure_mgmt_network::Client,
+    compute: azure_mgmt_compute::Client,
+}
+
+impl SessionCore {
+    pub(crate) fn new(
+        credential: ResolvedCredential,
+        http: Arc<dyn azure_core::HttpClient>,
+        throttle: Throttle,
+        metrics: ProviderMetrics,
+        max_throttle_wait: Duration,
+    ) -> Result<SessionCore, AzureError> {
+        let endpoint = credential.endpoints.arm.clone();
+        let scope = endpoint
+            .join(".default")
+            .map_err(|e| AzureError::config(format!("invalid arm endpoint {endpoint}: {e}")))?;
+        let transport = Arc::new(ArmTransport {
+            http,
+            credential: credential.credential.clone(),
+            scopes: vec![scope.to_string()],
+            throttle,
+            metrics,
+            max_throttle_wait,
+        });
+        let options = || {
+            azure_core::ClientOptions::default()
+                .retry(azure_core::RetryOptions::none())
+                .transport(azure_core::TransportOptions::new_custom_policy(
+                    transport.clone(),
+                ))
+        };
+        let mut pipeline = Pipeline::new(
+            Some("azop-provider"),
+            Some(env!("CARGO_PKG_VERSION")),
+            options(),
+            Vec::new(),
+            Vec::new(),
+        );
+        // [.., telemetry, custom headers, retry, transport]: swap the retry policy.
+        let retry_position = pipeline.policies().len() - 2;
+        pipeline.replace_policy(Arc::new(PassThrough), retry_position);
+        let deferred: Arc<dyn TokenCredential> = Arc::new(DeferredCredential);
+        let scopes = [scope.as_str()];
+        Ok(SessionCore {
+            resources: azure_mgmt_resources::Client::new(
+                endpoint.clone(),
+                deferred.clone(),
+                vec![scope.to_string()],
+                options(),
+            ),
+            storage: azure_mgmt_storage::Client::new(
+                endpoint.clone(),
+                deferred.clone(),
+                vec![scope.to_string()],
+                options(),
+            ),
+            network: azure_mgmt_network::Client::new(
+                endpoint.clone(),
+                deferred.clone(),
+                vec![scope.to_string()],
+                options(),
+            ),
+            compute: azure_mgmt_compute::ClientBuilder::new(deferred)
+                .endpoint(endpoint)
+                .scopes(&scopes)
+                .retry(azure_core::RetryOptions::none())
+                .transport(azure_core::TransportOptions::new_custom_policy(
+                    transport.clone(),
+                ))
+                .build()
+                .map_err(|e| AzureError::config(format!("failed to build compute client: {e}")))?,
+            credential,
+            pipeline,
+        })
+    }
+}
+
+/// A raw ARM request (for what the generated crates cannot do: AKS, polling, actions).
+#[derive(Debug, Clone)]
+pub struct ArmRequest {
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<serde_json::Value>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Everything a controller needs to talk to one subscription as one identity. Cheap to
+/// clone; make one per reconcile with [`crate::Provider::session`].
+#[derive(Clone)]
+pub struct ArmSession {
+    pub(crate) core: Arc<SessionCore>,
+    pub(crate) subscription_id: String,
+    pub(crate) throttle: Throttle,
+    pub(crate) metrics: ProviderMetrics,
+    pub(crate) lro: LroConfig,
+}
+
+impl std::fmt::Debug for ArmSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmSession")
+            .field("subscription_id", &self.subscription_id)
+            .field("credential", &self.core.credential.label)
+            .field("endpoint", &self.core.credential.endpoints.arm.as_str())
+            .finish()
+    }
+}
+
+impl ArmSession {
+    pub fn subscription_id(&self) -> &str {
+        &self.subscription_id
+    }
+
+    pub fn endpoint(&self) -> &Url {
+        &self.core.credential.endpoints.arm
+    }
+
+    pub fn lro_config(&self) -> &LroConfig {
+        &self.lro
+    }
+
+    /// Generated clients on this session's pipeline. Use `.send()` through [`Self::mgmt`];
+    /// never `.await` a builder (that runs the crate's broken LRO loop).
+    pub fn resources_client(&self) -> &azure_mgmt_resources::Client {
+        &self.core.resources
+    }
+    pub fn storage_client(&self) -> &azure_mgmt_storage::Client {
+        &self.core.storage
+    }
+    pub fn network_client(&self) -> &azure_mgmt_network::Client {
+        &self.core.network
+    }
+    pub fn compute_client(&self) -> &azure_mgmt_compute::Client {
+        &self.core.compute
+    }
+
+    /// `/subscriptions/{sub}` + `rest`, e.g. `rest = "/resourceGroups/rg/providers/…"`.
+    pub fn subscription_path(&self, rest: &str) -> String {
+        format!("/subscriptions/{}{}", self.subscription_id, rest)
+    }
+
+    /// An absolute URL for an ARM path with `api-version`.
+    pub fn url(&self, path: &str, api_version: &str) -> Result<Url, AzureError> {
+        let mut url = self.endpoint().clone();
+        url.set_path(path);
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
+        Ok(url)
+    }
+
+    /// Await a generated builder's `.send()` and read the answer. A non-2xx answer is an
+    /// error here (azure_core made it one); Retry-After of a 429 comes from the throttle,
+    /// which the transport paused with it.
+    pub async fn mgmt<R, F>(&self, send: F) -> Result<RawResponse, AzureError>
+    where
+        F: std::future::Future<Output = azure_core::Result<R>>,
+        R: Into<Response>,
+    {
+        match send.await {
+            Ok(r) => RawResponse::collect(r.into()).await,
+            Err(e) => {
+                let paused = [OpClass::Read, OpClass::Write, OpClass::Delete]
+                    .iter()
+                    .filter_map(|c| self.throttle.state(&self.subscription_id, *c).paused_for)
+                    .max();
+                Err(from_core_error(&e, paused))
+            }
+        }
+    }
+
+    /// Send a raw request; any HTTP answer is `Ok` (inspect `status`).
+    pub async fn send(&self, req: ArmRequest) -> Result<RawResponse, AzureError> {
+        let mut request = Request::new(req.url, req.method);
+        for (k, v) in req.headers {
+            request.insert_header(
+                HeaderName::from(k),
+                azure_core::headers::HeaderValue::from(v),
+            );
+        }
+        if let Some(body) = req.body {
+            request.insert_header("content-type", "application/json");
+            let bytes = serde_json::to_vec(&body).map_err(|e| {
+                AzureError::config(format!("failed to serialize request body: {e}"))
+            })?;
+            request.set_body(bytes);
+        }
+        match self.core.pipeline.send(&Context::new(), &mut request).await {
+            Ok(r) => RawResponse::collect(r).await,
+            Err(e) => Err(from_core_error(&e, None)),
+        }
+    }
+
+    /// A raw call on an ARM path; non-2xx answers become classified errors.
+    pub async fn call<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        api_version: &str,
+        body: Option<&B>,
+    ) -> Result<RawResponse, AzureError> {
+        let body = match body {
+            Some(b) => Some(serde_json::to_value(b).map_err(|e| {
+                AzureError::config(format!("failed to serialize request body: {e}"))
+            })?),
+            None => None,
+        };
+        let resp = self
+            .send(ArmRequest {
+                method,
+                url: self.url(path, api_version)?,
+                body,
+                headers: Vec::new(),
+            })
+            .await?;
+        if resp.is_success() {
+            Ok(resp)
+        } else {
+            Err(resp.to_error())
+        }
+    }
+
+    /// GET a resource: `None` when it (or its resource group) does not exist.
+    pub async fn get(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<RawResponse>, AzureError> {
+        match self.call::<()>(Method::Get, path, api_version, None).await {
+            Ok(r) => Ok(Some(r)),
+            Err(AzureError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Turn the first answer of a PUT/DELETE into a handle, when an operation is under way.
+    pub fn start_lro(
+        &self,
+        method: &str,
+        resource_path: &str,
+        api_version: &str,
+        resp: &RawResponse,
+    ) -> Option<LroHandle> {
+        let resource_url = self.url(resource_path, api_version).ok()?;
+        lro::handle_from_response(
+            method,
+            resource_url.as_str(),
+            resource_path,
+            resp,
+            OffsetDateTime::now_utc(),
+            self.lro.default_deadline,
+        )
+    }
+
+    /// Poll an operation once. Works for a handle stored before a restart.
+    pub async fn poll_once(&self, handle: &LroHandle) -> Result<PollOutcome, AzureError> {
+        let url = Url::parse(&handle.url)
+            .map_err(|e| AzureError::config(format!("invalid operation url in handle: {e}")))?;
+        let result = match self
+            .send(ArmRequest {
+                method: Method::Get,
+                url,
+                body: None,
+                headers: Vec::new(),
+            })
+            .await
+        {
+            Ok(resp) => lro::interpret_poll(handle, &resp, &self.lro, OffsetDateTime::now_utc()),
+            Err(e) => Err(e),
+        };
+        self.metrics.record_lro(match &result {
+            Ok(PollOutcome::InProgress { .. }) => "in_progress",
+            Ok(PollOutcome::Succeeded { .. }) => "succeeded",
+            Ok(PollOutcome::Failed(_)) => "failed",
+            Err(_) => "error",
+        });
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscription_is_taken_from_the_path() {
+        assert_eq!(
+            subscription_of("/subscriptions/ABC/resourceGroups/x"),
+            Some("abc".into())
+        );
+        assert_eq!(subscription_of("/tenant/oauth2"), None);
+    }
+}

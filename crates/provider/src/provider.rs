@@ -1,0 +1,155 @@
+//! [`Provider`]: the long-lived gateway the operator builds once and clones into every
+//! controller.
+
+use crate::arm::{ArmSession, SessionCore};
+use crate::credentials::{
+    Cloud, CredentialCache, CredentialSource, EndpointOverrides, OperatorIdentity,
+};
+use crate::error::AzureError;
+use crate::lro::LroConfig;
+use crate::metrics::ProviderMetrics;
+use crate::throttle::{Clock, SystemClock, Throttle, ThrottleLimits};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Provider settings; `Default` is right for real Azure.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// `--arm-endpoint` / `--authority-host` (azop-armsim), applied to every cloud.
+    pub overrides: EndpointOverrides,
+    /// The cloud of the operator's own identity.
+    pub operator_cloud: Cloud,
+    /// The operator's own identity (default: decided from the environment).
+    pub operator_identity: OperatorIdentity,
+    pub lro: LroConfig,
+    pub throttle_limits: ThrottleLimits,
+    /// Longest a request is held back by the client-side throttle before the call returns
+    /// `Throttled` unsent instead (see `throttle` module docs).
+    pub max_throttle_wait: Duration,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: ProviderMetrics,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig {
+            overrides: EndpointOverrides::default(),
+            operator_cloud: Cloud::AzurePublicCloud,
+            operator_identity: OperatorIdentity::from_env(&|k| std::env::var(k).ok()),
+            lro: LroConfig::default(),
+            throttle_limits: ThrottleLimits::default(),
+            max_throttle_wait: Duration::from_secs(5),
+            clock: Arc::new(SystemClock),
+            metrics: ProviderMetrics::default(),
+        }
+    }
+}
+
+struct Inner {
+    config: ProviderConfig,
+    http: Arc<dyn azure_core::HttpClient>,
+    credentials: CredentialCache,
+    throttle: Throttle,
+    cores: Mutex<HashMap<String, Arc<SessionCore>>>,
+}
+
+/// The gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct Provider {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("overrides", &self.inner.config.overrides)
+            .field("credentials", &self.inner.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    pub fn new(config: ProviderConfig) -> Provider {
+        // azure_core's reqwest client, built with rustls (workspace feature enable_reqwest_rustls).
+        let http = azure_core::new_http_client();
+        let throttle = Throttle::new(config.throttle_limits, config.clock.clone());
+        let credentials = CredentialCache::new(
+            config.overrides.clone(),
+            config.operator_cloud,
+            config.operator_identity.clone(),
+            http.clone(),
+        );
+        Provider {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                credentials,
+                throttle,
+                cores: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn metrics(&self) -> &ProviderMetrics {
+        &self.inner.config.metrics
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
+
+    pub fn config(&self) -> &ProviderConfig {
+        &self.inner.config
+    }
+
+    /// A session for one identity and subscription. Cheap: the credential and its pipeline
+    /// are cached by the Secret's content hash; a changed Secret gets new ones.
+    pub fn session(
+        &self,
+        source: &CredentialSource,
+        subscription_id: &str,
+    ) -> Result<ArmSession, AzureError> {
+        let subscription_id = subscription_id.trim();
+        if subscription_id.is_empty() || subscription_id.contains('/') {
+            return Err(AzureError::config(format!(
+                "invalid subscription id {subscription_id:?}"
+            )));
+        }
+        let credential = self.inner.credentials.resolve(source)?;
+        let core_key = format!("{}|{}", credential.key, credential.endpoints.arm);
+        let core = {
+            let mut cores = self.inner.cores.lock();
+            if let Some(core) = cores.get(&core_key) {
+                core.clone()
+            } else {
+                // Drop pipelines of credentials the cache no longer holds (replaced Secrets).
+                let live: Vec<String> = cores
+                    .iter()
+                    .filter(|(_, c)| !self.inner.credentials.contains(&c.credential.key))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in live {
+                    cores.remove(&k);
+                }
+                let core = Arc::new(SessionCore::new(
+                    credential,
+                    self.inner.http.clone(),
+                    self.inner.throttle.clone(),
+                    self.inner.config.metrics.clone(),
+                    self.inner.config.max_throttle_wait,
+                )?);
+                cores.insert(core_key, core.clone());
+                core
+            }
+        };
+        Ok(ArmSession {
+            core,
+            subscription_id: subscription_id.to_owned(),
+            throttle: self.inner.throttle.clone(),
+            metrics: self.inner.config.metrics.clone(),
+            lro: self.inner.config.lro,
+        })
+    }
+}
