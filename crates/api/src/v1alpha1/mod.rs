@@ -1,10 +1,18 @@
 //! Version `v1alpha1` of group `azop.dev`: the four kinds, all namespaced.
 
+// Each `printcolumn(...)` repeats `type_ = ...`; clippy mistakes that for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 pub mod aks_cluster;
+// Each `printcolumn(...)` repeats `type_ = ...`; clippy mistakes that for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 pub mod azure_cluster;
 pub mod common;
+// Each `printcolumn(...)` repeats `type_ = ...`; clippy mistakes that for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 pub mod proxy_config;
 pub(crate) mod schema;
+// Each `printcolumn(...)` repeats `type_ = ...`; clippy mistakes that for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 pub mod storage_binding;
 
 pub use aks_cluster::*;

@@ -74,7 +74,7 @@ pub struct ProxyConfigSpec {
     #[schemars(inner(regex(pattern = patterns::NO_PROXY_ENTRY)), length(max = 500))]
     pub no_proxy: Vec<String>,
     /// CA bundle (PEM) the proxy's TLS certificates chain to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "trustedCA", default, skip_serializing_if = "Option::is_none")]
     pub trusted_ca: Option<TrustedCa>,
     /// Make this the namespace default that clusters without a proxyConfigRef inherit.
     #[serde(default)]

@@ -98,7 +98,7 @@ pub const NETWORK_PLUGIN: &str = "network.plugin must be azure, kubenet or none"
 pub const IPV4_FORMAT: &str = "must be an IPv4 address such as 10.0.0.10";
 pub const SERVICE_CIDR_AND_DNS_IP: &str =
     "serviceCidr and dnsServiceIP go together: set both or neither";
-pub const DNS_SERVICE_IP_OUTSIDE: &str = "dnsServiceIP must lie inside serviceCidr and must not be its first address: pick an address such as the .10 of serviceCidr";
+pub const DNS_SERVICE_IP_OUTSIDE: &str = "dnsServiceIP must lie inside serviceCidr and must not be its network address or first address (.1), which Kubernetes takes: pick an address such as the .10 of serviceCidr";
 pub const POD_SERVICE_OVERLAP: &str =
     "podCidr and serviceCidr must not overlap: choose disjoint ranges";
 pub const AKS_NETWORK_IMMUTABLE: &str = "network is immutable: AKS cannot change the network profile of an existing cluster; create a new cluster";
@@ -132,4 +132,5 @@ pub const PROXY_URL_HOST: &str =
     "a proxy URL needs a host, an optional port and nothing else: write it as http://host:port";
 pub const PROXY_NEEDS_ONE: &str = "a ProxyConfig needs httpProxy or httpsProxy: set at least one";
 pub const NO_PROXY_ENTRY: &str = "noProxy entries must be hosts, domains, IPs or CIDRs without spaces or commas: list each one as its own item";
+pub const LOAD_BALANCER_TYPE: &str = "apiServerLoadBalancer.type must be Public or Internal";
 pub const TRUSTED_CA_ONE_SOURCE: &str = "trustedCA needs exactly one of secretRef or configMapRef";

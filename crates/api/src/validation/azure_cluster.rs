@@ -1,0 +1,286 @@
+//! AzureCluster rules.
+
+use kube::ResourceExt;
+
+use super::rules::{self, cidr, overlaps};
+use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
+use crate::v1alpha1::{
+    AzureCluster, AzureClusterNetwork, AzureClusterSpec, DEFAULT_CONTROL_PLANE_SUBNET_CIDR,
+    DEFAULT_VNET_CIDR, DEFAULT_WORKER_SUBNET_CIDR, LoadBalancerType, OsDisk, Phase,
+};
+
+impl Validate for AzureCluster {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errs = Errors::default();
+        rules::cluster_name(&mut errs, &self.name_any());
+        spec(&mut errs, &self.spec);
+        errs.finish()
+    }
+
+    fn validate_update(old: &Self, new: &Self) -> Result<(), ValidationErrors> {
+        let mut errs = Errors::default();
+        errs.extend(new.validate());
+        let (o, n) = (&old.spec, &new.spec);
+        rules::scope_update(&mut errs, &o.azure, &n.azure);
+        if !rules::version_not_lower(&n.kubernetes_version, &o.kubernetes_version) {
+            errs.push(
+                "spec.kubernetesVersion",
+                format!(
+                    "{:?} is lower than {:?}: {}",
+                    n.kubernetes_version,
+                    o.kubernetes_version,
+                    msg::VERSION_DOWNGRADE
+                ),
+            );
+        }
+        network_update(&mut errs, &o.network, &n.network);
+        let provisioning =
+            old.status.as_ref().and_then(|s| s.common.phase) == Some(Phase::Provisioning);
+        if provisioning && o != n {
+            errs.push("spec", msg::NO_UPDATE_WHILE_PROVISIONING);
+        }
+        errs.finish()
+    }
+}
+
+fn spec(errs: &mut Errors, spec: &AzureClusterSpec) {
+    rules::scope(errs, &spec.azure);
+    rules::kubernetes_version(errs, "spec.kubernetesVersion", &spec.kubernetes_version);
+    network(errs, &spec.network);
+
+    let cp = &spec.control_plane;
+    if ![1, 3, 5].contains(&cp.replicas) {
+        errs.push(
+            "spec.controlPlane.replicas",
+            format!("{}: {}", cp.replicas, msg::CONTROL_PLANE_REPLICAS),
+        );
+    }
+    vm_size(errs, "spec.controlPlane.vmSize", &cp.vm_size);
+    os_disk(errs, "spec.controlPlane.osDisk", &cp.os_disk);
+    rules::zones(errs, "spec.controlPlane.zones", &cp.zones);
+
+    if spec.worker_pools.len() > 50 {
+        errs.push("spec.workerPools", "at most 50 worker pools are allowed");
+    }
+    for (i, pool) in spec.worker_pools.iter().enumerate() {
+        let at = format!("spec.workerPools[{i}]");
+        rules::string(
+            errs,
+            &format!("{at}.name"),
+            &pool.name,
+            patterns::WORKER_POOL_NAME,
+            (1, 20),
+            msg::WORKER_POOL_NAME,
+        );
+        if spec.worker_pools[..i].iter().any(|p| p.name == pool.name) {
+            errs.push(
+                format!("{at}.name"),
+                format!(
+                    "{:?} is used twice: {}",
+                    pool.name,
+                    msg::WORKER_POOL_DUPLICATE
+                ),
+            );
+        }
+        rules::range(
+            errs,
+            &format!("{at}.replicas"),
+            pool.replicas,
+            (0, 1000),
+            msg::WORKER_REPLICAS,
+        );
+        vm_size(errs, &format!("{at}.vmSize"), &pool.vm_size);
+        os_disk(errs, &format!("{at}.osDisk"), &pool.os_disk);
+        rules::zones(errs, &format!("{at}.zones"), &pool.zones);
+        for (j, taint) in pool.taints.iter().enumerate() {
+            let len = taint.key.chars().count();
+            if len == 0 || len > 316 {
+                errs.push(
+                    format!("{at}.taints[{j}].key"),
+                    "taint keys must be 1-316 characters",
+                );
+            }
+        }
+    }
+
+    let img = &spec.image;
+    let sources = [
+        img.storage_binding_ref.is_some(),
+        img.managed_image_id.is_some(),
+        img.marketplace.is_some(),
+    ];
+    if sources.iter().filter(|s| **s).count() != 1 {
+        errs.push("spec.image", msg::IMAGE_ONE_SOURCE);
+    }
+    if let Some(r) = &img.storage_binding_ref {
+        rules::object_name(errs, "spec.image.storageBindingRef.name", &r.name);
+    }
+    rules::opt_string(
+        errs,
+        "spec.image.managedImageId",
+        img.managed_image_id.as_ref(),
+        patterns::MANAGED_IMAGE_ID,
+        (1, 1024),
+        msg::MANAGED_IMAGE_ID,
+    );
+
+    rules::string(
+        errs,
+        "spec.sshPublicKey",
+        &spec.ssh_public_key,
+        patterns::SSH_PUBLIC_KEY,
+        (1, 16384),
+        msg::SSH_PUBLIC_KEY,
+    );
+    if let Some(r) = &spec.proxy_config_ref {
+        rules::object_name(errs, "spec.proxyConfigRef.name", &r.name);
+    }
+}
+
+fn vm_size(errs: &mut Errors, field: &str, value: &str) {
+    rules::string(errs, field, value, patterns::VM_SIZE, (1, 64), msg::VM_SIZE);
+}
+
+fn os_disk(errs: &mut Errors, field: &str, disk: &OsDisk) {
+    rules::range(
+        errs,
+        &format!("{field}.sizeGiB"),
+        disk.size_gib,
+        (30, 4095),
+        msg::OS_DISK_SIZE,
+    );
+}
+
+fn network(errs: &mut Errors, net: &AzureClusterNetwork) {
+    let cp = net.control_plane_subnet.clone().unwrap_or_default();
+    let wk = net.worker_subnet.clone().unwrap_or_default();
+    if let Some(v) = &net.existing_vnet {
+        rules::string(
+            errs,
+            "spec.network.existingVnet.resourceGroup",
+            &v.resource_group,
+            patterns::RESOURCE_GROUP,
+            (1, 90),
+            msg::RESOURCE_GROUP,
+        );
+        rules::string(
+            errs,
+            "spec.network.existingVnet.name",
+            &v.name,
+            patterns::NETWORK_RESOURCE_NAME,
+            (1, 80),
+            msg::NETWORK_RESOURCE_NAME,
+        );
+        let complete = net.vnet_cidr.is_some()
+            && [&cp, &wk]
+                .iter()
+                .all(|s| s.name.is_some() && s.cidr.is_some() && s.security_group_name.is_some());
+        if !complete {
+            errs.push("spec.network", msg::STATIC_PLACEMENT_INCOMPLETE);
+        }
+    } else {
+        let names = [&cp, &wk]
+            .iter()
+            .any(|s| s.name.is_some() || s.security_group_name.is_some());
+        if names {
+            errs.push("spec.network", msg::DYNAMIC_PLACEMENT_NAMES);
+        }
+        let internal = net
+            .api_server_load_balancer
+            .as_ref()
+            .and_then(|lb| lb.lb_type)
+            == Some(LoadBalancerType::Internal);
+        if internal {
+            errs.push(
+                "spec.network.apiServerLoadBalancer",
+                msg::INTERNAL_LB_NEEDS_STATIC,
+            );
+        }
+    }
+    for (field, subnet) in [
+        ("spec.network.controlPlaneSubnet", &cp),
+        ("spec.network.workerSubnet", &wk),
+    ] {
+        for (key, value) in [
+            ("name", &subnet.name),
+            ("securityGroupName", &subnet.security_group_name),
+        ] {
+            rules::opt_string(
+                errs,
+                &format!("{field}.{key}"),
+                value.as_ref(),
+                patterns::NETWORK_RESOURCE_NAME,
+                (1, 80),
+                msg::NETWORK_RESOURCE_NAME,
+            );
+        }
+    }
+
+    // CIDRs: each parses; both subnets lie inside the VNet and do not overlap. Defaults fill in
+    // what dynamic placement leaves out, so a custom vnetCidr without subnet CIDRs is caught.
+    let vnet_field = "spec.network.vnetCidr";
+    let vnet = cidr(
+        errs,
+        vnet_field,
+        net.vnet_cidr.as_deref().unwrap_or(DEFAULT_VNET_CIDR),
+        msg::CIDR_FORMAT,
+    );
+    let cp_field = "spec.network.controlPlaneSubnet.cidr";
+    let wk_field = "spec.network.workerSubnet.cidr";
+    let cp_net = cidr(
+        errs,
+        cp_field,
+        cp.cidr
+            .as_deref()
+            .unwrap_or(DEFAULT_CONTROL_PLANE_SUBNET_CIDR),
+        msg::CIDR_FORMAT,
+    );
+    let wk_net = cidr(
+        errs,
+        wk_field,
+        wk.cidr.as_deref().unwrap_or(DEFAULT_WORKER_SUBNET_CIDR),
+        msg::CIDR_FORMAT,
+    );
+    if let Some(vnet) = vnet {
+        for (field, subnet) in [(cp_field, cp_net), (wk_field, wk_net)] {
+            if let Some(s) = subnet
+                && !vnet.contains(&s)
+            {
+                errs.push(
+                    field,
+                    format!(
+                        "{s} is not inside the VNet {vnet}: {}",
+                        msg::SUBNET_OUTSIDE_VNET
+                    ),
+                );
+            }
+        }
+    }
+    if let (Some(a), Some(b)) = (cp_net, wk_net)
+        && overlaps(&a, &b)
+    {
+        errs.push(
+            wk_field,
+            format!(
+                "{b} overlaps the control-plane subnet {a}: {}",
+                msg::SUBNET_OVERLAP
+            ),
+        );
+    }
+}
+
+fn network_update(errs: &mut Errors, old: &AzureClusterNetwork, new: &AzureClusterNetwork) {
+    if old.existing_vnet != new.existing_vnet {
+        errs.push("spec.network.existingVnet", msg::PLACEMENT_IMMUTABLE);
+    }
+    let cidrs = |n: &AzureClusterNetwork| {
+        (
+            n.vnet_cidr.clone(),
+            n.control_plane_subnet.as_ref().and_then(|s| s.cidr.clone()),
+            n.worker_subnet.as_ref().and_then(|s| s.cidr.clone()),
+        )
+    };
+    if cidrs(old) != cidrs(new) {
+        errs.push("spec.network", msg::NETWORK_CIDRS_IMMUTABLE);
+    }
+}

@@ -1,0 +1,89 @@
+//! Turning untyped objects into typed ones. Enum fields are enforced by the Rust types
+//! themselves, so a value outside an enum fails here, with the same message the other layers
+//! use and the path of the field.
+
+use serde::de::DeserializeOwned;
+
+use super::messages as msg;
+use super::{ValidationError, ValidationErrors};
+
+/// Enum-typed fields and their messages. Paths use `[]` for any list index.
+const ENUM_FIELDS: &[(&str, &str)] = &[
+    ("spec.controlPlane.osDisk.type", msg::OS_DISK_TYPE),
+    ("spec.workerPools[].osDisk.type", msg::OS_DISK_TYPE),
+    ("spec.workerPools[].taints[].effect", msg::TAINT_EFFECT),
+    (
+        "spec.network.apiServerLoadBalancer.type",
+        msg::LOAD_BALANCER_TYPE,
+    ),
+    ("spec.managedControlPlane.sku", msg::SKU),
+    (
+        "spec.managedControlPlane.autoUpgradeProfile.upgradeChannel",
+        msg::UPGRADE_CHANNEL,
+    ),
+    ("spec.nodePools[].mode", msg::POOL_MODE),
+    ("spec.nodePools[].osType", msg::OS_TYPE),
+    ("spec.network.plugin", msg::NETWORK_PLUGIN),
+    ("spec.networkAccess.mode", msg::NETWORK_ACCESS_MODE),
+];
+
+/// Deserializes an object (for example one read from a manifest) into its kind's type. A
+/// failure names the field and, for enum fields, carries the shared message.
+pub fn parse_object<K: DeserializeOwned>(value: serde_json::Value) -> Result<K, ValidationErrors> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let generic = strip_indices(&field);
+        let detail = e.inner().to_string();
+        let message = match ENUM_FIELDS.iter().find(|(p, _)| *p == generic) {
+            Some((_, m)) => format!("{detail}: {m}"),
+            None => detail,
+        };
+        ValidationErrors(vec![ValidationError { field, message }])
+    })
+}
+
+/// Like [`parse_object`], from one YAML document.
+pub fn parse_yaml<K: DeserializeOwned>(yaml: &str) -> Result<K, ValidationErrors> {
+    let value: serde_json::Value = serde_yaml::from_str(yaml).map_err(|e| {
+        ValidationErrors(vec![ValidationError {
+            field: String::new(),
+            message: format!("not valid YAML: {e}"),
+        }])
+    })?;
+    parse_object(value)
+}
+
+/// `spec.nodePools[2].mode` → `spec.nodePools[].mode`.
+fn strip_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_are_stripped() {
+        assert_eq!(
+            strip_indices("spec.nodePools[12].mode"),
+            "spec.nodePools[].mode"
+        );
+        assert_eq!(strip_indices("spec.a"), "spec.a");
+    }
+}
