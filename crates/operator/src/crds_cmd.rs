@@ -13,7 +13,7 @@ pub struct CrdsArgs {
 }
 
 pub fn run(args: &CrdsArgs) -> anyhow::Result<()> {
-    let files = azop_api::crd_files();
+    let files = azop_api::crds::crd_files();
     match &args.out_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -26,11 +26,16 @@ pub fn run(args: &CrdsArgs) -> anyhow::Result<()> {
         }
         None => {
             let mut out = std::io::stdout().lock();
-            for (i, (_, yaml)) in files.iter().enumerate() {
+            let written = files.iter().enumerate().try_for_each(|(i, (_, yaml))| {
                 if i > 0 {
                     writeln!(out, "---")?;
                 }
-                out.write_all(yaml.as_bytes())?;
+                out.write_all(yaml.as_bytes())
+            });
+            match written {
+                // `azop crds | head` closes the pipe early: that is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.context("failed to write the CRDs to stdout")?,
             }
         }
     }
