@@ -97,7 +97,10 @@ pub fn get(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respon
     let res = store
         .get(&id.to_id())
         .ok_or_else(|| not_found(ty.as_ref(), id))?;
-    let body = render(&state.registry, &store, res);
+    let mut body = render(&state.registry, &store, res);
+    if let Some(expand) = req.query("$expand") {
+        ty.expand(expand, res, &store, &mut body);
+    }
     Ok(respond::with_etag(
         respond::json(StatusCode::OK, &body),
         &res.etag,
@@ -273,6 +276,7 @@ pub fn delete(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Res
     let flow = ty.delete_flow();
     if flow == Flow::Sync {
         store.remove_tree(&res.id);
+        ty.after_delete(&res, &mut store);
         drop(store);
         state.persist();
         return Ok(StatusCode::OK.into_response());

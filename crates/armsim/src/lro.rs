@@ -33,6 +33,9 @@ pub fn complete(store: &mut Store, registry: &Registry, id: &str) {
     };
     if p.kind == OpKind::Delete && p.fail.is_none() {
         store.remove_tree(&res.id);
+        if let Some(t) = registry.get(&res.type_name) {
+            t.after_delete(&res, store);
+        }
     } else {
         set_provisioning_state(&mut res.body, status.as_str());
         res.etag = new_etag();

@@ -131,6 +131,13 @@ pub fn route(state: &AppState, req: &ArmRequest) -> Result<Response, ArmError> {
             _ => Err(method_not_allowed()),
         },
         Some(t) => match *m {
+            // A GET view of one resource that is not a child collection (a VM's
+            // `instanceView`) is answered by the type's action of that name.
+            Method::GET if state.registry.get(&format!("{}/{t}", id.type_name())).is_none()
+                && state.registry.get(&id.type_name()).is_some() =>
+            {
+                crud::action(state, req, &id, &t)
+            }
             Method::GET => {
                 let type_name = format!("{}/{t}", id.type_name());
                 crud::list(

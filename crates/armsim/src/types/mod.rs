@@ -27,6 +27,8 @@
 //!    storage `checkNameAvailability`) go in with `reg.add_provider_action`.
 //! 3. Make sure its namespace has api-versions in `api_versions.rs`.
 
+pub mod compute;
+pub mod network;
 pub mod resources;
 
 use crate::armid::ResourceId;
@@ -106,6 +108,11 @@ pub trait ResourceType: Send + Sync + 'static {
         Ok(())
     }
     fn after_write(&self, _id: &str, _store: &mut Store) {}
+    /// Runs once a delete has finished and `res` (and its children) left the store: remove
+    /// what goes with it (a VM's OS disk with `deleteOption: Delete`, a private endpoint's NIC).
+    fn after_delete(&self, _res: &Resource, _store: &mut Store) {}
+    /// Adds what `$expand=<expand>` asks for to a GET body (VM `instanceView`).
+    fn expand(&self, _expand: &str, _res: &Resource, _store: &Store, _body: &mut Value) {}
     fn render(&self, res: &Resource, _store: &Store) -> Value {
         res.body.clone()
     }
@@ -165,7 +172,8 @@ impl Registry {
 pub fn registry() -> Registry {
     let mut reg = Registry::default();
     reg.add(resources::ResourceGroups);
-    // Microsoft.Network and Microsoft.Compute register here (types/network, types/compute).
+    network::register(&mut reg);
+    compute::register(&mut reg);
     reg
 }
 
