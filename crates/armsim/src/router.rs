@@ -133,8 +133,12 @@ pub fn route(state: &AppState, req: &ArmRequest) -> Result<Response, ArmError> {
         Some(t) => match *m {
             // A GET view of one resource that is not a child collection (a VM's
             // `instanceView`) is answered by the type's action of that name.
-            Method::GET if state.registry.get(&format!("{}/{t}", id.type_name())).is_none()
-                && state.registry.get(&id.type_name()).is_some() =>
+            Method::GET
+                if state
+                    .registry
+                    .get(&format!("{}/{t}", id.type_name()))
+                    .is_none()
+                    && state.registry.get(&id.type_name()).is_some() =>
             {
                 crud::action(state, req, &id, &t)
             }

@@ -28,8 +28,10 @@
 //! 3. Make sure its namespace has api-versions in `api_versions.rs`.
 
 pub mod compute;
+pub mod containerservice;
 pub mod network;
 pub mod resources;
+pub mod storage;
 
 use crate::armid::ResourceId;
 use crate::errors::ArmError;
@@ -172,6 +174,8 @@ impl Registry {
 pub fn registry() -> Registry {
     let mut reg = Registry::default();
     reg.add(resources::ResourceGroups);
+    storage::register(&mut reg);
+    containerservice::register(&mut reg);
     network::register(&mut reg);
     compute::register(&mut reg);
     reg

@@ -1,0 +1,570 @@
+//! Microsoft.ContainerService: managed clusters and their agent pools.
+//!
+//! PUT answers 201/200 with `provisioningState: Creating|Updating` and `Azure-AsyncOperation`;
+//! writes to a busy cluster get 409 OperationNotAllowed; `agentPoolProfiles` are mirrored into
+//! `agentPools` child resources (and rendered back from them); version downgrades are refused;
+//! listClusterUserCredential / listClusterAdminCredential return a kubeconfig.
+
+use super::util::{require_location, tracked_body};
+use super::{ActionContext, Flow, PutContext, Registry, ResourceType};
+use crate::errors::ArmError;
+use crate::store::{OpKind, Resource, Store, new_etag};
+use base64::Engine;
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+pub const CLUSTER: &str = "Microsoft.ContainerService/managedClusters";
+pub const POOL: &str = "Microsoft.ContainerService/managedClusters/agentPools";
+
+/// Kubernetes minor versions offered, with their latest patch.
+const VERSIONS: &[(&str, &str)] = &[
+    ("1.31", "1.31.11"),
+    ("1.32", "1.32.7"),
+    ("1.33", "1.33.3"),
+    ("1.34", "1.34.1"),
+];
+const DEFAULT_VERSION: &str = "1.33";
+
+pub fn register(reg: &mut Registry) {
+    reg.add(ManagedClusters);
+    reg.add(AgentPools);
+}
+
+fn bad(code: &str, msg: impl Into<String>) -> ArmError {
+    ArmError::bad_request(code, msg)
+}
+
+/// `1.33` → `1.33.3`; `1.33.1` stays. Unsupported minors are refused.
+pub fn resolve_version(v: &str, location: &str) -> Result<String, ArmError> {
+    let parts: Vec<&str> = v.split('.').collect();
+    let minor = parts.iter().take(2).copied().collect::<Vec<_>>().join(".");
+    let Some((_, latest)) = VERSIONS.iter().find(|(m, _)| *m == minor) else {
+        return Err(bad(
+            "K8sVersionNotSupported",
+            format!(
+                "Version {v} is not supported in this region. Please use [az aks get-versions] command to get the supported version list in this region ({location})."
+            ),
+        ));
+    };
+    Ok(if parts.len() >= 3 {
+        v.to_string()
+    } else {
+        latest.to_string()
+    })
+}
+
+fn version_tuple(v: &str) -> Vec<u64> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+fn pool_name_ok(name: &str, os: &str) -> bool {
+    let max = if os.eq_ignore_ascii_case("Windows") {
+        6
+    } else {
+        12
+    };
+    !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// Normalizes one pool's properties (defaults, version), validating what AKS validates.
+fn normalize_pool(
+    name: &str,
+    props: &mut Map<String, Value>,
+    version: &str,
+) -> Result<(), ArmError> {
+    let os = props
+        .get("osType")
+        .and_then(Value::as_str)
+        .unwrap_or("Linux")
+        .to_string();
+    if !pool_name_ok(name, &os) {
+        return Err(bad(
+            "InvalidAgentPoolName",
+            format!(
+                "The agent pool name '{name}' is invalid: it must start with a lowercase letter, contain only lowercase letters and numbers, and be at most 12 characters long (6 for Windows)."
+            ),
+        ));
+    }
+    if let Some(mp) = props.get("maxPods").and_then(Value::as_i64) {
+        if !(10..=250).contains(&mp) {
+            return Err(bad(
+                "InsufficientMaxPods",
+                format!(
+                    "The value of parameter agentPoolProfile.maxPods is {mp}, which is out of the range [10, 250]."
+                ),
+            ));
+        }
+    }
+    props.entry("osType").or_insert(json!("Linux"));
+    props.entry("mode").or_insert(json!("User"));
+    props.entry("count").or_insert(json!(1));
+    props.entry("vmSize").or_insert(json!("Standard_D2s_v5"));
+    props.entry("maxPods").or_insert(json!(110));
+    props.entry("osDiskSizeGB").or_insert(json!(128));
+    props
+        .entry("type")
+        .or_insert(json!("VirtualMachineScaleSets"));
+    props.entry("orchestratorVersion").or_insert(json!(version));
+    let ov = props
+        .get("orchestratorVersion")
+        .and_then(Value::as_str)
+        .unwrap_or(version)
+        .to_string();
+    props.insert("currentOrchestratorVersion".into(), json!(ov));
+    props.insert("powerState".into(), json!({"code": "Running"}));
+    props.insert(
+        "nodeImageVersion".into(),
+        json!("AKSUbuntu-2204gen2containerd-202610.01.0"),
+    );
+    Ok(())
+}
+
+pub struct ManagedClusters;
+
+impl ManagedClusters {
+    fn busy_error(existing: &Resource) -> Option<ArmError> {
+        existing.pending.as_ref().map(|p| {
+            let what = match p.kind {
+                OpKind::Create => "create managed cluster",
+                OpKind::Update => "update managed cluster",
+                OpKind::Delete => "delete managed cluster",
+            };
+            ArmError::conflict(
+                "OperationNotAllowed",
+                format!("Operation is not allowed because there's an in progress {what} operation ({}) on the managed cluster. Please wait for it to finish before starting a new operation.", p.op_id),
+            )
+        })
+    }
+}
+
+impl ResourceType for ManagedClusters {
+    fn type_name(&self) -> &'static str {
+        CLUSTER
+    }
+
+    fn validate(&self, ctx: PutContext<'_>) -> Result<Value, ArmError> {
+        let name = ctx.id.name();
+        let lname = name.to_ascii_lowercase();
+        if lname.contains("microsoft")
+            || lname.contains("windows")
+            || name.is_empty()
+            || name.len() > 63
+        {
+            return Err(bad(
+                "InvalidParameter",
+                format!("The value of parameter name '{name}' is invalid."),
+            ));
+        }
+        let location = require_location(&ctx.body)?;
+        let mut out = tracked_body(&ctx.body, &[]);
+        out["location"] = json!(location);
+        let sku_tier = out
+            .pointer("/sku/tier")
+            .and_then(Value::as_str)
+            .unwrap_or("Free")
+            .to_string();
+        if !["Free", "Standard", "Premium"].contains(&sku_tier.as_str()) {
+            return Err(bad(
+                "InvalidParameter",
+                format!(
+                    "The value of parameter sku.tier '{sku_tier}' is invalid (Free|Standard|Premium)."
+                ),
+            ));
+        }
+        let sku_name = out
+            .pointer("/sku/name")
+            .and_then(Value::as_str)
+            .unwrap_or("Base")
+            .to_string();
+        out["sku"] = json!({"name": sku_name, "tier": sku_tier});
+        if out.get("identity").is_none() {
+            out["identity"] = json!({"type": "SystemAssigned"});
+        }
+        if out["identity"].get("principalId").is_none() {
+            out["identity"]["principalId"] = json!(
+                uuid::Uuid::new_v5(
+                    &uuid::Uuid::NAMESPACE_URL,
+                    ctx.id_str.to_ascii_lowercase().as_bytes()
+                )
+                .to_string()
+            );
+            out["identity"]["tenantId"] = json!("00000000-0000-0000-0000-000000000000");
+        }
+        let old = ctx.existing.map(|e| e.body.clone()).unwrap_or(Value::Null);
+        let props = out["properties"]
+            .as_object_mut()
+            .ok_or_else(|| ArmError::invalid_request_content("properties must be an object"))?;
+        let requested = props
+            .get("kubernetesVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_VERSION)
+            .to_string();
+        let current = resolve_version(&requested, &location)?;
+        if let Some(prev) = old
+            .pointer("/properties/currentKubernetesVersion")
+            .and_then(Value::as_str)
+        {
+            if version_tuple(&current) < version_tuple(prev) {
+                return Err(bad(
+                    "NotAllowedK8sVersionDowngrading",
+                    format!(
+                        "Changing to a lower Kubernetes version ({current}) than the current one ({prev}) is not allowed."
+                    ),
+                ));
+            }
+        }
+        props.insert("kubernetesVersion".into(), json!(requested));
+        props.insert("currentKubernetesVersion".into(), json!(current));
+        if let Some(ch) = props
+            .get("autoUpgradeProfile")
+            .and_then(|a| a.get("upgradeChannel"))
+            .and_then(Value::as_str)
+        {
+            if !["rapid", "stable", "patch", "node-image", "none"].contains(&ch) {
+                return Err(bad(
+                    "InvalidParameter",
+                    format!(
+                        "The value of parameter autoUpgradeProfile.upgradeChannel '{ch}' is invalid."
+                    ),
+                ));
+            }
+        }
+        if let Some(ch) = props
+            .get("autoUpgradeProfile")
+            .and_then(|a| a.get("nodeOSUpgradeChannel"))
+            .and_then(Value::as_str)
+        {
+            if !["None", "Unmanaged", "NodeImage", "SecurityPatch"].contains(&ch) {
+                return Err(bad(
+                    "InvalidParameter",
+                    format!(
+                        "The value of parameter autoUpgradeProfile.nodeOSUpgradeChannel '{ch}' is invalid."
+                    ),
+                ));
+            }
+        }
+        if old
+            .pointer("/properties/aadProfile/managed")
+            .and_then(Value::as_bool)
+            == Some(true)
+            && props
+                .get("aadProfile")
+                .and_then(|a| a.get("managed"))
+                .and_then(Value::as_bool)
+                != Some(true)
+        {
+            return Err(bad(
+                "BadRequest",
+                "Managed AAD can not be disabled once enabled.",
+            ));
+        }
+        // Pools: at least one Linux System pool.
+        let pools = props.get_mut("agentPoolProfiles").and_then(Value::as_array_mut).filter(|a| !a.is_empty()).ok_or_else(|| {
+            bad("InvalidParameter", "The value of parameter agentPoolProfiles is invalid: at least one agent pool is required.")
+        })?;
+        for p in pools.iter_mut() {
+            let obj = p.as_object_mut().ok_or_else(|| {
+                ArmError::invalid_request_content("agentPoolProfiles[] must be objects")
+            })?;
+            let pname = obj
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            normalize_pool(&pname, obj, &current)?;
+        }
+        let has_system = pools
+            .iter()
+            .any(|p| p["mode"] == "System" && p["osType"] == "Linux");
+        if !has_system {
+            return Err(bad(
+                "MustDefineAtLeastOneSystemPool",
+                "Must define at least one system pool.",
+            ));
+        }
+        let dns_prefix = props
+            .get("dnsPrefix")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                format!(
+                    "{}-{}-{}",
+                    name,
+                    ctx.id.resource_group,
+                    &ctx.id.subscription.chars().take(6).collect::<String>()
+                )
+            });
+        let hash = &uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            ctx.id_str.to_ascii_lowercase().as_bytes(),
+        )
+        .simple()
+        .to_string()[..8];
+        let private = props
+            .get("apiServerAccessProfile")
+            .and_then(|a| a.get("enablePrivateCluster"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        props.insert("dnsPrefix".into(), json!(dns_prefix));
+        let fqdn = format!("{dns_prefix}-{hash}.hcp.{location}.azmk8s.io");
+        if private {
+            props.insert(
+                "privateFQDN".into(),
+                json!(format!(
+                    "{dns_prefix}-{hash}.{hash}.privatelink.{location}.azmk8s.io"
+                )),
+            );
+        } else {
+            props.insert("fqdn".into(), json!(fqdn));
+        }
+        props.insert(
+            "azurePortalFQDN".into(),
+            json!(format!(
+                "{dns_prefix}-{hash}.portal.hcp.{location}.azmk8s.io"
+            )),
+        );
+        props.entry("nodeResourceGroup").or_insert(json!(format!(
+            "MC_{}_{}_{}",
+            ctx.id.resource_group, name, location
+        )));
+        props.entry("enableRBAC").or_insert(json!(true));
+        props.insert("maxAgentPools".into(), json!(100));
+        props.insert("powerState".into(), json!({"code": "Running"}));
+        let np = props.entry("networkProfile").or_insert(json!({}));
+        if let Some(np) = np.as_object_mut() {
+            np.entry("networkPlugin").or_insert(json!("azure"));
+            np.entry("serviceCidr").or_insert(json!("10.0.0.0/16"));
+            np.entry("dnsServiceIP").or_insert(json!("10.0.0.10"));
+            np.entry("loadBalancerSku").or_insert(json!("standard"));
+            np.entry("outboundType").or_insert(json!("loadBalancer"));
+        }
+        Ok(out)
+    }
+
+    fn put_flow(&self) -> Flow {
+        Flow::AsyncOperation
+    }
+    fn delete_flow(&self) -> Flow {
+        Flow::AsyncOperationAndLocation
+    }
+    fn typical_latency(&self, kind: OpKind) -> Duration {
+        match kind {
+            OpKind::Create => Duration::from_secs(360),
+            OpKind::Update => Duration::from_secs(180),
+            OpKind::Delete => Duration::from_secs(240),
+        }
+    }
+
+    fn check_write(&self, existing: &Resource, _store: &Store) -> Result<(), ArmError> {
+        Self::busy_error(existing).map_or(Ok(()), Err)
+    }
+
+    fn after_write(&self, id: &str, store: &mut Store) {
+        let Some(cluster) = store.get(id).cloned() else {
+            return;
+        };
+        let pools: Vec<Value> = cluster
+            .body
+            .pointer("/properties/agentPoolProfiles")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let state = cluster
+            .body
+            .pointer("/properties/provisioningState")
+            .cloned()
+            .unwrap_or(json!("Succeeded"));
+        let keep: Vec<String> = pools
+            .iter()
+            .filter_map(|p| p.get("name").and_then(Value::as_str))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let stale: Vec<String> = store
+            .children(id, POOL)
+            .filter(|r| !keep.contains(&r.name().to_ascii_lowercase()))
+            .map(|r| r.id.clone())
+            .collect();
+        for s in stale {
+            store.remove_tree(&s);
+        }
+        for p in pools {
+            let Some(pname) = p.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let pid = format!("{id}/agentPools/{pname}");
+            let mut props = p.as_object().cloned().unwrap_or_default();
+            props.remove("name");
+            props.insert("provisioningState".into(), state.clone());
+            let etag = store
+                .get(&pid)
+                .map(|r| r.etag.clone())
+                .unwrap_or_else(new_etag);
+            store.insert(Resource {
+                id: pid.clone(),
+                type_name: POOL.into(),
+                body: json!({"id": pid, "name": pname, "type": POOL, "properties": props}),
+                etag,
+                pending: None,
+            });
+        }
+    }
+
+    fn render(&self, res: &Resource, store: &Store) -> Value {
+        let mut b = res.body.clone();
+        // agentPoolProfiles always reflect the agentPools child resources.
+        let pools: Vec<Value> = store
+            .children(&res.id, POOL)
+            .map(|p| {
+                let mut v = p.body.get("properties").cloned().unwrap_or(json!({}));
+                v["name"] = json!(p.name());
+                v
+            })
+            .collect();
+        if let Some(props) = b.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert("agentPoolProfiles".into(), Value::Array(pools));
+        }
+        b
+    }
+
+    fn action(&self, name: &str, ctx: ActionContext<'_>) -> Result<Value, ArmError> {
+        let admin = match name.to_ascii_lowercase().as_str() {
+            "listclusterusercredential" => false,
+            "listclusteradmincredential" => true,
+            _ => {
+                return Err(bad(
+                    "InvalidResourceType",
+                    format!("The action '{name}' is not supported on managed clusters."),
+                ));
+            }
+        };
+        let props = ctx
+            .resource
+            .body
+            .get("properties")
+            .cloned()
+            .unwrap_or(json!({}));
+        if admin && props.get("disableLocalAccounts").and_then(Value::as_bool) == Some(true) {
+            return Err(bad(
+                "BadRequest",
+                "Getting static credential is not allowed because this cluster is set to disable local accounts.",
+            ));
+        }
+        let host = props
+            .get("fqdn")
+            .or_else(|| props.get("privateFQDN"))
+            .and_then(Value::as_str)
+            .unwrap_or("localhost");
+        let cluster = ctx.resource.name();
+        let user = if admin {
+            format!(
+                "clusterAdmin_{}_{cluster}",
+                ctx.resource.id.split('/').nth(4).unwrap_or("rg")
+            )
+        } else {
+            format!(
+                "clusterUser_{}_{cluster}",
+                ctx.resource.id.split('/').nth(4).unwrap_or("rg")
+            )
+        };
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let token = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("{}/{admin}", ctx.resource.id.to_ascii_lowercase()).as_bytes(),
+        )
+        .simple()
+        .to_string();
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: https://{host}:443\n  name: {cluster}\ncontexts:\n- context:\n    cluster: {cluster}\n    user: {user}\n  name: {cluster}\ncurrent-context: {cluster}\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n    token: {token}\n",
+            ca = b64("-----BEGIN CERTIFICATE-----\narmsim\n-----END CERTIFICATE-----\n"),
+        );
+        let kname = if admin { "clusterAdmin" } else { "clusterUser" };
+        Ok(json!({"kubeconfigs": [{"name": kname, "value": b64(&kubeconfig)}]}))
+    }
+}
+
+pub struct AgentPools;
+
+impl ResourceType for AgentPools {
+    fn type_name(&self) -> &'static str {
+        POOL
+    }
+
+    fn validate(&self, ctx: PutContext<'_>) -> Result<Value, ArmError> {
+        let parent = ctx.id.parent().map(|p| p.to_id()).unwrap_or_default();
+        let cluster = ctx.store.get(&parent);
+        if let Some(err) = cluster.and_then(ManagedClusters::busy_error) {
+            return Err(err);
+        }
+        let version = cluster
+            .and_then(|c| c.body.pointer("/properties/currentKubernetesVersion"))
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_VERSION)
+            .to_string();
+        let mut props = ctx
+            .body
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        normalize_pool(ctx.id.name(), &mut props, &version)?;
+        Ok(json!({"properties": props}))
+    }
+
+    fn put_flow(&self) -> Flow {
+        Flow::AsyncOperation
+    }
+    fn delete_flow(&self) -> Flow {
+        Flow::AsyncOperationAndLocation
+    }
+    fn typical_latency(&self, kind: OpKind) -> Duration {
+        match kind {
+            OpKind::Delete => Duration::from_secs(90),
+            _ => Duration::from_secs(150),
+        }
+    }
+
+    fn check_delete(&self, res: &Resource, store: &Store) -> Result<(), ArmError> {
+        let parent = res
+            .id
+            .rsplit_once("/agentPools/")
+            .map(|(p, _)| p)
+            .unwrap_or("");
+        let is_system =
+            res.body.pointer("/properties/mode").and_then(Value::as_str) == Some("System");
+        let other_system = store.children(parent, POOL).any(|p| {
+            !p.id.eq_ignore_ascii_case(&res.id)
+                && p.body.pointer("/properties/mode").and_then(Value::as_str) == Some("System")
+        });
+        if is_system && !other_system {
+            return Err(bad(
+                "OperationNotAllowed",
+                "The last system agent pool cannot be deleted: a cluster needs at least one system pool.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_resolve_and_compare() {
+        assert_eq!(resolve_version("1.33", "westeurope").expect("ok"), "1.33.3");
+        assert_eq!(resolve_version("1.32.1", "x").expect("ok"), "1.32.1");
+        assert_eq!(
+            resolve_version("1.20", "x").expect_err("old").code,
+            "K8sVersionNotSupported"
+        );
+        assert!(version_tuple("1.33.3") > version_tuple("1.32.9"));
+        assert!(pool_name_ok("system1", "Linux"));
+        assert!(!pool_name_ok("winpool1", "Windows"));
+        assert!(!pool_name_ok("Sys", "Linux"));
+    }
+}
