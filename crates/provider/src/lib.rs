@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod provider;
 pub mod resources;
 pub mod throttle;
+pub mod vhd_copy;
 
 pub use arm::{ArmRequest, ArmSession, RawResponse};
 pub use credentials::{Cloud, CredentialSource, EndpointOverrides, OperatorIdentity, SecretString};

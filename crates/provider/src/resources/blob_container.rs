@@ -4,15 +4,14 @@
 //!
 //! Containers have no ARM tags, so ownership is recorded in container metadata, whose names
 //! must be C# identifiers: `azop_owner` and `azop_uid` stand for the `azop.dev/*` tags.
+//!
+//! The PUT body is a local model: the generated `BlobContainer` serializes its read-only time
+//! fields as `null` (`deletedTime`, `lastModifiedTime`), which Azure's own clients never send.
+//! Calls are raw (the trait's default GET/PUT/DELETE at `API_VERSION`).
 
 use super::diff::Diff;
 use super::{ArmResource, Difference, Owner};
-use crate::arm::{ArmSession, RawResponse};
-use crate::error::AzureError;
-use azure_mgmt_storage::package_2023_05::models::{
-    BlobContainer as ContainerModel, ContainerProperties, container_properties,
-};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const OWNER_METADATA: &str = "azop_owner";
@@ -31,6 +30,18 @@ pub struct BlobContainerKey {
 /// every other kind.)
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BlobContainerSpec {}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerBody {
+    pub properties: ContainerBodyProperties,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerBodyProperties {
+    pub public_access: String,
+    pub metadata: BTreeMap<String, String>,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ObservedBlobContainer {
@@ -57,7 +68,7 @@ fn metadata_value<'a>(m: &'a BTreeMap<String, String>, name: &str) -> Option<&'a
 impl ArmResource for BlobContainer {
     type Key = BlobContainerKey;
     type Spec = BlobContainerSpec;
-    type Body = ContainerModel;
+    type Body = ContainerBody;
     type Observed = ObservedBlobContainer;
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Storage/storageAccounts/blobServices/containers";
@@ -70,42 +81,38 @@ impl ArmResource for BlobContainer {
         )
     }
 
-    fn desired(_key: &Self::Key, _spec: &Self::Spec, owner: &Owner) -> ContainerModel {
-        let mut props = ContainerProperties::new();
-        props.public_access = Some(container_properties::PublicAccess::None);
-        props.metadata = Some(serde_json::json!({
-            OWNER_METADATA: owner.owner_tag_value(),
-            UID_METADATA: owner.uid,
-        }));
-        let mut body = ContainerModel::new();
-        body.properties = Some(props);
-        body
+    fn desired(_key: &Self::Key, _spec: &Self::Spec, owner: &Owner) -> ContainerBody {
+        ContainerBody {
+            properties: ContainerBodyProperties {
+                public_access: "None".to_owned(),
+                metadata: [
+                    (OWNER_METADATA.to_owned(), owner.owner_tag_value()),
+                    (UID_METADATA.to_owned(), owner.uid.clone()),
+                ]
+                .into_iter()
+                .collect(),
+            },
+        }
     }
 
-    fn diff(desired: &ContainerModel, observed: &ObservedBlobContainer) -> Vec<Difference> {
+    fn diff(desired: &ContainerBody, observed: &ObservedBlobContainer) -> Vec<Difference> {
         let mut d = Diff::new();
         let o = &observed.properties;
-        if let Some(p) = &desired.properties {
-            // Azure omits publicAccess when it is None.
-            d.ignore_case(
-                "properties.publicAccess",
-                Some("None"),
-                Some(o.public_access.as_deref().unwrap_or("None")),
-            );
-            let want: BTreeMap<String, String> = p
-                .metadata
-                .as_ref()
-                .and_then(|m| serde_json::from_value(m.clone()).ok())
-                .unwrap_or_default();
-            let have = o.metadata.clone().unwrap_or_default();
-            for (k, v) in &want {
-                if metadata_value(&have, k) != Some(v.as_str()) {
-                    d.push(
-                        &format!("properties.metadata.{k}"),
-                        v,
-                        metadata_value(&have, k).unwrap_or("<unset>"),
-                    );
-                }
+        let p = &desired.properties;
+        // Azure omits publicAccess when it is None.
+        d.ignore_case(
+            "properties.publicAccess",
+            Some(&p.public_access),
+            Some(o.public_access.as_deref().unwrap_or("None")),
+        );
+        let have = o.metadata.clone().unwrap_or_default();
+        for (k, v) in &p.metadata {
+            if metadata_value(&have, k) != Some(v.as_str()) {
+                d.push(
+                    &format!("properties.metadata.{k}"),
+                    v,
+                    metadata_value(&have, k).unwrap_or("<unset>"),
+                );
             }
         }
         d.finish()
@@ -113,24 +120,6 @@ impl ArmResource for BlobContainer {
 
     fn owner_uid(observed: &ObservedBlobContainer) -> Option<String> {
         metadata_value(observed.properties.metadata.as_ref()?, UID_METADATA).map(str::to_owned)
-    }
-
-    async fn put(
-        session: &ArmSession,
-        key: &Self::Key,
-        body: &ContainerModel,
-    ) -> Result<RawResponse, AzureError> {
-        let client = session.storage_client().blob_containers_client();
-        let send = client
-            .create(
-                &key.resource_group,
-                &key.account,
-                &key.name,
-                body.clone(),
-                session.subscription_id(),
-            )
-            .send();
-        session.mgmt(send).await
     }
 }
 
