@@ -1,0 +1,62 @@
+//! What every reconcile gets: clients, the provider, the Event recorder, metrics, settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azop_provider::Provider;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::backoff::FailureCounter;
+use crate::metrics::ControllerMetrics;
+
+/// Settings shared by every controller.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Steady-state resync: how often a Ready object is re-read from Azure (reads only).
+    pub resync: Duration,
+    /// Longest wait between polls of an in-flight operation, whatever Retry-After says.
+    pub max_poll_interval: Duration,
+    /// Concurrent reconciles per controller.
+    pub concurrency: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            resync: Duration::from_secs(300),
+            max_poll_interval: Duration::from_secs(30),
+            concurrency: 4,
+        }
+    }
+}
+
+pub struct Context {
+    pub client: kube::Client,
+    pub provider: Provider,
+    pub recorder: Recorder,
+    pub metrics: ControllerMetrics,
+    pub failures: FailureCounter,
+    pub settings: Settings,
+}
+
+impl Context {
+    pub fn new(
+        client: kube::Client,
+        provider: Provider,
+        metrics: ControllerMetrics,
+        settings: Settings,
+    ) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: "azop".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Arc::new(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            provider,
+            metrics,
+            failures: FailureCounter::default(),
+            settings,
+        })
+    }
+}
