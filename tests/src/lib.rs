@@ -1,1 +1,10 @@
-//! Shared helpers for the end-to-end tests in this crate.
+//! Shared helpers for the end-to-end tests in this crate (tests live in `tests/e2e/`).
+//!
+//! - [`samples`]: reading config/samples and the headers of invalid samples.
+//! - [`objects`]: creating arbitrary manifests through discovery (`DynamicObject`).
+//! - [`blob`]: a small Azure Blob REST client with Shared Key signing and account SAS, for
+//!   talking to Azurite without an SDK.
+
+pub mod blob;
+pub mod objects;
+pub mod samples;

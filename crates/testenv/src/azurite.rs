@@ -186,7 +186,7 @@ impl Azurite {
         port: u16,
         timeout: Duration,
     ) -> Result<()> {
-        let args = vec![
+        let mut args = vec![
             "--blobHost".to_string(),
             "127.0.0.1".to_string(),
             "--blobPort".to_string(),
@@ -197,6 +197,11 @@ impl Azurite {
             // Clients newer than Azurite 3.35 send x-ms-version values it does not know.
             "--skipApiVersionCheck".to_string(),
         ];
+        // Azurite's request-level debug log, for diagnosing a refused request.
+        if let Some(file) = std::env::var_os("AZOP_AZURITE_DEBUG") {
+            args.push("--debug".to_string());
+            args.push(PathBuf::from(file).display().to_string());
+        }
         let env = vec![("AZURITE_ACCOUNTS".to_string(), accounts_env(&self.accounts))];
         let mut p = process::spawn("azurite", bin, &args, &env, &self.dir)?;
         self.endpoint = format!("http://127.0.0.1:{port}");

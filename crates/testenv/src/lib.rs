@@ -60,9 +60,13 @@ pub fn repo_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
-/// `<repo>/crds`: the generated CustomResourceDefinitions.
+/// `<repo>/crds`: the generated CustomResourceDefinitions. `AZOP_CRDS_DIR` overrides it (to
+/// run the tests against another build of the CRDs).
 pub fn crds_dir() -> PathBuf {
-    repo_root().join("crds")
+    match std::env::var_os("AZOP_CRDS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => repo_root().join("crds"),
+    }
 }
 
 /// `<repo>/config/samples`: sample manifests (valid ones, and `invalid/`).

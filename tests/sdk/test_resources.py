@@ -1,0 +1,31 @@
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+
+def test_resource_group_lifecycle(resource_client, location):
+    rgs = resource_client.resource_groups
+    created = rgs.create_or_update("sdk-rg-Life", {"location": location, "tags": {"a": "1"}})
+    assert created.properties.provisioning_state == "Succeeded"
+    assert created.location == location
+    assert rgs.check_existence("SDK-RG-LIFE"), "names are case-insensitive"
+    got = rgs.get("sdk-rg-life")
+    assert got.id.endswith("/resourceGroups/sdk-rg-Life")
+    assert got.tags == {"a": "1"}
+    updated = rgs.update("sdk-rg-life", {"tags": {"b": "2"}})
+    assert updated.tags == {"b": "2"}
+    assert any(g.name == "sdk-rg-Life" for g in rgs.list())
+    rgs.begin_delete("sdk-rg-life").result()
+    assert not rgs.check_existence("sdk-rg-life")
+
+
+def test_missing_resource_group_errors(resource_client):
+    with pytest.raises(ResourceNotFoundError) as e:
+        resource_client.resource_groups.get("does-not-exist")
+    assert e.value.error.code == "ResourceGroupNotFound"
+    with pytest.raises(HttpResponseError) as e:
+        resource_client.resource_groups.create_or_update("bad-rg", {})
+    assert e.value.error.code == "LocationRequired"
+
+
+def test_generic_resource_list(resource_client, resource_group):
+    assert list(resource_client.resources.list_by_resource_group(resource_group)) == []
