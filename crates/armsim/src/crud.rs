@@ -159,7 +159,7 @@ pub fn put(
             .as_ref()
             .map(|e| e.body.clone())
             .unwrap_or_default();
-        crate::merge_patch::apply(&mut merged, &incoming);
+        crate::merge_patch::apply_arm(&mut merged, &incoming);
         merged
     } else {
         incoming

@@ -21,6 +21,19 @@ pub fn apply(target: &mut Value, patch: &Value) {
     }
 }
 
+/// ARM's PATCH: a merge patch, except that `tags` given in the patch replace the tags
+/// wholesale (ARM RPC: tags are a single unit; merging them is the Tags API's job).
+pub fn apply_arm(target: &mut Value, patch: &Value) {
+    apply(target, patch);
+    if let (Some(tags), Some(obj)) = (patch.get("tags"), target.as_object_mut()) {
+        if tags.is_null() {
+            obj.remove("tags");
+        } else {
+            obj.insert("tags".into(), tags.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -124,7 +124,7 @@ pub fn put(
     let body = match (&existing, is_patch) {
         (Some(e), true) => {
             let mut merged = e.body.clone();
-            crate::merge_patch::apply(&mut merged, &incoming);
+            crate::merge_patch::apply_arm(&mut merged, &incoming);
             merged
         }
         _ => incoming,
