@@ -21,21 +21,6 @@ impl Validate for AksCluster {
             );
         }
         spec(&mut errs, &self.spec);
-        if let Some(current) = self
-            .status
-            .as_ref()
-            .and_then(|s| s.kubernetes_version.as_deref())
-            && !rules::version_not_lower(&self.spec.kubernetes_version, current)
-        {
-            errs.push(
-                "spec.kubernetesVersion",
-                format!(
-                    "{:?} is lower than {current:?}: {}",
-                    self.spec.kubernetes_version,
-                    msg::VERSION_BELOW_CURRENT
-                ),
-            );
-        }
         errs.finish()
     }
 
@@ -52,6 +37,26 @@ impl Validate for AksCluster {
                     n.kubernetes_version,
                     o.kubernetes_version,
                     msg::VERSION_DOWNGRADE
+                ),
+            );
+        }
+        // Auto-upgrade may have raised the running version past the spec; that is fine until
+        // the spec's version is changed, which must then not go below what runs.
+        let current = new
+            .status
+            .as_ref()
+            .or(old.status.as_ref())
+            .and_then(|s| s.kubernetes_version.as_deref());
+        if let Some(current) = current
+            && n.kubernetes_version != o.kubernetes_version
+            && !rules::version_not_lower(&n.kubernetes_version, current)
+        {
+            errs.push(
+                "spec.kubernetesVersion",
+                format!(
+                    "{:?} is lower than {current:?}: {}",
+                    n.kubernetes_version,
+                    msg::VERSION_BELOW_CURRENT
                 ),
             );
         }
