@@ -348,6 +348,9 @@ pub use models::SkuName as StorageSkuName;
 mod tests {
     use super::*;
 
+    /// Changes one field of a fixture.
+    type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
     fn owner() -> Owner {
         Owner::new("StorageBinding", "ns", "images", "uid-7")
     }
@@ -460,7 +463,7 @@ mod tests {
     fn each_managed_field_is_drift() {
         let desired =
             StorageAccount::desired(&key(), &spec(StorageNetworkAccess::Public), &owner());
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, Mutation)> = vec![
             (
                 "sku.name",
                 Box::new(|v| v["sku"]["name"] = "Standard_GRS".into()),
