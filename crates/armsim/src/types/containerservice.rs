@@ -90,15 +90,15 @@ fn normalize_pool(
             ),
         ));
     }
-    if let Some(mp) = props.get("maxPods").and_then(Value::as_i64) {
-        if !(10..=250).contains(&mp) {
-            return Err(bad(
-                "InsufficientMaxPods",
-                format!(
-                    "The value of parameter agentPoolProfile.maxPods is {mp}, which is out of the range [10, 250]."
-                ),
-            ));
-        }
+    if let Some(mp) = props.get("maxPods").and_then(Value::as_i64)
+        && !(10..=250).contains(&mp)
+    {
+        return Err(bad(
+            "InsufficientMaxPods",
+            format!(
+                "The value of parameter agentPoolProfile.maxPods is {mp}, which is out of the range [10, 250]."
+            ),
+        ));
     }
     props.entry("osType").or_insert(json!("Linux"));
     props.entry("mode").or_insert(json!("User"));
@@ -208,15 +208,14 @@ impl ResourceType for ManagedClusters {
         if let Some(prev) = old
             .pointer("/properties/currentKubernetesVersion")
             .and_then(Value::as_str)
+            && version_tuple(&current) < version_tuple(prev)
         {
-            if version_tuple(&current) < version_tuple(prev) {
-                return Err(bad(
-                    "NotAllowedK8sVersionDowngrading",
-                    format!(
-                        "Changing to a lower Kubernetes version ({current}) than the current one ({prev}) is not allowed."
-                    ),
-                ));
-            }
+            return Err(bad(
+                "NotAllowedK8sVersionDowngrading",
+                format!(
+                    "Changing to a lower Kubernetes version ({current}) than the current one ({prev}) is not allowed."
+                ),
+            ));
         }
         props.insert("kubernetesVersion".into(), json!(requested));
         props.insert("currentKubernetesVersion".into(), json!(current));
@@ -224,29 +223,27 @@ impl ResourceType for ManagedClusters {
             .get("autoUpgradeProfile")
             .and_then(|a| a.get("upgradeChannel"))
             .and_then(Value::as_str)
+            && !["rapid", "stable", "patch", "node-image", "none"].contains(&ch)
         {
-            if !["rapid", "stable", "patch", "node-image", "none"].contains(&ch) {
-                return Err(bad(
-                    "InvalidParameter",
-                    format!(
-                        "The value of parameter autoUpgradeProfile.upgradeChannel '{ch}' is invalid."
-                    ),
-                ));
-            }
+            return Err(bad(
+                "InvalidParameter",
+                format!(
+                    "The value of parameter autoUpgradeProfile.upgradeChannel '{ch}' is invalid."
+                ),
+            ));
         }
         if let Some(ch) = props
             .get("autoUpgradeProfile")
             .and_then(|a| a.get("nodeOSUpgradeChannel"))
             .and_then(Value::as_str)
+            && !["None", "Unmanaged", "NodeImage", "SecurityPatch"].contains(&ch)
         {
-            if !["None", "Unmanaged", "NodeImage", "SecurityPatch"].contains(&ch) {
-                return Err(bad(
-                    "InvalidParameter",
-                    format!(
-                        "The value of parameter autoUpgradeProfile.nodeOSUpgradeChannel '{ch}' is invalid."
-                    ),
-                ));
-            }
+            return Err(bad(
+                "InvalidParameter",
+                format!(
+                    "The value of parameter autoUpgradeProfile.nodeOSUpgradeChannel '{ch}' is invalid."
+                ),
+            ));
         }
         if old
             .pointer("/properties/aadProfile/managed")

@@ -175,16 +175,16 @@ impl ResourceType for StorageAccounts {
             ));
         }
         let location = require_location(&ctx.body)?;
-        if let Some(old) = ctx.existing.and_then(Resource::location) {
-            if !old.eq_ignore_ascii_case(&location) {
-                return Err(ArmError::conflict(
-                    "InvalidResourceLocation",
-                    format!(
-                        "The resource '{name}' already exists in location '{old}' in resource group '{}'. A resource with the same name cannot be created in location '{location}'.",
-                        ctx.id.resource_group
-                    ),
-                ));
-            }
+        if let Some(old) = ctx.existing.and_then(Resource::location)
+            && !old.eq_ignore_ascii_case(&location)
+        {
+            return Err(ArmError::conflict(
+                "InvalidResourceLocation",
+                format!(
+                    "The resource '{name}' already exists in location '{old}' in resource group '{}'. A resource with the same name cannot be created in location '{location}'.",
+                    ctx.id.resource_group
+                ),
+            ));
         }
         let sku = ctx
             .body
