@@ -41,6 +41,7 @@
 //! 8. Register the module in the parent `mod.rs`; add it to docs/provider.md's table.
 
 pub mod blob_container;
+pub mod compute;
 pub mod diff;
 pub mod network;
 pub mod resource_group;
