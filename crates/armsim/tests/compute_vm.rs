@@ -40,22 +40,39 @@ async fn vm_lifecycle_disks_nics_and_secrets() {
     c.rg("rg").await;
     let n = nic(&c, "nic0").await;
     let vm = cmp_id("rg", "virtualMachines", "cp-0");
-    let r = c.call("PUT", &q(&vm, CMP), Some(vm_body(&n, ubuntu(), "Delete"))).await;
+    let r = c
+        .call("PUT", &q(&vm, CMP), Some(vm_body(&n, ubuntu(), "Delete")))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.header("azure-asyncoperation").is_some());
     assert!(!r.text.contains("customData") && !r.text.contains("I2Nsb3Vk"));
     finish(&c, &r).await;
     let got = c.call("GET", &q(&vm, CMP), None).await;
-    assert!(!got.text.contains("customData"), "customData is never echoed back");
+    assert!(
+        !got.text.contains("customData"),
+        "customData is never echoed back"
+    );
     let g = got.json();
     let p = &g["properties"];
     assert_eq!(p["provisioningState"], "Succeeded");
     assert_eq!(g["zones"], json!(["2"]));
-    assert_eq!(p["storageProfile"]["imageReference"]["exactVersion"], "1.0.0");
-    assert_eq!(p["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]["keyData"], "ssh-ed25519 AAAA");
+    assert_eq!(
+        p["storageProfile"]["imageReference"]["exactVersion"],
+        "1.0.0"
+    );
+    assert_eq!(
+        p["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]["keyData"],
+        "ssh-ed25519 AAAA"
+    );
     assert!(p["vmId"].as_str().unwrap().len() == 36);
-    let disk = p["storageProfile"]["osDisk"]["managedDisk"]["id"].as_str().unwrap().to_string();
-    assert!(disk.contains("/providers/Microsoft.Compute/disks/cp-0_OsDisk_1_"), "{disk}");
+    let disk = p["storageProfile"]["osDisk"]["managedDisk"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disk.contains("/providers/Microsoft.Compute/disks/cp-0_OsDisk_1_"),
+        "{disk}"
+    );
     let inv = c.sim.inventory();
     assert!(!serde_json::to_string(&inv).unwrap().contains("I2Nsb3Vk"));
 
@@ -73,24 +90,53 @@ async fn vm_lifecycle_disks_nics_and_secrets() {
     assert_eq!((s, code.as_str()), (409, "OperationNotAllowed"));
 
     // instance view, as a GET and as $expand
-    let iv = c.call("GET", &q(&format!("{vm}/instanceView"), CMP), None).await;
+    let iv = c
+        .call("GET", &q(&format!("{vm}/instanceView"), CMP), None)
+        .await;
     assert_eq!(iv.status, 200, "{}", iv.text);
-    let codes: Vec<String> = iv.json()["statuses"].as_array().unwrap().iter().map(|s| s["code"].as_str().unwrap().to_string()).collect();
+    let codes: Vec<String> = iv.json()["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["code"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(codes, ["ProvisioningState/succeeded", "PowerState/running"]);
-    let ex = c.call("GET", &format!("{vm}?api-version={CMP}&$expand=instanceView"), None).await.json();
-    assert_eq!(ex["properties"]["instanceView"]["statuses"][1]["code"], "PowerState/running");
+    let ex = c
+        .call(
+            "GET",
+            &format!("{vm}?api-version={CMP}&$expand=instanceView"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        ex["properties"]["instanceView"]["statuses"][1]["code"],
+        "PowerState/running"
+    );
     assert!(g["properties"].get("instanceView").is_none());
 
     // update: tags via PATCH (200), forbidden changes
-    let r = c.call("PATCH", &q(&vm, CMP), Some(json!({"tags": {"role": "worker"}}))).await;
+    let r = c
+        .call(
+            "PATCH",
+            &q(&vm, CMP),
+            Some(json!({"tags": {"role": "worker"}})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     finish(&c, &r).await;
     let mut moved = vm_body(&n, ubuntu(), "Delete");
     moved["zones"] = json!(["3"]);
-    assert_eq!(put_err(&c, &vm, CMP, moved).await, (409, "PropertyChangeNotAllowed".into()));
+    assert_eq!(
+        put_err(&c, &vm, CMP, moved).await,
+        (409, "PropertyChangeNotAllowed".into())
+    );
     let mut renamed = vm_body(&n, ubuntu(), "Delete");
     renamed["properties"]["osProfile"]["adminUsername"] = json!("root2");
-    assert_eq!(put_err(&c, &vm, CMP, renamed).await.1, "PropertyChangeNotAllowed");
+    assert_eq!(
+        put_err(&c, &vm, CMP, renamed).await.1,
+        "PropertyChangeNotAllowed"
+    );
     let list = c.call("GET", &q(&format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines"), CMP), None).await.json();
     assert_eq!(list["value"][0]["tags"]["role"], "worker");
 
@@ -102,7 +148,10 @@ async fn vm_lifecycle_disks_nics_and_secrets() {
 
     // deleteOption Detach keeps the disk, Unattached
     let r = put_ok(&c, &vm, CMP, vm_body(&n, ubuntu(), "Detach")).await;
-    let disk = r["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"].as_str().unwrap().to_string();
+    let disk = r["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     delete_ok(&c, &vm, CMP).await;
     let d = c.call("GET", &q(&disk, DSK), None).await.json();
     assert_eq!(d["properties"]["diskState"], "Unattached");
@@ -116,11 +165,33 @@ async fn vm_references_are_checked() {
     c.rg("rg").await;
     let n = nic(&c, "nic0").await;
     let vm = cmp_id("rg", "virtualMachines", "vm");
-    let (s, code) = put_err(&c, &vm, CMP, vm_body(&net_id("rg", "networkInterfaces", "none"), ubuntu(), "Delete")).await;
+    let (s, code) = put_err(
+        &c,
+        &vm,
+        CMP,
+        vm_body(
+            &net_id("rg", "networkInterfaces", "none"),
+            ubuntu(),
+            "Delete",
+        ),
+    )
+    .await;
     assert_eq!((s, code.as_str()), (404, "NotFound"));
-    let (s, code) = put_err(&c, &vm, CMP, vm_body(&n, json!({"id": cmp_id("rg", "images", "none")}), "Delete")).await;
+    let (s, code) = put_err(
+        &c,
+        &vm,
+        CMP,
+        vm_body(&n, json!({"id": cmp_id("rg", "images", "none")}), "Delete"),
+    )
+    .await;
     assert_eq!((s, code.as_str()), (404, "NotFound"));
-    let (s, code) = put_err(&c, &vm, CMP, vm_body(&n, json!({"publisher": "Canonical"}), "Delete")).await;
+    let (s, code) = put_err(
+        &c,
+        &vm,
+        CMP,
+        vm_body(&n, json!({"publisher": "Canonical"}), "Delete"),
+    )
+    .await;
     assert_eq!((s, code.as_str()), (400, "InvalidParameter"));
     let mut b = vm_body(&n, ubuntu(), "Delete");
     b["properties"]["hardwareProfile"] = json!({});
@@ -133,10 +204,22 @@ async fn vm_references_are_checked() {
     assert_eq!(put_err(&c, &vm, CMP, b).await.1, "InvalidParameter");
     put_ok(&c, &vm, CMP, vm_body(&n, ubuntu(), "Delete")).await;
     // one NIC, one VM
-    let (s, code) = put_err(&c, &cmp_id("rg", "virtualMachines", "vm2"), CMP, vm_body(&n, ubuntu(), "Delete")).await;
+    let (s, code) = put_err(
+        &c,
+        &cmp_id("rg", "virtualMachines", "vm2"),
+        CMP,
+        vm_body(&n, ubuntu(), "Delete"),
+    )
+    .await;
     assert_eq!((s, code.as_str()), (400, "NicInUse"));
     // missing resource group
-    let (s, code) = put_err(&c, &cmp_id("nope", "virtualMachines", "vm"), CMP, vm_body(&n, ubuntu(), "Delete")).await;
+    let (s, code) = put_err(
+        &c,
+        &cmp_id("nope", "virtualMachines", "vm"),
+        CMP,
+        vm_body(&n, ubuntu(), "Delete"),
+    )
+    .await;
     assert_eq!((s, code.as_str()), (404, "ResourceGroupNotFound"));
     // unsupported api-version
     let r = c.call("GET", &q(&vm, "2015-01-01"), None).await;
@@ -153,15 +236,26 @@ async fn disks_and_images() {
     let d = cmp_id("rg", "disks", "data0");
     let (s, code) = put_err(&c, &d, DSK, json!({"location": "westeurope", "properties": {"creationData": {"createOption": "Empty"}}})).await;
     assert_eq!((s, code.as_str()), (400, "InvalidParameter"));
-    let r = c.call("PUT", &q(&d, DSK), Some(json!({"location": "westeurope", "sku": {"name": "Premium_LRS"},
-        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 128}}))).await;
+    let r = c
+        .call(
+            "PUT",
+            &q(&d, DSK),
+            Some(
+                json!({"location": "westeurope", "sku": {"name": "Premium_LRS"},
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 128}}),
+            ),
+        )
+        .await;
     assert_eq!(r.status, 202, "disks answer 202 + Location: {}", r.text);
     assert!(r.header("location").is_some());
     finish(&c, &r).await;
     let g = c.call("GET", &q(&d, DSK), None).await.json();
     assert_eq!(g["properties"]["diskState"], "Unattached");
     assert_eq!(g["properties"]["tier"], "P10");
-    assert_eq!(g["properties"]["diskSizeBytes"], 128_i64 * 1024 * 1024 * 1024);
+    assert_eq!(
+        g["properties"]["diskSizeBytes"],
+        128_i64 * 1024 * 1024 * 1024
+    );
     assert_eq!(g["sku"], json!({"name": "Premium_LRS", "tier": "Premium"}));
     let (_, code) = put_err(&c, &d, DSK, json!({"location": "westeurope", "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 64}})).await;
     assert_eq!(code, "BadRequest", "disks do not shrink");
@@ -177,7 +271,10 @@ async fn disks_and_images() {
     assert_eq!(r.status, 201, "{}", r.text);
     finish(&c, &r).await;
     let gi = c.call("GET", &q(&img, CMP), None).await.json();
-    assert_eq!(gi["properties"]["storageProfile"]["osDisk"]["blobUri"], "https://a.blob.core.windows.net/vhds/node.vhd");
+    assert_eq!(
+        gi["properties"]["storageProfile"]["osDisk"]["blobUri"],
+        "https://a.blob.core.windows.net/vhds/node.vhd"
+    );
     assert_eq!(gi["properties"]["hyperVGeneration"], "V2");
 
     let n = nic(&c, "nic0").await;
@@ -186,18 +283,37 @@ async fn disks_and_images() {
     b["properties"]["storageProfile"]["dataDisks"] = json!([{"lun": 0, "createOption": "Attach", "managedDisk": {"id": d}, "deleteOption": "Detach"},
         {"lun": 1, "createOption": "Empty", "diskSizeGB": 32, "deleteOption": "Delete"}]);
     let g = put_ok(&c, &vm, CMP, b).await;
-    assert_eq!(g["properties"]["storageProfile"]["osDisk"]["osType"], "Linux");
-    let empty = g["properties"]["storageProfile"]["dataDisks"][1]["managedDisk"]["id"].as_str().unwrap().to_string();
-    assert_eq!(c.call("GET", &q(&d, DSK), None).await.json()["properties"]["diskState"], "Attached");
-    assert_eq!(c.call("GET", &q(&empty, DSK), None).await.json()["properties"]["diskState"], "Attached");
+    assert_eq!(
+        g["properties"]["storageProfile"]["osDisk"]["osType"],
+        "Linux"
+    );
+    let empty = g["properties"]["storageProfile"]["dataDisks"][1]["managedDisk"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        c.call("GET", &q(&d, DSK), None).await.json()["properties"]["diskState"],
+        "Attached"
+    );
+    assert_eq!(
+        c.call("GET", &q(&empty, DSK), None).await.json()["properties"]["diskState"],
+        "Attached"
+    );
     // an attached disk cannot join another VM
     let n1 = nic(&c, "nic1").await;
     let mut b2 = vm_body(&n1, ubuntu(), "Delete");
-    b2["properties"]["storageProfile"]["dataDisks"] = json!([{"lun": 0, "createOption": "Attach", "managedDisk": {"id": d}}]);
-    assert_eq!(put_err(&c, &cmp_id("rg", "virtualMachines", "w1"), CMP, b2).await, (409, "OperationNotAllowed".into()));
+    b2["properties"]["storageProfile"]["dataDisks"] =
+        json!([{"lun": 0, "createOption": "Attach", "managedDisk": {"id": d}}]);
+    assert_eq!(
+        put_err(&c, &cmp_id("rg", "virtualMachines", "w1"), CMP, b2).await,
+        (409, "OperationNotAllowed".into())
+    );
     delete_ok(&c, &vm, CMP).await;
     assert_eq!(c.call("GET", &q(&empty, DSK), None).await.status, 404);
-    assert_eq!(c.call("GET", &q(&d, DSK), None).await.json()["properties"]["diskState"], "Unattached");
+    assert_eq!(
+        c.call("GET", &q(&d, DSK), None).await.json()["properties"]["diskState"],
+        "Unattached"
+    );
     delete_ok(&c, &d, DSK).await;
     delete_ok(&c, &img, CMP).await;
 }

@@ -40,15 +40,31 @@ fn perf_tier(sku: &str, gb: i64) -> Option<&'static str> {
         return None;
     }
     const TIERS: &[(i64, &str)] = &[
-        (4, "P1"), (8, "P2"), (16, "P3"), (32, "P4"), (64, "P6"), (128, "P10"), (256, "P15"),
-        (512, "P20"), (1024, "P30"), (2048, "P40"), (4096, "P50"), (8192, "P60"),
-        (16384, "P70"), (32767, "P80"),
+        (4, "P1"),
+        (8, "P2"),
+        (16, "P3"),
+        (32, "P4"),
+        (64, "P6"),
+        (128, "P10"),
+        (256, "P15"),
+        (512, "P20"),
+        (1024, "P30"),
+        (2048, "P40"),
+        (4096, "P50"),
+        (8192, "P60"),
+        (16384, "P70"),
+        (32767, "P80"),
     ];
     TIERS.iter().find(|(max, _)| gb <= *max).map(|(_, t)| *t)
 }
 
 /// The body of a managed disk (used by VMs for their OS disks too).
-pub fn disk_body(location: &str, zones: Option<&Value>, sku: &str, props: Map<String, Value>) -> Value {
+pub fn disk_body(
+    location: &str,
+    zones: Option<&Value>,
+    sku: &str,
+    props: Map<String, Value>,
+) -> Value {
     let mut v = json!({"location": location, "sku": {"name": sku, "tier": sku_tier(sku)}, "properties": props});
     if let Some(z) = zones {
         v["zones"] = z.clone();
@@ -58,7 +74,11 @@ pub fn disk_body(location: &str, zones: Option<&Value>, sku: &str, props: Map<St
 
 /// Fills the server-side disk properties (size in bytes, ids, times, tier).
 pub fn finish_props(p: &mut Map<String, Value>, sku: &str, existing: Option<&Resource>) {
-    let keep = |k: &str| existing.and_then(|e| e.body.pointer(&format!("/properties/{k}"))).cloned();
+    let keep = |k: &str| {
+        existing
+            .and_then(|e| e.body.pointer(&format!("/properties/{k}")))
+            .cloned()
+    };
     let gb = p.get("diskSizeGB").and_then(as_int).unwrap_or(30);
     p.insert("diskSizeGB".into(), json!(gb));
     p.insert("diskSizeBytes".into(), json!(gb * 1024 * 1024 * 1024));
@@ -66,8 +86,14 @@ pub fn finish_props(p: &mut Map<String, Value>, sku: &str, existing: Option<&Res
         "uniqueId".into(),
         keep("uniqueId").unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string())),
     );
-    p.insert("timeCreated".into(), keep("timeCreated").unwrap_or_else(|| json!(now_rfc3339())));
-    p.insert("encryption".into(), json!({"type": "EncryptionAtRestWithPlatformKey"}));
+    p.insert(
+        "timeCreated".into(),
+        keep("timeCreated").unwrap_or_else(|| json!(now_rfc3339())),
+    );
+    p.insert(
+        "encryption".into(),
+        json!({"type": "EncryptionAtRestWithPlatformKey"}),
+    );
     p.insert("networkAccessPolicy".into(), json!("AllowAll"));
     p.insert("publicNetworkAccess".into(), json!("Enabled"));
     if let Some(t) = perf_tier(sku, gb) {
@@ -93,15 +119,34 @@ impl ResourceType for Disks {
     fn validate(&self, ctx: PutContext<'_>) -> Result<Value, ArmError> {
         let location = require_location(&ctx.body)?;
         let src = props_of(&ctx.body);
-        let sku = ctx.body.pointer("/sku/name").and_then(Value::as_str).unwrap_or("Standard_LRS");
+        let sku = ctx
+            .body
+            .pointer("/sku/name")
+            .and_then(Value::as_str)
+            .unwrap_or("Standard_LRS");
         let sku = canonical(sku, SKUS).ok_or_else(|| {
-            invalid_parameter("sku.name", format!("The value '{sku}' of parameter 'sku.name' is not allowed."))
+            invalid_parameter(
+                "sku.name",
+                format!("The value '{sku}' of parameter 'sku.name' is not allowed."),
+            )
         })?;
         let cd = src.get("creationData").cloned().unwrap_or(Value::Null);
         let option = cd.get("createOption").and_then(Value::as_str).unwrap_or("");
         let option = canonical(
             option,
-            &["Empty", "Attach", "FromImage", "Import", "Copy", "Restore", "Upload", "ImportSecure", "UploadPreparedSecure", "CopyStart", "CopyFromSanSnapshot"],
+            &[
+                "Empty",
+                "Attach",
+                "FromImage",
+                "Import",
+                "Copy",
+                "Restore",
+                "Upload",
+                "ImportSecure",
+                "UploadPreparedSecure",
+                "CopyStart",
+                "CopyFromSanSnapshot",
+            ],
         )
         .ok_or_else(|| {
             invalid_parameter(
@@ -123,14 +168,25 @@ impl ResourceType for Disks {
             ));
         }
         if let Some(e) = ctx.existing {
-            let old = e.body.pointer("/properties/diskSizeGB").and_then(as_int).unwrap_or(0);
+            let old = e
+                .body
+                .pointer("/properties/diskSizeGB")
+                .and_then(as_int)
+                .unwrap_or(0);
             if size.is_some_and(|s| s < old) {
                 return Err(ArmError::bad_request(
                     "BadRequest",
-                    format!("Disk size reduction is not supported. Current size is {old} GB, requested size is {} GB.", size.unwrap_or(0)),
+                    format!(
+                        "Disk size reduction is not supported. Current size is {old} GB, requested size is {} GB.",
+                        size.unwrap_or(0)
+                    ),
                 ));
             }
-            let old_opt = e.body.pointer("/properties/creationData/createOption").and_then(Value::as_str).unwrap_or("");
+            let old_opt = e
+                .body
+                .pointer("/properties/creationData/createOption")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !old_opt.eq_ignore_ascii_case(option) {
                 return Err(change_not_allowed("creationData.createOption"));
             }
@@ -141,10 +197,20 @@ impl ResourceType for Disks {
         p.insert("creationData".into(), Value::Object(cd_out));
         if let Some(s) = size {
             p.insert("diskSizeGB".into(), json!(s));
-        } else if let Some(old) = ctx.existing.and_then(|e| e.body.pointer("/properties/diskSizeGB")) {
+        } else if let Some(old) = ctx
+            .existing
+            .and_then(|e| e.body.pointer("/properties/diskSizeGB"))
+        {
             p.insert("diskSizeGB".into(), old.clone());
         }
-        for k in ["osType", "hyperVGeneration", "diskIOPSReadWrite", "diskMBpsReadWrite", "burstingEnabled", "supportedCapabilities"] {
+        for k in [
+            "osType",
+            "hyperVGeneration",
+            "diskIOPSReadWrite",
+            "diskMBpsReadWrite",
+            "burstingEnabled",
+            "supportedCapabilities",
+        ] {
             if let Some(v) = src.get(k).filter(|v| !v.is_null()) {
                 p.insert(k.into(), v.clone());
             }

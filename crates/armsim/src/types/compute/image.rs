@@ -17,7 +17,8 @@ fn blob_uri_ok(s: &str) -> bool {
     url::Url::parse(s).is_ok_and(|u| {
         matches!(u.scheme(), "https" | "http")
             && u.host_str().is_some()
-            && u.path_segments().is_some_and(|seg| seg.filter(|x| !x.is_empty()).count() >= 2)
+            && u.path_segments()
+                .is_some_and(|seg| seg.filter(|x| !x.is_empty()).count() >= 2)
     })
 }
 
@@ -34,13 +35,18 @@ impl ResourceType for Images {
             .and_then(|s| s.get("osDisk"))
             .cloned()
             .unwrap_or(Value::Null);
-        let source_vm = src.get("sourceVirtualMachine").and_then(|v| v.get("id")).and_then(Value::as_str);
+        let source_vm = src
+            .get("sourceVirtualMachine")
+            .and_then(|v| v.get("id"))
+            .and_then(Value::as_str);
         if let Some(vm) = source_vm
             && !ctx.store.contains(vm)
         {
             return Err(ArmError::not_found(
                 "NotFound",
-                format!("Source Virtual Machine '{vm}' specified in the request does not exist in this Azure location."),
+                format!(
+                    "Source Virtual Machine '{vm}' specified in the request does not exist in this Azure location."
+                ),
             ));
         }
         if os.is_null() && source_vm.is_none() {
@@ -53,15 +59,27 @@ impl ResourceType for Images {
         if !os.is_null() {
             let os_type = os.get("osType").and_then(Value::as_str).unwrap_or("");
             let os_type = canonical(os_type, &["Linux", "Windows"]).ok_or_else(|| {
-                invalid_parameter("storageProfile.osDisk.osType", "Required parameter 'osType' is missing or invalid.")
+                invalid_parameter(
+                    "storageProfile.osDisk.osType",
+                    "Required parameter 'osType' is missing or invalid.",
+                )
             })?;
             let state = os.get("osState").and_then(Value::as_str).unwrap_or("");
             let state = canonical(state, &["Generalized", "Specialized"]).ok_or_else(|| {
-                invalid_parameter("storageProfile.osDisk.osState", "Required parameter 'osState' is missing or invalid.")
+                invalid_parameter(
+                    "storageProfile.osDisk.osState",
+                    "Required parameter 'osState' is missing or invalid.",
+                )
             })?;
             let blob = os.get("blobUri").and_then(Value::as_str);
-            let disk = os.get("managedDisk").and_then(|d| d.get("id")).and_then(Value::as_str);
-            let snap = os.get("snapshot").and_then(|d| d.get("id")).and_then(Value::as_str);
+            let disk = os
+                .get("managedDisk")
+                .and_then(|d| d.get("id"))
+                .and_then(Value::as_str);
+            let snap = os
+                .get("snapshot")
+                .and_then(|d| d.get("id"))
+                .and_then(Value::as_str);
             match (blob, disk, snap) {
                 (Some(b), _, _) if !blob_uri_ok(b) => {
                     return Err(invalid_parameter(
@@ -70,7 +88,10 @@ impl ResourceType for Images {
                     ));
                 }
                 (None, Some(d), _) if !ctx.store.contains(d) => {
-                    return Err(ArmError::not_found("NotFound", format!("Resource {d} not found.")));
+                    return Err(ArmError::not_found(
+                        "NotFound",
+                        format!("Resource {d} not found."),
+                    ));
                 }
                 (None, None, None) => {
                     return Err(invalid_parameter(
@@ -82,19 +103,35 @@ impl ResourceType for Images {
             }
             osd.insert("osType".into(), json!(os_type));
             osd.insert("osState".into(), json!(state));
-            let sat = os.get("storageAccountType").and_then(Value::as_str).unwrap_or("Standard_LRS");
+            let sat = os
+                .get("storageAccountType")
+                .and_then(Value::as_str)
+                .unwrap_or("Standard_LRS");
             osd.insert("storageAccountType".into(), json!(sat));
-            osd.insert("caching".into(), os.get("caching").cloned().unwrap_or(json!("ReadWrite")));
+            osd.insert(
+                "caching".into(),
+                os.get("caching").cloned().unwrap_or(json!("ReadWrite")),
+            );
             if let Some(gb) = os.get("diskSizeGB").and_then(as_int) {
                 osd.insert("diskSizeGB".into(), json!(gb));
             }
         }
-        let hv = src.get("hyperVGeneration").and_then(Value::as_str).unwrap_or("V1");
+        let hv = src
+            .get("hyperVGeneration")
+            .and_then(Value::as_str)
+            .unwrap_or("V1");
         let hv = canonical(hv, &["V1", "V2"]).ok_or_else(|| {
-            invalid_parameter("hyperVGeneration", format!("The value '{hv}' of parameter 'hyperVGeneration' is not allowed."))
+            invalid_parameter(
+                "hyperVGeneration",
+                format!("The value '{hv}' of parameter 'hyperVGeneration' is not allowed."),
+            )
         })?;
         if let Some(e) = ctx.existing {
-            let old = e.body.pointer("/properties/hyperVGeneration").and_then(Value::as_str).unwrap_or("V1");
+            let old = e
+                .body
+                .pointer("/properties/hyperVGeneration")
+                .and_then(Value::as_str)
+                .unwrap_or("V1");
             if old != hv {
                 return Err(super::change_not_allowed("hyperVGeneration"));
             }

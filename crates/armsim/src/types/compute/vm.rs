@@ -14,7 +14,7 @@ use crate::types::util::require_location;
 use crate::types::{ActionContext, Flow, PutContext, ResourceType};
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct VirtualMachines;
 
@@ -36,14 +36,19 @@ fn hex_suffix() -> String {
 /// Validates the image reference; returns it normalized and the image's OS type if known.
 fn image_reference(ctx: &PutContext<'_>, r: &Value) -> Result<(Value, Option<String>), ArmError> {
     if let Some(id) = r.get("id").and_then(Value::as_str) {
-        let is_managed_image = id.to_ascii_lowercase().contains("/providers/microsoft.compute/images/");
+        let is_managed_image = id
+            .to_ascii_lowercase()
+            .contains("/providers/microsoft.compute/images/");
         if is_managed_image {
             let img = lookup(ctx.store, id, IMAGE).ok_or_else(|| {
                 ArmError::not_found(
                     "NotFound",
                     format!(
                         "The Image '{id}' cannot be found in '{}' region.",
-                        ctx.body.get("location").and_then(Value::as_str).unwrap_or("")
+                        ctx.body
+                            .get("location")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
                     ),
                 )
             })?;
@@ -71,7 +76,11 @@ fn image_reference(ctx: &PutContext<'_>, r: &Value) -> Result<(Value, Option<Str
         out.insert(k.into(), json!(v));
     }
     let version = r.get("version").and_then(Value::as_str).unwrap_or("");
-    let exact = if version.eq_ignore_ascii_case("latest") { "1.0.0" } else { version };
+    let exact = if version.eq_ignore_ascii_case("latest") {
+        "1.0.0"
+    } else {
+        version
+    };
     out.insert("exactVersion".into(), json!(exact));
     Ok((Value::Object(out), None))
 }
@@ -83,9 +92,15 @@ fn os_profile(
 ) -> Result<Option<Value>, ArmError> {
     let Some(p) = src.get("osProfile").and_then(Value::as_object) else {
         if from_image && ctx.existing.is_none() {
-            return Err(invalid_parameter("osProfile", "Required parameter 'osProfile' is missing (null)."));
+            return Err(invalid_parameter(
+                "osProfile",
+                "Required parameter 'osProfile' is missing (null).",
+            ));
         }
-        return Ok(ctx.existing.and_then(|e| e.body.pointer("/properties/osProfile")).cloned());
+        return Ok(ctx
+            .existing
+            .and_then(|e| e.body.pointer("/properties/osProfile"))
+            .cloned());
     };
     let admin = p.get("adminUsername").and_then(Value::as_str).unwrap_or("");
     if admin.is_empty() {
@@ -95,7 +110,9 @@ fn os_profile(
         ));
     }
     if let Some(cd) = p.get("customData").and_then(Value::as_str)
-        && base64::engine::general_purpose::STANDARD.decode(cd).is_err()
+        && base64::engine::general_purpose::STANDARD
+            .decode(cd)
+            .is_err()
     {
         return Err(invalid_parameter(
             "customData",
@@ -107,8 +124,14 @@ fn os_profile(
         .and_then(Value::as_str)
         .unwrap_or(ctx.id.name())
         .to_string();
-    if let Some(old) = ctx.existing.and_then(|e| e.body.pointer("/properties/osProfile")) {
-        for (k, new) in [("computerName", computer.as_str()), ("adminUsername", admin)] {
+    if let Some(old) = ctx
+        .existing
+        .and_then(|e| e.body.pointer("/properties/osProfile"))
+    {
+        for (k, new) in [
+            ("computerName", computer.as_str()),
+            ("adminUsername", admin),
+        ] {
             if old.get(k).and_then(Value::as_str).is_some_and(|o| o != new) {
                 return Err(change_not_allowed(&format!("osProfile.{k}")));
             }
@@ -119,23 +142,36 @@ fn os_profile(
     out.insert("adminUsername".into(), json!(admin));
     let windows = p.get("windowsConfiguration").is_some();
     if windows {
-        out.insert("windowsConfiguration".into(), p["windowsConfiguration"].clone());
-    } else {
-        let lc = p.get("linuxConfiguration").cloned().unwrap_or_else(|| json!({}));
-        let mut l = lc.as_object().cloned().unwrap_or_default();
-        let disable_pw = l.get("disablePasswordAuthentication").and_then(Value::as_bool).unwrap_or(
-            p.get("adminPassword").is_none(),
+        out.insert(
+            "windowsConfiguration".into(),
+            p["windowsConfiguration"].clone(),
         );
+    } else {
+        let lc = p
+            .get("linuxConfiguration")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let mut l = lc.as_object().cloned().unwrap_or_default();
+        let disable_pw = l
+            .get("disablePasswordAuthentication")
+            .and_then(Value::as_bool)
+            .unwrap_or(p.get("adminPassword").is_none());
         l.insert("disablePasswordAuthentication".into(), json!(disable_pw));
         if !l.contains_key("provisionVMAgent") {
             l.insert("provisionVMAgent".into(), json!(true));
         }
         if !l.contains_key("patchSettings") {
-            l.insert("patchSettings".into(), json!({"patchMode": "ImageDefault", "assessmentMode": "ImageDefault"}));
+            l.insert(
+                "patchSettings".into(),
+                json!({"patchMode": "ImageDefault", "assessmentMode": "ImageDefault"}),
+            );
         }
         out.insert("linuxConfiguration".into(), Value::Object(l));
     }
-    out.insert("secrets".into(), p.get("secrets").cloned().unwrap_or(json!([])));
+    out.insert(
+        "secrets".into(),
+        p.get("secrets").cloned().unwrap_or(json!([])),
+    );
     out.insert("allowExtensionOperations".into(), json!(true));
     out.insert("requireGuestProvisionSignal".into(), json!(true));
     // customData and adminPassword are write-only: accepted above, never stored or echoed.
@@ -162,7 +198,10 @@ fn network_profile(ctx: &PutContext<'_>, src: &Map<String, Value>) -> Result<Val
     if nics.len() > 1 && primaries != 1 {
         return Err(invalid_parameter(
             "networkProfile.networkInterfaces",
-            format!("Virtual machine {} must have one network interface set as the primary.", ctx.id.name()),
+            format!(
+                "Virtual machine {} must have one network interface set as the primary.",
+                ctx.id.name()
+            ),
         ));
     }
     let mut out = Vec::new();
@@ -175,7 +214,10 @@ fn network_profile(ctx: &PutContext<'_>, src: &Map<String, Value>) -> Result<Val
         {
             return Err(ArmError::bad_request(
                 "NicInUse",
-                format!("Network Interface {} is used by existing VM {}.", nic.id, other.owner),
+                format!(
+                    "Network Interface {} is used by existing VM {}.",
+                    nic.id, other.owner
+                ),
             ));
         }
         let primary = n
@@ -195,23 +237,32 @@ fn network_profile(ctx: &PutContext<'_>, src: &Map<String, Value>) -> Result<Val
 fn storage_profile(
     ctx: &PutContext<'_>,
     src: &Map<String, Value>,
-    location: &str,
 ) -> Result<(Value, bool), ArmError> {
     let sp = src.get("storageProfile").cloned().unwrap_or(Value::Null);
     let os = sp.get("osDisk").cloned().unwrap_or_else(|| json!({}));
-    let opt = os.get("createOption").and_then(Value::as_str).unwrap_or("FromImage");
+    let opt = os
+        .get("createOption")
+        .and_then(Value::as_str)
+        .unwrap_or("FromImage");
     let opt = canonical(opt, &["FromImage", "Attach", "Empty"]).ok_or_else(|| {
-        invalid_parameter("storageProfile.osDisk.createOption", format!("The value '{opt}' of parameter 'createOption' is not allowed."))
+        invalid_parameter(
+            "storageProfile.osDisk.createOption",
+            format!("The value '{opt}' of parameter 'createOption' is not allowed."),
+        )
     })?;
     let from_image = opt == "FromImage";
-    let old_sp = ctx.existing.and_then(|e| e.body.pointer("/properties/storageProfile"));
+    let old_sp = ctx
+        .existing
+        .and_then(|e| e.body.pointer("/properties/storageProfile"));
     let mut out = Map::new();
     let mut os_type = os.get("osType").and_then(Value::as_str).map(str::to_string);
     if let Some(r) = sp.get("imageReference").filter(|r| !r.is_null()) {
         let (r, img_os) = image_reference(ctx, r)?;
         if let Some(old) = old_sp.and_then(|o| o.get("imageReference"))
             && old.get("id") != r.get("id")
-            && ["publisher", "offer", "sku"].iter().any(|k| old.get(*k) != r.get(*k))
+            && ["publisher", "offer", "sku"]
+                .iter()
+                .any(|k| old.get(*k) != r.get(*k))
         {
             return Err(change_not_allowed("imageReference"));
         }
@@ -235,20 +286,36 @@ fn storage_profile(
         .get("name")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| old_os.and_then(|o| o.get("name")).and_then(Value::as_str).map(str::to_string))
+        .or_else(|| {
+            old_os
+                .and_then(|o| o.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| format!("{}_OsDisk_1_{}", ctx.id.name(), hex_suffix()));
     let sat = os
         .pointer("/managedDisk/storageAccountType")
         .and_then(Value::as_str)
         .unwrap_or("Premium_LRS");
     let sat = canonical(sat, super::disk::SKUS).ok_or_else(|| {
-        invalid_parameter("storageProfile.osDisk.managedDisk.storageAccountType", format!("The value '{sat}' is not allowed."))
+        invalid_parameter(
+            "storageProfile.osDisk.managedDisk.storageAccountType",
+            format!("The value '{sat}' is not allowed."),
+        )
     })?;
     let managed_id = if opt == "Attach" {
-        let id = os.pointer("/managedDisk/id").and_then(Value::as_str).unwrap_or("");
+        let id = os
+            .pointer("/managedDisk/id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let d = lookup(ctx.store, id, DISK).ok_or_else(|| not_found(id))?;
-        if let Some(vm) = attached_to(ctx.store, &d.id).filter(|v| !v.eq_ignore_ascii_case(ctx.id_str)) {
-            return Err(ArmError::conflict("OperationNotAllowed", format!("Disk {} is attached to VM {vm}.", d.name())));
+        if let Some(vm) =
+            attached_to(ctx.store, &d.id).filter(|v| !v.eq_ignore_ascii_case(ctx.id_str))
+        {
+            return Err(ArmError::conflict(
+                "OperationNotAllowed",
+                format!("Disk {} is attached to VM {vm}.", d.name()),
+            ));
         }
         d.id.clone()
     } else {
@@ -260,10 +327,22 @@ fn storage_profile(
         .and_then(Value::as_str)
         .and_then(|d| canonical(d, &["Delete", "Detach"]))
         .unwrap_or("Detach");
-    let linux = src.get("osProfile").and_then(|p| p.get("windowsConfiguration")).is_none();
-    let os_type = os_type.unwrap_or_else(|| if linux { "Linux".into() } else { "Windows".into() });
+    let linux = src
+        .get("osProfile")
+        .and_then(|p| p.get("windowsConfiguration"))
+        .is_none();
+    let os_type = os_type.unwrap_or_else(|| {
+        if linux {
+            "Linux".into()
+        } else {
+            "Windows".into()
+        }
+    });
     if let Some(old) = old_os.and_then(|o| o.get("name")).and_then(Value::as_str)
-        && os.get("name").and_then(Value::as_str).is_some_and(|n| n != old)
+        && os
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n != old)
     {
         return Err(change_not_allowed("osDisk.name"));
     }
@@ -278,29 +357,61 @@ fn storage_profile(
     );
     let mut data = Vec::new();
     let mut luns = std::collections::HashSet::new();
-    for d in sp.get("dataDisks").and_then(Value::as_array).into_iter().flatten() {
+    for d in sp
+        .get("dataDisks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let lun = d.get("lun").and_then(as_int).ok_or_else(|| {
-            invalid_parameter("dataDisks.lun", "Required parameter 'lun' is missing (null).")
+            invalid_parameter(
+                "dataDisks.lun",
+                "Required parameter 'lun' is missing (null).",
+            )
         })?;
         if !luns.insert(lun) {
-            return Err(invalid_parameter("dataDisks", format!("A disk at LUN {lun} already exists.")));
+            return Err(invalid_parameter(
+                "dataDisks",
+                format!("A disk at LUN {lun} already exists."),
+            ));
         }
         let dopt = d.get("createOption").and_then(Value::as_str).unwrap_or("");
         let dopt = canonical(dopt, &["Attach", "Empty"]).ok_or_else(|| {
-            invalid_parameter("dataDisks.createOption", format!("The value '{dopt}' of parameter 'createOption' is not allowed."))
+            invalid_parameter(
+                "dataDisks.createOption",
+                format!("The value '{dopt}' of parameter 'createOption' is not allowed."),
+            )
         })?;
-        let dsat = d.pointer("/managedDisk/storageAccountType").and_then(Value::as_str).unwrap_or(sat);
+        let dsat = d
+            .pointer("/managedDisk/storageAccountType")
+            .and_then(Value::as_str)
+            .unwrap_or(sat);
         let (id, dname, dsize) = if dopt == "Attach" {
-            let id = d.pointer("/managedDisk/id").and_then(Value::as_str).unwrap_or("");
+            let id = d
+                .pointer("/managedDisk/id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let disk = lookup(ctx.store, id, DISK).ok_or_else(|| not_found(id))?;
-            if let Some(vm) = attached_to(ctx.store, &disk.id).filter(|v| !v.eq_ignore_ascii_case(ctx.id_str)) {
-                return Err(ArmError::conflict("OperationNotAllowed", format!("Disk {} is attached to VM {vm}.", disk.name())));
+            if let Some(vm) =
+                attached_to(ctx.store, &disk.id).filter(|v| !v.eq_ignore_ascii_case(ctx.id_str))
+            {
+                return Err(ArmError::conflict(
+                    "OperationNotAllowed",
+                    format!("Disk {} is attached to VM {vm}.", disk.name()),
+                ));
             }
-            let size = disk.body.pointer("/properties/diskSizeGB").and_then(as_int).unwrap_or(0);
+            let size = disk
+                .body
+                .pointer("/properties/diskSizeGB")
+                .and_then(as_int)
+                .unwrap_or(0);
             (disk.id.clone(), disk.name().to_string(), size)
         } else {
             let size = d.get("diskSizeGB").and_then(as_int).ok_or_else(|| {
-                invalid_parameter("dataDisks.diskSizeGB", "Required parameter 'diskSizeGB' is missing (null).")
+                invalid_parameter(
+                    "dataDisks.diskSizeGB",
+                    "Required parameter 'diskSizeGB' is missing (null).",
+                )
             })?;
             let dname = d
                 .get("name")
@@ -323,7 +434,6 @@ fn storage_profile(
     }
     out.insert("dataDisks".into(), Value::Array(data));
     out.insert("diskControllerType".into(), json!("SCSI"));
-    let _ = location;
     Ok((Value::Object(out), from_image))
 }
 
@@ -331,12 +441,36 @@ fn storage_profile(
 fn instance_view(res: &Resource) -> Value {
     let now = now_rfc3339();
     let (prov_code, prov_display, power) = match &res.pending {
-        Some(p) if p.kind == OpKind::Delete => ("ProvisioningState/deleting", "Deleting", "PowerState/deallocating"),
-        Some(p) if p.kind == OpKind::Create => ("ProvisioningState/creating", "Creating", "PowerState/starting"),
-        Some(_) => ("ProvisioningState/updating", "Updating", "PowerState/running"),
-        None => match res.body.pointer("/properties/provisioningState").and_then(Value::as_str) {
-            Some("Failed") => ("ProvisioningState/failed", "Provisioning failed", "PowerState/stopped"),
-            _ => ("ProvisioningState/succeeded", "Provisioning succeeded", "PowerState/running"),
+        Some(p) if p.kind == OpKind::Delete => (
+            "ProvisioningState/deleting",
+            "Deleting",
+            "PowerState/deallocating",
+        ),
+        Some(p) if p.kind == OpKind::Create => (
+            "ProvisioningState/creating",
+            "Creating",
+            "PowerState/starting",
+        ),
+        Some(_) => (
+            "ProvisioningState/updating",
+            "Updating",
+            "PowerState/running",
+        ),
+        None => match res
+            .body
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
+        {
+            Some("Failed") => (
+                "ProvisioningState/failed",
+                "Provisioning failed",
+                "PowerState/stopped",
+            ),
+            _ => (
+                "ProvisioningState/succeeded",
+                "Provisioning succeeded",
+                "PowerState/running",
+            ),
         },
     };
     let power_display = match power {
@@ -349,7 +483,6 @@ fn instance_view(res: &Resource) -> Value {
     if let Some(n) = res.body.pointer("/properties/storageProfile/osDisk/name") {
         disks.push(json!({"name": n, "statuses": [{"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded", "time": now}]}));
     }
-    let _ = Instant::now();
     json!({
         "computerName": res.body.pointer("/properties/osProfile/computerName").cloned().unwrap_or(Value::Null),
         "osName": "ubuntu",
@@ -386,10 +519,17 @@ impl ResourceType for VirtualMachines {
         let zones = ctx.body.get("zones").cloned().filter(|z| !z.is_null());
         if let Some(z) = &zones {
             let ok = z.as_array().is_some_and(|a| {
-                a.len() <= 1 && a.iter().all(|x| matches!(x.as_str(), Some("1" | "2" | "3")))
+                a.len() <= 1
+                    && a.iter()
+                        .all(|x| matches!(x.as_str(), Some("1" | "2" | "3")))
             });
             if !ok {
-                return Err(invalid_parameter("zones", format!("The value {z} of parameter 'zones' is not allowed: a virtual machine is placed in at most one of zones 1, 2, 3.")));
+                return Err(invalid_parameter(
+                    "zones",
+                    format!(
+                        "The value {z} of parameter 'zones' is not allowed: a virtual machine is placed in at most one of zones 1, 2, 3."
+                    ),
+                ));
             }
         }
         if let Some(e) = ctx.existing {
@@ -399,10 +539,14 @@ impl ResourceType for VirtualMachines {
                 return Err(change_not_allowed("zones"));
             }
         }
-        let (storage, from_image) = storage_profile(&ctx, &src, &location)?;
+        let (storage, from_image) = storage_profile(&ctx, &src)?;
         let os = os_profile(&ctx, &src, from_image)?;
         let net = network_profile(&ctx, &src)?;
-        let keep = |k: &str| ctx.existing.and_then(|e| e.body.pointer(&format!("/properties/{k}"))).cloned();
+        let keep = |k: &str| {
+            ctx.existing
+                .and_then(|e| e.body.pointer(&format!("/properties/{k}")))
+                .cloned()
+        };
         let mut p = Map::new();
         p.insert("hardwareProfile".into(), json!({"vmSize": size}));
         p.insert("storageProfile".into(), storage);
@@ -410,14 +554,29 @@ impl ResourceType for VirtualMachines {
             p.insert("osProfile".into(), os);
         }
         p.insert("networkProfile".into(), net);
-        for k in ["diagnosticsProfile", "securityProfile", "additionalCapabilities", "priority", "evictionPolicy", "licenseType", "userData", "availabilitySet"] {
+        for k in [
+            "diagnosticsProfile",
+            "securityProfile",
+            "additionalCapabilities",
+            "priority",
+            "evictionPolicy",
+            "licenseType",
+            "userData",
+            "availabilitySet",
+        ] {
             if let Some(v) = src.get(k).filter(|v| !v.is_null()) {
                 p.insert(k.into(), v.clone());
             }
         }
         p.remove("userData");
-        p.insert("vmId".into(), keep("vmId").unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string())));
-        p.insert("timeCreated".into(), keep("timeCreated").unwrap_or_else(|| json!(now_rfc3339())));
+        p.insert(
+            "vmId".into(),
+            keep("vmId").unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string())),
+        );
+        p.insert(
+            "timeCreated".into(),
+            keep("timeCreated").unwrap_or_else(|| json!(now_rfc3339())),
+        );
         let mut out = json!({"location": location, "properties": p});
         for k in ["tags", "identity", "plan", "extendedLocation"] {
             if let Some(v) = ctx.body.get(k).filter(|v| !v.is_null()) {
@@ -453,11 +612,21 @@ impl ResourceType for VirtualMachines {
         };
         let location = vm.location().unwrap_or("").to_string();
         let zones = vm.body.get("zones").cloned();
-        let sp = vm.body.pointer("/properties/storageProfile").cloned().unwrap_or(Value::Null);
+        let sp = vm
+            .body
+            .pointer("/properties/storageProfile")
+            .cloned()
+            .unwrap_or(Value::Null);
         let mut wanted: Vec<(String, String, Map<String, Value>)> = Vec::new();
-        if let Some(os) = sp.get("osDisk").filter(|o| o.get("createOption").and_then(Value::as_str) == Some("FromImage")) {
+        if let Some(os) = sp
+            .get("osDisk")
+            .filter(|o| o.get("createOption").and_then(Value::as_str) == Some("FromImage"))
+        {
             let mut p = Map::new();
-            p.insert("osType".into(), os.get("osType").cloned().unwrap_or(json!("Linux")));
+            p.insert(
+                "osType".into(),
+                os.get("osType").cloned().unwrap_or(json!("Linux")),
+            );
             p.insert("hyperVGeneration".into(), json!("V2"));
             let image = match sp.get("imageReference") {
                 Some(r) if r.get("id").is_some() => json!({"id": r["id"]}),
@@ -468,21 +637,47 @@ impl ResourceType for VirtualMachines {
                     r["sku"].as_str().unwrap_or(""), r["exactVersion"].as_str().unwrap_or(""))}),
                 None => Value::Null,
             };
-            p.insert("creationData".into(), json!({"createOption": "FromImage", "imageReference": image}));
-            p.insert("diskSizeGB".into(), os.get("diskSizeGB").cloned().unwrap_or(json!(30)));
-            let sat = os.pointer("/managedDisk/storageAccountType").and_then(Value::as_str).unwrap_or("Premium_LRS");
-            let did = os.pointer("/managedDisk/id").and_then(Value::as_str).unwrap_or("");
+            p.insert(
+                "creationData".into(),
+                json!({"createOption": "FromImage", "imageReference": image}),
+            );
+            p.insert(
+                "diskSizeGB".into(),
+                os.get("diskSizeGB").cloned().unwrap_or(json!(30)),
+            );
+            let sat = os
+                .pointer("/managedDisk/storageAccountType")
+                .and_then(Value::as_str)
+                .unwrap_or("Premium_LRS");
+            let did = os
+                .pointer("/managedDisk/id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             wanted.push((did.to_string(), sat.to_string(), p));
         }
-        for d in sp.get("dataDisks").and_then(Value::as_array).into_iter().flatten() {
+        for d in sp
+            .get("dataDisks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if d.get("createOption").and_then(Value::as_str) != Some("Empty") {
                 continue;
             }
             let mut p = Map::new();
             p.insert("creationData".into(), json!({"createOption": "Empty"}));
-            p.insert("diskSizeGB".into(), d.get("diskSizeGB").cloned().unwrap_or(json!(32)));
-            let sat = d.pointer("/managedDisk/storageAccountType").and_then(Value::as_str).unwrap_or("Premium_LRS");
-            let did = d.pointer("/managedDisk/id").and_then(Value::as_str).unwrap_or("");
+            p.insert(
+                "diskSizeGB".into(),
+                d.get("diskSizeGB").cloned().unwrap_or(json!(32)),
+            );
+            let sat = d
+                .pointer("/managedDisk/storageAccountType")
+                .and_then(Value::as_str)
+                .unwrap_or("Premium_LRS");
+            let did = d
+                .pointer("/managedDisk/id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             wanted.push((did.to_string(), sat.to_string(), p));
         }
         for (did, sat, mut p) in wanted {
@@ -499,7 +694,13 @@ impl ResourceType for VirtualMachines {
             if let Some(t) = vm.body.get("tags") {
                 body["tags"] = t.clone();
             }
-            store.insert(Resource { id: did, type_name: DISK.into(), body, etag: new_etag(), pending: None });
+            store.insert(Resource {
+                id: did,
+                type_name: DISK.into(),
+                body,
+                etag: new_etag(),
+                pending: None,
+            });
         }
     }
 
@@ -507,21 +708,32 @@ impl ResourceType for VirtualMachines {
     fn after_delete(&self, res: &Resource, store: &mut Store) {
         let b = &res.body;
         let mut doomed = Vec::new();
-        let deleting = |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_str) == Some("Delete");
+        let deleting =
+            |v: &Value, ptr: &str| v.pointer(ptr).and_then(Value::as_str) == Some("Delete");
         if let Some(os) = b.pointer("/properties/storageProfile/osDisk")
             && deleting(os, "/deleteOption")
             && let Some(id) = os.pointer("/managedDisk/id").and_then(Value::as_str)
         {
             doomed.push(id.to_string());
         }
-        for d in b.pointer("/properties/storageProfile/dataDisks").and_then(Value::as_array).into_iter().flatten() {
+        for d in b
+            .pointer("/properties/storageProfile/dataDisks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if deleting(d, "/deleteOption")
                 && let Some(id) = d.pointer("/managedDisk/id").and_then(Value::as_str)
             {
                 doomed.push(id.to_string());
             }
         }
-        for n in b.pointer("/properties/networkProfile/networkInterfaces").and_then(Value::as_array).into_iter().flatten() {
+        for n in b
+            .pointer("/properties/networkProfile/networkInterfaces")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if deleting(n, "/properties/deleteOption")
                 && let Some(id) = n.get("id").and_then(Value::as_str)
             {
@@ -536,9 +748,6 @@ impl ResourceType for VirtualMachines {
     fn expand(&self, expand: &str, res: &Resource, _store: &Store, body: &mut Value) {
         if expand.eq_ignore_ascii_case("instanceView") {
             body["properties"]["instanceView"] = instance_view(res);
-        }
-        if expand.eq_ignore_ascii_case("userData") {
-            // userData is not kept (write-only here, like customData).
         }
     }
 

@@ -155,7 +155,9 @@ pub fn assign_private(
         let ip: IpAddr = raw.parse().map_err(|_| {
             ArmError::bad_request(
                 "PrivateIPAddressIsNotValid",
-                format!("Private static IP address '{raw}' of {owner_id} is not a valid IP address."),
+                format!(
+                    "Private static IP address '{raw}' of {owner_id} is not a valid IP address."
+                ),
             )
         })?;
         if !nets.iter().any(|n| usable_in(n, ip)) {

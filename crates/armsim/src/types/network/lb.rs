@@ -22,12 +22,27 @@ use std::time::Duration;
 pub struct LoadBalancers;
 
 const CHILDREN: &[(&str, &str)] = &[
-    ("frontendIPConfigurations", "Microsoft.Network/loadBalancers/frontendIPConfigurations"),
-    ("backendAddressPools", "Microsoft.Network/loadBalancers/backendAddressPools"),
+    (
+        "frontendIPConfigurations",
+        "Microsoft.Network/loadBalancers/frontendIPConfigurations",
+    ),
+    (
+        "backendAddressPools",
+        "Microsoft.Network/loadBalancers/backendAddressPools",
+    ),
     ("probes", "Microsoft.Network/loadBalancers/probes"),
-    ("loadBalancingRules", "Microsoft.Network/loadBalancers/loadBalancingRules"),
-    ("inboundNatRules", "Microsoft.Network/loadBalancers/inboundNatRules"),
-    ("outboundRules", "Microsoft.Network/loadBalancers/outboundRules"),
+    (
+        "loadBalancingRules",
+        "Microsoft.Network/loadBalancers/loadBalancingRules",
+    ),
+    (
+        "inboundNatRules",
+        "Microsoft.Network/loadBalancers/inboundNatRules",
+    ),
+    (
+        "outboundRules",
+        "Microsoft.Network/loadBalancers/outboundRules",
+    ),
 ];
 
 /// Back-reference fields the client may echo back; never stored.
@@ -98,10 +113,19 @@ fn port(props: &Map<String, Value>, field: &str, by: &str) -> Result<i64, ArmErr
         })
 }
 
-fn protocol(props: &Map<String, Value>, allowed: &[&'static str], default: Option<&'static str>, by: &str) -> Result<&'static str, ArmError> {
+fn protocol(
+    props: &Map<String, Value>,
+    allowed: &[&'static str],
+    default: Option<&'static str>,
+    by: &str,
+) -> Result<&'static str, ArmError> {
     match props.get("protocol").and_then(Value::as_str) {
-        Some(p) => canonical(p, allowed)
-            .ok_or_else(|| invalid_format(format!("{by}: protocol '{p}' is not one of {}.", allowed.join(", ")))),
+        Some(p) => canonical(p, allowed).ok_or_else(|| {
+            invalid_format(format!(
+                "{by}: protocol '{p}' is not one of {}.",
+                allowed.join(", ")
+            ))
+        }),
         None => default.ok_or_else(|| invalid_format(format!("{by}: protocol is required."))),
     }
 }
@@ -138,7 +162,8 @@ fn frontends(c: &Ctx<'_>, items: &[Value]) -> Result<Vec<Value>, ArmError> {
             .map(str::to_string);
         match (pip_ref, subnet_ref) {
             (Some(pid), _) => {
-                let pip = lookup(c.store, &pid, PUBLIC_IP).ok_or_else(|| invalid_reference(&pid, &fe_id))?;
+                let pip = lookup(c.store, &pid, PUBLIC_IP)
+                    .ok_or_else(|| invalid_reference(&pid, &fe_id))?;
                 let pip_sku = sku_of(pip);
                 let lb_std = !c.sku.eq_ignore_ascii_case("Basic");
                 let pip_std = !pip_sku.eq_ignore_ascii_case("Basic");
@@ -157,7 +182,8 @@ fn frontends(c: &Ctx<'_>, items: &[Value]) -> Result<Vec<Value>, ArmError> {
                 p.remove("subnet");
             }
             (None, Some(sid)) => {
-                let subnet = lookup(c.store, &sid, SUBNET).ok_or_else(|| invalid_reference(&sid, &fe_id))?;
+                let subnet =
+                    lookup(c.store, &sid, SUBNET).ok_or_else(|| invalid_reference(&sid, &fe_id))?;
                 let method = p
                     .get("privateIPAllocationMethod")
                     .and_then(Value::as_str)
@@ -167,11 +193,15 @@ fn frontends(c: &Ctx<'_>, items: &[Value]) -> Result<Vec<Value>, ArmError> {
                     .existing
                     .and_then(|e| e.body.pointer("/properties/frontendIPConfigurations"))
                     .and_then(Value::as_array)
-                    .and_then(|a| a.iter().find(|f| f.get("name").and_then(Value::as_str) == Some(name)))
+                    .and_then(|a| {
+                        a.iter()
+                            .find(|f| f.get("name").and_then(Value::as_str) == Some(name))
+                    })
                     .and_then(|f| f.pointer("/properties/privateIPAddress"))
                     .and_then(Value::as_str);
                 let requested = p.get("privateIPAddress").and_then(Value::as_str);
-                let ip = assign_private(c.store, subnet, method, requested, keep, c.lb_id, &mut also)?;
+                let ip =
+                    assign_private(c.store, subnet, method, requested, keep, c.lb_id, &mut also)?;
                 p.insert("subnet".into(), json!({"id": subnet.id}));
                 p.insert("privateIPAddress".into(), json!(ip));
                 p.insert("privateIPAllocationMethod".into(), json!(method));
@@ -200,7 +230,11 @@ impl ResourceType for LoadBalancers {
     fn validate(&self, ctx: PutContext<'_>) -> Result<Value, ArmError> {
         let location = require_location(&ctx.body)?;
         let props = props_of(&ctx.body);
-        let sku = ctx.body.pointer("/sku/name").and_then(Value::as_str).unwrap_or("Basic");
+        let sku = ctx
+            .body
+            .pointer("/sku/name")
+            .and_then(Value::as_str)
+            .unwrap_or("Basic");
         let sku = canonical(sku, &["Basic", "Standard", "Gateway"])
             .ok_or_else(|| invalid_format(format!("Load balancer sku '{sku}' is not valid.")))?;
         let tier = ctx
@@ -210,7 +244,12 @@ impl ResourceType for LoadBalancers {
             .and_then(|t| canonical(t, &["Regional", "Global"]))
             .unwrap_or("Regional");
         let lb_id = ctx.id_str;
-        let c = Ctx { store: ctx.store, lb_id, sku, existing: ctx.existing };
+        let c = Ctx {
+            store: ctx.store,
+            lb_id,
+            sku,
+            existing: ctx.existing,
+        };
 
         let fe_items = named_items(&props, "frontendIPConfigurations")?;
         let pool_items = named_items(&props, "backendAddressPools")?;
@@ -236,7 +275,9 @@ impl ResourceType for LoadBalancers {
             p.insert("protocol".into(), json!(proto));
             p.insert("port".into(), json!(port(&p, "port", &by)?));
             if proto != "Tcp" && p.get("requestPath").and_then(Value::as_str).is_none() {
-                return Err(invalid_format(format!("{by}: an {proto} probe needs a requestPath.")));
+                return Err(invalid_format(format!(
+                    "{by}: an {proto} probe needs a requestPath."
+                )));
             }
             default_field(&mut p, "intervalInSeconds", json!(15));
             default_field(&mut p, "numberOfProbes", json!(2));
@@ -249,10 +290,26 @@ impl ResourceType for LoadBalancers {
             let name = i["name"].as_str().unwrap_or("");
             let by = format!("{lb_id}/loadBalancingRules/{name}");
             let mut p = clean(&props_of(i));
-            let fe = own_ref(lb_id, &p, "frontendIPConfiguration", "frontendIPConfigurations", &fe_names, &by, true)?
-                .unwrap_or_default();
+            let fe = own_ref(
+                lb_id,
+                &p,
+                "frontendIPConfiguration",
+                "frontendIPConfigurations",
+                &fe_names,
+                &by,
+                true,
+            )?
+            .unwrap_or_default();
             p.insert("frontendIPConfiguration".into(), json!({"id": fe}));
-            if let Some(pool) = own_ref(lb_id, &p, "backendAddressPool", "backendAddressPools", &pool_names, &by, false)? {
+            if let Some(pool) = own_ref(
+                lb_id,
+                &p,
+                "backendAddressPool",
+                "backendAddressPools",
+                &pool_names,
+                &by,
+                false,
+            )? {
                 p.insert("backendAddressPool".into(), json!({"id": pool}));
                 p.insert("backendAddressPools".into(), json!([{"id": pool}]));
             }
@@ -268,7 +325,9 @@ impl ResourceType for LoadBalancers {
             if !used_ports.insert((fe.to_ascii_lowercase(), proto.to_string(), fport)) {
                 return Err(ArmError::bad_request(
                     "LoadBalancingRuleFrontendPortConflict",
-                    format!("Load balancing rule {by} uses the same frontend IP configuration, protocol and frontend port {fport} as another rule of the load balancer."),
+                    format!(
+                        "Load balancing rule {by} uses the same frontend IP configuration, protocol and frontend port {fport} as another rule of the load balancer."
+                    ),
                 ));
             }
             default_field(&mut p, "idleTimeoutInMinutes", json!(4));
@@ -283,8 +342,16 @@ impl ResourceType for LoadBalancers {
             let name = i["name"].as_str().unwrap_or("");
             let by = format!("{lb_id}/inboundNatRules/{name}");
             let mut p = clean(&props_of(i));
-            let fe = own_ref(lb_id, &p, "frontendIPConfiguration", "frontendIPConfigurations", &fe_names, &by, true)?
-                .unwrap_or_default();
+            let fe = own_ref(
+                lb_id,
+                &p,
+                "frontendIPConfiguration",
+                "frontendIPConfigurations",
+                &fe_names,
+                &by,
+                true,
+            )?
+            .unwrap_or_default();
             p.insert("frontendIPConfiguration".into(), json!({"id": fe}));
             let proto = protocol(&p, &["Tcp", "Udp", "All"], None, &by)?;
             p.insert("protocol".into(), json!(proto));
@@ -309,19 +376,42 @@ impl ResourceType for LoadBalancers {
             let by = format!("{lb_id}/outboundRules/{name}");
             let mut p = clean(&props_of(i));
             let mut fe_refs = Vec::new();
-            for f in p.get("frontendIPConfigurations").and_then(Value::as_array).cloned().unwrap_or_default() {
+            for f in p
+                .get("frontendIPConfigurations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
                 let mut m = Map::new();
                 m.insert("x".into(), f);
-                let id = own_ref(lb_id, &m, "x", "frontendIPConfigurations", &fe_names, &by, true)?
-                    .unwrap_or_default();
+                let id = own_ref(
+                    lb_id,
+                    &m,
+                    "x",
+                    "frontendIPConfigurations",
+                    &fe_names,
+                    &by,
+                    true,
+                )?
+                .unwrap_or_default();
                 fe_refs.push(json!({"id": id}));
             }
             if fe_refs.is_empty() {
-                return Err(invalid_format(format!("{by} must reference at least one frontend IP configuration.")));
+                return Err(invalid_format(format!(
+                    "{by} must reference at least one frontend IP configuration."
+                )));
             }
             p.insert("frontendIPConfigurations".into(), Value::Array(fe_refs));
-            let pool = own_ref(lb_id, &p, "backendAddressPool", "backendAddressPools", &pool_names, &by, true)?
-                .unwrap_or_default();
+            let pool = own_ref(
+                lb_id,
+                &p,
+                "backendAddressPool",
+                "backendAddressPools",
+                &pool_names,
+                &by,
+                true,
+            )?
+            .unwrap_or_default();
             p.insert("backendAddressPool".into(), json!({"id": pool}));
             let proto = protocol(&p, &["Tcp", "Udp", "All"], Some("All"), &by)?;
             p.insert("protocol".into(), json!(proto));
@@ -372,8 +462,17 @@ impl ResourceType for LoadBalancers {
             ("inboundNatRules", "inboundNatRules"),
             ("outboundRules", "outboundRules"),
         ] {
-            for r in props_snapshot.get(coll).and_then(Value::as_array).into_iter().flatten() {
-                let rid = r.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+            for r in props_snapshot
+                .get(coll)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let rid = r
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let p = r.get("properties").cloned().unwrap_or_default();
                 let mut targets: Vec<String> = Vec::new();
                 for f in ["frontendIPConfiguration", "backendAddressPool", "probe"] {
@@ -381,7 +480,12 @@ impl ResourceType for LoadBalancers {
                         targets.push(t.to_string());
                     }
                 }
-                for f in p.get("frontendIPConfigurations").and_then(Value::as_array).into_iter().flatten() {
+                for f in p
+                    .get("frontendIPConfigurations")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(t) = f.get("id").and_then(Value::as_str) {
                         targets.push(t.to_string());
                     }
@@ -399,11 +503,18 @@ impl ResourceType for LoadBalancers {
                 };
                 for item in list {
                     item["etag"] = Value::String(res.etag.clone());
-                    let id = item.get("id").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+                    let id = item
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
                     let Some(p) = item.get_mut("properties").and_then(Value::as_object_mut) else {
                         continue;
                     };
-                    if matches!(*coll, "frontendIPConfigurations" | "backendAddressPools" | "probes") {
+                    if matches!(
+                        *coll,
+                        "frontendIPConfigurations" | "backendAddressPools" | "probes"
+                    ) {
                         for field in ["loadBalancingRules", "inboundNatRules", "outboundRules"] {
                             let ids: Vec<String> = back
                                 .iter()

@@ -199,7 +199,13 @@ pub fn child_name<'a>(id: &'a str, parent_id: &str, collection: &str) -> Option<
 
 /// Mirrors an inline list into child resources (VNet subnets, NSG security rules): upserts
 /// one child per item and removes children the list no longer has. The items were validated.
-pub fn sync_children(store: &mut Store, parent_id: &str, collection: &str, child_type: &str, items: &[Value]) {
+pub fn sync_children(
+    store: &mut Store,
+    parent_id: &str,
+    collection: &str,
+    child_type: &str,
+    items: &[Value],
+) {
     let mut keep = std::collections::HashSet::new();
     for item in items {
         let name = item.get("name").and_then(Value::as_str).unwrap_or("");

@@ -32,7 +32,10 @@ impl ResourceType for NatGateways {
         if !sku.eq_ignore_ascii_case("Standard") {
             return Err(ArmError::bad_request(
                 "InvalidNatGatewaySku",
-                format!("Sku '{sku}' is not supported for NAT gateway {}. Supported: Standard.", ctx.id_str),
+                format!(
+                    "Sku '{sku}' is not supported for NAT gateway {}. Supported: Standard.",
+                    ctx.id_str
+                ),
             ));
         }
         let idle = props

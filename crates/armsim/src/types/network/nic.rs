@@ -48,14 +48,20 @@ pub fn ip_configurations(
             .get("subnet")
             .and_then(|s| s.get("id"))
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid_format(format!("IP configuration {ipc_id} must reference a subnet.")))?;
+            .ok_or_else(|| {
+                invalid_format(format!(
+                    "IP configuration {ipc_id} must reference a subnet."
+                ))
+            })?;
         let subnet = lookup(store, sid, SUBNET).ok_or_else(|| invalid_reference(sid, &ipc_id))?;
         let method = src
             .get("privateIPAllocationMethod")
             .and_then(Value::as_str)
             .unwrap_or("Dynamic");
         let method = canonical(method, &["Static", "Dynamic"]).ok_or_else(|| {
-            invalid_format(format!("privateIPAllocationMethod '{method}' is not valid."))
+            invalid_format(format!(
+                "privateIPAllocationMethod '{method}' is not valid."
+            ))
         })?;
         let keep = existing
             .and_then(|e| e.body.pointer("/properties/ipConfigurations"))
@@ -81,7 +87,13 @@ pub fn ip_configurations(
             .and_then(Value::as_bool)
             .unwrap_or(!any_primary && n == 0);
         p.insert("primary".into(), json!(primary));
-        if let Some(pid) = check_ref(store, &Value::Object(src.clone()), "publicIPAddress", PUBLIC_IP, &ipc_id)? {
+        if let Some(pid) = check_ref(
+            store,
+            &Value::Object(src.clone()),
+            "publicIPAddress",
+            PUBLIC_IP,
+            &ipc_id,
+        )? {
             check_free_for(store, &pid, nic_id, &ipc_id)?;
             p.insert("publicIPAddress".into(), json!({"id": pid}));
         }
@@ -99,9 +111,16 @@ pub fn ip_configurations(
             pools.push(json!({"id": id}));
         }
         if !pools.is_empty() {
-            p.insert("loadBalancerBackendAddressPools".into(), Value::Array(pools));
+            p.insert(
+                "loadBalancerBackendAddressPools".into(),
+                Value::Array(pools),
+            );
         }
-        for k in ["applicationSecurityGroups", "loadBalancerInboundNatRules", "gatewayLoadBalancer"] {
+        for k in [
+            "applicationSecurityGroups",
+            "loadBalancerInboundNatRules",
+            "gatewayLoadBalancer",
+        ] {
             if let Some(v) = src.get(k).filter(|v| !v.is_null()) {
                 p.insert(k.into(), v.clone());
             }
@@ -118,7 +137,9 @@ fn mac_for(id: &str) -> String {
     let h = id
         .to_ascii_lowercase()
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
     let b = h.to_be_bytes();
     format!("00-0D-3A-{:02X}-{:02X}-{:02X}", b[0], b[1], b[2])
 }
@@ -135,7 +156,13 @@ impl ResourceType for NetworkInterfaces {
         let ipcs = ip_configurations(ctx.store, ctx.id_str, &items, ctx.existing)?;
         let mut oprops = Map::new();
         oprops.insert("ipConfigurations".into(), Value::Array(ipcs));
-        if let Some(nsg) = check_ref(ctx.store, &Value::Object(props.clone()), "networkSecurityGroup", NSG, ctx.id_str)? {
+        if let Some(nsg) = check_ref(
+            ctx.store,
+            &Value::Object(props.clone()),
+            "networkSecurityGroup",
+            NSG,
+            ctx.id_str,
+        )? {
             oprops.insert("networkSecurityGroup".into(), json!({"id": nsg}));
         }
         for (k, d) in [
@@ -145,15 +172,24 @@ impl ResourceType for NetworkInterfaces {
             ("nicType", json!("Standard")),
             ("auxiliaryMode", json!("None")),
         ] {
-            oprops.insert(k.into(), props.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(d));
+            oprops.insert(
+                k.into(),
+                props.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(d),
+            );
         }
-        let dns = props.get("dnsSettings").cloned().unwrap_or_else(|| json!({}));
+        let dns = props
+            .get("dnsSettings")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
         let servers = dns.get("dnsServers").cloned().unwrap_or(json!([]));
         oprops.insert(
             "dnsSettings".into(),
             json!({"dnsServers": servers, "appliedDnsServers": []}),
         );
-        if let Some(pe) = ctx.existing.and_then(|e| e.body.pointer("/properties/privateEndpoint")) {
+        if let Some(pe) = ctx
+            .existing
+            .and_then(|e| e.body.pointer("/properties/privateEndpoint"))
+        {
             oprops.insert("privateEndpoint".into(), pe.clone());
         }
         oprops.insert("resourceGuid".into(), resource_guid(ctx.existing));
@@ -216,7 +252,10 @@ impl ResourceType for NetworkInterfaces {
             }
             props.insert("hostedWorkloads".into(), json!([]));
             props.insert("tapConfigurations".into(), json!([]));
-            if let Some(list) = props.get_mut("ipConfigurations").and_then(Value::as_array_mut) {
+            if let Some(list) = props
+                .get_mut("ipConfigurations")
+                .and_then(Value::as_array_mut)
+            {
                 for ipc in list {
                     ipc["etag"] = Value::String(res.etag.clone());
                 }

@@ -20,12 +20,60 @@ pub struct SecurityRules;
 /// The default rules every NSG has (name, description, source, destination, access,
 /// priority, direction), as the swagger examples of NetworkSecurityGroupCreate show them.
 const DEFAULT_RULES: &[(&str, &str, &str, &str, &str, i64, &str)] = &[
-    ("AllowVnetInBound", "Allow inbound traffic from all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow", 65000, "Inbound"),
-    ("AllowAzureLoadBalancerInBound", "Allow inbound traffic from azure load balancer", "AzureLoadBalancer", "*", "Allow", 65001, "Inbound"),
-    ("DenyAllInBound", "Deny all inbound traffic", "*", "*", "Deny", 65500, "Inbound"),
-    ("AllowVnetOutBound", "Allow outbound traffic from all VMs to all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow", 65000, "Outbound"),
-    ("AllowInternetOutBound", "Allow outbound traffic from all VMs to Internet", "*", "Internet", "Allow", 65001, "Outbound"),
-    ("DenyAllOutBound", "Deny all outbound traffic", "*", "*", "Deny", 65500, "Outbound"),
+    (
+        "AllowVnetInBound",
+        "Allow inbound traffic from all VMs in VNET",
+        "VirtualNetwork",
+        "VirtualNetwork",
+        "Allow",
+        65000,
+        "Inbound",
+    ),
+    (
+        "AllowAzureLoadBalancerInBound",
+        "Allow inbound traffic from azure load balancer",
+        "AzureLoadBalancer",
+        "*",
+        "Allow",
+        65001,
+        "Inbound",
+    ),
+    (
+        "DenyAllInBound",
+        "Deny all inbound traffic",
+        "*",
+        "*",
+        "Deny",
+        65500,
+        "Inbound",
+    ),
+    (
+        "AllowVnetOutBound",
+        "Allow outbound traffic from all VMs to all VMs in VNET",
+        "VirtualNetwork",
+        "VirtualNetwork",
+        "Allow",
+        65000,
+        "Outbound",
+    ),
+    (
+        "AllowInternetOutBound",
+        "Allow outbound traffic from all VMs to Internet",
+        "*",
+        "Internet",
+        "Allow",
+        65001,
+        "Outbound",
+    ),
+    (
+        "DenyAllOutBound",
+        "Deny all outbound traffic",
+        "*",
+        "*",
+        "Deny",
+        65500,
+        "Outbound",
+    ),
 ];
 
 /// The six default security rules of the NSG `nsg_id`.
@@ -73,7 +121,10 @@ fn port_ok(p: &str) -> bool {
 }
 
 /// Validates and normalizes one rule's properties.
-pub fn validate_rule(name: &str, props: &Map<String, Value>) -> Result<Map<String, Value>, ArmError> {
+pub fn validate_rule(
+    name: &str,
+    props: &Map<String, Value>,
+) -> Result<Map<String, Value>, ArmError> {
     let mut out = props.clone();
     out.remove("provisioningState");
     let priority = props.get("priority").and_then(as_int);
@@ -86,7 +137,9 @@ pub fn validate_rule(name: &str, props: &Map<String, Value>) -> Result<Map<Strin
                 "SecurityRuleInvalidPriority",
                 format!(
                     "Security rule {name} has invalid Priority. Value provided: {}. Allowed range 100-4096.",
-                    other.map(|p| p.to_string()).unwrap_or_else(|| "null".into())
+                    other
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "null".into())
                 ),
             ));
         }
@@ -107,7 +160,9 @@ pub fn validate_rule(name: &str, props: &Map<String, Value>) -> Result<Map<Strin
         let c = canonical(v, allowed).ok_or_else(|| {
             ArmError::bad_request(
                 "SecurityRuleParameterContainsUnsupportedValue",
-                format!("Security rule {name} has an unsupported value '{v}' for parameter {field}."),
+                format!(
+                    "Security rule {name} has an unsupported value '{v}' for parameter {field}."
+                ),
             )
         })?;
         out.insert(field.into(), json!(c));
@@ -151,7 +206,10 @@ pub fn validate_rule(name: &str, props: &Map<String, Value>) -> Result<Map<Strin
         ("sourceAddressPrefix", "sourceAddressPrefixes"),
         ("destinationAddressPrefix", "destinationAddressPrefixes"),
     ] {
-        let has_single = props.get(single).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+        let has_single = props
+            .get(single)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
         let has_multi = props
             .get(multi)
             .and_then(Value::as_array)
@@ -213,7 +271,8 @@ impl ResourceType for NetworkSecurityGroups {
         if let Some(v) = props.get("flushConnection") {
             oprops.insert("flushConnection".into(), v.clone());
         }
-        if !(ctx.is_patch && !props.contains_key("securityRules")) {
+        // A PATCH that does not mention the rules leaves them alone.
+        if !ctx.is_patch || props.contains_key("securityRules") {
             let items = named_items(&props, "securityRules")?;
             let mut norm = Vec::new();
             for item in &items {
@@ -346,7 +405,10 @@ impl ResourceType for SecurityRules {
     }
 
     fn after_write(&self, id: &str, store: &mut Store) {
-        if let Some((nsg, _)) = id.rsplit_once("/securityRules/").or_else(|| id.rsplit_once("/securityrules/")) {
+        if let Some((nsg, _)) = id
+            .rsplit_once("/securityRules/")
+            .or_else(|| id.rsplit_once("/securityrules/"))
+        {
             touch(store, nsg);
         }
     }

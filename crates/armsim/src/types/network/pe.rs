@@ -28,7 +28,11 @@ fn connections(
 ) -> Result<Vec<Value>, ArmError> {
     let mut out = Vec::new();
     for item in named_items(props, field)? {
-        let name = item.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = item
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let by = format!("{pe_id}/{field}/{name}");
         let mut p = props_of(&item);
         p.remove("provisioningState");
@@ -66,7 +70,11 @@ fn fqdn(conn: &Value) -> Option<String> {
     let target = conn.pointer("/properties/privateLinkServiceId")?.as_str()?;
     let group = conn.pointer("/properties/groupIds/0")?.as_str()?;
     let name = target.rsplit('/').next()?;
-    Some(format!("{}.{}.core.windows.net", name.to_ascii_lowercase(), group.to_ascii_lowercase()))
+    Some(format!(
+        "{}.{}.core.windows.net",
+        name.to_ascii_lowercase(),
+        group.to_ascii_lowercase()
+    ))
 }
 
 impl ResourceType for PrivateEndpoints {
@@ -82,25 +90,42 @@ impl ResourceType for PrivateEndpoints {
             .get("subnet")
             .and_then(|s| s.get("id"))
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid_format(format!("Private endpoint {pe_id} must reference a subnet.")))?;
+            .ok_or_else(|| {
+                invalid_format(format!("Private endpoint {pe_id} must reference a subnet."))
+            })?;
         let subnet = lookup(ctx.store, sid, SUBNET).ok_or_else(|| invalid_reference(sid, pe_id))?;
         if let Some(e) = ctx.existing {
-            let old = e.body.pointer("/properties/subnet/id").and_then(Value::as_str).unwrap_or("");
+            let old = e
+                .body
+                .pointer("/properties/subnet/id")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !old.eq_ignore_ascii_case(&subnet.id) {
                 return Err(ArmError::bad_request(
                     "CannotChangePrivateEndpointSubnet",
-                    format!("Subnet of private endpoint {pe_id} cannot be changed from {old} to {}.", subnet.id),
+                    format!(
+                        "Subnet of private endpoint {pe_id} cannot be changed from {old} to {}.",
+                        subnet.id
+                    ),
                 ));
             }
         }
         let auto = connections(ctx.store, pe_id, &props, "privateLinkServiceConnections")?;
-        let manual = connections(ctx.store, pe_id, &props, "manualPrivateLinkServiceConnections")?;
+        let manual = connections(
+            ctx.store,
+            pe_id,
+            &props,
+            "manualPrivateLinkServiceConnections",
+        )?;
         if auto.is_empty() && manual.is_empty() {
             return Err(invalid_format(format!(
                 "Private endpoint {pe_id} must have a private link service connection."
             )));
         }
-        let nics = match ctx.existing.and_then(|e| e.body.pointer("/properties/networkInterfaces")) {
+        let nics = match ctx
+            .existing
+            .and_then(|e| e.body.pointer("/properties/networkInterfaces"))
+        {
             Some(n) => n.clone(),
             None => {
                 let name = props
@@ -118,7 +143,10 @@ impl ResourceType for PrivateEndpoints {
         let mut oprops = Map::new();
         oprops.insert("subnet".into(), json!({"id": subnet.id}));
         oprops.insert("privateLinkServiceConnections".into(), Value::Array(auto));
-        oprops.insert("manualPrivateLinkServiceConnections".into(), Value::Array(manual));
+        oprops.insert(
+            "manualPrivateLinkServiceConnections".into(),
+            Value::Array(manual),
+        );
         oprops.insert("networkInterfaces".into(), nics);
         for k in ["customNetworkInterfaceName", "applicationSecurityGroups"] {
             if let Some(v) = props.get(k) {
@@ -170,18 +198,37 @@ impl ResourceType for PrivateEndpoints {
         if store.contains(&nic_id) {
             return;
         }
-        let sid = pe.body.pointer("/properties/subnet/id").and_then(Value::as_str).unwrap_or("");
+        let sid = pe
+            .body
+            .pointer("/properties/subnet/id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let Some(subnet) = store.get(sid).cloned() else {
             return;
         };
-        let Ok(ip) = assign_private(store, &subnet, "Dynamic", None, None, &nic_id, &mut HashSet::new()) else {
+        let Ok(ip) = assign_private(
+            store,
+            &subnet,
+            "Dynamic",
+            None,
+            None,
+            &nic_id,
+            &mut HashSet::new(),
+        ) else {
             return;
         };
         let ipc_name = format!("privateEndpointIpConfig.{}", uuid::Uuid::new_v4());
         let mut ipc = json!({"name": ipc_name, "properties": {
             "privateIPAddress": ip, "privateIPAllocationMethod": "Dynamic",
             "privateIPAddressVersion": "IPv4", "subnet": {"id": subnet.id}, "primary": true}});
-        stamp_child(&mut ipc, &nic_id, "ipConfigurations", IP_CONFIG_TYPE, &ipc_name, "");
+        stamp_child(
+            &mut ipc,
+            &nic_id,
+            "ipConfigurations",
+            IP_CONFIG_TYPE,
+            &ipc_name,
+            "",
+        );
         let nic_name = nic_id.rsplit('/').next().unwrap_or("").to_string();
         let mut body = json!({
             "id": nic_id, "name": nic_name, "type": NIC,
@@ -235,8 +282,14 @@ impl ResourceType for PrivateEndpoints {
 
     fn render(&self, res: &Resource, _store: &Store) -> Value {
         let mut body = res.body.clone();
-        for coll in ["privateLinkServiceConnections", "manualPrivateLinkServiceConnections"] {
-            if let Some(list) = body.pointer_mut(&format!("/properties/{coll}")).and_then(Value::as_array_mut) {
+        for coll in [
+            "privateLinkServiceConnections",
+            "manualPrivateLinkServiceConnections",
+        ] {
+            if let Some(list) = body
+                .pointer_mut(&format!("/properties/{coll}"))
+                .and_then(Value::as_array_mut)
+            {
                 for c in list {
                     c["etag"] = Value::String(res.etag.clone());
                 }

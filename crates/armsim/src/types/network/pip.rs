@@ -85,11 +85,18 @@ impl ResourceType for PublicIpAddresses {
             if !old.eq_ignore_ascii_case(sku_name) {
                 return Err(ArmError::bad_request(
                     "PublicIPSkuUpdateNotSupported",
-                    format!("Cannot change the sku of public IP address {} from {old} to {sku_name}.", ctx.id_str),
+                    format!(
+                        "Cannot change the sku of public IP address {} from {old} to {sku_name}.",
+                        ctx.id_str
+                    ),
                 ));
             }
         }
-        let default_method = if sku_name == "Basic" { "Dynamic" } else { "Static" };
+        let default_method = if sku_name == "Basic" {
+            "Dynamic"
+        } else {
+            "Static"
+        };
         let method = props
             .get("publicIPAllocationMethod")
             .and_then(Value::as_str)
@@ -126,7 +133,10 @@ impl ResourceType for PublicIpAddresses {
         oprops.insert("publicIPAddressVersion".into(), json!(version));
         oprops.insert("idleTimeoutInMinutes".into(), json!(idle));
         oprops.insert("resourceGuid".into(), resource_guid(ctx.existing));
-        oprops.insert("ipTags".into(), props.get("ipTags").cloned().unwrap_or(json!([])));
+        oprops.insert(
+            "ipTags".into(),
+            props.get("ipTags").cloned().unwrap_or(json!([])),
+        );
         for k in ["dnsSettings", "ddosSettings", "deleteOption"] {
             if let Some(v) = props.get(k).filter(|v| !v.is_null()) {
                 oprops.insert(k.into(), v.clone());

@@ -34,7 +34,9 @@ pub struct Edge {
 }
 
 fn id_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str).filter(|s| !s.is_empty())
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn items<'a>(v: &'a Value, ptr: &str) -> impl Iterator<Item = &'a Value> {

@@ -13,8 +13,8 @@
 use super::addressing::{parse_prefix, prefixes_of};
 use super::refs::{RefKind, froms, incoming};
 use super::{
-    NAT_GATEWAY, NSG, SUBNET, VNET, canonical, check_ref, insert_refs, invalid_format,
-    named_items, props_of, resource_guid, sync_children, touch, tracked,
+    NAT_GATEWAY, NSG, SUBNET, VNET, canonical, check_ref, insert_refs, invalid_format, named_items,
+    props_of, resource_guid, sync_children, touch, tracked,
 };
 use crate::errors::ArmError;
 use crate::store::{OpKind, Resource, Store};
@@ -122,7 +122,12 @@ fn validate_subnet(
         nets.push(net);
     }
     let mut out = props.clone();
-    for k in ["ipConfigurations", "privateEndpoints", "provisioningState", "etag"] {
+    for k in [
+        "ipConfigurations",
+        "privateEndpoints",
+        "provisioningState",
+        "etag",
+    ] {
         out.remove(k);
     }
     for (field, ty) in [("networkSecurityGroup", NSG), ("natGateway", NAT_GATEWAY)] {
@@ -134,7 +139,9 @@ fn validate_subnet(
     }
     if let Some(eps) = props.get("serviceEndpoints") {
         let Some(eps) = eps.as_array() else {
-            return Err(invalid_format("Property 'serviceEndpoints' must be an array."));
+            return Err(invalid_format(
+                "Property 'serviceEndpoints' must be an array.",
+            ));
         };
         let mut norm = Vec::new();
         for ep in eps {
@@ -159,7 +166,12 @@ fn validate_subnet(
         .unwrap_or("Disabled");
     let pe_policy = canonical(
         pe_policy,
-        &["Disabled", "Enabled", "NetworkSecurityGroupEnabled", "RouteTableEnabled"],
+        &[
+            "Disabled",
+            "Enabled",
+            "NetworkSecurityGroupEnabled",
+            "RouteTableEnabled",
+        ],
     )
     .ok_or_else(|| {
         invalid_format(format!(
@@ -292,11 +304,13 @@ impl ResourceType for VirtualNetworks {
         };
         let mut out = tracked(&ctx.body, location.clone());
         let mut oprops = Map::new();
-        oprops.insert(
-            "addressSpace".into(),
-            json!({ "addressPrefixes": space }),
-        );
-        for k in ["dhcpOptions", "encryption", "ddosProtectionPlan", "bgpCommunities"] {
+        oprops.insert("addressSpace".into(), json!({ "addressPrefixes": space }));
+        for k in [
+            "dhcpOptions",
+            "encryption",
+            "ddosProtectionPlan",
+            "bgpCommunities",
+        ] {
             if let Some(v) = props.get(k).filter(|v| !v.is_null()) {
                 oprops.insert(k.into(), v.clone());
             }
@@ -311,7 +325,7 @@ impl ResourceType for VirtualNetworks {
         oprops.insert("virtualNetworkPeerings".into(), json!([]));
         oprops.insert("resourceGuid".into(), resource_guid(ctx.existing));
 
-        let replace_subnets = !(ctx.is_patch && !props.contains_key("subnets"));
+        let replace_subnets = !ctx.is_patch || props.contains_key("subnets");
         if replace_subnets {
             let items = named_items(&props, "subnets")?;
             let mut seen: Vec<(String, Vec<IpNet>)> = Vec::new();
