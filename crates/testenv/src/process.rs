@@ -229,7 +229,13 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
 /// after a test binary that is killed or that exits with a shared environment still running
 /// (statics are never dropped).
 const WATCHDOG: &str = r#"owner="$1"; dir="$2"
-while kill -0 "$owner" 2>/dev/null; do sleep 0.3; done
+# Alive = /proc entry present and not a zombie (a dead owner can stay a zombie for a while
+# when its parent is slow to reap it).
+alive() {
+  s=$(sed -n 's/^.*) \(.\).*$/\1/p' "/proc/$owner/stat" 2>/dev/null)
+  [ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
+}
+while alive; do sleep 0.3; done
 stop() {
   for f in "$dir"/*.pid; do
     [ -f "$f" ] || continue
@@ -244,11 +250,15 @@ stop TERM; sleep 1; stop KILL; sleep 0.2; rm -rf -- "$dir"
 
 /// Starts a watchdog for `dir` owned by the current process; kill it when cleaning up normally.
 pub fn spawn_watchdog(dir: &Path) -> Result<Child> {
+    spawn_watchdog_for(std::process::id(), dir)
+}
+
+fn spawn_watchdog_for(owner: u32, dir: &Path) -> Result<Child> {
     Command::new("/bin/sh")
         .arg("-c")
         .arg(WATCHDOG)
         .arg("azop-testenv-watchdog")
-        .arg(std::process::id().to_string())
+        .arg(owner.to_string())
         .arg(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -308,5 +318,48 @@ mod tests {
             Vec::<i32>::new(),
             "group empty after stop"
         );
+    }
+
+    #[test]
+    fn watchdog_stops_processes_when_the_owner_dies_even_as_a_zombie() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("env");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mut owner = Command::new("/bin/sleep")
+            .arg("300")
+            .spawn()
+            .expect("owner");
+        let script = format!("sleep 300 # {}", dir.display());
+        let mut server = spawn(
+            "srv",
+            Path::new("/bin/sh"),
+            &["-c".into(), script],
+            &[],
+            &dir,
+        )
+        .expect("spawn");
+        let mut wd = spawn_watchdog_for(owner.id(), &dir).expect("watchdog");
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            server.exited().is_none(),
+            "server must run while the owner lives"
+        );
+        // Kill the owner but do not reap it: it stays a zombie, which must count as dead.
+        owner.kill().expect("kill owner");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.exited().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            server.exited().is_some(),
+            "server still running after the owner died"
+        );
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while dir.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!dir.exists(), "watchdog did not remove the state dir");
+        let _ = owner.wait();
+        let _ = wd.wait();
     }
 }
