@@ -42,6 +42,7 @@
 
 pub mod blob_container;
 pub mod compute;
+pub mod containerservice;
 pub mod diff;
 pub mod network;
 pub mod resource_group;

@@ -213,6 +213,7 @@ impl ArmResource for Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
 
     const BLOB: &str = "https://mystorageaccount.blob.core.windows.net/osimages/osimage.vhd";
 
@@ -285,10 +286,10 @@ mod tests {
     #[test]
     fn each_managed_field_is_drift() {
         let os = "/properties/storageProfile/osDisk";
-        let set = |ptr: String, val: serde_json::Value| -> Box<dyn Fn(&mut serde_json::Value)> {
+        let set = |ptr: String, val: serde_json::Value| -> FixtureEdit {
             Box::new(move |v| *v.pointer_mut(&ptr).expect("pointer") = val.clone())
         };
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", set("/location".into(), "eastus".into())),
             (
                 "properties.hyperVGeneration",

@@ -182,6 +182,7 @@ impl ArmResource for ManagedDisk {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
 
     fn desired() -> DiskModel {
         let key = ManagedDiskKey {
@@ -247,11 +248,10 @@ mod tests {
 
     #[test]
     fn each_managed_field_is_drift() {
-        let set =
-            |ptr: &'static str, val: serde_json::Value| -> Box<dyn Fn(&mut serde_json::Value)> {
-                Box::new(move |v| *v.pointer_mut(ptr).expect("pointer") = val.clone())
-            };
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let set = |ptr: &'static str, val: serde_json::Value| -> FixtureEdit {
+            Box::new(move |v| *v.pointer_mut(ptr).expect("pointer") = val.clone())
+        };
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", set("/location", "eastus".into())),
             ("sku.name", set("/sku/name", "Standard_LRS".into())),
             ("zones", set("/zones", serde_json::json!(["2"]))),

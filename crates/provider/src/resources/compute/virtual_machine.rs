@@ -475,6 +475,7 @@ impl ArmResource for VirtualMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
 
     const NIC: &str = "/subscriptions/{subscription-id}/resourceGroups/myResourceGroup/providers/Microsoft.Network/networkInterfaces/{existing-nic-name}";
     const KEY: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCeClRAk2ipUs azop@example";
@@ -643,11 +644,10 @@ mod tests {
 
     #[test]
     fn each_managed_field_is_drift() {
-        let set =
-            |ptr: &'static str, val: serde_json::Value| -> Box<dyn Fn(&mut serde_json::Value)> {
-                Box::new(move |v| *v.pointer_mut(ptr).expect("pointer") = val.clone())
-            };
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let set = |ptr: &'static str, val: serde_json::Value| -> FixtureEdit {
+            Box::new(move |v| *v.pointer_mut(ptr).expect("pointer") = val.clone())
+        };
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", set("/location", "eastus".into())),
             ("zones", set("/zones", serde_json::json!(["1"]))),
             (

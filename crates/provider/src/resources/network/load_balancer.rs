@@ -429,6 +429,7 @@ impl ArmResource for LoadBalancer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
     use crate::resources::network::ids;
 
     fn owner() -> Owner {
@@ -584,10 +585,10 @@ mod tests {
     fn each_managed_field_is_drift() {
         let rule = "/properties/loadBalancingRules/0/properties";
         let probe = "/properties/probes/0/properties";
-        let set = |ptr: String, val: serde_json::Value| -> Box<dyn Fn(&mut serde_json::Value)> {
+        let set = |ptr: String, val: serde_json::Value| -> FixtureEdit {
             Box::new(move |v| *v.pointer_mut(&ptr).expect("pointer") = val.clone())
         };
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", set("/location".into(), "westus".into())),
             ("sku.name", set("/sku/name".into(), "Basic".into())),
             (
@@ -684,11 +685,11 @@ mod tests {
     }
 
     trait ThenRemove {
-        fn then_remove(self, array_ptr: &'static str) -> Box<dyn Fn(&mut serde_json::Value)>;
+        fn then_remove(self, array_ptr: &'static str) -> FixtureEdit;
     }
 
-    impl ThenRemove for Box<dyn Fn(&mut serde_json::Value)> {
-        fn then_remove(self, array_ptr: &'static str) -> Box<dyn Fn(&mut serde_json::Value)> {
+    impl ThenRemove for FixtureEdit {
+        fn then_remove(self, array_ptr: &'static str) -> FixtureEdit {
             Box::new(move |v| {
                 self(v);
                 if let Some(a) = v.pointer_mut(array_ptr).and_then(|a| a.as_array_mut()) {

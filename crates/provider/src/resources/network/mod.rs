@@ -88,3 +88,7 @@ where
 {
     session.mgmt(send).await
 }
+
+/// A change applied to a response fixture in the diff tests.
+#[cfg(test)]
+pub(crate) type FixtureEdit = Box<dyn Fn(&mut serde_json::Value)>;

@@ -187,6 +187,7 @@ impl ArmResource for NatGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
     use crate::resources::network::ids;
 
     fn owner() -> Owner {
@@ -249,7 +250,7 @@ mod tests {
 
     #[test]
     fn each_managed_field_is_drift() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", Box::new(|v| v["location"] = "eastus".into())),
             (
                 "sku.name",

@@ -252,6 +252,7 @@ impl ArmResource for NetworkInterface {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
     use crate::resources::network::ids;
     use crate::resources::network::load_balancer::{LoadBalancerKey, backend_pool_id};
 
@@ -353,10 +354,10 @@ mod tests {
     #[test]
     fn each_managed_field_is_drift() {
         let ip = "/properties/ipConfigurations/0/properties";
-        let set = |ptr: String, val: serde_json::Value| -> Box<dyn Fn(&mut serde_json::Value)> {
+        let set = |ptr: String, val: serde_json::Value| -> FixtureEdit {
             Box::new(move |v| *v.pointer_mut(&ptr).expect("pointer") = val.clone())
         };
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", set("/location".into(), "westus".into())),
             (
                 "properties.enableAcceleratedNetworking",

@@ -332,6 +332,7 @@ impl SecurityRuleSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
 
     fn owner() -> Owner {
         Owner::new("AzureCluster", "ns", "c1", "uid-1")
@@ -478,7 +479,7 @@ mod tests {
     #[test]
     fn each_managed_field_is_drift() {
         let rule = "/properties/securityRules/0/properties";
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", Box::new(|v| v["location"] = "westus".into())),
             (
                 "tags",

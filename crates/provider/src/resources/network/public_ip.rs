@@ -187,6 +187,7 @@ impl ArmResource for PublicIp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
 
     fn owner() -> Owner {
         Owner::new("AzureCluster", "ns", "c1", "uid-1")
@@ -256,7 +257,7 @@ mod tests {
 
     #[test]
     fn each_managed_field_is_drift() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", Box::new(|v| v["location"] = "westus".into())),
             ("sku.name", Box::new(|v| v["sku"]["name"] = "Basic".into())),
             ("sku.tier", Box::new(|v| v["sku"]["tier"] = "Global".into())),

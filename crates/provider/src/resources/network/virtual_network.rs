@@ -322,6 +322,7 @@ impl ArmResource for VirtualNetwork {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::network::FixtureEdit;
     use crate::resources::network::ids;
 
     fn owner() -> Owner {
@@ -455,7 +456,7 @@ mod tests {
     #[test]
     fn each_managed_field_is_drift() {
         let w = "/properties/subnets/1/properties";
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        let cases: Vec<(&str, FixtureEdit)> = vec![
             ("location", Box::new(|v| v["location"] = "westus".into())),
             ("tags", Box::new(|v| v["tags"]["env"] = "prod".into())),
             (
