@@ -109,7 +109,16 @@ impl Azurite {
         std::fs::create_dir_all(&root).map_err(io("create directory", &root))?;
         state::clean_stale(&root);
         let (dir, remove_dir) = match &opts.dir {
-            Some(d) => (state::prepare(d)?, false),
+            Some(d) => {
+                let pids = crate::env::running(d, &["azurite"]);
+                if !pids.is_empty() {
+                    return Err(Error::AlreadyRunning {
+                        dir: d.clone(),
+                        pids,
+                    });
+                }
+                (state::prepare(d)?, false)
+            }
             None => {
                 use rand::Rng;
                 let tag: u32 = rand::rng().random();
@@ -158,10 +167,8 @@ impl Azurite {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let lock = ports::lock(&root).await?;
-            let port = ports::free_ports(1)?[0];
+            let port = ports::allocate(&root, 1).await?[0];
             let result = az.launch(&bin, &data, port, opts.ready_timeout).await;
-            drop(lock);
             match result {
                 Ok(()) => break,
                 Err(Error::ExitedEarly { log_tail, .. })

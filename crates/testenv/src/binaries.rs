@@ -85,13 +85,20 @@ fn locate(what: &'static str, var: &str, fallbacks: &[Option<PathBuf>]) -> Resul
         .ok_or_else(|| Error::BinaryNotFound {
             what,
             hint: format!(
-                "{var} is not set; looked in {} and {}",
+                "{var} is not set, {} does not name it{}",
                 cache_dir().join("testenv.env").display(),
-                candidates
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                if candidates.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", and none of {} is executable",
+                        candidates
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
             ),
         })
 }

@@ -198,8 +198,7 @@ impl TestEnv {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let lock = ports::lock(&root).await?;
-            let p = ports::free_ports(3)?;
+            let p = ports::allocate(&root, 3).await?;
             let result = env
                 .launch(
                     &etcd_bin,
@@ -208,7 +207,6 @@ impl TestEnv {
                     opts.ready_timeout,
                 )
                 .await;
-            drop(lock);
             match result {
                 Ok(()) => break,
                 Err(e) if attempt < START_ATTEMPTS && port_clash(&e) => {
@@ -343,7 +341,7 @@ impl TestEnv {
 
         let pki = d.join("pki");
         let p = |f: &str| pki.join(f).display().to_string();
-        let apiserver_args = vec![
+        let mut apiserver_args = vec![
             format!("--etcd-servers={}", self.etcd_url),
             "--bind-address=127.0.0.1".to_string(),
             "--advertise-address=127.0.0.1".to_string(),
@@ -361,6 +359,10 @@ impl TestEnv {
             "--allow-privileged=true".to_string(),
             "--profiling=false".to_string(),
         ];
+        // Extra flags for debugging (e.g. `--v=4`), space-separated.
+        if let Ok(extra) = std::env::var("AZOP_KUBE_APISERVER_ARGS") {
+            apiserver_args.extend(extra.split_whitespace().map(str::to_string));
+        }
         self.procs.push(process::spawn(
             "kube-apiserver",
             apiserver_bin,
@@ -545,7 +547,7 @@ impl Drop for TestEnv {
 }
 
 /// Live pids recorded in `DIR/<name>.pid` for the given names.
-fn running(dir: &Path, names: &[&str]) -> Vec<i32> {
+pub(crate) fn running(dir: &Path, names: &[&str]) -> Vec<i32> {
     let Ok(dir) = dir.canonicalize() else {
         return Vec::new();
     };

@@ -46,8 +46,18 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain on one line each, without a backtrace: the causes say what to do.
+            eprintln!("azop-testenv: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up {
             dir,
@@ -66,25 +76,34 @@ async fn main() -> anyhow::Result<()> {
                 detach: true,
                 ..TestEnvOptions::default()
             };
-            let env = TestEnv::start(opts)
-                .await
-                .context("starting etcd and kube-apiserver")?;
-            let az = if azurite {
-                let opts = AzuriteOptions {
-                    dir: Some(env.dir().to_path_buf()),
+            // Azurite starts alongside the API server: they share nothing but the directory.
+            let (env, az) = if azurite {
+                let az_opts = AzuriteOptions {
+                    dir: Some(dir.clone()),
                     detach: true,
                     ..AzuriteOptions::default()
                 };
-                match Azurite::start_with(opts).await {
-                    Ok(az) => Some(az),
-                    Err(e) => {
+                let (env, az) = tokio::join!(TestEnv::start(opts), Azurite::start_with(az_opts));
+                match (env, az) {
+                    (Ok(env), Ok(az)) => (env, Some(az)),
+                    (env, az) => {
+                        let mut problems = Vec::new();
+                        if let Err(e) = env {
+                            problems.push(format!("starting etcd and kube-apiserver: {e}"));
+                        }
+                        if let Err(e) = az {
+                            problems.push(format!("starting Azurite: {e}"));
+                        }
                         // Leave nothing half-started behind.
-                        let _ = azop_testenv::down(env.dir());
-                        return Err(e).context("starting Azurite");
+                        let _ = azop_testenv::down(&dir);
+                        anyhow::bail!(problems.join("\n"));
                     }
                 }
             } else {
-                None
+                let env = TestEnv::start(opts)
+                    .await
+                    .context("starting etcd and kube-apiserver")?;
+                (env, None)
             };
             eprintln!("azop-testenv: ready in {:.1}s", t0.elapsed().as_secs_f64());
             eprintln!("  api server:  {}", env.server_url());

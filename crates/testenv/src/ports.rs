@@ -1,15 +1,17 @@
 //! Free loopback ports that do not collide between environments started in parallel.
 //!
 //! Ports are picked by binding `127.0.0.1:0` (all wanted ports at once, so they differ), then
-//! released for the server to bind. Between release and the server's own bind another process
-//! could take the port, so callers hold [`PortLock`] (an exclusive `flock` on a file in the
-//! state root, shared by all test binaries) until their servers listen, and retry on
-//! "address already in use" for ports taken by unrelated programs.
+//! released for the server to bind. Between release and the server's own bind (seconds, for
+//! kube-apiserver) another environment could be handed the same port, so every allocation is
+//! recorded in `ports.recent` in the state root, under an exclusive `flock` shared by all test
+//! binaries, and ports handed out in the last [`RESERVATION`] are never handed out again.
+//! Ports taken by unrelated programs in that window show up as "address already in use" and
+//! callers retry with new ports.
 
 use std::fs::{File, OpenOptions};
 use std::net::TcpListener;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result, io};
 
@@ -52,6 +54,43 @@ pub fn free_ports(n: usize) -> Result<Vec<u16>> {
         .map_err(|source| Error::Port { source })
 }
 
+/// How long an allocated port stays reserved for the server it was picked for.
+pub const RESERVATION: Duration = Duration::from_secs(120);
+
+/// Parses `ports.recent` (`<port> <unix seconds>` lines), keeping entries newer than
+/// `now - RESERVATION`.
+pub fn parse_recent(text: &str, now: u64) -> Vec<(u16, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let (p, t) = l.split_once(' ')?;
+            Some((p.trim().parse().ok()?, t.trim().parse().ok()?))
+        })
+        .filter(|&(_, t): &(u16, u64)| t + RESERVATION.as_secs() >= now)
+        .collect()
+}
+
+/// `n` distinct free loopback ports not handed out to another environment recently.
+pub async fn allocate(root: &Path, n: usize) -> Result<Vec<u16>> {
+    let _lock = lock(root).await?;
+    let path = root.join("ports.recent");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut recent = parse_recent(&std::fs::read_to_string(&path).unwrap_or_default(), now);
+    let mut picked = Vec::new();
+    for _ in 0..20 {
+        picked = free_ports(n)?;
+        if picked.iter().all(|p| !recent.iter().any(|(r, _)| r == p)) {
+            break;
+        }
+    }
+    recent.extend(picked.iter().map(|&p| (p, now)));
+    let text: String = recent.iter().map(|(p, t)| format!("{p} {t}\n")).collect();
+    std::fs::write(&path, text).map_err(io("write", &path))?;
+    Ok(picked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +121,29 @@ mod tests {
             .await
             .expect("lock after release")
             .expect("lock");
+    }
+
+    #[test]
+    fn recent_reservations_expire() {
+        let now = 10_000;
+        let text = "1000 9990\n2000 1000\ngarbage\n3000 10000\n";
+        assert_eq!(parse_recent(text, now), vec![(1000, 9990), (3000, 10000)]);
+    }
+
+    #[tokio::test]
+    async fn allocations_do_not_repeat_recent_ports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            all.extend(allocate(dir.path(), 3).await.expect("allocate"));
+        }
+        let mut dedup = all.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(
+            dedup.len(),
+            all.len(),
+            "a port was handed out twice: {all:?}"
+        );
     }
 }
