@@ -8,13 +8,13 @@
 # Writes ~/.cache/azop/testenv.env with AZOP_ETCD, AZOP_KUBE_APISERVER and AZOP_AZURITE, which
 # azop-testenv reads when those variables are not set in the environment.
 #
-# Overridable: AZOP_CACHE_DIR, AZOP_KUBE_DEB_VERSION, AZOP_AZURITE_VERSION.
+# Overridable: AZOP_CACHE_DIR (or AZOP_CACHE, as the Makefile exports it), AZOP_KUBE_DEB_VERSION, AZOP_AZURITE_VERSION.
 set -euo pipefail
 
 KUBE_DEB_VERSION="${AZOP_KUBE_DEB_VERSION:-1.20.5+really1.20.2-1.1+deb12u1}"
 KUBE_VERSION="1.20.2"
 AZURITE_VERSION="${AZOP_AZURITE_VERSION:-3.35.0}"
-CACHE="${AZOP_CACHE_DIR:-$HOME/.cache/azop}"
+CACHE="${AZOP_CACHE_DIR:-${AZOP_CACHE:-$HOME/.cache/azop}}"
 
 KUBE_DIR="$CACHE/kube-apiserver-$KUBE_VERSION-$KUBE_DEB_VERSION"
 KUBE_BIN="$KUBE_DIR/kube-apiserver"

@@ -2,7 +2,7 @@
 //!
 //! Order: the environment variable (`AZOP_ETCD`, `AZOP_KUBE_APISERVER`, `AZOP_AZURITE`), then
 //! the `testenv.env` file that `crates/testenv/scripts/install.sh` writes into the cache dir
-//! (`$AZOP_CACHE_DIR`, else `~/.cache/azop`), then the well-known default location.
+//! (see [`cache_dir`]), then the well-known default location.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,9 +16,11 @@ pub const ENV_KUBE_APISERVER: &str = "AZOP_KUBE_APISERVER";
 /// Environment variable naming the `azurite-blob` launcher.
 pub const ENV_AZURITE: &str = "AZOP_AZURITE";
 
-/// The cache directory used by the installer: `$AZOP_CACHE_DIR`, else `~/.cache/azop`.
+/// The cache directory used by the installer: `$AZOP_CACHE_DIR`, else `$AZOP_CACHE` (the
+/// Makefile's name for it), else `~/.cache/azop`.
 pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("AZOP_CACHE_DIR") {
+    if let Some(dir) = std::env::var_os("AZOP_CACHE_DIR").or_else(|| std::env::var_os("AZOP_CACHE"))
+    {
         return PathBuf::from(dir);
     }
     let home = std::env::var_os("HOME")
