@@ -38,7 +38,9 @@ pub fn delay(class: RetryClass, failures: u32) -> Duration {
         RetryClass::Busy => BUSY,
         RetryClass::Transient => {
             let exp = failures.saturating_sub(1).min(16);
-            BASE_TRANSIENT.saturating_mul(1u32 << exp).min(MAX_TRANSIENT)
+            BASE_TRANSIENT
+                .saturating_mul(1u32 << exp)
+                .min(MAX_TRANSIENT)
         }
     }
 }

@@ -111,13 +111,23 @@ mod tests {
     fn unchanged_status_keeps_transition_time() {
         let first = merge(
             &[],
-            &[Observation::new("NetworkReady", Status::False, "Creating", "vnet")],
+            &[Observation::new(
+                "NetworkReady",
+                Status::False,
+                "Creating",
+                "vnet",
+            )],
             Some(1),
             &at(100),
         );
         let second = merge(
             &first,
-            &[Observation::new("NetworkReady", Status::False, "Creating", "subnets")],
+            &[Observation::new(
+                "NetworkReady",
+                Status::False,
+                "Creating",
+                "subnets",
+            )],
             Some(2),
             &at(200),
         );
@@ -130,7 +140,12 @@ mod tests {
     fn flipped_status_moves_transition_time() {
         let first = merge(
             &[],
-            &[Observation::new("NetworkReady", Status::False, "Creating", "")],
+            &[Observation::new(
+                "NetworkReady",
+                Status::False,
+                "Creating",
+                "",
+            )],
             None,
             &at(100),
         );

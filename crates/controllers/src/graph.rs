@@ -94,12 +94,30 @@ mod tests {
 
     fn chain() -> Vec<Node<&'static str>> {
         vec![
-            Node { key: "nsg", deps: vec![] },
-            Node { key: "pip", deps: vec![] },
-            Node { key: "vnet", deps: vec!["nsg"] },
-            Node { key: "lb", deps: vec!["pip"] },
-            Node { key: "nic", deps: vec!["vnet", "lb"] },
-            Node { key: "vm", deps: vec!["nic"] },
+            Node {
+                key: "nsg",
+                deps: vec![],
+            },
+            Node {
+                key: "pip",
+                deps: vec![],
+            },
+            Node {
+                key: "vnet",
+                deps: vec!["nsg"],
+            },
+            Node {
+                key: "lb",
+                deps: vec!["pip"],
+            },
+            Node {
+                key: "nic",
+                deps: vec!["vnet", "lb"],
+            },
+            Node {
+                key: "vm",
+                deps: vec!["nic"],
+            },
         ]
     }
 

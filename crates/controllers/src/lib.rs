@@ -7,9 +7,49 @@ pub mod conditions;
 pub mod context;
 pub mod credentials;
 pub mod error;
+pub mod events;
+pub mod finalizer;
 pub mod graph;
 pub mod metrics;
 pub mod status;
+pub mod step;
 
 pub use context::{Context, Settings};
 pub use error::Error;
+
+use std::sync::Arc;
+
+/// The controllers `azop run --controllers` can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ControllerKind {
+    /// AzureCluster: IaaS Kubernetes on Azure VMs.
+    Azurecluster,
+}
+
+/// Runs the chosen controllers until `shutdown` resolves, then lets in-flight reconciles finish.
+pub async fn run(
+    ctx: Arc<Context>,
+    kinds: &[ControllerKind],
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for kind in kinds {
+        let mut rx = rx.clone();
+        let stop = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        match kind {
+            ControllerKind::Azurecluster => {
+                tasks.push(tokio::spawn(azure_cluster::run(ctx.clone(), stop)));
+            }
+        }
+    }
+    shutdown.await;
+    let _ = tx.send(true);
+    for t in tasks {
+        if let Err(e) = t.await {
+            tracing::error!(error = %e, "controller task failed");
+        }
+    }
+}

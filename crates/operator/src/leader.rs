@@ -60,11 +60,13 @@ pub fn decide(lease: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Action {
 }
 
 fn spec_for(cfg: &LeaderConfig, previous: Option<&LeaseSpec>, now: Timestamp) -> LeaseSpec {
+    let ours =
+        previous.is_some_and(|p| p.holder_identity.as_deref() == Some(cfg.identity.as_str()));
     let keep_acquire = previous
-        .filter(|p| p.holder_identity.as_deref() == Some(cfg.identity.as_str()))
+        .filter(|_| ours)
         .and_then(|p| p.acquire_time.clone());
     let transitions = previous.and_then(|p| p.lease_transitions).unwrap_or(0);
-    let is_transition = keep_acquire.is_none() && previous.is_some();
+    let is_transition = previous.is_some() && !ours;
     LeaseSpec {
         holder_identity: Some(cfg.identity.clone()),
         lease_duration_seconds: Some(i32::try_from(cfg.lease_duration.as_secs()).unwrap_or(15)),
@@ -83,7 +85,11 @@ fn spec_for(cfg: &LeaderConfig, previous: Option<&LeaseSpec>, now: Timestamp) ->
 async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaderConfig) -> kube::Result<bool> {
     let now = Timestamp::now();
     let current = api.get_opt(&cfg.lease_name).await?;
-    let action = decide(current.as_ref().and_then(|l| l.spec.as_ref()), &cfg.identity, now);
+    let action = decide(
+        current.as_ref().and_then(|l| l.spec.as_ref()),
+        &cfg.identity,
+        now,
+    );
     let result = match (action, current) {
         (Action::Wait, _) => return Ok(false),
         (Action::Create, _) => {
@@ -143,7 +149,9 @@ pub async fn run(
                 warn!(error = %e, "leader election: lease update failed");
                 let expired = last_renewal.is_none_or(|t| t.elapsed() >= cfg.lease_duration);
                 if *leader.borrow() && expired {
-                    warn!("leader election: could not renew within the lease duration; stepping down");
+                    warn!(
+                        "leader election: could not renew within the lease duration; stepping down"
+                    );
                     leader.send_replace(false);
                 }
             }
@@ -209,7 +217,10 @@ mod tests {
 
     #[test]
     fn own_lease_is_renewed() {
-        assert_eq!(decide(Some(&lease(Some("a"), 0, 15)), "a", now(100)), Action::Renew);
+        assert_eq!(
+            decide(Some(&lease(Some("a"), 0, 15)), "a", now(100)),
+            Action::Renew
+        );
     }
 
     #[test]
@@ -237,9 +248,15 @@ mod tests {
         };
         let mut held = lease(Some("a"), 0, 15);
         held.lease_transitions = Some(3);
-        assert_eq!(spec_for(&cfg, Some(&held), now(5)).lease_transitions, Some(3));
+        assert_eq!(
+            spec_for(&cfg, Some(&held), now(5)).lease_transitions,
+            Some(3)
+        );
         let mut foreign = lease(Some("b"), 0, 15);
         foreign.lease_transitions = Some(3);
-        assert_eq!(spec_for(&cfg, Some(&foreign), now(50)).lease_transitions, Some(4));
+        assert_eq!(
+            spec_for(&cfg, Some(&foreign), now(50)).lease_transitions,
+            Some(4)
+        );
     }
 }

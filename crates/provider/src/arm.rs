@@ -509,6 +509,52 @@ impl ArmSession {
         }
     }
 
+    /// GET a collection and follow `nextLink` to the end. A missing resource group is an
+    /// empty list. `max_pages` bounds the walk so a misbehaving server cannot loop us.
+    pub async fn list(
+        &self,
+        path: &str,
+        api_version: &str,
+        max_pages: usize,
+    ) -> Result<Vec<serde_json::Value>, AzureError> {
+        let Some(first) = self.get(path, api_version).await? else {
+            return Ok(Vec::new());
+        };
+        let mut items = Vec::new();
+        let mut page = first;
+        for _ in 0..max_pages {
+            let body = page.json().unwrap_or_default();
+            if let Some(values) = body.get("value").and_then(|v| v.as_array()) {
+                items.extend(values.iter().cloned());
+            }
+            let Some(next) = body
+                .get("nextLink")
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+            else {
+                return Ok(items);
+            };
+            let url = Url::parse(next).map_err(|e| {
+                AzureError::transient("InvalidNextLink", format!("unreadable nextLink: {e}"))
+            })?;
+            page = self
+                .send(ArmRequest {
+                    method: Method::Get,
+                    url,
+                    body: None,
+                    headers: Vec::new(),
+                })
+                .await?;
+            if !page.is_success() {
+                return Err(page.to_error());
+            }
+        }
+        Err(AzureError::transient(
+            "TooManyPages",
+            format!("listing {path} returned more than {max_pages} pages"),
+        ))
+    }
+
     /// GET a resource: `None` when it (or its resource group) does not exist.
     pub async fn get(
         &self,

@@ -19,6 +19,7 @@ pub mod throttle;
 pub mod vhd_copy;
 
 pub use arm::{ArmRequest, ArmSession, RawResponse};
+pub use azure_core::Method;
 pub use credentials::{Cloud, CredentialSource, EndpointOverrides, OperatorIdentity, SecretString};
 pub use error::{AzureError, ErrorClass};
 pub use lro::{LroConfig, LroHandle, LroKind, PollOutcome};

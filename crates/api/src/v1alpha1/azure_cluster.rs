@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ArmOperation, AzureResourceStatus, AzureScope, CommonStatus, LocalObjectRef, SCOPE_RULES,
-    VERSION_NOT_LOWER,
+    ArmOperation, AzureResourceStatus, AzureScope, CommonStatus, KeyRef, LocalObjectRef,
+    SCOPE_RULES, VERSION_NOT_LOWER,
 };
 use super::schema::{CelRule, cel, list_map, list_set};
 use crate::validation::{messages as msg, patterns};
@@ -67,6 +67,11 @@ pub struct AzureClusterSpec {
     /// ssh-ed25519 or ecdsa-sha2-nistp*).
     #[schemars(regex(pattern = patterns::SSH_PUBLIC_KEY), length(max = 16384))]
     pub ssh_public_key: String,
+    /// Cloud-init (or other) bootstrap data for every machine, from a key of a Secret in the
+    /// same namespace; passed to Azure as the VMs' customData, which Azure never returns.
+    /// Without it the machines boot the image as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_data_secret_ref: Option<KeyRef>,
     /// ProxyConfig in the same namespace the machines use for outbound traffic. Without it the
     /// namespace's default ProxyConfig (if any) is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -182,9 +182,16 @@ pub struct ArmOperation {
     pub action: ArmAction,
     /// The URL to poll (`Azure-AsyncOperation` or `Location` header of the response).
     pub url: String,
+    /// How the URL is polled: `AzureAsyncOperation` (a status resource), `Location` (202
+    /// until done) or `ProvisioningState` (the resource itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// When the request was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
+    /// After this instant the operation counts as timed out and the step is retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Time>,
 }
 
 /// CEL: the version in `self` is not lower than the one in `oldSelf`. Versions are `1.33` or

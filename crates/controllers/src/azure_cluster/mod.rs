@@ -1,4 +1,76 @@
 //! The AzureCluster controller: an IaaS Kubernetes cluster on Azure VMs.
+//!
+//! - [`names`], [`machines`], [`plan`]: what should exist (pure).
+//! - [`reconcile`]: observe → act → report, never waiting on Azure.
+//! - [`report`]: status and conditions (pure).
+//! - [`static_placement`], [`orphans`], [`refs`]: checks and lookups at the edges.
 
 pub mod machines;
 pub mod names;
+pub mod orphans;
+pub mod plan;
+pub mod reconcile;
+pub mod refs;
+pub mod report;
+pub mod static_placement;
+
+use std::sync::Arc;
+
+use azop_api::v1alpha1::azure_cluster::AzureCluster;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::{Config, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+
+use crate::context::Context;
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let clusters: Api<AzureCluster> = Api::all(ctx.client.clone());
+    let secrets: Api<Secret> = Api::all(ctx.client.clone());
+    let controller = Controller::new(clusters, watcher::Config::default())
+        .with_config(Config::default().concurrency(ctx.settings.concurrency));
+    let store = controller.store();
+    // A changed credentials or bootstrap Secret wakes every cluster of its namespace that
+    // names it (the watch carries no Secret data into memory beyond the event itself).
+    controller
+        .watches(
+            secrets,
+            watcher::Config::default(),
+            move |secret: Secret| {
+                let ns = secret.namespace().unwrap_or_default();
+                let name = secret.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
+                    .filter(|c| {
+                        c.spec
+                            .azure
+                            .credentials_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
+                            || c.spec
+                                .bootstrap_data_secret_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
+                    })
+                    .map(|c| ObjectRef::from_obj(&*c))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "azurecluster controller event");
+            }
+        })
+        .await;
+}

@@ -21,10 +21,6 @@ pub struct ClusterNames {
     pub nat_gateway_public_ip: String,
     pub api_server_public_ip: String,
     pub load_balancer: String,
-    pub lb_frontend: String,
-    pub lb_backend_pool: String,
-    pub lb_probe: String,
-    pub lb_rule: String,
 }
 
 impl ClusterNames {
@@ -39,10 +35,6 @@ impl ClusterNames {
             nat_gateway_public_ip: format!("{cluster}-node-natgw-pip"),
             api_server_public_ip: format!("{cluster}-apiserver-pip"),
             load_balancer: format!("{cluster}-public-lb"),
-            lb_frontend: format!("{cluster}-frontend"),
-            lb_backend_pool: format!("{cluster}-backendpool"),
-            lb_probe: "apiserver-6443".to_string(),
-            lb_rule: "apiserver-6443".to_string(),
         }
     }
 

@@ -1,0 +1,439 @@
+//! The resource graph of one AzureCluster (pure): which Azure resources, their specs, and
+//! what each depends on.
+//!
+//! Dynamic placement:
+//! ```text
+//! resource group ─┬─ control-plane NSG ─┐
+//!                 ├─ worker NSG ────────┼─ VNet (both subnets) ─┬─ control-plane NICs ─ VMs
+//!                 ├─ NAT public IP ─ NAT gateway ─┘             └─ worker NICs ─ VMs
+//!                 └─ API public IP ─ load balancer ─────────────── (control-plane NICs)
+//! ```
+//! The NAT gateway comes before the VNet (not after, as a naive order would have it) because
+//! the subnets reference it: creating the VNet first would cost a second VNet write. The load
+//! balancer does not depend on the VNet (a public frontend needs only its IP), so it is built
+//! in parallel with the network.
+//!
+//! Static placement drops the NSGs, VNet, NAT gateway and its IP: NICs join the existing
+//! subnets, which the reconcile checks (read-only) before anything is written.
+
+use std::collections::BTreeMap;
+
+use azop_api::v1alpha1::azure_cluster::{
+    AzureClusterSpec, DEFAULT_CONTROL_PLANE_SUBNET_CIDR, DEFAULT_VNET_CIDR,
+    DEFAULT_WORKER_SUBNET_CIDR, NodeRole, OsDiskType,
+};
+use azop_provider::resources::compute::virtual_machine::{
+    ImageSource, OsDiskSpec, VirtualMachine, VirtualMachineKey, VirtualMachineSpec,
+};
+use azop_provider::resources::network::ids;
+use azop_provider::resources::network::load_balancer::{
+    self, API_SERVER_PORT, LoadBalancer, LoadBalancerKey, LoadBalancerSpec,
+};
+use azop_provider::resources::network::nat_gateway::{NatGateway, NatGatewayKey, NatGatewaySpec};
+use azop_provider::resources::network::network_interface::{
+    NetworkInterface, NetworkInterfaceKey, NetworkInterfaceSpec,
+};
+use azop_provider::resources::network::network_security_group::{
+    NetworkSecurityGroup, NetworkSecurityGroupKey, NetworkSecurityGroupSpec, RuleAccess,
+    RuleDirection, RuleProtocol, SecurityRuleSpec,
+};
+use azop_provider::resources::network::public_ip::{PublicIp, PublicIpKey, PublicIpSpec};
+use azop_provider::resources::network::virtual_network::{
+    SubnetSpec, VirtualNetwork, VirtualNetworkKey, VirtualNetworkSpec,
+};
+use azop_provider::resources::resource_group::{
+    ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
+};
+
+use super::machines::{MachinePlan, desired_machines};
+use super::names::ClusterNames;
+use crate::step::{ResourceStep, Step};
+
+/// The admin user on every machine (password login is disabled; the SSH key is the way in).
+pub const ADMIN_USERNAME: &str = "azureuser";
+
+/// Which condition a step reports under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    ResourceGroup,
+    Network,
+    LoadBalancer,
+    ControlPlane,
+    Workers,
+}
+
+impl Part {
+    pub const ALL: [Part; 5] = [
+        Part::ResourceGroup,
+        Part::Network,
+        Part::LoadBalancer,
+        Part::ControlPlane,
+        Part::Workers,
+    ];
+
+    pub fn condition_type(self) -> &'static str {
+        match self {
+            Part::ResourceGroup => "ResourceGroupReady",
+            Part::Network => "NetworkReady",
+            Part::LoadBalancer => "LoadBalancerReady",
+            Part::ControlPlane => "ControlPlaneReady",
+            Part::Workers => "WorkersReady",
+        }
+    }
+}
+
+pub struct PlannedStep {
+    /// Graph key, e.g. `vnet`, `nic/prod-cp-0`.
+    pub key: String,
+    pub deps: Vec<String>,
+    pub part: Part,
+    /// Exists already and is not ours (an existing resource group): observed, never written.
+    pub external: bool,
+    pub machine: Option<MachinePlan>,
+    pub step: Box<dyn Step>,
+}
+
+/// What the reconcile resolved before planning: references read from Kubernetes.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub image: ImageSource,
+    pub custom_data: Option<String>,
+}
+
+pub const KEY_RESOURCE_GROUP: &str = "resourceGroup";
+pub const KEY_CP_NSG: &str = "nsg/controlplane";
+pub const KEY_WORKER_NSG: &str = "nsg/worker";
+pub const KEY_NAT_PIP: &str = "pip/natgw";
+pub const KEY_NAT: &str = "natgw";
+pub const KEY_VNET: &str = "vnet";
+pub const KEY_API_PIP: &str = "pip/apiserver";
+pub const KEY_LB: &str = "lb";
+
+pub fn nic_key(machine: &str) -> String {
+    format!("nic/{machine}")
+}
+
+pub fn vm_key(machine: &str) -> String {
+    format!("vm/{machine}")
+}
+
+fn disk_type(t: OsDiskType) -> &'static str {
+    match t {
+        OsDiskType::StandardLrs => "Standard_LRS",
+        OsDiskType::StandardSsdLrs => "StandardSSD_LRS",
+        OsDiskType::PremiumLrs => "Premium_LRS",
+    }
+}
+
+/// The control-plane NSG's rule: the API server port from anywhere (the public load balancer
+/// forwards client traffic with the client's address; its probe is allowed by the default
+/// AllowAzureLoadBalancerInBound rule). Everything else stays closed by DenyAllInBound.
+pub fn control_plane_rules() -> Vec<SecurityRuleSpec> {
+    vec![SecurityRuleSpec {
+        name: "allow-apiserver".to_string(),
+        priority: 100,
+        direction: RuleDirection::Inbound,
+        access: RuleAccess::Allow,
+        protocol: RuleProtocol::Tcp,
+        source_address_prefix: "*".to_string(),
+        source_port_range: "*".to_string(),
+        destination_address_prefix: "*".to_string(),
+        destination_port_range: API_SERVER_PORT.to_string(),
+        description: Some("Kubernetes API server through the public load balancer".to_string()),
+    }]
+}
+
+/// The subnets of the cluster (dynamic placement), with their CIDRs or CAPZ's defaults.
+pub fn subnet_cidrs(spec: &AzureClusterSpec) -> (String, String, String) {
+    let net = &spec.network;
+    let vnet = net
+        .vnet_cidr
+        .clone()
+        .unwrap_or_else(|| DEFAULT_VNET_CIDR.to_string());
+    let cp = net
+        .control_plane_subnet
+        .as_ref()
+        .and_then(|s| s.cidr.clone())
+        .unwrap_or_else(|| DEFAULT_CONTROL_PLANE_SUBNET_CIDR.to_string());
+    let worker = net
+        .worker_subnet
+        .as_ref()
+        .and_then(|s| s.cidr.clone())
+        .unwrap_or_else(|| DEFAULT_WORKER_SUBNET_CIDR.to_string());
+    (vnet, cp, worker)
+}
+
+/// Subnet ids the NICs join: ours (dynamic) or the existing ones (static).
+pub fn subnet_ids(cluster: &str, spec: &AzureClusterSpec) -> (String, String) {
+    let sub = &spec.azure.subscription_id;
+    match &spec.network.existing_vnet {
+        Some(existing) => {
+            let name = |s: &Option<azop_api::v1alpha1::azure_cluster::SubnetSpec>| {
+                s.as_ref().and_then(|s| s.name.clone()).unwrap_or_default()
+            };
+            (
+                ids::subnet(
+                    sub,
+                    &existing.resource_group,
+                    &existing.name,
+                    &name(&spec.network.control_plane_subnet),
+                ),
+                ids::subnet(
+                    sub,
+                    &existing.resource_group,
+                    &existing.name,
+                    &name(&spec.network.worker_subnet),
+                ),
+            )
+        }
+        None => {
+            let n = ClusterNames::for_cluster(cluster);
+            let rg = &spec.azure.resource_group;
+            (
+                ids::subnet(sub, rg, &n.vnet, &n.control_plane_subnet),
+                ids::subnet(sub, rg, &n.vnet, &n.worker_subnet),
+            )
+        }
+    }
+}
+
+fn step<S: Step + 'static>(key: &str, deps: &[&str], part: Part, s: S) -> PlannedStep {
+    PlannedStep {
+        key: key.to_string(),
+        deps: deps.iter().map(|d| d.to_string()).collect(),
+        part,
+        external: false,
+        machine: None,
+        step: Box::new(s),
+    }
+}
+
+/// The whole graph for `cluster` (pure).
+pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<PlannedStep> {
+    let az = &spec.azure;
+    let sub = &az.subscription_id;
+    let rg = &az.resource_group;
+    let loc = &az.location;
+    let tags: BTreeMap<String, String> = az.tags.clone();
+    let n = ClusterNames::for_cluster(cluster);
+    let dynamic = spec.network.existing_vnet.is_none();
+    let mut steps = Vec::new();
+
+    let mut rg_step = step(
+        KEY_RESOURCE_GROUP,
+        &[],
+        Part::ResourceGroup,
+        ResourceStep::<ResourceGroup>::new(
+            rg,
+            ResourceGroupKey { name: rg.clone() },
+            ResourceGroupSpec {
+                location: loc.clone(),
+                tags: tags.clone(),
+            },
+        ),
+    );
+    rg_step.external = !az.create_resource_group;
+    steps.push(rg_step);
+
+    let nsg = |name: &str, rules: Vec<SecurityRuleSpec>| {
+        ResourceStep::<NetworkSecurityGroup>::new(
+            name,
+            NetworkSecurityGroupKey {
+                resource_group: rg.clone(),
+                name: name.to_string(),
+            },
+            NetworkSecurityGroupSpec {
+                location: loc.clone(),
+                rules,
+                tags: tags.clone(),
+            },
+        )
+    };
+    let pip = |name: &str, zones: Vec<String>| {
+        ResourceStep::<PublicIp>::new(
+            name,
+            PublicIpKey {
+                resource_group: rg.clone(),
+                name: name.to_string(),
+            },
+            PublicIpSpec {
+                location: loc.clone(),
+                zones,
+                tags: tags.clone(),
+            },
+        )
+    };
+
+    if dynamic {
+        let (vnet_cidr, cp_cidr, worker_cidr) = subnet_cidrs(spec);
+        steps.push(step(
+            KEY_CP_NSG,
+            &[KEY_RESOURCE_GROUP],
+            Part::Network,
+            nsg(&n.control_plane_nsg, control_plane_rules()),
+        ));
+        steps.push(step(
+            KEY_WORKER_NSG,
+            &[KEY_RESOURCE_GROUP],
+            Part::Network,
+            nsg(&n.worker_nsg, Vec::new()),
+        ));
+        steps.push(step(
+            KEY_NAT_PIP,
+            &[KEY_RESOURCE_GROUP],
+            Part::Network,
+            pip(&n.nat_gateway_public_ip, Vec::new()),
+        ));
+        steps.push(step(
+            KEY_NAT,
+            &[KEY_NAT_PIP],
+            Part::Network,
+            ResourceStep::<NatGateway>::new(
+                &n.nat_gateway,
+                NatGatewayKey {
+                    resource_group: rg.clone(),
+                    name: n.nat_gateway.clone(),
+                },
+                NatGatewaySpec {
+                    location: loc.clone(),
+                    zones: Vec::new(),
+                    public_ip_ids: vec![ids::public_ip(sub, rg, &n.nat_gateway_public_ip)],
+                    idle_timeout_minutes: None,
+                    tags: tags.clone(),
+                },
+            ),
+        ));
+        let nat_id = ids::nat_gateway(sub, rg, &n.nat_gateway);
+        let subnet = |name: &str, cidr: &str, nsg_name: &str| SubnetSpec {
+            name: name.to_string(),
+            address_prefix: cidr.to_string(),
+            network_security_group_id: Some(ids::network_security_group(sub, rg, nsg_name)),
+            nat_gateway_id: Some(nat_id.clone()),
+            service_endpoints: Vec::new(),
+        };
+        steps.push(step(
+            KEY_VNET,
+            &[KEY_CP_NSG, KEY_WORKER_NSG, KEY_NAT],
+            Part::Network,
+            ResourceStep::<VirtualNetwork>::new(
+                &n.vnet,
+                VirtualNetworkKey {
+                    resource_group: rg.clone(),
+                    name: n.vnet.clone(),
+                },
+                VirtualNetworkSpec {
+                    location: loc.clone(),
+                    address_prefixes: vec![vnet_cidr],
+                    subnets: vec![
+                        subnet(&n.control_plane_subnet, &cp_cidr, &n.control_plane_nsg),
+                        subnet(&n.worker_subnet, &worker_cidr, &n.worker_nsg),
+                    ],
+                    tags: tags.clone(),
+                },
+            ),
+        ));
+    }
+
+    // The API server's public IP is zone-redundant when the control plane spans zones, so a
+    // zone outage does not take the endpoint down with it.
+    steps.push(step(
+        KEY_API_PIP,
+        &[KEY_RESOURCE_GROUP],
+        Part::LoadBalancer,
+        pip(&n.api_server_public_ip, spec.control_plane.zones.clone()),
+    ));
+    let lb_key = LoadBalancerKey {
+        resource_group: rg.clone(),
+        name: n.load_balancer.clone(),
+    };
+    let backend_pool = load_balancer::backend_pool_id(sub, &lb_key);
+    steps.push(step(
+        KEY_LB,
+        &[KEY_API_PIP],
+        Part::LoadBalancer,
+        ResourceStep::<LoadBalancer>::new(
+            &n.load_balancer,
+            lb_key,
+            LoadBalancerSpec {
+                subscription_id: sub.clone(),
+                location: loc.clone(),
+                public_ip_id: ids::public_ip(sub, rg, &n.api_server_public_ip),
+                port: API_SERVER_PORT,
+                tags: tags.clone(),
+            },
+        ),
+    ));
+
+    let (cp_subnet, worker_subnet) = subnet_ids(cluster, spec);
+    for m in desired_machines(cluster, spec) {
+        let (part, subnet_id, pools, mut nic_deps) = match m.role {
+            NodeRole::ControlPlane => (
+                Part::ControlPlane,
+                cp_subnet.clone(),
+                vec![backend_pool.clone()],
+                vec![KEY_LB.to_string()],
+            ),
+            NodeRole::Worker => (Part::Workers, worker_subnet.clone(), Vec::new(), Vec::new()),
+        };
+        nic_deps.push(
+            if dynamic {
+                KEY_VNET
+            } else {
+                KEY_RESOURCE_GROUP
+            }
+            .to_string(),
+        );
+        let nic_key_s = nic_key(&m.name);
+        steps.push(PlannedStep {
+            key: nic_key_s.clone(),
+            deps: nic_deps,
+            part,
+            external: false,
+            machine: Some(m.clone()),
+            step: Box::new(ResourceStep::<NetworkInterface>::new(
+                &m.nic,
+                NetworkInterfaceKey {
+                    resource_group: rg.clone(),
+                    name: m.nic.clone(),
+                },
+                NetworkInterfaceSpec {
+                    location: loc.clone(),
+                    subnet_id,
+                    backend_pool_ids: pools,
+                    accelerated_networking: false,
+                    tags: tags.clone(),
+                },
+            )),
+        });
+        steps.push(PlannedStep {
+            key: vm_key(&m.name),
+            deps: vec![nic_key_s],
+            part,
+            external: false,
+            machine: Some(m.clone()),
+            step: Box::new(ResourceStep::<VirtualMachine>::new(
+                &m.name,
+                VirtualMachineKey {
+                    resource_group: rg.clone(),
+                    name: m.name.clone(),
+                },
+                VirtualMachineSpec {
+                    location: loc.clone(),
+                    vm_size: m.vm_size.clone(),
+                    zone: m.zone.clone(),
+                    image: resolved.image.clone(),
+                    os_disk: OsDiskSpec {
+                        size_gb: m.os_disk.size_gib,
+                        storage_account_type: disk_type(m.os_disk.disk_type).to_string(),
+                    },
+                    admin_username: ADMIN_USERNAME.to_string(),
+                    ssh_public_key: spec.ssh_public_key.clone(),
+                    custom_data: resolved.custom_data.clone(),
+                    nic_ids: vec![ids::network_interface(sub, rg, &m.nic)],
+                    tags: tags.clone(),
+                },
+            )),
+        });
+    }
+    steps
+}

@@ -1,0 +1,201 @@
+//! `azop run`: the controllers, behind leader election, with metrics and health endpoints.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use azop_controllers::{ControllerKind, Settings};
+use azop_provider::{EndpointOverrides, Provider, ProviderConfig, ProviderMetrics};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::{health, leader};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Azure Resource Manager endpoint for every cloud (for azop-armsim); default: the cloud's.
+    #[arg(long, env = "AZOP_ARM_ENDPOINT")]
+    arm_endpoint: Option<url::Url>,
+    /// Entra ID (AAD) authority host for every cloud (for azop-armsim); default: the cloud's.
+    #[arg(long, env = "AZOP_AUTHORITY_HOST")]
+    authority_host: Option<url::Url>,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    metrics_addr: SocketAddr,
+    /// Log format: text or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Controllers to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "azurecluster")]
+    controllers: Vec<ControllerKind>,
+    /// Concurrent reconciles per controller.
+    #[arg(long, default_value_t = 4)]
+    concurrency: u16,
+    /// Steady-state resync interval in seconds (reads only).
+    #[arg(long, default_value_t = 300)]
+    resync_seconds: u64,
+    /// Take part in leader election (disable only when exactly one replica runs).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "azop-system")]
+    leader_election_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "azop-leader")]
+    lease_name: String,
+    /// Seconds a Lease stays valid without renewal.
+    #[arg(long, default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// This replica's identity in the Lease (default: POD_NAME, else hostname + pid).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+}
+
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "azop".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops azop");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_format);
+    let client = kube::Client::try_default()
+        .await
+        .context("failed to build a Kubernetes client from KUBECONFIG or the in-cluster config")?;
+
+    let mut registry = Registry::default();
+    let provider_metrics = ProviderMetrics::default();
+    provider_metrics.register(&mut registry);
+    let controller_metrics = azop_controllers::metrics::ControllerMetrics::default();
+    controller_metrics.register(&mut registry);
+
+    let provider = Provider::new(ProviderConfig {
+        overrides: EndpointOverrides {
+            arm_endpoint: args.arm_endpoint.clone(),
+            authority_host: args.authority_host.clone(),
+        },
+        metrics: provider_metrics,
+        ..ProviderConfig::default()
+    });
+    let settings = Settings {
+        resync: Duration::from_secs(args.resync_seconds),
+        concurrency: args.concurrency,
+        ..Settings::default()
+    };
+    let ctx =
+        azop_controllers::Context::new(client.clone(), provider, controller_metrics, settings);
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let health = tokio::spawn(health::serve(
+        args.metrics_addr,
+        Arc::new(registry),
+        ready_rx,
+        shutdown_rx.clone(),
+    ));
+    tokio::spawn({
+        let shutdown_tx = shutdown_tx.clone();
+        async move {
+            shutdown_signal().await;
+            info!("shutting down");
+            shutdown_tx.send_replace(true);
+        }
+    });
+
+    // Controllers run only while this replica leads.
+    let (leader_tx, mut leader_rx) = watch::channel(!args.leader_election);
+    let election = if args.leader_election {
+        let cfg = leader::LeaderConfig {
+            namespace: args.leader_election_namespace.clone(),
+            lease_name: args.lease_name.clone(),
+            identity: args.identity.clone().unwrap_or_else(default_identity),
+            lease_duration: Duration::from_secs(args.lease_duration_seconds),
+            retry_period: Duration::from_secs((args.lease_duration_seconds / 5).max(1)),
+        };
+        info!(identity = %cfg.identity, lease = %format!("{}/{}", cfg.namespace, cfg.lease_name), "waiting to lead");
+        Some(tokio::spawn(leader::run(
+            client.clone(),
+            cfg,
+            leader_tx,
+            shutdown_rx.clone(),
+        )))
+    } else {
+        None
+    };
+    ready_tx.send_replace(true);
+
+    let mut shutdown = shutdown_rx.clone();
+    let led = tokio::select! {
+        r = leader_rx.wait_for(|l| *l) => r.is_ok(),
+        _ = shutdown.wait_for(|s| *s) => false,
+    };
+    if led {
+        info!(controllers = ?args.controllers, "leading: starting controllers");
+        let mut stop = shutdown_rx.clone();
+        let mut lost = leader_rx.clone();
+        let stop_signal = async move {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                _ = lost.wait_for(|l| !*l) => {}
+            }
+        };
+        azop_controllers::run(ctx, &args.controllers, stop_signal).await;
+        if !*leader_rx.borrow() && !*shutdown_rx.borrow() {
+            // Lost the lease while running: exit so that a restart rebuilds every cache
+            // from scratch under a fresh election, as client-go's operators do.
+            shutdown_tx.send_replace(true);
+            if let Some(e) = election {
+                let _ = e.await;
+            }
+            anyhow::bail!("lost leadership; exiting");
+        }
+    }
+    shutdown_tx.send_replace(true);
+    if let Some(e) = election {
+        let _ = e.await;
+    }
+    match health.await {
+        Ok(r) => r?,
+        Err(e) => error!(error = %e, "metrics server task failed"),
+    }
+    Ok(())
+}
