@@ -86,7 +86,6 @@ async fn installing_crds_from_an_empty_dir_fails() -> anyhow::Result<()> {
 async fn every_valid_sample_is_accepted() -> anyhow::Result<()> {
     let env = env_with_crds().await?;
     let client = env.client()?;
-    let ns = env.new_namespace("valid-samples").await?;
     let valid = samples::valid_samples(&azop_testenv::samples_dir())?;
     let count: usize = valid.iter().map(|(_, d)| d.len()).sum();
     ensure!(count > 0, "config/samples holds no valid sample");
@@ -96,18 +95,19 @@ async fn every_valid_sample_is_accepted() -> anyhow::Result<()> {
         Some("Secret" | "ConfigMap") => 0,
         _ => 1,
     };
-    let mut docs: Vec<_> = valid
-        .iter()
-        .flat_map(|(p, ds)| ds.iter().map(move |d| (p, d)))
-        .collect();
-    docs.sort_by_key(|(_, d)| rank(d));
-    for (path, doc) in docs {
-        if let Err(e) = objects::create(&client, &ns, doc).await? {
-            failures.push(format!(
-                "{}: {}",
-                path.display(),
-                objects::error_message(&e)
-            ));
+    // One namespace per file, as a user would apply it: samples may reuse names.
+    for (path, docs) in &valid {
+        let ns = env.new_namespace("valid-sample").await?;
+        let mut docs: Vec<_> = docs.iter().collect();
+        docs.sort_by_key(|d| rank(d));
+        for doc in docs {
+            if let Err(e) = objects::create(&client, &ns, doc).await? {
+                failures.push(format!(
+                    "{}: {}",
+                    path.display(),
+                    objects::error_message(&e)
+                ));
+            }
         }
     }
     ensure!(
@@ -122,7 +122,6 @@ async fn every_valid_sample_is_accepted() -> anyhow::Result<()> {
 async fn schema_layer_invalid_samples_are_refused_by_the_server() -> anyhow::Result<()> {
     let env = env_with_crds().await?;
     let client = env.client()?;
-    let ns = env.new_namespace("invalid-samples").await?;
     let invalid = samples::invalid_samples(&azop_testenv::samples_dir())?;
     let schema: Vec<_> = invalid
         .iter()
@@ -134,6 +133,8 @@ async fn schema_layer_invalid_samples_are_refused_by_the_server() -> anyhow::Res
     );
     let mut failures = Vec::new();
     for s in schema {
+        // Own namespace per case: update cases create objects whose names may repeat.
+        let ns = env.new_namespace("invalid-sample").await?;
         let leaf = samples::field_leaf(&s.header.field);
         let answer = if let [old, new] = s.docs.as_slice() {
             match objects::create(&client, &ns, old).await? {

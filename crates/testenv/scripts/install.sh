@@ -9,7 +9,7 @@
 # azop-testenv reads when those variables are not set in the environment.
 #
 # Overridable: AZOP_CACHE_DIR (or AZOP_CACHE, as the Makefile exports it), AZOP_KUBE_DEB_VERSION, AZOP_AZURITE_VERSION.
-set -euo pipefail
+set -Eeuo pipefail
 
 KUBE_DEB_VERSION="${AZOP_KUBE_DEB_VERSION:-1.20.5+really1.20.2-1.1+deb12u1}"
 KUBE_VERSION="1.20.2"

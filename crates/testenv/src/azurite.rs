@@ -134,7 +134,7 @@ impl Azurite {
             None
         } else {
             state::write_owner(&dir, &state::Owner::current())?;
-            Some(process::spawn_watchdog(&dir)?)
+            Some(process::spawn_watchdog(&dir, remove_dir)?)
         };
         let mut accounts = vec![AzuriteAccount {
             name: DEVSTORE_ACCOUNT.to_string(),

@@ -158,7 +158,7 @@ impl TestEnv {
             None
         } else {
             state::write_owner(&dir, &state::Owner::current())?;
-            Some(process::spawn_watchdog(&dir)?)
+            Some(process::spawn_watchdog(&dir, remove_dir)?)
         };
 
         let admin = UserInfo {

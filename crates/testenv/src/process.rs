@@ -225,10 +225,10 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
 }
 
 /// Shell run by the watchdog: waits for the owner to die, then stops what `dir/*.pid` names
-/// (only pids whose command line mentions `dir`) and removes `dir`. This is what cleans up
+/// (only pids whose command line mentions `dir`) and, for temporary directories, removes `dir`. This is what cleans up
 /// after a test binary that is killed or that exits with a shared environment still running
 /// (statics are never dropped).
-const WATCHDOG: &str = r#"owner="$1"; dir="$2"
+const WATCHDOG: &str = r#"owner="$1"; dir="$2"; remove="$3"
 # Alive = /proc entry present and not a zombie (a dead owner can stay a zombie for a while
 # when its parent is slow to reap it).
 alive() {
@@ -245,21 +245,24 @@ stop() {
     fi
   done
 }
-stop TERM; sleep 1; stop KILL; sleep 0.2; rm -rf -- "$dir"
+stop TERM; sleep 1; stop KILL; sleep 0.2
+[ "$remove" = remove ] && rm -rf -- "$dir"
 "#;
 
 /// Starts a watchdog for `dir` owned by the current process; kill it when cleaning up normally.
-pub fn spawn_watchdog(dir: &Path) -> Result<Child> {
-    spawn_watchdog_for(std::process::id(), dir)
+/// `remove_dir`: also delete `dir` afterwards (temporary directories only).
+pub fn spawn_watchdog(dir: &Path, remove_dir: bool) -> Result<Child> {
+    spawn_watchdog_for(std::process::id(), dir, remove_dir)
 }
 
-fn spawn_watchdog_for(owner: u32, dir: &Path) -> Result<Child> {
+fn spawn_watchdog_for(owner: u32, dir: &Path, remove_dir: bool) -> Result<Child> {
     Command::new("/bin/sh")
         .arg("-c")
         .arg(WATCHDOG)
         .arg("azop-testenv-watchdog")
         .arg(owner.to_string())
         .arg(dir)
+        .arg(if remove_dir { "remove" } else { "keep" })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -338,7 +341,7 @@ mod tests {
             &dir,
         )
         .expect("spawn");
-        let mut wd = spawn_watchdog_for(owner.id(), &dir).expect("watchdog");
+        let mut wd = spawn_watchdog_for(owner.id(), &dir, true).expect("watchdog");
         std::thread::sleep(Duration::from_millis(500));
         assert!(
             server.exited().is_none(),

@@ -1,0 +1,338 @@
+//! Running the real `azop` binary against the shared kube-apiserver and an in-process
+//! azop-armsim, as the chart would: with a ServiceAccount token bound to exactly the
+//! ClusterRole in config/rbac/.
+//!
+//! Each test gets its own namespace, its own simulator, its own Lease name, and an operator
+//! that watches only that namespace (`--namespace`), so tests run in parallel without seeing
+//! each other's objects.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use azop_armsim::{RequestFilter, RunningSim, SimConfig};
+use azop_testenv::TestEnv;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+pub const OPERATOR_NAMESPACE: &str = "azop-system";
+pub const SERVICE_ACCOUNT: &str = "azop";
+pub const SUBSCRIPTION: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub const CREDENTIALS_SECRET: &str = "azure-credentials";
+pub const CLIENT_SECRET: &str = "s3cr3t-value-that-must-never-be-logged";
+
+static OPERATOR_KUBECONFIG: OnceCell<PathBuf> = OnceCell::const_new();
+
+/// The `azop` binary built next to this test binary (`cargo build -p azop` first; `make test`
+/// does). `AZOP_BIN` overrides.
+pub fn azop_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("AZOP_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().context("current_exe")?;
+    // target/<profile>/deps/<test> → target/<profile>/azop
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no target dir")?;
+    let bin = dir.join("azop");
+    if !bin.exists() {
+        bail!("{} does not exist: run `cargo build -p azop` (make test does)", bin.display());
+    }
+    Ok(bin)
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    azop_testenv::repo_root().join(rel)
+}
+
+async fn apply<K>(api: &Api<K>, name: &str, obj: &K) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.patch(name, &PatchParams::apply("azop-e2e").force(), &Patch::Apply(obj))
+        .await
+        .with_context(|| format!("apply {name}"))?;
+    Ok(())
+}
+
+/// Installs the operator's namespace, ServiceAccount and config/rbac/, then writes a
+/// kubeconfig with a token of that ServiceAccount. Once per test binary.
+async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
+    OPERATOR_KUBECONFIG
+        .get_or_try_init(|| async {
+            let client = env.client()?;
+            let ns: Api<Namespace> = Api::all(client.clone());
+            apply(&ns, OPERATOR_NAMESPACE, &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}
+            }))?)
+            .await?;
+            let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+            apply(&sa, SERVICE_ACCOUNT, &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
+            }))?)
+            .await?;
+            for file in ["config/rbac/role.yaml", "config/rbac/role_binding.yaml"] {
+                for doc in azop_testenv::manifests::read_documents(&repo_file(file))? {
+                    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                    match doc.get("kind").and_then(Value::as_str) {
+                        Some("ClusterRole") => {
+                            apply(&Api::<ClusterRole>::all(client.clone()), &name, &serde_json::from_value(doc)?).await?
+                        }
+                        Some("ClusterRoleBinding") => {
+                            apply(&Api::<ClusterRoleBinding>::all(client.clone()), &name, &serde_json::from_value(doc)?).await?
+                        }
+                        Some("RoleBinding") => {
+                            apply(
+                                &Api::<RoleBinding>::namespaced(client.clone(), OPERATOR_NAMESPACE),
+                                &name,
+                                &serde_json::from_value(doc)?,
+                            )
+                            .await?
+                        }
+                        other => bail!("unexpected kind {other:?} in {file}"),
+                    }
+                }
+            }
+            let request = TokenRequest {
+                spec: TokenRequestSpec {
+                    audiences: Vec::new(),
+                    expiration_seconds: Some(24 * 3600),
+                    ..TokenRequestSpec::default()
+                },
+                ..TokenRequest::default()
+            };
+            let issued: TokenRequest = sa
+                .create_subresource("token", SERVICE_ACCOUNT, &PostParams::default(), serde_json::to_vec(&request)?)
+                .await
+                .context("TokenRequest for the operator's ServiceAccount")?;
+            let token = issued.status.context("TokenRequest has no status")?.token;
+            let path = env.dir().join("kubeconfig-azop-operator");
+            let kubeconfig = json!({
+                "apiVersion": "v1", "kind": "Config",
+                "clusters": [{"name": "testenv", "cluster": {
+                    "server": env.server_url(),
+                    "certificate-authority-data": base64_encode(env.ca_pem().as_bytes()),
+                }}],
+                "users": [{"name": "azop", "user": {"token": token}}],
+                "contexts": [{"name": "azop", "context": {"cluster": "testenv", "user": "azop"}}],
+                "current-context": "azop",
+            });
+            std::fs::write(&path, serde_yaml_like(&kubeconfig)?).context("write operator kubeconfig")?;
+            Ok(path)
+        })
+        .await
+        .cloned()
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// kubeconfig files may be JSON (JSON is YAML).
+fn serde_yaml_like(v: &Value) -> Result<String> {
+    Ok(serde_json::to_string_pretty(v)?)
+}
+
+/// One test's world: a namespace with a credentials Secret, a simulator, and a Lease name.
+pub struct World {
+    pub env: &'static TestEnv,
+    pub client: kube::Client,
+    pub ns: String,
+    pub sim: RunningSim,
+    pub lease: String,
+    kubeconfig: PathBuf,
+}
+
+impl World {
+    pub async fn new(prefix: &str, sim_config: SimConfig) -> Result<World> {
+        let env = azop_testenv::shared().await?;
+        env.install_crds(azop_testenv::crds_dir()).await?;
+        let kubeconfig = operator_kubeconfig(env).await?;
+        let client = env.client()?;
+        let ns = env.new_namespace(prefix).await?;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        secrets
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": CREDENTIALS_SECRET},
+                    "stringData": {"tenantId": TENANT, "clientId": "azop-e2e", "clientSecret": CLIENT_SECRET},
+                }))?,
+            )
+            .await
+            .context("create credentials Secret")?;
+        let sim = azop_armsim::start(sim_config).await.context("start armsim")?;
+        Ok(World {
+            env,
+            client,
+            lease: format!("azop-{ns}"),
+            ns,
+            sim,
+            kubeconfig,
+        })
+    }
+
+    /// Starts `azop run` for this world. Logs go to a file in the test environment's dir.
+    pub fn start_operator(&self, name: &str, extra: &[&str]) -> Result<Operator> {
+        let log = self.env.dir().join(format!("operator-{}-{name}.log", self.ns));
+        let file = std::fs::File::create(&log).context("create operator log")?;
+        let err = file.try_clone()?;
+        let child = Command::new(azop_binary()?)
+            .args([
+                "run",
+                "--arm-endpoint",
+                self.sim.url(),
+                "--authority-host",
+                self.sim.url(),
+                "--namespace",
+                &self.ns,
+                "--leader-election-namespace",
+                OPERATOR_NAMESPACE,
+                "--lease-name",
+                &self.lease,
+                "--lease-duration-seconds",
+                "4",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--identity",
+                name,
+            ])
+            .args(extra)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info,azop_controllers=debug,azop_provider=debug")
+            .env_remove("AZURE_CLIENT_ID")
+            .env_remove("AZURE_TENANT_ID")
+            .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .context("spawn azop")?;
+        Ok(Operator { child: Some(child), log })
+    }
+
+    /// ARM requests that write (PUT, PATCH, POST, DELETE), excluding token calls.
+    pub fn writes(&self) -> Vec<String> {
+        self.sim
+            .requests(&RequestFilter::default())
+            .into_iter()
+            .filter(|r| r.method != "GET" && !r.path.contains("/oauth2/"))
+            .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+            .collect()
+    }
+
+    /// Every ARM request (excluding token calls).
+    pub fn arm_requests(&self) -> usize {
+        self.sim
+            .requests(&RequestFilter::default())
+            .into_iter()
+            .filter(|r| !r.path.contains("/oauth2/"))
+            .count()
+    }
+
+    /// The simulator's resources of this subscription: `(type, name)` lower-cased and sorted.
+    pub fn inventory(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .sim
+            .inventory()
+            .into_iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("type")?.as_str()?.to_ascii_lowercase(),
+                    r.get("name")?.as_str()?.to_ascii_lowercase(),
+                ))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A bearer token for direct ARM calls from the test (setting up "existing" resources,
+    /// causing drift).
+    pub fn token(&self) -> String {
+        self.sim.token(TENANT, "azop-e2e-test")
+    }
+
+    /// A direct ARM call, as a user outside azop would make it; waits for the operation.
+    pub async fn arm(&self, method: reqwest::Method, path: &str, api_version: &str, body: Option<Value>) -> Result<Value> {
+        let http = reqwest::Client::new();
+        let url = format!("{}{path}?api-version={api_version}", self.sim.url().trim_end_matches('/'));
+        let mut req = http.request(method.clone(), &url).bearer_auth(self.token());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("{method} {path}: {status}: {text}");
+        }
+        // Wait until the resource settles (the sim's operations complete on time).
+        if method == reqwest::Method::PUT {
+            for _ in 0..100 {
+                let got = http.get(&url).bearer_auth(self.token()).send().await?;
+                let v: Value = got.json().await.unwrap_or_default();
+                let state = v.pointer("/properties/provisioningState").and_then(Value::as_str).unwrap_or("Succeeded");
+                if state == "Succeeded" {
+                    return Ok(v);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// A running `azop run`; killed (SIGKILL) when dropped.
+pub struct Operator {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// SIGKILL: no graceful shutdown, no lease release.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let Some(mut c) = self.child.take() else { bail!("operator not running") };
+        let pid = c.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().context("kill -TERM")?;
+        for _ in 0..100 {
+            if let Some(status) = c.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = c.kill();
+        bail!("operator did not exit within 10 s of SIGTERM")
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
