@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use azop_e2e::{objects, samples};
 use azop_testenv::{Check, TestEnv, shared, wait_for};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -635,5 +636,58 @@ async fn kubeconfig_files_work_for_admin_and_users() -> anyhow::Result<()> {
             bail!("{user}: unexpected server version {}", info.git_version);
         }
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn service_account_tokens_from_token_request_authenticate() -> anyhow::Result<()> {
+    let env = shared().await?;
+    let ns = env.new_namespace("sa-token").await?;
+    let admin = env.client()?;
+    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns);
+    let sa = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some("robot".into()),
+            ..ObjectMeta::default()
+        },
+        ..ServiceAccount::default()
+    };
+    sas.create(&PostParams::default(), &sa).await?;
+    let req = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![azop_testenv::SERVICE_ACCOUNT_ISSUER.to_string()],
+            expiration_seconds: Some(600),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let issued: TokenRequest = sas
+        .create_subresource("token", "robot", &PostParams::default(), &req)
+        .await?;
+    let token = issued
+        .status
+        .context("no token in TokenRequest status")?
+        .token;
+    // Authenticated as the service account (RBAC names it in the refusal), not anonymous.
+    let robot: Api<ConfigMap> = Api::namespaced(env.client_with_token(&token)?, &ns);
+    let err = robot
+        .list(&ListParams::default())
+        .await
+        .expect_err("no grant yet");
+    let msg = objects::error_message(&err);
+    ensure!(
+        msg.contains(&format!("system:serviceaccount:{ns}:robot")),
+        "refusal should name the service account: {msg}"
+    );
+    // A garbage token is not authenticated at all.
+    let bad: Api<ConfigMap> = Api::namespaced(env.client_with_token("not-a-token")?, &ns);
+    let err = bad
+        .list(&ListParams::default())
+        .await
+        .expect_err("bad token");
+    ensure!(
+        objects::error_code(&err) == Some(401),
+        "expected 401: {err}"
+    );
     Ok(())
 }

@@ -506,6 +506,17 @@ impl TestEnv {
         kubeconfig::client(&self.server, &self.ca_der, self.user(user)?)
     }
 
+    /// A client authenticating with a bearer `token` (e.g. a service-account token from the
+    /// TokenRequest API), subject to RBAC.
+    pub fn client_with_token(&self, token: &str) -> Result<kube::Client> {
+        let user = UserInfo {
+            name: "token".to_string(),
+            token: token.to_string(),
+            groups: Vec::new(),
+        };
+        kubeconfig::client(&self.server, &self.ca_der, &user)
+    }
+
     /// Creates a namespace named `<prefix>-<random>` and returns its name. Namespaces are not
     /// deleted afterwards: without kube-controller-manager they would stay Terminating forever,
     /// and the whole environment is thrown away at the end anyway.

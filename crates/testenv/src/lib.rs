@@ -36,7 +36,10 @@ use std::path::{Path, PathBuf};
 
 pub use azurite::{Azurite, AzuriteAccount, AzuriteInfo, AzuriteOptions};
 pub use crds::install_crds;
-pub use env::{ADMIN_USER, DEFAULT_USERS, EnvInfo, TestEnv, TestEnvOptions, down, namespace_name};
+pub use env::{
+    ADMIN_USER, DEFAULT_USERS, EnvInfo, SERVICE_ACCOUNT_ISSUER, TestEnv, TestEnvOptions, down,
+    namespace_name,
+};
 pub use error::{Error, Result};
 pub use kubeconfig::UserInfo;
 pub use wait::{Check, wait_for, wait_for_condition};
