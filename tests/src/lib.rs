@@ -7,4 +7,5 @@
 
 pub mod blob;
 pub mod objects;
+pub mod operator;
 pub mod samples;

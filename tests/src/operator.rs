@@ -43,7 +43,10 @@ pub fn azop_binary() -> Result<PathBuf> {
         .context("test binary has no target dir")?;
     let bin = dir.join("azop");
     if !bin.exists() {
-        bail!("{} does not exist: run `cargo build -p azop` (make test does)", bin.display());
+        bail!(
+            "{} does not exist: run `cargo build -p azop` (make test does)",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -56,9 +59,13 @@ async fn apply<K>(api: &Api<K>, name: &str, obj: &K) -> Result<()>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
-    api.patch(name, &PatchParams::apply("azop-e2e").force(), &Patch::Apply(obj))
-        .await
-        .with_context(|| format!("apply {name}"))?;
+    api.patch(
+        name,
+        &PatchParams::apply("azop-e2e").force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .with_context(|| format!("apply {name}"))?;
     Ok(())
 }
 
@@ -74,20 +81,38 @@ async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
             }))?)
             .await?;
             let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
-            apply(&sa, SERVICE_ACCOUNT, &serde_json::from_value(json!({
-                "apiVersion": "v1", "kind": "ServiceAccount",
-                "metadata": {"name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
-            }))?)
+            apply(
+                &sa,
+                SERVICE_ACCOUNT,
+                &serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
+                }))?,
+            )
             .await?;
             for file in ["config/rbac/role.yaml", "config/rbac/role_binding.yaml"] {
                 for doc in azop_testenv::manifests::read_documents(&repo_file(file))? {
-                    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                    let name = doc
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
                     match doc.get("kind").and_then(Value::as_str) {
                         Some("ClusterRole") => {
-                            apply(&Api::<ClusterRole>::all(client.clone()), &name, &serde_json::from_value(doc)?).await?
+                            apply(
+                                &Api::<ClusterRole>::all(client.clone()),
+                                &name,
+                                &serde_json::from_value(doc)?,
+                            )
+                            .await?
                         }
                         Some("ClusterRoleBinding") => {
-                            apply(&Api::<ClusterRoleBinding>::all(client.clone()), &name, &serde_json::from_value(doc)?).await?
+                            apply(
+                                &Api::<ClusterRoleBinding>::all(client.clone()),
+                                &name,
+                                &serde_json::from_value(doc)?,
+                            )
+                            .await?
                         }
                         Some("RoleBinding") => {
                             apply(
@@ -110,7 +135,7 @@ async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
                 ..TokenRequest::default()
             };
             let issued: TokenRequest = sa
-                .create_subresource("token", SERVICE_ACCOUNT, &PostParams::default(), serde_json::to_vec(&request)?)
+                .create_subresource("token", SERVICE_ACCOUNT, &PostParams::default(), &request)
                 .await
                 .context("TokenRequest for the operator's ServiceAccount")?;
             let token = issued.status.context("TokenRequest has no status")?.token;
@@ -125,7 +150,8 @@ async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
                 "contexts": [{"name": "azop", "context": {"cluster": "testenv", "user": "azop"}}],
                 "current-context": "azop",
             });
-            std::fs::write(&path, serde_yaml_like(&kubeconfig)?).context("write operator kubeconfig")?;
+            std::fs::write(&path, serde_yaml_like(&kubeconfig)?)
+                .context("write operator kubeconfig")?;
             Ok(path)
         })
         .await
@@ -171,7 +197,9 @@ impl World {
             )
             .await
             .context("create credentials Secret")?;
-        let sim = azop_armsim::start(sim_config).await.context("start armsim")?;
+        let sim = azop_armsim::start(sim_config)
+            .await
+            .context("start armsim")?;
         Ok(World {
             env,
             client,
@@ -184,7 +212,10 @@ impl World {
 
     /// Starts `azop run` for this world. Logs go to a file in the test environment's dir.
     pub fn start_operator(&self, name: &str, extra: &[&str]) -> Result<Operator> {
-        let log = self.env.dir().join(format!("operator-{}-{name}.log", self.ns));
+        let log = self
+            .env
+            .dir()
+            .join(format!("operator-{}-{name}.log", self.ns));
         let file = std::fs::File::create(&log).context("create operator log")?;
         let err = file.try_clone()?;
         let child = Command::new(azop_binary()?)
@@ -209,7 +240,10 @@ impl World {
             ])
             .args(extra)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("RUST_LOG", "info,azop_controllers=debug,azop_provider=debug")
+            .env(
+                "RUST_LOG",
+                "info,azop_controllers=debug,azop_provider=debug",
+            )
             .env_remove("AZURE_CLIENT_ID")
             .env_remove("AZURE_TENANT_ID")
             .env_remove("AZURE_FEDERATED_TOKEN_FILE")
@@ -217,7 +251,10 @@ impl World {
             .stderr(Stdio::from(err))
             .spawn()
             .context("spawn azop")?;
-        Ok(Operator { child: Some(child), log })
+        Ok(Operator {
+            child: Some(child),
+            log,
+        })
     }
 
     /// ARM requests that write (PUT, PATCH, POST, DELETE), excluding token calls.
@@ -263,14 +300,26 @@ impl World {
     }
 
     /// A direct ARM call, as a user outside azop would make it; waits for the operation.
-    pub async fn arm(&self, method: reqwest::Method, path: &str, api_version: &str, body: Option<Value>) -> Result<Value> {
+    pub async fn arm(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        api_version: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let http = reqwest::Client::new();
-        let url = format!("{}{path}?api-version={api_version}", self.sim.url().trim_end_matches('/'));
+        let url = format!(
+            "{}{path}?api-version={api_version}",
+            self.sim.url().trim_end_matches('/')
+        );
         let mut req = http.request(method.clone(), &url).bearer_auth(self.token());
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
         let status = resp.status();
         let text = resp.text().await?;
         if !status.is_success() {
@@ -281,7 +330,10 @@ impl World {
             for _ in 0..100 {
                 let got = http.get(&url).bearer_auth(self.token()).send().await?;
                 let v: Value = got.json().await.unwrap_or_default();
-                let state = v.pointer("/properties/provisioningState").and_then(Value::as_str).unwrap_or("Succeeded");
+                let state = v
+                    .pointer("/properties/provisioningState")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Succeeded");
                 if state == "Succeeded" {
                     return Ok(v);
                 }
@@ -309,9 +361,14 @@ impl Operator {
 
     /// SIGTERM, then wait for a clean exit.
     pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
-        let Some(mut c) = self.child.take() else { bail!("operator not running") };
+        let Some(mut c) = self.child.take() else {
+            bail!("operator not running")
+        };
         let pid = c.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().context("kill -TERM")?;
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .context("kill -TERM")?;
         for _ in 0..100 {
             if let Some(status) = c.try_wait()? {
                 return Ok(status);
@@ -323,7 +380,9 @@ impl Operator {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     pub fn logs(&self) -> String {

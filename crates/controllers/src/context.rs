@@ -18,6 +18,8 @@ pub struct Settings {
     pub max_poll_interval: Duration,
     /// Concurrent reconciles per controller.
     pub concurrency: u16,
+    /// Watch only this namespace (default: all namespaces).
+    pub namespace: Option<String>,
 }
 
 impl Default for Settings {
@@ -26,6 +28,7 @@ impl Default for Settings {
             resync: Duration::from_secs(300),
             max_poll_interval: Duration::from_secs(30),
             concurrency: 4,
+            namespace: None,
         }
     }
 }
@@ -58,5 +61,17 @@ impl Context {
             failures: FailureCounter::default(),
             settings,
         })
+    }
+
+    /// An Api for `K` in the watched scope: one namespace, or all.
+    pub fn api<K>(&self) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        match &self.settings.namespace {
+            Some(ns) => kube::Api::namespaced(self.client.clone(), ns),
+            None => kube::Api::all(self.client.clone()),
+        }
     }
 }

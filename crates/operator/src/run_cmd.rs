@@ -36,6 +36,9 @@ pub struct RunArgs {
     /// Steady-state resync interval in seconds (reads only).
     #[arg(long, default_value_t = 300)]
     resync_seconds: u64,
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "AZOP_WATCH_NAMESPACE")]
+    namespace: Option<String>,
     /// Take part in leader election (disable only when exactly one replica runs).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
@@ -119,6 +122,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = Settings {
         resync: Duration::from_secs(args.resync_seconds),
         concurrency: args.concurrency,
+        namespace: args.namespace.clone(),
         ..Settings::default()
     };
     let ctx =

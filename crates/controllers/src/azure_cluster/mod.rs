@@ -32,8 +32,8 @@ pub async fn run(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let clusters: Api<AzureCluster> = Api::all(ctx.client.clone());
-    let secrets: Api<Secret> = Api::all(ctx.client.clone());
+    let clusters: Api<AzureCluster> = ctx.api();
+    let secrets: Api<Secret> = ctx.api();
     let controller = Controller::new(clusters, watcher::Config::default())
         .with_config(Config::default().concurrency(ctx.settings.concurrency));
     let store = controller.store();
