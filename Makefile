@@ -32,6 +32,7 @@ testenv: ## install etcd, kube-apiserver and Azurite into ~/.cache/azop (idempot
 test: testenv test-rust test-sdk ## run every test, installing what it needs
 
 test-rust: ## every Rust test: unit, integration, end-to-end (real kube-apiserver, armsim, Azurite)
+	$(CARGO) build -p azop --bins   # the e2e tests run the real operator binary
 	$(CARGO) test --workspace --no-fail-fast
 
 test-sdk: ## Microsoft's Python SDKs against azop-armsim
