@@ -1,0 +1,33 @@
+//! The Helm chart grants exactly the rules of config/rbac/role.yaml: the e2e tests run the
+//! operator with config/rbac, so a chart that drifted from it would ship untested permissions.
+
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// The `rules:` blocks of a manifest, in order, as text (templating lines never sit inside them).
+fn rule_blocks(text: &str) -> Vec<String> {
+    text.split("\n---\n")
+        .filter_map(|doc| doc.find("\nrules:").map(|i| doc[i + 1..].to_string()))
+        .map(|block| {
+            block
+                .lines()
+                .take_while(|l| l.starts_with("rules:") || l.starts_with(' ') || l.starts_with('-'))
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+#[test]
+fn chart_rules_equal_config_rbac() {
+    let config = std::fs::read_to_string(root().join("config/rbac/role.yaml")).expect("role.yaml");
+    let chart = std::fs::read_to_string(root().join("charts/azop/templates/rbac.yaml")).expect("rbac.yaml");
+    let (a, b) = (rule_blocks(&config), rule_blocks(&chart));
+    assert_eq!(a.len(), 2, "config/rbac/role.yaml: manager and leader-election roles");
+    assert_eq!(a, b, "charts/azop/templates/rbac.yaml must grant exactly config/rbac/role.yaml's rules");
+    assert!(a[0].contains("azureclusters/status"), "{}", a[0]);
+}
