@@ -356,7 +356,10 @@ async fn nic_addresses_are_unique_per_subnet_and_checked() {
     put_ok(&c, &nsg, NET, json!({"location": "westeurope"})).await;
     put_ok(&c, &n5, NET, b).await;
     let g = c.call("GET", &q(&nsg, NET), None).await.json();
-    assert_eq!(ids(&g["properties"]["networkInterfaces"]), std::slice::from_ref(&n5));
+    assert_eq!(
+        ids(&g["properties"]["networkInterfaces"]),
+        std::slice::from_ref(&n5)
+    );
     let list = c.call("GET", &q(&format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces"), NET), None).await.json();
     assert_eq!(list["value"].as_array().unwrap().len(), 4);
 }
@@ -404,7 +407,10 @@ async fn private_endpoints_make_their_nic() {
         "target.blob.core.windows.net"
     );
     let sn = c.call("GET", &q(&subnet, NET), None).await.json();
-    assert_eq!(ids(&sn["properties"]["privateEndpoints"]), std::slice::from_ref(&pe));
+    assert_eq!(
+        ids(&sn["properties"]["privateEndpoints"]),
+        std::slice::from_ref(&pe)
+    );
     assert_eq!(ids(&sn["properties"]["ipConfigurations"]).len(), 1);
     assert_eq!(
         delete_err(&c, &subnet, NET).await.1,

@@ -186,7 +186,10 @@ async fn subnet_references_back_references_and_in_use_refusals() {
     put_ok(&c, &v, NET, body).await;
     let subnet = format!("{v}/subnets/a");
     let got = c.call("GET", &q(&nsg, NET), None).await.json();
-    assert_eq!(ids(&got["properties"]["subnets"]), std::slice::from_ref(&subnet));
+    assert_eq!(
+        ids(&got["properties"]["subnets"]),
+        std::slice::from_ref(&subnet)
+    );
     let sn = c.call("GET", &q(&subnet, NET), None).await.json();
     assert_eq!(sn["properties"]["networkSecurityGroup"]["id"], nsg);
 

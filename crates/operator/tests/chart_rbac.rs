@@ -25,9 +25,17 @@ fn rule_blocks(text: &str) -> Vec<String> {
 #[test]
 fn chart_rules_equal_config_rbac() {
     let config = std::fs::read_to_string(root().join("config/rbac/role.yaml")).expect("role.yaml");
-    let chart = std::fs::read_to_string(root().join("charts/azop/templates/rbac.yaml")).expect("rbac.yaml");
+    let chart =
+        std::fs::read_to_string(root().join("charts/azop/templates/rbac.yaml")).expect("rbac.yaml");
     let (a, b) = (rule_blocks(&config), rule_blocks(&chart));
-    assert_eq!(a.len(), 2, "config/rbac/role.yaml: manager and leader-election roles");
-    assert_eq!(a, b, "charts/azop/templates/rbac.yaml must grant exactly config/rbac/role.yaml's rules");
+    assert_eq!(
+        a.len(),
+        2,
+        "config/rbac/role.yaml: manager and leader-election roles"
+    );
+    assert_eq!(
+        a, b,
+        "charts/azop/templates/rbac.yaml must grant exactly config/rbac/role.yaml's rules"
+    );
     assert!(a[0].contains("azureclusters/status"), "{}", a[0]);
 }
