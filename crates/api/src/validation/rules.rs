@@ -340,6 +340,7 @@ mod tests {
 
     #[test]
     fn every_pattern_compiles() {
+        let counts = Regex::new(r"\{(\d+)(?:,(\d+))?\}").expect("regex");
         for p in [
             patterns::GUID,
             patterns::LOCATION,
@@ -369,7 +370,6 @@ mod tests {
             assert!(Regex::new(p).is_ok(), "{p}");
             // The API server compiles patterns with Go's RE2, which refuses `{n,m}` with m > 1000
             // and then rejects the whole CRD.
-            let counts = Regex::new(r"\{(\d+)(?:,(\d+))?\}").expect("regex");
             for c in counts.captures_iter(p) {
                 for n in [c.get(1), c.get(2)].into_iter().flatten() {
                     let n: u32 = n.as_str().parse().expect("number");
