@@ -104,11 +104,6 @@ impl Managed {
         signal_group(self.pid, Signal::SIGKILL);
         let _ = self.child.wait();
     }
-
-    /// Forgets the child without stopping it (for detached environments).
-    pub fn detach(self) -> i32 {
-        self.pid
-    }
 }
 
 /// Sends `sig` to the process group `pgid` and to the process itself (in case it left the group).
