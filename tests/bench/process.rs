@@ -1,0 +1,212 @@
+//! The `azop run` process under measurement: start, readiness, memory from /proc, reconcile
+//! count from /metrics, stop. Killed when dropped, so an early return leaves nothing behind.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+/// Resident memory of a process, in KiB, from `/proc/<pid>/status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the peak resident size so far.
+    pub hwm_kib: u64,
+}
+
+impl Memory {
+    pub fn rss_mib(self) -> f64 {
+        self.rss_kib as f64 / 1024.0
+    }
+    pub fn hwm_mib(self) -> f64 {
+        self.hwm_kib as f64 / 1024.0
+    }
+}
+
+/// Reads `VmRSS` and `VmHWM` out of a `/proc/<pid>/status` text.
+pub fn parse_status(text: &str) -> Option<Memory> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    Some(Memory {
+        rss_kib: field("VmRSS:")?,
+        hwm_kib: field("VmHWM:")?,
+    })
+}
+
+/// Sum of every `azop_reconciles_total` sample in a Prometheus text exposition.
+pub fn reconciles_total(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("azop_reconciles_total"))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// How to start the operator.
+pub struct OperatorOptions<'a> {
+    pub binary: &'a Path,
+    pub kubeconfig: &'a Path,
+    pub sim_url: &'a str,
+    pub namespace: &'a str,
+    pub lease: &'a str,
+    pub resync_seconds: u64,
+    pub log: PathBuf,
+}
+
+pub struct Operator {
+    child: Option<Child>,
+    pid: u32,
+    metrics: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    pub fn spawn(o: OperatorOptions<'_>) -> Result<Operator> {
+        // A port the kernel just handed out and we released: free unless someone races us.
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("find a free port for /metrics")?;
+        let file =
+            std::fs::File::create(&o.log).with_context(|| format!("create {}", o.log.display()))?;
+        let err = file.try_clone()?;
+        let child = Command::new(o.binary)
+            .args([
+                "run",
+                "--arm-endpoint",
+                o.sim_url,
+                "--authority-host",
+                o.sim_url,
+            ])
+            .args(["--namespace", o.namespace])
+            .args([
+                "--leader-election-namespace",
+                crate::kit::OPERATOR_NAMESPACE,
+            ])
+            .args(["--lease-name", o.lease])
+            .args(["--metrics-addr", &metrics.to_string()])
+            .args(["--resync-seconds", &o.resync_seconds.to_string()])
+            .env("KUBECONFIG", o.kubeconfig)
+            .env("RUST_LOG", "info")
+            .env_remove("AZURE_CLIENT_ID")
+            .env_remove("AZURE_TENANT_ID")
+            .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .with_context(|| format!("spawn {}", o.binary.display()))?;
+        Ok(Operator {
+            pid: child.id(),
+            child: Some(child),
+            metrics,
+            log: o.log,
+        })
+    }
+
+    /// Waits until `/readyz` answers 200 (the replica leads and its controllers run).
+    pub async fn wait_ready(&mut self, http: &reqwest::Client, timeout: Duration) -> Result<()> {
+        let url = format!("http://{}/readyz", self.metrics);
+        let start = Instant::now();
+        loop {
+            if let Some(c) = self.child.as_mut()
+                && let Some(status) = c.try_wait()?
+            {
+                bail!(
+                    "the operator exited ({status}) at start-up; log: {}",
+                    self.log.display()
+                );
+            }
+            if let Ok(r) = http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!("{url} not ready within {} s", timeout.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn memory(&self) -> Result<Memory> {
+        let path = format!("/proc/{}/status", self.pid);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+        parse_status(&text).with_context(|| format!("{path} has no VmRSS/VmHWM"))
+    }
+
+    pub async fn reconciles(&self, http: &reqwest::Client) -> Result<u64> {
+        let url = format!("http://{}/metrics", self.metrics);
+        let text = http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?
+            .text()
+            .await?;
+        Ok(reconciles_total(&text))
+    }
+
+    /// SIGTERM, then up to 10 s for a clean exit, then SIGKILL.
+    pub fn stop(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields_are_read_in_kib() {
+        let text = "Name:\tazop\nVmPeak:\t  900 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\n";
+        let m = parse_status(text).expect("parsed");
+        assert_eq!(
+            m,
+            Memory {
+                rss_kib: 40960,
+                hwm_kib: 51200
+            }
+        );
+        assert_eq!(m.rss_mib(), 40.0);
+        assert!(parse_status("Name:\tx\n").is_none());
+    }
+
+    #[test]
+    fn reconciles_sum_over_labels() {
+        let text = "# HELP azop_reconciles Reconciles\n# TYPE azop_reconciles counter\n\
+                    azop_reconciles_total{controller=\"azurecluster\",result=\"ok\"} 12\n\
+                    azop_reconciles_total{controller=\"azurecluster\",result=\"error\"} 3\n\
+                    azop_reconcile_errors_total{controller=\"azurecluster\"} 3\n";
+        assert_eq!(reconciles_total(text), 15);
+    }
+}
