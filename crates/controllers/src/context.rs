@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azop_provider::Provider;
-use kube::runtime::events::{Recorder, Reporter};
 
 use crate::backoff::FailureCounter;
+use crate::events::EventRecorder;
 use crate::metrics::ControllerMetrics;
 
 /// Settings shared by every controller.
@@ -36,7 +36,7 @@ impl Default for Settings {
 pub struct Context {
     pub client: kube::Client,
     pub provider: Provider,
-    pub recorder: Recorder,
+    pub recorder: EventRecorder,
     pub metrics: ControllerMetrics,
     pub failures: FailureCounter,
     pub settings: Settings,
@@ -49,12 +49,8 @@ impl Context {
         metrics: ControllerMetrics,
         settings: Settings,
     ) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: "azop".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Arc::new(Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: EventRecorder::new(client.clone(), "azop", std::env::var("POD_NAME").ok()),
             client,
             provider,
             metrics,

@@ -1,9 +1,174 @@
-//! Events, through the one shared Recorder so the API server aggregates repeats.
+//! Events (events.k8s.io/v1), through one shared recorder that aggregates exact repeats.
+//!
+//! Why not kube's `Recorder`: it keys its aggregation cache on type, reason, action and the
+//! object, but not on the note. Two different Events with the same reason within its six
+//! minutes — "corrected drift on the NSG", then "corrected drift on the VNet" — became one
+//! Event whose series count went up while its note still named the NSG: the second correction
+//! was invisible. Here the note is part of the key, so only true repeats are aggregated.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Resource;
-use kube::runtime::events::{Event, EventType};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+pub use kube::runtime::events::{Event, EventType};
 
 use crate::context::Context;
+
+/// How long a published Event is remembered for aggregation (as client-go and kube do).
+const CACHE_TTL: SignedDuration = SignedDuration::from_mins(6);
+
+/// What makes two Events "the same" for aggregation: everything a reader sees.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct EventKey {
+    pub namespace: String,
+    pub regarding_kind: String,
+    pub regarding_name: String,
+    pub regarding_uid: String,
+    pub type_: String,
+    pub reason: String,
+    pub action: String,
+    pub note: String,
+}
+
+impl EventKey {
+    pub fn new(ev: &Event, reference: &ObjectReference) -> Self {
+        EventKey {
+            namespace: reference.namespace.clone().unwrap_or_default(),
+            regarding_kind: reference.kind.clone().unwrap_or_default(),
+            regarding_name: reference.name.clone().unwrap_or_default(),
+            regarding_uid: reference.uid.clone().unwrap_or_default(),
+            type_: type_name(ev.type_).to_string(),
+            reason: ev.reason.clone(),
+            action: ev.action.clone(),
+            note: ev.note.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Published {
+    name: String,
+    count: i32,
+    last: Timestamp,
+}
+
+/// What to do with an Event, given what was published under its key. Pure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Publish {
+    Create,
+    /// Bump the series of the existing Event `name` to `count`.
+    Repeat {
+        name: String,
+        count: i32,
+    },
+}
+
+fn decide(previous: Option<&Published>, now: Timestamp) -> Publish {
+    match previous {
+        Some(p) if p.last + CACHE_TTL > now => Publish::Repeat {
+            name: p.name.clone(),
+            count: p.count.saturating_add(1),
+        },
+        _ => Publish::Create,
+    }
+}
+
+fn type_name(t: EventType) -> &'static str {
+    match t {
+        EventType::Normal => "Normal",
+        EventType::Warning => "Warning",
+    }
+}
+
+pub struct EventRecorder {
+    client: kube::Client,
+    controller: String,
+    instance: String,
+    published: Mutex<HashMap<EventKey, Published>>,
+}
+
+impl EventRecorder {
+    pub fn new(client: kube::Client, controller: &str, instance: Option<String>) -> Self {
+        EventRecorder {
+            client,
+            controller: controller.to_string(),
+            instance: instance.unwrap_or_else(|| controller.to_string()),
+            published: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn new_event(&self, ev: &Event, reference: &ObjectReference, now: Timestamp) -> K8sEvent {
+        K8sEvent {
+            action: Some(ev.action.clone()),
+            reason: Some(ev.reason.clone()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(reference.clone()),
+            note: ev.note.clone(),
+            metadata: ObjectMeta {
+                namespace: reference.namespace.clone(),
+                name: Some(format!(
+                    "{}.{:x}",
+                    reference.name.as_deref().unwrap_or(&self.controller),
+                    now.as_nanosecond()
+                )),
+                ..ObjectMeta::default()
+            },
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            type_: Some(type_name(ev.type_).to_string()),
+            related: ev.secondary.clone(),
+            ..K8sEvent::default()
+        }
+    }
+
+    /// Creates the Event, or bumps the series of the same Event published recently.
+    pub async fn publish(
+        &self,
+        ev: &Event,
+        reference: &ObjectReference,
+    ) -> Result<(), kube::Error> {
+        let now = Timestamp::now();
+        let key = EventKey::new(ev, reference);
+        let action = {
+            let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+            published.retain(|_, p| p.last + CACHE_TTL > now);
+            decide(published.get(&key), now)
+        };
+        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &key.namespace);
+        if let Publish::Repeat { name, count } = action {
+            let patch = serde_json::json!({"series": EventSeries {
+                count,
+                last_observed_time: MicroTime(now),
+            }});
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {
+                    self.remember(key, name, count, now);
+                    return Ok(());
+                }
+                // Expired on the server (Events live an hour): publish it afresh.
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let event = self.new_event(ev, reference, now);
+        let created = api.create(&PostParams::default(), &event).await?;
+        self.remember(key, created.metadata.name.unwrap_or_default(), 1, now);
+        Ok(())
+    }
+
+    fn remember(&self, key: EventKey, name: String, count: i32, last: Timestamp) {
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        published.insert(key, Published { name, count, last });
+    }
+}
 
 /// Publishes an Event on `obj`. A failure to publish is logged, never fatal: Events are
 /// for people, status is the record.
@@ -39,4 +204,70 @@ fn truncate(mut s: String, max: usize) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(reason: &str, note: &str) -> Event {
+        Event {
+            type_: EventType::Normal,
+            reason: reason.into(),
+            note: Some(note.into()),
+            action: "Update".into(),
+            secondary: None,
+        }
+    }
+
+    fn reference() -> ObjectReference {
+        ObjectReference {
+            kind: Some("AzureCluster".into()),
+            namespace: Some("ns".into()),
+            name: Some("prod".into()),
+            uid: Some("uid-1".into()),
+            ..ObjectReference::default()
+        }
+    }
+
+    #[test]
+    fn events_with_the_same_reason_but_different_notes_are_different_events() {
+        let nsg = EventKey::new(&ev("DriftCorrected", "corrected the NSG"), &reference());
+        let vnet = EventKey::new(&ev("DriftCorrected", "corrected the VNet"), &reference());
+        assert_ne!(nsg, vnet);
+        assert_eq!(
+            nsg,
+            EventKey::new(&ev("DriftCorrected", "corrected the NSG"), &reference())
+        );
+    }
+
+    #[test]
+    fn a_repeat_within_the_ttl_bumps_the_series_and_a_late_one_is_new() {
+        let now = Timestamp::now();
+        assert_eq!(decide(None, now), Publish::Create);
+        let p = Published {
+            name: "prod.1".into(),
+            count: 1,
+            last: now - SignedDuration::from_mins(1),
+        };
+        assert_eq!(
+            decide(Some(&p), now),
+            Publish::Repeat {
+                name: "prod.1".into(),
+                count: 2
+            }
+        );
+        let old = Published {
+            last: now - SignedDuration::from_mins(7),
+            ..p
+        };
+        assert_eq!(decide(Some(&old), now), Publish::Create);
+    }
+
+    #[test]
+    fn long_notes_are_cut_on_a_char_boundary() {
+        let s = truncate("é".repeat(600), 1024);
+        assert!(s.len() <= 1024 + '…'.len_utf8());
+        assert!(s.ends_with('…'));
+    }
 }
