@@ -55,6 +55,10 @@ struct Cli {
     /// Resync interval of the one-cluster run (the steady-state window is 3 of them).
     #[arg(long, default_value_t = 5)]
     resync_seconds: u64,
+    /// Retry-After the simulator suggests for its operations, in seconds (its default is
+    /// 0.02; real ARM says 10–600; azop polls no faster than every 0.5 s).
+    #[arg(long, default_value_t = 0.02)]
+    retry_after_seconds: f64,
     /// Only the one-cluster run.
     #[arg(long)]
     skip_scale: bool,
@@ -145,7 +149,11 @@ async fn run(cli: Cli) -> Result<()> {
         timeout: Duration::from_secs(cli.timeout_seconds),
     };
     bench
-        .one_cluster(cli.latency_scale, cli.resync_seconds)
+        .one_cluster(
+            cli.latency_scale,
+            cli.retry_after_seconds,
+            cli.resync_seconds,
+        )
         .await?;
     if !cli.skip_scale {
         bench.many_clusters(cli.clusters).await?;
@@ -234,10 +242,11 @@ impl Bench {
         })
     }
 
-    async fn one_cluster(&self, scale: f64, resync_seconds: u64) -> Result<()> {
+    async fn one_cluster(&self, scale: f64, retry_after: f64, resync_seconds: u64) -> Result<()> {
         let config = SimConfig::new()
             .latency_preset(LatencyPreset::Realistic)
-            .latency_scale(scale);
+            .latency_scale(scale)
+            .retry_after(Duration::from_secs_f64(retry_after.max(0.0)));
         let g = graph::cluster_graph(3, 3);
         let (create_path, create_keys) =
             graph::critical_path(&g, false, |t| sim_latency(&config, t, OpKind::Create));

@@ -101,7 +101,7 @@ async fn run(cli: Cli) -> Result<()> {
 /// How output is drawn.
 enum Output {
     /// Redraw one frame in place.
-    Terminal { columns: usize },
+    Terminal { columns: usize, rows: usize },
     /// Print changes as log lines.
     Plain,
 }
@@ -137,7 +137,11 @@ impl Demo {
                 .ok()
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(100);
-            Output::Terminal { columns }
+            let rows = std::env::var("LINES")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(24);
+            Output::Terminal { columns, rows }
         } else {
             Output::Plain
         };
@@ -232,7 +236,7 @@ impl Demo {
             let elapsed = start.elapsed();
             let finished = done(&snap);
             match &self.output {
-                Output::Terminal { columns } => {
+                Output::Terminal { columns, rows } => {
                     let title = format!(
                         "azop demo: {stage} AzureCluster {}/{} · {:.1} s{}",
                         self.ns,
@@ -240,7 +244,7 @@ impl Demo {
                         elapsed.as_secs_f64(),
                         self.note()
                     );
-                    let frame = view::render_frame(&title, &snap, *columns);
+                    let frame = view::render_frame(&title, &snap, *columns, *rows);
                     // Home, then each line with clear-to-end, then clear below: no flicker.
                     let mut out = String::from("\x1b[H");
                     for line in frame.lines() {
@@ -275,7 +279,7 @@ impl Demo {
                         self.note()
                     );
                     println!();
-                    print_flush(&view::render_frame(&title, &snap, 120));
+                    print_flush(&view::render_frame(&title, &snap, 120, usize::MAX));
                     println!();
                 }
                 return Ok(snap);
@@ -284,7 +288,7 @@ impl Demo {
                 bail!(
                     "{stage} did not finish within {} s; last state:\n{}",
                     timeout.as_secs(),
-                    view::render_frame("", &snap, 160)
+                    view::render_frame("", &snap, 160, usize::MAX)
                 );
             }
             previous = snap;

@@ -21,7 +21,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "building azop, azop-armsim, azop-testenv and the demo driver (debug build)"
 "$cargo" build -q -p azop -p azop-armsim -p azop-testenv -p azop-e2e --bin azop-demo
-bin="$root/target/debug"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 
 step "installing the test environment if needed (etcd, kube-apiserver, Azurite into ${AZOP_CACHE:-$HOME/.cache/azop})"
 bash crates/testenv/scripts/install.sh
@@ -103,10 +103,13 @@ op_pid=$!
 sleep 1
 kill -0 "$op_pid" 2>/dev/null || { echo "the operator exited at start-up" >&2; exit 1; }
 
-cols=100
-if [[ -t 1 ]]; then cols="$(tput cols 2>/dev/null || echo 100)"; fi
+cols=100 lines=24
+if [[ -t 1 ]]; then
+	cols="$(tput cols 2>/dev/null || echo 100)"
+	lines="$(tput lines 2>/dev/null || echo 24)"
+fi
 step "applying $sample"
-COLUMNS="$cols" "$bin/azop-demo" show --env-dir "$env_dir" --sim "$sim_url" \
+COLUMNS="$cols" LINES="$lines" "$bin/azop-demo" show --env-dir "$env_dir" --sim "$sim_url" \
 	--sample "$sample" --sim-note "armsim latencies: realistic x $scale"
 
 touch "$status_file"

@@ -80,8 +80,18 @@ pub fn clip(s: &str, width: usize) -> String {
 
 /// The live table: the object's phase and conditions and what exists in the simulated
 /// Azure. `columns` is the terminal width.
-pub fn render_frame(title: &str, snap: &Snapshot, columns: usize) -> String {
+pub fn render_frame(title: &str, snap: &Snapshot, columns: usize, rows: usize) -> String {
     let columns = columns.max(60);
+    let full = render_with(title, snap, columns, false);
+    // A frame taller than the terminal would scroll and break the in-place redraw.
+    if full.lines().count() < rows {
+        full
+    } else {
+        render_with(title, snap, columns, true)
+    }
+}
+
+fn render_with(title: &str, snap: &Snapshot, columns: usize, grouped: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", clip(title, columns));
     let _ = writeln!(out);
@@ -121,7 +131,25 @@ pub fn render_frame(title: &str, snap: &Snapshot, columns: usize) -> String {
         snap.resources.len(),
         if snap.resources.len() == 1 { "" } else { "s" }
     );
-    if !snap.resources.is_empty() {
+    if grouped && !snap.resources.is_empty() {
+        let _ = writeln!(out, "  {:<44} {:>3}  {:<26} NAMES", "TYPE", "N", "STATES");
+        for (type_, rows) in group_by_type(&snap.resources) {
+            let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in &rows {
+                *states.entry(r.state.as_str()).or_default() += 1;
+            }
+            let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+            let line = format!(
+                "  {:<44} {:>3}  {:<26} {}",
+                clip(type_, 44),
+                rows.len(),
+                clip(&states.join(", "), 26),
+                names.join(", ")
+            );
+            let _ = writeln!(out, "{}", clip(&line, columns));
+        }
+    } else if !snap.resources.is_empty() {
         let type_width = snap
             .resources
             .iter()
@@ -149,6 +177,18 @@ pub fn render_frame(title: &str, snap: &Snapshot, columns: usize) -> String {
                 clip(&r.name, name_width),
                 r.state
             );
+        }
+    }
+    out
+}
+
+/// Rows of the same type together, in the order they come.
+fn group_by_type(rows: &[ResourceRow]) -> Vec<(&str, Vec<&ResourceRow>)> {
+    let mut out: Vec<(&str, Vec<&ResourceRow>)> = Vec::new();
+    for r in rows {
+        match out.last_mut() {
+            Some((t, v)) if *t == r.type_ => v.push(r),
+            _ => out.push((r.type_.as_str(), vec![r])),
         }
     }
     out
@@ -282,10 +322,30 @@ mod tests {
             &[("Microsoft.Network/natGateways", "n", "Creating")],
         );
         s.conditions[0].message = "m".repeat(500);
-        let f = render_frame("title", &s, 80);
+        let f = render_frame("title", &s, 80, 50);
         assert!(f.contains("AzureCluster phase: Provisioning"));
         assert!(f.contains("Microsoft.Network/natGateways"));
         assert!(f.contains("1 resource\n"));
         assert!(f.lines().all(|l| l.chars().count() <= 80), "{f}");
+    }
+
+    #[test]
+    fn a_short_terminal_gets_one_line_per_type() {
+        let rows: Vec<(&str, &str, &str)> = vec![
+            ("Microsoft.Network/networkInterfaces", "a-nic", "Succeeded"),
+            ("Microsoft.Network/networkInterfaces", "b-nic", "Creating"),
+            ("Microsoft.Compute/virtualMachines", "a", "Creating"),
+        ];
+        let s = snap("Provisioning", "False", &rows);
+        let tall = render_frame("t", &s, 120, 100);
+        assert!(tall.contains("b-nic") && tall.contains("STATE"));
+        let short = render_frame("t", &s, 120, 8);
+        assert!(
+            short.contains("Microsoft.Network/networkInterfaces")
+                && short.contains("Creating 1, Succeeded 1")
+                && short.contains("a-nic, b-nic"),
+            "{short}"
+        );
+        assert_eq!(short.matches("networkInterfaces").count(), 1, "{short}");
     }
 }
