@@ -437,16 +437,11 @@ async fn apply(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
     }
 
     // Machines the spec no longer has (a pool scaled down or removed): VM first, then its NIC.
-    let desired_vms: BTreeSet<String> = steps
-        .iter()
-        .filter(|s| s.key.starts_with("vm/"))
-        .map(|s| s.step.name().to_string())
-        .collect();
     let removal = orphans::remove(
         &session,
         &owner,
         &obj.spec.azure.resource_group,
-        &desired_vms,
+        &planned_vms(&steps),
         &mut seen.operations,
     )
     .await
@@ -516,6 +511,16 @@ async fn apply(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
     Ok(Action::requeue(
         backoff::delay(RetryClass::Transient, failures).max(Duration::from_secs(10)),
     ))
+}
+
+/// The VM names the plan holds: the graph creates and deletes these; anything else owned is
+/// an orphan for [`orphans::remove`]. Pure.
+fn planned_vms(steps: &[PlannedStep]) -> BTreeSet<String> {
+    steps
+        .iter()
+        .filter(|s| s.key.starts_with("vm/"))
+        .map(|s| s.step.name().to_string())
+        .collect()
 }
 
 static EMPTY: Observation = Observation {
@@ -705,12 +710,15 @@ async fn cleanup(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
         Err(e) => return blocked_deleting(obj, ctx, &previous, e).await,
     };
 
-    // Machines no longer in the spec go first, with the rest of the machines.
+    // Machines the plan does not have (a scale-down still under way, a VM whose PUT went out
+    // just before a crash) go by listing; the planned ones go through the graph below. Each
+    // machine has exactly one of the two paths: listing them all here as well sent every
+    // planned VM a second DELETE in the same pass.
     let removal = orphans::remove(
         &session,
         &owner,
         &obj.spec.azure.resource_group,
-        &BTreeSet::new(),
+        &planned_vms(&steps),
         &mut seen.operations,
     )
     .await
