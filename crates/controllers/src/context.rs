@@ -8,6 +8,7 @@ use azop_provider::Provider;
 use crate::backoff::FailureCounter;
 use crate::events::EventRecorder;
 use crate::metrics::ControllerMetrics;
+use crate::retry_gate::RetryGate;
 
 /// Settings shared by every controller.
 #[derive(Clone, Debug)]
@@ -39,6 +40,8 @@ pub struct Context {
     pub recorder: EventRecorder,
     pub metrics: ControllerMetrics,
     pub failures: FailureCounter,
+    /// Per-resource holds after failed writes.
+    pub retries: RetryGate,
     pub settings: Settings,
 }
 
@@ -55,6 +58,7 @@ impl Context {
             provider,
             metrics,
             failures: FailureCounter::default(),
+            retries: RetryGate::default(),
             settings,
         })
     }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod finalizer;
 pub mod graph;
 pub mod metrics;
+pub mod retry_gate;
 pub mod status;
 pub mod step;
 

@@ -31,6 +31,7 @@ use crate::conditions::{Observation as Cond, Status};
 use crate::context::Context;
 use crate::error::Error;
 use crate::graph::{self, Node, NodeState};
+use crate::retry_gate::Source;
 use crate::step::Observation;
 use crate::{events, finalizer, status};
 
@@ -105,6 +106,9 @@ struct Observed {
     operations: Vec<ArmOperation>,
     /// Shortest Retry-After among operations still running.
     next_poll: Option<Duration>,
+    /// Keys whose failure came from a failed operation (Azure's code in hand), not only
+    /// from a `provisioningState: Failed` read.
+    failed_ops: BTreeSet<String>,
 }
 
 fn to_handle(op: &ArmOperation) -> LroHandle {
@@ -258,6 +262,7 @@ async fn observe(
         .collect();
     let mut observations = BTreeMap::new();
     let mut states = BTreeMap::new();
+    let mut failed_ops = BTreeSet::new();
     for (s, (key, r)) in steps.iter().zip(results) {
         let obs = r.map_err(|e| {
             Error::azure(
@@ -266,6 +271,9 @@ async fn observe(
             )
         })?;
         let id = s.step.id(sub).to_ascii_lowercase();
+        if failures.contains_key(&id) {
+            failed_ops.insert(key.clone());
+        }
         states.insert(
             key.clone(),
             state_of(s, &obs, busy_ids.contains(&id), failures.get(&id)),
@@ -277,6 +285,7 @@ async fn observe(
         states,
         operations,
         next_poll,
+        failed_ops,
     })
 }
 
@@ -374,13 +383,58 @@ async fn apply(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
         Err(e) => return blocked_by(obj, ctx, &previous, e).await,
     };
 
-    // Act: PUT what the graph allows now, in parallel.
-    let to_create: Vec<&PlannedStep> = graph::next_creates(&nodes(&steps), &seen.states)
-        .into_iter()
-        .filter_map(|k| steps.iter().find(|s| s.key == k))
-        .filter(|s| !s.external)
-        .collect();
-    let mut worst: Option<Error> = None;
+    // Failures observed this pass start (or keep) a hold on the resource; one that is as
+    // desired again clears it.
+    let now_instant = std::time::Instant::now();
+    let gate_key = |key: &str| {
+        format!(
+            "{}/{}/{key}",
+            obj.uid().unwrap_or_default(),
+            obj.metadata.generation.unwrap_or_default()
+        )
+    };
+    for s in &steps {
+        match seen.states.get(&s.key) {
+            Some(NodeState::Ready) => ctx.retries.succeeded(&gate_key(&s.key)),
+            Some(NodeState::Failed(message)) => {
+                let source = if seen.failed_ops.contains(&s.key) {
+                    Source::Azure
+                } else {
+                    Source::ProvisioningState
+                };
+                let hold = ctx.retries.failed(
+                    &gate_key(&s.key),
+                    message,
+                    source,
+                    RetryClass::Transient,
+                    now_instant,
+                );
+                seen.states
+                    .insert(s.key.clone(), NodeState::Failed(hold.message));
+            }
+            _ => {}
+        }
+    }
+
+    // Act: PUT what the graph allows now, in parallel — except resources still held after
+    // a failure, which keep showing the Azure error until their retry is due.
+    let mut held_wait: Option<Duration> = None;
+    let mut to_create: Vec<&PlannedStep> = Vec::new();
+    for key in graph::next_creates(&nodes(&steps), &seen.states) {
+        let Some(s) = steps.iter().find(|s| s.key == key) else {
+            continue;
+        };
+        if s.external {
+            continue;
+        }
+        match ctx.retries.check(&gate_key(&s.key), now_instant) {
+            None => to_create.push(s),
+            Some((wait, message)) => {
+                held_wait = Some(held_wait.map_or(wait, |w| w.min(wait)));
+                seen.states.insert(key, NodeState::Failed(message));
+            }
+        }
+    }
     let mut puts = Vec::with_capacity(to_create.len());
     for s in to_create {
         let (session, owner) = (&session, &owner);
@@ -426,12 +480,19 @@ async fn apply(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
                 seen.states.insert(s.key.clone(), NodeState::Busy);
             }
             Err(e) => {
+                let message = e.to_string();
+                let class = Error::azure(format!("write {label}"), e).retry_class();
+                let hold = ctx.retries.failed(
+                    &gate_key(&s.key),
+                    &message,
+                    Source::Azure,
+                    class,
+                    now_instant,
+                );
+                let wait = hold.until.saturating_duration_since(now_instant);
+                held_wait = Some(held_wait.map_or(wait, |w| w.min(wait)));
                 seen.states
-                    .insert(s.key.clone(), NodeState::Failed(e.to_string()));
-                let err = Error::azure(format!("write {label}"), e);
-                if worst.as_ref().is_none_or(|w| severity(&err) > severity(w)) {
-                    worst = Some(err);
-                }
+                    .insert(s.key.clone(), NodeState::Failed(hold.message));
             }
         }
     }
@@ -488,20 +549,22 @@ async fn apply(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
     });
     write_status(obj, ctx, &previous, &new_status).await?;
 
-    // When to come back.
-    if !seen.operations.is_empty() {
-        let wait = seen.next_poll.unwrap_or(Duration::from_secs(2));
-        return Ok(Action::requeue(wait.clamp(
-            Duration::from_millis(500),
-            ctx.settings.max_poll_interval,
-        )));
-    }
-    if let Some(err) = worst {
-        let failures = ctx.failures.failed(&object_key(obj));
-        return Ok(Action::requeue(backoff::delay(err.retry_class(), failures)));
-    }
-    if acted {
-        return Ok(Action::requeue(Duration::from_secs(1)));
+    // When to come back: the soonest of an operation's poll, a held retry, and a look at
+    // what was just written.
+    let soonest = [
+        (!seen.operations.is_empty()).then(|| {
+            seen.next_poll
+                .unwrap_or(Duration::from_secs(2))
+                .min(ctx.settings.max_poll_interval)
+        }),
+        held_wait,
+        acted.then_some(Duration::from_secs(1)),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    if let Some(wait) = soonest {
+        return Ok(Action::requeue(wait.max(Duration::from_millis(500))));
     }
     if new_status.common.phase == Some(Phase::Running) {
         return Ok(Action::requeue(ctx.settings.resync));
@@ -530,16 +593,6 @@ static EMPTY: Observation = Observation {
     drift: Vec::new(),
     raw: None,
 };
-
-fn severity(e: &Error) -> u8 {
-    match e.retry_class() {
-        RetryClass::Busy => 1,
-        RetryClass::Transient => 2,
-        RetryClass::Throttled { .. } => 3,
-        RetryClass::Auth => 4,
-        RetryClass::InvalidSpec => 5,
-    }
-}
 
 fn was_created_before(previous: &AzureClusterStatus, resource_type: &str, name: &str) -> bool {
     previous.resources.iter().any(|r| {
@@ -838,6 +891,8 @@ async fn cleanup(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
         )
         .await;
         finalizer::remove(&ctx.client, obj, AZURE_CLUSTER_FINALIZER).await?;
+        ctx.retries
+            .forget(&format!("{}/", obj.uid().unwrap_or_default()));
         return Ok(Action::await_change());
     }
 
