@@ -141,4 +141,5 @@ async fn drift_is_corrected_and_reported_with_an_event() {
         "resyncs after correction must not write"
     );
     assert_secret_not_logged(&op);
+    assert_log_is_plain_text(&op);
 }

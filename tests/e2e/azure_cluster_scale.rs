@@ -163,4 +163,5 @@ async fn pools_scale_up_and_down_touching_only_the_machines_that_change() {
         ])
     );
     assert_secret_not_logged(&op);
+    assert_log_is_plain_text(&op);
 }

@@ -383,6 +383,17 @@ pub fn assert_secret_not_logged(op: &Operator) {
     );
 }
 
+/// A log written to a file (as in a container) is plain text: no terminal escape codes.
+pub fn assert_log_is_plain_text(op: &Operator) {
+    let logs = op.logs();
+    assert!(
+        !logs.contains('\u{1b}'),
+        "escape codes in {}: {:?}",
+        op.log.display(),
+        logs.lines().next()
+    );
+}
+
 /// ARM path helpers for the test's own calls.
 pub fn rg_path(rg: &str) -> String {
     format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}")
