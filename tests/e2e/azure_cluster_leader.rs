@@ -64,6 +64,7 @@ async fn one_leader_reconciles_and_the_other_takes_over_after_sigkill() {
     a.kill();
     or_dump(wait_log(&b, "became leader", TIMEOUT).await, &[&b]);
     let took = before_kill.elapsed();
+    eprintln!("takeover {took:?} after SIGKILL");
     assert!(
         took <= Duration::from_secs(LEASE_SECONDS + 2),
         "takeover took {took:?}"
