@@ -295,3 +295,44 @@ async fn a_control_plane_nsg_without_6443_is_reported_and_nothing_is_written() {
     or_dump(wait_ready(&world, "st").await, &[&op]);
     assert_secret_not_logged(&op);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_load_balancer_gets_a_private_frontend_and_no_public_ip() {
+    let world = World::new("azc-internal", SimConfig::default())
+        .await
+        .unwrap();
+    build_hub(&world, true).await;
+    let op = world.start_operator("a", &[]).unwrap();
+    let mut c = static_cluster("in", "rg-e2e-internal");
+    c["spec"]["network"]["apiServerLoadBalancer"] = json!({"type": "Internal"});
+    create(&world, c).await.unwrap();
+    let obj = or_dump(wait_ready(&world, "in").await, &[&op]);
+
+    let inv = world.sim.inventory();
+    assert!(
+        by_type(&inv, "Microsoft.Network/publicIPAddresses").is_empty(),
+        "an internal cluster must have no public IP: {:?}",
+        names_of(&inv, "Microsoft.Network/publicIPAddresses")
+    );
+    let lb = find(&inv, "Microsoft.Network/loadBalancers", "in-internal-lb").expect("internal lb");
+    let fe = &lb["properties"]["frontendIPConfigurations"][0]["properties"];
+    assert!(
+        fe["subnet"]["id"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&subnet_path(CP_SUBNET)),
+        "{fe}"
+    );
+    let private_ip = fe["privateIPAddress"]
+        .as_str()
+        .expect("private frontend address");
+    assert!(private_ip.starts_with("10.20.0."), "{private_ip}");
+    assert_eq!(
+        obj.data["status"]["controlPlaneEndpoint"]["host"],
+        private_ip
+    );
+    assert_eq!(
+        obj.data["status"]["azureNames"]["loadBalancer"],
+        "in-internal-lb"
+    );
+}

@@ -245,7 +245,9 @@ fn chain() -> Chain {
             LoadBalancerSpec {
                 subscription_id: SUB.into(),
                 location: LOC.into(),
-                public_ip_id: ids::public_ip(SUB, RG, "prod-lb-ip"),
+                frontend: azop_provider::resources::network::load_balancer::Frontend::Public {
+                    public_ip_id: ids::public_ip(SUB, RG, "prod-lb-ip"),
+                },
                 port: API_SERVER_PORT,
                 tags: tags(),
             },

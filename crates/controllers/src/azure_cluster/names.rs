@@ -24,7 +24,8 @@ pub struct ClusterNames {
 }
 
 impl ClusterNames {
-    pub fn for_cluster(cluster: &str) -> Self {
+    /// `internal_lb`: the API server's load balancer is internal (`<cluster>-internal-lb`).
+    pub fn for_cluster(cluster: &str, internal_lb: bool) -> Self {
         ClusterNames {
             vnet: format!("{cluster}-vnet"),
             control_plane_subnet: format!("{cluster}-controlplane-subnet"),
@@ -34,7 +35,11 @@ impl ClusterNames {
             nat_gateway: format!("{cluster}-node-natgw"),
             nat_gateway_public_ip: format!("{cluster}-node-natgw-pip"),
             api_server_public_ip: format!("{cluster}-apiserver-pip"),
-            load_balancer: format!("{cluster}-public-lb"),
+            load_balancer: if internal_lb {
+                format!("{cluster}-internal-lb")
+            } else {
+                format!("{cluster}-public-lb")
+            },
         }
     }
 
@@ -83,7 +88,11 @@ mod tests {
 
     #[test]
     fn names_follow_capz_shapes() {
-        let n = ClusterNames::for_cluster("prod");
+        let n = ClusterNames::for_cluster("prod", false);
+        assert_eq!(
+            ClusterNames::for_cluster("prod", true).load_balancer,
+            "prod-internal-lb"
+        );
         assert_eq!(n.load_balancer, "prod-public-lb");
         assert_eq!(n.vnet, "prod-vnet");
         assert_eq!(control_plane_machine("prod", 2), "prod-cp-2");

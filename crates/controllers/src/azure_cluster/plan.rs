@@ -20,14 +20,14 @@ use std::collections::BTreeMap;
 
 use azop_api::v1alpha1::azure_cluster::{
     AzureClusterSpec, DEFAULT_CONTROL_PLANE_SUBNET_CIDR, DEFAULT_VNET_CIDR,
-    DEFAULT_WORKER_SUBNET_CIDR, NodeRole, OsDiskType,
+    DEFAULT_WORKER_SUBNET_CIDR, LoadBalancerType, NodeRole, OsDiskType,
 };
 use azop_provider::resources::compute::virtual_machine::{
     ImageSource, OsDiskSpec, VirtualMachine, VirtualMachineKey, VirtualMachineSpec,
 };
 use azop_provider::resources::network::ids;
 use azop_provider::resources::network::load_balancer::{
-    self, API_SERVER_PORT, LoadBalancer, LoadBalancerKey, LoadBalancerSpec,
+    self, API_SERVER_PORT, Frontend, LoadBalancer, LoadBalancerKey, LoadBalancerSpec,
 };
 use azop_provider::resources::network::nat_gateway::{NatGateway, NatGatewayKey, NatGatewaySpec};
 use azop_provider::resources::network::network_interface::{
@@ -143,6 +143,15 @@ pub fn control_plane_rules() -> Vec<SecurityRuleSpec> {
     }]
 }
 
+/// Whether the API server sits behind an internal load balancer (static placement only).
+pub fn internal_load_balancer(spec: &AzureClusterSpec) -> bool {
+    spec.network
+        .api_server_load_balancer
+        .as_ref()
+        .and_then(|l| l.lb_type)
+        == Some(LoadBalancerType::Internal)
+}
+
 /// The subnets of the cluster (dynamic placement), with their CIDRs or CAPZ's defaults.
 pub fn subnet_cidrs(spec: &AzureClusterSpec) -> (String, String, String) {
     let net = &spec.network;
@@ -187,7 +196,7 @@ pub fn subnet_ids(cluster: &str, spec: &AzureClusterSpec) -> (String, String) {
             )
         }
         None => {
-            let n = ClusterNames::for_cluster(cluster);
+            let n = ClusterNames::for_cluster(cluster, internal_load_balancer(spec));
             let rg = &spec.azure.resource_group;
             (
                 ids::subnet(sub, rg, &n.vnet, &n.control_plane_subnet),
@@ -215,7 +224,7 @@ pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<
     let rg = &az.resource_group;
     let loc = &az.location;
     let tags: BTreeMap<String, String> = az.tags.clone();
-    let n = ClusterNames::for_cluster(cluster);
+    let n = ClusterNames::for_cluster(cluster, internal_load_balancer(spec));
     let dynamic = spec.network.existing_vnet.is_none();
     let mut steps = Vec::new();
 
@@ -334,22 +343,40 @@ pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<
         ));
     }
 
-    // The API server's public IP is zone-redundant when the control plane spans zones, so a
-    // zone outage does not take the endpoint down with it.
-    steps.push(step(
-        KEY_API_PIP,
-        &[KEY_RESOURCE_GROUP],
-        Part::LoadBalancer,
-        pip(&n.api_server_public_ip, spec.control_plane.zones.clone()),
-    ));
+    let (cp_subnet, worker_subnet) = subnet_ids(cluster, spec);
     let lb_key = LoadBalancerKey {
         resource_group: rg.clone(),
         name: n.load_balancer.clone(),
     };
     let backend_pool = load_balancer::backend_pool_id(sub, &lb_key);
+    let (frontend, lb_deps) = if internal_load_balancer(spec) {
+        // Internal (static placement only): a private frontend in the control-plane subnet,
+        // which the static-placement check has already found.
+        (
+            Frontend::Internal {
+                subnet_id: cp_subnet.clone(),
+            },
+            [KEY_RESOURCE_GROUP],
+        )
+    } else {
+        // The API server's public IP is zone-redundant when the control plane spans zones, so a
+        // zone outage does not take the endpoint down with it.
+        steps.push(step(
+            KEY_API_PIP,
+            &[KEY_RESOURCE_GROUP],
+            Part::LoadBalancer,
+            pip(&n.api_server_public_ip, spec.control_plane.zones.clone()),
+        ));
+        (
+            Frontend::Public {
+                public_ip_id: ids::public_ip(sub, rg, &n.api_server_public_ip),
+            },
+            [KEY_API_PIP],
+        )
+    };
     steps.push(step(
         KEY_LB,
-        &[KEY_API_PIP],
+        &lb_deps,
         Part::LoadBalancer,
         ResourceStep::<LoadBalancer>::new(
             &n.load_balancer,
@@ -357,14 +384,13 @@ pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<
             LoadBalancerSpec {
                 subscription_id: sub.clone(),
                 location: loc.clone(),
-                public_ip_id: ids::public_ip(sub, rg, &n.api_server_public_ip),
+                frontend,
                 port: API_SERVER_PORT,
                 tags: tags.clone(),
             },
         ),
     ));
 
-    let (cp_subnet, worker_subnet) = subnet_ids(cluster, spec);
     for m in desired_machines(cluster, spec) {
         let (part, subnet_id, pools, mut nic_deps) = match m.role {
             NodeRole::ControlPlane => (

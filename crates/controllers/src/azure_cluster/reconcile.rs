@@ -336,7 +336,8 @@ async fn apply(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
     };
 
     // Names are fixed in status before the first PUT.
-    let names = ClusterNames::for_cluster(&name).to_status();
+    let names =
+        ClusterNames::for_cluster(&name, plan::internal_load_balancer(&obj.spec)).to_status();
     if previous.azure_names != names {
         let mut first = previous.clone();
         first.azure_names = names.clone();

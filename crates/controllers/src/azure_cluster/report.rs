@@ -9,7 +9,7 @@ use azop_api::v1alpha1::{ArmOperation, AzureResourceStatus, CommonStatus, Phase}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::machines::MachinePlan;
-use super::plan::{KEY_API_PIP, KEY_RESOURCE_GROUP, Part};
+use super::plan::{KEY_API_PIP, KEY_LB, KEY_RESOURCE_GROUP, Part};
 use crate::conditions::{self, Observation as Cond, Status};
 use crate::graph::NodeState;
 use crate::step::Observation;
@@ -202,11 +202,18 @@ pub fn status(input: ReportInput<'_>) -> AzureClusterStatus {
     failure_domains.sort();
     failure_domains.dedup();
 
+    // The public IP's address, or the internal load balancer's private frontend address.
     let endpoint = input
         .steps
         .iter()
         .find(|s| s.key == KEY_API_PIP)
         .and_then(|s| s.observed.str_at("/properties/ipAddress"))
+        .or_else(|| {
+            input.steps.iter().find(|s| s.key == KEY_LB).and_then(|s| {
+                s.observed
+                    .str_at("/properties/frontendIPConfigurations/0/properties/privateIPAddress")
+            })
+        })
         .map(|host| ApiEndpoint { host, port: 6443 });
 
     let resources = input

@@ -15,9 +15,9 @@ use crate::resources::diff::{Diff, tags_from_value, tags_to_value, wire};
 use crate::resources::{ArmResource, Difference, Owner};
 use azure_mgmt_network::models::{
     BackendAddressPool, FrontendIpConfiguration, FrontendIpConfigurationPropertiesFormat,
-    LoadBalancer as LbModel, LoadBalancerPropertiesFormat, LoadBalancerSku, LoadBalancingRule,
-    LoadBalancingRulePropertiesFormat, Probe, ProbePropertiesFormat, PublicIpAddress,
-    TransportProtocol, load_balancer_sku, probe_properties_format,
+    IpAllocationMethod, LoadBalancer as LbModel, LoadBalancerPropertiesFormat, LoadBalancerSku,
+    LoadBalancingRule, LoadBalancingRulePropertiesFormat, Probe, ProbePropertiesFormat,
+    PublicIpAddress, Subnet, TransportProtocol, load_balancer_sku, probe_properties_format,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -44,11 +44,21 @@ pub struct LoadBalancerSpec {
     /// The subscription the load balancer lives in (its children's ids start with it).
     pub subscription_id: String,
     pub location: String,
-    /// The frontend's Standard Static public IP ([`super::ids::public_ip`]).
-    pub public_ip_id: String,
+    /// Where the API server is exposed.
+    pub frontend: Frontend,
     /// Frontend and backend port of the rule and the probe's port: [`API_SERVER_PORT`].
     pub port: i32,
     pub tags: BTreeMap<String, String>,
+}
+
+/// The load balancer's frontend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frontend {
+    /// A public load balancer on a Standard Static public IP ([`super::ids::public_ip`]).
+    Public { public_ip_id: String },
+    /// An internal load balancer with a dynamic private IP in a subnet ([`super::ids::subnet`]),
+    /// for clusters reached through a gateway in their VNet.
+    Internal { subnet_id: String },
 }
 
 /// The backend pool's id, for the control-plane NICs' `backend_pool_ids`.
@@ -180,10 +190,20 @@ impl ArmResource for LoadBalancer {
             super::ids::load_balancer_child(&lb_id, collection, name)
         };
 
-        let mut pip = PublicIpAddress::new();
-        pip.resource.id = Some(spec.public_ip_id.clone());
         let mut fe_props = FrontendIpConfigurationPropertiesFormat::new();
-        fe_props.public_ip_address = Some(pip);
+        match &spec.frontend {
+            Frontend::Public { public_ip_id } => {
+                let mut pip = PublicIpAddress::new();
+                pip.resource.id = Some(public_ip_id.clone());
+                fe_props.public_ip_address = Some(pip);
+            }
+            Frontend::Internal { subnet_id } => {
+                let mut subnet = Subnet::new();
+                subnet.sub_resource.id = Some(subnet_id.clone());
+                fe_props.subnet = Some(subnet);
+                fe_props.private_ip_allocation_method = Some(IpAllocationMethod::Dynamic);
+            }
+        }
         let mut frontend = FrontendIpConfiguration::new();
         frontend.name = Some(FRONTEND_NAME.to_owned());
         frontend.properties = Some(fe_props);
@@ -265,6 +285,14 @@ impl ArmResource for LoadBalancer {
                     .and_then(|f| f.public_ip_address.as_ref())
                     .and_then(|pip| pip.resource.id.as_deref()),
                 ofp.public_ip_address.as_ref().and_then(|r| r.id.as_deref()),
+            );
+            d.id_set(
+                &format!("{field}.subnet"),
+                fe.properties
+                    .as_ref()
+                    .and_then(|f| f.subnet.as_ref())
+                    .and_then(|s| s.sub_resource.id.as_deref()),
+                ofp.subnet.as_ref().and_then(|r| r.id.as_deref()),
             );
         }
         extra_children(
@@ -447,7 +475,9 @@ mod tests {
         let spec = LoadBalancerSpec {
             subscription_id: "subid".into(),
             location: "eastus".into(),
-            public_ip_id: ids::public_ip("subid", "rg1", "lb-ip"),
+            frontend: Frontend::Public {
+                public_ip_id: ids::public_ip("subid", "rg1", "lb-ip"),
+            },
             port: API_SERVER_PORT,
             tags: BTreeMap::new(),
         };
@@ -579,6 +609,38 @@ mod tests {
             backend_pool_id("subid", &key()),
             format!("{LB}/backendAddressPools/control-plane")
         );
+    }
+
+    #[test]
+    fn an_internal_frontend_sits_in_its_subnet_with_a_dynamic_ip() {
+        let subnet = ids::subnet("subid", "rg-net", "vnet", "cp");
+        let spec = LoadBalancerSpec {
+            subscription_id: "subid".into(),
+            location: "eastus".into(),
+            frontend: Frontend::Internal {
+                subnet_id: subnet.clone(),
+            },
+            port: API_SERVER_PORT,
+            tags: BTreeMap::new(),
+        };
+        let body = LoadBalancer::desired(&key(), &spec, &owner());
+        let json = serde_json::to_value(&body).expect("json");
+        let fe = &json["properties"]["frontendIPConfigurations"][0]["properties"];
+        assert_eq!(fe["subnet"]["id"], subnet);
+        assert_eq!(fe["privateIPAllocationMethod"], "Dynamic");
+        assert!(fe.get("publicIPAddress").is_none());
+        // Azure answers with the id lower-cased in places and a private address: no drift.
+        let mut got = json.clone();
+        got["id"] = serde_json::json!(LB);
+        got["properties"]["provisioningState"] = serde_json::json!("Succeeded");
+        got["properties"]["frontendIPConfigurations"][0]["properties"]["subnet"]["id"] =
+            serde_json::json!(subnet.to_ascii_lowercase());
+        got["properties"]["frontendIPConfigurations"][0]["properties"]["privateIPAddress"] =
+            serde_json::json!("10.0.0.4");
+        assert_eq!(LoadBalancer::diff(&body, &observed(got.clone())), vec![]);
+        got["properties"]["frontendIPConfigurations"][0]["properties"]["subnet"]["id"] =
+            serde_json::json!(ids::subnet("subid", "rg-net", "vnet", "other"));
+        assert_eq!(LoadBalancer::diff(&body, &observed(got)).len(), 1);
     }
 
     #[test]
