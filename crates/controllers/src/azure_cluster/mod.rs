@@ -23,7 +23,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Config, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 
 use crate::context::Context;
 
@@ -34,7 +34,16 @@ pub async fn run(
 ) {
     let clusters: Api<AzureCluster> = ctx.api();
     let secrets: Api<Secret> = ctx.api();
-    let controller = Controller::new(clusters, watcher::Config::default())
+    // Only spec changes (and the deletion mark, which bumps the generation) wake a cluster:
+    // the controller's own status writes must not, or every write would re-read the whole
+    // graph from Azure. In-flight operations are polled by requeue, at their Retry-After.
+    let (reader, writer) = reflector::store();
+    let triggers = watcher(clusters, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let controller = Controller::for_stream(triggers, reader)
         .with_config(Config::default().concurrency(ctx.settings.concurrency));
     let store = controller.store();
     // A changed credentials or bootstrap Secret wakes every cluster of its namespace that
