@@ -44,5 +44,6 @@ demo: ## see azop at work on an embedded test environment
 bench: ## benchmarks; results are written up in docs/benchmarks.md
 	$(CARGO) run --release -q -p azop-armsim --example bench_get
 	bash crates/testenv/scripts/install.sh >/dev/null
-	$(CARGO) build --release -q -p azop -p azop-e2e --bin azop-bench
+	$(CARGO) build --release -q -p azop --bin azop   # the operator under test: built fresh, never stale
+	$(CARGO) build --release -q -p azop-e2e --bin azop-bench
 	$(CARGO) run --release -q -p azop-e2e --bin azop-bench -- $(BENCH_ARGS)
