@@ -127,6 +127,12 @@ impl RetryGate {
         }
     }
 
+    /// Whether `key` has a failure on record (held, or its one retry under way). A pure read:
+    /// unlike [`RetryGate::check`] it never lets a retry through.
+    pub fn has_failure(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
+    }
+
     /// The resource is as desired: forget its failures.
     pub fn succeeded(&self, key: &str) {
         self.lock().remove(key);

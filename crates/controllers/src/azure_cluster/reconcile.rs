@@ -242,13 +242,50 @@ fn state_of(
     NodeState::Ready
 }
 
+/// What polling the recorded operations found.
+struct Polled {
+    running: Vec<ArmOperation>,
+    failures: BTreeMap<String, String>,
+    next_poll: Option<Duration>,
+}
+
+async fn poll(session: &ArmSession, ops: &[ArmOperation]) -> Polled {
+    let (running, failures, next_poll) = poll_operations(session, ops).await;
+    Polled {
+        running,
+        failures,
+        next_poll,
+    }
+}
+
+/// When every recorded operation is still running, nothing else can have changed that a
+/// full pass would act on: dependencies become Ready only when an operation ends, the spec is
+/// the one already observed, and no retry hold is due. Then the reconcile polls only and comes
+/// back at the operations' Retry-After, instead of re-reading every resource. Pure.
+fn poll_only_wait(
+    previous: &AzureClusterStatus,
+    generation: Option<i64>,
+    polled: &Polled,
+    any_hold: bool,
+) -> Option<Duration> {
+    let all_running = !previous.operations.is_empty()
+        && polled.failures.is_empty()
+        && polled.running.len() == previous.operations.len();
+    (all_running && !any_hold && previous.common.observed_generation == generation)
+        .then(|| polled.next_poll.unwrap_or(Duration::from_secs(2)))
+}
+
 async fn observe(
     session: &ArmSession,
     owner: &Owner,
     steps: &[PlannedStep],
-    previous_ops: &[ArmOperation],
+    polled: Polled,
 ) -> Result<Observed, Error> {
-    let (operations, failures, next_poll) = poll_operations(session, previous_ops).await;
+    let Polled {
+        running: operations,
+        failures,
+        next_poll,
+    } = polled;
     let mut reads = Vec::with_capacity(steps.len());
     for s in steps {
         reads.push(async move { (s.key.clone(), s.step.observe(session, owner).await) });
@@ -379,13 +416,6 @@ async fn apply(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
     }
 
     let steps = plan::plan(&name, &obj.spec, &resolved);
-    let mut seen = match observe(&session, &owner, &steps, &previous.operations).await {
-        Ok(o) => o,
-        Err(e) => return blocked_by(obj, ctx, &previous, e).await,
-    };
-
-    // Failures observed this pass start (or keep) a hold on the resource; one that is as
-    // desired again clears it.
     let now_instant = std::time::Instant::now();
     let gate_key = |key: &str| {
         format!(
@@ -394,6 +424,24 @@ async fn apply(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
             obj.metadata.generation.unwrap_or_default()
         )
     };
+    let polled = poll(&session, &previous.operations).await;
+    // A failure on record needs a full pass (to retry it, or to clear it).
+    let any_hold = steps
+        .iter()
+        .any(|s| ctx.retries.has_failure(&gate_key(&s.key)));
+    if let Some(wait) = poll_only_wait(&previous, obj.metadata.generation, &polled, any_hold) {
+        return Ok(Action::requeue(wait.clamp(
+            Duration::from_millis(500),
+            ctx.settings.max_poll_interval,
+        )));
+    }
+    let mut seen = match observe(&session, &owner, &steps, polled).await {
+        Ok(o) => o,
+        Err(e) => return blocked_by(obj, ctx, &previous, e).await,
+    };
+
+    // Failures observed this pass start (or keep) a hold on the resource; one that is as
+    // desired again clears it.
     for s in &steps {
         match seen.states.get(&s.key) {
             Some(NodeState::Ready) => ctx.retries.succeeded(&gate_key(&s.key)),
@@ -759,7 +807,14 @@ async fn cleanup(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
         custom_data: None,
     };
     let steps = plan::plan(&obj.name_any(), &obj.spec, &resolved);
-    let mut seen = match observe(&session, &owner, &steps, &previous.operations).await {
+    let polled = poll(&session, &previous.operations).await;
+    if let Some(wait) = poll_only_wait(&previous, obj.metadata.generation, &polled, false) {
+        return Ok(Action::requeue(wait.clamp(
+            Duration::from_millis(500),
+            ctx.settings.max_poll_interval,
+        )));
+    }
+    let mut seen = match observe(&session, &owner, &steps, polled).await {
         Ok(o) => o,
         Err(e) => return blocked_deleting(obj, ctx, &previous, e).await,
     };
@@ -919,6 +974,7 @@ async fn cleanup(obj: &AzureCluster, ctx: &Context) -> Result<Action, Error> {
     let mut next = previous.clone();
     next.operations = seen.operations.clone();
     next.common.phase = Some(Phase::Deleting);
+    next.common.observed_generation = obj.metadata.generation;
     next.common.conditions = crate::conditions::merge(
         &previous.common.conditions,
         &[Cond::new(
@@ -973,6 +1029,7 @@ async fn blocked_deleting(
     );
     let mut next = previous.clone();
     next.common.phase = Some(Phase::Deleting);
+    next.common.observed_generation = obj.metadata.generation;
     next.common.conditions = crate::conditions::merge(
         &previous.common.conditions,
         &[Cond::new("Ready", Status::False, "DeleteBlocked", message)],
@@ -982,4 +1039,72 @@ async fn blocked_deleting(
     write_status(obj, ctx, previous, &next).await?;
     let failures = ctx.failures.failed(&object_key(obj));
     Ok(Action::requeue(backoff::delay(err.retry_class(), failures)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(id: &str) -> ArmOperation {
+        ArmOperation {
+            resource_id: id.into(),
+            action: ArmAction::Put,
+            url: format!("https://arm/{id}/op"),
+            kind: None,
+            started_at: None,
+            deadline: None,
+        }
+    }
+
+    fn status_with(ops: Vec<ArmOperation>, generation: i64) -> AzureClusterStatus {
+        let mut s = AzureClusterStatus {
+            operations: ops,
+            ..AzureClusterStatus::default()
+        };
+        s.common.observed_generation = Some(generation);
+        s
+    }
+
+    fn polled(running: Vec<ArmOperation>, failed: &[&str]) -> Polled {
+        Polled {
+            running,
+            failures: failed
+                .iter()
+                .map(|f| (f.to_string(), "Failed".to_string()))
+                .collect(),
+            next_poll: Some(Duration::from_secs(7)),
+        }
+    }
+
+    #[test]
+    fn only_polls_while_every_operation_still_runs() {
+        let prev = status_with(vec![op("a"), op("b")], 3);
+        let all = polled(vec![op("a"), op("b")], &[]);
+        assert_eq!(
+            poll_only_wait(&prev, Some(3), &all, false),
+            Some(Duration::from_secs(7))
+        );
+        // One finished: dependants may be ready now.
+        assert_eq!(
+            poll_only_wait(&prev, Some(3), &polled(vec![op("a")], &[]), false),
+            None
+        );
+        // One failed: report it.
+        assert_eq!(
+            poll_only_wait(&prev, Some(3), &polled(vec![op("a")], &["b"]), false),
+            None
+        );
+        // The spec changed, or a retry hold is due, or nothing is in flight: full pass.
+        assert_eq!(poll_only_wait(&prev, Some(4), &all, false), None);
+        assert_eq!(poll_only_wait(&prev, Some(3), &all, true), None);
+        assert_eq!(
+            poll_only_wait(
+                &status_with(vec![], 3),
+                Some(3),
+                &polled(vec![], &[]),
+                false
+            ),
+            None
+        );
+    }
 }
