@@ -287,3 +287,100 @@ async fn an_invalid_spec_gets_a_condition_and_no_azure_call() {
         .unwrap();
     wait_ready(&world, "bad").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_waits_for_its_storage_binding_image_and_wakes_when_it_is_ready() {
+    let world = World::new("azc-image", SimConfig::default()).await.unwrap();
+    let _op = world.start_operator("a", &[]).unwrap();
+    let sb_ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("azop.dev", "v1alpha1", "StorageBinding"),
+        "storagebindings",
+    );
+    let bindings: Api<DynamicObject> =
+        Api::namespaced_with(world.client.clone(), &world.ns, &sb_ar);
+    let sb: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "azop.dev/v1alpha1", "kind": "StorageBinding",
+        "metadata": {"name": "base-images"},
+        "spec": {
+            "credentialsRef": {"name": CREDENTIALS_SECRET},
+            "subscriptionId": SUBSCRIPTION, "location": "westeurope", "resourceGroup": "rg-images",
+            "vhd": {"sourceUrl": "https://images.example.com/base.vhd"},
+        }
+    }))
+    .unwrap();
+    bindings.create(&PostParams::default(), &sb).await.unwrap();
+    let mut c = cluster("img", "rg-e2e-image", 1);
+    c["spec"]["image"] = json!({"storageBindingRef": {"name": "base-images"}});
+    create(&world, c).await;
+
+    // No image yet: the cluster says so and touches nothing in Azure.
+    let api = api(&world);
+    wait_for("img waits for its image", TIMEOUT, || async {
+        match api.get("img").await {
+            Ok(o)
+                if condition(&o, "Ready")
+                    .is_some_and(|c| c.1 == "MissingReference" && c.2.contains("base-images")) =>
+            {
+                Check::Done(())
+            }
+            Ok(o) => Check::Pending(format!("{:?}", o.data.pointer("/status/conditions"))),
+            Err(e) => Check::Pending(e.to_string()),
+        }
+    })
+    .await
+    .unwrap();
+    assert!(world.writes().is_empty(), "{:?}", world.writes());
+
+    // The image appears (as the StorageBinding controller will report it): the watch wakes the
+    // cluster well before its 60 s safety-net retry.
+    let image_rg = "/subscriptions/".to_string() + SUBSCRIPTION + "/resourceGroups/rg-images";
+    world
+        .arm(
+            reqwest::Method::PUT,
+            &image_rg,
+            "2021-04-01",
+            Some(json!({"location": "westeurope"})),
+        )
+        .await
+        .unwrap();
+    let image_id = format!("{image_rg}/providers/Microsoft.Compute/images/base");
+    world
+        .arm(
+            reqwest::Method::PUT,
+            &image_id,
+            "2024-07-01",
+            Some(
+                json!({"location": "westeurope", "properties": {"storageProfile": {"osDisk": {
+                "osType": "Linux", "osState": "Generalized",
+                "blobUri": "https://azopimages.blob.core.windows.net/vhds/base.vhd"}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    bindings
+        .patch_status(
+            "base-images",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"imageId": image_id}})),
+        )
+        .await
+        .unwrap();
+    let obj = wait_ready(&world, "img").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "woken by the retry, not the watch: {:?}",
+        started.elapsed()
+    );
+    let inv = world.sim.inventory();
+    for vm in by_type(&inv, "Microsoft.Compute/virtualMachines") {
+        assert!(
+            vm["properties"]["storageProfile"]["imageReference"]["id"]
+                .as_str()
+                .is_some_and(|id| id.eq_ignore_ascii_case(&image_id)),
+            "{}",
+            vm["properties"]["storageProfile"]
+        );
+    }
+    assert_eq!(obj.data["status"]["phase"], "Running");
+}

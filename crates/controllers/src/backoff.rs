@@ -15,6 +15,9 @@ pub enum RetryClass {
     Throttled { retry_after: Duration },
     /// Another operation holds the resource: retry in seconds.
     Busy,
+    /// A referenced object (Secret, StorageBinding) is missing or not ready. Watches on those
+    /// kinds wake the object when it changes, so this is only a safety net.
+    WaitForReference,
     /// Anything else: exponential per object.
     Transient,
 }
@@ -24,6 +27,7 @@ pub const MAX_TRANSIENT: Duration = Duration::from_secs(300);
 const BASE_TRANSIENT: Duration = Duration::from_secs(2);
 const BUSY: Duration = Duration::from_secs(5);
 const AUTH: Duration = Duration::from_secs(120);
+const REFERENCE: Duration = Duration::from_secs(60);
 /// Invalid specs are re-checked rarely: a spec change wakes the controller anyway, and a
 /// referenced object (Secret, StorageBinding) fixed out of band is still noticed.
 const INVALID_SPEC: Duration = Duration::from_secs(600);
@@ -36,6 +40,7 @@ pub fn delay(class: RetryClass, failures: u32) -> Duration {
         RetryClass::Auth => AUTH,
         RetryClass::Throttled { retry_after } => retry_after.max(Duration::from_secs(1)),
         RetryClass::Busy => BUSY,
+        RetryClass::WaitForReference => REFERENCE,
         RetryClass::Transient => {
             let exp = failures.saturating_sub(1).min(16);
             BASE_TRANSIENT

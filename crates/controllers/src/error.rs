@@ -52,7 +52,8 @@ impl Error {
             Error::InvalidSpec { .. } => RetryClass::InvalidSpec,
             // A missing Secret or a StorageBinding not yet ready is fixed out of band; a watch
             // on the referenced kinds wakes the object, the retry is only a safety net.
-            Error::MissingReference { .. } | Error::NotOwned { .. } => RetryClass::Busy,
+            Error::MissingReference { .. } => RetryClass::WaitForReference,
+            Error::NotOwned { .. } => RetryClass::Busy,
             Error::Kube { .. } => RetryClass::Transient,
             Error::Azure { source, .. } => match source.class() {
                 ErrorClass::Throttled => RetryClass::Throttled {

@@ -17,6 +17,7 @@ pub mod static_placement;
 use std::sync::Arc;
 
 use azop_api::v1alpha1::azure_cluster::AzureCluster;
+use azop_api::v1alpha1::storage_binding::StorageBinding;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -46,6 +47,8 @@ pub async fn run(
     let controller = Controller::for_stream(triggers, reader)
         .with_config(Config::default().concurrency(ctx.settings.concurrency));
     let store = controller.store();
+    let bindings_store = controller.store();
+    let bindings: Api<StorageBinding> = ctx.api();
     // A changed credentials or bootstrap Secret wakes every cluster of its namespace that
     // names it (the watch carries no Secret data into memory beyond the event itself).
     controller
@@ -69,6 +72,29 @@ pub async fn run(
                                 .bootstrap_data_secret_ref
                                 .as_ref()
                                 .is_some_and(|r| r.name == name)
+                    })
+                    .map(|c| ObjectRef::from_obj(&*c))
+                    .collect::<Vec<_>>()
+            },
+        )
+        // A StorageBinding whose image becomes ready (or changes) wakes the clusters booting
+        // from it, instead of leaving them to find out at their next retry.
+        .watches(
+            bindings,
+            watcher::Config::default(),
+            move |binding: StorageBinding| {
+                let ns = binding.namespace().unwrap_or_default();
+                let name = binding.name_any();
+                bindings_store
+                    .state()
+                    .into_iter()
+                    .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
+                    .filter(|c| {
+                        c.spec
+                            .image
+                            .storage_binding_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
                     })
                     .map(|c| ObjectRef::from_obj(&*c))
                     .collect::<Vec<_>>()
