@@ -12,12 +12,13 @@ help: ## list the targets
 build: ## build every crate and test target
 	$(CARGO) build --workspace --all-targets
 
-generate: ## regenerate crds/ and charts/azop/crds/ from the Rust types
+generate: ## regenerate crds/, charts/azop/crds/ and docs/api.md from the Rust types
 	$(CARGO) run -q -p azop -- crds --out-dir crds
 	$(CARGO) run -q -p azop -- crds --out-dir charts/azop/crds
+	$(CARGO) run -q -p azop-api --example api_doc -- docs/api.md
 
 check-generated: generate ## fail when generated files differ from what is committed
-	@git diff --exit-code -- crds charts/azop/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@git diff --exit-code -- crds charts/azop/crds docs/api.md || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 
 fmt: ## format the code
 	$(CARGO) fmt --all

@@ -6,10 +6,12 @@
 //! - [`crds`]: the generated CustomResourceDefinitions and their committed YAML files.
 //! - [`naming`]: deterministic Azure names, finalizers, tag keys and labels.
 //! - [`proxy`]: the effective `noProxy` list.
+//! - [`reference`]: docs/api.md, generated from the CRDs and the invalid samples.
 
 pub mod crds;
 pub mod naming;
 pub mod proxy;
+pub mod reference;
 pub mod v1alpha1;
 pub mod validation;
 

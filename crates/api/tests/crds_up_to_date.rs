@@ -6,6 +6,21 @@ use std::path::Path;
 
 use azop_api::crds::{crd_files, crds};
 
+#[path = "../examples/support/rules.rs"]
+mod rules;
+
+#[test]
+fn committed_api_reference_matches_the_code() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rules = rules::read_rules(&rules::invalid_samples_dir()).unwrap();
+    assert!(rules.len() >= 45, "{} rules read", rules.len());
+    let committed = std::fs::read_to_string(root.join("docs/api.md")).unwrap_or_default();
+    assert!(
+        committed == azop_api::reference::markdown(&rules),
+        "docs/api.md differs from what crates/api generates: run `make generate` and commit the result"
+    );
+}
+
 #[test]
 fn committed_crds_match_the_code() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
