@@ -1,5 +1,6 @@
-//! The Helm chart grants exactly the rules of config/rbac/role.yaml: the e2e tests run the
-//! operator with config/rbac, so a chart that drifted from it would ship untested permissions.
+//! The Helm chart agrees with what the e2e tests run: exactly the rules of
+//! config/rbac/role.yaml (a chart that drifted would ship untested permissions), and default
+//! values that `azop run` accepts.
 
 use std::path::Path;
 
@@ -38,4 +39,21 @@ fn chart_rules_equal_config_rbac() {
         "charts/azop/templates/rbac.yaml must grant exactly config/rbac/role.yaml's rules"
     );
     assert!(a[0].contains("azureclusters/status"), "{}", a[0]);
+}
+
+#[test]
+fn chart_default_controllers_are_ones_azop_run_knows() {
+    use clap::ValueEnum;
+    let values =
+        std::fs::read_to_string(root().join("charts/azop/values.yaml")).expect("values.yaml");
+    let line = values
+        .lines()
+        .find_map(|l| l.strip_prefix("controllers:"))
+        .expect("a controllers value");
+    for name in line.trim().trim_matches('"').split(',') {
+        assert!(
+            azop_controllers::ControllerKind::from_str(name.trim(), false).is_ok(),
+            "charts/azop/values.yaml names controller {name:?}, which `azop run --controllers` refuses"
+        );
+    }
 }
