@@ -6,7 +6,7 @@
 //! says to — so a steady-state resync is reads only.
 
 use async_trait::async_trait;
-use azop_provider::resources::ArmResource;
+use azop_provider::resources::{self, ArmResource};
 use azop_provider::{ArmSession, AzureError, Difference, LroHandle, Owner};
 use serde_json::Value;
 
@@ -140,19 +140,10 @@ where
         session: &ArmSession,
         owner: &Owner,
     ) -> Result<Option<LroHandle>, AzureError> {
-        let body = R::desired(&self.key, &self.spec, owner);
-        let resp = R::put(session, &self.key, &body).await?;
-        let path = R::path(session.subscription_id(), &self.key);
-        Ok(session.start_lro("PUT", &path, R::API_VERSION, &resp))
+        resources::put_desired::<R>(session, &self.key, &self.spec, owner).await
     }
 
     async fn delete(&self, session: &ArmSession) -> Result<Option<LroHandle>, AzureError> {
-        let resp = match R::send_delete(session, &self.key).await {
-            Ok(resp) => resp,
-            Err(AzureError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let path = R::path(session.subscription_id(), &self.key);
-        Ok(session.start_lro("DELETE", &path, R::API_VERSION, &resp))
+        resources::delete_observed::<R>(session, &self.key).await
     }
 }

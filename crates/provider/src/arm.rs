@@ -509,6 +509,23 @@ impl ArmSession {
         }
     }
 
+    /// A raw DELETE of an ARM id (for resources found by listing, which have no typed key).
+    /// Already gone is done: `None`, as is a synchronous delete.
+    pub async fn delete_by_id(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<LroHandle>, AzureError> {
+        match self
+            .call::<()>(Method::Delete, path, api_version, None)
+            .await
+        {
+            Ok(resp) => Ok(self.start_lro("DELETE", path, api_version, &resp)),
+            Err(AzureError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// GET a collection and follow `nextLink` to the end. A missing resource group is an
     /// empty list. `max_pages` bounds the walk so a misbehaving server cannot loop us.
     pub async fn list(

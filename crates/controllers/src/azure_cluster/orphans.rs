@@ -41,15 +41,7 @@ async fn delete_raw(
     api_version: &str,
     ops: &mut Vec<ArmOperation>,
 ) -> Result<(), AzureError> {
-    let resp = match session
-        .call::<()>(azop_provider::Method::Delete, id, api_version, None)
-        .await
-    {
-        Ok(r) => r,
-        Err(AzureError::NotFound { .. }) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if let Some(h) = session.start_lro("DELETE", id, api_version, &resp) {
+    if let Some(h) = session.delete_by_id(id, api_version).await? {
         ops.push(super::reconcile::operation_from_handle(&h));
     }
     Ok(())

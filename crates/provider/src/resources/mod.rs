@@ -256,14 +256,39 @@ pub async fn ensure<R: ArmResource>(
             Change::Updated(differences)
         }
     };
-    let resp = R::put(session, key, &desired).await?;
+    Ok(match put_desired::<R>(session, key, spec, owner).await? {
+        Some(handle) => EnsureOutcome::Started { handle, change },
+        None => EnsureOutcome::Done { change },
+    })
+}
+
+/// PUT the desired body without reading first: for a caller that has just observed the
+/// resource and checked ownership itself (the controllers' graph). `Some(handle)` when an
+/// operation is under way.
+pub async fn put_desired<R: ArmResource>(
+    session: &ArmSession,
+    key: &R::Key,
+    spec: &R::Spec,
+    owner: &Owner,
+) -> Result<Option<LroHandle>, AzureError> {
+    let resp = R::put(session, key, &R::desired(key, spec, owner)).await?;
     let path = R::path(session.subscription_id(), key);
-    Ok(
-        match session.start_lro("PUT", &path, R::API_VERSION, &resp) {
-            Some(handle) => EnsureOutcome::Started { handle, change },
-            None => EnsureOutcome::Done { change },
-        },
-    )
+    Ok(session.start_lro("PUT", &path, R::API_VERSION, &resp))
+}
+
+/// DELETE without reading first (the caller checked ownership on a fresh observation).
+/// Already gone is done: `None`, as is a synchronous delete.
+pub async fn delete_observed<R: ArmResource>(
+    session: &ArmSession,
+    key: &R::Key,
+) -> Result<Option<LroHandle>, AzureError> {
+    let resp = match R::send_delete(session, key).await {
+        Ok(resp) => resp,
+        Err(AzureError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let path = R::path(session.subscription_id(), key);
+    Ok(session.start_lro("DELETE", &path, R::API_VERSION, &resp))
 }
 
 /// Delete the resource if, and only if, it carries this object's uid.
@@ -283,18 +308,10 @@ pub async fn delete<R: ArmResource>(
         );
         return Ok(DeleteOutcome::NotOwned);
     }
-    let resp = match R::send_delete(session, key).await {
-        Ok(resp) => resp,
-        Err(AzureError::NotFound { .. }) => return Ok(DeleteOutcome::Gone),
-        Err(e) => return Err(e),
-    };
-    let path = R::path(session.subscription_id(), key);
-    Ok(
-        match session.start_lro("DELETE", &path, R::API_VERSION, &resp) {
-            Some(handle) => DeleteOutcome::Started(handle),
-            None => DeleteOutcome::Gone,
-        },
-    )
+    Ok(match delete_observed::<R>(session, key).await? {
+        Some(handle) => DeleteOutcome::Started(handle),
+        None => DeleteOutcome::Gone,
+    })
 }
 
 #[cfg(test)]
