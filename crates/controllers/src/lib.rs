@@ -11,6 +11,7 @@ pub mod events;
 pub mod finalizer;
 pub mod graph;
 pub mod metrics;
+pub mod proxy_config;
 pub mod retry_gate;
 pub mod status;
 pub mod step;
@@ -25,6 +26,8 @@ use std::sync::Arc;
 pub enum ControllerKind {
     /// AzureCluster: IaaS Kubernetes on Azure VMs.
     Azurecluster,
+    /// ProxyConfig: outbound proxy settings (Kubernetes-side only; no Azure calls).
+    Proxyconfig,
 }
 
 /// Runs the chosen controllers until `shutdown` resolves, then lets in-flight reconciles finish.
@@ -43,6 +46,9 @@ pub async fn run(
         match kind {
             ControllerKind::Azurecluster => {
                 tasks.push(tokio::spawn(azure_cluster::run(ctx.clone(), stop)));
+            }
+            ControllerKind::Proxyconfig => {
+                tasks.push(tokio::spawn(proxy_config::run(ctx.clone(), stop)));
             }
         }
     }

@@ -4,6 +4,7 @@ mod crds_cmd;
 mod health;
 mod leader;
 mod run_cmd;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 

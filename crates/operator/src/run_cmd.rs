@@ -54,6 +54,23 @@ pub struct RunArgs {
     /// This replica's identity in the Lease (default: POD_NAME, else hostname + pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// PEM file of CAs to trust for ARM and Entra ID besides the public roots (a
+    /// TLS-inspecting egress proxy's CA). Egress proxies themselves come from HTTPS_PROXY,
+    /// HTTP_PROXY and NO_PROXY in the environment.
+    #[arg(long, env = "AZOP_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    webhook: crate::webhook::WebhookArgs,
+}
+
+fn read_ca_file(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path).with_context(|| format!("read --ca-file {}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .with_context(|| format!("--ca-file {} is not a PEM bundle", path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("--ca-file {} holds no certificate", path.display());
+    }
+    Ok(certs)
 }
 
 pub fn init_logging(format: &str) {
@@ -105,8 +122,22 @@ async fn shutdown_signal() {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(&args.log_format);
-    let client = kube::Client::try_default()
+    let mut kube_config = kube::Config::infer()
         .await
+        .context("failed to load KUBECONFIG or the in-cluster config")?;
+    // HTTPS_PROXY in the environment is for Azure egress. kube-client takes it as the API
+    // server's proxy when loading a kubeconfig (not in-cluster), and then fails to build a
+    // client: its http-proxy feature is off. The API server is reached directly; a
+    // kubeconfig `proxy-url` different from the environment's is still honoured.
+    let env_proxy = ["HTTPS_PROXY", "https_proxy"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    if let (Some(p), Some(env)) = (&kube_config.proxy_url, env_proxy)
+        && env.parse::<http::Uri>().ok().as_ref() == Some(p)
+    {
+        kube_config.proxy_url = None;
+    }
+    let client = kube::Client::try_from(kube_config)
         .context("failed to build a Kubernetes client from KUBECONFIG or the in-cluster config")?;
 
     let mut registry = Registry::default();
@@ -121,6 +152,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             authority_host: args.authority_host.clone(),
         },
         metrics: provider_metrics,
+        extra_root_certificates: match &args.ca_file {
+            Some(p) => read_ca_file(p)?,
+            None => Vec::new(),
+        },
         ..ProviderConfig::default()
     });
     let settings = Settings {
@@ -147,6 +182,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             info!("shutting down");
             shutdown_tx.send_replace(true);
         }
+    });
+
+    // The webhook runs on every replica, leader or not.
+    let webhook = args.webhook.webhook_addr.map(|addr| {
+        let serve = crate::webhook::serve(
+            args.webhook.clone(),
+            addr,
+            client.clone(),
+            args.leader_election_namespace.clone(),
+            args.namespace.clone(),
+            shutdown_rx.clone(),
+        );
+        let shutdown_tx = shutdown_tx.clone();
+        tokio::spawn(async move {
+            let result = serve.await;
+            if let Err(e) = &result {
+                // A replica whose webhook cannot serve must not look healthy: stop it, so
+                // the Deployment restarts it and the failure is visible.
+                error!(error = %format!("{e:#}"), "webhook failed; shutting down");
+                shutdown_tx.send_replace(true);
+            }
+            result
+        })
     });
 
     // Controllers run only while this replica leads.
@@ -200,6 +258,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     shutdown_tx.send_replace(true);
     if let Some(e) = election {
         let _ = e.await;
+    }
+    if let Some(w) = webhook {
+        match w.await {
+            Ok(r) => r.context("webhook server")?,
+            Err(e) => error!(error = %e, "webhook task failed"),
+        }
     }
     match health.await {
         Ok(r) => r?,

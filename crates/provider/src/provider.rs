@@ -30,6 +30,9 @@ pub struct ProviderConfig {
     pub max_throttle_wait: Duration,
     pub clock: Arc<dyn Clock>,
     pub metrics: ProviderMetrics,
+    /// CAs trusted for ARM and Entra ID besides the public roots: a TLS-inspecting egress
+    /// proxy's CA (`azop run --ca-file`), or azop-armsim's self-signed one in tests.
+    pub extra_root_certificates: Vec<reqwest::Certificate>,
 }
 
 impl Default for ProviderConfig {
@@ -43,6 +46,7 @@ impl Default for ProviderConfig {
             max_throttle_wait: Duration::from_secs(5),
             clock: Arc::new(SystemClock),
             metrics: ProviderMetrics::default(),
+            extra_root_certificates: Vec::new(),
         }
     }
 }
@@ -70,10 +74,37 @@ impl std::fmt::Debug for Provider {
     }
 }
 
+/// The one HTTP client for ARM and Entra ID. Both azure_core's client and this one are
+/// reqwest clients built with `ClientBuilder::new()`, which reads HTTP_PROXY, HTTPS_PROXY,
+/// ALL_PROXY and NO_PROXY from the environment (reqwest's default; nothing here turns it
+/// off), so the operator's egress goes through a proxy when the Deployment sets them.
+fn http_client(extra_roots: &[reqwest::Certificate]) -> Arc<dyn azure_core::HttpClient> {
+    if extra_roots.is_empty() {
+        // azure_core's reqwest client, built with rustls (workspace feature
+        // enable_reqwest_rustls).
+        return azure_core::new_http_client();
+    }
+    // azure_core's settings (no idle pooling: hyper#2312), plus the extra roots.
+    let mut builder = reqwest::ClientBuilder::new()
+        .use_rustls_tls()
+        .pool_max_idle_per_host(0);
+    for c in extra_roots {
+        builder = builder.add_root_certificate(c.clone());
+    }
+    match builder.build() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            // Only a TLS backend that cannot initialise fails here; without the extra roots
+            // the TLS errors that follow name the untrusted certificate.
+            tracing::error!(error = %e, "cannot build the HTTP client with the extra CAs; using the public roots only");
+            azure_core::new_http_client()
+        }
+    }
+}
+
 impl Provider {
     pub fn new(config: ProviderConfig) -> Provider {
-        // azure_core's reqwest client, built with rustls (workspace feature enable_reqwest_rustls).
-        let http = azure_core::new_http_client();
+        let http = http_client(&config.extra_root_certificates);
         let throttle = Throttle::new(config.throttle_limits, config.clock.clone());
         let credentials = CredentialCache::new(
             config.overrides.clone(),

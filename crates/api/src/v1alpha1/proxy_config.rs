@@ -113,10 +113,14 @@ pub struct ProxyConfigStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyConsumer {
-    /// Kind: AzureCluster, AksCluster or Pod.
+    /// Kind: AzureCluster or AksCluster; for injected pods the kind of the pods' controller
+    /// (ReplicaSet, StatefulSet, DaemonSet, Job), or Pod for a pod nothing controls.
     pub kind: String,
     /// Namespace of the object.
     pub namespace: String,
     /// Name of the object.
     pub name: String,
+    /// Clusters: the noProxy list this cluster gets, with its own CIDRs and API server host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_proxy: Vec<String>,
 }

@@ -1,0 +1,242 @@
+//! The ProxyConfig controller (Kubernetes-side only: nothing in Azure).
+//!
+//! - [`resolve`]: which ProxyConfig a consumer uses — its reference, else the namespace's
+//!   single default (pure).
+//! - [`validate`]: the spec, the noProxy grammar, the CA bundle, one default per namespace
+//!   (pure).
+//! - [`compute`]: effective noProxy, consumers, conditions and the Events they deserve (pure).
+//! - [`inherit`]: what clusters get — AKS `httpProxyConfig`, IaaS bootstrap drop-ins (pure).
+//! - [`ca`]: reading the CA from its Secret/ConfigMap, keeping the bundle ConfigMap pods
+//!   mount (I/O).
+//! - [`reconcile`]: one pass (I/O).
+//!
+//! A ProxyConfig has no finalizer: nothing outside Kubernetes belongs to it, and the bundle
+//! ConfigMap carries an owner reference, so the garbage collector removes it.
+
+pub mod ca;
+pub mod compute;
+pub mod inherit;
+pub mod reconcile;
+pub mod resolve;
+pub mod validate;
+
+use std::sync::Arc;
+
+use azop_api::v1alpha1::aks_cluster::AksCluster;
+use azop_api::v1alpha1::azure_cluster::AzureCluster;
+use azop_api::v1alpha1::proxy_config::ProxyConfig;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Config, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+
+use crate::context::Context;
+use crate::error::Error;
+pub use inherit::{ClusterNetwork, ClusterProxy};
+pub use resolve::{ProxyProblem, ResolvedProxy, effective_proxy_for};
+
+/// What the reconcile reads besides the ProxyConfig: caches of everything that can use it.
+pub struct ProxyContext {
+    pub ctx: Arc<Context>,
+    pub proxies: Store<ProxyConfig>,
+    pub azure_clusters: Store<AzureCluster>,
+    pub aks_clusters: Store<AksCluster>,
+    /// Metadata of the pods the webhook injected (label [`compute::INJECTED_LABEL`]).
+    pub pods: Store<PartialObjectMeta<Pod>>,
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let proxies: Api<ProxyConfig> = ctx.api();
+    let (reader, writer) = reflector::store();
+    let main = watcher(proxies.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+
+    let (azure_reader, azure_writer) = reflector::store();
+    let azure = watcher(ctx.api::<AzureCluster>(), watcher::Config::default())
+        .default_backoff()
+        .reflect(azure_writer)
+        .touched_objects();
+    let (aks_reader, aks_writer) = reflector::store();
+    let aks = watcher(ctx.api::<AksCluster>(), watcher::Config::default())
+        .default_backoff()
+        .reflect(aks_writer)
+        .touched_objects();
+    // Only the pods the webhook marked, and only their metadata: a namespace's pods are
+    // otherwise far more than this controller needs to hold.
+    let (pods_reader, pods_writer) = reflector::store();
+    let pods = watcher(
+        ctx.api::<PartialObjectMeta<Pod>>(),
+        watcher::Config::default().labels(compute::INJECTED_LABEL),
+    )
+    .default_backoff()
+    .reflect(pods_writer)
+    .touched_objects();
+    let secrets = watcher(
+        ctx.api::<PartialObjectMeta<Secret>>(),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let config_maps = watcher(
+        ctx.api::<PartialObjectMeta<ConfigMap>>(),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+
+    let pctx = Arc::new(ProxyContext {
+        ctx: ctx.clone(),
+        proxies: reader.clone(),
+        azure_clusters: azure_reader,
+        aks_clusters: aks_reader,
+        pods: pods_reader,
+    });
+    let controller = Controller::for_stream(main, reader)
+        .with_config(Config::default().concurrency(ctx.settings.concurrency));
+    let siblings = controller.store();
+    let for_clusters = controller.store();
+    let for_aks = controller.store();
+    let for_secrets = controller.store();
+    let for_config_maps = controller.store();
+    controller
+        // Another ProxyConfig of the namespace appearing, changing or going can make a
+        // default unique or ambiguous: every default of that namespace is re-checked.
+        .watches(
+            proxies,
+            watcher::Config::default(),
+            move |p: ProxyConfig| {
+                let ns = p.namespace();
+                siblings
+                    .state()
+                    .into_iter()
+                    .filter(|o| {
+                        o.namespace() == ns && o.spec.default && o.name_any() != p.name_any()
+                    })
+                    .map(|o| ObjectRef::from_obj(&*o))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches_stream(azure, move |c: AzureCluster| {
+            let reference = c.spec.proxy_config_ref.as_ref().map(|r| r.name.clone());
+            consumers_of(&for_clusters, c.namespace(), reference)
+        })
+        .watches_stream(aks, move |c: AksCluster| {
+            let reference = c.spec.proxy_config_ref.as_ref().map(|r| r.name.clone());
+            consumers_of(&for_aks, c.namespace(), reference)
+        })
+        .watches_stream(pods, |m: PartialObjectMeta<Pod>| {
+            let ns = m.namespace().unwrap_or_default();
+            m.labels()
+                .get(compute::INJECTED_LABEL)
+                .map(|name| ObjectRef::new(name).within(&ns))
+        })
+        .watches_stream(secrets, move |m: PartialObjectMeta<Secret>| {
+            ca_users(&for_secrets, m.namespace(), &m.name_any(), true)
+        })
+        .watches_stream(config_maps, move |m: PartialObjectMeta<ConfigMap>| {
+            ca_users(&for_config_maps, m.namespace(), &m.name_any(), false)
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, pctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "proxyconfig controller event");
+            }
+        })
+        .await;
+}
+
+/// The ProxyConfigs a cluster's change concerns: the one it names, or its namespace's
+/// defaults.
+fn consumers_of(
+    store: &Store<ProxyConfig>,
+    ns: Option<String>,
+    reference: Option<String>,
+) -> Vec<ObjectRef<ProxyConfig>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == ns)
+        .filter(|p| match &reference {
+            Some(r) => p.name_any() == *r,
+            None => p.spec.default,
+        })
+        .map(|p| ObjectRef::from_obj(&*p))
+        .collect()
+}
+
+/// The ProxyConfigs whose trusted CA lives in Secret (or ConfigMap) `ns/name`.
+fn ca_users(
+    store: &Store<ProxyConfig>,
+    ns: Option<String>,
+    name: &str,
+    secret: bool,
+) -> Vec<ObjectRef<ProxyConfig>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == ns)
+        .filter(|p| {
+            p.spec.trusted_ca.as_ref().is_some_and(|ca| {
+                let r = if secret {
+                    &ca.secret_ref
+                } else {
+                    &ca.config_map_ref
+                };
+                r.as_ref().is_some_and(|r| r.name == name)
+            })
+        })
+        .map(|p| ObjectRef::from_obj(&*p))
+        .collect()
+}
+
+/// What a cluster controller calls to inherit a proxy: resolves the ProxyConfig for a cluster
+/// in `namespace` with `reference` (its `spec.proxyConfigRef`) among `proxies` (the
+/// controller's cache of ProxyConfigs; other namespaces are ignored), reads and checks its CA,
+/// and returns the settings with the cluster's own noProxy — or `None` when the cluster uses
+/// no proxy. Problems (a missing reference, two defaults, an invalid ProxyConfig or CA) are
+/// `MissingReference` errors with the message to show: they are fixed on the ProxyConfig,
+/// whose watch wakes the cluster.
+pub async fn for_cluster(
+    client: &kube::Client,
+    proxies: &[Arc<ProxyConfig>],
+    namespace: &str,
+    reference: Option<&str>,
+    network: &ClusterNetwork,
+) -> Result<Option<ClusterProxy>, Error> {
+    let resolved = match effective_proxy_for(namespace, reference, proxies) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(None),
+        Err(problem) => {
+            return Err(Error::MissingReference {
+                message: problem.to_string(),
+            });
+        }
+    };
+    let source = ca::read(client, namespace, resolved.trusted_ca.as_ref()).await?;
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let (obs, bundle) = validate::trusted_ca(&source, now);
+    if obs.status != crate::conditions::Status::True {
+        return Err(Error::MissingReference {
+            message: format!(
+                "ProxyConfig {namespace}/{}: trusted CA: {}",
+                resolved.name, obs.message
+            ),
+        });
+    }
+    Ok(Some(ClusterProxy::new(
+        resolved,
+        bundle.map(|b| b.pem),
+        network,
+    )))
+}

@@ -1,0 +1,106 @@
+//! One pass over a ProxyConfig: check, keep the CA bundle ConfigMap, list consumers, write
+//! status when it changed, publish an Event when Ready flips.
+
+use std::sync::Arc;
+
+use azop_api::v1alpha1::proxy_config::ProxyConfig;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+
+use super::{ProxyContext, ca, compute, validate};
+use crate::error::Error;
+use crate::{backoff, events, status};
+
+pub const KIND: &str = "ProxyConfig";
+pub const MANAGER: &str = "proxyconfigs.azop.dev";
+const CONTROLLER: &str = "proxyconfig";
+
+pub async fn reconcile(obj: Arc<ProxyConfig>, pctx: Arc<ProxyContext>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = apply(&obj, &pctx).await;
+    let ctx = &pctx.ctx;
+    ctx.metrics
+        .duration
+        .get_or_create(&crate::metrics::ControllerLabel {
+            controller: CONTROLLER,
+        })
+        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconciles
+        .get_or_create(&crate::metrics::ReconcileLabels {
+            controller: CONTROLLER,
+            result: if result.is_ok() { "ok" } else { "error" },
+        })
+        .inc();
+    if result.is_ok() {
+        ctx.failures.succeeded(&object_key(&obj));
+    }
+    result
+}
+
+pub fn error_policy(obj: Arc<ProxyConfig>, err: &Error, pctx: Arc<ProxyContext>) -> Action {
+    let ctx = &pctx.ctx;
+    ctx.metrics
+        .errors
+        .get_or_create(&crate::metrics::ErrorLabels {
+            controller: CONTROLLER,
+            class: err.reason(),
+        })
+        .inc();
+    let failures = ctx.failures.failed(&object_key(&obj));
+    let delay = backoff::delay(err.retry_class(), failures);
+    tracing::warn!(object = %object_key(&obj), error = %err.chain(), ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+fn object_key(obj: &ProxyConfig) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+async fn apply(p: &ProxyConfig, pctx: &ProxyContext) -> Result<Action, Error> {
+    let ctx = &pctx.ctx;
+    if p.metadata.deletion_timestamp.is_some() {
+        // Nothing of ours to clean up: the garbage collector removes the bundle ConfigMap.
+        return Ok(Action::await_change());
+    }
+    let ns = p.namespace().unwrap_or_default();
+    let now = Timestamp::now();
+    let all = pctx.proxies.state();
+
+    let spec = validate::spec(p);
+    let source = ca::read(&ctx.client, &ns, p.spec.trusted_ca.as_ref()).await?;
+    let (trusted_ca, bundle) = validate::trusted_ca(&source, now.as_second());
+    ca::keep_configmap(&ctx.client, p, bundle.as_ref()).await?;
+    let default = validate::default_unique(p, &all);
+
+    let mut consumers =
+        compute::cluster_consumers(p, &pctx.azure_clusters.state(), &pctx.aks_clusters.state());
+    let pods = pctx.pods.state();
+    consumers.extend(compute::workload_consumers(
+        p,
+        pods.iter().map(|m| &m.metadata),
+    ));
+
+    let (new_status, transition) =
+        compute::report(p, &[spec, trusted_ca, default], consumers, &Time(now));
+    // Write only a change: every status write is a watch event that wakes this controller.
+    if p.status.as_ref() != Some(&new_status) {
+        status::apply_status(&ctx.client, MANAGER, p, &new_status)
+            .await
+            .map_err(|e| Error::kube(format!("write status of {KIND} {}", object_key(p)), e))?;
+    }
+    if let Some(t) = transition {
+        let type_ = if t.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        events::publish(ctx, p, type_, &t.reason, "Reconcile", t.note).await;
+    }
+    // The resync re-reads the CA (its expiry) and the consumers; changes in between come
+    // through the watches.
+    Ok(Action::requeue(ctx.settings.resync))
+}
