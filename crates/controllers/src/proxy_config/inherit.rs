@@ -326,7 +326,7 @@ mod tests {
             "apiVersion": "azop.dev/v1alpha1", "kind": "AzureCluster",
             "metadata": {"name": "c", "namespace": "a"},
             "spec": {
-                "azure": {"subscriptionId": "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "location": "westeurope", "resourceGroup": "rg"},
+                "subscriptionId": "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "location": "westeurope", "resourceGroup": "rg",
                 "kubernetesVersion": "1.33.1",
                 "network": {},
                 "controlPlane": {"replicas": 1, "vmSize": "Standard_D2s_v3"},
