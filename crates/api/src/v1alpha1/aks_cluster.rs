@@ -283,8 +283,7 @@ pub enum OsType {
 /// A cluster-autoscaler range.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = cel([CelRule::new("self.min <= self.max", msg::AUTOSCALE_MIN_MAX)
-    .show("'min ' + string(self.min) + ' > max ' + string(self.max)")]))]
+#[schemars(transform = cel([CelRule::new("self.min <= self.max", msg::AUTOSCALE_MIN_MAX)]))]
 pub struct Autoscale {
     /// Minimum node count, 0 to 1000.
     #[schemars(range(min = 0, max = 1000))]
@@ -319,13 +318,15 @@ const NETWORK_RULES: &[CelRule] = &[
     ),
     CelRule::new("self == oldSelf", msg::AKS_NETWORK_IMMUTABLE),
     // Inside serviceCidr, and neither its network address nor the address after it (.1, the
-    // kubernetes Service). IPv4 only (the schema's pattern): the network address of a block
-    // shorter than /32 ends in an even octet, so its successor only changes the last octet.
+    // kubernetes Service). Without IP arithmetic in CEL (and `string()` of an IP, whose cost the
+    // API server cannot bound; likewise `!=` of IPs, hence `!(a == b)`): for a block of /31 or wider, the network address and its
+    // successor are exactly the addresses whose /31 has the network address; a /32 holds only
+    // its network address.
     CelRule::new(
         concat!(
             "!",
             usable_cidr!("serviceCidr"),
-            " || !has(self.dnsServiceIP) || !isIP(self.dnsServiceIP) || (cidr(self.serviceCidr).containsIP(self.dnsServiceIP) && string(ip(self.dnsServiceIP)) != string(cidr(self.serviceCidr).ip()) && (cidr(self.serviceCidr).prefixLength() == 32 || string(ip(self.dnsServiceIP)) != string(cidr(self.serviceCidr).ip()).split('.')[0] + '.' + string(cidr(self.serviceCidr).ip()).split('.')[1] + '.' + string(cidr(self.serviceCidr).ip()).split('.')[2] + '.' + string(int(string(cidr(self.serviceCidr).ip()).split('.')[3]) + 1)))"
+            " || !has(self.dnsServiceIP) || !isIP(self.dnsServiceIP) || ip(self.dnsServiceIP).family() != 4 || (cidr(self.serviceCidr).containsIP(self.dnsServiceIP) && !(ip(self.dnsServiceIP) == cidr(self.serviceCidr).ip()) && !(cidr(self.dnsServiceIP + '/31').masked().ip() == cidr(self.serviceCidr).ip()))"
         ),
         msg::DNS_SERVICE_IP_OUTSIDE,
     )
