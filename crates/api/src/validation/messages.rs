@@ -1,6 +1,6 @@
 //! Every validation message, once. The CEL rules in the generated CRDs and the Rust checks use
-//! these constants, so an API server with CEL, one without it (plus the controller's own
-//! check) and the tests all speak the same words. A Rust error may prefix a message with the
+//! these constants, so the API server, the controller's own check and the tests all speak the
+//! same words. A Rust error may prefix a message with the
 //! offending value (`tag key "Microsoft-owner" starts with the reserved prefix "microsoft": …`);
 //! the constant is always contained in it.
 
