@@ -70,6 +70,35 @@ run=(podman run --rm --read-only --cap-drop ALL --security-opt no-new-privileges
 version=$("${run[@]}" "$tag" --version) || die "podman could not run the image (see above)"
 [ "$version" = "$("$bin" --version)" ] || die "image says '$version', the binary '$("$bin" --version)'"
 log "  $version"
-# /healthz is served before the Kubernetes client exists? No: `azop run` needs a kubeconfig
-# first. A kubeconfig pointing at a closed port is enough: the metrics server starts, the
-# client fails to connect only when used... see below.
+# /healthz: `azop run` in the image, as the chart runs it (read-only root, no capabilities,
+# user 65532). No API server is needed for the health endpoint: a kubeconfig naming a closed
+# port lets the client be built, and /healthz answers while leader election retries.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$ctx/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+KC
+chmod 0644 "$ctx/kubeconfig"
+name=azop-smoke-$$
+log "smoke run: podman run ... $tag run --metrics-addr=127.0.0.1:$port"
+"${run[@]}" -d --name "$name" -v "$ctx/kubeconfig:/etc/azop/kubeconfig:ro" -e KUBECONFIG=/etc/azop/kubeconfig \
+    "$tag" run --metrics-addr="127.0.0.1:$port" --log-format=json >/dev/null
+trap 'podman rm -f "$name" >/dev/null 2>&1 || true' EXIT
+healthy=
+for _ in $(seq 40); do
+    if podman exec "$name" /usr/local/bin/azop probe "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then healthy=1; break; fi
+    [ "$(podman inspect -f '{{.State.Running}}' "$name")" = true ] || break
+    sleep 0.25
+done
+if [ -z "$healthy" ]; then podman logs "$name" >&2 || true; die "/healthz did not answer inside the container"; fi
+log "  /healthz answers inside the container ($(podman exec "$name" /usr/local/bin/azop probe "http://127.0.0.1:$port/healthz"))"
+uid=$(podman top "$name" huser | tail -1 | tr -d ' ')
+[ "$uid" = 65532 ] || die "the process runs as $uid, not 65532"
+if podman exec "$name" /bin/sh -c true >/dev/null 2>&1; then die "the image has a shell"; fi
+log "  runs as uid $uid; no /bin/sh in the image"
+podman rm -f "$name" >/dev/null
+log "image ok: $tag"

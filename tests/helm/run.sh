@@ -73,7 +73,7 @@ refuses "logFormat: jsn" "logFormat" "$HELM" template azop "$chart" --set logFor
 refuses "logFormat: jsn names the allowed values" '"json", "text"' "$HELM" template azop "$chart" --set logFormat=jsn
 refuses "replicaCount: 0" "replicaCount" "$HELM" template azop "$chart" --set replicaCount=0
 refuses "an unknown key (typo)" "logformat" "$HELM" template azop "$chart" --set logformat=json
-refuses "controllers: a name azop does not know" "controllers" "$HELM" template azop "$chart" --set controllers=azurecluster,vms
+refuses "controllers: a name azop does not know" "controllers" "$HELM" template azop "$chart" --set 'controllers=azurecluster\,vms'
 refuses "image.digest without sha256:" "image.digest" "$HELM" template azop "$chart" --set image.digest=abc
 refuses "podAntiAffinity: maybe" "podAntiAffinity" "$HELM" template azop "$chart" --set podAntiAffinity=maybe
 refuses "webhook.failurePolicy: Sometimes" "failurePolicy" "$HELM" template azop "$chart" --set webhook.failurePolicy=Sometimes
