@@ -70,11 +70,11 @@ check "two releases render no colliding names" python3 tests/helm/check_rendered
 
 log "values.schema.json refuses bad values"
 refuses "logFormat: jsn" "logFormat" "$HELM" template azop "$chart" --set logFormat=jsn
-refuses "logFormat: jsn names the allowed values" '"json", "text"' "$HELM" template azop "$chart" --set logFormat=jsn
+refuses "logFormat: jsn names the allowed values" "value must be one of 'json', 'text'" "$HELM" template azop "$chart" --set logFormat=jsn
 refuses "replicaCount: 0" "replicaCount" "$HELM" template azop "$chart" --set replicaCount=0
 refuses "an unknown key (typo)" "logformat" "$HELM" template azop "$chart" --set logformat=json
 refuses "controllers: a name azop does not know" "controllers" "$HELM" template azop "$chart" --set 'controllers=azurecluster\,vms'
-refuses "image.digest without sha256:" "image.digest" "$HELM" template azop "$chart" --set image.digest=abc
+refuses "image.digest without sha256:" "/image/digest" "$HELM" template azop "$chart" --set image.digest=abc
 refuses "podAntiAffinity: maybe" "podAntiAffinity" "$HELM" template azop "$chart" --set podAntiAffinity=maybe
 refuses "webhook.failurePolicy: Sometimes" "failurePolicy" "$HELM" template azop "$chart" --set webhook.failurePolicy=Sometimes
 refuses "proxy.httpsProxy not a URL" "httpsProxy" "$HELM" template azop "$chart" --set proxy.httpsProxy=proxy:3128
