@@ -19,11 +19,18 @@ cargo="${CARGO:-cargo}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "building azop, azop-armsim, azop-testenv and the demo driver (debug build)"
-"$cargo" build -q -p azop -p azop-armsim -p azop-testenv -p azop-e2e --bin azop-demo
+# Every binary this script runs, named: `--bin` filters the selected packages down to the
+# binaries it names, so each one must be listed (a warm target dir once hid a missing one).
+bins=(azop azop-armsim azop-testenv azop-demo)
+step "building ${bins[*]} (debug build; the first build of the workspace takes several minutes)"
+"$cargo" build -q -p azop -p azop-armsim -p azop-testenv -p azop-e2e "${bins[@]/#/--bin=}"
 bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+for b in "${bins[@]}"; do
+	[[ -x "$bin/$b" ]] || { echo "the build did not produce $bin/$b" >&2; exit 1; }
+done
 
-step "installing the test environment if needed (etcd, kube-apiserver, Azurite into ${AZOP_CACHE:-$HOME/.cache/azop})"
+step "installing the test environment if needed (into ${AZOP_CACHE:-$HOME/.cache/azop})"
+echo "    the first run builds Kubernetes, etcd and helm from their Go modules: about 25 minutes on 2 cores, once"
 bash crates/testenv/scripts/install.sh
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/azop-demo.XXXXXX")"
@@ -69,7 +76,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step "starting etcd and kube-apiserver (azop-testenv up)"
+step "starting etcd, kube-apiserver and kube-controller-manager (azop-testenv up)"
 env_up=1
 "$bin/azop-testenv" up --dir "$env_dir" 2>"$work/testenv.log" >/dev/null || {
 	cat "$work/testenv.log" >&2

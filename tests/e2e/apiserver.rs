@@ -119,26 +119,37 @@ async fn every_valid_sample_is_accepted() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every invalid sample whose rule lives in the CRD (schema or CEL) is refused by the real API
+/// server, as a user's `kubectl apply` would be: 422 Invalid, naming the field, and — for CEL
+/// rules — with the rule's own message. Update cases are replayed as create, then update.
 #[tokio::test]
-async fn schema_layer_invalid_samples_are_refused_by_the_server() -> anyhow::Result<()> {
+async fn schema_and_cel_invalid_samples_are_refused_by_the_server() -> anyhow::Result<()> {
     let env = env_with_crds().await?;
     let client = env.client()?;
     let invalid = samples::invalid_samples(&azop_testenv::samples_dir())?;
-    let schema: Vec<_> = invalid
+    let admitted: Vec<_> = invalid
         .iter()
-        .filter(|s| s.header.layer == samples::Layer::Schema)
+        .filter(|s| matches!(s.header.layer, samples::Layer::Schema | samples::Layer::Cel))
         .collect();
-    ensure!(
-        !schema.is_empty(),
-        "config/samples/invalid holds no `# layer: schema` sample"
-    );
+    for layer in [samples::Layer::Schema, samples::Layer::Cel] {
+        ensure!(
+            admitted.iter().any(|s| s.header.layer == layer),
+            "config/samples/invalid holds no {layer:?}-layer sample"
+        );
+    }
     let mut failures = Vec::new();
-    for s in schema {
+    for s in &admitted {
         // Own namespace per case: update cases create objects whose names may repeat.
         let ns = env.new_namespace("invalid-sample").await?;
         let leaf = samples::field_leaf(&s.header.field);
         let answer = if let [old, new] = s.docs.as_slice() {
-            match objects::create(&client, &ns, old).await? {
+            // The old object as it stood: created, then its status as the controller wrote it
+            // (transition rules may read oldSelf.status).
+            let created = match objects::create(&client, &ns, old).await? {
+                Ok(_) => objects::write_status(&client, &ns, old).await?,
+                Err(e) => Err(e),
+            };
+            match created {
                 Ok(_) => objects::replace(&client, &ns, new).await?,
                 Err(e) => {
                     failures.push(format!(
@@ -153,43 +164,54 @@ async fn schema_layer_invalid_samples_are_refused_by_the_server() -> anyhow::Res
         } else {
             objects::create(&client, &ns, &s.docs[0]).await?
         };
-        match answer {
-            Ok(_) => failures.push(format!(
-                "{} ({}): accepted, but the schema should refuse {}",
+        let e = match answer {
+            Ok(_) => {
+                failures.push(format!(
+                    "{} ({}): accepted, but the {:?} layer should refuse {}",
+                    s.path.display(),
+                    s.header.rule,
+                    s.header.layer,
+                    s.header.field
+                ));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let msg = objects::error_message(&e);
+        if objects::error_code(&e) != Some(422) && objects::error_code(&e) != Some(400) {
+            failures.push(format!(
+                "{} ({}): refused, but not as invalid: {msg}",
+                s.path.display(),
+                s.header.rule
+            ));
+        } else if !msg.contains(leaf) {
+            failures.push(format!(
+                "{} ({}): the server's message does not name field {leaf:?} ({}): {msg}",
                 s.path.display(),
                 s.header.rule,
                 s.header.field
-            )),
-            Err(e) => {
-                let msg = objects::error_message(&e);
-                if objects::error_code(&e) != Some(422) && objects::error_code(&e) != Some(400) {
-                    failures.push(format!(
-                        "{} ({}): refused, but not as invalid: {msg}",
-                        s.path.display(),
-                        s.header.rule
-                    ));
-                } else if !msg.contains(leaf) {
-                    failures.push(format!(
-                        "{} ({}): the server's message does not name field {leaf:?} ({}): {msg}",
-                        s.path.display(),
-                        s.header.rule,
-                        s.header.field
-                    ));
-                }
-            }
+            ));
+        } else if s.header.layer == samples::Layer::Cel && !msg.contains(&s.header.expect) {
+            failures.push(format!(
+                "{} ({}): the server's message lacks the rule's message {:?}: {msg}",
+                s.path.display(),
+                s.header.rule,
+                s.header.expect
+            ));
         }
     }
     ensure!(
         failures.is_empty(),
-        "{} schema-layer sample(s) wrong:\n{}",
+        "{} of {} admission-layer samples wrong:\n{}",
         failures.len(),
+        admitted.len(),
         failures.join("\n")
     );
     Ok(())
 }
 
 /// A CRD of our own for the generic API-machinery tests, so they do not depend on azop's
-/// kinds. It carries a CEL rule to show what v1.20 does with one (drops it).
+/// kinds. It carries a CEL rule, which the server compiles and enforces.
 fn widget_crd() -> CustomResourceDefinition {
     serde_json::from_value(json!({
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -227,13 +249,12 @@ async fn widgets(env: &TestEnv, ns: &str) -> anyhow::Result<Api<DynamicObject>> 
     INSTALLED
         .get_or_try_init(|| async {
             let api: Api<CustomResourceDefinition> = Api::all(env.client()?);
-            // Created, not applied: v1.20's server-side apply refuses the CEL rule (see
-            // v1_20_accepts_crds_with_cel_rules_but_does_not_enforce_them).
-            match api.create(&PostParams::default(), &widget_crd()).await {
-                Ok(_) => {}
-                Err(e) if objects::error_code(&e) == Some(409) => {}
-                Err(e) => return Err(e.into()),
-            }
+            api.patch(
+                "widgets.testenv.azop.dev",
+                &PatchParams::apply("azop-e2e").force(),
+                &Patch::Apply(&widget_crd()),
+            )
+            .await?;
             azop_testenv::wait_for_condition(
                 &api,
                 "widgets.testenv.azop.dev",
@@ -253,42 +274,33 @@ async fn widgets(env: &TestEnv, ns: &str) -> anyhow::Result<Api<DynamicObject>> 
 }
 
 #[tokio::test]
-async fn v1_20_accepts_crds_with_cel_rules_but_does_not_enforce_them() -> anyhow::Result<()> {
+async fn cel_rules_in_crds_are_enforced() -> anyhow::Result<()> {
     let env = shared().await?;
     let ns = env.new_namespace("cel").await?;
-    let crds: Api<CustomResourceDefinition> = Api::all(env.client()?);
-    // Server-side apply of a CRD carrying a CEL rule is refused by v1.20 as a whole (which is
-    // why install_crds strips the rules on old servers) ...
-    let err = crds
-        .patch(
-            "widgets.testenv.azop.dev",
-            &PatchParams::apply("azop-e2e").force(),
-            &Patch::Apply(&widget_crd()),
-        )
-        .await
-        .expect_err("v1.20 server-side apply does not know x-kubernetes-validations");
-    let msg = objects::error_message(&err);
-    ensure!(
-        msg.contains("x-kubernetes-validations"),
-        "unexpected refusal: {msg}"
-    );
-    // ... while a plain create stores it without the rule.
     let api = widgets(env, &ns).await?;
-    let stored = serde_json::to_value(crds.get("widgets.testenv.azop.dev").await?)?;
+    let stored = serde_json::to_value(
+        Api::<CustomResourceDefinition>::all(env.client()?)
+            .get("widgets.testenv.azop.dev")
+            .await?,
+    )?;
     ensure!(
-        !stored.to_string().contains("x-kubernetes-validations"),
-        "v1.20 kept the CEL rule: {stored}"
+        stored.to_string().contains("x-kubernetes-validations"),
+        "the server dropped the CEL rule: {stored}"
     );
     let w: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "testenv.azop.dev/v1", "kind": "Widget",
         "metadata": {"name": "seven"}, "spec": {"size": 7}
     }))?;
-    // On ≥ 1.25 this create is refused with "size must not be 7"; v1.20 has no CEL. This test
-    // documents why the CEL layer is tested by an evaluator in unit tests (docs/testing.md).
-    api.create(&PostParams::default(), &w)
+    let err = api
+        .create(&PostParams::default(), &w)
         .await
-        .context("v1.20 should ignore the CEL rule")?;
-    // The OpenAPI part of the same schema is enforced.
+        .expect_err("the CEL rule must refuse size 7");
+    let msg = objects::error_message(&err);
+    ensure!(
+        msg.contains("size must not be 7") && msg.contains("spec"),
+        "unexpected refusal: {msg}"
+    );
+    // The OpenAPI part of the same schema is enforced too.
     let too_big: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "testenv.azop.dev/v1", "kind": "Widget",
         "metadata": {"name": "big"}, "spec": {"size": 11}
@@ -302,6 +314,25 @@ async fn v1_20_accepts_crds_with_cel_rules_but_does_not_enforce_them() -> anyhow
         msg.contains("spec.size"),
         "message should name spec.size: {msg}"
     );
+    // A rule that does not compile makes the whole CRD invalid: the server really compiles
+    // the rules (which is what makes the azop CRDs' install above meaningful).
+    let mut broken = serde_json::to_value(widget_crd())?;
+    broken["metadata"]["name"] = json!("gadgets.testenv.azop.dev");
+    broken["spec"]["names"] = json!({"kind": "Gadget", "plural": "gadgets", "singular": "gadget", "listKind": "GadgetList"});
+    broken["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] =
+        json!([{"rule": "self.size +", "message": "broken"}]);
+    let err = Api::<DynamicObject>::all_with(
+        env.client()?,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+            "customresourcedefinitions",
+        ),
+    )
+    .create(&PostParams::default(), &serde_json::from_value(broken)?)
+    .await
+    .expect_err("a CRD with a rule that does not compile must be refused");
+    let msg = objects::error_message(&err);
+    ensure!(msg.contains("compil"), "unexpected refusal: {msg}");
     Ok(())
 }
 
@@ -363,9 +394,8 @@ async fn server_side_apply_of_status() -> anyhow::Result<()> {
         "apiVersion": "testenv.azop.dev/v1", "kind": "Widget",
         "metadata": {"name": "w1"}, "spec": {"size": 3}, "status": {"phase": "Hacked"}
     });
-    // v1.20 reports a field-manager conflict on .status.phase here (newer servers drop status
-    // from main-resource applies before checking ownership), so force it; the value must
-    // still not change.
+    // Forced, so that only the status subresource rule (not field ownership) can keep the
+    // value: it must still not change.
     api.patch(
         "w1",
         &PatchParams::apply("user").force(),
@@ -632,8 +662,12 @@ async fn kubeconfig_files_work_for_admin_and_users() -> anyhow::Result<()> {
                 .await?;
         let client = kube::Client::try_from(cfg)?;
         let info = client.apiserver_version().await?;
-        if info.git_version != "v1.20.2" {
-            bail!("{user}: unexpected server version {}", info.git_version);
+        let pinned = azop_testenv::pinned_kubernetes_version()?;
+        if info.git_version != pinned {
+            bail!(
+                "{user}: /version says {}, but the environment is built from {pinned}",
+                info.git_version
+            );
         }
     }
     Ok(())
@@ -689,5 +723,104 @@ async fn service_account_tokens_from_token_request_authenticate() -> anyhow::Res
         objects::error_code(&err) == Some(401),
         "expected 401: {err}"
     );
+    Ok(())
+}
+
+/// kube-controller-manager runs in every environment: a Deployment gets its ReplicaSet and
+/// Pods, deleting the Deployment garbage-collects them through their ownerReferences, and a
+/// deleted namespace finishes deleting (its contents are removed first).
+#[tokio::test]
+async fn kube_controller_manager_runs_deployments_gc_and_namespace_deletion() -> anyhow::Result<()>
+{
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    let env = shared().await?;
+    let ns = env.new_namespace("kcm").await?;
+    let client = env.client()?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "registry.invalid/web:1"}]}
+            }
+        }
+    }))?;
+    deployments.create(&PostParams::default(), &d).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    wait_for("the Deployment's two Pods", TIMEOUT, || async {
+        match pods.list(&ListParams::default().labels("app=web")).await {
+            Ok(l) if l.items.len() == 2 => Check::Done(()),
+            Ok(l) => Check::Pending(format!("{} pod(s)", l.items.len())),
+            Err(e) => Check::Pending(e.to_string()),
+        }
+    })
+    .await?;
+    let owned_by_rs = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await?
+        .items
+        .iter()
+        .all(|p| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.kind == "ReplicaSet")
+        });
+    ensure!(owned_by_rs, "the Pods are not owned by a ReplicaSet");
+
+    deployments
+        .delete("web", &DeleteParams::background())
+        .await?;
+    wait_for(
+        "garbage collection of the ReplicaSet and Pods",
+        TIMEOUT,
+        || async {
+            let r = rss.list(&ListParams::default()).await;
+            let p = pods.list(&ListParams::default().labels("app=web")).await;
+            match (r, p) {
+                (Ok(r), Ok(p)) if r.items.is_empty() && p.items.is_empty() => Check::Done(()),
+                (Ok(r), Ok(p)) => Check::Pending(format!(
+                    "{} ReplicaSet(s), {} Pod(s) left",
+                    r.items.len(),
+                    p.items.len()
+                )),
+                (Err(e), _) | (_, Err(e)) => Check::Pending(e.to_string()),
+            }
+        },
+    )
+    .await?;
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("content".into()),
+            ..ObjectMeta::default()
+        },
+        ..ConfigMap::default()
+    };
+    cms.create(&PostParams::default(), &cm).await?;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces.delete(&ns, &DeleteParams::default()).await?;
+    wait_for(
+        "the namespace to finish deleting",
+        Duration::from_secs(60),
+        || async {
+            match namespaces.get_opt(&ns).await {
+                Ok(None) => Check::Done(()),
+                Ok(Some(n)) => {
+                    Check::Pending(format!("phase {:?}", n.status.and_then(|s| s.phase)))
+                }
+                Err(e) => Check::Pending(e.to_string()),
+            }
+        },
+    )
+    .await?;
     Ok(())
 }

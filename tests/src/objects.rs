@@ -87,3 +87,30 @@ pub fn error_code(e: &kube::Error) -> Option<u16> {
         _ => None,
     }
 }
+
+/// Writes `obj`'s `status` through the status subresource of the object it names (a merge
+/// patch), as a controller would. Does nothing when `obj` has no status. Outer error: ours;
+/// inner: the server's answer.
+pub async fn write_status(
+    client: &kube::Client,
+    ns: &str,
+    obj: &serde_json::Value,
+) -> anyhow::Result<Result<(), kube::Error>> {
+    let Some(status) = obj.get("status") else {
+        return Ok(Ok(()));
+    };
+    let api = api_for(client, obj, ns).await?;
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(|n| n.as_str())
+        .context("manifest without metadata.name")?;
+    let patch = serde_json::json!({ "status": status });
+    Ok(api
+        .patch_status(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map(|_| ()))
+}

@@ -1,6 +1,7 @@
 //! Running the real `azop` binary against the shared kube-apiserver and an in-process
-//! azop-armsim, as the chart would: with a ServiceAccount token bound to exactly the
-//! ClusterRole in config/rbac/.
+//! azop-armsim, as the chart would: the chart is installed with the real helm, and the
+//! operator runs with a token of the ServiceAccount the chart created, so the chart's RBAC is
+//! what every end-to-end test exercises.
 //!
 //! Each test gets its own namespace, its own simulator, its own Lease name, and an operator
 //! that watches only that namespace (`--namespace`), so tests run in parallel without seeing
@@ -14,14 +15,12 @@ use anyhow::{Context as _, Result, bail};
 use azop_armsim::{RequestFilter, RunningSim, SimConfig};
 use azop_testenv::TestEnv;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 pub const OPERATOR_NAMESPACE: &str = "azop-system";
-pub const SERVICE_ACCOUNT: &str = "azop";
 pub const SUBSCRIPTION: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 pub const CREDENTIALS_SECRET: &str = "azure-credentials";
@@ -55,77 +54,75 @@ fn repo_file(rel: &str) -> PathBuf {
     azop_testenv::repo_root().join(rel)
 }
 
-async fn apply<K>(api: &Api<K>, name: &str, obj: &K) -> Result<()>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    api.patch(
-        name,
-        &PatchParams::apply("azop-e2e").force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .with_context(|| format!("apply {name}"))?;
-    Ok(())
+/// The Helm release the tests install (in [`OPERATOR_NAMESPACE`]).
+pub const RELEASE: &str = "azop";
+
+/// Runs the real helm (`AZOP_HELM`, from `make testenv`) against the environment as admin.
+pub fn helm(env: &TestEnv, args: &[&str]) -> Result<String> {
+    let bin = azop_testenv::binaries::helm()?;
+    let home = env.dir().join("helm");
+    let out = Command::new(&bin)
+        .args(args)
+        .env("KUBECONFIG", env.kubeconfig_path())
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .output()
+        .with_context(|| format!("run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "helm {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Installs the operator's namespace, ServiceAccount and config/rbac/, then writes a
-/// kubeconfig with a token of that ServiceAccount. Once per test binary.
+/// The ServiceAccount a rendered manifest (`helm get manifest`) creates in `namespace`.
+pub fn service_account_in(manifest: &str, namespace: &str) -> Result<String> {
+    let docs = azop_testenv::manifests::parse_documents(manifest, Path::new("helm manifest"))?;
+    docs.iter()
+        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
+        .filter(|d| {
+            d.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .is_none_or(|n| n == namespace)
+        })
+        .find_map(|d| d.pointer("/metadata/name").and_then(Value::as_str))
+        .map(str::to_string)
+        .context("the chart's manifest holds no ServiceAccount")
+}
+
+/// Installs the Helm chart (charts/azop) with the real helm — its namespace, ServiceAccount
+/// and RBAC; no operator pods (replicaCount 0: the tests run the binary themselves) — then
+/// writes a kubeconfig with a token of the chart's ServiceAccount. Once per test binary.
 async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
     OPERATOR_KUBECONFIG
         .get_or_try_init(|| async {
             let client = env.client()?;
-            let ns: Api<Namespace> = Api::all(client.clone());
-            apply(&ns, OPERATOR_NAMESPACE, &serde_json::from_value(json!({
-                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}
-            }))?)
-            .await?;
+            let chart = repo_file("charts/azop");
+            let chart = chart.to_string_lossy();
+            // The CRDs are already there (install_crds, as users apply them); helm skips them.
+            helm(
+                env,
+                &[
+                    "upgrade",
+                    "--install",
+                    RELEASE,
+                    &chart,
+                    "--namespace",
+                    OPERATOR_NAMESPACE,
+                    "--create-namespace",
+                    "--skip-crds",
+                    "--set",
+                    "replicaCount=0",
+                ],
+            )?;
+            let manifest = helm(env, &["get", "manifest", RELEASE, "-n", OPERATOR_NAMESPACE])?;
+            let account = service_account_in(&manifest, OPERATOR_NAMESPACE)?;
             let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
-            apply(
-                &sa,
-                SERVICE_ACCOUNT,
-                &serde_json::from_value(json!({
-                    "apiVersion": "v1", "kind": "ServiceAccount",
-                    "metadata": {"name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
-                }))?,
-            )
-            .await?;
-            for file in ["config/rbac/role.yaml", "config/rbac/role_binding.yaml"] {
-                for doc in azop_testenv::manifests::read_documents(&repo_file(file))? {
-                    let name = doc
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    match doc.get("kind").and_then(Value::as_str) {
-                        Some("ClusterRole") => {
-                            apply(
-                                &Api::<ClusterRole>::all(client.clone()),
-                                &name,
-                                &serde_json::from_value(doc)?,
-                            )
-                            .await?
-                        }
-                        Some("ClusterRoleBinding") => {
-                            apply(
-                                &Api::<ClusterRoleBinding>::all(client.clone()),
-                                &name,
-                                &serde_json::from_value(doc)?,
-                            )
-                            .await?
-                        }
-                        Some("RoleBinding") => {
-                            apply(
-                                &Api::<RoleBinding>::namespaced(client.clone(), OPERATOR_NAMESPACE),
-                                &name,
-                                &serde_json::from_value(doc)?,
-                            )
-                            .await?
-                        }
-                        other => bail!("unexpected kind {other:?} in {file}"),
-                    }
-                }
-            }
             let request = TokenRequest {
                 spec: TokenRequestSpec {
                     audiences: Vec::new(),
@@ -135,7 +132,7 @@ async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
                 ..TokenRequest::default()
             };
             let issued: TokenRequest = sa
-                .create_subresource("token", SERVICE_ACCOUNT, &PostParams::default(), &request)
+                .create_subresource("token", &account, &PostParams::default(), &request)
                 .await
                 .context("TokenRequest for the operator's ServiceAccount")?;
             let token = issued.status.context("TokenRequest has no status")?.token;
@@ -393,5 +390,26 @@ impl Operator {
 impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_charts_service_account_is_found_in_its_manifest() {
+        let manifest = "---\n# Source: azop/templates/serviceaccount.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: team-a-azop\n  namespace: azop-system\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: team-a-azop-metrics\n";
+        assert_eq!(
+            service_account_in(manifest, "azop-system").expect("found"),
+            "team-a-azop"
+        );
+        assert!(
+            service_account_in(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\n",
+                "ns"
+            )
+            .is_err()
+        );
     }
 }

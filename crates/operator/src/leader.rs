@@ -119,19 +119,68 @@ async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaderConfig) -> kube::Res
     }
 }
 
+/// Why the election cannot work at all: retrying would only repeat the same refusal.
+#[derive(Debug, thiserror::Error)]
+pub enum ElectionError {
+    #[error(
+        "the leader-election namespace {namespace:?} does not exist: create it \
+         (kubectl create namespace {namespace}), point --leader-election-namespace at the \
+         operator's own namespace, or run one replica with --leader-election=false"
+    )]
+    NamespaceMissing { namespace: String },
+    #[error(
+        "not allowed to use Lease {namespace}/{lease}: {message}. Grant get, create and update \
+         on leases (coordination.k8s.io) in namespace {namespace} to the operator (the \
+         azop-leader-election ClusterRole bound by a RoleBinding there, as config/install/ and \
+         the Helm chart do)"
+    )]
+    Forbidden {
+        namespace: String,
+        lease: String,
+        message: String,
+    },
+}
+
+/// A refusal that will not go away by retrying, before we ever held the Lease. Pure.
+pub fn fatal(cfg: &LeaderConfig, err: &kube::Error) -> Option<ElectionError> {
+    let kube::Error::Api(status) = err else {
+        return None;
+    };
+    match status.code {
+        // A Lease GET answers 404 for a missing Lease too (get_opt turns that into None), so
+        // a 404 that reaches here came from the create: the namespace is missing.
+        404 => Some(ElectionError::NamespaceMissing {
+            namespace: cfg.namespace.clone(),
+        }),
+        403 => Some(ElectionError::Forbidden {
+            namespace: cfg.namespace.clone(),
+            lease: cfg.lease_name.clone(),
+            message: status.message.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// Runs the election until `shutdown` fires. `leader` is set to true while we hold the Lease.
 /// Losing a held Lease (renewals failing past the lease duration) sets it back to false; the
-/// caller stops its controllers then, as a replica that may be partitioned must.
+/// caller stops its controllers then, as a replica that may be partitioned must. A refusal
+/// that retrying cannot fix (missing namespace, missing permission) before the first success
+/// ends the election with an error instead of a warning every retry period.
 pub async fn run(
     client: kube::Client,
     cfg: LeaderConfig,
     leader: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Result<(), ElectionError> {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
     let mut last_renewal: Option<std::time::Instant> = None;
+    let mut ever_succeeded = false;
     loop {
-        match try_acquire_or_renew(&api, &cfg).await {
+        let attempt = try_acquire_or_renew(&api, &cfg).await;
+        if attempt.is_ok() {
+            ever_succeeded = true;
+        }
+        match attempt {
             Ok(true) => {
                 if !*leader.borrow() {
                     info!(identity = %cfg.identity, lease = %cfg.lease_name, "became leader");
@@ -146,6 +195,9 @@ pub async fn run(
                 leader.send_replace(false);
             }
             Err(e) => {
+                if !ever_succeeded && let Some(fatal) = fatal(&cfg, &e) {
+                    return Err(fatal);
+                }
                 warn!(error = %e, "leader election: lease update failed");
                 let expired = last_renewal.is_none_or(|t| t.elapsed() >= cfg.lease_duration);
                 if *leader.borrow() && expired {
@@ -165,6 +217,7 @@ pub async fn run(
         release(&api, &cfg).await;
         leader.send_replace(false);
     }
+    Ok(())
 }
 
 /// Gives the Lease up on shutdown so the next replica does not wait for it to expire.
@@ -235,6 +288,40 @@ mod tests {
         let mut l = lease(None, 100, 15);
         l.renew_time = None;
         assert_eq!(decide(Some(&l), "a", now(101)), Action::TakeOver);
+    }
+
+    fn api_error(code: u16, message: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(message, "x")
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn missing_namespace_and_missing_permission_are_fatal_with_a_fix() {
+        let cfg = LeaderConfig {
+            namespace: "azop-system".into(),
+            lease_name: "azop-leader".into(),
+            identity: "a".into(),
+            lease_duration: Duration::from_secs(15),
+            retry_period: Duration::from_secs(3),
+        };
+        let missing = fatal(
+            &cfg,
+            &api_error(404, "namespaces \"azop-system\" not found"),
+        )
+        .expect("404 is fatal");
+        assert!(
+            missing
+                .to_string()
+                .contains("kubectl create namespace azop-system")
+        );
+        let forbidden = fatal(&cfg, &api_error(403, "leases is forbidden")).expect("403 is fatal");
+        let text = forbidden.to_string();
+        assert!(text.contains("leases is forbidden") && text.contains("azop-leader-election"));
+        assert!(fatal(&cfg, &api_error(500, "etcd timeout")).is_none());
+        assert!(fatal(&cfg, &api_error(409, "conflict")).is_none());
     }
 
     #[test]

@@ -42,9 +42,10 @@ pub struct RunArgs {
     /// Take part in leader election (disable only when exactly one replica runs).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
-    /// Namespace of the leader-election Lease.
-    #[arg(long, env = "POD_NAMESPACE", default_value = "azop-system")]
-    leader_election_namespace: String,
+    /// Namespace of the leader-election Lease. Default: the pod's namespace in a cluster
+    /// (POD_NAMESPACE, else the service account's), else the kubeconfig context's namespace.
+    #[arg(long, env = "POD_NAMESPACE")]
+    leader_election_namespace: Option<String>,
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "azop-leader")]
     lease_name: String,
@@ -152,8 +153,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Controllers run only while this replica leads.
     let (leader_tx, mut leader_rx) = watch::channel(!args.leader_election);
     let election = if args.leader_election {
+        // kube's default namespace is the service account's namespace in a pod and the
+        // current context's namespace (or "default") from a kubeconfig.
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string());
         let cfg = leader::LeaderConfig {
-            namespace: args.leader_election_namespace.clone(),
+            namespace,
             lease_name: args.lease_name.clone(),
             identity: args.identity.clone().unwrap_or_else(default_identity),
             lease_duration: Duration::from_secs(args.lease_duration_seconds),
@@ -172,9 +179,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ready_tx.send_replace(true);
 
     let mut shutdown = shutdown_rx.clone();
+    let mut election = election;
     let led = tokio::select! {
         r = leader_rx.wait_for(|l| *l) => r.is_ok(),
         _ = shutdown.wait_for(|s| *s) => false,
+        // The election ended before we led: a refusal retrying cannot fix.
+        Some(ended) = async { match election.as_mut() { Some(e) => Some(e.await), None => None } } => {
+            shutdown_tx.send_replace(true);
+            let _ = health.await;
+            return match ended {
+                Ok(Err(e)) => Err(anyhow::Error::new(e).context("leader election cannot work")),
+                Ok(Ok(())) => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("leader election task failed: {e}")),
+            };
+        }
     };
     if led {
         info!(controllers = ?args.controllers, "leading: starting controllers");

@@ -1,28 +1,22 @@
 #!/usr/bin/env bash
 # Installs what azop's test environment needs, caching everything under ~/.cache/azop/ keyed by
 # version, so a second run only checks that the cached files are there:
-#   - etcd            (Debian package etcd-server, /usr/bin/etcd)
-#   - kube-apiserver  (built from Debian bookworm's `kubernetes` source package, v1.20.2, with the
-#                      reflect2 fix; see docs/testing.md for why)
+#   - kube-apiserver, kube-controller-manager, kubeadm, kubectl, etcd and helm, built from
+#     their Go modules at the versions pinned in crates/testenv/go/kube/go.mod (go-tools.sh)
 #   - Azurite         (npm, pinned to 3.35.0: 3.36+ needs Node >= 21)
-# Writes ~/.cache/azop/testenv.env with AZOP_ETCD, AZOP_KUBE_APISERVER and AZOP_AZURITE, which
-# azop-testenv reads when those variables are not set in the environment.
+# Writes ~/.cache/azop/testenv.env with one AZOP_<TOOL>=path line per tool, which azop-testenv
+# reads when those variables are not set in the environment.
 #
-# Overridable: AZOP_CACHE_DIR (or AZOP_CACHE, as the Makefile exports it), AZOP_KUBE_DEB_VERSION, AZOP_AZURITE_VERSION.
+# Overridable: AZOP_CACHE_DIR (or AZOP_CACHE, as the Makefile exports it), AZOP_AZURITE_VERSION.
 set -Eeuo pipefail
 
-KUBE_DEB_VERSION="${AZOP_KUBE_DEB_VERSION:-1.20.5+really1.20.2-1.1+deb12u1}"
-KUBE_VERSION="1.20.2"
+HERE="$(cd "$(dirname "$0")" && pwd)"
 AZURITE_VERSION="${AZOP_AZURITE_VERSION:-3.35.0}"
 CACHE="${AZOP_CACHE_DIR:-${AZOP_CACHE:-$HOME/.cache/azop}}"
 
-KUBE_DIR="$CACHE/kube-apiserver-$KUBE_VERSION-$KUBE_DEB_VERSION"
-KUBE_BIN="$KUBE_DIR/kube-apiserver"
 AZURITE_DIR="$CACHE/azurite-$AZURITE_VERSION"
 AZURITE_BIN="$AZURITE_DIR/node_modules/.bin/azurite-blob"
-ETCD_BIN="/usr/bin/etcd"
 ENV_FILE="$CACHE/testenv.env"
-SRC_LIST="/etc/apt/sources.list.d/azop-debian-src.sources"
 
 STEP="start"
 START_TS=$(date +%s)
@@ -70,100 +64,18 @@ apt_install() {
     fi
 }
 
-# A deb-src entry for bookworm, same mirrors and keyring as the machine's deb822 sources.
-ensure_deb_src() {
-    if [ -f "$SRC_LIST" ]; then return; fi
-    step "add deb-src sources ($SRC_LIST)"
-    local mirror="http://deb.debian.org/debian" secmirror="http://deb.debian.org/debian-security"
-    local found
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-        found=$(awk '/^URIs:/ && $2 ~ /debian$/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-        [ -n "$found" ] && mirror="$found"
-        found=$(awk '/^URIs:/ && $2 ~ /debian-security$/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-        [ -n "$found" ] && secmirror="$found"
+build_go_tools() {
+    # Go >= 1.21 fetches the toolchain go.mod asks for (1.26) from the module proxy by itself;
+    # Debian bookworm's golang-go (1.19) cannot, so it is no fallback.
+    if ! command -v go >/dev/null 2>&1; then
+        printf 'ERROR: go is not on PATH: install Go >= 1.21 (the machines have 1.26 in /usr/local/go/bin)\n' >&2
+        false
     fi
-    $SUDO tee "$SRC_LIST" >/dev/null <<EOF
-# Added by azop crates/testenv/scripts/install.sh: kube-apiserver is built from the kubernetes source package.
-Types: deb-src
-URIs: $mirror
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: $secmirror
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    APT_UPDATED=0
-}
-
-install_etcd() {
-    if [ -x "$ETCD_BIN" ]; then
-        log "etcd: cached ($ETCD_BIN)"
-        return
-    fi
-    apt_install etcd-server
-    [ -x "$ETCD_BIN" ] || { STEP="install etcd-server"; false; }
-}
-
-build_kube_apiserver() {
-    if [ -x "$KUBE_BIN" ]; then
-        log "kube-apiserver: cached ($KUBE_BIN)"
-        return
-    fi
-    local t0; t0=$(date +%s)
-    ensure_deb_src
-    apt_update
-    apt_install golang-go rsync make dpkg-dev golang-github-modern-go-reflect2-dev
-
-    local build="$CACHE/build/kubernetes-$KUBE_DEB_VERSION"
-    step "download kubernetes source package $KUBE_DEB_VERSION"
-    mkdir -p "$build/dl"
-    (cd "$build/dl" && ls kubernetes_*.orig.tar.* >/dev/null 2>&1 ||
-        apt-get source --download-only "kubernetes=$KUBE_DEB_VERSION")
-
-    step "unpack kubernetes source"
-    local orig; orig=$(ls "$build"/dl/kubernetes_*.orig.tar.* | head -n1)
-    local tree="$build/src"
-    if [ ! -f "$tree/.azop-unpacked" ]; then
-        rm -rf "$tree"; mkdir -p "$tree"
-        tar -xf "$orig" -C "$tree" --strip-components=1
-        touch "$tree/.azop-unpacked"
-    fi
-
-    # v1.20 vendors reflect2 v1.0.1, which faults at run time under Go >= 1.18 (mapiternext).
-    step "replace vendored reflect2 with Debian's v1.0.2"
-    local r2="/usr/share/gocode/src/github.com/modern-go/reflect2"
-    [ -d "$r2" ]
-    rm -rf "$tree/vendor/github.com/modern-go/reflect2"
-    cp -r "$r2" "$tree/vendor/github.com/modern-go/reflect2"
-    rm -f "$tree/vendor/github.com/modern-go/reflect2/go.mod"
-    find "$tree/vendor/github.com/modern-go/reflect2" -name '*_test.go' -delete
-
-    step "build kube-apiserver (several minutes the first time)"
-    mkdir -p "$tree/.go/src/k8s.io"
-    [ -e "$tree/.go/src/k8s.io/kubernetes" ] || ln -s ../../.. "$tree/.go/src/k8s.io/kubernetes"
-    # Generators written before rsync was installed are empty files; start from a clean _output.
-    if [ -d "$tree/_output/bin" ] && find "$tree/_output/bin" -type f -empty | grep -q .; then
-        rm -rf "$tree/_output"
-    fi
-    (cd "$tree/.go/src/k8s.io/kubernetes" &&
-        GOPATH="$tree/.go" CGO_ENABLED=0 \
-        KUBE_GIT_VERSION="v$KUBE_VERSION" KUBE_GIT_TREE_STATE=clean \
-        make WHAT=cmd/kube-apiserver) 2>&1 | sed -u 's/^/    /'
-    [ -x "$tree/_output/bin/kube-apiserver" ]
-
-    step "cache kube-apiserver"
-    mkdir -p "$KUBE_DIR"
-    cp "$tree/_output/bin/kube-apiserver" "$KUBE_BIN.tmp"
-    mv "$KUBE_BIN.tmp" "$KUBE_BIN"
-    "$KUBE_BIN" --version
-    # The source tree and Go build cache are large; the binary is all later runs need.
-    rm -rf "$build"
-    rmdir "$CACHE/build" 2>/dev/null || true
-    log "kube-apiserver built in $(( $(date +%s) - t0 ))s"
+    step "Go tools (Kubernetes, etcd, helm)"
+    local out
+    out=$(bash "$HERE/go-tools.sh" | tail -n1)
+    GO_BIN_DIR="${out#BIN_DIR=}"
+    [ -d "$GO_BIN_DIR" ]
 }
 
 install_azurite() {
@@ -179,14 +91,17 @@ install_azurite() {
     [ -x "$AZURITE_BIN" ]
 }
 
-install_etcd
-build_kube_apiserver
+build_go_tools
 install_azurite
 
 step "write $ENV_FILE"
 cat >"$ENV_FILE.tmp" <<EOF
-AZOP_ETCD=$ETCD_BIN
-AZOP_KUBE_APISERVER=$KUBE_BIN
+AZOP_ETCD=$GO_BIN_DIR/etcd
+AZOP_KUBE_APISERVER=$GO_BIN_DIR/kube-apiserver
+AZOP_KUBE_CONTROLLER_MANAGER=$GO_BIN_DIR/kube-controller-manager
+AZOP_KUBEADM=$GO_BIN_DIR/kubeadm
+AZOP_KUBECTL=$GO_BIN_DIR/kubectl
+AZOP_HELM=$GO_BIN_DIR/helm
 AZOP_AZURITE=$AZURITE_BIN
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"

@@ -1,8 +1,10 @@
-//! Finding the etcd, kube-apiserver and Azurite binaries.
+//! Finding the test environment's tools: etcd, kube-apiserver, kube-controller-manager, kubeadm,
+//! kubectl, helm (built from their Go modules by `crates/testenv/scripts/go-tools.sh`) and
+//! Azurite (npm).
 //!
-//! Order: the environment variable (`AZOP_ETCD`, `AZOP_KUBE_APISERVER`, `AZOP_AZURITE`), then
-//! the `testenv.env` file that `crates/testenv/scripts/install.sh` writes into the cache dir
-//! (see [`cache_dir`]), then the well-known default location.
+//! Order: the environment variable (`AZOP_ETCD`, `AZOP_KUBE_APISERVER`, …), then the
+//! `testenv.env` file that `crates/testenv/scripts/install.sh` writes into the cache dir (see
+//! [`cache_dir`]), then the newest matching directory in the cache.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,14 @@ use crate::error::{Error, Result};
 pub const ENV_ETCD: &str = "AZOP_ETCD";
 /// Environment variable naming the kube-apiserver binary.
 pub const ENV_KUBE_APISERVER: &str = "AZOP_KUBE_APISERVER";
+/// Environment variable naming the kube-controller-manager binary.
+pub const ENV_KUBE_CONTROLLER_MANAGER: &str = "AZOP_KUBE_CONTROLLER_MANAGER";
+/// Environment variable naming the kubeadm binary (same Kubernetes version as the API server).
+pub const ENV_KUBEADM: &str = "AZOP_KUBEADM";
+/// Environment variable naming the kubectl binary (same Kubernetes version as the API server).
+pub const ENV_KUBECTL: &str = "AZOP_KUBECTL";
+/// Environment variable naming the helm binary.
+pub const ENV_HELM: &str = "AZOP_HELM";
 /// Environment variable naming the `azurite-blob` launcher.
 pub const ENV_AZURITE: &str = "AZOP_AZURITE";
 
@@ -105,18 +115,39 @@ fn locate(what: &'static str, var: &str, fallbacks: &[Option<PathBuf>]) -> Resul
         })
 }
 
+/// A Go tool built by `go-tools.sh` into `<cache>/go-tools-<version>-<key>/<name>`.
+fn go_tool(name: &'static str, var: &str) -> Result<PathBuf> {
+    locate(name, var, &[from_cache_glob("go-tools-", name)])
+}
+
 /// Path of etcd.
 pub fn etcd() -> Result<PathBuf> {
-    locate("etcd", ENV_ETCD, &[Some(PathBuf::from("/usr/bin/etcd"))])
+    go_tool("etcd", ENV_ETCD)
 }
 
 /// Path of kube-apiserver.
 pub fn kube_apiserver() -> Result<PathBuf> {
-    locate(
-        "kube-apiserver",
-        ENV_KUBE_APISERVER,
-        &[from_cache_glob("kube-apiserver-", "kube-apiserver")],
-    )
+    go_tool("kube-apiserver", ENV_KUBE_APISERVER)
+}
+
+/// Path of kube-controller-manager.
+pub fn kube_controller_manager() -> Result<PathBuf> {
+    go_tool("kube-controller-manager", ENV_KUBE_CONTROLLER_MANAGER)
+}
+
+/// Path of kubeadm.
+pub fn kubeadm() -> Result<PathBuf> {
+    go_tool("kubeadm", ENV_KUBEADM)
+}
+
+/// Path of kubectl.
+pub fn kubectl() -> Result<PathBuf> {
+    go_tool("kubectl", ENV_KUBECTL)
+}
+
+/// Path of helm.
+pub fn helm() -> Result<PathBuf> {
+    go_tool("helm", ENV_HELM)
 }
 
 /// Path of Azurite's blob-only launcher (`azurite-blob`).

@@ -1,5 +1,5 @@
-//! [`TestEnv`]: a real etcd + kube-apiserver on loopback, with TLS, RBAC, service-account keys
-//! and token-file users.
+//! [`TestEnv`]: a real etcd + kube-apiserver + kube-controller-manager on loopback, with TLS,
+//! RBAC, service-account keys and token-file users.
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -16,6 +16,9 @@ use crate::{binaries, crds, pki, ports, state};
 
 /// Name of the admin user (group `system:masters`).
 pub const ADMIN_USER: &str = "admin";
+/// The user kube-controller-manager authenticates as (bound by the API server's bootstrap RBAC
+/// policy; each controller then uses its own service account, as in a kubeadm cluster).
+pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
 /// Unprivileged users created by default (no groups, no bindings).
 pub const DEFAULT_USERS: [&str; 2] = ["alice", "bob"];
 /// Default time allowed for `/readyz` to answer.
@@ -65,11 +68,11 @@ pub struct EnvInfo {
     pub admin: UserInfo,
     /// Unprivileged users.
     pub users: Vec<UserInfo>,
-    /// Pids of etcd and kube-apiserver.
+    /// Pids of etcd, kube-apiserver and kube-controller-manager.
     pub pids: Vec<i32>,
 }
 
-/// A running etcd + kube-apiserver. Stopped (processes and state directory) when dropped,
+/// A running etcd + kube-apiserver + kube-controller-manager. Stopped (processes and state directory) when dropped,
 /// unless started with `detach` or obtained with [`TestEnv::attach`].
 #[derive(Debug)]
 pub struct TestEnv {
@@ -79,6 +82,7 @@ pub struct TestEnv {
     ca_pem: String,
     ca_der: Vec<u8>,
     admin: UserInfo,
+    controller_manager: UserInfo,
     users: Vec<UserInfo>,
     procs: Vec<Managed>,
     watchdog: Option<Child>,
@@ -125,18 +129,23 @@ fn port_clash(e: &Error) -> bool {
 }
 
 impl TestEnv {
-    /// Starts etcd and kube-apiserver on free loopback ports and returns once `/readyz`
-    /// answers. Also cleans up environments left behind by killed test runs.
+    /// Starts etcd, kube-apiserver and kube-controller-manager on free loopback ports and
+    /// returns once `/readyz` answers and the controller manager is at work (it has created
+    /// the `default` ServiceAccount). Also cleans up environments left behind by killed test
+    /// runs.
     pub async fn start(opts: TestEnvOptions) -> Result<TestEnv> {
-        let etcd_bin = binaries::etcd()?;
-        let apiserver_bin = binaries::kube_apiserver()?;
+        let bins = Binaries {
+            etcd: binaries::etcd()?,
+            apiserver: binaries::kube_apiserver()?,
+            controller_manager: binaries::kube_controller_manager()?,
+        };
         let root = state::root();
         std::fs::create_dir_all(&root).map_err(io("create directory", &root))?;
         state::clean_stale(&root);
 
         let (dir, remove_dir) = match &opts.dir {
             Some(d) => {
-                let pids = running(d, &["etcd", "kube-apiserver"]);
+                let pids = running(d, &PROCESSES);
                 if !pids.is_empty() {
                     return Err(Error::AlreadyRunning {
                         dir: d.clone(),
@@ -166,10 +175,15 @@ impl TestEnv {
             token: random_token(32),
             groups: vec!["system:masters".to_string()],
         };
+        let controller_manager = UserInfo {
+            name: CONTROLLER_MANAGER_USER.to_string(),
+            token: random_token(32),
+            groups: Vec::new(),
+        };
         let users: Vec<UserInfo> = opts
             .users
             .iter()
-            .filter(|u| u.as_str() != ADMIN_USER)
+            .filter(|u| u.as_str() != ADMIN_USER && u.as_str() != CONTROLLER_MANAGER_USER)
             .map(|u| UserInfo {
                 name: u.clone(),
                 token: random_token(32),
@@ -186,6 +200,7 @@ impl TestEnv {
             ca_pem: pki.ca_cert_pem.clone(),
             ca_der: pki.ca_cert_der.clone(),
             admin,
+            controller_manager,
             users,
             procs: Vec::new(),
             watchdog,
@@ -198,14 +213,9 @@ impl TestEnv {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let p = ports::allocate(&root, 3).await?;
+            let p = ports::allocate(&root, 4).await?;
             let result = env
-                .launch(
-                    &etcd_bin,
-                    &apiserver_bin,
-                    [p[0], p[1], p[2]],
-                    opts.ready_timeout,
-                )
+                .launch(&bins, [p[0], p[1], p[2], p[3]], opts.ready_timeout)
                 .await;
             match result {
                 Ok(()) => break,
@@ -216,7 +226,6 @@ impl TestEnv {
                 Err(e) => return Err(e),
             }
         }
-        env.write_kubeconfigs()?;
         env.write_info()?;
         env.keep_running = opts.detach;
         Ok(env)
@@ -244,6 +253,11 @@ impl TestEnv {
             ca_pem,
             ca_der,
             admin: info.admin,
+            controller_manager: UserInfo {
+                name: CONTROLLER_MANAGER_USER.to_string(),
+                token: String::new(),
+                groups: Vec::new(),
+            },
             users: info.users,
             procs: Vec::new(),
             watchdog: None,
@@ -264,7 +278,8 @@ impl TestEnv {
 
     fn write_tokens(&self) -> Result<()> {
         let mut text = String::new();
-        for u in std::iter::once(&self.admin).chain(&self.users) {
+        let all = [&self.admin, &self.controller_manager];
+        for u in all.into_iter().chain(&self.users) {
             text.push_str(&kubeconfig::token_file_line(u));
             text.push('\n');
         }
@@ -277,6 +292,12 @@ impl TestEnv {
             &self.server,
             &self.ca_pem,
             &self.admin,
+        )?;
+        kubeconfig::write(
+            &self.dir.join("kubeconfig-controller-manager"),
+            &self.server,
+            &self.ca_pem,
+            &self.controller_manager,
         )?;
         for u in &self.users {
             kubeconfig::write(
@@ -308,14 +329,8 @@ impl TestEnv {
         write_file(&path, &json, 0o600)
     }
 
-    async fn launch(
-        &mut self,
-        etcd_bin: &Path,
-        apiserver_bin: &Path,
-        ports: [u16; 3],
-        timeout: Duration,
-    ) -> Result<()> {
-        let [etcd_port, peer_port, secure_port] = ports;
+    async fn launch(&mut self, bins: &Binaries, ports: [u16; 4], timeout: Duration) -> Result<()> {
+        let [etcd_port, peer_port, secure_port, kcm_port] = ports;
         let d = self.dir.clone();
         let etcd_data = d.join("etcd");
         // A fresh cluster every time (a previous run in the same DIR may have left data).
@@ -337,7 +352,7 @@ impl TestEnv {
             "--log-outputs=stderr".to_string(),
         ];
         self.procs
-            .push(process::spawn("etcd", etcd_bin, &etcd_args, &[], &d)?);
+            .push(process::spawn("etcd", &bins.etcd, &etcd_args, &[], &d)?);
 
         let pki = d.join("pki");
         let p = |f: &str| pki.join(f).display().to_string();
@@ -345,17 +360,20 @@ impl TestEnv {
             format!("--etcd-servers={}", self.etcd_url),
             "--bind-address=127.0.0.1".to_string(),
             "--advertise-address=127.0.0.1".to_string(),
+            // The `kubernetes` Service's endpoints would point at a loopback address, which
+            // current servers refuse; nothing in the environment routes through it anyway.
+            "--endpoint-reconciler-type=none".to_string(),
             format!("--secure-port={secure_port}"),
-            "--insecure-port=0".to_string(),
             format!("--cert-dir={}", pki.display()),
             format!("--tls-cert-file={}", p("serving.crt")),
             format!("--tls-private-key-file={}", p("serving.key")),
+            format!("--client-ca-file={}", p("ca.crt")),
             format!("--token-auth-file={}", d.join("tokens.csv").display()),
-            "--authorization-mode=RBAC".to_string(),
+            "--authorization-mode=Node,RBAC".to_string(),
             format!("--service-account-key-file={}", p("sa.pub")),
             format!("--service-account-signing-key-file={}", p("sa.key")),
             format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
-            "--service-cluster-ip-range=10.96.0.0/16".to_string(),
+            format!("--service-cluster-ip-range={SERVICE_CIDR}"),
             "--allow-privileged=true".to_string(),
             "--profiling=false".to_string(),
         ];
@@ -365,13 +383,73 @@ impl TestEnv {
         }
         self.procs.push(process::spawn(
             "kube-apiserver",
-            apiserver_bin,
+            &bins.apiserver,
             &apiserver_args,
             &[],
             &d,
         )?);
         self.server = format!("https://127.0.0.1:{secure_port}");
-        self.wait_ready(timeout).await
+        self.wait_ready(timeout).await?;
+
+        // The controller manager needs its kubeconfig, which needs the server's port.
+        self.write_kubeconfigs()?;
+        let kcm_kubeconfig = d
+            .join("kubeconfig-controller-manager")
+            .display()
+            .to_string();
+        let kcm_args = vec![
+            format!("--kubeconfig={kcm_kubeconfig}"),
+            format!("--authentication-kubeconfig={kcm_kubeconfig}"),
+            format!("--authorization-kubeconfig={kcm_kubeconfig}"),
+            "--bind-address=127.0.0.1".to_string(),
+            format!("--secure-port={kcm_port}"),
+            format!("--cert-dir={}", d.join("kcm").display()),
+            format!("--service-account-private-key-file={}", p("sa.key")),
+            format!("--root-ca-file={}", p("ca.crt")),
+            "--use-service-account-credentials=true".to_string(),
+            "--leader-elect=false".to_string(),
+            format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+            "--profiling=false".to_string(),
+        ];
+        self.procs.push(process::spawn(
+            "kube-controller-manager",
+            &bins.controller_manager,
+            &kcm_args,
+            &[],
+            &d,
+        )?);
+        self.wait_controller_manager(timeout).await
+    }
+
+    /// Waits until kube-controller-manager works: its service-account controller has created
+    /// the `default` ServiceAccount of the `default` namespace.
+    async fn wait_controller_manager(&mut self, timeout: Duration) -> Result<()> {
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let api: Api<ServiceAccount> = Api::namespaced(self.client()?, "default");
+        let started = Instant::now();
+        loop {
+            for p in &mut self.procs {
+                if let Some(status) = p.exited() {
+                    return Err(p.exited_early(status));
+                }
+            }
+            let last = match api.get_opt("default").await {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => "no ServiceAccount default/default yet".to_string(),
+                Err(e) => e.to_string(),
+            };
+            if started.elapsed() > timeout {
+                let log = self.dir.join("kube-controller-manager.log");
+                return Err(Error::NotReady {
+                    name: "kube-controller-manager".to_string(),
+                    timeout,
+                    last,
+                    log_tail: process::log_tail(&log, 30),
+                    log,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Polls `/readyz` as admin; fails early when a process exits.
@@ -517,9 +595,9 @@ impl TestEnv {
         kubeconfig::client(&self.server, &self.ca_der, &user)
     }
 
-    /// Creates a namespace named `<prefix>-<random>` and returns its name. Namespaces are not
-    /// deleted afterwards: without kube-controller-manager they would stay Terminating forever,
-    /// and the whole environment is thrown away at the end anyway.
+    /// Creates a namespace named `<prefix>-<random>` and returns its name. Tests need not delete
+    /// it: the whole environment is thrown away at the end (kube-controller-manager does finish
+    /// deleting namespaces, so a test may).
     pub async fn new_namespace(&self, prefix: &str) -> Result<String> {
         let name = namespace_name(prefix, &random_token(6));
         let api: Api<Namespace> = Api::all(self.client()?);
@@ -557,6 +635,19 @@ impl Drop for TestEnv {
     }
 }
 
+/// The processes of an environment, in start order.
+const PROCESSES: [&str; 3] = ["etcd", "kube-apiserver", "kube-controller-manager"];
+
+/// Service ClusterIP range of every environment.
+pub const SERVICE_CIDR: &str = "10.96.0.0/16";
+
+/// The binaries an environment runs.
+struct Binaries {
+    etcd: PathBuf,
+    apiserver: PathBuf,
+    controller_manager: PathBuf,
+}
+
 /// Live pids recorded in `DIR/<name>.pid` for the given names.
 pub(crate) fn running(dir: &Path, names: &[&str]) -> Vec<i32> {
     let Ok(dir) = dir.canonicalize() else {
@@ -570,7 +661,8 @@ pub(crate) fn running(dir: &Path, names: &[&str]) -> Vec<i32> {
         .collect()
 }
 
-/// Stops every process recorded in `dir` (etcd, kube-apiserver, Azurite) and removes the
+/// Stops every process recorded in `dir` (etcd, kube-apiserver, kube-controller-manager,
+/// Azurite) and removes the
 /// directory. Refuses directories that azop-testenv did not create. Returns the pids stopped.
 pub fn down(dir: &Path) -> Result<Vec<i32>> {
     let dir = dir.canonicalize().map_err(io("resolve", dir))?;

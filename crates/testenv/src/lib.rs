@@ -1,4 +1,5 @@
-//! A real etcd + kube-apiserver (and Azurite) on loopback, for azop's tests and demo.
+//! A real etcd + kube-apiserver + kube-controller-manager (and Azurite) on loopback, for azop's
+//! tests and demo.
 //!
 //! Binaries come from `crates/testenv/scripts/install.sh` (`make testenv`); see
 //! [`binaries`] for how they are found and docs/testing.md for the whole picture.
@@ -37,8 +38,8 @@ use std::path::{Path, PathBuf};
 pub use azurite::{Azurite, AzuriteAccount, AzuriteInfo, AzuriteOptions};
 pub use crds::install_crds;
 pub use env::{
-    ADMIN_USER, DEFAULT_USERS, EnvInfo, SERVICE_ACCOUNT_ISSUER, TestEnv, TestEnvOptions, down,
-    namespace_name,
+    ADMIN_USER, CONTROLLER_MANAGER_USER, DEFAULT_USERS, EnvInfo, SERVICE_ACCOUNT_ISSUER,
+    SERVICE_CIDR, TestEnv, TestEnvOptions, down, namespace_name,
 };
 pub use error::{Error, Result};
 pub use kubeconfig::UserInfo;
@@ -72,7 +73,50 @@ pub fn crds_dir() -> PathBuf {
     }
 }
 
+/// The Kubernetes version the test environment is built from: the `k8s.io/kubernetes` version
+/// pinned in `crates/testenv/go/kube/go.mod` (e.g. `v1.37.2`). Its kube-apiserver reports
+/// exactly this at `/version`.
+pub fn pinned_kubernetes_version() -> Result<String> {
+    let path = repo_root().join("crates/testenv/go/kube/go.mod");
+    let text = std::fs::read_to_string(&path).map_err(error::io("read", &path))?;
+    kubernetes_version_in_go_mod(&text).ok_or_else(|| Error::Manifest {
+        path,
+        message: "no `require k8s.io/kubernetes vX.Y.Z` line".to_string(),
+    })
+}
+
+/// The version of `k8s.io/kubernetes` a go.mod requires (pure, for tests).
+pub fn kubernetes_version_in_go_mod(text: &str) -> Option<String> {
+    text.lines()
+        .map(|l| l.trim().trim_start_matches("require").trim())
+        .find_map(|l| l.strip_prefix("k8s.io/kubernetes "))
+        .map(|v| v.split_whitespace().next().unwrap_or(v).to_string())
+        .filter(|v| v.starts_with('v'))
+}
+
 /// `<repo>/config/samples`: sample manifests (valid ones, and `invalid/`).
 pub fn samples_dir() -> PathBuf {
     repo_root().join("config").join("samples")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_version_is_read_from_the_wrapper_go_mod() {
+        let text = "module x\n\nrequire k8s.io/kubernetes v1.37.2\n\nreplace (\n\tk8s.io/api => k8s.io/api v0.37.2\n)\n";
+        assert_eq!(
+            kubernetes_version_in_go_mod(text).as_deref(),
+            Some("v1.37.2")
+        );
+        let block = "require (\n\tk8s.io/kubernetes v1.36.3\n\tfoo v1\n)\n";
+        assert_eq!(
+            kubernetes_version_in_go_mod(block).as_deref(),
+            Some("v1.36.3")
+        );
+        assert_eq!(kubernetes_version_in_go_mod("module x\n"), None);
+        // The committed go.mod names one.
+        assert!(pinned_kubernetes_version().is_ok_and(|v| v.starts_with("v1.")));
+    }
 }
