@@ -71,7 +71,8 @@ check "two releases render no colliding names" python3 tests/helm/check_rendered
 log "values.schema.json refuses bad values"
 refuses "logFormat: jsn" "logFormat" "$HELM" template azop "$chart" --set logFormat=jsn
 refuses "logFormat: jsn names the allowed values" "value must be one of 'json', 'text'" "$HELM" template azop "$chart" --set logFormat=jsn
-refuses "replicaCount: 0" "replicaCount" "$HELM" template azop "$chart" --set replicaCount=0
+refuses "replicaCount: -1" "replicaCount" "$HELM" template azop "$chart" --set replicaCount=-1
+check "replicaCount: 0 is allowed (the e2e tests run the binary themselves)" "$HELM" template azop "$chart" --set replicaCount=0
 refuses "an unknown key (typo)" "logformat" "$HELM" template azop "$chart" --set logformat=json
 refuses "controllers: a name azop does not know" "controllers" "$HELM" template azop "$chart" --set 'controllers=azurecluster\,vms'
 refuses "image.digest without sha256:" "/image/digest" "$HELM" template azop "$chart" --set image.digest=abc
