@@ -25,9 +25,22 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah podman crun >/dev/null
 fi
 
-log "building the release binary"
-cargo build --release --locked -q -p azop --bin azop
-bin="$target/release/azop"
+# AZOP_IMAGE_PROFILE=debug reuses a debug build (quicker on a busy machine; the image is the
+# same apart from the binary's size and speed). Release is what ships.
+profile=${AZOP_IMAGE_PROFILE:-release}
+if [ -n "${AZOP_IMAGE_BIN:-}" ]; then
+    profile=given
+    log "using the binary $AZOP_IMAGE_BIN (AZOP_IMAGE_BIN)"
+else
+    log "building the $profile binary"
+fi
+case "$profile" in
+    given) ;;
+    release) cargo build --release --locked -q -p azop --bin azop ;;
+    debug) cargo build --locked -q -p azop --bin azop ;;
+    *) die "AZOP_IMAGE_PROFILE must be release or debug, not $profile" ;;
+esac
+bin=${AZOP_IMAGE_BIN:-$target/$profile/azop}
 "$bin" --version >/dev/null
 
 ctx="$out/contexts"
@@ -65,16 +78,11 @@ entry=$(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$t
 log "image $tag: user $user, entrypoint $entry, $(du -h "$out/azop-oci.tar" | cut -f1) ($out/azop-oci.tar)"
 
 [ "${AZOP_IMAGE_SMOKE:-1}" = 1 ] || exit 0
-log "smoke run: podman run --read-only --user 65532 --cap-drop ALL $tag --version"
-run=(podman run --rm --read-only --cap-drop ALL --security-opt no-new-privileges --network host)
-version=$("${run[@]}" "$tag" --version) || die "podman could not run the image (see above)"
-[ "$version" = "$("$bin" --version)" ] || die "image says '$version', the binary '$("$bin" --version)'"
-log "  $version"
-# /healthz: `azop run` in the image, as the chart runs it (read-only root, no capabilities,
-# user 65532). No API server is needed for the health endpoint: a kubeconfig naming a closed
-# port lets the client be built, and /healthz answers while leader election retries.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$ctx/kubeconfig" <<KC
+# `azop run` needs a kubeconfig before it serves /healthz; one naming a closed port is enough:
+# the health server answers while leader election retries.
+mkdir -p "$ctx/home"
+cat > "$ctx/home/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
 clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
@@ -82,23 +90,63 @@ users: [{name: none, user: {token: none}}]
 contexts: [{name: none, context: {cluster: none, user: none}}]
 current-context: none
 KC
-chmod 0644 "$ctx/kubeconfig"
-name=azop-smoke-$$
-log "smoke run: podman run ... $tag run --metrics-addr=127.0.0.1:$port"
-"${run[@]}" -d --name "$name" -v "$ctx/kubeconfig:/etc/azop/kubeconfig:ro" -e KUBECONFIG=/etc/azop/kubeconfig \
-    "$tag" run --metrics-addr="127.0.0.1:$port" --log-format=json >/dev/null
-trap 'podman rm -f "$name" >/dev/null 2>&1 || true' EXIT
+chmod 0644 "$ctx/home/kubeconfig"
+want_version=$("$bin" --version)
+
+run=(podman run --rm --read-only --cap-drop ALL --security-opt no-new-privileges --network host)
+log "smoke run: podman run --read-only --cap-drop ALL $tag --version"
+if version=$("${run[@]}" "$tag" --version 2>"$ctx/podman.err"); then
+    [ "$version" = "$want_version" ] || die "image says '$version', the binary '$want_version'"
+    log "  $version"
+    name=azop-smoke-$$
+    "${run[@]}" -d --name "$name" -v "$ctx/home/kubeconfig:/home/nonroot/kubeconfig:ro" \
+        -e KUBECONFIG=/home/nonroot/kubeconfig "$tag" run --metrics-addr="127.0.0.1:$port" >/dev/null
+    trap 'podman rm -f "$name" >/dev/null 2>&1 || true' EXIT
+    exec_in=(podman exec "$name")
+    stop() { podman rm -f "$name" >/dev/null; }
+    uid_of() { podman top "$name" huser | tail -1 | tr -d ' '; }
+else
+    # Podman needs to set rlimits and cgroups; a sandbox without those privileges refuses
+    # (seen here: "crun: setrlimit RLIMIT_NOFILE: Operation not permitted"). Then run the
+    # image's own filesystem, unpacked from the OCI archive, the way a runtime would:
+    # read-only root, user 65532, private mount and PID namespaces (host network).
+    log "  podman cannot start containers here: $(grep -m1 -i error "$ctx/podman.err" || tail -1 "$ctx/podman.err")"
+    command -v umoci >/dev/null && command -v skopeo >/dev/null || die "need umoci and skopeo for the fallback smoke run"
+    log "  instead: the unpacked image under unshare + chroot, read-only, as 65532 (no container runtime)"
+    rm -rf "$ctx/oci" "$ctx/bundle"
+    skopeo copy -q "oci-archive:$out/azop-oci.tar:$tag" "oci:$ctx/oci:dev"
+    umoci unpack --image "$ctx/oci:dev" "$ctx/bundle" >/dev/null
+    rootfs=$ctx/bundle/rootfs
+    user=$(python3 -c 'import json,sys; u=json.load(open(sys.argv[1]))["process"]["user"]; print("%d:%d" % (u["uid"], u["gid"]))' "$ctx/bundle/config.json")
+    [ "$user" = "65532:65532" ] || die "unpacked image user is $user"
+    jail() { # jail CMD...: run CMD in the image's root, read-only, as the image's user
+        unshare --mount --pid --fork --kill-child sh -c '
+            r=$1; h=$2; shift 2
+            mount --bind "$r" "$r" && mount --bind "$h" "$r/home/nonroot" && mount -o remount,bind,ro "$r" || exit 97
+            export KUBECONFIG=/home/nonroot/kubeconfig
+            exec chroot --userspec=65532:65532 "$r" "$@"' jail "$rootfs" "$ctx/home" "$@"
+    }
+    version=$(jail /usr/local/bin/azop --version) || die "the image's azop did not run"
+    [ "$version" = "$want_version" ] || die "image says '$version', the binary '$want_version'"
+    log "  $version"
+    jail /usr/local/bin/azop run --metrics-addr="127.0.0.1:$port" >"$ctx/run.log" 2>&1 &
+    jail_pid=$!
+    trap 'kill "$jail_pid" 2>/dev/null || true' EXIT
+    exec_in=(jail)
+    stop() { kill "$jail_pid" 2>/dev/null || true; wait "$jail_pid" 2>/dev/null || true; }
+    uid_of() { ps -o uid= --ppid "$(pgrep -P "$jail_pid" | head -1)" 2>/dev/null | head -1 | tr -d ' '; }
+    if jail /bin/sh -c true >/dev/null 2>&1; then die "the image has a shell"; fi
+    log "  no /bin/sh in the image"
+fi
 healthy=
-for _ in $(seq 40); do
-    if podman exec "$name" /usr/local/bin/azop probe "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then healthy=1; break; fi
-    [ "$(podman inspect -f '{{.State.Running}}' "$name")" = true ] || break
+for _ in $(seq 60); do
+    if "${exec_in[@]}" /usr/local/bin/azop probe "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then healthy=1; break; fi
     sleep 0.25
 done
-if [ -z "$healthy" ]; then podman logs "$name" >&2 || true; die "/healthz did not answer inside the container"; fi
-log "  /healthz answers inside the container ($(podman exec "$name" /usr/local/bin/azop probe "http://127.0.0.1:$port/healthz"))"
-uid=$(podman top "$name" huser | tail -1 | tr -d ' ')
-[ "$uid" = 65532 ] || die "the process runs as $uid, not 65532"
-if podman exec "$name" /bin/sh -c true >/dev/null 2>&1; then die "the image has a shell"; fi
-log "  runs as uid $uid; no /bin/sh in the image"
-podman rm -f "$name" >/dev/null
-log "image ok: $tag"
+[ -n "$healthy" ] || { cat "$ctx/run.log" 2>/dev/null >&2; die "/healthz did not answer"; }
+log "  /healthz: $("${exec_in[@]}" /usr/local/bin/azop probe "http://127.0.0.1:$port/healthz")"
+uid=$(uid_of)
+[ "$uid" = 65532 ] || die "azop run runs as uid '$uid', not 65532"
+log "  azop run runs as uid $uid"
+stop
+log "image ok: $tag ($out/azop-oci.tar)"
