@@ -180,8 +180,16 @@ async fn status_objects_for_the_argocd_health_check() {
     create(&world, cluster("denied", "rg-argocd-denied", 1))
         .await
         .unwrap();
+    // A refused write is reported as ProvisioningFailed (the part's condition) naming Azure's
+    // code; reason AuthorizationFailed comes from a refused read. The health check treats both
+    // as Degraded.
     let o = wait_object(&world, "denied", "AuthorizationFailed", TIMEOUT, |o| {
-        current(o) && ready_is(o, "False", "AuthorizationFailed")
+        current(o)
+            && condition(o, "Ready").is_some_and(|c| {
+                c.0 == "False"
+                    && (c.1 == "AuthorizationFailed"
+                        || (c.1 == "ProvisioningFailed" && c.2.contains("(AuthorizationFailed)")))
+            })
     })
     .await
     .unwrap();

@@ -8,7 +8,9 @@
 --   Degraded     Ready=False for a reason that only a person can fix: azop stopped retrying
 --                or cannot go on (InvalidSpec, StaticPlacementInvalid, NotOwned,
 --                AuthorizationFailed, ResourceGroupNotFound) or a delete that cannot finish
---                (DeleteBlocked); the message is the condition's, which says what to do
+--                (DeleteBlocked); the message is the condition's, which says what to do.
+--                A write Azure refused for lack of permission is reported as
+--                ProvisioningFailed with "(AuthorizationFailed)" in the message: Degraded too
 --
 -- Everything else that azop retries by itself (Provisioning, ProvisioningFailed while a retry
 -- hold runs, Throttled, MissingReference while a StorageBinding gets ready) stays Progressing,
@@ -71,7 +73,15 @@ end
 
 local ready = findCondition(obj.status.conditions, "Ready")
 
-if ready ~= nil and ready.status == "False" and degradedReasons[ready.reason] then
+local function refusedForPermission(c)
+  if c.reason ~= "ProvisioningFailed" or c.message == nil then
+    return false
+  end
+  return string.find(c.message, "(AuthorizationFailed)", 1, true) ~= nil
+    or string.find(c.message, "(LinkedAuthorizationFailed)", 1, true) ~= nil
+end
+
+if ready ~= nil and ready.status == "False" and (degradedReasons[ready.reason] or refusedForPermission(ready)) then
   hs.status = "Degraded"
   hs.message = withReason(ready, "azop cannot go on without a change")
   return hs
