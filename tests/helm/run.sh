@@ -28,10 +28,10 @@ check() { # check DESCRIPTION COMMAND...: the command must succeed
     local what=$1; shift
     if "$@" >/tmp/azop-helm-check.$$ 2>&1; then ok "$what"; else bad "$what"; sed 's/^/       /' /tmp/azop-helm-check.$$ | tail -20; fi
 }
-refuses() { # refuses DESCRIPTION NEEDLE COMMAND...: the command must fail and say NEEDLE
+refuses() { # refuses DESCRIPTION NEEDLE COMMAND...: the command must fail (and say NEEDLE, if given)
     local what=$1 needle=$2; shift 2
     if "$@" >/tmp/azop-helm-check.$$ 2>&1; then bad "$what: was accepted"
-    elif grep -qF -- "$needle" /tmp/azop-helm-check.$$; then ok "$what"
+    elif [ -z "$needle" ] || grep -qF -- "$needle" /tmp/azop-helm-check.$$; then ok "$what"
     else bad "$what: the error does not say '$needle'"; sed 's/^/       /' /tmp/azop-helm-check.$$ | tail -10; fi
 }
 tool() { # the path of AZOP_<NAME> from the environment or testenv.env
