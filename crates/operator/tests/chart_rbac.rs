@@ -18,7 +18,10 @@ fn rule_blocks(text: &str) -> Vec<String> {
         .map(|block| {
             block
                 .lines()
-                .take_while(|l| l.starts_with("rules:") || l.starts_with(' ') || l.starts_with('-'))
+                .take_while(|l| {
+                    *l != "---"
+                        && (l.starts_with("rules:") || l.starts_with(' ') || l.starts_with('-'))
+                })
                 .filter(|l| !l.trim_start().starts_with('#'))
                 .collect::<Vec<_>>()
                 .join("\n")
