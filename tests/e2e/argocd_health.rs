@@ -64,8 +64,12 @@ fn record(name: &str, obj: &DynamicObject, note: &str) {
         std::fs::write(&path, header + &serde_yaml::to_string(&v).unwrap()).unwrap();
         return;
     }
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}: capture it with AZOP_ARGOCD_CAPTURE=1", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: capture it with AZOP_ARGOCD_CAPTURE=1",
+            path.display()
+        )
+    });
     let committed: Value = serde_yaml::from_str(&text).unwrap();
     assert_eq!(
         summary(&committed),
@@ -80,7 +84,10 @@ fn ready_is(o: &DynamicObject, status: &str, reason: &str) -> bool {
 }
 
 fn current(o: &DynamicObject) -> bool {
-    o.data.pointer("/status/observedGeneration").and_then(Value::as_i64) == o.metadata.generation
+    o.data
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64)
+        == o.metadata.generation
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,13 +97,19 @@ async fn status_objects_for_the_argocd_health_check() {
     let clusters = api(&world);
 
     // Provisioning, then Ready.
-    create(&world, cluster("prod", "rg-argocd-prod", 1)).await.unwrap();
+    create(&world, cluster("prod", "rg-argocd-prod", 1))
+        .await
+        .unwrap();
     let o = wait_object(&world, "prod", "Provisioning", TIMEOUT, |o| {
         current(o) && ready_is(o, "False", "Provisioning")
     })
     .await
     .unwrap();
-    record("provisioning", &o, "Taken while the first resources were being created.");
+    record(
+        "provisioning",
+        &o,
+        "Taken while the first resources were being created.",
+    );
     let ready = wait_object(&world, "prod", "Ready", TIMEOUT, |o| {
         current(o) && ready_is(o, "True", "Ready")
     })
@@ -125,7 +138,11 @@ async fn status_objects_for_the_argocd_health_check() {
     })
     .await
     .unwrap();
-    record("invalid-spec", &o, "A control-plane subnet outside the VNet.");
+    record(
+        "invalid-spec",
+        &o,
+        "A control-plane subnet outside the VNet.",
+    );
 
     // NotOwned: the VNet azop would create already exists, without azop's uid tag.
     world
@@ -157,7 +174,11 @@ async fn status_objects_for_the_argocd_health_check() {
     })
     .await
     .unwrap();
-    record("not-owned", &o, "A VNet named taken-vnet existed beforehand without azop's tags.");
+    record(
+        "not-owned",
+        &o,
+        "A VNet named taken-vnet existed beforehand without azop's tags.",
+    );
 
     // AuthorizationFailed: ARM refuses the resource group write.
     world

@@ -27,7 +27,12 @@ fn argocd_testdata_has_the_api_types_shape() {
         "/../../config/argocd/resource_customizations/azop.dev"
     ));
     let mut seen = 0;
-    for kind in ["AzureCluster", "AksCluster", "StorageBinding", "ProxyConfig"] {
+    for kind in [
+        "AzureCluster",
+        "AksCluster",
+        "StorageBinding",
+        "ProxyConfig",
+    ] {
         let dir = root.join(kind).join("testdata");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -93,19 +93,37 @@ mod tests {
     fn a_2xx_answer_passes_and_others_fail() {
         let ok = serve_once("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
         let url = url::Url::parse(&format!("http://127.0.0.1:{ok}/readyz")).unwrap();
-        assert!(run(&ProbeArgs { url, timeout_seconds: 2 }).is_ok());
+        assert!(
+            run(&ProbeArgs {
+                url,
+                timeout_seconds: 2
+            })
+            .is_ok()
+        );
 
         let starting = serve_once("HTTP/1.1 503 Service Unavailable\r\n\r\nstarting");
         let url = url::Url::parse(&format!("http://127.0.0.1:{starting}/readyz")).unwrap();
-        let err = run(&ProbeArgs { url, timeout_seconds: 2 }).unwrap_err();
+        let err = run(&ProbeArgs {
+            url,
+            timeout_seconds: 2,
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("HTTP 503"), "{err}");
     }
 
     #[test]
     fn nothing_listening_fails_with_the_address() {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let url = url::Url::parse(&format!("http://127.0.0.1:{port}/healthz")).unwrap();
-        let err = run(&ProbeArgs { url, timeout_seconds: 1 }).unwrap_err();
+        let err = run(&ProbeArgs {
+            url,
+            timeout_seconds: 1,
+        })
+        .unwrap_err();
         assert!(format!("{err:#}").contains("failed to connect"), "{err:#}");
     }
 }
