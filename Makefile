@@ -33,7 +33,7 @@ testenv: ## build/install Kubernetes v1.37 (apiserver, controller-manager, kubea
 test: testenv test-rust test-sdk test-helm test-argocd ## run every test, installing what it needs
 
 test-rust: ## every Rust test: unit, integration, end-to-end (real kube-apiserver, armsim, Azurite)
-	$(CARGO) build --workspace --bins   # the e2e tests run the real operator binary (--workspace: the same feature set as the test build, so nothing is compiled twice)
+	$(CARGO) build --workspace --all-targets   # the e2e tests run the real operator binary; built with the same feature set as the tests, so nothing is compiled twice
 	$(CARGO) test --workspace --no-fail-fast
 
 test-sdk: ## Microsoft's Python SDKs against azop-armsim
