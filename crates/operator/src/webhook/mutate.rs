@@ -108,6 +108,10 @@ pub struct AdmissionResponse {
 
 /// What the webhook decided for one object.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per admission, moved once; boxing would only add an allocation"
+)]
 pub enum Outcome {
     /// Not ours to touch (no label, excluded namespace, not a kind we mutate, already done).
     Unchanged,
