@@ -35,7 +35,7 @@ impl Validate for AzureCluster {
         }
         network_update(&mut errs, &o.network, &n.network);
         let provisioning =
-            old.status.as_ref().and_then(|s| s.common.phase) == Some(Phase::Provisioning);
+            old.status.as_ref().and_then(|s| s.azure.common.phase) == Some(Phase::Provisioning);
         if provisioning && o != n {
             errs.push("spec", msg::NO_UPDATE_WHILE_PROVISIONING);
         }
