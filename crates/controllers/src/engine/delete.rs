@@ -487,14 +487,20 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         Some(seen.operations.clone()),
     );
     status::write::<K>(ctx, obj, &previous, &next).await?;
+    // The soonest of an operation's poll and a held retry; with neither, look again in 2 s
+    // while deleting, 10 s while something blocks (a failed resource: Azure needs time).
     let wait = [
-        Some(seen.next_poll.unwrap_or(Duration::from_secs(2))),
+        (!seen.operations.is_empty()).then(|| seen.next_poll.unwrap_or(Duration::from_secs(2))),
         held_wait,
     ]
     .into_iter()
     .flatten()
     .min()
-    .unwrap_or(Duration::from_secs(2));
+    .unwrap_or(if blocked {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(2)
+    });
     Ok(Verdict::Done(Action::requeue(wait.clamp(
         Duration::from_millis(500),
         ctx.settings.max_poll_interval,
