@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use azop_api::v1alpha1::Phase;
-use kube::{Resource, ResourceExt};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
 
 use super::act::{self, Holds, Note};
 use super::graph::NodeState;
@@ -115,17 +115,20 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         key: &hold_key,
         now: std::time::Instant::now(),
     };
-    let polled = operations::poll(&session, &K::azure(&previous).operations).await;
     // A failure on record needs a full pass (to retry it, or to clear it).
     let any_hold = holds.any(plan.iter().map(|s| s.key.as_str()));
-    if let Some(wait) =
-        operations::poll_only_wait(K::azure(&previous), generation, &polled, any_hold)
+    let polled = match operations::poll_or_requeue(
+        &session,
+        K::azure(&previous),
+        generation,
+        any_hold,
+        ctx.settings.max_poll_interval,
+    )
+    .await
     {
-        return Ok(Verdict::Done(Action::requeue(wait.clamp(
-            Duration::from_millis(500),
-            ctx.settings.max_poll_interval,
-        ))));
-    }
+        Ok(p) => p,
+        Err(requeue) => return Ok(Verdict::Done(requeue)),
+    };
     let observer = PerResourceGet(&session);
     let cx = StepCtx {
         session: &session,

@@ -10,9 +10,9 @@ use azop_api::v1alpha1::Phase;
 use azop_provider::resources::{ArmResource, UID_TAG, resource_group::ResourceGroup};
 use azop_provider::{ArmSession, AzureError, LroHandle, Owner};
 use futures::{StreamExt, stream};
-use kube::{Resource, ResourceExt};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
 use super::act::{Holds, Note};
@@ -284,15 +284,18 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     };
     let owner = id.owner(obj);
     let plan = K::plan(obj, None);
-    let polled = operations::poll(&session, &K::azure(&previous).operations).await;
-    if let Some(wait) =
-        operations::poll_only_wait(K::azure(&previous), obj.meta().generation, &polled, false)
+    let polled = match operations::poll_or_requeue(
+        &session,
+        K::azure(&previous),
+        obj.meta().generation,
+        false,
+        ctx.settings.max_poll_interval,
+    )
+    .await
     {
-        return Ok(Verdict::Done(Action::requeue(wait.clamp(
-            Duration::from_millis(500),
-            ctx.settings.max_poll_interval,
-        ))));
-    }
+        Ok(p) => p,
+        Err(requeue) => return Ok(Verdict::Done(requeue)),
+    };
     let observer = PerResourceGet(&session);
     let cx = StepCtx {
         session: &session,
@@ -514,8 +517,8 @@ mod tests {
 
     use super::*;
     use crate::backoff::RetryClass;
-    use crate::engine::holds::RetryGate;
     use crate::engine::Observation;
+    use crate::engine::holds::RetryGate;
     use crate::testing::{absent, found, node, ours};
 
     /// rg ─┬─ nsg ─ vnet ─┐

@@ -9,6 +9,7 @@ use azop_provider::{ArmSession, AzureError, LroHandle, LroKind, PollOutcome};
 use futures::{StreamExt, stream};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
 
 use super::PARALLEL_CALLS;
 
@@ -130,9 +131,22 @@ pub fn poll_only_wait(
         .then(|| polled.next_poll.unwrap_or(Duration::from_secs(2)))
 }
 
-/// Operations that act on `id` (lower case).
-pub fn acting_on(ops: &[ArmOperation], id: &str) -> bool {
-    ops.iter().any(|o| o.resource_id.eq_ignore_ascii_case(id))
+/// Polls the recorded operations once. `Err(requeue)` when every one is still running and
+/// nothing else could have changed ([`poll_only_wait`]): the pass ends there.
+pub async fn poll_or_requeue(
+    session: &ArmSession,
+    previous: &AzureStatus,
+    generation: Option<i64>,
+    any_hold: bool,
+    max_poll: Duration,
+) -> Result<Polled, Action> {
+    let polled = poll(session, &previous.operations).await;
+    match poll_only_wait(previous, generation, &polled, any_hold) {
+        Some(wait) => Err(Action::requeue(
+            wait.clamp(Duration::from_millis(500), max_poll),
+        )),
+        None => Ok(polled),
+    }
 }
 
 #[cfg(test)]
