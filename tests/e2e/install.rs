@@ -183,8 +183,11 @@ async fn a_missing_lease_namespace_or_permission_is_one_clear_error() -> anyhow:
     let kc = env.dir().join("kubeconfig-azop-nons");
     service_account_kubeconfig(&env, None, &kc).await?;
 
+    // A missing namespace shows as such to an identity allowed to write Leases everywhere
+    // (an admin's kubeconfig, the README's path without Helm); the ServiceAccount, allowed
+    // only in azop-system, is refused before existence is checked (the 403 case below).
     let (code, log) = run_operator(
-        &kc,
+        &env.kubeconfig_path(),
         &["--leader-election-namespace", "no-such-ns"],
         Duration::from_secs(30),
     )?;

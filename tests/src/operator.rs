@@ -104,7 +104,9 @@ async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
             let client = env.client()?;
             let chart = repo_file("charts/azop");
             let chart = chart.to_string_lossy();
-            // The CRDs are already there (install_crds, as users apply them); helm skips them.
+            // The CRDs are already there (install_crds, as users apply them): the chart renders
+            // them as templates, so `crds.install=false` leaves them out (`--skip-crds` only
+            // skips a chart's crds/ directory).
             helm(
                 env,
                 &[
@@ -115,7 +117,8 @@ async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
                     "--namespace",
                     OPERATOR_NAMESPACE,
                     "--create-namespace",
-                    "--skip-crds",
+                    "--set",
+                    "crds.install=false",
                     "--set",
                     "replicaCount=0",
                 ],

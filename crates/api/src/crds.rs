@@ -1,5 +1,5 @@
 //! The generated CustomResourceDefinitions and the YAML files committed under `crds/` and
-//! `charts/azop/crds/`.
+//! `charts/azop/files/crds/` (rendered by the chart's templates/crds.yaml).
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

@@ -24,7 +24,7 @@ fn committed_api_reference_matches_the_code() {
 #[test]
 fn committed_crds_match_the_code() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for dir in ["crds", "charts/azop/crds"] {
+    for dir in ["crds", "charts/azop/files/crds"] {
         for (file, yaml) in crd_files() {
             let path = root.join(dir).join(&file);
             let committed = std::fs::read_to_string(&path).unwrap_or_default();

@@ -131,8 +131,8 @@ pub enum ElectionError {
     #[error(
         "not allowed to use Lease {namespace}/{lease}: {message}. Grant get, create and update \
          on leases (coordination.k8s.io) in namespace {namespace} to the operator (the \
-         azop-leader-election ClusterRole bound by a RoleBinding there, as config/install/ and \
-         the Helm chart do)"
+         azop-leader-election ClusterRole bound by a RoleBinding there, as config/rbac/ and the \
+         Helm chart do)"
     )]
     Forbidden {
         namespace: String,

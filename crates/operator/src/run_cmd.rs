@@ -179,20 +179,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ready_tx.send_replace(true);
 
     let mut shutdown = shutdown_rx.clone();
-    let mut election = election;
+    // Also false when the election ended without ever leading (its sender is gone): a
+    // refusal retrying cannot fix, reported below.
     let led = tokio::select! {
         r = leader_rx.wait_for(|l| *l) => r.is_ok(),
         _ = shutdown.wait_for(|s| *s) => false,
-        // The election ended before we led: a refusal retrying cannot fix.
-        Some(ended) = async { match election.as_mut() { Some(e) => Some(e.await), None => None } } => {
-            shutdown_tx.send_replace(true);
-            let _ = health.await;
-            return match ended {
-                Ok(Err(e)) => Err(anyhow::Error::new(e).context("leader election cannot work")),
-                Ok(Ok(())) => Ok(()),
-                Err(e) => Err(anyhow::anyhow!("leader election task failed: {e}")),
-            };
-        }
     };
     if led {
         info!(controllers = ?args.controllers, "leading: starting controllers");
@@ -216,12 +207,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     shutdown_tx.send_replace(true);
-    if let Some(e) = election {
-        let _ = e.await;
-    }
+    let election_result = match election {
+        Some(e) => e.await,
+        None => Ok(Ok(())),
+    };
     match health.await {
         Ok(r) => r?,
         Err(e) => error!(error = %e, "metrics server task failed"),
     }
-    Ok(())
+    match election_result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            error!(error = %e, "leader election cannot work");
+            Err(anyhow::Error::new(e).context("leader election cannot work"))
+        }
+        Err(e) => Err(anyhow::anyhow!("leader election task failed: {e}")),
+    }
 }

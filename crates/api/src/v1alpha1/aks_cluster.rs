@@ -8,32 +8,33 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AzureScope, AzureStatus, LocalObjectRef, SCOPE_RULES, SecretRef, VERSION_NOT_LOWER,
+    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, IPV4_MAX_LENGTH, LocalObjectRef,
+    SCOPE_RULES, SecretRef, VERSION_RULES,
 };
 use super::schema::{CelRule, cel, list_map, list_set};
 use crate::validation::{messages as msg, patterns};
 
 const SPEC_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "self.nodePools.exists(p, has(p.mode) && p.mode == 'System' && (!has(p.osType) || p.osType == 'Linux'))",
         msg::SYSTEM_POOL_REQUIRED,
-        ".nodePools",
-    ),
-    (
+    )
+    .at(".nodePools"),
+    CelRule::new(
         "!self.nodePools.exists(p, has(p.osType) && p.osType == 'Windows') || !has(self.network) || !has(self.network.plugin) || self.network.plugin == 'azure'",
         msg::WINDOWS_NEEDS_AZURE_CNI,
-        ".nodePools",
-    ),
-    (
+    )
+    .at(".nodePools"),
+    CelRule::new(
         "self.nodePools.all(p, !oldSelf.nodePools.exists(o, o.name == p.name) || oldSelf.nodePools.exists(o, o.name == p.name && (has(o.osType) ? o.osType : 'Linux') == (has(p.osType) ? p.osType : 'Linux') && o.vmSize == p.vmSize && (has(o.osDiskSizeGiB) ? o.osDiskSizeGiB : 0) == (has(p.osDiskSizeGiB) ? p.osDiskSizeGiB : 0) && (has(o.zones) ? o.zones : []) == (has(p.zones) ? p.zones : []) && (has(o.maxPods) ? o.maxPods : 0) == (has(p.maxPods) ? p.maxPods : 0) && (has(o.subnetId) ? o.subnetId : '') == (has(p.subnetId) ? p.subnetId : '')))",
         msg::POOL_IMMUTABLE,
-        ".nodePools",
-    ),
-    (
+    )
+    .at(".nodePools"),
+    CelRule::new(
         "(has(self.apiServerAccess) && has(self.apiServerAccess.privateCluster) && self.apiServerAccess.privateCluster) == (has(oldSelf.apiServerAccess) && has(oldSelf.apiServerAccess.privateCluster) && oldSelf.apiServerAccess.privateCluster)",
         msg::PRIVATE_CLUSTER_IMMUTABLE,
-        ".apiServerAccess",
-    ),
+    )
+    .at(".apiServerAccess"),
 ];
 
 /// Spec of an AksCluster: a managed AKS cluster, its node pools, network and API server access.
@@ -57,7 +58,7 @@ const SPEC_RULES: &[CelRule] = &[
     validation = Rule::new("self.metadata.name.size() <= 44").message(msg::CLUSTER_NAME_LENGTH),
     validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(msg::CLUSTER_NAME_CHARS),
     validation = Rule::new("!self.metadata.name.contains('microsoft') && !self.metadata.name.contains('windows')").message(msg::AKS_NAME_RESERVED),
-    validation = Rule::new("oldSelf.spec.kubernetesVersion == self.spec.kubernetesVersion || !has(self.status) || !has(self.status.kubernetesVersion) || !self.status.kubernetesVersion.matches('^[0-9]+[.][0-9]+([.][0-9]+)?$') || int(self.spec.kubernetesVersion.split('.')[0]) > int(self.status.kubernetesVersion.split('.')[0]) || (int(self.spec.kubernetesVersion.split('.')[0]) == int(self.status.kubernetesVersion.split('.')[0]) && (int(self.spec.kubernetesVersion.split('.')[1]) > int(self.status.kubernetesVersion.split('.')[1]) || (int(self.spec.kubernetesVersion.split('.')[1]) == int(self.status.kubernetesVersion.split('.')[1]) && (self.spec.kubernetesVersion.split('.').size() < 3 || self.status.kubernetesVersion.split('.').size() < 3 || int(self.spec.kubernetesVersion.split('.')[2]) >= int(self.status.kubernetesVersion.split('.')[2])))))").message(msg::VERSION_BELOW_CURRENT),
+    validation = Rule::new("oldSelf.spec.kubernetesVersion == self.spec.kubernetesVersion || !has(self.status) || !has(self.status.kubernetesVersion) || !self.status.kubernetesVersion.matches('^[0-9]+[.][0-9]+([.][0-9]+)?$') || int(self.spec.kubernetesVersion.split('.')[0]) > int(self.status.kubernetesVersion.split('.')[0]) || (int(self.spec.kubernetesVersion.split('.')[0]) == int(self.status.kubernetesVersion.split('.')[0]) && (int(self.spec.kubernetesVersion.split('.')[1]) > int(self.status.kubernetesVersion.split('.')[1]) || (int(self.spec.kubernetesVersion.split('.')[1]) == int(self.status.kubernetesVersion.split('.')[1]) && (self.spec.kubernetesVersion.split('.').size() < 3 || self.status.kubernetesVersion.split('.').size() < 3 || int(self.spec.kubernetesVersion.split('.')[2]) >= int(self.status.kubernetesVersion.split('.')[2])))))").message(msg::VERSION_BELOW_CURRENT).field_path(".spec.kubernetesVersion"),
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = cel(SCOPE_RULES), transform = cel(SPEC_RULES))]
@@ -68,7 +69,7 @@ pub struct AksClusterSpec {
     /// Kubernetes version, `1.33` or `1.33.2` (no leading v). Can be raised, never lowered, and
     /// never below what auto-upgrade already reached (status.kubernetesVersion).
     #[schemars(regex(pattern = patterns::KUBERNETES_VERSION), length(max = 32))]
-    #[schemars(transform = cel(&[(VERSION_NOT_LOWER, msg::VERSION_DOWNGRADE, "")]))]
+    #[schemars(transform = cel(VERSION_RULES))]
     pub kubernetes_version: String,
     /// The AKS control plane, with Palette's keys.
     #[serde(default)]
@@ -93,26 +94,26 @@ pub struct AksClusterSpec {
 }
 
 const CONTROL_PLANE_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "!has(oldSelf.autoUpgradeProfile) || !has(oldSelf.autoUpgradeProfile.upgradeChannel) || (has(self.autoUpgradeProfile) && has(self.autoUpgradeProfile.upgradeChannel))",
         msg::UPGRADE_CHANNEL_REMOVED,
-        ".autoUpgradeProfile",
-    ),
-    (
+    )
+    .at(".autoUpgradeProfile"),
+    CelRule::new(
         "!has(oldSelf.aadProfile) || has(self.aadProfile)",
         msg::AAD_DISABLED,
-        ".aadProfile",
-    ),
-    (
+    )
+    .at(".aadProfile"),
+    CelRule::new(
         "!has(oldSelf.aadProfile) || !has(oldSelf.aadProfile.managed) || !oldSelf.aadProfile.managed || (has(self.aadProfile) && has(self.aadProfile.managed) && self.aadProfile.managed)",
         msg::AAD_MANAGED_OFF,
-        ".aadProfile",
-    ),
-    (
+    )
+    .at(".aadProfile"),
+    CelRule::new(
         "!has(oldSelf.aadProfile) || !has(oldSelf.aadProfile.adminGroupObjectIDs) || oldSelf.aadProfile.adminGroupObjectIDs.size() == 0 || (has(self.aadProfile) && has(self.aadProfile.adminGroupObjectIDs) && self.aadProfile.adminGroupObjectIDs.size() > 0)",
         msg::AAD_ADMIN_GROUPS_EMPTY,
-        ".aadProfile",
-    ),
+    )
+    .at(".aadProfile"),
 ];
 
 /// The AKS control plane, with the keys Palette's cluster profiles use.
@@ -191,20 +192,19 @@ pub struct AadProfile {
 }
 
 const POOL_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "!has(self.osType) || self.osType != 'Windows' || self.name.size() <= 6",
         msg::WINDOWS_POOL_NAME,
-        ".name",
-    ),
-    (
+    )
+    .at(".name")
+    .show(r#"'"' + self.name + '"'"#),
+    CelRule::new(
         "has(self.count) != has(self.autoscale)",
         msg::POOL_COUNT_OR_AUTOSCALE,
-        "",
     ),
-    (
+    CelRule::new(
         "!has(self.mode) || self.mode != 'System' || (has(self.count) ? self.count >= 1 : (!has(self.autoscale) || self.autoscale.min >= 1))",
         msg::SYSTEM_POOL_EMPTY,
-        "",
     ),
 ];
 
@@ -237,7 +237,7 @@ pub struct AksNodePool {
     pub autoscale: Option<Autoscale>,
     /// Availability zones ("1", "2", "3").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = patterns::ZONE)), transform = list_set, length(max = 3))]
+    #[schemars(inner(regex(pattern = patterns::ZONE), length(max = 1)), transform = list_set, length(max = 3))]
     pub zones: Vec<String>,
     /// Maximum pods per node, 10 to 250. Default: AKS's default for the network plugin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -283,7 +283,7 @@ pub enum OsType {
 /// A cluster-autoscaler range.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = cel(&[("self.min <= self.max", msg::AUTOSCALE_MIN_MAX, "")]))]
+#[schemars(transform = cel([CelRule::new("self.min <= self.max", msg::AUTOSCALE_MIN_MAX)]))]
 pub struct Autoscale {
     /// Minimum node count, 0 to 1000.
     #[schemars(range(min = 0, max = 1000))]
@@ -293,13 +293,60 @@ pub struct Autoscale {
     pub max: i32,
 }
 
+// Whether a CIDR field of the network is set, well-formed and without host bits (a malformed
+// one or one with host bits is reported by its own rule).
+macro_rules! usable_cidr {
+    ($f:literal) => {
+        concat!(
+            "(has(self.",
+            $f,
+            ") && isCIDR(self.",
+            $f,
+            ") && cidr(self.",
+            $f,
+            ") == cidr(self.",
+            $f,
+            ").masked())"
+        )
+    };
+}
+
 const NETWORK_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "has(self.serviceCidr) == has(self.dnsServiceIP)",
         msg::SERVICE_CIDR_AND_DNS_IP,
-        "",
     ),
-    ("self == oldSelf", msg::AKS_NETWORK_IMMUTABLE, ""),
+    CelRule::new("self == oldSelf", msg::AKS_NETWORK_IMMUTABLE),
+    // Inside serviceCidr, and neither its network address nor the address after it (.1, the
+    // kubernetes Service). Without IP arithmetic in CEL (and `string()` of an IP, whose cost the
+    // API server cannot bound; likewise `!=` of IPs, hence `!(a == b)`): for a block of /31 or wider, the network address and its
+    // successor are exactly the addresses whose /31 has the network address; a /32 holds only
+    // its network address.
+    CelRule::new(
+        concat!(
+            "!",
+            usable_cidr!("serviceCidr"),
+            " || !has(self.dnsServiceIP) || !isIP(self.dnsServiceIP) || ip(self.dnsServiceIP).family() != 4 || (cidr(self.serviceCidr).containsIP(self.dnsServiceIP) && !(ip(self.dnsServiceIP) == cidr(self.serviceCidr).ip()) && !(cidr(self.dnsServiceIP + '/31').masked().ip() == cidr(self.serviceCidr).ip()))"
+        ),
+        msg::DNS_SERVICE_IP_OUTSIDE,
+    )
+    .at(".dnsServiceIP")
+    .show("self.dnsServiceIP + ' in ' + self.serviceCidr")
+    .invalid(),
+    // Two CIDR blocks overlap exactly when one contains the other.
+    CelRule::new(
+        concat!(
+            "!",
+            usable_cidr!("podCidr"),
+            " || !",
+            usable_cidr!("serviceCidr"),
+            " || !(cidr(self.podCidr).containsCIDR(self.serviceCidr) || cidr(self.serviceCidr).containsCIDR(self.podCidr))"
+        ),
+        msg::POD_SERVICE_OVERLAP,
+    )
+    .at(".serviceCidr")
+    .show("self.serviceCidr + ' overlaps podCidr ' + self.podCidr")
+    .invalid(),
 ];
 
 /// AKS cluster network (the AKS network profile). Immutable once the cluster exists.
@@ -312,11 +359,13 @@ pub struct AksNetwork {
     pub plugin: Option<NetworkPlugin>,
     /// Pod address range (kubenet and Azure CNI overlay). Must not overlap serviceCidr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::CIDR_V4))]
+    #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
+    #[schemars(transform = cel(CIDR_RULES))]
     pub pod_cidr: Option<String>,
     /// Service address range. Set together with dnsServiceIP. Default: AKS's 10.0.0.0/16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::CIDR_V4))]
+    #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
+    #[schemars(transform = cel(CIDR_RULES))]
     pub service_cidr: Option<String>,
     /// Cluster DNS service address, inside serviceCidr and not its first address.
     #[serde(
@@ -324,7 +373,7 @@ pub struct AksNetwork {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    #[schemars(regex(pattern = patterns::IPV4))]
+    #[schemars(regex(pattern = patterns::IPV4), length(max = IPV4_MAX_LENGTH))]
     pub dns_service_ip: Option<String>,
     /// Existing subnet for the nodes (static placement). Without it AKS creates its own VNet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -347,11 +396,11 @@ pub enum NetworkPlugin {
 /// API server exposure.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = cel(&[(
+#[schemars(transform = cel([CelRule::new(
     "!(has(self.privateCluster) && self.privateCluster) || !has(self.authorizedIPRanges) || self.authorizedIPRanges.size() == 0",
     msg::PRIVATE_WITH_AUTHORIZED_RANGES,
-    ".authorizedIPRanges",
-)]))]
+)
+.at(".authorizedIPRanges")]))]
 pub struct ApiServerAccess {
     /// A private API server, reachable only from the VNet. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,15 +7,35 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AzureScope, AzureStatus, KeyRef, LocalObjectRef, SCOPE_RULES, VERSION_NOT_LOWER,
+    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, KeyRef, LocalObjectRef, SCOPE_RULES,
+    VERSION_RULES,
 };
 use super::schema::{CelRule, cel, list_map, list_set};
 use crate::validation::{messages as msg, patterns};
 
-/// CAPZ's defaults, which Palette users know.
-pub const DEFAULT_VNET_CIDR: &str = "10.0.0.0/8";
-pub const DEFAULT_CONTROL_PLANE_SUBNET_CIDR: &str = "10.0.0.0/16";
-pub const DEFAULT_WORKER_SUBNET_CIDR: &str = "10.1.0.0/16";
+// CAPZ's defaults, which Palette users know. Macros so the CEL rules below (built with
+// `concat!`) and the Rust constants spell them once.
+macro_rules! default_vnet_cidr {
+    () => {
+        "10.0.0.0/8"
+    };
+}
+macro_rules! default_control_plane_subnet_cidr {
+    () => {
+        "10.0.0.0/16"
+    };
+}
+macro_rules! default_worker_subnet_cidr {
+    () => {
+        "10.1.0.0/16"
+    };
+}
+/// The VNet address space of dynamic placement when `vnetCidr` is not given (CAPZ's).
+pub const DEFAULT_VNET_CIDR: &str = default_vnet_cidr!();
+/// The control-plane subnet when its `cidr` is not given (CAPZ's).
+pub const DEFAULT_CONTROL_PLANE_SUBNET_CIDR: &str = default_control_plane_subnet_cidr!();
+/// The worker subnet when its `cidr` is not given (CAPZ's).
+pub const DEFAULT_WORKER_SUBNET_CIDR: &str = default_worker_subnet_cidr!();
 pub const DEFAULT_OS_DISK_SIZE_GIB: i32 = 60;
 pub const API_SERVER_PORT: i32 = 6443;
 
@@ -48,7 +68,7 @@ pub struct AzureClusterSpec {
     pub azure: AzureScope,
     /// Kubernetes version, `1.33` or `1.33.2` (no leading v). Can be raised, never lowered.
     #[schemars(regex(pattern = patterns::KUBERNETES_VERSION), length(max = 32))]
-    #[schemars(transform = cel(&[(VERSION_NOT_LOWER, msg::VERSION_DOWNGRADE, "")]))]
+    #[schemars(transform = cel(VERSION_RULES))]
     pub kubernetes_version: String,
     /// Where the cluster's machines live. Omit it for dynamic placement with CAPZ's defaults.
     #[serde(default)]
@@ -77,32 +97,141 @@ pub struct AzureClusterSpec {
     pub proxy_config_ref: Option<LocalObjectRef>,
 }
 
+// The three CIDRs of a network in CEL, with the defaults filled in as the Rust check does, and
+// whether one is usable for containment checks (well-formed, no host bits: those are reported
+// by their own rules).
+macro_rules! vnet_cidr {
+    () => {
+        concat!(
+            "(has(self.vnetCidr) ? self.vnetCidr : '",
+            default_vnet_cidr!(),
+            "')"
+        )
+    };
+}
+macro_rules! control_plane_cidr {
+    () => {
+        concat!(
+            "(has(self.controlPlaneSubnet) && has(self.controlPlaneSubnet.cidr) ? self.controlPlaneSubnet.cidr : '",
+            default_control_plane_subnet_cidr!(),
+            "')"
+        )
+    };
+}
+macro_rules! worker_cidr {
+    () => {
+        concat!(
+            "(has(self.workerSubnet) && has(self.workerSubnet.cidr) ? self.workerSubnet.cidr : '",
+            default_worker_subnet_cidr!(),
+            "')"
+        )
+    };
+}
+macro_rules! usable {
+    ($c:expr) => {
+        concat!(
+            "(isCIDR(",
+            $c,
+            ") && cidr(",
+            $c,
+            ") == cidr(",
+            $c,
+            ").masked())"
+        )
+    };
+}
+
 const NETWORK_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "!has(self.existingVnet) || (has(self.vnetCidr) && has(self.controlPlaneSubnet) && has(self.controlPlaneSubnet.name) && has(self.controlPlaneSubnet.cidr) && has(self.controlPlaneSubnet.securityGroupName) && has(self.workerSubnet) && has(self.workerSubnet.name) && has(self.workerSubnet.cidr) && has(self.workerSubnet.securityGroupName))",
         msg::STATIC_PLACEMENT_INCOMPLETE,
-        "",
     ),
-    (
+    CelRule::new(
         "has(self.existingVnet) || ((!has(self.controlPlaneSubnet) || (!has(self.controlPlaneSubnet.name) && !has(self.controlPlaneSubnet.securityGroupName))) && (!has(self.workerSubnet) || (!has(self.workerSubnet.name) && !has(self.workerSubnet.securityGroupName))))",
         msg::DYNAMIC_PLACEMENT_NAMES,
-        "",
     ),
-    (
+    CelRule::new(
         "has(self.existingVnet) || !has(self.apiServerLoadBalancer) || !has(self.apiServerLoadBalancer.type) || self.apiServerLoadBalancer.type != 'Internal'",
         msg::INTERNAL_LB_NEEDS_STATIC,
-        ".apiServerLoadBalancer",
-    ),
-    (
+    )
+    .at(".apiServerLoadBalancer"),
+    CelRule::new(
         "has(self.existingVnet) == has(oldSelf.existingVnet) && (!has(self.existingVnet) || self.existingVnet == oldSelf.existingVnet)",
         msg::PLACEMENT_IMMUTABLE,
-        ".existingVnet",
-    ),
-    (
+    )
+    .at(".existingVnet"),
+    CelRule::new(
         "(has(self.vnetCidr) ? self.vnetCidr : '') == (has(oldSelf.vnetCidr) ? oldSelf.vnetCidr : '') && (has(self.controlPlaneSubnet) && has(self.controlPlaneSubnet.cidr) ? self.controlPlaneSubnet.cidr : '') == (has(oldSelf.controlPlaneSubnet) && has(oldSelf.controlPlaneSubnet.cidr) ? oldSelf.controlPlaneSubnet.cidr : '') && (has(self.workerSubnet) && has(self.workerSubnet.cidr) ? self.workerSubnet.cidr : '') == (has(oldSelf.workerSubnet) && has(oldSelf.workerSubnet.cidr) ? oldSelf.workerSubnet.cidr : '')",
         msg::NETWORK_CIDRS_IMMUTABLE,
-        "",
     ),
+    CelRule::new(
+        concat!(
+            "!",
+            usable!(vnet_cidr!()),
+            " || !",
+            usable!(control_plane_cidr!()),
+            " || cidr(",
+            vnet_cidr!(),
+            ").containsCIDR(",
+            control_plane_cidr!(),
+            ")"
+        ),
+        msg::SUBNET_OUTSIDE_VNET,
+    )
+    .at(".controlPlaneSubnet.cidr")
+    .show(concat!(
+        control_plane_cidr!(),
+        " + ' is not inside the VNet ' + ",
+        vnet_cidr!()
+    ))
+    .invalid(),
+    CelRule::new(
+        concat!(
+            "!",
+            usable!(vnet_cidr!()),
+            " || !",
+            usable!(worker_cidr!()),
+            " || cidr(",
+            vnet_cidr!(),
+            ").containsCIDR(",
+            worker_cidr!(),
+            ")"
+        ),
+        msg::SUBNET_OUTSIDE_VNET,
+    )
+    .at(".workerSubnet.cidr")
+    .show(concat!(
+        worker_cidr!(),
+        " + ' is not inside the VNet ' + ",
+        vnet_cidr!()
+    ))
+    .invalid(),
+    // Two CIDR blocks overlap exactly when one contains the other.
+    CelRule::new(
+        concat!(
+            "!",
+            usable!(control_plane_cidr!()),
+            " || !",
+            usable!(worker_cidr!()),
+            " || !(cidr(",
+            control_plane_cidr!(),
+            ").containsCIDR(",
+            worker_cidr!(),
+            ") || cidr(",
+            worker_cidr!(),
+            ").containsCIDR(",
+            control_plane_cidr!(),
+            "))"
+        ),
+        msg::SUBNET_OVERLAP,
+    )
+    .at(".workerSubnet.cidr")
+    .show(concat!(
+        worker_cidr!(),
+        " + ' overlaps the control-plane subnet ' + ",
+        control_plane_cidr!()
+    ))
+    .invalid(),
 ];
 
 /// Where the cluster's machines live.
@@ -125,7 +254,8 @@ pub struct AzureClusterNetwork {
     /// Address space of the VNet. Dynamic placement: the VNet azop creates (default
     /// 10.0.0.0/8). Static placement: the existing VNet's address space, required. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::CIDR_V4))]
+    #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
+    #[schemars(transform = cel(CIDR_RULES))]
     pub vnet_cidr: Option<String>,
     /// The control-plane subnet (default CIDR 10.0.0.0/16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,7 +291,8 @@ pub struct SubnetSpec {
     /// Address range of the subnet; it must lie inside vnetCidr and not overlap the other
     /// subnet. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = patterns::CIDR_V4))]
+    #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
+    #[schemars(transform = cel(CIDR_RULES))]
     pub cidr: Option<String>,
     /// Name of the existing network security group of the subnet (static placement only). For
     /// the control-plane subnet it must allow inbound TCP 6443.
@@ -312,10 +443,9 @@ pub enum TaintEffect {
 /// The OS image machines boot from: exactly one of the three sources.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = cel(&[(
+#[schemars(transform = cel([CelRule::new(
     "(has(self.storageBindingRef) ? 1 : 0) + (has(self.managedImageId) ? 1 : 0) + (has(self.marketplace) ? 1 : 0) == 1",
     msg::IMAGE_ONE_SOURCE,
-    "",
 )]))]
 pub struct ImageSource {
     /// A StorageBinding in the same namespace: its VHD is copied and turned into a managed

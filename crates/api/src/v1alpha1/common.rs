@@ -12,40 +12,34 @@ use crate::validation::{messages as msg, patterns};
 /// CEL rules every kind with an [`AzureScope`] carries on its spec: where an object lives in
 /// Azure never changes.
 pub(crate) const SCOPE_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "self.subscriptionId == oldSelf.subscriptionId",
         msg::SUBSCRIPTION_ID_IMMUTABLE,
-        ".subscriptionId",
-    ),
-    (
-        "self.location == oldSelf.location",
-        msg::LOCATION_IMMUTABLE,
-        ".location",
-    ),
-    (
+    )
+    .at(".subscriptionId"),
+    CelRule::new("self.location == oldSelf.location", msg::LOCATION_IMMUTABLE).at(".location"),
+    CelRule::new(
         "self.resourceGroup == oldSelf.resourceGroup",
         msg::RESOURCE_GROUP_IMMUTABLE,
-        ".resourceGroup",
-    ),
+    )
+    .at(".resourceGroup"),
 ];
 
-/// CEL rules on a tag map: Azure's reserved prefixes and character set.
+/// CEL rules on a tag map: Azure's reserved prefixes, character set and value length. Each
+/// message names the first offending key, as the Rust check does.
 pub(crate) const TAG_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "self.all(k, !k.lowerAscii().startsWith('azure') && !k.lowerAscii().startsWith('microsoft') && !k.lowerAscii().startsWith('windows'))",
         msg::TAG_RESERVED,
-        "",
-    ),
-    (
+    )
+    .show(r#"'tag key "' + self.filter(k, k.lowerAscii().startsWith('azure') || k.lowerAscii().startsWith('microsoft') || k.lowerAscii().startsWith('windows'))[0] + '" starts with a reserved prefix'"#),
+    CelRule::new(
         r"self.all(k, k.size() >= 1 && k.size() <= 512 && !k.matches('[<>%&?/\\\\]'))",
         msg::TAG_KEY_CHARS,
-        "",
-    ),
-    (
-        "self.all(k, self[k].size() <= 256)",
-        msg::TAG_VALUE_LENGTH,
-        "",
-    ),
+    )
+    .show(r#"'tag key "' + self.filter(k, k.size() < 1 || k.size() > 512 || k.matches('[<>%&?/\\\\]'))[0] + '"'"#),
+    CelRule::new("self.all(k, self[k].size() <= 256)", msg::TAG_VALUE_LENGTH)
+        .show(r#"'value of tag "' + self.filter(k, self[k].size() > 256)[0] + '"'"#),
 ];
 
 /// Where in Azure an object's resources live and whose identity azop uses to manage them.
@@ -219,5 +213,27 @@ pub struct ArmOperation {
 
 /// CEL: the version in `self` is not lower than the one in `oldSelf`. Versions are `1.33` or
 /// `1.33.2`; the patch is compared only when both sides give one, so `1.33.2` → `1.33` is
-/// not a downgrade. (The semver CEL library is too new for the servers azop supports.)
+/// not a downgrade. (CEL's semver library came with Kubernetes 1.33; azop supports 1.31.)
 pub(crate) const VERSION_NOT_LOWER: &str = "int(self.split('.')[0]) > int(oldSelf.split('.')[0]) || (int(self.split('.')[0]) == int(oldSelf.split('.')[0]) && (int(self.split('.')[1]) > int(oldSelf.split('.')[1]) || (int(self.split('.')[1]) == int(oldSelf.split('.')[1]) && (self.split('.').size() < 3 || oldSelf.split('.').size() < 3 || int(self.split('.')[2]) >= int(oldSelf.split('.')[2])))))";
+
+/// The CEL rule on a `kubernetesVersion` field: never lowered.
+pub(crate) const VERSION_RULES: &[CelRule] =
+    &[CelRule::new(VERSION_NOT_LOWER, msg::VERSION_DOWNGRADE)
+        .show(r#"'"' + self + '" is lower than "' + oldSelf + '"'"#)];
+
+/// The CEL rule on an IPv4 CIDR field (the schema's pattern checks the form): written with
+/// its network address. `cidr()` is the Kubernetes 1.31 CIDR library; `masked()` clears the
+/// host bits. The message shows the value but not the masked form the Rust check suggests:
+/// the API server's cost estimate of `string(<cidr>)` is unbounded and it refuses the CRD.
+pub(crate) const CIDR_RULES: &[CelRule] = &[CelRule::new(
+    "!isCIDR(self) || cidr(self) == cidr(self).masked()",
+    msg::CIDR_HOST_BITS,
+)
+.show(r#"'"' + self + '" has host bits set'"#)
+.invalid()];
+
+/// The longest IPv4 CIDR, `255.255.255.255/32`: the schema's `maxLength`, which also bounds
+/// what the CEL rules reading a CIDR may cost.
+pub(crate) const CIDR_MAX_LENGTH: u32 = 18;
+/// The longest IPv4 address, `255.255.255.255`.
+pub(crate) const IPV4_MAX_LENGTH: u32 = 15;

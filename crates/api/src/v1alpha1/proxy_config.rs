@@ -5,8 +5,18 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{CommonStatus, KeyRef};
-use super::schema::cel;
+use super::schema::{CelRule, cel};
 use crate::validation::{messages as msg, patterns};
+
+/// The CEL rule on a proxy URL (the schema's pattern checks the scheme; a URL that fails it is
+/// reported there only): a host, an optional port, no path, query or fragment — most clients
+/// silently drop them. Kubernetes' URL library (Go's net/url); the message does not show the
+/// URL, which may carry the proxy's credentials.
+const PROXY_URL_RULES: &[CelRule] = &[CelRule::new(
+    r"!self.matches('^https?://[^\\s]+$') || (isURL(self) && url(self).getHostname() != '' && url(self).getEscapedPath() in ['', '/'] && !self.contains('?') && !self.contains('#') && (url(self).getPort() == '' || (url(self).getPort().size() <= 5 && int(url(self).getPort()) <= 65535)))",
+    msg::PROXY_URL_HOST,
+)
+.invalid()];
 
 /// Spec of a ProxyConfig: the outbound proxy clusters in this namespace use.
 ///
@@ -57,15 +67,17 @@ use crate::validation::{messages as msg, patterns};
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = cel(&[("has(self.httpProxy) || has(self.httpsProxy)", msg::PROXY_NEEDS_ONE, "")]))]
+#[schemars(transform = cel([CelRule::new("has(self.httpProxy) || has(self.httpsProxy)", msg::PROXY_NEEDS_ONE)]))]
 pub struct ProxyConfigSpec {
     /// Proxy for plain HTTP traffic, for example http://proxy.example.com:3128.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::PROXY_URL), length(max = 2048))]
+    #[schemars(transform = cel(PROXY_URL_RULES))]
     pub http_proxy: Option<String>,
     /// Proxy for HTTPS traffic, for example http://proxy.example.com:3128.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::PROXY_URL), length(max = 2048))]
+    #[schemars(transform = cel(PROXY_URL_RULES))]
     pub https_proxy: Option<String>,
     /// Hosts, domain suffixes (.example.com), IPs and CIDRs reached directly. azop adds the
     /// Azure metadata and wire-server addresses, localhost, the in-cluster domains and the
@@ -84,7 +96,7 @@ pub struct ProxyConfigSpec {
 /// Where the CA bundle is: exactly one of secretRef or configMapRef.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = cel(&[("has(self.secretRef) != has(self.configMapRef)", msg::TRUSTED_CA_ONE_SOURCE, "")]))]
+#[schemars(transform = cel([CelRule::new("has(self.secretRef) != has(self.configMapRef)", msg::TRUSTED_CA_ONE_SOURCE)]))]
 pub struct TrustedCa {
     /// A key of a Secret in this namespace holding the PEM bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]

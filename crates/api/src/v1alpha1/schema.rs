@@ -4,12 +4,88 @@
 use schemars::Schema;
 use serde_json::{Value, json};
 
-/// One CEL rule: the expression, the message shared with the Rust check, and (for rules on a
-/// parent object that are about one child) the relative field path the API server reports.
-pub(crate) type CelRule = (&'static str, &'static str, &'static str);
+/// One CEL rule: the expression, the message shared with the Rust check (from
+/// [`crate::validation::messages`]) and, optionally, the field it is about, the offending
+/// value to show, and a machine-readable reason.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CelRule {
+    rule: &'static str,
+    message: &'static str,
+    field_path: &'static str,
+    value: &'static str,
+    reason: Option<&'static str>,
+}
 
-/// Appends CEL rules to a schema. An empty field path means "this node".
-pub(crate) fn cel(rules: &'static [CelRule]) -> impl FnMut(&mut Schema) {
+impl CelRule {
+    /// A rule whose failure reports `message` at the node the rule sits on.
+    pub(crate) const fn new(rule: &'static str, message: &'static str) -> Self {
+        Self {
+            rule,
+            message,
+            field_path: "",
+            value: "",
+            reason: None,
+        }
+    }
+
+    /// Reports the failure at `field_path` (relative to the node, e.g. `.workerSubnet.cidr`):
+    /// for a rule on a parent object that is about one of its fields.
+    pub(crate) const fn at(mut self, field_path: &'static str) -> Self {
+        self.field_path = field_path;
+        self
+    }
+
+    /// Shows the offending value: `value` is a CEL string expression (it may use `self` and,
+    /// in a transition rule, `oldSelf`) that becomes the `messageExpression`
+    /// `<value> + ': ' + '<message>'`, so the shared message always follows, as in the Rust
+    /// check. `message` stays as the fallback if the expression fails.
+    pub(crate) const fn show(mut self, value: &'static str) -> Self {
+        self.value = value;
+        self
+    }
+
+    /// `reason: FieldValueInvalid` (the API server's "Invalid value").
+    pub(crate) const fn invalid(mut self) -> Self {
+        self.reason = Some("FieldValueInvalid");
+        self
+    }
+
+    fn to_json(self) -> Value {
+        let mut v = json!({ "rule": self.rule, "message": self.message });
+        if !self.field_path.is_empty() {
+            v["fieldPath"] = json!(self.field_path);
+        }
+        if !self.value.is_empty() {
+            v["messageExpression"] = json!(format!(
+                "{} + ': ' + {}",
+                self.value,
+                cel_string(self.message)
+            ));
+        }
+        if let Some(reason) = self.reason {
+            v["reason"] = json!(reason);
+        }
+        v
+    }
+}
+
+/// `s` as a single-quoted CEL string literal.
+fn cel_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Appends CEL rules to a schema: a `const` list, or an array written in the attribute.
+pub(crate) fn cel(rules: impl AsRef<[CelRule]>) -> impl FnMut(&mut Schema) {
     move |schema: &mut Schema| {
         let Some(obj) = schema.as_object_mut() else {
             return;
@@ -18,13 +94,7 @@ pub(crate) fn cel(rules: &'static [CelRule]) -> impl FnMut(&mut Schema) {
             .entry("x-kubernetes-validations")
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(list) = entry {
-            for (rule, message, field_path) in rules {
-                let mut v = json!({ "rule": rule, "message": message });
-                if !field_path.is_empty() {
-                    v["fieldPath"] = json!(field_path);
-                }
-                list.push(v);
-            }
+            list.extend(rules.as_ref().iter().map(|r| r.to_json()));
         }
     }
 }
@@ -43,7 +113,32 @@ pub(crate) fn list_set(schema: &mut Schema) {
     schema.insert("x-kubernetes-list-type".into(), json!("set"));
 }
 
-/// Azure tags: at most 50, values at most 256 characters (keys are checked by CEL rules).
+/// Azure tags: at most 50 (Azure's limit per resource). Keys and values are checked by CEL
+/// rules; values get no `maxLength`, because a schema length error would replace the shared
+/// message and stop every CEL rule of the object, and `size()` costs CEL nothing.
 pub(crate) fn tags(schema: &mut Schema) {
     schema.insert("maxProperties".into(), json!(50));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_expressions_quote_the_shared_message() {
+        let r = CelRule::new("self != 'x'", r"a 'b' \ c")
+            .at(".f")
+            .show("'\"' + self + '\"'")
+            .invalid()
+            .to_json();
+        assert_eq!(r["fieldPath"], ".f");
+        assert_eq!(r["reason"], "FieldValueInvalid");
+        assert_eq!(r["message"], r"a 'b' \ c");
+        assert_eq!(
+            r["messageExpression"],
+            r#"'"' + self + '"' + ': ' + 'a \'b\' \\ c'"#
+        );
+        let plain = CelRule::new("true", "m").to_json();
+        assert_eq!(plain, json!({ "rule": "true", "message": "m" }));
+    }
 }

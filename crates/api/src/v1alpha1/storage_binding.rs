@@ -15,21 +15,21 @@ pub const DEFAULT_CONTAINER_NAME: &str = "azop-vhds";
 pub const DEFAULT_VHD_BLOB_NAME: &str = "base.vhd";
 
 const SPEC_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "!has(self.networkAccess) || !has(self.storageAccount) || !has(self.storageAccount.name)",
         msg::NETWORK_ACCESS_EXISTING_ACCOUNT,
-        ".networkAccess",
-    ),
-    (
+    )
+    .at(".networkAccess"),
+    CelRule::new(
         "has(self.storageAccount) == has(oldSelf.storageAccount) && (!has(self.storageAccount) || self.storageAccount == oldSelf.storageAccount)",
         msg::STORAGE_ACCOUNT_IMMUTABLE,
-        ".storageAccount",
-    ),
-    (
+    )
+    .at(".storageAccount"),
+    CelRule::new(
         "has(self.container) == has(oldSelf.container) && (!has(self.container) || self.container == oldSelf.container)",
         msg::CONTAINER_IMMUTABLE,
-        ".container",
-    ),
+    )
+    .at(".container"),
 ];
 
 /// Spec of a StorageBinding: the storage account and container for the base VHD.
@@ -129,20 +129,19 @@ pub struct ContainerRef {
 }
 
 const NETWORK_ACCESS_RULES: &[CelRule] = &[
-    (
+    CelRule::new(
         "!has(self.mode) || self.mode != 'VnetRestricted' || (has(self.subnetIds) && self.subnetIds.size() > 0)",
         msg::RESTRICTED_NEEDS_SUBNETS,
-        ".subnetIds",
-    ),
-    (
+    )
+    .at(".subnetIds"),
+    CelRule::new(
         "!has(self.mode) || self.mode != 'Private' || has(self.privateEndpointSubnetId)",
         msg::PRIVATE_NEEDS_ENDPOINT_SUBNET,
-        ".privateEndpointSubnetId",
-    ),
-    (
+    )
+    .at(".privateEndpointSubnetId"),
+    CelRule::new(
         "(!has(self.subnetIds) || self.subnetIds.size() == 0 || (has(self.mode) && self.mode == 'VnetRestricted')) && (!has(self.privateEndpointSubnetId) || (has(self.mode) && self.mode == 'Private'))",
         msg::NETWORK_ACCESS_FIELDS,
-        "",
     ),
 ];
 
@@ -179,6 +178,15 @@ pub enum NetworkAccessMode {
     Private,
 }
 
+/// The CEL rule on the VHD source URL (the schema's pattern checks the scheme; a URL that fails
+/// it is reported there only): it has a host. Kubernetes' URL library (Go's net/url); the
+/// message does not show the URL, which may carry a SAS token.
+const VHD_SOURCE_URL_RULES: &[CelRule] = &[CelRule::new(
+    r"!self.matches('^https?://[^\\s]+$') || (isURL(self) && url(self).getHostname() != '')",
+    msg::VHD_SOURCE_URL,
+)
+.invalid()];
+
 /// The VHD to copy.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -186,6 +194,7 @@ pub struct VhdSource {
     /// http(s) URL of the source VHD. A SAS token may come from sourceSasSecretRef instead of
     /// the URL, so it stays out of the object.
     #[schemars(regex(pattern = patterns::HTTP_URL), length(max = 4096))]
+    #[schemars(transform = cel(VHD_SOURCE_URL_RULES))]
     pub source_url: String,
     /// Secret key holding a SAS token (without the leading `?`) appended to sourceUrl.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,7 @@ use super::rules::{self, cidr, overlaps};
 use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
 use crate::v1alpha1::{
     AzureCluster, AzureClusterNetwork, AzureClusterSpec, DEFAULT_CONTROL_PLANE_SUBNET_CIDR,
-    DEFAULT_VNET_CIDR, DEFAULT_WORKER_SUBNET_CIDR, LoadBalancerType, OsDisk, Phase,
+    DEFAULT_VNET_CIDR, DEFAULT_WORKER_SUBNET_CIDR, LoadBalancerType, OsDisk,
 };
 
 impl Validate for AzureCluster {
@@ -34,11 +34,6 @@ impl Validate for AzureCluster {
             );
         }
         network_update(&mut errs, &o.network, &n.network);
-        let provisioning =
-            old.status.as_ref().and_then(|s| s.azure.common.phase) == Some(Phase::Provisioning);
-        if provisioning && o != n {
-            errs.push("spec", msg::NO_UPDATE_WHILE_PROVISIONING);
-        }
         errs.finish()
     }
 }

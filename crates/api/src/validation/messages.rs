@@ -1,6 +1,6 @@
 //! Every validation message, once. The CEL rules in the generated CRDs and the Rust checks use
-//! these constants, so an API server with CEL, one without it (plus the controller's own
-//! check) and the tests all speak the same words. A Rust error may prefix a message with the
+//! these constants, so the API server, the controller's own check and the tests all speak the
+//! same words. A Rust error may prefix a message with the
 //! offending value (`tag key "Microsoft-owner" starts with the reserved prefix "microsoft": …`);
 //! the constant is always contained in it.
 
@@ -66,7 +66,6 @@ pub const PLACEMENT_IMMUTABLE: &str = "network placement (existingVnet) is immut
 pub const NETWORK_CIDRS_IMMUTABLE: &str = "vnetCidr and subnet CIDRs are immutable: Azure cannot re-address subnets with running nodes; create a new cluster";
 pub const IMAGE_ONE_SOURCE: &str = "image needs exactly one of storageBindingRef, managedImageId or marketplace: set one and remove the others";
 pub const MANAGED_IMAGE_ID: &str = "managedImageId must be a managed image id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/images/<name>";
-pub const NO_UPDATE_WHILE_PROVISIONING: &str = "spec cannot change while the cluster is Provisioning: wait until it is Running or Failed, then apply the change";
 
 // ---- AksCluster ----
 pub const SKU: &str = "managedControlPlane.sku must be Free, Standard or Premium";
@@ -179,7 +178,6 @@ pub const ALL: &[&str] = &[
     NETWORK_CIDRS_IMMUTABLE,
     IMAGE_ONE_SOURCE,
     MANAGED_IMAGE_ID,
-    NO_UPDATE_WHILE_PROVISIONING,
     SKU,
     UPGRADE_CHANNEL,
     UPGRADE_CHANNEL_REMOVED,

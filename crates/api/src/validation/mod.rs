@@ -1,7 +1,7 @@
 //! Validation in Rust: every rule the OpenAPI schema and the CEL rules enforce, with the same
-//! messages (see [`messages`]), plus the rules too hard for CEL (CIDR containment and overlap,
-//! URL parsing). API servers older than 1.25 have no CEL, so the controllers run this too
-//! and report failures in the object's conditions.
+//! messages (see [`messages`]), plus the one rule kept out of CEL (no spec change while an
+//! AzureCluster is Provisioning). The controllers run it before acting and report failures in
+//! the object's conditions.
 
 pub mod messages;
 pub mod patterns;

@@ -1,0 +1,27 @@
+{{/* The operator's rules: exactly config/rbac/role.yaml's (crates/operator/tests/chart_rbac.rs
+keeps them equal), rendered into a ClusterRole, or a Role in namespace-scoped mode. */}}
+{{- define "azop.managerRules" -}}
+rules:
+  - apiGroups: ["azop.dev"]
+    resources: ["azureclusters", "aksclusters", "storagebindings", "proxyconfigs"]
+    verbs: ["get", "list", "watch", "patch"]
+  - apiGroups: ["azop.dev"]
+    resources: ["azureclusters/status", "aksclusters/status", "storagebindings/status", "proxyconfigs/status"]
+    verbs: ["patch"]
+  - apiGroups: ["azop.dev"]
+    resources: ["azureclusters/finalizers", "aksclusters/finalizers", "storagebindings/finalizers", "proxyconfigs/finalizers"]
+    verbs: ["update"]
+  - apiGroups: [""]
+    resources: ["secrets"]
+    verbs: ["get", "list", "watch"]
+  - apiGroups: ["events.k8s.io"]
+    resources: ["events"]
+    verbs: ["create", "patch"]
+{{- end }}
+
+{{- define "azop.leaderElectionRules" -}}
+rules:
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["get", "create", "update"]
+{{- end }}
