@@ -4,15 +4,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How a failed reconcile should be retried. Built from the provider's error classes.
+/// How a failed reconcile should be retried. Azure errors map from the provider's one table,
+/// [`azop_provider::Retry`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryClass {
     /// The spec cannot work as written: wait for the user to change it (the watch wakes us).
     InvalidSpec,
-    /// A missing permission: retry slowly, an admin may grant it.
-    Auth,
-    /// ARM told us when to come back.
-    Throttled { retry_after: Duration },
+    /// Azure's table says when to come back (Retry-After when throttled or busy, a fixed
+    /// delay for a missing permission or a rejected token).
+    After(Duration),
     /// Another operation holds the resource: retry in seconds.
     Busy,
     /// A referenced object (Secret, StorageBinding) is missing or not ready. Watches on those
@@ -26,19 +26,27 @@ pub enum RetryClass {
 pub const MAX_TRANSIENT: Duration = Duration::from_secs(300);
 const BASE_TRANSIENT: Duration = Duration::from_secs(2);
 const BUSY: Duration = Duration::from_secs(5);
-const AUTH: Duration = Duration::from_secs(120);
 const REFERENCE: Duration = Duration::from_secs(60);
 /// Invalid specs are re-checked rarely: a spec change wakes the controller anyway, and a
 /// referenced object (Secret, StorageBinding) fixed out of band is still noticed.
 const INVALID_SPEC: Duration = Duration::from_secs(600);
+
+impl From<azop_provider::Retry> for RetryClass {
+    fn from(r: azop_provider::Retry) -> Self {
+        match r {
+            azop_provider::Retry::AfterChange => RetryClass::InvalidSpec,
+            azop_provider::Retry::After(d) => RetryClass::After(d),
+            azop_provider::Retry::Backoff => RetryClass::Transient,
+        }
+    }
+}
 
 /// The delay before the next attempt, given the class and how many attempts failed in a row
 /// (1 for the first failure). Pure.
 pub fn delay(class: RetryClass, failures: u32) -> Duration {
     match class {
         RetryClass::InvalidSpec => INVALID_SPEC,
-        RetryClass::Auth => AUTH,
-        RetryClass::Throttled { retry_after } => retry_after.max(Duration::from_secs(1)),
+        RetryClass::After(d) => d.max(Duration::from_secs(1)),
         RetryClass::Busy => BUSY,
         RetryClass::WaitForReference => REFERENCE,
         RetryClass::Transient => {
@@ -85,12 +93,7 @@ mod tests {
 
     #[test]
     fn throttled_follows_retry_after() {
-        let d = delay(
-            RetryClass::Throttled {
-                retry_after: Duration::from_secs(17),
-            },
-            9,
-        );
+        let d = delay(RetryClass::After(Duration::from_secs(17)), 9);
         assert_eq!(d, Duration::from_secs(17));
     }
 

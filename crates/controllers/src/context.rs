@@ -6,9 +6,9 @@ use std::time::Duration;
 use azop_provider::Provider;
 
 use crate::backoff::FailureCounter;
+use crate::engine::holds::RetryGate;
 use crate::events::EventRecorder;
 use crate::metrics::ControllerMetrics;
-use crate::retry_gate::RetryGate;
 
 /// Settings shared by every controller.
 #[derive(Clone, Debug)]

@@ -1,8 +1,6 @@
 //! The controllers' error type: what failed, for which object, and how to retry.
 
-use std::time::Duration;
-
-use azop_provider::{AzureError, ErrorClass};
+use azop_provider::AzureError;
 
 use crate::backoff::RetryClass;
 
@@ -46,7 +44,8 @@ impl Error {
         }
     }
 
-    /// How the next attempt is scheduled.
+    /// How the next attempt is scheduled. Azure errors follow the provider's one table
+    /// ([`AzureError::retry`]); nothing here re-classifies them.
     pub fn retry_class(&self) -> RetryClass {
         match self {
             Error::InvalidSpec { .. } => RetryClass::InvalidSpec,
@@ -55,36 +54,19 @@ impl Error {
             Error::MissingReference { .. } => RetryClass::WaitForReference,
             Error::NotOwned { .. } => RetryClass::Busy,
             Error::Kube { .. } => RetryClass::Transient,
-            Error::Azure { source, .. } => match source.class() {
-                ErrorClass::Throttled => RetryClass::Throttled {
-                    retry_after: source.retry_after().unwrap_or(Duration::from_secs(10)),
-                },
-                ErrorClass::Busy => RetryClass::Busy,
-                ErrorClass::InvalidSpec | ErrorClass::Config | ErrorClass::Credential => {
-                    RetryClass::InvalidSpec
-                }
-                ErrorClass::Auth => RetryClass::Auth,
-                ErrorClass::NotFound | ErrorClass::Transient => RetryClass::Transient,
-            },
+            Error::Azure { source, .. } => RetryClass::from(source.retry()),
         }
     }
 
-    /// A static label for metrics and the Event/condition reason.
+    /// A static label for metrics and the Event/condition reason: the provider's category
+    /// for Azure errors.
     pub fn reason(&self) -> &'static str {
         match self {
             Error::InvalidSpec { .. } => "InvalidSpec",
             Error::MissingReference { .. } => "MissingReference",
             Error::NotOwned { .. } => "NotOwned",
             Error::Kube { .. } => "KubernetesError",
-            Error::Azure { source, .. } => match source.class() {
-                ErrorClass::Throttled => "Throttled",
-                ErrorClass::Busy => "AzureBusy",
-                ErrorClass::InvalidSpec => "AzureRejected",
-                ErrorClass::Auth => "AuthorizationFailed",
-                ErrorClass::Credential | ErrorClass::Config => "CredentialsInvalid",
-                ErrorClass::NotFound => "AzureNotFound",
-                ErrorClass::Transient => "AzureTransient",
-            },
+            Error::Azure { source, .. } => source.category(),
         }
     }
 
@@ -98,5 +80,58 @@ impl Error {
             source = s.source();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The controllers used to call a rejected token "invalid spec, 10 minutes" while the
+    /// provider called it retryable; now both read the provider's table.
+    #[test]
+    fn azure_errors_retry_as_the_provider_says() {
+        let rejected = Error::azure(
+            "open an ARM session",
+            AzureError::Credential {
+                source_name: "secret ns/creds".into(),
+                message: "AADSTS7000215".into(),
+            },
+        );
+        assert_eq!(
+            rejected.retry_class(),
+            RetryClass::After(azop_provider::error::CREDENTIAL_RETRY_AFTER)
+        );
+        assert_eq!(rejected.reason(), "CredentialsRejected");
+        let malformed = Error::azure(
+            "open an ARM session",
+            AzureError::CredentialConfig {
+                secret: "ns/creds".into(),
+                reason: "missing key clientId".into(),
+            },
+        );
+        assert_eq!(malformed.retry_class(), RetryClass::InvalidSpec);
+        let throttled = Error::azure(
+            "read vnet",
+            AzureError::Throttled {
+                code: "TooManyRequests".into(),
+                retry_after: Duration::from_secs(17),
+            },
+        );
+        assert_eq!(
+            throttled.retry_class(),
+            RetryClass::After(Duration::from_secs(17))
+        );
+        let transient = Error::azure(
+            "read vnet",
+            AzureError::Transient {
+                status: Some(500),
+                code: "InternalServerError".into(),
+                message: "boom".into(),
+            },
+        );
+        assert_eq!(transient.retry_class(), RetryClass::Transient);
     }
 }

@@ -102,7 +102,13 @@ impl EventRecorder {
         }
     }
 
-    fn new_event(&self, ev: &Event, reference: &ObjectReference, now: Timestamp) -> K8sEvent {
+    fn new_event(
+        &self,
+        reporter: &str,
+        ev: &Event,
+        reference: &ObjectReference,
+        now: Timestamp,
+    ) -> K8sEvent {
         K8sEvent {
             action: Some(ev.action.clone()),
             reason: Some(ev.reason.clone()),
@@ -118,7 +124,7 @@ impl EventRecorder {
                 )),
                 ..ObjectMeta::default()
             },
-            reporting_controller: Some(self.controller.clone()),
+            reporting_controller: Some(reporter.to_string()),
             reporting_instance: Some(self.instance.clone()),
             type_: Some(type_name(ev.type_).to_string()),
             related: ev.secondary.clone(),
@@ -126,9 +132,21 @@ impl EventRecorder {
         }
     }
 
-    /// Creates the Event, or bumps the series of the same Event published recently.
+    /// Creates the Event, or bumps the series of the same Event published recently, as the
+    /// recorder's own controller.
     pub async fn publish(
         &self,
+        ev: &Event,
+        reference: &ObjectReference,
+    ) -> Result<(), kube::Error> {
+        let reporter = self.controller.clone();
+        self.publish_as(&reporter, ev, reference).await
+    }
+
+    /// [`EventRecorder::publish`] with `reporter` as the Event's reporting controller.
+    pub async fn publish_as(
+        &self,
+        reporter: &str,
         ev: &Event,
         reference: &ObjectReference,
     ) -> Result<(), kube::Error> {
@@ -158,7 +176,7 @@ impl EventRecorder {
                 Err(e) => return Err(e),
             }
         }
-        let event = self.new_event(ev, reference, now);
+        let event = self.new_event(reporter, ev, reference, now);
         let created = api.create(&PostParams::default(), &event).await?;
         self.remember(key, created.metadata.name.unwrap_or_default(), 1, now);
         Ok(())
@@ -170,10 +188,11 @@ impl EventRecorder {
     }
 }
 
-/// Publishes an Event on `obj`. A failure to publish is logged, never fatal: Events are
-/// for people, status is the record.
+/// Publishes an Event on `obj`, reported by `reporter` (a controller's identity). A failure
+/// to publish is logged, never fatal: Events are for people, status is the record.
 pub async fn publish<K>(
     ctx: &Context,
+    reporter: &str,
     obj: &K,
     type_: EventType,
     reason: &str,
@@ -189,7 +208,11 @@ pub async fn publish<K>(
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+    if let Err(e) = ctx
+        .recorder
+        .publish_as(reporter, &ev, &obj.object_ref(&()))
+        .await
+    {
         tracing::warn!(error = %e, reason, "failed to publish an Event");
     }
 }

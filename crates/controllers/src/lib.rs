@@ -1,20 +1,20 @@
-//! Controllers for AzureCluster, AksCluster, StorageBinding and ProxyConfig, and the plumbing
-//! they share: context, conditions, status writing, retry policy, the resource graph.
+//! Controllers for AzureCluster, AksCluster, StorageBinding and ProxyConfig, the reconcile
+//! [`engine`] the Azure-backed ones run on, and the plumbing they share: context, conditions,
+//! retry policy, Events, finalizers, credentials.
 
 pub mod azure_cluster;
 pub mod backoff;
 pub mod conditions;
 pub mod context;
 pub mod credentials;
+pub mod engine;
 pub mod error;
 pub mod events;
 pub mod finalizer;
-pub mod graph;
 pub mod metrics;
 pub mod proxy_config;
-pub mod retry_gate;
-pub mod status;
-pub mod step;
+#[cfg(test)]
+pub mod testing;
 
 pub use context::{Context, Settings};
 pub use error::Error;

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 /// How long a controller should wait before retrying a busy resource when ARM gave no hint.
-pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(15);
+/// Short: the operation holding the resource usually ends within seconds.
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// A missing role assignment is fixed outside Kubernetes; look again now and then.
-pub const AUTH_RETRY_AFTER: Duration = Duration::from_secs(300);
+pub const AUTH_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// A token endpoint that failed (network, or a secret not yet propagated in AAD).
 pub const CREDENTIAL_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -37,6 +38,18 @@ impl ErrorClass {
             ErrorClass::Config => "config",
         }
     }
+}
+
+/// When a caller should try again: the one retry table, for every caller (controllers included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Not until something the user controls changes (the spec, the credentials Secret): a
+    /// watch on those wakes the caller.
+    AfterChange,
+    /// After this long: ARM's Retry-After, or the class's fixed delay.
+    After(Duration),
+    /// With the caller's exponential backoff.
+    Backoff,
 }
 
 /// Everything that can go wrong talking to Azure. Messages are Azure's own text (which never
@@ -148,6 +161,22 @@ impl AzureError {
             | AzureError::InvalidSpec { .. }
             | AzureError::CredentialConfig { .. }
             | AzureError::Config { .. } => false,
+        }
+    }
+
+    /// When to try again. Derived from [`AzureError::is_retryable`] and
+    /// [`AzureError::retry_after`], so the three never disagree. NotFound is retried with
+    /// backoff: where a caller meets it on a write, a parent is missing and may appear.
+    pub fn retry(&self) -> Retry {
+        if matches!(self, AzureError::NotFound { .. }) {
+            return Retry::Backoff;
+        }
+        if !self.is_retryable() {
+            return Retry::AfterChange;
+        }
+        match self.retry_after() {
+            Some(d) => Retry::After(d),
+            None => Retry::Backoff,
         }
     }
 
@@ -488,9 +517,32 @@ mod tests {
         assert_eq!(invalid.category(), "AzureInvalidSpec");
         let gone = classify(404, None, None, &arm("ResourceNotFound", "m"));
         assert!(!gone.is_retryable());
+        assert_eq!(invalid.retry(), Retry::AfterChange);
+        assert_eq!(gone.retry(), Retry::Backoff);
         let transient = classify(503, None, None, b"");
         assert!(transient.is_retryable());
+        assert_eq!(transient.retry(), Retry::Backoff);
+        assert_eq!(busy.retry(), Retry::After(BUSY_RETRY_AFTER));
         assert_eq!(transient.code(), Some("Http503"));
+    }
+
+    /// One table: a rejected token is retried after a minute, a malformed Secret waits for the
+    /// Secret to change. (The controllers used to keep their own table, in which both were
+    /// "invalid spec, look again in 10 minutes" while this one called them retryable.)
+    #[test]
+    fn credential_errors_have_one_retry() {
+        let rejected = AzureError::Credential {
+            source_name: "secret ns/creds".into(),
+            message: "AADSTS7000215".into(),
+        };
+        assert!(rejected.is_retryable());
+        assert_eq!(rejected.retry(), Retry::After(CREDENTIAL_RETRY_AFTER));
+        let malformed = AzureError::CredentialConfig {
+            secret: "ns/creds".into(),
+            reason: "missing key clientId".into(),
+        };
+        assert!(!malformed.is_retryable());
+        assert_eq!(malformed.retry(), Retry::AfterChange);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod vhd_copy;
 pub use arm::{ArmRequest, ArmSession, RawResponse};
 pub use azure_core::Method;
 pub use credentials::{Cloud, CredentialSource, EndpointOverrides, OperatorIdentity, SecretString};
-pub use error::{AzureError, ErrorClass};
+pub use error::{AzureError, ErrorClass, Retry};
 pub use lro::{LroConfig, LroHandle, LroKind, PollOutcome};
 pub use metrics::ProviderMetrics;
 pub use provider::{Provider, ProviderConfig};

@@ -24,7 +24,11 @@ async fn parallel_environments_get_distinct_ports_and_stop_on_drop() {
     assert!(in_a.get_opt(&ns).await.unwrap().is_some());
 
     let pids: Vec<i32> = a.pids().into_iter().chain(b.pids()).collect();
-    assert_eq!(pids.len(), 6, "etcd, kube-apiserver and kube-controller-manager, twice");
+    assert_eq!(
+        pids.len(),
+        6,
+        "etcd, kube-apiserver and kube-controller-manager, twice"
+    );
     let dirs = [a.dir().to_path_buf(), b.dir().to_path_buf()];
     drop(a);
     drop(b);

@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ArmOperation, AzureResourceStatus, AzureScope, CIDR_MAX_LENGTH, CIDR_RULES, CommonStatus,
-    IPV4_MAX_LENGTH, LocalObjectRef, SCOPE_RULES, SecretRef, VERSION_RULES,
+    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, IPV4_MAX_LENGTH, LocalObjectRef,
+    SCOPE_RULES, SecretRef, VERSION_RULES,
 };
 use super::schema::{CelRule, cel, list_map, list_set};
 use crate::validation::{messages as msg, patterns};
@@ -419,9 +419,10 @@ pub struct ApiServerAccess {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AksClusterStatus {
-    /// Conditions, observed generation and phase.
+    /// Conditions, observed generation, phase, Azure names (by role: `cluster`, `nodeResourceGroup`, ...), resources and
+    /// operations in flight: the fields every Azure-backed kind shares.
     #[serde(flatten)]
-    pub common: CommonStatus,
+    pub azure: AzureStatus,
     /// Kubernetes version the cluster runs now (auto-upgrade may raise it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_version: Option<String>,
@@ -434,15 +435,6 @@ pub struct AksClusterStatus {
     /// Observed node pools.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_pools: Vec<AksNodePoolStatus>,
-    /// Azure names fixed before the first PUT, by role (`cluster`, `nodeResourceGroup`, ...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub azure_names: BTreeMap<String, String>,
-    /// Every Azure resource azop manages for the cluster.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<AzureResourceStatus>,
-    /// ARM operations in flight, so a restarted operator resumes polling them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub operations: Vec<ArmOperation>,
 }
 
 /// Observed state of one node pool.

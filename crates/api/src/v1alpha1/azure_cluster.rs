@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ArmOperation, AzureResourceStatus, AzureScope, CIDR_MAX_LENGTH, CIDR_RULES, CommonStatus,
-    KeyRef, LocalObjectRef, SCOPE_RULES, VERSION_RULES,
+    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, KeyRef, LocalObjectRef, SCOPE_RULES,
+    VERSION_RULES,
 };
 use super::schema::{CelRule, cel, list_map, list_set};
 use crate::validation::{messages as msg, patterns};
@@ -483,30 +483,19 @@ pub struct MarketplaceImage {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AzureClusterStatus {
-    /// Conditions, observed generation and phase.
+    /// Conditions, observed generation, phase, Azure names (by role: `vnet`, `controlPlaneSubnet`, `workerSubnet`, `controlPlaneNsg`, `workerNsg`, `natGateway`, `natGatewayPublicIp`, `apiServerPublicIp`, `loadBalancer`, ...), resources and
+    /// operations in flight: the fields every Azure-backed kind shares.
     #[serde(flatten)]
-    pub common: CommonStatus,
+    pub azure: AzureStatus,
     /// Where the API server is reached (the load balancer's IP and port 6443).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_plane_endpoint: Option<ApiEndpoint>,
-    /// Azure names of the resources azop creates, by role (`vnet`, `controlPlaneSubnet`,
-    /// `workerSubnet`, `controlPlaneNsg`, `workerNsg`, `natGateway`, `natGatewayPublicIp`,
-    /// `apiServerPublicIp`, `loadBalancer`, ...). Fixed and written before the first PUT so a
-    /// reconcile killed at any point never leaves an orphan under another name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub azure_names: BTreeMap<String, String>,
-    /// Every Azure resource azop manages for the cluster.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<AzureResourceStatus>,
     /// The cluster's machines.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeStatus>,
     /// Availability zones the cluster's machines use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failure_domains: Vec<String>,
-    /// ARM operations in flight, so a restarted operator resumes polling them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub operations: Vec<ArmOperation>,
 }
 
 /// A host and port.

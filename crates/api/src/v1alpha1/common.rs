@@ -138,6 +138,28 @@ pub struct CommonStatus {
     pub phase: Option<Phase>,
 }
 
+/// The status every Azure-backed kind embeds (flattened, so its fields sit at the top of
+/// `status`): conditions, observed generation and phase, the Azure names fixed before the first
+/// PUT, the resources with their ids and states, and the operations in flight. One type, so the
+/// reconcile engine reads and writes the same fields for every kind.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureStatus {
+    /// Conditions, observed generation and phase.
+    #[serde(flatten)]
+    pub common: CommonStatus,
+    /// Azure names of the resources azop creates, by role. Fixed and written before the first
+    /// PUT so a reconcile killed at any point never leaves an orphan under another name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub azure_names: BTreeMap<String, String>,
+    /// Every Azure resource azop manages (or uses) for the object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<AzureResourceStatus>,
+    /// ARM operations in flight, so a restarted operator resumes polling them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<ArmOperation>,
+}
+
 /// One Azure resource azop manages for an object.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -150,7 +172,8 @@ pub struct AzureResourceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Last observed state, for example the ARM `provisioningState` (`Succeeded`, `Creating`,
-    /// `Failed`) or `Missing`.
+    /// `Failed`), `Missing`, `NotOwned`, or `Existing` (a resource azop uses but did not create
+    /// and never deletes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
 }

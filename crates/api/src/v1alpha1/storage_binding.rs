@@ -1,15 +1,11 @@
 //! StorageBinding: the storage account and container that hold the base VHD, and the managed
 //! image made from it.
 
-use std::collections::BTreeMap;
-
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    ArmOperation, AzureResourceStatus, AzureScope, CommonStatus, KeyRef, SCOPE_RULES,
-};
+use super::common::{AzureScope, AzureStatus, KeyRef, SCOPE_RULES};
 use super::schema::{CelRule, cel, list_set};
 use crate::validation::{messages as msg, patterns};
 
@@ -213,9 +209,10 @@ pub struct VhdSource {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageBindingStatus {
-    /// Conditions, observed generation and phase.
+    /// Conditions, observed generation, phase, Azure names (by role: `storageAccount`, `image`, `privateEndpoint`, ...), resources and
+    /// operations in flight: the fields every Azure-backed kind shares.
     #[serde(flatten)]
-    pub common: CommonStatus,
+    pub azure: AzureStatus,
     /// Name of the account in use (generated or given); written before the first PUT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_account_name: Option<String>,
@@ -234,16 +231,6 @@ pub struct StorageBindingStatus {
     /// ARM id of the managed image created from the VHD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
-    /// Azure names fixed before the first PUT, by role (`storageAccount`, `image`,
-    /// `privateEndpoint`, ...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub azure_names: BTreeMap<String, String>,
-    /// Every Azure resource azop manages for the binding.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<AzureResourceStatus>,
-    /// ARM operations in flight, so a restarted operator resumes polling them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub operations: Vec<ArmOperation>,
 }
 
 /// Progress of the server-side VHD copy.

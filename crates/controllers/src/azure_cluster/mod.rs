@@ -1,23 +1,32 @@
-//! The AzureCluster controller: an IaaS Kubernetes cluster on Azure VMs.
+//! The AzureCluster controller: an IaaS Kubernetes cluster on Azure VMs, on the
+//! [engine](crate::engine). This module holds only AzureCluster's own decisions:
 //!
 //! - [`names`], [`machines`], [`plan`]: what should exist (pure).
-//! - [`reconcile`]: observe → act → report, never waiting on Azure.
 //! - [`report`]: status and conditions (pure).
-//! - [`static_placement`], [`orphans`], [`refs`]: checks and lookups at the edges.
+//! - [`static_placement`]: the read-only check of an existing network.
+//! - [`refs`]: the references read from Kubernetes (image, bootstrap data).
+//! - [`orphans`]: machines the spec no longer has, found by listing.
+//! - [`AzureClusterKind`] and [`run`]: the registration.
 
 pub mod machines;
 pub mod names;
 pub mod orphans;
 pub mod plan;
-pub mod reconcile;
 pub mod refs;
 pub mod report;
 pub mod static_placement;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use azop_api::v1alpha1::azure_cluster::AzureCluster;
+use async_trait::async_trait;
+use azop_api::Validate;
+use azop_api::naming::AZURE_CLUSTER_FINALIZER;
+use azop_api::v1alpha1::azure_cluster::{AzureCluster, AzureClusterStatus};
 use azop_api::v1alpha1::storage_binding::StorageBinding;
+use azop_api::v1alpha1::{ArmOperation, AzureScope, AzureStatus};
+use azop_provider::{ArmSession, AzureError, Owner};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -26,7 +35,108 @@ use kube::runtime::controller::{Config, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 
+use crate::backoff::RetryClass;
 use crate::context::Context;
+use crate::engine::{self, Blocker, Identity, Kind, ReportInput, Sweep};
+use crate::error::Error;
+use machines::MachinePlan;
+use names::ClusterNames;
+use plan::{Part, PlannedStep, Resolved};
+
+/// AzureCluster as the engine sees it.
+pub struct AzureClusterKind;
+
+#[async_trait]
+impl Kind for AzureClusterKind {
+    type Object = AzureCluster;
+    type Status = AzureClusterStatus;
+    type Resolved = Resolved;
+    type Part = Part;
+    type Extra = MachinePlan;
+
+    const IDENTITY: Identity = Identity {
+        kind: "AzureCluster",
+        finalizer: AZURE_CLUSTER_FINALIZER,
+        field_manager: "azureclusters.azop.dev",
+        metrics_label: "azurecluster",
+        reporter: "azop",
+    };
+
+    fn scope(obj: &AzureCluster) -> &AzureScope {
+        &obj.spec.azure
+    }
+
+    fn status(obj: &AzureCluster) -> AzureClusterStatus {
+        obj.status.clone().unwrap_or_default()
+    }
+
+    fn azure(status: &AzureClusterStatus) -> &AzureStatus {
+        &status.azure
+    }
+
+    fn azure_mut(status: &mut AzureClusterStatus) -> &mut AzureStatus {
+        &mut status.azure
+    }
+
+    fn validate(obj: &AzureCluster) -> Result<(), String> {
+        obj.validate().map_err(|errors| errors.to_string())
+    }
+
+    async fn resolve(ctx: &Context, obj: &AzureCluster) -> Result<Resolved, Error> {
+        refs::resolve(&ctx.client, &obj.namespace().unwrap_or_default(), &obj.spec).await
+    }
+
+    fn names(obj: &AzureCluster) -> BTreeMap<String, String> {
+        ClusterNames::for_cluster(&obj.name_any(), plan::internal_load_balancer(&obj.spec))
+            .to_status()
+    }
+
+    async fn precheck(session: &ArmSession, obj: &AzureCluster) -> Result<Option<Blocker>, Error> {
+        let problem = static_placement::check(session, &obj.spec)
+            .await
+            .map_err(|e| Error::azure("read the existing network", e))?;
+        Ok(problem.map(|message| Blocker {
+            reason: "StaticPlacementInvalid",
+            message,
+            retry: RetryClass::Busy,
+            floor: Duration::from_secs(30),
+        }))
+    }
+
+    fn plan(obj: &AzureCluster, resolved: Option<&Resolved>) -> Vec<PlannedStep> {
+        plan::plan(&obj.name_any(), &obj.spec, resolved)
+    }
+
+    async fn sweep(
+        session: &ArmSession,
+        owner: &Owner,
+        obj: &AzureCluster,
+        plan: &[PlannedStep],
+        operations: &mut Vec<ArmOperation>,
+    ) -> Result<Sweep, AzureError> {
+        orphans::remove(
+            session,
+            owner,
+            &obj.spec.azure.resource_group,
+            &planned_vms(plan),
+            operations,
+        )
+        .await
+    }
+
+    fn report(input: ReportInput<'_, Self>) -> AzureClusterStatus {
+        report::status(input)
+    }
+}
+
+/// The VM names the plan holds: the graph creates and deletes these; anything else owned is
+/// an orphan for the sweep. Each machine has exactly one of the two paths. Pure.
+fn planned_vms(plan: &[PlannedStep]) -> BTreeSet<String> {
+    plan.iter()
+        .filter(|s| s.key.starts_with("vm/"))
+        .map(|s| s.step.name().to_string())
+        .collect()
+}
 
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
@@ -101,7 +211,11 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .run(
+            engine::reconcile::<AzureClusterKind>,
+            engine::error_policy::<AzureClusterKind>,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "azurecluster controller event");

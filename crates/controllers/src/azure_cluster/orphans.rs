@@ -1,5 +1,5 @@
-//! Machines azop created that the spec no longer has (a pool scaled down or removed), and
-//! the check that a resource group holds nothing foreign before it is deleted.
+//! Machines azop created that the spec no longer has (a pool scaled down or removed): the
+//! AzureCluster's sweep.
 //!
 //! Found by listing, not from status, so a VM whose PUT went out just before the operator was
 //! killed — and never reached status — is still found and removed: nothing leaks.
@@ -7,29 +7,16 @@
 use std::collections::BTreeSet;
 
 use azop_api::v1alpha1::{ArmAction, ArmOperation};
-use azop_provider::resources::UID_TAG;
 use azop_provider::{ArmSession, AzureError, Owner};
 use serde_json::Value;
 
 use super::names;
+use crate::engine::Sweep;
+use crate::engine::delete::owned_by;
+use crate::engine::operations;
 
 /// Longest list walk; a resource group with more than 100 pages of VMs is not a cluster.
 const MAX_PAGES: usize = 100;
-
-#[derive(Debug, Default)]
-pub struct Removal {
-    /// Deletes started this pass (`type name`).
-    pub started: Vec<String>,
-    /// Still going away (started earlier, or waiting for their VM).
-    pub pending: Vec<String>,
-}
-
-fn owned_by(item: &Value, owner: &Owner) -> bool {
-    item.get("tags")
-        .and_then(|t| t.get(UID_TAG))
-        .and_then(Value::as_str)
-        .is_some_and(|uid| owner.owns(Some(uid)))
-}
 
 fn field<'a>(item: &'a Value, pointer: &str) -> Option<&'a str> {
     item.pointer(pointer).and_then(Value::as_str)
@@ -42,7 +29,7 @@ async fn delete_raw(
     ops: &mut Vec<ArmOperation>,
 ) -> Result<(), AzureError> {
     if let Some(h) = session.delete_by_id(id, api_version).await? {
-        ops.push(super::reconcile::operation_from_handle(&h));
+        ops.push(operations::from_handle(&h));
     }
     Ok(())
 }
@@ -59,7 +46,7 @@ pub async fn remove(
     resource_group: &str,
     desired_vms: &BTreeSet<String>,
     ops: &mut Vec<ArmOperation>,
-) -> Result<Removal, AzureError> {
+) -> Result<Sweep, AzureError> {
     let sub = session.subscription_id().to_string();
     let base = format!("/subscriptions/{sub}/resourceGroups/{resource_group}/providers");
     let compute = azop_provider::resources::compute::API_VERSION;
@@ -70,7 +57,7 @@ pub async fn remove(
         .collect();
     let desired_vms_lc: BTreeSet<String> =
         desired_vms.iter().map(|v| v.to_ascii_lowercase()).collect();
-    let mut removal = Removal::default();
+    let mut removal = Sweep::default();
 
     let vms = session
         .list(
@@ -125,30 +112,4 @@ pub async fn remove(
         }
     }
     Ok(removal)
-}
-
-/// Resources in the group that do not carry this object's uid (`type/name`).
-pub async fn foreign_resources(
-    session: &ArmSession,
-    owner: &Owner,
-    resource_group: &str,
-) -> Result<Vec<String>, AzureError> {
-    let path = format!(
-        "/subscriptions/{}/resourceGroups/{resource_group}/resources",
-        session.subscription_id()
-    );
-    let items = session
-        .list(&path, <azop_provider::resources::resource_group::ResourceGroup as azop_provider::resources::ArmResource>::API_VERSION, MAX_PAGES)
-        .await?;
-    Ok(items
-        .iter()
-        .filter(|i| !owned_by(i, owner))
-        .map(|i| {
-            format!(
-                "{}/{}",
-                field(i, "/type").unwrap_or("?"),
-                field(i, "/name").unwrap_or("?")
-            )
-        })
-        .collect())
 }

@@ -47,7 +47,7 @@ use azop_provider::resources::resource_group::{
 
 use super::machines::{MachinePlan, desired_machines};
 use super::names::ClusterNames;
-use crate::step::{ResourceStep, Step};
+use crate::engine::{Ownership, Planned, ResourceStep, Step};
 
 /// The admin user on every machine (password login is disabled; the SSH key is the way in).
 pub const ADMIN_USERNAME: &str = "azureuser";
@@ -82,16 +82,8 @@ impl Part {
     }
 }
 
-pub struct PlannedStep {
-    /// Graph key, e.g. `vnet`, `nic/prod-cp-0`.
-    pub key: String,
-    pub deps: Vec<String>,
-    pub part: Part,
-    /// Exists already and is not ours (an existing resource group): observed, never written.
-    pub external: bool,
-    pub machine: Option<MachinePlan>,
-    pub step: Box<dyn Step>,
-}
+/// One step of an AzureCluster's graph; the machine it belongs to, for NICs and VMs.
+pub type PlannedStep = Planned<Part, MachinePlan>;
 
 /// What the reconcile resolved before planning: references read from Kubernetes.
 #[derive(Clone, Debug)]
@@ -207,18 +199,34 @@ pub fn subnet_ids(cluster: &str, spec: &AzureClusterSpec) -> (String, String) {
 }
 
 fn step<S: Step + 'static>(key: &str, deps: &[&str], part: Part, s: S) -> PlannedStep {
+    Planned::new(key, deps, part, s)
+}
+
+fn machine_step<S: Step + 'static>(
+    key: String,
+    deps: Vec<String>,
+    part: Part,
+    machine: &MachinePlan,
+    s: S,
+) -> PlannedStep {
     PlannedStep {
-        key: key.to_string(),
-        deps: deps.iter().map(|d| d.to_string()).collect(),
+        key,
+        deps,
         part,
-        external: false,
-        machine: None,
+        ownership: Ownership::Owned,
+        container: false,
+        extra: Some(machine.clone()),
         step: Box::new(s),
     }
 }
 
-/// The whole graph for `cluster` (pure).
-pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<PlannedStep> {
+/// The whole graph for `cluster` (pure). `resolved` is `None` while deleting: the image and
+/// bootstrap data do not matter then, only names and ids.
+pub fn plan(
+    cluster: &str,
+    spec: &AzureClusterSpec,
+    resolved: Option<&Resolved>,
+) -> Vec<PlannedStep> {
     let az = &spec.azure;
     let sub = &az.subscription_id;
     let rg = &az.resource_group;
@@ -241,7 +249,14 @@ pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<
             },
         ),
     );
-    rg_step.external = !az.create_resource_group;
+    // With createResourceGroup, a group of that name that azop did not create is used as it
+    // is and never deleted (as CAPZ does); without it, the group must exist.
+    rg_step.ownership = if az.create_resource_group {
+        Ownership::OwnedOrExisting
+    } else {
+        Ownership::Existing
+    };
+    rg_step.container = true;
     steps.push(rg_step);
 
     let nsg = |name: &str, rules: Vec<SecurityRuleSpec>| {
@@ -391,6 +406,10 @@ pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<
         ),
     ));
 
+    let image = resolved.map_or(ImageSource::ManagedImage { id: String::new() }, |r| {
+        r.image.clone()
+    });
+    let custom_data = resolved.and_then(|r| r.custom_data.clone());
     for m in desired_machines(cluster, spec) {
         let (part, subnet_id, pools, mut nic_deps) = match m.role {
             NodeRole::ControlPlane => (
@@ -410,13 +429,12 @@ pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<
             .to_string(),
         );
         let nic_key_s = nic_key(&m.name);
-        steps.push(PlannedStep {
-            key: nic_key_s.clone(),
-            deps: nic_deps,
+        steps.push(machine_step(
+            nic_key_s.clone(),
+            nic_deps,
             part,
-            external: false,
-            machine: Some(m.clone()),
-            step: Box::new(ResourceStep::<NetworkInterface>::new(
+            &m,
+            ResourceStep::<NetworkInterface>::new(
                 &m.nic,
                 NetworkInterfaceKey {
                     resource_group: rg.clone(),
@@ -429,15 +447,14 @@ pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<
                     accelerated_networking: false,
                     tags: tags.clone(),
                 },
-            )),
-        });
-        steps.push(PlannedStep {
-            key: vm_key(&m.name),
-            deps: vec![nic_key_s],
+            ),
+        ));
+        steps.push(machine_step(
+            vm_key(&m.name),
+            vec![nic_key_s],
             part,
-            external: false,
-            machine: Some(m.clone()),
-            step: Box::new(ResourceStep::<VirtualMachine>::new(
+            &m,
+            ResourceStep::<VirtualMachine>::new(
                 &m.name,
                 VirtualMachineKey {
                     resource_group: rg.clone(),
@@ -447,19 +464,310 @@ pub fn plan(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Vec<
                     location: loc.clone(),
                     vm_size: m.vm_size.clone(),
                     zone: m.zone.clone(),
-                    image: resolved.image.clone(),
+                    image: image.clone(),
                     os_disk: OsDiskSpec {
                         size_gb: m.os_disk.size_gib,
                         storage_account_type: disk_type(m.os_disk.disk_type).to_string(),
                     },
                     admin_username: ADMIN_USERNAME.to_string(),
                     ssh_public_key: spec.ssh_public_key.clone(),
-                    custom_data: resolved.custom_data.clone(),
+                    custom_data: custom_data.clone(),
                     nic_ids: vec![ids::network_interface(sub, rg, &m.nic)],
                     tags: tags.clone(),
                 },
-            )),
-        });
+            ),
+        ));
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use azop_provider::resources::compute::virtual_machine::ImageSource;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::engine::Ownership;
+    use crate::testing::{self, ClusterFixture, cluster, managed_image_id, owner};
+
+    fn resolved(image: ImageSource) -> Resolved {
+        Resolved {
+            image,
+            custom_data: None,
+        }
+    }
+
+    fn managed() -> Resolved {
+        resolved(ImageSource::ManagedImage {
+            id: managed_image_id("base"),
+        })
+    }
+
+    fn planned(c: ClusterFixture) -> Vec<PlannedStep> {
+        let c = c.build();
+        plan("c", &c.spec, Some(&managed()))
+    }
+
+    fn keys(steps: &[PlannedStep]) -> Vec<&str> {
+        steps.iter().map(|s| s.key.as_str()).collect()
+    }
+
+    fn step<'a>(steps: &'a [PlannedStep], key: &str) -> &'a PlannedStep {
+        steps
+            .iter()
+            .find(|s| s.key == key)
+            .unwrap_or_else(|| panic!("no step {key} in {:?}", keys(steps)))
+    }
+
+    fn deps<'a>(steps: &'a [PlannedStep], key: &str) -> Vec<&'a str> {
+        step(steps, key).deps.iter().map(String::as_str).collect()
+    }
+
+    fn body(steps: &[PlannedStep], key: &str) -> Value {
+        step(steps, key)
+            .step
+            .desired(&owner())
+            .expect("a provider resource")
+    }
+
+    fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+        v.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no string at {pointer} in {v}"))
+    }
+
+    #[test]
+    fn dynamic_placement_builds_the_whole_network() {
+        let steps = planned(cluster("c"));
+        assert_eq!(
+            keys(&steps),
+            vec![
+                KEY_RESOURCE_GROUP,
+                KEY_CP_NSG,
+                KEY_WORKER_NSG,
+                KEY_NAT_PIP,
+                KEY_NAT,
+                KEY_VNET,
+                KEY_API_PIP,
+                KEY_LB,
+                "nic/c-cp-0",
+                "vm/c-cp-0",
+            ]
+        );
+        // Table: key → dependencies.
+        let table: &[(&str, &[&str])] = &[
+            (KEY_RESOURCE_GROUP, &[]),
+            (KEY_CP_NSG, &[KEY_RESOURCE_GROUP]),
+            (KEY_WORKER_NSG, &[KEY_RESOURCE_GROUP]),
+            (KEY_NAT_PIP, &[KEY_RESOURCE_GROUP]),
+            (KEY_NAT, &[KEY_NAT_PIP]),
+            (KEY_VNET, &[KEY_CP_NSG, KEY_WORKER_NSG, KEY_NAT]),
+            (KEY_API_PIP, &[KEY_RESOURCE_GROUP]),
+            (KEY_LB, &[KEY_API_PIP]),
+            ("nic/c-cp-0", &[KEY_LB, KEY_VNET]),
+            ("vm/c-cp-0", &["nic/c-cp-0"]),
+        ];
+        for (key, want) in table {
+            assert_eq!(deps(&steps, key), *want, "{key}");
+        }
+        let parts: Vec<(&str, Part)> = steps.iter().map(|s| (s.key.as_str(), s.part)).collect();
+        assert!(parts.contains(&(KEY_VNET, Part::Network)));
+        assert!(parts.contains(&(KEY_LB, Part::LoadBalancer)));
+        assert!(parts.contains(&("vm/c-cp-0", Part::ControlPlane)));
+        let rg = step(&steps, KEY_RESOURCE_GROUP);
+        assert_eq!(rg.ownership, Ownership::OwnedOrExisting);
+        assert!(rg.container);
+        assert!(steps.iter().filter(|s| s.container).count() == 1);
+        // The subnets use the NAT gateway and their NSGs.
+        let vnet = body(&steps, KEY_VNET);
+        let n = ClusterNames::for_cluster("c", false);
+        for i in 0..2 {
+            let subnet = format!("/properties/subnets/{i}/properties");
+            assert!(
+                text(&vnet, &format!("{subnet}/natGateway/id"))
+                    .ends_with(&format!("/natGateways/{}", n.nat_gateway)),
+                "{vnet}"
+            );
+            assert!(
+                text(&vnet, &format!("{subnet}/networkSecurityGroup/id"))
+                    .contains("/networkSecurityGroups/"),
+                "{vnet}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_existing_resource_group_is_observed_never_owned() {
+        let steps = planned(cluster("c").existing_resource_group());
+        assert_eq!(
+            step(&steps, KEY_RESOURCE_GROUP).ownership,
+            Ownership::Existing
+        );
+        assert!(
+            steps
+                .iter()
+                .filter(|s| s.key != KEY_RESOURCE_GROUP)
+                .all(|s| s.ownership == Ownership::Owned)
+        );
+    }
+
+    #[test]
+    fn static_placement_joins_the_existing_subnets() {
+        let steps = planned(cluster("c").static_placement().pool("w", 1, &[]));
+        assert_eq!(
+            keys(&steps),
+            vec![
+                KEY_RESOURCE_GROUP,
+                KEY_API_PIP,
+                KEY_LB,
+                "nic/c-cp-0",
+                "vm/c-cp-0",
+                "nic/c-w-0",
+                "vm/c-w-0",
+            ]
+        );
+        assert_eq!(deps(&steps, "nic/c-cp-0"), vec![KEY_LB, KEY_RESOURCE_GROUP]);
+        assert_eq!(deps(&steps, "nic/c-w-0"), vec![KEY_RESOURCE_GROUP]);
+        let subnet = "/properties/ipConfigurations/0/properties/subnet/id";
+        let cp = body(&steps, "nic/c-cp-0");
+        assert!(
+            text(&cp, subnet).ends_with(
+                "/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/cp"
+            ),
+            "{cp}"
+        );
+        let w = body(&steps, "nic/c-w-0");
+        assert!(
+            text(&w, subnet).ends_with("/virtualNetworks/vnet/subnets/workers"),
+            "{w}"
+        );
+        // Only control-plane NICs join the load balancer's pool.
+        assert!(
+            cp.pointer(
+                "/properties/ipConfigurations/0/properties/loadBalancerBackendAddressPools/0/id"
+            )
+            .is_some(),
+            "{cp}"
+        );
+        assert!(
+            w.pointer(
+                "/properties/ipConfigurations/0/properties/loadBalancerBackendAddressPools/0/id"
+            )
+            .is_none(),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn an_internal_load_balancer_has_no_public_ip() {
+        let steps = planned(cluster("c").static_placement().internal_load_balancer());
+        assert!(!keys(&steps).contains(&KEY_API_PIP));
+        assert_eq!(deps(&steps, KEY_LB), vec![KEY_RESOURCE_GROUP]);
+        assert_eq!(step(&steps, KEY_LB).step.name(), "c-internal-lb");
+        let lb = body(&steps, KEY_LB);
+        assert!(
+            text(
+                &lb,
+                "/properties/frontendIPConfigurations/0/properties/subnet/id"
+            )
+            .ends_with("/virtualNetworks/vnet/subnets/cp"),
+            "{lb}"
+        );
+        assert!(
+            lb.pointer("/properties/frontendIPConfigurations/0/properties/publicIPAddress")
+                .is_none(),
+            "{lb}"
+        );
+    }
+
+    fn machines(steps: &[PlannedStep]) -> Vec<(String, Option<String>)> {
+        steps
+            .iter()
+            .filter(|s| s.key.starts_with("vm/"))
+            .filter_map(|s| s.extra.as_ref())
+            .map(|m| (m.name.clone(), m.zone.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn scaling_adds_and_removes_the_highest_index_keeping_the_spread() {
+        let z = |s: &str| Some(s.to_string());
+        type Row = (ClusterFixture, Vec<(String, Option<String>)>);
+        let table: Vec<Row> = vec![
+            (
+                cluster("c").control_plane(3, &["1", "2", "3"]),
+                vec![
+                    ("c-cp-0".into(), z("1")),
+                    ("c-cp-1".into(), z("2")),
+                    ("c-cp-2".into(), z("3")),
+                ],
+            ),
+            (
+                cluster("c").pool("w", 3, &["1", "2"]),
+                vec![
+                    ("c-cp-0".into(), None),
+                    ("c-w-0".into(), z("1")),
+                    ("c-w-1".into(), z("2")),
+                    ("c-w-2".into(), z("1")),
+                ],
+            ),
+            // Scaled down from 3: the highest index goes, the rest keep their zones.
+            (
+                cluster("c").pool("w", 2, &["1", "2"]),
+                vec![
+                    ("c-cp-0".into(), None),
+                    ("c-w-0".into(), z("1")),
+                    ("c-w-1".into(), z("2")),
+                ],
+            ),
+            (
+                cluster("c").pool("w", 0, &[]),
+                vec![("c-cp-0".into(), None)],
+            ),
+        ];
+        for (fixture, want) in table {
+            let spec = format!("{:?}", fixture.spec.worker_pools);
+            let steps = planned(fixture);
+            assert_eq!(machines(&steps), want, "{spec}");
+            for (name, _) in &want {
+                assert_eq!(deps(&steps, &vm_key(name)), vec![nic_key(name)]);
+            }
+        }
+    }
+
+    #[test]
+    fn the_image_source_reaches_every_vm() {
+        let image = "/properties/storageProfile/imageReference";
+        let managed_vm = body(&planned(cluster("c").pool("w", 1, &[])), "vm/c-w-0");
+        assert_eq!(
+            text(&managed_vm, &format!("{image}/id")),
+            managed_image_id("base"),
+        );
+        let c = cluster("c").marketplace_image().build();
+        let market = resolved(ImageSource::Marketplace {
+            publisher: "Canonical".into(),
+            offer: "ubuntu-24_04-lts".into(),
+            sku: "server".into(),
+            version: "latest".into(),
+        });
+        let steps = plan("c", &c.spec, Some(&market));
+        let vm = body(&steps, "vm/c-cp-0");
+        assert_eq!(text(&vm, &format!("{image}/publisher")), "Canonical");
+        assert_eq!(text(&vm, &format!("{image}/sku")), "server");
+        assert!(vm.pointer(&format!("{image}/id")).is_none(), "{vm}");
+    }
+
+    #[test]
+    fn deleting_plans_the_same_resources_without_references() {
+        let c = cluster("c").pool("w", 2, &["1"]).build();
+        let with = plan("c", &c.spec, Some(&managed()));
+        let without = plan("c", &c.spec, None);
+        let ids = |steps: &[PlannedStep]| -> Vec<String> {
+            steps
+                .iter()
+                .map(|s| s.step.id(testing::SUBSCRIPTION))
+                .collect()
+        };
+        assert_eq!(ids(&with), ids(&without));
+    }
 }

@@ -1,44 +1,20 @@
-//! Status of an AzureCluster, computed from what one reconcile observed (pure).
+//! Status of an AzureCluster, computed from what one pass observed (pure).
 
 use std::collections::BTreeMap;
 
 use azop_api::v1alpha1::azure_cluster::{
     ApiEndpoint, AzureClusterStatus, MachineState, NodeRole, NodeStatus,
 };
-use azop_api::v1alpha1::{ArmOperation, AzureResourceStatus, CommonStatus, Phase};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use azop_api::v1alpha1::{AzureStatus, CommonStatus, Phase};
 
+use super::AzureClusterKind;
 use super::machines::MachinePlan;
-use super::plan::{KEY_API_PIP, KEY_LB, KEY_RESOURCE_GROUP, Part};
+use super::plan::{KEY_API_PIP, KEY_LB, Part};
 use crate::conditions::{self, Observation as Cond, Status};
-use crate::graph::NodeState;
-use crate::step::Observation;
+use crate::engine::{NodeState, Ownership, ReportInput};
 
 /// One step as the report sees it.
-pub struct StepView<'a> {
-    pub key: &'a str,
-    pub part: Part,
-    pub external: bool,
-    pub resource_type: &'a str,
-    pub name: &'a str,
-    pub id: String,
-    pub machine: Option<&'a MachinePlan>,
-    pub state: &'a NodeState,
-    pub observed: &'a Observation,
-}
-
-pub struct ReportInput<'a> {
-    pub steps: Vec<StepView<'a>>,
-    /// Resources being removed that the spec no longer has (scaled-down machines).
-    pub removing: Vec<String>,
-    pub operations: Vec<ArmOperation>,
-    pub azure_names: BTreeMap<String, String>,
-    pub previous: &'a AzureClusterStatus,
-    pub generation: Option<i64>,
-    pub resource_group: &'a str,
-    pub subscription_id: &'a str,
-    pub now: Time,
-}
+pub type StepView<'a> = crate::engine::StepView<'a, Part, MachinePlan>;
 
 fn short_type(t: &str) -> &str {
     t.rsplit('/').next().unwrap_or(t)
@@ -63,7 +39,7 @@ fn part_condition(
     let label = |s: &StepView<'_>| format!("{} {}", short_type(s.resource_type), s.name);
     if let Some(s) = steps
         .iter()
-        .find(|s| s.external && *s.state == NodeState::Absent)
+        .find(|s| s.ownership == Ownership::Existing && *s.state == NodeState::Absent)
     {
         return Cond::new(
             ty,
@@ -105,6 +81,20 @@ fn part_condition(
         .iter()
         .filter(|s| *s.state == NodeState::Ready)
         .count();
+    if let Some(s) = steps.iter().find(|s| s.is_foreign_in_use())
+        && ready == steps.len()
+        && removing.is_empty()
+    {
+        return Cond::new(
+            ty,
+            Status::True,
+            "ExistingResourceGroup",
+            format!(
+                "resource group {} already existed without this object's azop.dev/uid tag: azop uses it as it is and never changes or deletes it",
+                s.name
+            ),
+        );
+    }
     if ready == steps.len() && removing.is_empty() {
         return Cond::new(
             ty,
@@ -143,8 +133,10 @@ fn machine_state(state: &NodeState) -> MachineState {
     }
 }
 
-/// The status to apply, and the conditions' previous statuses for Events.
-pub fn status(input: ReportInput<'_>) -> AzureClusterStatus {
+/// The status to apply (pure).
+pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
+    let rg = &input.scope.resource_group;
+    let sub = &input.scope.subscription_id;
     let by_part =
         |p: Part| -> Vec<&StepView<'_>> { input.steps.iter().filter(|s| s.part == p).collect() };
     let mut parts: Vec<Cond> = Part::ALL
@@ -155,13 +147,7 @@ pub fn status(input: ReportInput<'_>) -> AzureClusterStatus {
             } else {
                 Vec::new()
             };
-            part_condition(
-                *p,
-                &by_part(*p),
-                &removing,
-                input.resource_group,
-                input.subscription_id,
-            )
+            part_condition(*p, &by_part(*p), &removing, rg, sub)
         })
         .collect();
     let ready = conditions::ready_rollup(&parts);
@@ -171,14 +157,14 @@ pub fn status(input: ReportInput<'_>) -> AzureClusterStatus {
         .steps
         .iter()
         .filter(|s| s.key.starts_with("nic/"))
-        .filter_map(|s| s.machine.map(|m| (m.name.as_str(), s)))
+        .filter_map(|s| s.extra.map(|m| (m.name.as_str(), s)))
         .collect();
     let nodes: Vec<NodeStatus> = input
         .steps
         .iter()
         .filter(|s| s.key.starts_with("vm/"))
         .filter_map(|s| {
-            let m = s.machine?;
+            let m = s.extra?;
             Some(NodeStatus {
                 name: m.name.clone(),
                 role: m.role,
@@ -195,7 +181,7 @@ pub fn status(input: ReportInput<'_>) -> AzureClusterStatus {
     let mut failure_domains: Vec<String> = input
         .steps
         .iter()
-        .filter_map(|s| s.machine)
+        .filter_map(|s| s.extra)
         .filter(|m| m.role == NodeRole::ControlPlane)
         .filter_map(|m| m.zone.clone())
         .collect();
@@ -216,28 +202,7 @@ pub fn status(input: ReportInput<'_>) -> AzureClusterStatus {
         })
         .map(|host| ApiEndpoint { host, port: 6443 });
 
-    let resources = input
-        .steps
-        .iter()
-        .filter(|s| !(s.external && s.key == KEY_RESOURCE_GROUP && !s.observed.exists))
-        .map(|s| AzureResourceStatus {
-            kind: s.resource_type.to_string(),
-            name: s.name.to_string(),
-            id: s.observed.exists.then(|| s.id.clone()),
-            state: Some(match s.state {
-                NodeState::Absent => "Missing".to_string(),
-                NodeState::NotOwned => "NotOwned".to_string(),
-                _ if s.external => "Existing".to_string(),
-                _ => s
-                    .observed
-                    .provisioning_state
-                    .clone()
-                    .unwrap_or_else(|| "Succeeded".to_string()),
-            }),
-        })
-        .collect();
-
-    let previous_phase = input.previous.common.phase;
+    let previous_phase = input.previous.azure.common.phase;
     let phase = if ready.status == Status::True {
         Phase::Running
     } else if matches!(previous_phase, Some(Phase::Running | Phase::Updating)) {
@@ -246,34 +211,463 @@ pub fn status(input: ReportInput<'_>) -> AzureClusterStatus {
         Phase::Provisioning
     };
     AzureClusterStatus {
-        common: CommonStatus {
-            conditions: conditions::merge(
-                &input.previous.common.conditions,
-                &parts,
-                input.generation,
-                &input.now,
-            ),
-            observed_generation: input.generation,
-            phase: Some(phase),
+        azure: AzureStatus {
+            common: CommonStatus {
+                conditions: conditions::merge(
+                    &input.previous.azure.common.conditions,
+                    &parts,
+                    input.generation,
+                    &input.now,
+                ),
+                observed_generation: input.generation,
+                phase: Some(phase),
+            },
+            ..input.azure
         },
         control_plane_endpoint: endpoint.or_else(|| input.previous.control_plane_endpoint.clone()),
-        azure_names: input.azure_names,
-        resources,
         nodes,
         failure_domains,
-        operations: input.operations,
     }
 }
 
-/// Conditions whose status differs from before: `(type, new condition)`, for Events.
-pub fn transitions<'a>(previous: &[Condition], current: &'a [Condition]) -> Vec<&'a Condition> {
-    current
-        .iter()
-        .filter(|c| {
-            previous
-                .iter()
-                .find(|p| p.type_ == c.type_)
-                .is_none_or(|p| p.status != c.status)
+#[cfg(test)]
+mod tests {
+    use azop_api::v1alpha1::azure_cluster::AzureCluster;
+    use serde_json::json;
+
+    use super::*;
+    use crate::azure_cluster::plan::{
+        self, KEY_API_PIP, KEY_RESOURCE_GROUP, KEY_VNET, PlannedStep, Resolved,
+    };
+    use crate::engine::{Observation, StepView as View};
+    use crate::testing::{
+        self, ClusterFixture, absent, cluster, condition, found, ours, status_in,
+    };
+    use azop_provider::resources::compute::virtual_machine::ImageSource;
+
+    /// What one step looked like this pass.
+    type Seen = (NodeState, Observation);
+
+    fn ready() -> Seen {
+        (NodeState::Ready, ours())
+    }
+
+    fn report(
+        fixture: ClusterFixture,
+        previous: &AzureClusterStatus,
+        removing: Vec<String>,
+        seen: impl Fn(&str) -> Seen,
+    ) -> AzureClusterStatus {
+        let c: AzureCluster = fixture.build();
+        let resolved = Resolved {
+            image: ImageSource::ManagedImage {
+                id: testing::managed_image_id("base"),
+            },
+            custom_data: None,
+        };
+        let steps: Vec<PlannedStep> = plan::plan("c", &c.spec, Some(&resolved));
+        let seen: Vec<Seen> = steps.iter().map(|s| seen(&s.key)).collect();
+        let views: Vec<StepView<'_>> = steps
+            .iter()
+            .zip(&seen)
+            .map(|(s, (state, obs))| View {
+                key: &s.key,
+                part: s.part,
+                ownership: s.ownership,
+                resource_type: s.step.resource_type(),
+                name: s.step.name(),
+                id: s.step.id(testing::SUBSCRIPTION),
+                extra: s.extra.as_ref(),
+                state,
+                observed: obs,
+            })
+            .collect();
+        let azure = AzureStatus {
+            resources: crate::engine::report_resources(&views),
+            ..AzureStatus::default()
+        };
+        status(ReportInput {
+            steps: views,
+            removing,
+            azure,
+            previous,
+            generation: Some(1),
+            scope: &c.spec.azure,
+            now: testing::at(2_000),
         })
-        .collect()
+    }
+
+    fn cond<'a>(s: &'a AzureClusterStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
+        let c = s
+            .azure
+            .common
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .unwrap_or_else(|| panic!("no condition {type_}"));
+        (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+    }
+
+    fn fresh() -> AzureClusterStatus {
+        AzureClusterStatus::default()
+    }
+
+    #[test]
+    fn every_condition_reason() {
+        struct Case {
+            name: &'static str,
+            fixture: ClusterFixture,
+            removing: Vec<String>,
+            seen: fn(&str) -> Seen,
+            condition: &'static str,
+            want: (&'static str, &'static str),
+            message_has: &'static str,
+        }
+        let cases = vec![
+            Case {
+                name: "all ready",
+                fixture: cluster("c"),
+                removing: vec![],
+                seen: |_| ready(),
+                condition: "NetworkReady",
+                want: ("True", "Ready"),
+                message_has: "5 of 5 resources ready",
+            },
+            Case {
+                name: "no worker pools",
+                fixture: cluster("c"),
+                removing: vec![],
+                seen: |_| ready(),
+                condition: "WorkersReady",
+                want: ("True", "Ready"),
+                message_has: "no worker pools",
+            },
+            Case {
+                name: "static placement needs no network resources",
+                fixture: cluster("c").static_placement(),
+                removing: vec![],
+                seen: |_| ready(),
+                condition: "NetworkReady",
+                want: ("True", "Ready"),
+                message_has: "static placement",
+            },
+            Case {
+                name: "in progress",
+                fixture: cluster("c"),
+                removing: vec![],
+                seen: |k| {
+                    if k == KEY_VNET {
+                        (NodeState::Busy, found(true, "Updating", json!({})))
+                    } else {
+                        ready()
+                    }
+                },
+                condition: "NetworkReady",
+                want: ("False", "Provisioning"),
+                message_has: "virtualNetworks c-vnet (in progress)",
+            },
+            Case {
+                name: "drifted",
+                fixture: cluster("c"),
+                removing: vec![],
+                seen: |k| {
+                    if k == KEY_VNET {
+                        (NodeState::Drifted, ours())
+                    } else {
+                        ready()
+                    }
+                },
+                condition: "NetworkReady",
+                want: ("False", "Provisioning"),
+                message_has: "(updating)",
+            },
+            Case {
+                name: "waiting",
+                fixture: cluster("c"),
+                removing: vec![],
+                seen: |k| {
+                    if k.starts_with("vm/") {
+                        (NodeState::Absent, absent())
+                    } else {
+                        ready()
+                    }
+                },
+                condition: "ControlPlaneReady",
+                want: ("False", "Provisioning"),
+                message_has: "virtualMachines c-cp-0 (waiting)",
+            },
+            Case {
+                name: "failed",
+                fixture: cluster("c"),
+                removing: vec![],
+                seen: |k| {
+                    if k == "vm/c-cp-0" {
+                        (
+                            NodeState::Failed("OSProvisioningInternalError: boom".into()),
+                            found(true, "Failed", json!({})),
+                        )
+                    } else {
+                        ready()
+                    }
+                },
+                condition: "ControlPlaneReady",
+                want: ("False", "ProvisioningFailed"),
+                message_has: "virtualMachines c-cp-0: OSProvisioningInternalError: boom",
+            },
+            Case {
+                name: "not owned",
+                fixture: cluster("c"),
+                removing: vec![],
+                seen: |k| {
+                    if k == plan::KEY_LB {
+                        (NodeState::NotOwned, found(false, "Succeeded", json!({})))
+                    } else {
+                        ready()
+                    }
+                },
+                condition: "LoadBalancerReady",
+                want: ("False", "NotOwned"),
+                message_has: "loadBalancers c-public-lb in resource group rg",
+            },
+            Case {
+                name: "resource group must exist",
+                fixture: cluster("c").existing_resource_group(),
+                removing: vec![],
+                // Nothing exists, the resource group included.
+                seen: |_| (NodeState::Absent, absent()),
+                condition: "ResourceGroupReady",
+                want: ("False", "ResourceGroupNotFound"),
+                message_has: "createResourceGroup: true",
+            },
+            Case {
+                name: "an existing resource group is used",
+                fixture: cluster("c"),
+                removing: vec![],
+                seen: |k| {
+                    if k == KEY_RESOURCE_GROUP {
+                        (NodeState::Ready, found(false, "Succeeded", json!({})))
+                    } else {
+                        ready()
+                    }
+                },
+                condition: "ResourceGroupReady",
+                want: ("True", "ExistingResourceGroup"),
+                message_has: "never changes or deletes it",
+            },
+            Case {
+                name: "machines being removed",
+                fixture: cluster("c").pool("w", 1, &[]),
+                removing: vec!["virtualMachines c-w-1".into()],
+                seen: |_| ready(),
+                condition: "WorkersReady",
+                want: ("False", "Provisioning"),
+                message_has: "virtualMachines c-w-1 (removing)",
+            },
+        ];
+        for case in cases {
+            let s = report(case.fixture, &fresh(), case.removing, case.seen);
+            let (status, reason, message) = cond(&s, case.condition);
+            assert_eq!((status, reason), case.want, "{}: {message}", case.name);
+            assert!(
+                message.contains(case.message_has),
+                "{}: {message:?} lacks {:?}",
+                case.name,
+                case.message_has
+            );
+        }
+    }
+
+    #[test]
+    fn ready_rolls_up_the_first_part_that_is_not() {
+        let s = report(cluster("c"), &fresh(), vec![], |k| {
+            if k == KEY_VNET || k == "vm/c-cp-0" {
+                (NodeState::Absent, absent())
+            } else {
+                ready()
+            }
+        });
+        let (status, reason, message) = cond(&s, "Ready");
+        assert_eq!((status, reason), ("False", "Provisioning"));
+        assert!(message.starts_with("NetworkReady: "), "{message}");
+        let all = report(cluster("c"), &fresh(), vec![], |_| ready());
+        assert_eq!(cond(&all, "Ready").0, "True");
+        let types: Vec<&str> = all
+            .azure
+            .common
+            .conditions
+            .iter()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                "Ready",
+                "ResourceGroupReady",
+                "NetworkReady",
+                "LoadBalancerReady",
+                "ControlPlaneReady",
+                "WorkersReady"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_phase() {
+        let not_ready = |k: &str| {
+            if k == KEY_VNET {
+                (NodeState::Busy, ours())
+            } else {
+                ready()
+            }
+        };
+        type Row = (&'static str, AzureClusterStatus, fn(&str) -> Seen, Phase);
+        let table: Vec<Row> = vec![
+            ("first pass", fresh(), not_ready, Phase::Provisioning),
+            (
+                "still provisioning",
+                status_in(Phase::Provisioning, vec![]),
+                not_ready,
+                Phase::Provisioning,
+            ),
+            (
+                "ready",
+                status_in(Phase::Provisioning, vec![]),
+                |_| ready(),
+                Phase::Running,
+            ),
+            (
+                "drift after running",
+                status_in(Phase::Running, vec![]),
+                not_ready,
+                Phase::Updating,
+            ),
+            (
+                "still updating",
+                status_in(Phase::Updating, vec![]),
+                not_ready,
+                Phase::Updating,
+            ),
+            (
+                "updated",
+                status_in(Phase::Updating, vec![]),
+                |_| ready(),
+                Phase::Running,
+            ),
+            (
+                "pending, then progress",
+                status_in(Phase::Pending, vec![]),
+                not_ready,
+                Phase::Provisioning,
+            ),
+        ];
+        for (name, previous, seen, want) in table {
+            let s = report(cluster("c"), &previous, vec![], seen);
+            assert_eq!(s.azure.common.phase, Some(want), "{name}");
+            assert_eq!(s.azure.common.observed_generation, Some(1), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_while_its_status_holds() {
+        let previous = status_in(
+            Phase::Running,
+            vec![
+                condition("Ready", "True", "Ready"),
+                condition("NetworkReady", "True", "Ready"),
+            ],
+        );
+        let network_since = |s: &AzureClusterStatus| {
+            s.azure
+                .common
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "NetworkReady")
+                .map(|c| c.last_transition_time.clone())
+        };
+        let s = report(cluster("c"), &previous, vec![], |_| ready());
+        assert_eq!(network_since(&s), Some(testing::at(1_000)));
+        let s = report(cluster("c"), &previous, vec![], |k| {
+            if k == KEY_VNET {
+                (NodeState::Busy, ours())
+            } else {
+                ready()
+            }
+        });
+        assert_eq!(network_since(&s), Some(testing::at(2_000)));
+    }
+
+    #[test]
+    fn endpoint_nodes_and_resources_come_from_the_observations() {
+        let s = report(
+            cluster("c").control_plane(3, &["1", "2", "3"]),
+            &fresh(),
+            vec![],
+            |k| match k {
+                KEY_API_PIP => (
+                    NodeState::Ready,
+                    found(
+                        true,
+                        "Succeeded",
+                        json!({"properties": {"ipAddress": "20.1.2.3"}}),
+                    ),
+                ),
+                "nic/c-cp-1" => (
+                    NodeState::Ready,
+                    found(
+                        true,
+                        "Succeeded",
+                        json!({"properties": {"ipConfigurations": [{"properties": {"privateIPAddress": "10.0.0.5"}}]}}),
+                    ),
+                ),
+                "vm/c-cp-2" => (NodeState::Busy, found(true, "Creating", json!({}))),
+                "vm/c-cp-0" => (NodeState::Absent, absent()),
+                KEY_RESOURCE_GROUP => (NodeState::Ready, found(false, "Succeeded", json!({}))),
+                _ => ready(),
+            },
+        );
+        assert_eq!(
+            s.control_plane_endpoint,
+            Some(ApiEndpoint {
+                host: "20.1.2.3".into(),
+                port: 6443
+            })
+        );
+        let nodes: Vec<(&str, Option<&str>, Option<MachineState>)> = s
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.private_ip.as_deref(), n.state))
+            .collect();
+        assert_eq!(
+            nodes,
+            vec![
+                ("c-cp-0", None, Some(MachineState::Pending)),
+                ("c-cp-1", Some("10.0.0.5"), Some(MachineState::Running)),
+                ("c-cp-2", None, Some(MachineState::Provisioning)),
+            ]
+        );
+        assert_eq!(s.failure_domains, vec!["1", "2", "3"]);
+        let state = |name: &str| {
+            s.azure
+                .resources
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.state.clone())
+        };
+        assert_eq!(state("rg").as_deref(), Some("Existing"));
+        assert_eq!(state("c-cp-0").as_deref(), Some("Missing"));
+        assert_eq!(state("c-cp-2").as_deref(), Some("Creating"));
+        let vm0 = s.azure.resources.iter().find(|r| r.name == "c-cp-0");
+        assert_eq!(vm0.and_then(|r| r.id.clone()), None);
+    }
+
+    #[test]
+    fn a_missing_existing_group_is_not_listed_as_a_resource() {
+        let s = report(
+            cluster("c").existing_resource_group(),
+            &fresh(),
+            vec![],
+            |_| (NodeState::Absent, absent()),
+        );
+        assert!(s.azure.resources.iter().all(|r| r.name != "rg"));
+    }
 }

@@ -11,8 +11,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use super::{ProxyContext, ca, compute, validate};
+use crate::engine::status;
 use crate::error::Error;
-use crate::{backoff, events, status};
+use crate::{backoff, events};
 
 pub const KIND: &str = "ProxyConfig";
 pub const MANAGER: &str = "proxyconfigs.azop.dev";
@@ -98,7 +99,7 @@ async fn apply(p: &ProxyConfig, pctx: &ProxyContext) -> Result<Action, Error> {
         } else {
             EventType::Normal
         };
-        events::publish(ctx, p, type_, &t.reason, "Reconcile", t.note).await;
+        events::publish(ctx, "azop", p, type_, &t.reason, "Reconcile", t.note).await;
     }
     // The resync re-reads the CA (its expiry) and the consumers; changes in between come
     // through the watches.

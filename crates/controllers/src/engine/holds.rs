@@ -205,9 +205,7 @@ mod tests {
             None,
             "TooManyRequests",
             Source::Azure,
-            RetryClass::Throttled {
-                retry_after: Duration::from_secs(7),
-            },
+            RetryClass::After(Duration::from_secs(7)),
             t0,
         );
         assert_eq!(held_for(Some(&h), t0), Some(Duration::from_secs(7)));

@@ -1,0 +1,214 @@
+//! One node of a plan, type-erased so a graph can hold every kind of step.
+//!
+//! A [`ResourceStep`] is a provider resource: it observes through the [`Observer`] (one GET
+//! today), keeping the raw JSON for status (ids, addresses, provisioning states), and writes
+//! only through the provider's pure `desired`/`diff` and its PUT/DELETE calls. A custom step
+//! (a VHD copy, a credentials read, a Secret written to Kubernetes) implements [`Step`]
+//! itself, with the same contract: observe without side effects, put and delete idempotently,
+//! hand back an operation handle instead of waiting. The engine reads every step once, then
+//! writes only the steps the graph says to — so a steady-state resync is reads only.
+
+use async_trait::async_trait;
+use azop_provider::resources::{self, ArmResource};
+use azop_provider::{ArmSession, AzureError, Difference, LroHandle, Owner, RawResponse};
+use serde_json::Value;
+
+use crate::backoff::RetryClass;
+use crate::error::Error;
+
+/// Where observations come from. One GET per resource today; a subscription-wide cache of ARM
+/// list calls can implement this later and serve every controller without touching them.
+#[async_trait]
+pub trait Observer: Send + Sync {
+    /// The resource at `path`, or `None` when it (or its resource group) does not exist.
+    async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError>;
+}
+
+/// The observer of today: a GET per resource, through the session's throttle.
+pub struct PerResourceGet<'a>(pub &'a ArmSession);
+
+#[async_trait]
+impl Observer for PerResourceGet<'_> {
+    async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError> {
+        self.0.get(path, api_version).await
+    }
+}
+
+/// What a step may use: Azure (reads through the observer, writes through the session) and
+/// Kubernetes (for custom steps that read or write objects in the object's namespace).
+pub struct StepCtx<'a> {
+    pub session: &'a ArmSession,
+    pub observer: &'a dyn Observer,
+    pub owner: &'a Owner,
+    pub kube: &'a kube::Client,
+    pub namespace: &'a str,
+}
+
+/// A step's failure: Azure's (classified by the provider's one table) or Kubernetes'.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Azure(#[from] AzureError),
+    #[error("failed to {action}: {source}")]
+    Kube {
+        action: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+}
+
+impl StepError {
+    /// How a write that failed this way is held back.
+    pub fn retry_class(&self) -> RetryClass {
+        match self {
+            StepError::Azure(e) => RetryClass::from(e.retry()),
+            StepError::Kube { .. } => RetryClass::Transient,
+        }
+    }
+
+    /// The controllers' error, with what was being done.
+    pub fn into_error(self, action: impl Into<String>) -> Error {
+        match self {
+            StepError::Azure(e) => Error::azure(action, e),
+            StepError::Kube { action: a, source } => Error::Kube {
+                action: format!("{}: {a}", action.into()),
+                source,
+            },
+        }
+    }
+}
+
+/// What one GET found.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    pub exists: bool,
+    /// Carries this object's `azop.dev/uid` tag.
+    pub owned: bool,
+    pub provisioning_state: Option<String>,
+    /// Managed properties that differ from the spec (empty when absent or not owned).
+    pub drift: Vec<Difference>,
+    /// The resource as ARM returned it.
+    pub raw: Option<Value>,
+}
+
+impl Observation {
+    /// Provisioned: no state means Succeeded, as in ARM.
+    pub fn succeeded(&self) -> bool {
+        self.exists
+            && self
+                .provisioning_state
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"))
+    }
+
+    pub fn failed(&self) -> bool {
+        self.provisioning_state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled"))
+    }
+
+    /// A string at a JSON pointer of the raw resource, e.g. `/properties/ipAddress`.
+    pub fn str_at(&self, pointer: &str) -> Option<String> {
+        self.raw
+            .as_ref()
+            .and_then(|v| v.pointer(pointer))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+}
+
+#[async_trait]
+pub trait Step: Send + Sync {
+    /// ARM type, e.g. `Microsoft.Network/virtualNetworks` (a custom step names what it makes).
+    fn resource_type(&self) -> &'static str;
+    fn name(&self) -> &str;
+    /// The ARM id (path) in `subscription_id`; operations are matched to steps by it.
+    fn id(&self, subscription_id: &str) -> String;
+    /// The body a write would send, as JSON (pure). For tests and diagnostics; a custom step
+    /// without one returns `None`.
+    fn desired(&self, _owner: &Owner) -> Option<Value> {
+        None
+    }
+    /// What exists now. No side effects.
+    async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError>;
+    /// Create or update to the desired state. `Some(handle)` when an operation is under way.
+    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError>;
+    /// Delete. The engine calls it only after this pass observed the step as ours.
+    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError>;
+}
+
+/// A provider resource module with its key and spec.
+pub struct ResourceStep<R: ArmResource> {
+    pub name: String,
+    pub key: R::Key,
+    pub spec: R::Spec,
+}
+
+impl<R: ArmResource> ResourceStep<R> {
+    pub fn new(name: impl Into<String>, key: R::Key, spec: R::Spec) -> Self {
+        ResourceStep {
+            name: name.into(),
+            key,
+            spec,
+        }
+    }
+}
+
+fn provisioning_state(raw: &Value) -> Option<String> {
+    raw.pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+#[async_trait]
+impl<R: ArmResource> Step for ResourceStep<R>
+where
+    R::Spec: 'static,
+    R::Key: 'static,
+{
+    fn resource_type(&self) -> &'static str {
+        R::RESOURCE_TYPE
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id(&self, subscription_id: &str) -> String {
+        R::path(subscription_id, &self.key)
+    }
+
+    fn desired(&self, owner: &Owner) -> Option<Value> {
+        serde_json::to_value(R::desired(&self.key, &self.spec, owner)).ok()
+    }
+
+    async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
+        let path = R::path(cx.session.subscription_id(), &self.key);
+        let Some(resp) = cx.observer.get(&path, R::API_VERSION).await? else {
+            return Ok(Observation::default());
+        };
+        let typed: R::Observed = resp.parse(R::RESOURCE_TYPE)?;
+        let raw = resp.json();
+        let owned = cx.owner.owns(R::owner_uid(&typed).as_deref());
+        let drift = if owned {
+            R::diff(&R::desired(&self.key, &self.spec, cx.owner), &typed)
+        } else {
+            Vec::new()
+        };
+        Ok(Observation {
+            exists: true,
+            owned,
+            provisioning_state: raw.as_ref().and_then(provisioning_state),
+            drift,
+            raw,
+        })
+    }
+
+    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        Ok(resources::put_desired::<R>(cx.session, &self.key, &self.spec, cx.owner).await?)
+    }
+
+    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        Ok(resources::delete_observed::<R>(cx.session, &self.key).await?)
+    }
+}
