@@ -22,6 +22,11 @@ local degradedReasons = {
   StaticPlacementInvalid = true,
   NotOwned = true,
   AuthorizationFailed = true,
+  -- The reasons the provider's error table gives (crates/provider/src/error.rs) when
+  -- Azure or Entra ID refuses for a reason only a person can fix.
+  AzureAuthorizationFailed = true,
+  AzureInvalidSpec = true,
+  CredentialsRejected = true,
   ResourceGroupNotFound = true,
   DeleteBlocked = true,
 }
