@@ -30,7 +30,7 @@ for b in "${bins[@]}"; do
 done
 
 step "installing the test environment if needed (into ${AZOP_CACHE:-$HOME/.cache/azop})"
-echo "    the first run builds Kubernetes, etcd and helm from their Go modules: about 25 minutes on 2 cores, once"
+echo "    the first run builds Kubernetes, etcd and helm from their Go modules: about 30 minutes on 2 cores, once"
 bash crates/testenv/scripts/install.sh
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/azop-demo.XXXXXX")"

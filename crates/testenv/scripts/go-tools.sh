@@ -69,7 +69,7 @@ fi
 
 t0=$(date +%s)
 log "building Kubernetes $KUBE_VERSION (kube-apiserver, kube-controller-manager, kubeadm, kubectl), etcd $ETCD_VERSION and helm $HELM_VERSION from their Go modules"
-log "the first build takes about 20 minutes on 2 cores; later runs use the cache in $BIN_DIR"
+log "the first build takes about 30 minutes on 2 cores; later runs use the cache in $BIN_DIR"
 cd "$MOD_DIR"
 log "downloading Go modules into $GOMODCACHE"
 go mod download
