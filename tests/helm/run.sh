@@ -134,7 +134,11 @@ PY
     refuses "operator: create Secrets" "" can create secrets -n default --as "$sa"
     refuses "operator: update Secrets" "" can update secrets -n default --as "$sa"
     refuses "operator: delete Secrets" "" can delete secrets -n default --as "$sa"
-    refuses "operator: read ConfigMaps (nothing reads them yet)" "" can get configmaps -n default --as "$sa"
+    # ProxyConfig reads trusted-CA ConfigMaps and keeps the CA-bundle ConfigMaps of injected pods.
+    check "operator: read ConfigMaps (ProxyConfig trusted CAs)" can get configmaps -n default --as "$sa"
+    check "operator: write CA-bundle ConfigMaps" can create configmaps -n default --as "$sa"
+    check "operator: watch the Pods it injected" can watch pods -n default --as "$sa"
+    refuses "operator: create Pods" "" can create pods -n default --as "$sa"
     check "operator: patch AzureCluster status" can patch azureclusters.azop.dev --subresource status -n default --as "$sa"
     refuses "operator: update AzureClusters (only patches)" "" can update azureclusters.azop.dev -n default --as "$sa"
     check "operator: create Events" can create events.events.k8s.io -n default --as "$sa"
