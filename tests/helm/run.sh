@@ -131,7 +131,8 @@ PY
     can() { k auth can-i "$@" >/dev/null 2>&1; }
     check "operator: list/watch Secrets in every namespace" can list secrets --all-namespaces --as "$sa"
     check "operator: watch Secrets" can watch secrets -n default --as "$sa"
-    refuses "operator: create Secrets" "" can create secrets -n default --as "$sa"
+    check "operator: create Secrets (AksCluster kubeconfigs, by server-side apply)" can create secrets -n default --as "$sa"
+    check "operator: patch Secrets" can patch secrets -n default --as "$sa"
     refuses "operator: update Secrets" "" can update secrets -n default --as "$sa"
     refuses "operator: delete Secrets" "" can delete secrets -n default --as "$sa"
     # ProxyConfig reads trusted-CA ConfigMaps and keeps the CA-bundle ConfigMaps of injected pods.

@@ -100,6 +100,10 @@ class Sim:
         r.raise_for_status()
         return r.json()["value"]
 
+    def post(self, path, body):
+        r = requests.post(f"{self.url}/_sim/{path}", json=body, verify=self.verify, timeout=10)
+        r.raise_for_status()
+
     def requests(self, **filters):
         r = requests.get(f"{self.url}/_sim/requests", params=filters, verify=self.verify, timeout=10)
         r.raise_for_status()

@@ -76,3 +76,71 @@ def test_managed_cluster_errors(aks, resource_group, location):
     with pytest.raises(HttpResponseError) as e:
         aks.managed_clusters.begin_create_or_update(resource_group, "old", _cluster(location, "1.20")).result()
     assert e.value.error.code == "K8sVersionNotSupported"
+
+
+def test_kubernetes_versions_are_listed_and_only_those_are_accepted(aks, resource_group, location):
+    versions = aks.managed_clusters.list_kubernetes_versions(location)
+    minors = [v.version for v in versions.values]
+    assert minors == ["1.31", "1.32", "1.33", "1.34"]
+    v133 = next(v for v in versions.values if v.version == "1.33")
+    assert v133.is_default
+    assert sorted(v133.patch_versions) == ["1.33.2", "1.33.3"]
+    assert "1.34.1" in v133.patch_versions["1.33.3"].upgrades
+    with pytest.raises(HttpResponseError) as e:
+        aks.managed_clusters.begin_create_or_update(resource_group, "badpatch", _cluster(location, "1.33.9")).result()
+    assert e.value.error.code == "K8sVersionNotSupported"
+
+
+def test_what_aks_refuses(aks, resource_group, location):
+    plain = _cluster(location)
+    del plain["properties"]["networkProfile"]["networkPluginMode"]
+    with pytest.raises(HttpResponseError) as e:
+        aks.managed_clusters.begin_create_or_update(resource_group, "plaincni", plain).result()
+    assert e.value.error.code == "InvalidParameter" and "podCidr" in e.value.error.message
+    lts = _cluster(location)
+    lts["properties"]["supportPlan"] = "AKSLongTermSupport"
+    with pytest.raises(HttpResponseError) as e:
+        aks.managed_clusters.begin_create_or_update(resource_group, "lts", lts).result()
+    assert "Premium" in e.value.error.message
+    lts["sku"]["tier"] = "Premium"
+    assert aks.managed_clusters.begin_create_or_update(resource_group, "lts", lts).result().support_plan == "AKSLongTermSupport"
+
+    aks.managed_clusters.begin_create_or_update(resource_group, "skip", _cluster(location, "1.32")).result()
+    with pytest.raises(HttpResponseError) as e:
+        aks.managed_clusters.begin_create_or_update(resource_group, "skip", _cluster(location, "1.34")).result()
+    assert "next minor version" in e.value.error.message
+    newer = {"properties": {"count": 1, "mode": "User", "vmSize": "Standard_D2s_v5", "orchestratorVersion": "1.33"}}
+    with pytest.raises(HttpResponseError) as e:
+        aks.agent_pools.begin_create_or_update(resource_group, "skip", "ahead", newer).result()
+    assert e.value.error.code == "NodePoolMcVersionIncompatible"
+
+
+def test_credentials_follow_local_accounts_and_entra_id(aks, resource_group, location):
+    body = _cluster(location)
+    body["properties"]["disableLocalAccounts"] = True
+    aks.managed_clusters.begin_create_or_update(resource_group, "nolocal", body).result()
+    with pytest.raises(HttpResponseError) as e:
+        aks.managed_clusters.list_cluster_admin_credentials(resource_group, "nolocal")
+    assert "disable local accounts" in e.value.error.message
+    user = aks.managed_clusters.list_cluster_user_credentials(resource_group, "nolocal", format="exec")
+    kubeconfig = user.kubeconfigs[0].value
+    if isinstance(kubeconfig, str):
+        kubeconfig = base64.b64decode(kubeconfig)
+    assert b"command: kubelogin" in kubeconfig and b"token:" not in kubeconfig
+
+
+def test_the_auto_upgrader_the_autoscaler_and_a_rotation_can_be_played(aks, resource_group, location, sim, subscription_id):
+    aks.managed_clusters.begin_create_or_update(resource_group, "played", _cluster(location, "1.33")).result()
+    cid = f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.ContainerService/managedClusters/played"
+    before = aks.managed_clusters.get(resource_group, "played")
+    sim.post("aks/upgrade", {"id": cid, "version": "1.34"})
+    after = aks.managed_clusters.get(resource_group, "played")
+    assert after.current_kubernetes_version == "1.34.1"
+    assert after.agent_pool_profiles[0].current_orchestrator_version == "1.34.1"
+    assert after.e_tag and after.e_tag != before.e_tag
+    sim.post("aks/autoscale", {"id": f"{cid}/agentPools/system", "count": 5})
+    assert aks.agent_pools.get(resource_group, "played", "system").count == 5
+    old = aks.managed_clusters.list_cluster_admin_credentials(resource_group, "played").kubeconfigs[0].value
+    sim.post("aks/rotate-credentials", {"id": cid})
+    new = aks.managed_clusters.list_cluster_admin_credentials(resource_group, "played").kubeconfigs[0].value
+    assert old != new

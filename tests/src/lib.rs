@@ -5,6 +5,7 @@
 //! - [`blob`]: a small Azure Blob REST client with Shared Key signing and account SAS, for
 //!   talking to Azurite without an SDK.
 
+pub mod aks_cluster;
 pub mod azure_cluster;
 pub mod blob;
 pub mod objects;

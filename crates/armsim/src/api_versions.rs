@@ -20,7 +20,7 @@ const COMPUTE: &[&str] = &[
     "2026-04-01",
 ];
 const STORAGE: &[&str] = &["2023-05-01", "2026-09-01"];
-const CONTAINER_SERVICE: &[&str] = &["2025-10-01", "2026-08-01"];
+const CONTAINER_SERVICE: &[&str] = &["2025-10-01", "2026-08-01", "2026-10-01"];
 
 pub fn builtin(namespace_lower: &str) -> Option<&'static [&'static str]> {
     match namespace_lower {

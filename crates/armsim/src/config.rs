@@ -73,6 +73,23 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// Where the kubeconfigs that AKS's credential actions hand out point: a real API server the
+/// tests run, so `kubectl --kubeconfig <it>` works. Without one they name the cluster's FQDN
+/// on port 443, as AKS does (nothing answers there).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeconfigTarget {
+    /// `https://127.0.0.1:6443`.
+    pub server: String,
+    /// PEM of the CA that signed the server's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+    /// A bearer token the server accepts, used in the static (admin, and non-AAD user)
+    /// credentials. Without it they carry a token derived from the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub addr: SocketAddr,
@@ -103,6 +120,8 @@ pub struct SimConfig {
     pub extra_api_versions: HashMap<String, Vec<String>>,
     /// Bound on `/_sim/requests` history.
     pub request_log_capacity: usize,
+    /// Where AKS kubeconfigs point (also settable at run time: `/_sim/aks/kubeconfig`).
+    pub aks_kubeconfig: Option<KubeconfigTarget>,
 }
 
 impl Default for SimConfig {
@@ -123,6 +142,7 @@ impl Default for SimConfig {
             state_file: None,
             extra_api_versions: HashMap::new(),
             request_log_capacity: 10_000,
+            aks_kubeconfig: None,
         }
     }
 }
@@ -196,6 +216,11 @@ impl SimConfig {
             .entry(namespace.to_ascii_lowercase())
             .or_default()
             .push(version.to_string());
+        self
+    }
+
+    pub fn aks_kubeconfig(mut self, target: KubeconfigTarget) -> Self {
+        self.aks_kubeconfig = Some(target);
         self
     }
 

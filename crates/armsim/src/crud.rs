@@ -454,6 +454,8 @@ pub fn action(
             store: &store,
             body,
             api_version: &api_version,
+            query: &req.query,
+            kubeconfig: state.aks_kubeconfig.lock().clone(),
         },
     )?;
     Ok(respond::json(StatusCode::OK, &out))
@@ -481,5 +483,33 @@ pub fn provider_action(
     let body = req.json_body()?;
     let store = locked_settled(state);
     let out = f(sub, &body, &store)?;
+    Ok(respond::json(StatusCode::OK, &out))
+}
+
+/// A provider-level GET in a location (`…/locations/{location}/kubernetesVersions`).
+pub fn location_read(
+    state: &AppState,
+    req: &ArmRequest,
+    sub: &str,
+    namespace: &str,
+    location: &str,
+    name: &str,
+) -> Result<Response, ArmError> {
+    check_api(
+        state,
+        req,
+        namespace,
+        &format!("{namespace}/locations/{name}"),
+    )?;
+    let f = state
+        .registry
+        .location_read(namespace, name)
+        .ok_or_else(|| {
+            ArmError::not_found(
+                "NoRouteFound",
+                format!("No route registered for '{namespace}/locations/{name}'."),
+            )
+        })?;
+    let out = f(sub, &crate::types::util::normalize_location(location))?;
     Ok(respond::json(StatusCode::OK, &out))
 }

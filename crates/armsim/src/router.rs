@@ -85,6 +85,9 @@ pub fn route(state: &AppState, req: &ArmRequest) -> Result<Response, ArmError> {
                 },
             ),
             5 if *m == Method::POST => crud::provider_action(state, req, sub, ns, segs[4]),
+            7 if eq(segs[4], "locations") && *m == Method::GET => {
+                crud::location_read(state, req, sub, ns, segs[5], segs[6])
+            }
             8 if eq(segs[4], "locations") && *m == Method::GET => {
                 let op = segs[7];
                 let kind = segs[6].to_ascii_lowercase();

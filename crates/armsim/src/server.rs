@@ -261,6 +261,13 @@ fn app(state: Arc<AppState>) -> Router {
             get(sim_api::requests).delete(sim_api::clear_requests),
         )
         .route("/_sim/reset", post(sim_api::reset))
+        .route("/_sim/aks/kubeconfig", post(sim_api::aks_kubeconfig))
+        .route("/_sim/aks/upgrade", post(sim_api::aks_upgrade))
+        .route("/_sim/aks/autoscale", post(sim_api::aks_autoscale))
+        .route(
+            "/_sim/aks/rotate-credentials",
+            post(sim_api::aks_rotate_credentials),
+        )
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/token", post(token))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(oidc))
@@ -302,6 +309,30 @@ impl RunningSim {
     }
     pub fn reset(&self) {
         sim_api::reset_all(&self.state);
+    }
+    /// Points the kubeconfigs AKS credential actions hand out at `target`.
+    pub fn set_aks_kubeconfig(&self, target: Option<crate::config::KubeconfigTarget>) {
+        *self.state.aks_kubeconfig.lock() = target;
+    }
+    /// Plays AKS's auto-upgrader: the managed cluster `cluster_id` (and its pools) now run
+    /// `version`, as after an upgrade AKS did on its own.
+    pub fn aks_auto_upgrade(&self, cluster_id: &str, version: &str) -> Result<(), ArmError> {
+        sim_api::with_store(&self.state, |store| {
+            crate::types::containerservice::sim_auto_upgrade(store, cluster_id, version)
+        })
+    }
+    /// Plays the cluster autoscaler: the agent pool `pool_id` now has `count` nodes.
+    pub fn aks_autoscale(&self, pool_id: &str, count: i64) -> Result<(), ArmError> {
+        sim_api::with_store(&self.state, |store| {
+            crate::types::containerservice::sim_autoscale(store, pool_id, count)
+        })
+    }
+    /// Rotates the cluster's credentials (as `rotateClusterCertificates` does): the
+    /// kubeconfigs handed out from now on differ, and the cluster's eTag changes.
+    pub fn aks_rotate_credentials(&self, cluster_id: &str) -> Result<(), ArmError> {
+        sim_api::with_store(&self.state, |store| {
+            crate::types::containerservice::sim_rotate_credentials(store, cluster_id)
+        })
     }
     /// A valid bearer token for `client_id` in `tenant` (as the token endpoint would issue).
     pub fn token(&self, tenant: &str, client_id: &str) -> String {
@@ -356,6 +387,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, StartError> {
         store: parking_lot::Mutex::new(store),
         base_url: url.clone(),
         state_file,
+        aks_kubeconfig: parking_lot::Mutex::new(config.aks_kubeconfig.clone()),
         config,
     });
     let router = app(state.clone());

@@ -6,6 +6,12 @@
 //! - `GET /_sim/requests[?method=&path=&status=&principal=]` → `{"value":[record…]}`;
 //!   `DELETE /_sim/requests` clears the log.
 //! - `POST /_sim/reset` → 204: empties the store, faults, request log and throttle buckets.
+//! - AKS, to play what Azure does on its own: `POST /_sim/aks/upgrade {"id", "version"}`
+//!   (the auto-upgrader moved a managed cluster and its pools), `POST /_sim/aks/autoscale
+//!   {"id", "count"}` (the cluster autoscaler resized an agent pool), `POST
+//!   /_sim/aks/rotate-credentials {"id"}` (certificates rotated: new kubeconfigs, new eTag),
+//!   and `POST /_sim/aks/kubeconfig {"server", "caPem"?, "token"?}` (where the kubeconfigs
+//!   point; `{}` resets). Each answers 204, or 404 for an unknown id.
 
 use crate::faults::FaultSpec;
 use crate::introspect::RequestFilter;
@@ -84,4 +90,70 @@ pub fn reset_all(s: &AppState) {
 pub async fn reset(State(s): Shared) -> StatusCode {
     reset_all(&s);
     StatusCode::NO_CONTENT
+}
+
+/// Runs `f` on the settled store, then saves the state file.
+pub fn with_store<T>(
+    s: &AppState,
+    f: impl FnOnce(&mut crate::store::Store) -> Result<T, crate::errors::ArmError>,
+) -> Result<T, crate::errors::ArmError> {
+    let out = {
+        let mut store = s.store.lock();
+        crate::lro::settle(&mut store, &s.registry, std::time::Instant::now());
+        f(&mut store)
+    };
+    s.persist();
+    out
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> &'a str {
+    v.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn done(r: Result<(), crate::errors::ArmError>) -> Response {
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn aks_kubeconfig(State(s): Shared, Json(v): Json<Value>) -> Response {
+    let target: Option<crate::config::KubeconfigTarget> = match v
+        .get("server")
+        .and_then(Value::as_str)
+    {
+        Some(_) => match serde_json::from_value(v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                return crate::errors::ArmError::bad_request("InvalidKubeconfig", e.to_string())
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    *s.aks_kubeconfig.lock() = target;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub async fn aks_upgrade(State(s): Shared, Json(v): Json<Value>) -> Response {
+    done(with_store(&s, |store| {
+        crate::types::containerservice::sim_auto_upgrade(
+            store,
+            field(&v, "id"),
+            field(&v, "version"),
+        )
+    }))
+}
+
+pub async fn aks_autoscale(State(s): Shared, Json(v): Json<Value>) -> Response {
+    let count = v.get("count").and_then(Value::as_i64).unwrap_or(-1);
+    done(with_store(&s, |store| {
+        crate::types::containerservice::sim_autoscale(store, field(&v, "id"), count)
+    }))
+}
+
+pub async fn aks_rotate_credentials(State(s): Shared, Json(v): Json<Value>) -> Response {
+    done(with_store(&s, |store| {
+        crate::types::containerservice::sim_rotate_credentials(store, field(&v, "id"))
+    }))
 }

@@ -17,6 +17,8 @@ pub struct AppState {
     pub requests: crate::introspect::RequestLog,
     pub throttle: crate::throttle::Throttle,
     pub state_file: Option<crate::state_file::StateFile>,
+    /// Where AKS kubeconfigs point (starts as `config.aks_kubeconfig`).
+    pub aks_kubeconfig: Mutex<Option<crate::config::KubeconfigTarget>>,
 }
 
 impl AppState {

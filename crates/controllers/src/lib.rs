@@ -1,7 +1,8 @@
-//! Controllers for AzureCluster, AksCluster, StorageBinding and ProxyConfig, the reconcile
+//! Controllers for AzureCluster, AksCluster and ProxyConfig (StorageBinding's is to come), the reconcile
 //! [`engine`] the Azure-backed ones run on, and the plumbing they share: context, conditions,
 //! retry policy, Events, finalizers, credentials.
 
+pub mod aks_cluster;
 pub mod azure_cluster;
 pub mod backoff;
 pub mod conditions;
@@ -26,6 +27,8 @@ use std::sync::Arc;
 pub enum ControllerKind {
     /// AzureCluster: IaaS Kubernetes on Azure VMs.
     Azurecluster,
+    /// AksCluster: managed AKS clusters, their node pools and kubeconfig Secrets.
+    Akscluster,
     /// ProxyConfig: outbound proxy settings (Kubernetes-side only; no Azure calls).
     Proxyconfig,
 }
@@ -46,6 +49,9 @@ pub async fn run(
         match kind {
             ControllerKind::Azurecluster => {
                 tasks.push(tokio::spawn(azure_cluster::run(ctx.clone(), stop)));
+            }
+            ControllerKind::Akscluster => {
+                tasks.push(tokio::spawn(aks_cluster::run(ctx.clone(), stop)));
             }
             ControllerKind::Proxyconfig => {
                 tasks.push(tokio::spawn(proxy_config::run(ctx.clone(), stop)));

@@ -83,6 +83,7 @@ fn pool(name: &str, mode: PoolMode, scale: PoolScale) -> AgentPoolSpec {
         node_labels: BTreeMap::new(),
         node_taints: vec![],
         orchestrator_version: None,
+        tags: BTreeMap::new(),
     }
 }
 
@@ -94,7 +95,7 @@ fn spec() -> ManagedClusterSpec {
         kubernetes_version: "1.33".into(),
         dns_prefix: "prod-team-a".into(),
         auto_upgrade: Some(AutoUpgradeSpec {
-            upgrade_channel: UpgradeChannel::Patch,
+            upgrade_channel: Some(UpgradeChannel::Patch),
             node_os_upgrade_channel: Some(NodeOsUpgradeChannel::NodeImage),
         }),
         aad: Some(AadSpec {
@@ -133,6 +134,8 @@ fn spec() -> ManagedClusterSpec {
             admin_username: "azureuser".into(),
             ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHk azop@test".into(),
         }),
+        disable_local_accounts: false,
+        oidc_issuer: true,
         tags: [("team".to_owned(), "a".to_owned())].into_iter().collect(),
     }
 }

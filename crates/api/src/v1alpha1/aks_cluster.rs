@@ -51,13 +51,15 @@ const SPEC_RULES: &[CelRule] = &[
     doc = "A managed AKS cluster. managedControlPlane keeps Palette's keys (sku, autoUpgradeProfile, aadProfile).",
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether every part of the cluster is ready"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
-    printcolumn(name = "Version", type_ = "string", json_path = ".status.kubernetesVersion", description = "Kubernetes version the cluster runs"),
-    printcolumn(name = "SKU", type_ = "string", json_path = ".spec.managedControlPlane.sku", description = "AKS tier"),
+    printcolumn(name = "Version", type_ = "string", json_path = ".status.kubernetesVersion", description = "Kubernetes version the control plane runs"),
+    printcolumn(name = "Tier", type_ = "string", json_path = ".spec.managedControlPlane.sku", description = "AKS tier (sku.tier)"),
+    printcolumn(name = "Channel", type_ = "string", json_path = ".spec.managedControlPlane.autoUpgradeProfile.upgradeChannel", description = "Auto-upgrade channel"),
     printcolumn(name = "FQDN", type_ = "string", json_path = ".status.fqdn", priority = 1, description = "API server FQDN"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 44").message(msg::CLUSTER_NAME_LENGTH),
     validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(msg::CLUSTER_NAME_CHARS),
     validation = Rule::new("!self.metadata.name.contains('microsoft') && !self.metadata.name.contains('windows')").message(msg::AKS_NAME_RESERVED),
+    validation = Rule::new("oldSelf.spec.kubernetesVersion == self.spec.kubernetesVersion || !self.spec.kubernetesVersion.matches('^[0-9]+[.][0-9]+') || !oldSelf.spec.kubernetesVersion.matches('^[0-9]+[.][0-9]+') || (int(self.spec.kubernetesVersion.split('.')[0]) == int(oldSelf.spec.kubernetesVersion.split('.')[0]) && int(self.spec.kubernetesVersion.split('.')[1]) <= int(oldSelf.spec.kubernetesVersion.split('.')[1]) + 1) || (has(self.status) && has(self.status.kubernetesVersion) && self.status.kubernetesVersion.matches('^[0-9]+[.][0-9]+') && int(self.spec.kubernetesVersion.split('.')[0]) == int(self.status.kubernetesVersion.split('.')[0]) && int(self.spec.kubernetesVersion.split('.')[1]) <= int(self.status.kubernetesVersion.split('.')[1]) + 1)").message(msg::VERSION_MINOR_SKIP).field_path(".spec.kubernetesVersion"),
     validation = Rule::new("oldSelf.spec.kubernetesVersion == self.spec.kubernetesVersion || !has(self.status) || !has(self.status.kubernetesVersion) || !self.status.kubernetesVersion.matches('^[0-9]+[.][0-9]+([.][0-9]+)?$') || int(self.spec.kubernetesVersion.split('.')[0]) > int(self.status.kubernetesVersion.split('.')[0]) || (int(self.spec.kubernetesVersion.split('.')[0]) == int(self.status.kubernetesVersion.split('.')[0]) && (int(self.spec.kubernetesVersion.split('.')[1]) > int(self.status.kubernetesVersion.split('.')[1]) || (int(self.spec.kubernetesVersion.split('.')[1]) == int(self.status.kubernetesVersion.split('.')[1]) && (self.spec.kubernetesVersion.split('.').size() < 3 || self.status.kubernetesVersion.split('.').size() < 3 || int(self.spec.kubernetesVersion.split('.')[2]) >= int(self.status.kubernetesVersion.split('.')[2])))))").message(msg::VERSION_BELOW_CURRENT).field_path(".spec.kubernetesVersion"),
 )]
 #[serde(rename_all = "camelCase")]
@@ -66,8 +68,10 @@ pub struct AksClusterSpec {
     /// Subscription, region, resource group, credentials and tags.
     #[serde(flatten)]
     pub azure: AzureScope,
-    /// Kubernetes version, `1.33` or `1.33.2` (no leading v). Can be raised, never lowered, and
-    /// never below what auto-upgrade already reached (status.kubernetesVersion).
+    /// Kubernetes version, `1.33` or `1.33.2` (no leading v): a floor, not a target to go back
+    /// to. Can be raised one minor version at a time (AKS refuses skips), never lowered, and
+    /// never below what auto-upgrade already reached (status.kubernetesVersion). Must be one
+    /// AKS offers in the region (`az aks get-versions`); the Ready condition lists them if not.
     #[schemars(regex(pattern = patterns::KUBERNETES_VERSION), length(max = 32))]
     #[schemars(transform = cel(VERSION_RULES))]
     pub kubernetes_version: String,
@@ -114,6 +118,16 @@ const CONTROL_PLANE_RULES: &[CelRule] = &[
         msg::AAD_ADMIN_GROUPS_EMPTY,
     )
     .at(".aadProfile"),
+    CelRule::new(
+        "!has(self.disableLocalAccounts) || !self.disableLocalAccounts || has(self.aadProfile)",
+        msg::LOCAL_ACCOUNTS_NEED_AAD,
+    )
+    .at(".disableLocalAccounts"),
+    CelRule::new(
+        "!has(oldSelf.disableLocalAccounts) || (has(self.disableLocalAccounts) && self.disableLocalAccounts == oldSelf.disableLocalAccounts)",
+        msg::LOCAL_ACCOUNTS_IMMUTABLE,
+    )
+    .at(".disableLocalAccounts"),
 ];
 
 /// The AKS control plane, with the keys Palette's cluster profiles use.
@@ -130,10 +144,17 @@ pub struct ManagedControlPlane {
     /// `none` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_upgrade_profile: Option<AutoUpgradeProfile>,
-    /// Entra ID (AAD) integration. Once set it cannot be removed, `managed` cannot go from true
-    /// to false and the admin group list cannot become empty.
+    /// Entra ID (AAD) integration: AKS-managed Entra ID with Azure RBAC for Kubernetes
+    /// authorization (as Cluster API Provider Azure sets it); the admin groups get
+    /// cluster-admin. Once set it cannot be removed, `managed` cannot go from true to false
+    /// and the admin group list cannot become empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aad_profile: Option<AadProfile>,
+    /// No static (local) admin credentials: only Entra ID sign-in, so azop writes no
+    /// `<name>-kubeconfig` admin Secret, only `<name>-kubeconfig-user`. Needs aadProfile;
+    /// cannot change once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_local_accounts: Option<bool>,
 }
 
 /// AKS pricing tiers.
@@ -151,11 +172,37 @@ pub enum AksSku {
 /// AKS automatic upgrades.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = cel([CelRule::new(
+    "!has(self.upgradeChannel) || self.upgradeChannel != 'node-image' || !has(self.nodeOSUpgradeChannel) || self.nodeOSUpgradeChannel == 'NodeImage'",
+    msg::NODE_IMAGE_CHANNEL_NODE_OS,
+)
+.at(".nodeOSUpgradeChannel")]))]
 pub struct AutoUpgradeProfile {
     /// none, patch (latest patch of the current minor), stable (latest patch of minor N-1),
     /// rapid (latest patch of the newest minor) or node-image (node image only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade_channel: Option<UpgradeChannel>,
+    /// How the nodes' OS gets security updates: NodeImage (default: a new node image weekly),
+    /// SecurityPatch, Unmanaged (the OS's own unattended upgrades) or None.
+    #[serde(
+        rename = "nodeOSUpgradeChannel",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub node_os_upgrade_channel: Option<NodeOsUpgradeChannel>,
+}
+
+/// AKS node OS upgrade channels.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum NodeOsUpgradeChannel {
+    /// No OS updates beyond what a node image upgrade brings.
+    None,
+    /// The OS's own unattended upgrades.
+    Unmanaged,
+    /// Security patches applied to the nodes, without a reimage.
+    SecurityPatch,
+    /// A new node image (the default).
+    NodeImage,
 }
 
 /// AKS auto-upgrade channels.
@@ -313,6 +360,16 @@ macro_rules! usable_cidr {
 
 const NETWORK_RULES: &[CelRule] = &[
     CelRule::new(
+        "!has(self.podCidr) || !has(self.plugin) || self.plugin != 'azure' || has(self.pluginMode)",
+        msg::POD_CIDR_NEEDS_OVERLAY,
+    )
+    .at(".podCidr"),
+    CelRule::new(
+        "!has(self.pluginMode) || !has(self.plugin) || self.plugin == 'azure'",
+        msg::OVERLAY_NEEDS_AZURE_CNI,
+    )
+    .at(".pluginMode"),
+    CelRule::new(
         "has(self.serviceCidr) == has(self.dnsServiceIP)",
         msg::SERVICE_CIDR_AND_DNS_IP,
     ),
@@ -354,10 +411,16 @@ const NETWORK_RULES: &[CelRule] = &[
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = cel(NETWORK_RULES))]
 pub struct AksNetwork {
-    /// Network plugin: azure (default; Azure CNI), kubenet or none (bring your own CNI).
+    /// Network plugin: azure (Azure CNI), kubenet or none (bring your own CNI). Without
+    /// plugin and pluginMode azop asks for Azure CNI overlay, what AKS recommends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<NetworkPlugin>,
-    /// Pod address range (kubenet and Azure CNI overlay). Must not overlap serviceCidr.
+    /// overlay: Azure CNI overlay (pods get addresses from podCidr, not from the nodes'
+    /// subnet). Only with plugin azure (or no plugin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_mode: Option<NetworkPluginMode>,
+    /// Pod address range: kubenet, Azure CNI overlay or plugin none, never plain Azure CNI
+    /// (AKS refuses it). Must not overlap serviceCidr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
     #[schemars(transform = cel(CIDR_RULES))]
@@ -393,6 +456,14 @@ pub enum NetworkPlugin {
     None,
 }
 
+/// Azure CNI modes.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkPluginMode {
+    /// Azure CNI overlay.
+    Overlay,
+}
+
 /// API server exposure.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -419,19 +490,44 @@ pub struct ApiServerAccess {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AksClusterStatus {
-    /// Conditions, observed generation, phase, Azure names (by role: `cluster`, `nodeResourceGroup`, ...), resources and
-    /// operations in flight: the fields every Azure-backed kind shares.
+    /// Conditions (ResourceGroupReady, ControlPlaneReady, NodePoolsReady, KubeconfigReady,
+    /// rolled up into Ready), observed generation, phase, Azure names (by role: `cluster`,
+    /// `nodeResourceGroup`), resources and operations in flight: the fields every
+    /// Azure-backed kind shares.
     #[serde(flatten)]
     pub azure: AzureStatus,
-    /// Kubernetes version the cluster runs now (auto-upgrade may raise it).
+    /// Kubernetes version the control plane runs now (auto-upgrade may have raised it past
+    /// spec.kubernetesVersion).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_version: Option<String>,
-    /// FQDN of the API server.
+    /// ARM provisioningState of the managed cluster (Creating, Updating, Upgrading, Succeeded,
+    /// Failed, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<String>,
+    /// Power state of the managed cluster (Running or Stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_state: Option<String>,
+    /// FQDN of the API server (the private FQDN for a private cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fqdn: Option<String>,
-    /// Secret in this namespace holding the admin kubeconfig (key `value`).
+    /// Resource group AKS keeps the nodes' resources in (AKS creates and deletes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_resource_group: Option<String>,
+    /// OIDC issuer URL of the cluster (for workload identity federation).
+    #[serde(
+        rename = "oidcIssuerURL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub oidc_issuer_url: Option<String>,
+    /// Secret in this namespace holding the admin kubeconfig (key `value`); absent when
+    /// local accounts are disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig_secret_ref: Option<SecretRef>,
+    /// Secret in this namespace holding the user kubeconfig (key `value`; with Entra ID it
+    /// runs kubelogin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_kubeconfig_secret_ref: Option<SecretRef>,
     /// Observed node pools.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_pools: Vec<AksNodePoolStatus>,
@@ -443,9 +539,15 @@ pub struct AksClusterStatus {
 pub struct AksNodePoolStatus {
     /// Pool name.
     pub name: String,
-    /// Current node count.
+    /// System or User.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Current node count (with autoscaling: what the autoscaler chose).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<i32>,
+    /// The autoscaler's range, when autoscaling is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<Autoscale>,
     /// Kubernetes version of the pool's nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_version: Option<String>,
@@ -455,4 +557,7 @@ pub struct AksNodePoolStatus {
     /// ARM provisioningState of the pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Power state of the pool (Running or Stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_state: Option<String>,
 }

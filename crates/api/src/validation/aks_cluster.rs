@@ -6,7 +6,7 @@ use super::rules::{self, cidr, overlaps};
 use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
 use crate::v1alpha1::{
     AksCluster, AksClusterSpec, AksNetwork, AksNodePool, ManagedControlPlane, NetworkPlugin,
-    OsType, PoolMode,
+    NodeOsUpgradeChannel, OsType, PoolMode, UpgradeChannel,
 };
 
 impl Validate for AksCluster {
@@ -60,6 +60,23 @@ impl Validate for AksCluster {
                 ),
             );
         }
+        // One minor at a time, from the old spec or from what runs, whichever is newer (after
+        // auto-upgrade moved past the spec, the next minor of what runs is one step).
+        let within = |base: &str| rules::version_within_one_minor(&n.kubernetes_version, base);
+        if n.kubernetes_version != o.kubernetes_version
+            && !within(&o.kubernetes_version)
+            && !current.is_some_and(within)
+        {
+            errs.push(
+                "spec.kubernetesVersion",
+                format!(
+                    "{:?} after {:?}: {}",
+                    n.kubernetes_version,
+                    current.unwrap_or(&o.kubernetes_version),
+                    msg::VERSION_MINOR_SKIP
+                ),
+            );
+        }
         control_plane_update(
             &mut errs,
             &o.managed_control_plane,
@@ -100,6 +117,23 @@ fn spec(errs: &mut Errors, spec: &AksClusterSpec) {
     rules::scope(errs, &spec.azure);
     rules::kubernetes_version(errs, "spec.kubernetesVersion", &spec.kubernetes_version);
 
+    let cp = &spec.managed_control_plane;
+    if cp.disable_local_accounts == Some(true) && cp.aad_profile.is_none() {
+        errs.push(
+            "spec.managedControlPlane.disableLocalAccounts",
+            msg::LOCAL_ACCOUNTS_NEED_AAD,
+        );
+    }
+    if let Some(p) = &cp.auto_upgrade_profile
+        && p.upgrade_channel == Some(UpgradeChannel::NodeImage)
+        && p.node_os_upgrade_channel
+            .is_some_and(|c| c != NodeOsUpgradeChannel::NodeImage)
+    {
+        errs.push(
+            "spec.managedControlPlane.autoUpgradeProfile.nodeOSUpgradeChannel",
+            msg::NODE_IMAGE_CHANNEL_NODE_OS,
+        );
+    }
     if let Some(aad) = &spec.managed_control_plane.aad_profile {
         rules::string_set(
             errs,
@@ -294,6 +328,15 @@ fn network(errs: &mut Errors, net: &AksNetwork) {
             );
         }
     }
+    if net.pod_cidr.is_some()
+        && net.plugin == Some(NetworkPlugin::Azure)
+        && net.plugin_mode.is_none()
+    {
+        errs.push("spec.network.podCidr", msg::POD_CIDR_NEEDS_OVERLAY);
+    }
+    if net.plugin_mode.is_some() && net.plugin.is_some_and(|p| p != NetworkPlugin::Azure) {
+        errs.push("spec.network.pluginMode", msg::OVERLAY_NEEDS_AZURE_CNI);
+    }
     if let (Some(p), Some(s)) = (pod, svc)
         && overlaps(&p, &s)
     {
@@ -313,6 +356,14 @@ fn network(errs: &mut Errors, net: &AksNetwork) {
 }
 
 fn control_plane_update(errs: &mut Errors, old: &ManagedControlPlane, new: &ManagedControlPlane) {
+    if old.disable_local_accounts.is_some()
+        && new.disable_local_accounts != old.disable_local_accounts
+    {
+        errs.push(
+            "spec.managedControlPlane.disableLocalAccounts",
+            msg::LOCAL_ACCOUNTS_IMMUTABLE,
+        );
+    }
     let channel = |c: &ManagedControlPlane| {
         c.auto_upgrade_profile
             .as_ref()

@@ -31,6 +31,7 @@ pub const KUBERNETES_VERSION: &str =
     "kubernetesVersion must look like 1.33 or 1.33.2 (no leading v)";
 pub const VERSION_DOWNGRADE: &str = "kubernetesVersion cannot be lowered: Kubernetes does not support downgrades; set the current version or a newer one";
 pub const VERSION_BELOW_CURRENT: &str = "kubernetesVersion is below the version the cluster already runs (status.kubernetesVersion), which auto-upgrade may have raised: set at least that version";
+pub const VERSION_MINOR_SKIP: &str = "kubernetesVersion can go up one minor version at a time: AKS refuses to skip minor versions; raise it to the next minor first, then again once the cluster runs it";
 
 // ---- machines ----
 pub const VM_SIZE: &str =
@@ -100,6 +101,11 @@ pub const SERVICE_CIDR_AND_DNS_IP: &str =
 pub const DNS_SERVICE_IP_OUTSIDE: &str = "dnsServiceIP must lie inside serviceCidr and must not be its network address or first address (.1), which Kubernetes takes: pick an address such as the .10 of serviceCidr";
 pub const POD_SERVICE_OVERLAP: &str =
     "podCidr and serviceCidr must not overlap: choose disjoint ranges";
+pub const POD_CIDR_NEEDS_OVERLAY: &str = "podCidr needs network.plugin kubenet or none, or Azure CNI overlay (pluginMode: overlay): plain Azure CNI gives pods addresses from the nodes' subnet and AKS refuses a podCidr; add pluginMode: overlay (what AKS recommends) or remove podCidr";
+pub const OVERLAY_NEEDS_AZURE_CNI: &str = "network.pluginMode overlay is Azure CNI overlay: it needs network.plugin azure (or no plugin, which defaults to azure)";
+pub const NODE_IMAGE_CHANNEL_NODE_OS: &str = "with upgradeChannel node-image the node OS channel is the node image: nodeOSUpgradeChannel must be NodeImage (or unset)";
+pub const LOCAL_ACCOUNTS_NEED_AAD: &str = "disableLocalAccounts needs Entra ID (managedControlPlane.aadProfile): without local accounts and without AAD nobody could sign in";
+pub const LOCAL_ACCOUNTS_IMMUTABLE: &str = "disableLocalAccounts cannot change once set: kubeconfigs and tools depend on it; create a new cluster to change it";
 pub const AKS_NETWORK_IMMUTABLE: &str = "network is immutable: AKS cannot change the network profile of an existing cluster; create a new cluster";
 pub const AUTHORIZED_IP_RANGE: &str =
     "authorizedIPRanges entries must be IPv4 CIDRs such as 203.0.113.0/24";
@@ -154,6 +160,12 @@ pub const ALL: &[&str] = &[
     KUBERNETES_VERSION,
     VERSION_DOWNGRADE,
     VERSION_BELOW_CURRENT,
+    VERSION_MINOR_SKIP,
+    POD_CIDR_NEEDS_OVERLAY,
+    OVERLAY_NEEDS_AZURE_CNI,
+    NODE_IMAGE_CHANNEL_NODE_OS,
+    LOCAL_ACCOUNTS_NEED_AAD,
+    LOCAL_ACCOUNTS_IMMUTABLE,
     VM_SIZE,
     OS_DISK_SIZE,
     OS_DISK_TYPE,

@@ -318,6 +318,15 @@ pub(crate) fn parse_version(v: &str) -> Option<(u64, u64, Option<u64>)> {
 
 /// Whether `new` is not lower than `old`. The patch counts only when both give one, as in the
 /// CEL rule; unparsable versions are reported elsewhere and pass here.
+/// Whether `new` is at most one minor version above `base` (same major). Unparsable versions
+/// are another rule's problem.
+pub(crate) fn version_within_one_minor(new: &str, base: &str) -> bool {
+    let (Some(n), Some(b)) = (parse_version(new), parse_version(base)) else {
+        return true;
+    };
+    n.0 == b.0 && n.1 <= b.1 + 1
+}
+
 pub(crate) fn version_not_lower(new: &str, old: &str) -> bool {
     let (Some(n), Some(o)) = (parse_version(new), parse_version(old)) else {
         return true;

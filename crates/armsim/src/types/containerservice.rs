@@ -1,12 +1,20 @@
 //! Microsoft.ContainerService: managed clusters and their agent pools.
 //!
 //! PUT answers 201/200 with `provisioningState: Creating|Updating` and `Azure-AsyncOperation`;
-//! writes to a busy cluster get 409 OperationNotAllowed; `agentPoolProfiles` are mirrored into
-//! `agentPools` child resources (and rendered back from them); version downgrades are refused;
-//! listClusterUserCredential / listClusterAdminCredential return a kubeconfig.
+//! writes to a busy cluster (or to a busy pool, or to the cluster while one of its pools is
+//! busy) get 409 OperationNotAllowed; `agentPoolProfiles` are mirrored into `agentPools` child
+//! resources (and rendered back from them). Versions: only offered ones (the region's
+//! `kubernetesVersions` list, served too), no downgrade, one minor at a time, pools never
+//! above the control plane. Network: `podCidr` only with kubenet, overlay or no plugin.
+//! `supportPlan: AKSLongTermSupport` only with the Premium tier. listClusterUserCredential
+//! (`format=exec` with AAD: a kubelogin exec plugin) / listClusterAdminCredential (refused
+//! with local accounts disabled) return kubeconfigs that point at [`KubeconfigTarget`] when
+//! the simulator was given one. `/_sim/aks/*` plays the auto-upgrader, the autoscaler and a
+//! certificate rotation.
 
 use super::util::{require_location, tracked_body};
 use super::{ActionContext, Flow, PutContext, Registry, ResourceType};
+use crate::config::KubeconfigTarget;
 use crate::errors::ArmError;
 use crate::store::{OpKind, Resource, Store, new_etag};
 use base64::Engine;
@@ -16,41 +24,87 @@ use std::time::Duration;
 pub const CLUSTER: &str = "Microsoft.ContainerService/managedClusters";
 pub const POOL: &str = "Microsoft.ContainerService/managedClusters/agentPools";
 
-/// Kubernetes minor versions offered, with their latest patch.
-const VERSIONS: &[(&str, &str)] = &[
-    ("1.31", "1.31.11"),
-    ("1.32", "1.32.7"),
-    ("1.33", "1.33.3"),
-    ("1.34", "1.34.1"),
+/// Kubernetes minor versions offered in every region, with their patches (oldest first).
+const VERSIONS: &[(&str, &[&str])] = &[
+    ("1.31", &["1.31.10", "1.31.11"]),
+    ("1.32", &["1.32.6", "1.32.7"]),
+    ("1.33", &["1.33.2", "1.33.3"]),
+    ("1.34", &["1.34.0", "1.34.1"]),
 ];
 const DEFAULT_VERSION: &str = "1.33";
+/// Hidden in the stored body (never rendered): bumped by a credential rotation.
+const CREDENTIAL_GENERATION: &str = "x-armsim-credentialGeneration";
 
 pub fn register(reg: &mut Registry) {
     reg.add(ManagedClusters);
     reg.add(AgentPools);
+    reg.add_location_read(
+        "Microsoft.ContainerService",
+        "kubernetesVersions",
+        std::sync::Arc::new(|_sub, _location| Ok(kubernetes_versions())),
+    );
+}
+
+/// ManagedClusters_ListKubernetesVersions: the shape of the spec's example.
+pub fn kubernetes_versions() -> Value {
+    let values: Vec<Value> = VERSIONS
+        .iter()
+        .map(|(minor, patches)| {
+            let mut pv = Map::new();
+            for p in *patches {
+                let upgrades: Vec<&str> = VERSIONS
+                    .iter()
+                    .flat_map(|(_, ps)| ps.iter().copied())
+                    .filter(|u| {
+                        let (a, b) = (version_tuple(u), version_tuple(p));
+                        a > b && a[1] <= b[1] + 1
+                    })
+                    .collect();
+                pv.insert((*p).to_string(), json!({"upgrades": upgrades}));
+            }
+            let mut v = json!({
+                "version": minor,
+                "capabilities": {"supportPlan": ["KubernetesOfficial", "AKSLongTermSupport"]},
+                "patchVersions": pv,
+            });
+            if *minor == DEFAULT_VERSION {
+                v["isDefault"] = json!(true);
+            }
+            v
+        })
+        .collect();
+    json!({"values": values})
 }
 
 fn bad(code: &str, msg: impl Into<String>) -> ArmError {
     ArmError::bad_request(code, msg)
 }
 
-/// `1.33` → `1.33.3`; `1.33.1` stays. Unsupported minors are refused.
+/// `1.33` → `1.33.3` (its latest patch); `1.33.2` stays. Versions not offered are refused.
 pub fn resolve_version(v: &str, location: &str) -> Result<String, ArmError> {
     let parts: Vec<&str> = v.split('.').collect();
     let minor = parts.iter().take(2).copied().collect::<Vec<_>>().join(".");
-    let Some((_, latest)) = VERSIONS.iter().find(|(m, _)| *m == minor) else {
-        return Err(bad(
+    let not_offered = || {
+        bad(
             "K8sVersionNotSupported",
             format!(
                 "Version {v} is not supported in this region. Please use [az aks get-versions] command to get the supported version list in this region ({location})."
             ),
-        ));
+        )
     };
-    Ok(if parts.len() >= 3 {
-        v.to_string()
-    } else {
-        latest.to_string()
-    })
+    let Some((_, patches)) = VERSIONS.iter().find(|(m, _)| *m == minor) else {
+        return Err(not_offered());
+    };
+    if parts.len() >= 3 {
+        if !patches.contains(&v) {
+            return Err(not_offered());
+        }
+        return Ok(v.to_string());
+    }
+    patches
+        .last()
+        .map(|p| p.to_string())
+        .ok_or_else(not_offered)
 }
 
 fn version_tuple(v: &str) -> Vec<u64> {
@@ -115,7 +169,16 @@ fn normalize_pool(
         .and_then(Value::as_str)
         .unwrap_or(version)
         .to_string();
-    props.insert("currentOrchestratorVersion".into(), json!(ov));
+    let current = resolve_version(&ov, "this region")?;
+    if version_tuple(&current) > version_tuple(version) {
+        return Err(bad(
+            "NodePoolMcVersionIncompatible",
+            format!(
+                "Node pool version {current} and control plane version {version} are incompatible. The node pool version cannot be newer than the control plane version."
+            ),
+        ));
+    }
+    props.insert("currentOrchestratorVersion".into(), json!(current));
     props.insert("powerState".into(), json!({"code": "Running"}));
     props.insert(
         "nodeImageVersion".into(),
@@ -208,13 +271,51 @@ impl ResourceType for ManagedClusters {
         if let Some(prev) = old
             .pointer("/properties/currentKubernetesVersion")
             .and_then(Value::as_str)
-            && version_tuple(&current) < version_tuple(prev)
         {
+            let (c, p) = (version_tuple(&current), version_tuple(prev));
+            if c < p {
+                return Err(bad(
+                    "NotAllowedK8sVersionDowngrading",
+                    format!(
+                        "Changing to a lower Kubernetes version ({current}) than the current one ({prev}) is not allowed."
+                    ),
+                ));
+            }
+            if c.len() >= 2 && p.len() >= 2 && (c[0] != p[0] || c[1] > p[1] + 1) {
+                return Err(bad(
+                    "InvalidParameter",
+                    format!(
+                        "Upgrading Kubernetes version from {prev} to {current} is not allowed: the control plane can only be upgraded to the next minor version."
+                    ),
+                ));
+            }
+        }
+        // A write that changes nothing about the version keeps what the auto-upgrader reached.
+        let current = match old
+            .pointer("/properties/currentKubernetesVersion")
+            .and_then(Value::as_str)
+        {
+            Some(prev)
+                if version_tuple(&current)[..2] == version_tuple(prev)[..2]
+                    && requested.split('.').count() < 3 =>
+            {
+                if version_tuple(prev) > version_tuple(&current) {
+                    prev.to_string()
+                } else {
+                    current
+                }
+            }
+            _ => current,
+        };
+        let tier = sku_tier.clone();
+        let plan = props
+            .get("supportPlan")
+            .and_then(Value::as_str)
+            .unwrap_or("KubernetesOfficial");
+        if plan.eq_ignore_ascii_case("AKSLongTermSupport") && tier != "Premium" {
             return Err(bad(
-                "NotAllowedK8sVersionDowngrading",
-                format!(
-                    "Changing to a lower Kubernetes version ({current}) than the current one ({prev}) is not allowed."
-                ),
+                "InvalidParameter",
+                "The long-term support plan (supportPlan AKSLongTermSupport) is only available on the Premium tier.",
             ));
         }
         props.insert("kubernetesVersion".into(), json!(requested));
@@ -331,15 +432,69 @@ impl ResourceType for ManagedClusters {
         )));
         props.entry("enableRBAC").or_insert(json!(true));
         props.insert("maxAgentPools".into(), json!(100));
+        // The credential generation survives writes (only a rotation bumps it).
+        let generation = old.get(CREDENTIAL_GENERATION).cloned().unwrap_or(json!(0));
         props.insert("powerState".into(), json!({"code": "Running"}));
+        if props
+            .get("oidcIssuerProfile")
+            .and_then(|o| o.get("enabled"))
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            let issuer = format!(
+                "https://{location}.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/{}/",
+                uuid::Uuid::new_v5(
+                    &uuid::Uuid::NAMESPACE_URL,
+                    format!("{}/oidc", ctx.id_str.to_ascii_lowercase()).as_bytes()
+                )
+            );
+            props.insert(
+                "oidcIssuerProfile".into(),
+                json!({"enabled": true, "issuerURL": issuer}),
+            );
+        } else if old
+            .pointer("/properties/oidcIssuerProfile/enabled")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            return Err(bad(
+                "OIDCIssuerFeatureCannotBeDisabled",
+                "OIDC issuer feature cannot be disabled once enabled.",
+            ));
+        }
         let np = props.entry("networkProfile").or_insert(json!({}));
         if let Some(np) = np.as_object_mut() {
+            let plugin = np
+                .get("networkPlugin")
+                .and_then(Value::as_str)
+                .unwrap_or("azure")
+                .to_ascii_lowercase();
+            let mode = np
+                .get("networkPluginMode")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase);
+            if mode.as_deref() == Some("overlay") && plugin != "azure" {
+                return Err(bad(
+                    "InvalidParameter",
+                    "networkPluginMode overlay can only be used with networkPlugin azure.",
+                ));
+            }
+            if np.get("podCidr").is_some_and(|v| !v.is_null())
+                && plugin == "azure"
+                && mode.as_deref() != Some("overlay")
+            {
+                return Err(bad(
+                    "InvalidParameter",
+                    "The value of parameter networkProfile.podCidr is invalid: podCidr can only be set with networkPlugin kubenet, with networkPlugin azure and networkPluginMode overlay, or with networkPlugin none. Azure CNI without overlay gives pods addresses from the nodes' subnet.",
+                ));
+            }
             np.entry("networkPlugin").or_insert(json!("azure"));
             np.entry("serviceCidr").or_insert(json!("10.0.0.0/16"));
             np.entry("dnsServiceIP").or_insert(json!("10.0.0.10"));
             np.entry("loadBalancerSku").or_insert(json!("standard"));
             np.entry("outboundType").or_insert(json!("loadBalancer"));
         }
+        out[CREDENTIAL_GENERATION] = generation;
         Ok(out)
     }
 
@@ -357,8 +512,23 @@ impl ResourceType for ManagedClusters {
         }
     }
 
-    fn check_write(&self, existing: &Resource, _store: &Store) -> Result<(), ArmError> {
-        Self::busy_error(existing).map_or(Ok(()), Err)
+    fn check_write(&self, existing: &Resource, store: &Store) -> Result<(), ArmError> {
+        if let Some(e) = Self::busy_error(existing) {
+            return Err(e);
+        }
+        if let Some(p) = store
+            .children(&existing.id, POOL)
+            .find(|p| p.pending.is_some())
+        {
+            return Err(ArmError::conflict(
+                "OperationNotAllowed",
+                format!(
+                    "Operation is not allowed because there's an in progress operation on agent pool {} of the managed cluster. Please wait for it to finish before starting a new operation.",
+                    p.name()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn after_write(&self, id: &str, store: &mut Store) {
@@ -413,6 +583,11 @@ impl ResourceType for ManagedClusters {
 
     fn render(&self, res: &Resource, store: &Store) -> Value {
         let mut b = res.body.clone();
+        if let Some(o) = b.as_object_mut() {
+            o.remove(CREDENTIAL_GENERATION);
+        }
+        // AKS shows its etag in the body (read-only, for optimistic concurrency).
+        b["eTag"] = json!(res.etag);
         // agentPoolProfiles always reflect the agentPools child resources.
         let pools: Vec<Value> = store
             .children(&res.id, POOL)
@@ -451,37 +626,191 @@ impl ResourceType for ManagedClusters {
                 "Getting static credential is not allowed because this cluster is set to disable local accounts.",
             ));
         }
-        let host = props
-            .get("fqdn")
-            .or_else(|| props.get("privateFQDN"))
-            .and_then(Value::as_str)
-            .unwrap_or("localhost");
-        let cluster = ctx.resource.name();
-        let user = if admin {
-            format!(
-                "clusterAdmin_{}_{cluster}",
-                ctx.resource.id.split('/').nth(4).unwrap_or("rg")
-            )
-        } else {
-            format!(
-                "clusterUser_{}_{cluster}",
-                ctx.resource.id.split('/').nth(4).unwrap_or("rg")
-            )
-        };
+        let aad = props
+            .pointer("/aadProfile/managed")
+            .and_then(Value::as_bool)
+            == Some(true);
+        let format = ctx.query("format").map(str::to_ascii_lowercase);
+        if let Some(f) = &format
+            && f != "exec"
+            && f != "azure"
+        {
+            return Err(bad(
+                "InvalidParameter",
+                format!("The value of parameter format '{f}' is invalid (azure|exec)."),
+            ));
+        }
+        let generation = ctx
+            .resource
+            .body
+            .get(CREDENTIAL_GENERATION)
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let kubeconfig = kubeconfig(&Credential {
+            resource_id: &ctx.resource.id,
+            cluster: ctx.resource.name(),
+            host: props
+                .get("fqdn")
+                .or_else(|| props.get("privateFQDN"))
+                .and_then(Value::as_str)
+                .unwrap_or("localhost"),
+            tenant: props
+                .pointer("/aadProfile/tenantID")
+                .and_then(Value::as_str)
+                .unwrap_or("00000000-0000-0000-0000-000000000000"),
+            admin,
+            exec: !admin && aad && format.as_deref() != Some("azure"),
+            generation,
+            target: ctx.kubeconfig.as_ref(),
+        });
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let token = uuid::Uuid::new_v5(
-            &uuid::Uuid::NAMESPACE_URL,
-            format!("{}/{admin}", ctx.resource.id.to_ascii_lowercase()).as_bytes(),
-        )
-        .simple()
-        .to_string();
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: https://{host}:443\n  name: {cluster}\ncontexts:\n- context:\n    cluster: {cluster}\n    user: {user}\n  name: {cluster}\ncurrent-context: {cluster}\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n    token: {token}\n",
-            ca = b64("-----BEGIN CERTIFICATE-----\narmsim\n-----END CERTIFICATE-----\n"),
-        );
         let kname = if admin { "clusterAdmin" } else { "clusterUser" };
         Ok(json!({"kubeconfigs": [{"name": kname, "value": b64(&kubeconfig)}]}))
     }
+}
+
+/// What one kubeconfig is made of.
+struct Credential<'a> {
+    resource_id: &'a str,
+    cluster: &'a str,
+    host: &'a str,
+    tenant: &'a str,
+    admin: bool,
+    /// The AAD user kubeconfig: kubelogin's exec plugin, no static secret.
+    exec: bool,
+    generation: i64,
+    target: Option<&'a KubeconfigTarget>,
+}
+
+/// A kubeconfig as AKS hands it out: the cluster's FQDN on 443 with AKS's CA, or the
+/// configured target's server and CA; a static token (the target's, else one derived from the
+/// cluster and the credential generation), or for AAD users kubelogin's exec plugin with
+/// AKS's well-known server id.
+fn kubeconfig(c: &Credential<'_>) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let rg = c.resource_id.split('/').nth(4).unwrap_or("rg");
+    let cluster = c.cluster;
+    let user = if c.admin {
+        format!("clusterAdmin_{rg}_{cluster}")
+    } else {
+        format!("clusterUser_{rg}_{cluster}")
+    };
+    let (server, ca) = match c.target {
+        Some(t) => (t.server.clone(), t.ca_pem.clone().unwrap_or_default()),
+        None => (
+            format!("https://{}:443", c.host),
+            "-----BEGIN CERTIFICATE-----\narmsim\n-----END CERTIFICATE-----\n".to_string(),
+        ),
+    };
+    let derived = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!(
+            "{}/{}/{}",
+            c.resource_id.to_ascii_lowercase(),
+            c.admin,
+            c.generation
+        )
+        .as_bytes(),
+    )
+    .simple()
+    .to_string();
+    let user_body = if c.exec {
+        format!(
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args:\n      - get-token\n      - --environment\n      - AzurePublicCloud\n      - --server-id\n      - 6dae42f8-4368-4678-94ff-3960e28e3630\n      - --client-id\n      - 80faf920-1908-4b52-b5ef-a8e7bedfc67a\n      - --tenant-id\n      - {}\n      - --login\n      - devicecode\n      installHint: kubelogin is required: https://aka.ms/aks/kubelogin\n      provideClusterInfo: false\n",
+            c.tenant
+        )
+    } else {
+        let token = c.target.and_then(|t| t.token.clone()).unwrap_or(derived);
+        format!("    token: {token}\n")
+    };
+    let ca_field = if ca.is_empty() {
+        String::new()
+    } else {
+        format!("    certificate-authority-data: {}\n", b64(&ca))
+    };
+    format!(
+        "# credential generation {gen}\napiVersion: v1\nkind: Config\nclusters:\n- cluster:\n{ca_field}    server: {server}\n  name: {cluster}\ncontexts:\n- context:\n    cluster: {cluster}\n    user: {user}\n  name: {cluster}\ncurrent-context: {cluster}\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n{user_body}",
+        gen = c.generation,
+    )
+}
+
+fn not_found(id: &str) -> ArmError {
+    ArmError::not_found(
+        "ResourceNotFound",
+        format!("The Resource '{id}' was not found."),
+    )
+}
+
+/// `/_sim/aks/upgrade`: the auto-upgrader moved the cluster and every pool to `version`.
+pub fn sim_auto_upgrade(
+    store: &mut Store,
+    cluster_id: &str,
+    version: &str,
+) -> Result<(), ArmError> {
+    let location = store
+        .get(cluster_id)
+        .and_then(Resource::location)
+        .unwrap_or("this region")
+        .to_string();
+    let resolved = resolve_version(version, &location)?;
+    let cluster = store
+        .get_mut(cluster_id)
+        .ok_or_else(|| not_found(cluster_id))?;
+    if let Some(p) = cluster
+        .body
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+    {
+        p.insert("kubernetesVersion".into(), json!(resolved));
+        p.insert("currentKubernetesVersion".into(), json!(resolved));
+    }
+    cluster.etag = new_etag();
+    let id = cluster.id.clone();
+    let pools: Vec<String> = store.children(&id, POOL).map(|r| r.id.clone()).collect();
+    for pid in pools {
+        if let Some(pool) = store.get_mut(&pid) {
+            if let Some(p) = pool
+                .body
+                .get_mut("properties")
+                .and_then(Value::as_object_mut)
+            {
+                p.insert("orchestratorVersion".into(), json!(resolved));
+                p.insert("currentOrchestratorVersion".into(), json!(resolved));
+            }
+            pool.etag = new_etag();
+        }
+    }
+    Ok(())
+}
+
+/// `/_sim/aks/autoscale`: the cluster autoscaler resized an agent pool.
+pub fn sim_autoscale(store: &mut Store, pool_id: &str, count: i64) -> Result<(), ArmError> {
+    if !(0..=1000).contains(&count) {
+        return Err(bad(
+            "InvalidParameter",
+            format!("count {count} is out of [0, 1000]"),
+        ));
+    }
+    let pool = store.get_mut(pool_id).ok_or_else(|| not_found(pool_id))?;
+    pool.body["properties"]["count"] = json!(count);
+    pool.etag = new_etag();
+    Ok(())
+}
+
+/// `/_sim/aks/rotate-credentials`: certificates rotated (new kubeconfigs, new eTag).
+pub fn sim_rotate_credentials(store: &mut Store, cluster_id: &str) -> Result<(), ArmError> {
+    let cluster = store
+        .get_mut(cluster_id)
+        .ok_or_else(|| not_found(cluster_id))?;
+    let next = cluster
+        .body
+        .get(CREDENTIAL_GENERATION)
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        + 1;
+    cluster.body[CREDENTIAL_GENERATION] = json!(next);
+    cluster.etag = new_etag();
+    Ok(())
 }
 
 pub struct AgentPools;
@@ -489,6 +818,25 @@ pub struct AgentPools;
 impl ResourceType for AgentPools {
     fn type_name(&self) -> &'static str {
         POOL
+    }
+
+    fn check_write(&self, existing: &Resource, _store: &Store) -> Result<(), ArmError> {
+        match &existing.pending {
+            Some(p) => Err(ArmError::conflict(
+                "OperationNotAllowed",
+                format!(
+                    "Operation is not allowed because there's an in progress {} operation ({}) on agent pool {}. Please wait for it to finish before starting a new operation.",
+                    match p.kind {
+                        OpKind::Create => "create",
+                        OpKind::Update => "update",
+                        OpKind::Delete => "delete",
+                    },
+                    p.op_id,
+                    existing.name()
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn validate(&self, ctx: PutContext<'_>) -> Result<Value, ArmError> {
@@ -554,7 +902,13 @@ mod tests {
     #[test]
     fn versions_resolve_and_compare() {
         assert_eq!(resolve_version("1.33", "westeurope").expect("ok"), "1.33.3");
-        assert_eq!(resolve_version("1.32.1", "x").expect("ok"), "1.32.1");
+        assert_eq!(resolve_version("1.32.6", "x").expect("ok"), "1.32.6");
+        assert_eq!(
+            resolve_version("1.32.1", "x")
+                .expect_err("unknown patch")
+                .code,
+            "K8sVersionNotSupported"
+        );
         assert_eq!(
             resolve_version("1.20", "x").expect_err("old").code,
             "K8sVersionNotSupported"

@@ -72,7 +72,24 @@ pub struct ActionContext<'a> {
     pub store: &'a Store,
     pub body: Value,
     pub api_version: &'a str,
+    /// The request's query parameters (`format=exec`).
+    pub query: &'a [(String, String)],
+    /// Where AKS kubeconfigs point, when the simulator was told.
+    pub kubeconfig: Option<crate::config::KubeconfigTarget>,
 }
+
+impl ActionContext<'_> {
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A provider-level GET in a location:
+/// `/subscriptions/{sub}/providers/{ns}/locations/{location}/{name}` (AKS `kubernetesVersions`).
+pub type LocationRead = Arc<dyn Fn(&str, &str) -> Result<Value, ArmError> + Send + Sync>;
 
 pub trait ResourceType: Send + Sync + 'static {
     fn type_name(&self) -> &'static str;
@@ -144,6 +161,7 @@ pub type ProviderAction =
 pub struct Registry {
     types: HashMap<String, Arc<dyn ResourceType>>,
     provider_actions: HashMap<(String, String), ProviderAction>,
+    location_reads: HashMap<(String, String), LocationRead>,
 }
 
 impl Registry {
@@ -157,6 +175,19 @@ impl Registry {
             (namespace.to_ascii_lowercase(), action.to_ascii_lowercase()),
             f,
         );
+    }
+
+    pub fn add_location_read(&mut self, namespace: &str, name: &str, f: LocationRead) {
+        self.location_reads.insert(
+            (namespace.to_ascii_lowercase(), name.to_ascii_lowercase()),
+            f,
+        );
+    }
+
+    pub fn location_read(&self, namespace: &str, name: &str) -> Option<LocationRead> {
+        self.location_reads
+            .get(&(namespace.to_ascii_lowercase(), name.to_ascii_lowercase()))
+            .cloned()
     }
 
     pub fn get(&self, type_name: &str) -> Option<Arc<dyn ResourceType>> {

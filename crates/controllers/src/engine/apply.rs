@@ -129,7 +129,7 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         Ok(p) => p,
         Err(requeue) => return Ok(Verdict::Done(requeue)),
     };
-    let observer = PerResourceGet(&session);
+    let observer = PerResourceGet::new(&session);
     let cx = StepCtx {
         session: &session,
         observer: &observer,

@@ -8,10 +8,14 @@
 //! hand back an operation handle instead of waiting. The engine reads every step once, then
 //! writes only the steps the graph says to — so a steady-state resync is reads only.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use azop_provider::resources::{self, ArmResource};
 use azop_provider::{ArmSession, AzureError, Difference, LroHandle, Owner, RawResponse};
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
 use crate::backoff::RetryClass;
 use crate::error::Error;
@@ -24,13 +28,37 @@ pub trait Observer: Send + Sync {
     async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError>;
 }
 
-/// The observer of today: a GET per resource, through the session's throttle.
-pub struct PerResourceGet<'a>(pub &'a ArmSession);
+/// The observer of today: a GET per resource, through the session's throttle, at most once
+/// per pass: steps that read the same resource (an AKS pool reads its cluster's version, a
+/// kubeconfig Secret its cluster's eTag) share one answer. One is made per pass, so nothing
+/// is ever served stale across passes.
+pub struct PerResourceGet<'a> {
+    session: &'a ArmSession,
+    seen: Mutex<HashMap<String, Arc<OnceCell<GetResult>>>>,
+}
+
+type GetResult = Result<Option<RawResponse>, AzureError>;
+
+impl<'a> PerResourceGet<'a> {
+    pub fn new(session: &'a ArmSession) -> Self {
+        PerResourceGet {
+            session,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+}
 
 #[async_trait]
 impl Observer for PerResourceGet<'_> {
     async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError> {
-        self.0.get(path, api_version).await
+        let key = format!("{}?{api_version}", path.to_ascii_lowercase());
+        let cell = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.entry(key).or_default().clone()
+        };
+        cell.get_or_init(|| self.session.get(path, api_version))
+            .await
+            .clone()
     }
 }
 

@@ -70,8 +70,11 @@ pub fn azure_cluster_network(c: &AzureCluster) -> ClusterNetwork {
     }
 }
 
-/// An AksCluster's networks: pod and service CIDRs as given (AKS adds its own defaults to
-/// noProxy itself), and the API server FQDN once known.
+/// An AksCluster's networks: pod and service CIDRs as given (AKS adds its own defaults, the
+/// nodes' networks and the names its nodes reach the control plane by, to the effective
+/// noProxy itself). Not the API server FQDN: it exists only once the cluster does, and adding
+/// it to the cluster's httpProxyConfig then would be a second cluster update right after the
+/// create, rolling every node.
 pub fn aks_cluster_network(c: &AksCluster) -> ClusterNetwork {
     let n = &c.spec.network;
     ClusterNetwork {
@@ -80,11 +83,7 @@ pub fn aks_cluster_network(c: &AksCluster) -> ClusterNetwork {
             .flatten()
             .cloned()
             .collect(),
-        api_host: c
-            .status
-            .as_ref()
-            .and_then(|s| s.fqdn.clone())
-            .filter(|h| !h.is_empty()),
+        api_host: None,
     }
 }
 

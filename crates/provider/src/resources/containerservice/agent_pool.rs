@@ -77,6 +77,7 @@ mod tests {
             node_labels: [("workload".to_owned(), "batch".to_owned())].into_iter().collect(),
             node_taints: vec!["key1=val1:NoSchedule".into()],
             orchestrator_version: None,
+            tags: [("env".to_owned(), "prod".to_owned())].into_iter().collect(),
         }
     }
 
@@ -90,7 +91,7 @@ mod tests {
     }
 
     /// AgentPools_CreateOrUpdate, example "AgentPoolsCreate_Update.json"
-    /// (aks/stable/2025-10-01), re-typed with our pool: AKS adds orchestrator versions,
+    /// (aks/stable/2026-10-01), re-typed with our pool: AKS adds orchestrator versions,
     /// node image, osSKU, maxPods, powerState; the subnet id comes back lower-cased.
     fn get_after_put() -> serde_json::Value {
         serde_json::json!({
@@ -113,7 +114,7 @@ mod tests {
                 "type": "VirtualMachineScaleSets",
                 "enableAutoScaling": false,
                 "vnetSubnetID": "/subscriptions/s/resourcegroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/aks",
-                "tags": {"azop.dev/owner": "AksCluster/ns/c", "azop.dev/uid": "uid-5", "aks-managed": "x"}
+                "tags": {"env": "prod", "azop.dev/owner": "AksCluster/ns/c", "azop.dev/uid": "uid-5", "aks-managed": "x"}
             }
         })
     }

@@ -15,6 +15,10 @@ use std::fmt;
 pub struct Kubeconfig(Vec<u8>);
 
 impl Kubeconfig {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Kubeconfig(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -79,23 +83,37 @@ async fn list(
     session: &ArmSession,
     key: &ManagedClusterKey,
     action: &str,
+    format: Option<&str>,
 ) -> Result<Kubeconfig, AzureError> {
     let path = format!(
         "{}/{action}",
         ManagedClusterResource::path(session.subscription_id(), key)
     );
+    let mut url = session.url(&path, API_VERSION)?;
+    if let Some(f) = format {
+        url.query_pairs_mut().append_pair("format", f);
+    }
     let resp = session
-        .call::<()>(azure_core::Method::Post, &path, API_VERSION, None)
+        .send(crate::arm::ArmRequest {
+            method: azure_core::Method::Post,
+            url,
+            body: None,
+            headers: Vec::new(),
+        })
         .await?;
+    if !resp.is_success() {
+        return Err(resp.to_error());
+    }
     decode_credential_results(&resp.body, &key.name)
 }
 
-/// The user kubeconfig (with AAD: an exec-plugin config, no static secret).
+/// The user kubeconfig. With AAD it names the `kubelogin` exec plugin (format `exec`, what
+/// kubectl ≥ 1.26 needs: the old `azure` auth provider is gone) and holds no static secret.
 pub async fn list_cluster_user_credential(
     session: &ArmSession,
     key: &ManagedClusterKey,
 ) -> Result<Kubeconfig, AzureError> {
-    list(session, key, "listClusterUserCredential").await
+    list(session, key, "listClusterUserCredential", Some("exec")).await
 }
 
 /// The admin kubeconfig (static credentials; refused when local accounts are disabled).
@@ -103,7 +121,7 @@ pub async fn list_cluster_admin_credential(
     session: &ArmSession,
     key: &ManagedClusterKey,
 ) -> Result<Kubeconfig, AzureError> {
-    list(session, key, "listClusterAdminCredential").await
+    list(session, key, "listClusterAdminCredential", None).await
 }
 
 #[cfg(test)]
@@ -111,7 +129,7 @@ mod tests {
     use super::*;
 
     /// ManagedClusters_ListClusterUserCredentials, example
-    /// "ManagedClustersListClusterCredentialResult.json" (2025-10-01).
+    /// "ManagedClustersListClusterCredentialResult.json" (2025-10-01; the shape is unchanged since).
     #[test]
     fn the_first_kubeconfig_is_decoded_and_never_printed() {
         let body = br#"{"kubeconfigs": [{"name": "credentialName1", "value": "Y3JlZGVudGlhbFZhbHVlMQ=="}]}"#;

@@ -89,11 +89,14 @@ pub struct AgentPoolSpec {
     pub node_taints: Vec<String>,
     /// `None`: the control plane's version.
     pub orchestrator_version: Option<String>,
+    /// The user's tags; azop's ownership tags are added (on the pool's scale set).
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AutoUpgradeSpec {
-    pub upgrade_channel: UpgradeChannel,
+    /// `None`: AKS's default (none) and not managed.
+    pub upgrade_channel: Option<UpgradeChannel>,
     pub node_os_upgrade_channel: Option<NodeOsUpgradeChannel>,
 }
 
@@ -153,6 +156,10 @@ pub struct ManagedClusterSpec {
     pub api_server_access: Option<ApiServerAccessSpec>,
     pub http_proxy: Option<HttpProxySpec>,
     pub linux_profile: Option<LinuxProfileSpec>,
+    /// No static admin credentials (AAD only).
+    pub disable_local_accounts: bool,
+    /// Publish an OIDC issuer (workload identity). AKS cannot switch it off again.
+    pub oidc_issuer: bool,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -248,7 +255,7 @@ pub fn pool_properties(spec: &AgentPoolSpec, owner: &Owner) -> AgentPoolProperti
         orchestrator_version: spec.orchestrator_version.clone(),
         node_labels: (!spec.node_labels.is_empty()).then(|| spec.node_labels.clone()),
         node_taints: (!spec.node_taints.is_empty()).then(|| spec.node_taints.clone()),
-        tags: Some(owner.tags(&BTreeMap::new())),
+        tags: Some(owner.tags(&spec.tags)),
         ..AgentPoolProperties::default()
     }
 }
@@ -383,7 +390,7 @@ impl ArmResource for ManagedClusterResource {
             dns_prefix: Some(spec.dns_prefix.clone()),
             support_plan: spec.support_plan.map(|p| p.wire().to_owned()),
             auto_upgrade_profile: spec.auto_upgrade.as_ref().map(|a| AutoUpgradeProfile {
-                upgrade_channel: Some(a.upgrade_channel.wire().to_owned()),
+                upgrade_channel: a.upgrade_channel.map(|c| c.wire().to_owned()),
                 node_os_upgrade_channel: a.node_os_upgrade_channel.map(|c| c.wire().to_owned()),
                 ..AutoUpgradeProfile::default()
             }),
@@ -432,6 +439,11 @@ impl ArmResource for ManagedClusterResource {
                         key_data: l.ssh_public_key.trim().to_owned(),
                     }],
                 }),
+            }),
+            disable_local_accounts: spec.disable_local_accounts.then_some(true),
+            oidc_issuer_profile: spec.oidc_issuer.then(|| OidcIssuerProfile {
+                enabled: Some(true),
+                issuer_url: None,
             }),
             ..ManagedClusterProperties::default()
         };
@@ -625,6 +637,23 @@ impl ArmResource for ManagedClusterResource {
                     );
                 }
             }
+            d.boolean(
+                "properties.disableLocalAccounts",
+                p.disable_local_accounts,
+                Some(o.disable_local_accounts.unwrap_or(false)),
+            );
+            if let Some(oidc) = &p.oidc_issuer_profile {
+                d.boolean(
+                    "properties.oidcIssuerProfile.enabled",
+                    oidc.enabled,
+                    Some(
+                        o.oidc_issuer_profile
+                            .as_ref()
+                            .and_then(|x| x.enabled)
+                            .unwrap_or(false),
+                    ),
+                );
+            }
             if let Some(l) = &p.linux_profile {
                 let ol = o.linux_profile.clone().unwrap_or_default();
                 d.exact(
@@ -682,6 +711,7 @@ mod tests {
             node_labels: BTreeMap::new(),
             node_taints: vec![],
             orchestrator_version: None,
+            tags: BTreeMap::new(),
         }
     }
 
@@ -693,7 +723,7 @@ mod tests {
             kubernetes_version: "1.33".into(),
             dns_prefix: "dnsprefix1".into(),
             auto_upgrade: Some(AutoUpgradeSpec {
-                upgrade_channel: UpgradeChannel::Rapid,
+                upgrade_channel: Some(UpgradeChannel::Rapid),
                 node_os_upgrade_channel: Some(NodeOsUpgradeChannel::NodeImage),
             }),
             aad: Some(AadSpec {
@@ -723,6 +753,8 @@ mod tests {
                 admin_username: "azureuser".into(),
                 ssh_public_key: "ssh-rsa keydata".into(),
             }),
+            disable_local_accounts: false,
+            oidc_issuer: true,
             tags: [("tier".to_owned(), "production".to_owned())]
                 .into_iter()
                 .collect(),
@@ -808,6 +840,7 @@ mod tests {
                     "serviceCidrs": ["10.0.0.0/16"]
                 },
                 "nodeResourceGroup": "MC_rg1_clustername1_location1",
+                "oidcIssuerProfile": {"enabled": true, "issuerURL": "https://location1.oic.prod-aks.azure.com/22222222-0000-0000-0000-000000000000/33333333-0000-0000-0000-000000000000/"},
                 "enableRBAC": true,
                 "supportPlan": "KubernetesOfficial"
             }
@@ -1045,6 +1078,10 @@ mod tests {
                     "ssh-rsa other".into(),
                 ),
             ),
+            (
+                "properties.oidcIssuerProfile.enabled",
+                set("/properties/oidcIssuerProfile/enabled", false.into()),
+            ),
             ("tags", set("/tags/tier", "dev".into())),
         ];
         for (field, mutate) in cases {
@@ -1056,6 +1093,22 @@ mod tests {
             fields.retain(|f| *f != "properties.agentPoolProfiles[renamed]");
             assert_eq!(fields, vec![field], "{field}");
         }
+    }
+
+    #[test]
+    fn local_accounts_disabled_by_the_spec_are_drift_until_aks_says_so() {
+        let mut s = spec();
+        s.disable_local_accounts = true;
+        let key = ManagedClusterKey {
+            resource_group: "rg1".into(),
+            name: "clustername1".into(),
+        };
+        let want = ManagedClusterResource::desired(&key, &s, &owner());
+        let d = ManagedClusterResource::diff(&want, &observed(get_after_put()));
+        assert_eq!(d[0].field, "properties.disableLocalAccounts");
+        let mut v = get_after_put();
+        v["properties"]["disableLocalAccounts"] = true.into();
+        assert!(ManagedClusterResource::diff(&want, &observed(v)).is_empty());
     }
 
     #[test]

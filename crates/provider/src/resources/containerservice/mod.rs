@@ -12,10 +12,14 @@ pub mod agent_pool;
 pub mod credentials;
 pub mod managed_cluster;
 pub mod models;
+pub mod versions;
 
-/// A stable Microsoft.ContainerService API version with published examples in
-/// azure-rest-api-specs (aks/stable/2025-10-01), served by Azure and by azop-armsim.
-pub const API_VERSION: &str = "2025-10-01";
+/// The newest stable Microsoft.ContainerService API version in azure-rest-api-specs
+/// (`aks/stable/2026-10-01/managedClusters.json`; 2026-08-01 is the one before, with
+/// published examples), served by Azure and by azop-armsim. Its `httpProxyConfig` can be
+/// updated in place (older versions refused that), which is what lets a ProxyConfig change
+/// reach an existing cluster.
+pub const API_VERSION: &str = "2026-10-01";
 
 /// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{name}`
 pub fn cluster_id(subscription_id: &str, resource_group: &str, name: &str) -> String {
@@ -25,7 +29,7 @@ pub fn cluster_id(subscription_id: &str, resource_group: &str, name: &str) -> St
 }
 
 /// `1.33.3` → `[1, 33, 3]` (non-numeric parts count as 0).
-pub(crate) fn version_parts(v: &str) -> Vec<u64> {
+pub fn version_parts(v: &str) -> Vec<u64> {
     v.trim_start_matches('v')
         .split('.')
         .map(|p| p.parse().unwrap_or(0))

@@ -1,4 +1,4 @@
-//! Serde models of ManagedCluster and AgentPool (API 2025-10-01), limited to what azop sets
+//! Serde models of ManagedCluster and AgentPool (API 2026-10-01), limited to what azop sets
 //! or reads. Used both as PUT bodies (unset fields are omitted, so AKS defaults apply) and
 //! as GET results (unknown fields land in `other`; enums are strings).
 
@@ -23,6 +23,9 @@ pub struct ManagedCluster {
     pub identity: Option<ManagedClusterIdentity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub properties: Option<ManagedClusterProperties>,
+    /// Changes on every write to the cluster (read-only; never sent).
+    #[serde(rename = "eTag", default, skip_serializing)]
+    pub e_tag: Option<String>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -97,8 +100,22 @@ pub struct ManagedClusterProperties {
         skip_serializing_if = "Option::is_none"
     )]
     pub enable_rbac: Option<bool>,
+    /// With AAD only: no static admin credentials (listClusterAdminCredential is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_local_accounts: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer_profile: Option<OidcIssuerProfile>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OidcIssuerProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Read-only: the issuer URL, once enabled.
+    #[serde(rename = "issuerURL", default, skip_serializing)]
+    pub issuer_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -329,6 +346,16 @@ impl ManagedCluster {
         p.current_kubernetes_version
             .as_deref()
             .or(p.kubernetes_version.as_deref())
+    }
+
+    /// The OIDC issuer URL (workload identity), once AKS has one.
+    pub fn oidc_issuer_url(&self) -> Option<&str> {
+        self.properties
+            .as_ref()?
+            .oidc_issuer_profile
+            .as_ref()?
+            .issuer_url
+            .as_deref()
     }
 
     pub fn agent_pools(&self) -> &[AgentPoolProfile] {

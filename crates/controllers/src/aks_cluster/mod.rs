@@ -1,0 +1,267 @@
+//! The AksCluster controller: a managed AKS cluster on the [engine](crate::engine). This
+//! module holds only AksCluster's own decisions:
+//!
+//! - [`plan`]: the graph and the AKS bodies the spec maps to (pure).
+//! - [`steps`]: the managed cluster, agent pool and kubeconfig Secret steps, whose bodies
+//!   depend on what runs (versions as a floor, the autoscaler's counts, credentials fetched
+//!   again after the cluster changed).
+//! - [`pools`]: agent pools the spec no longer has, found by listing.
+//! - [`report`]: status and conditions (pure).
+//! - [`AksClusterKind`] and [`run`]: the registration, with the watches that wake a cluster:
+//!   its credentials Secret, its kubeconfig Secrets, and ProxyConfigs of its namespace.
+
+pub mod plan;
+pub mod pools;
+pub mod report;
+pub mod steps;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use azop_api::Validate;
+use azop_api::naming::AKS_CLUSTER_FINALIZER;
+use azop_api::v1alpha1::aks_cluster::{AksCluster, AksClusterStatus};
+use azop_api::v1alpha1::proxy_config::ProxyConfig;
+use azop_api::v1alpha1::{ArmOperation, AzureScope, AzureStatus};
+use azop_provider::resources::containerservice::versions::{
+    list_kubernetes_versions, target_version,
+};
+use azop_provider::resources::containerservice::{cluster_id, version_satisfies};
+use azop_provider::{ArmSession, AzureError, Owner};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{Config, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
+use kube::{Resource, ResourceExt};
+
+use crate::backoff::RetryClass;
+use crate::context::Context;
+use crate::engine::{self, Blocker, Identity, Kind, ReportInput, Sweep};
+use crate::error::Error;
+use crate::proxy_config;
+use plan::{Extra, Part, PlannedStep, Resolved};
+
+/// AksCluster as the engine sees it.
+pub struct AksClusterKind;
+
+#[async_trait]
+impl Kind for AksClusterKind {
+    type Object = AksCluster;
+    type Status = AksClusterStatus;
+    type Resolved = Resolved;
+    type Part = Part;
+    type Extra = Extra;
+
+    const IDENTITY: Identity = Identity {
+        kind: "AksCluster",
+        finalizer: AKS_CLUSTER_FINALIZER,
+        field_manager: steps::FIELD_MANAGER,
+        metrics_label: "akscluster",
+        reporter: "azop",
+    };
+
+    fn scope(obj: &AksCluster) -> &AzureScope {
+        &obj.spec.azure
+    }
+
+    fn status(obj: &AksCluster) -> AksClusterStatus {
+        obj.status.clone().unwrap_or_default()
+    }
+
+    fn azure(status: &AksClusterStatus) -> &AzureStatus {
+        &status.azure
+    }
+
+    fn azure_mut(status: &mut AksClusterStatus) -> &mut AzureStatus {
+        &mut status.azure
+    }
+
+    fn validate(obj: &AksCluster) -> Result<(), String> {
+        obj.validate().map_err(|errors| errors.to_string())
+    }
+
+    /// The inherited proxy: `spec.proxyConfigRef`, else the namespace's default ProxyConfig.
+    async fn resolve(ctx: &Context, obj: &AksCluster) -> Result<Resolved, Error> {
+        let ns = obj.namespace().unwrap_or_default();
+        let proxies: Api<ProxyConfig> = Api::namespaced(ctx.client.clone(), &ns);
+        let list = proxies
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| Error::kube(format!("list ProxyConfigs in {ns}"), e))?;
+        let all: Vec<Arc<ProxyConfig>> = list.items.into_iter().map(Arc::new).collect();
+        let reference = obj.spec.proxy_config_ref.as_ref().map(|r| r.name.as_str());
+        let proxy = proxy_config::for_cluster(
+            &ctx.client,
+            &all,
+            &ns,
+            reference,
+            &proxy_config::inherit::aks_cluster_network(obj),
+        )
+        .await?;
+        Ok(Resolved {
+            http_proxy: proxy.map(|p| p.aks_http_proxy_config()),
+        })
+    }
+
+    fn names(obj: &AksCluster) -> BTreeMap<String, String> {
+        plan::names(&obj.name_any(), &obj.spec)
+    }
+
+    /// Before a create or an upgrade (nothing in flight): is the version to ask for one AKS
+    /// offers in the region? If not, the condition lists those it does, and nothing is
+    /// written. A steady state never asks.
+    async fn precheck(session: &ArmSession, obj: &AksCluster) -> Result<Option<Blocker>, Error> {
+        let status = obj.status.clone().unwrap_or_default();
+        let spec_version = &obj.spec.kubernetes_version;
+        let running = status.kubernetes_version.as_deref();
+        let pending = running.is_none_or(|r| !version_satisfies(spec_version, r));
+        if !pending || !status.azure.operations.is_empty() {
+            return Ok(None);
+        }
+        let location = &obj.spec.azure.location;
+        let offered = list_kubernetes_versions(session, location)
+            .await
+            .map_err(|e| Error::azure("list the Kubernetes versions AKS offers", e))?;
+        let target = target_version(spec_version, running);
+        if offered.values.is_empty() || offered.offers(&target) {
+            return Ok(None);
+        }
+        Ok(Some(Blocker {
+            reason: "KubernetesVersionNotOffered",
+            message: format!(
+                "Kubernetes {target} is not offered by AKS in {location}; offered: {}. Set spec.kubernetesVersion to one of them",
+                offered.summary()
+            ),
+            retry: RetryClass::InvalidSpec,
+            floor: Duration::from_secs(60),
+        }))
+    }
+
+    fn plan(obj: &AksCluster, resolved: Option<&Resolved>) -> Vec<PlannedStep> {
+        plan::plan(
+            &obj.name_any(),
+            &obj.namespace().unwrap_or_default(),
+            &obj.spec,
+            resolved,
+        )
+    }
+
+    async fn sweep(
+        session: &ArmSession,
+        owner: &Owner,
+        obj: &AksCluster,
+        _plan: &[PlannedStep],
+        operations: &mut Vec<ArmOperation>,
+    ) -> Result<Sweep, AzureError> {
+        // While deleting, the pools go with their cluster.
+        if obj.meta().deletion_timestamp.is_some() {
+            return Ok(Sweep::default());
+        }
+        let wanted: BTreeSet<String> = obj
+            .spec
+            .node_pools
+            .iter()
+            .map(|p| p.name.to_ascii_lowercase())
+            .collect();
+        let path = cluster_id(
+            session.subscription_id(),
+            &obj.spec.azure.resource_group,
+            &obj.name_any(),
+        );
+        pools::remove(session, owner, &path, &wanted, operations).await
+    }
+
+    fn report(input: ReportInput<'_, Self>) -> AksClusterStatus {
+        report::status(input)
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let clusters: Api<AksCluster> = ctx.api();
+    // Only spec changes (and the deletion mark) wake a cluster: its own status writes must
+    // not. Operations in flight are polled by requeue.
+    let (reader, writer) = reflector::store();
+    let triggers = watcher(clusters, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let controller = Controller::for_stream(triggers, reader)
+        .with_config(Config::default().concurrency(ctx.settings.concurrency));
+    let for_secrets = controller.store();
+    let for_proxies = controller.store();
+    controller
+        // Its credentials Secret changed, or one of its kubeconfig Secrets was changed or
+        // deleted (it is written again).
+        .watches(
+            ctx.api::<Secret>(),
+            watcher::Config::default(),
+            move |secret: Secret| {
+                let ns = secret.namespace().unwrap_or_default();
+                let name = secret.name_any();
+                let owners: Vec<String> = secret
+                    .owner_references()
+                    .iter()
+                    .filter(|r| r.kind == "AksCluster")
+                    .map(|r| r.uid.clone())
+                    .collect();
+                for_secrets
+                    .state()
+                    .into_iter()
+                    .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
+                    .filter(|c| {
+                        c.spec
+                            .azure
+                            .credentials_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
+                            || c.uid().is_some_and(|u| owners.contains(&u))
+                    })
+                    .map(|c| ObjectRef::from_obj(&*c))
+                    .collect::<Vec<_>>()
+            },
+        )
+        // A ProxyConfig appearing, changing or going changes the httpProxyConfig of the
+        // clusters that name it, or inherit their namespace's default.
+        .watches(
+            ctx.api::<ProxyConfig>(),
+            watcher::Config::default(),
+            move |p: ProxyConfig| {
+                let ns = p.namespace().unwrap_or_default();
+                let name = p.name_any();
+                for_proxies
+                    .state()
+                    .into_iter()
+                    .filter(|c| {
+                        proxy_config::resolve::affects(
+                            &ns,
+                            &name,
+                            &c.namespace().unwrap_or_default(),
+                            c.spec.proxy_config_ref.as_ref().map(|r| r.name.as_str()),
+                        )
+                    })
+                    .map(|c| ObjectRef::from_obj(&*c))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            engine::reconcile::<AksClusterKind>,
+            engine::error_policy::<AksClusterKind>,
+            ctx,
+        )
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "akscluster controller event");
+            }
+        })
+        .await;
+}

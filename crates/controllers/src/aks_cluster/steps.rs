@@ -1,0 +1,726 @@
+//! The AksCluster's custom steps. Each keeps what its last read found, because the body it
+//! writes depends on what runs, not only on the spec:
+//!
+//! - [`ClusterStep`]: the managed cluster. The version sent is the spec's as a floor
+//!   ([`target_version`]: never below what runs, one minor at a time); an update carries the
+//!   pools exactly as AKS has them (the pool steps change pools, and a cluster PUT that
+//!   omitted one would remove it).
+//! - [`PoolStep`]: one agent pool. Its version follows the control plane once it is below the
+//!   spec (never above the control plane, which AKS refuses); with autoscaling on, the count
+//!   sent is the one the autoscaler chose.
+//! - [`KubeconfigStep`]: a kubeconfig Secret, fetched again whenever the cluster's eTag moved
+//!   since it was written (every AKS operation changes it, a certificate rotation too), so a
+//!   steady state fetches nothing.
+//!
+//! The cluster is read once per pass whatever number of steps need it (the engine's observer
+//! shares one GET per resource).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use azop_provider::resources::containerservice::agent_pool::{AgentPoolKey, AgentPoolResource};
+use azop_provider::resources::containerservice::credentials::{
+    Kubeconfig, list_cluster_admin_credential, list_cluster_user_credential,
+};
+use azop_provider::resources::containerservice::managed_cluster::{
+    AgentPoolSpec, ManagedClusterKey, ManagedClusterResource, ManagedClusterSpec, PoolScale,
+};
+use azop_provider::resources::containerservice::models::{
+    AgentPool, AgentPoolProfile, ManagedCluster,
+};
+use azop_provider::resources::containerservice::versions::target_version;
+use azop_provider::resources::containerservice::{API_VERSION, version_satisfies};
+use azop_provider::resources::{self, ArmResource};
+use azop_provider::{Difference, LroHandle, Owner, RawResponse};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::Value;
+
+use crate::engine::{Observation, Step, StepCtx, StepError};
+
+/// The field manager of the kubeconfig Secrets (the controller's own).
+pub const FIELD_MANAGER: &str = "aksclusters.azop.dev";
+/// The cluster eTag the Secret's kubeconfig was fetched at.
+pub const ETAG_ANNOTATION: &str = "azop.dev/cluster-etag";
+/// The Cluster API label tools use to find a cluster's kubeconfig.
+pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
+/// The Cluster API Secret type.
+pub const SECRET_TYPE: &str = "cluster.x-k8s.io/secret";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn provisioning_state(raw: &Option<Value>) -> Option<String> {
+    raw.as_ref()?
+        .pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The managed cluster, read through the pass's shared observer.
+async fn read_cluster(
+    cx: &StepCtx<'_>,
+    key: &ManagedClusterKey,
+) -> Result<Option<(ManagedCluster, RawResponse)>, StepError> {
+    let path = ManagedClusterResource::path(cx.session.subscription_id(), key);
+    match cx.observer.get(&path, API_VERSION).await? {
+        None => Ok(None),
+        Some(resp) => Ok(Some((
+            resp.parse(ManagedClusterResource::RESOURCE_TYPE)?,
+            resp,
+        ))),
+    }
+}
+
+/// Pools as AKS has them, for an update of the cluster: read-only fields dropped, the rest
+/// (versions, counts, what azop does not manage) sent back as it is. Pure.
+pub fn echo_pools(observed: &ManagedCluster) -> Vec<AgentPoolProfile> {
+    observed
+        .agent_pools()
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            let props = &mut p.properties;
+            props.provisioning_state = None;
+            props.current_orchestrator_version = None;
+            props.node_image_version = None;
+            for k in [
+                "eTag",
+                "provisioningState",
+                "nodeImageVersion",
+                "currentOrchestratorVersion",
+            ] {
+                props.other.remove(k);
+            }
+            p
+        })
+        .collect()
+}
+
+/// The cluster body to send (pure): the spec at the version [`target_version`] gives for
+/// what runs; on an existing cluster with its pools echoed.
+pub fn cluster_body(
+    key: &ManagedClusterKey,
+    spec: &ManagedClusterSpec,
+    floor: &str,
+    owner: &Owner,
+    observed: Option<&ManagedCluster>,
+) -> ManagedCluster {
+    let mut spec = spec.clone();
+    spec.kubernetes_version = target_version(
+        floor,
+        observed.and_then(ManagedCluster::current_kubernetes_version),
+    );
+    let mut body = ManagedClusterResource::desired(key, &spec, owner);
+    if let (Some(o), Some(props)) = (observed, body.properties.as_mut()) {
+        props.agent_pool_profiles = Some(echo_pools(o));
+    }
+    body
+}
+
+pub struct ClusterStep {
+    key: ManagedClusterKey,
+    spec: ManagedClusterSpec,
+    /// The spec's version: a floor.
+    floor: String,
+    seen: Mutex<Option<ManagedCluster>>,
+}
+
+impl ClusterStep {
+    pub fn new(key: ManagedClusterKey, spec: ManagedClusterSpec, floor: String) -> Self {
+        ClusterStep {
+            key,
+            spec,
+            floor,
+            seen: Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait]
+impl Step for ClusterStep {
+    fn resource_type(&self) -> &'static str {
+        ManagedClusterResource::RESOURCE_TYPE
+    }
+
+    fn name(&self) -> &str {
+        &self.key.name
+    }
+
+    fn id(&self, subscription_id: &str) -> String {
+        ManagedClusterResource::path(subscription_id, &self.key)
+    }
+
+    fn desired(&self, owner: &Owner) -> Option<Value> {
+        let seen = lock(&self.seen).clone();
+        serde_json::to_value(cluster_body(
+            &self.key,
+            &self.spec,
+            &self.floor,
+            owner,
+            seen.as_ref(),
+        ))
+        .ok()
+    }
+
+    async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
+        let Some((observed, resp)) = read_cluster(cx, &self.key).await? else {
+            *lock(&self.seen) = None;
+            return Ok(Observation::default());
+        };
+        let owned = cx
+            .owner
+            .owns(ManagedClusterResource::owner_uid(&observed).as_deref());
+        let drift = if owned {
+            let body = cluster_body(
+                &self.key,
+                &self.spec,
+                &self.floor,
+                cx.owner,
+                Some(&observed),
+            );
+            ManagedClusterResource::diff(&body, &observed)
+        } else {
+            Vec::new()
+        };
+        *lock(&self.seen) = Some(observed);
+        let raw = resp.json();
+        Ok(Observation {
+            exists: true,
+            owned,
+            provisioning_state: provisioning_state(&raw),
+            drift,
+            raw,
+        })
+    }
+
+    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        let seen = lock(&self.seen).clone();
+        let body = cluster_body(&self.key, &self.spec, &self.floor, cx.owner, seen.as_ref());
+        let resp = ManagedClusterResource::put(cx.session, &self.key, &body).await?;
+        let path = self.id(cx.session.subscription_id());
+        Ok(cx.session.start_lro("PUT", &path, API_VERSION, &resp))
+    }
+
+    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        Ok(resources::delete_observed::<ManagedClusterResource>(cx.session, &self.key).await?)
+    }
+}
+
+/// The version a pool should run (pure): unchanged while it satisfies the spec's floor
+/// (auto-upgrade may have moved it past), else exactly the control plane's (a pool may never
+/// run newer than its control plane); a new pool gets the control plane's.
+pub fn pool_version(
+    floor: &str,
+    control_plane: Option<&str>,
+    pool: Option<&str>,
+) -> Option<String> {
+    match pool {
+        Some(p) if !p.is_empty() && version_satisfies(floor, p) => Some(p.to_string()),
+        _ => control_plane.map(str::to_string),
+    }
+}
+
+/// The pool body to send (pure). With autoscaling the count is what the pool has now (the
+/// autoscaler's), the range's minimum only for a new pool.
+pub fn pool_body(
+    key: &AgentPoolKey,
+    spec: &AgentPoolSpec,
+    floor: &str,
+    owner: &Owner,
+    control_plane: Option<&str>,
+    observed: Option<&AgentPool>,
+) -> AgentPool {
+    let props = observed.and_then(|p| p.properties.as_ref());
+    let mut spec = spec.clone();
+    spec.orchestrator_version = pool_version(
+        floor,
+        control_plane,
+        props.and_then(|p| {
+            p.current_orchestrator_version
+                .as_deref()
+                .or(p.orchestrator_version.as_deref())
+        }),
+    );
+    let mut body = AgentPoolResource::desired(key, &spec, owner);
+    if let (PoolScale::Autoscale { .. }, Some(count), Some(b)) = (
+        spec.scale,
+        props.and_then(|p| p.count),
+        body.properties.as_mut(),
+    ) {
+        b.count = Some(count);
+    }
+    body
+}
+
+#[derive(Clone, Default)]
+struct PoolSeen {
+    pool: Option<AgentPool>,
+    control_plane: Option<String>,
+}
+
+pub struct PoolStep {
+    key: AgentPoolKey,
+    cluster: ManagedClusterKey,
+    spec: AgentPoolSpec,
+    floor: String,
+    seen: Mutex<PoolSeen>,
+}
+
+impl PoolStep {
+    pub fn new(
+        key: AgentPoolKey,
+        cluster: ManagedClusterKey,
+        spec: AgentPoolSpec,
+        floor: String,
+    ) -> Self {
+        PoolStep {
+            key,
+            cluster,
+            spec,
+            floor,
+            seen: Mutex::new(PoolSeen::default()),
+        }
+    }
+
+    fn body(&self, owner: &Owner) -> AgentPool {
+        let seen = lock(&self.seen).clone();
+        pool_body(
+            &self.key,
+            &self.spec,
+            &self.floor,
+            owner,
+            seen.control_plane.as_deref(),
+            seen.pool.as_ref(),
+        )
+    }
+}
+
+#[async_trait]
+impl Step for PoolStep {
+    fn resource_type(&self) -> &'static str {
+        AgentPoolResource::RESOURCE_TYPE
+    }
+
+    fn name(&self) -> &str {
+        &self.key.name
+    }
+
+    fn id(&self, subscription_id: &str) -> String {
+        AgentPoolResource::path(subscription_id, &self.key)
+    }
+
+    fn desired(&self, owner: &Owner) -> Option<Value> {
+        serde_json::to_value(self.body(owner)).ok()
+    }
+
+    async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
+        let control_plane = read_cluster(cx, &self.cluster)
+            .await?
+            .and_then(|(c, _)| c.current_kubernetes_version().map(str::to_string));
+        let path = self.id(cx.session.subscription_id());
+        let Some(resp) = cx.observer.get(&path, API_VERSION).await? else {
+            *lock(&self.seen) = PoolSeen {
+                pool: None,
+                control_plane,
+            };
+            return Ok(Observation::default());
+        };
+        let observed: AgentPool = resp.parse(AgentPoolResource::RESOURCE_TYPE)?;
+        let owned = cx
+            .owner
+            .owns(AgentPoolResource::owner_uid(&observed).as_deref());
+        *lock(&self.seen) = PoolSeen {
+            pool: Some(observed.clone()),
+            control_plane,
+        };
+        let drift = if owned {
+            AgentPoolResource::diff(&self.body(cx.owner), &observed)
+        } else {
+            Vec::new()
+        };
+        let raw = resp.json();
+        Ok(Observation {
+            exists: true,
+            owned,
+            provisioning_state: provisioning_state(&raw),
+            drift,
+            raw,
+        })
+    }
+
+    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        let body = self.body(cx.owner);
+        let resp = AgentPoolResource::put(cx.session, &self.key, &body).await?;
+        let path = self.id(cx.session.subscription_id());
+        Ok(cx.session.start_lro("PUT", &path, API_VERSION, &resp))
+    }
+
+    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        Ok(resources::delete_observed::<AgentPoolResource>(cx.session, &self.key).await?)
+    }
+}
+
+/// The owner reference every kubeconfig Secret carries: the garbage collector deletes the
+/// Secret with its AksCluster.
+pub fn owner_reference(owner: &Owner) -> OwnerReference {
+    OwnerReference {
+        api_version: "azop.dev/v1alpha1".to_string(),
+        kind: owner.kind.clone(),
+        name: owner.name.clone(),
+        uid: owner.uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// The Secret for a kubeconfig (pure): key `value`, the Cluster API type and label, the
+/// cluster eTag it was fetched at, owned by the AksCluster.
+pub fn kubeconfig_secret(
+    name: &str,
+    namespace: &str,
+    owner: &Owner,
+    etag: Option<&str>,
+    kubeconfig: &Kubeconfig,
+) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(BTreeMap::from([(
+                CLUSTER_NAME_LABEL.to_string(),
+                owner.name.clone(),
+            )])),
+            annotations: etag
+                .map(|e| BTreeMap::from([(ETAG_ANNOTATION.to_string(), e.to_string())])),
+            owner_references: Some(vec![owner_reference(owner)]),
+            ..ObjectMeta::default()
+        },
+        type_: Some(SECRET_TYPE.to_string()),
+        data: Some(BTreeMap::from([(
+            "value".to_string(),
+            ByteString(kubeconfig.as_bytes().to_vec()),
+        )])),
+        ..Secret::default()
+    }
+}
+
+/// Why a kubeconfig Secret must be written again, if it must (pure).
+pub fn kubeconfig_drift(secret: &Secret, cluster_etag: Option<&str>) -> Vec<Difference> {
+    let mut out = Vec::new();
+    if !secret
+        .data
+        .as_ref()
+        .is_some_and(|d| d.get("value").is_some_and(|v| !v.0.is_empty()))
+    {
+        out.push(Difference {
+            field: "data.value".to_string(),
+            desired: "a kubeconfig".to_string(),
+            observed: "<missing>".to_string(),
+        });
+    }
+    let written_at = secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ETAG_ANNOTATION))
+        .map(String::as_str);
+    if let Some(etag) = cluster_etag
+        && written_at != Some(etag)
+    {
+        out.push(Difference {
+            field: "credentials".to_string(),
+            desired: format!("fetched at cluster eTag {etag}"),
+            observed: format!("fetched at {}", written_at.unwrap_or("<unknown>")),
+        });
+    }
+    out
+}
+
+pub struct KubeconfigStep {
+    admin: bool,
+    secret: String,
+    namespace: String,
+    cluster: ManagedClusterKey,
+    /// The cluster's eTag as this pass read it.
+    etag: Mutex<Option<String>>,
+}
+
+impl KubeconfigStep {
+    pub fn new(admin: bool, secret: String, namespace: String, cluster: ManagedClusterKey) -> Self {
+        KubeconfigStep {
+            admin,
+            secret,
+            namespace,
+            cluster,
+            etag: Mutex::new(None),
+        }
+    }
+
+    fn api(&self, cx: &StepCtx<'_>) -> Api<Secret> {
+        Api::namespaced(cx.kube.clone(), &self.namespace)
+    }
+
+    fn kube_error(&self, what: &str, e: kube::Error) -> StepError {
+        StepError::Kube {
+            action: format!("{what} Secret {}/{}", self.namespace, self.secret),
+            source: Box::new(e),
+        }
+    }
+}
+
+#[async_trait]
+impl Step for KubeconfigStep {
+    fn resource_type(&self) -> &'static str {
+        "Secret"
+    }
+
+    fn name(&self) -> &str {
+        &self.secret
+    }
+
+    fn id(&self, _subscription_id: &str) -> String {
+        format!(
+            "/api/v1/namespaces/{}/secrets/{}",
+            self.namespace, self.secret
+        )
+    }
+
+    async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
+        let etag = read_cluster(cx, &self.cluster)
+            .await?
+            .and_then(|(c, _)| c.e_tag);
+        *lock(&self.etag) = etag.clone();
+        let Some(secret) = self
+            .api(cx)
+            .get_opt(&self.secret)
+            .await
+            .map_err(|e| self.kube_error("read", e))?
+        else {
+            return Ok(Observation::default());
+        };
+        let owned = secret
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.uid == cx.owner.uid);
+        // Never the Secret's data: it holds credentials.
+        Ok(Observation {
+            exists: true,
+            owned,
+            provisioning_state: None,
+            drift: if owned {
+                kubeconfig_drift(&secret, etag.as_deref())
+            } else {
+                Vec::new()
+            },
+            raw: None,
+        })
+    }
+
+    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        let kubeconfig = if self.admin {
+            list_cluster_admin_credential(cx.session, &self.cluster).await?
+        } else {
+            list_cluster_user_credential(cx.session, &self.cluster).await?
+        };
+        let etag = lock(&self.etag).clone();
+        let secret = kubeconfig_secret(
+            &self.secret,
+            &self.namespace,
+            cx.owner,
+            etag.as_deref(),
+            &kubeconfig,
+        );
+        self.api(cx)
+            .patch(
+                &self.secret,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .map_err(|e| self.kube_error("write", e))?;
+        Ok(None)
+    }
+
+    /// The garbage collector deletes the Secret with its AksCluster (owner reference).
+    async fn delete(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azop_provider::resources::containerservice::managed_cluster::{
+        ClusterNetworkSpec, PoolMode, PoolOsType, SkuTier,
+    };
+
+    fn owner() -> Owner {
+        Owner::new("AksCluster", "ns", "c", "uid-1")
+    }
+
+    fn key() -> ManagedClusterKey {
+        ManagedClusterKey {
+            resource_group: "rg".into(),
+            name: "c".into(),
+        }
+    }
+
+    fn pool(name: &str, scale: PoolScale) -> AgentPoolSpec {
+        AgentPoolSpec {
+            name: name.into(),
+            mode: PoolMode::System,
+            vm_size: "Standard_D4s_v5".into(),
+            scale,
+            zones: vec![],
+            os_type: PoolOsType::Linux,
+            max_pods: None,
+            os_disk_size_gb: None,
+            vnet_subnet_id: None,
+            node_labels: BTreeMap::new(),
+            node_taints: vec![],
+            orchestrator_version: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn spec() -> ManagedClusterSpec {
+        ManagedClusterSpec {
+            location: "westeurope".into(),
+            sku_tier: SkuTier::Free,
+            support_plan: None,
+            kubernetes_version: "1.33".into(),
+            dns_prefix: "c".into(),
+            auto_upgrade: None,
+            aad: None,
+            agent_pools: vec![pool("system", PoolScale::Fixed { count: 1 })],
+            network: ClusterNetworkSpec {
+                plugin: "azure".into(),
+                plugin_mode: Some("overlay".into()),
+                pod_cidr: None,
+                service_cidr: None,
+                dns_service_ip: None,
+            },
+            api_server_access: None,
+            http_proxy: None,
+            linux_profile: None,
+            disable_local_accounts: false,
+            oidc_issuer: true,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn running(version: &str, pools: serde_json::Value) -> ManagedCluster {
+        serde_json::from_value(serde_json::json!({
+            "name": "c", "location": "westeurope", "eTag": "e1",
+            "tags": {"azop.dev/uid": "uid-1"},
+            "properties": {"kubernetesVersion": version, "currentKubernetesVersion": version, "agentPoolProfiles": pools}
+        }))
+        .expect("cluster")
+    }
+
+    #[test]
+    fn a_create_carries_the_system_pools_and_an_update_the_pools_as_they_are() {
+        let create = cluster_body(&key(), &spec(), "1.33", &owner(), None);
+        let p = create.properties.expect("props");
+        assert_eq!(p.kubernetes_version.as_deref(), Some("1.33"));
+        let pools = p.agent_pool_profiles.expect("pools");
+        assert_eq!(pools.len(), 1);
+        assert_eq!(pools[0].properties.count, Some(1));
+
+        let o = running(
+            "1.33.3",
+            serde_json::json!([
+                {"name": "system", "count": 1, "mode": "System", "orchestratorVersion": "1.33", "currentOrchestratorVersion": "1.33.3", "provisioningState": "Succeeded", "nodeImageVersion": "x"},
+                {"name": "apps", "count": 7, "mode": "User", "enableAutoScaling": true, "minCount": 2, "maxCount": 10, "orchestratorVersion": "1.33.3"}
+            ]),
+        );
+        let update = cluster_body(&key(), &spec(), "1.34", &owner(), Some(&o));
+        let p = update.properties.expect("props");
+        assert_eq!(p.kubernetes_version.as_deref(), Some("1.34"));
+        let pools = p.agent_pool_profiles.expect("pools");
+        assert_eq!(pools.len(), 2, "every pool AKS has, so none is removed");
+        assert_eq!(pools[1].properties.count, Some(7), "the autoscaler's count");
+        // Pools keep their version: the control plane goes first.
+        assert_eq!(
+            pools[0].properties.orchestrator_version.as_deref(),
+            Some("1.33")
+        );
+        assert_eq!(pools[0].properties.provisioning_state, None);
+        assert_eq!(pools[0].properties.current_orchestrator_version, None);
+        // After auto-upgrade moved past the spec: what runs is sent, never a downgrade.
+        let o = running("1.34.1", serde_json::json!([]));
+        let past = cluster_body(&key(), &spec(), "1.33", &owner(), Some(&o));
+        assert_eq!(
+            past.properties
+                .and_then(|p| p.kubernetes_version)
+                .as_deref(),
+            Some("1.34.1")
+        );
+    }
+
+    #[test]
+    fn pools_follow_the_control_plane_only_below_the_floor() {
+        assert_eq!(
+            pool_version("1.33", Some("1.34.1"), Some("1.33.3")).as_deref(),
+            Some("1.33.3")
+        );
+        assert_eq!(
+            pool_version("1.34", Some("1.34.1"), Some("1.33.3")).as_deref(),
+            Some("1.34.1")
+        );
+        assert_eq!(
+            pool_version("1.34", Some("1.34.1"), None).as_deref(),
+            Some("1.34.1")
+        );
+        assert_eq!(pool_version("1.34", None, None), None);
+    }
+
+    #[test]
+    fn an_autoscaled_pool_keeps_the_autoscalers_count() {
+        let k = AgentPoolKey {
+            resource_group: "rg".into(),
+            cluster: "c".into(),
+            name: "apps".into(),
+        };
+        let spec = pool("apps", PoolScale::Autoscale { min: 2, max: 10 });
+        let new = pool_body(&k, &spec, "1.33", &owner(), Some("1.33.3"), None);
+        let p = new.properties.expect("props");
+        assert_eq!(
+            (p.count, p.min_count, p.max_count),
+            (Some(2), Some(2), Some(10))
+        );
+        assert_eq!(p.orchestrator_version.as_deref(), Some("1.33.3"));
+        let observed: AgentPool = serde_json::from_value(serde_json::json!({
+            "properties": {"count": 7, "enableAutoScaling": true, "minCount": 2, "maxCount": 10, "currentOrchestratorVersion": "1.33.3", "tags": {"azop.dev/uid": "uid-1"}}
+        }))
+        .expect("pool");
+        let body = pool_body(&k, &spec, "1.33", &owner(), Some("1.33.3"), Some(&observed));
+        assert_eq!(body.properties.and_then(|p| p.count), Some(7));
+    }
+
+    #[test]
+    fn a_kubeconfig_is_fetched_again_only_after_the_cluster_changed() {
+        let kc = Kubeconfig::new(b"apiVersion: v1".to_vec());
+        let s = kubeconfig_secret("c-kubeconfig", "ns", &owner(), Some("e1"), &kc);
+        assert_eq!(s.type_.as_deref(), Some(SECRET_TYPE));
+        assert_eq!(
+            s.metadata
+                .owner_references
+                .as_ref()
+                .map(|r| r[0].uid.as_str()),
+            Some("uid-1")
+        );
+        assert!(kubeconfig_drift(&s, Some("e1")).is_empty());
+        assert_eq!(kubeconfig_drift(&s, Some("e2"))[0].field, "credentials");
+        assert!(kubeconfig_drift(&s, None).is_empty());
+        let empty = Secret::default();
+        assert_eq!(kubeconfig_drift(&empty, None)[0].field, "data.value");
+    }
+}
