@@ -322,9 +322,16 @@ async fn free_sample_from_apply_to_delete() {
     .unwrap();
     wait_object(&world, "dev-aks", "pools system and batch", |o| {
         condition(o, "Ready").is_some_and(|c| c.0 == "True")
-            && o.data["status"]["nodePools"]
-                .as_array()
-                .is_some_and(|p| p.len() == 2)
+            && o.data
+                .pointer("/status/observedGeneration")
+                .and_then(Value::as_i64)
+                == o.metadata.generation
+            && o.data["status"]["nodePools"].as_array().is_some_and(|p| {
+                p.iter()
+                    .filter_map(|p| p["name"].as_str())
+                    .collect::<Vec<_>>()
+                    == vec!["system", "batch"]
+            })
     })
     .await
     .unwrap();

@@ -60,19 +60,21 @@ impl Validate for AksCluster {
                 ),
             );
         }
-        // One minor at a time, from the old spec or from what runs, whichever is newer (after
-        // auto-upgrade moved past the spec, the next minor of what runs is one step).
+        // Once a cluster runs: one minor at a time, from the old spec or from what runs,
+        // whichever is newer (after auto-upgrade moved past the spec, the next minor of what
+        // runs is one step). Before, AKS creates whatever version is asked.
         let within = |base: &str| rules::version_within_one_minor(&n.kubernetes_version, base);
-        if n.kubernetes_version != o.kubernetes_version
+        if let Some(running) = current
+            && n.kubernetes_version != o.kubernetes_version
             && !within(&o.kubernetes_version)
-            && !current.is_some_and(within)
+            && !within(running)
         {
             errs.push(
                 "spec.kubernetesVersion",
                 format!(
                     "{:?} after {:?}: {}",
                     n.kubernetes_version,
-                    current.unwrap_or(&o.kubernetes_version),
+                    o.kubernetes_version,
                     msg::VERSION_MINOR_SKIP
                 ),
             );
