@@ -412,11 +412,12 @@ pub fn kubeconfig_secret(
 /// Why a kubeconfig Secret must be written again, if it must (pure).
 pub fn kubeconfig_drift(secret: &Secret, cluster_etag: Option<&str>) -> Vec<Difference> {
     let mut out = Vec::new();
-    if !secret
+    let has_value = secret
         .data
         .as_ref()
-        .is_some_and(|d| d.get("value").is_some_and(|v| !v.0.is_empty()))
-    {
+        .and_then(|d| d.get("value"))
+        .is_some_and(|v| !v.0.is_empty());
+    if !has_value {
         out.push(Difference {
             field: "data.value".to_string(),
             desired: "a kubeconfig".to_string(),

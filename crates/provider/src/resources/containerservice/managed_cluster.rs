@@ -441,7 +441,7 @@ impl ArmResource for ManagedClusterResource {
                 }),
             }),
             disable_local_accounts: spec.disable_local_accounts.then_some(true),
-            oidc_issuer_profile: spec.oidc_issuer.then(|| OidcIssuerProfile {
+            oidc_issuer_profile: spec.oidc_issuer.then_some(OidcIssuerProfile {
                 enabled: Some(true),
                 issuer_url: None,
             }),
