@@ -10,7 +10,11 @@
 //! 1. one AzureCluster (3 control-plane + 3 workers) under the `realistic` latency preset ×
 //!    F: apply → Ready against the critical path of the resource graph computed from the same
 //!    latencies; ARM calls to create it by method; GETs per steady-state resync; delete time;
-//! 2. N AzureClusters against a zero-latency simulator: operator memory (VmRSS, VmHWM) idle,
+//! 2. one AksCluster (a System pool created with the cluster, two User pools after it) under
+//!    the same preset: apply → Ready against its critical path (resource group, managed
+//!    cluster, then the slowest pool — the pools go in parallel); ARM calls to create it;
+//!    GETs per steady-state resync; delete time;
+//! 3. N AzureClusters against a zero-latency simulator: operator memory (VmRSS, VmHWM) idle,
 //!    with all N Ready, and after deleting them all.
 //!
 //! Every process it starts is stopped when it ends, on error and on Ctrl-C / SIGTERM.
@@ -155,6 +159,13 @@ async fn run(cli: Cli) -> Result<()> {
             cli.resync_seconds,
         )
         .await?;
+    bench
+        .one_aks(
+            cli.latency_scale,
+            cli.retry_after_seconds,
+            cli.resync_seconds,
+        )
+        .await?;
     if !cli.skip_scale {
         bench.many_clusters(cli.clusters).await?;
     }
@@ -178,6 +189,30 @@ fn cluster(name: &str, subscription: &str) -> Value {
             "workerPools": [{"name": "general", "replicas": 3, "vmSize": "Standard_D8s_v5", "zones": ["1", "2", "3"]}],
             "image": {"marketplace": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}},
             "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvS3qkQ8qk3m0n1y6K2c5a8yZ9jv3d9sQ0mL6n4yXw1 bench@example.com",
+        }
+    })
+}
+
+/// An AksCluster: a System pool (created with the cluster) and two User pools (after it, in
+/// parallel), in a resource group azop creates.
+fn aks_cluster(name: &str) -> Value {
+    json!({
+        "apiVersion": "azop.dev/v1alpha1",
+        "kind": "AksCluster",
+        "metadata": {"name": name},
+        "spec": {
+            "credentialsRef": {"name": SECRET},
+            "subscriptionId": SUBSCRIPTION,
+            "location": "westeurope",
+            "resourceGroup": format!("rg-{name}"),
+            "createResourceGroup": true,
+            "kubernetesVersion": "1.33",
+            "managedControlPlane": {"sku": "Standard", "autoUpgradeProfile": {"upgradeChannel": "patch"}},
+            "nodePools": [
+                {"name": "system", "mode": "System", "vmSize": "Standard_D4s_v5", "count": 3, "zones": ["1", "2", "3"]},
+                {"name": "apps", "mode": "User", "vmSize": "Standard_D8s_v5", "autoscale": {"min": 2, "max": 10}},
+                {"name": "batch", "mode": "User", "vmSize": "Standard_D8s_v5", "count": 2}
+            ],
         }
     })
 }
@@ -334,6 +369,106 @@ impl Bench {
             "critical path (delete): {:.1} s via {}",
             delete_path.as_secs_f64(),
             delete_keys.join(" -> ")
+        );
+        println!(
+            "delete -> gone: {:.1} s; overhead {:.1} s; ARM calls {}; left in the simulator: {}",
+            to_gone.as_secs_f64(),
+            to_gone.as_secs_f64() - delete_path.as_secs_f64(),
+            show_methods(&delete_calls),
+            sim.inventory().len()
+        );
+        op.stop();
+        sim.shutdown().await;
+        Ok(())
+    }
+
+    async fn one_aks(&self, scale: f64, retry_after: f64, resync_seconds: u64) -> Result<()> {
+        use azop_armsim::types::containerservice::{CLUSTER, POOL};
+        let config = SimConfig::new()
+            .latency_preset(LatencyPreset::Realistic)
+            .latency_scale(scale)
+            .retry_after(Duration::from_secs_f64(retry_after.max(0.0)));
+        let rg = "Microsoft.Resources/resourceGroups";
+        let create_path = sim_latency(&config, rg, OpKind::Create)
+            + sim_latency(&config, CLUSTER, OpKind::Create)
+            + sim_latency(&config, POOL, OpKind::Create);
+        let delete_path = sim_latency(&config, CLUSTER, OpKind::Delete)
+            + sim_latency(&config, rg, OpKind::Delete);
+        let sim = azop_armsim::start(config).await.context("start armsim")?;
+        let ns = self.namespace_with_secret("bench-aks").await?;
+        let mut op = self.operator(&sim, &ns, "azop-bench-aks", resync_seconds)?;
+        op.wait_ready(&self.http, Duration::from_secs(60)).await?;
+        let ar = kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("azop.dev", "v1alpha1", "AksCluster"),
+            "aksclusters",
+        );
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(self.client.clone(), &ns, &ar);
+        let all = RequestFilter::default();
+
+        println!();
+        println!(
+            "## one AksCluster (System pool + 2 User pools), realistic latencies x {scale}"
+        );
+        let before = sim.requests(&all).len();
+        let start = Instant::now();
+        kit::apply(&self.client, &ns, &aks_cluster("aks")).await?;
+        self.wait(&format!("{ns}/aks Ready"), || async {
+            Ok(api.get("aks").await.is_ok_and(|o| kit::is_ready(&o)))
+        })
+        .await?;
+        let to_ready = start.elapsed();
+        let reqs = sim.requests(&all);
+        let (create_calls, _) = by_method(&reqs[before..]);
+        println!(
+            "critical path (create): {:.1} s via resource group -> managed cluster (with the System pool) -> User pools (in parallel)",
+            create_path.as_secs_f64()
+        );
+        println!(
+            "apply -> Ready: {:.1} s; overhead {:.1} s ({:+.0}%)",
+            to_ready.as_secs_f64(),
+            to_ready.as_secs_f64() - create_path.as_secs_f64(),
+            100.0 * (to_ready.as_secs_f64() / create_path.as_secs_f64() - 1.0)
+        );
+        println!("ARM calls to create: {}", show_methods(&create_calls));
+
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let from = sim.requests(&all).len();
+        let r0 = op.reconciles(&self.http).await?;
+        tokio::time::sleep(Duration::from_secs(resync_seconds * 3 + 1)).await;
+        let reqs = sim.requests(&all);
+        let r1 = op.reconciles(&self.http).await?;
+        let (steady, _) = by_method(&reqs[from..]);
+        let gets = steady.get("GET").copied().unwrap_or(0);
+        let writes: usize = steady
+            .iter()
+            .filter(|(m, _)| m.as_str() != "GET")
+            .map(|(_, v)| v)
+            .sum();
+        let resyncs = r1.saturating_sub(r0);
+        println!(
+            "steady state over {} s (resync every {resync_seconds} s): {resyncs} reconciles, {gets} GETs, {writes} writes; {} GETs per resync",
+            resync_seconds * 3 + 1,
+            if resyncs == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{:.1}", gets as f64 / resyncs as f64)
+            }
+        );
+
+        let before = sim.requests(&all).len();
+        let start = Instant::now();
+        api.delete("aks", &DeleteParams::default()).await?;
+        self.wait(&format!("{ns}/aks gone"), || async {
+            Ok(api.get_opt("aks").await?.is_none())
+        })
+        .await?;
+        let to_gone = start.elapsed();
+        let reqs = sim.requests(&all);
+        let (delete_calls, _) = by_method(&reqs[before..]);
+        println!(
+            "critical path (delete): {:.1} s via managed cluster (its pools go with it) -> resource group",
+            delete_path.as_secs_f64()
         );
         println!(
             "delete -> gone: {:.1} s; overhead {:.1} s; ARM calls {}; left in the simulator: {}",

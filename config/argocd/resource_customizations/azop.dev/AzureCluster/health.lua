@@ -7,7 +7,8 @@
 --   Healthy      Ready=True for the current generation
 --   Degraded     Ready=False for a reason that only a person can fix: azop stopped retrying
 --                or cannot go on (InvalidSpec, StaticPlacementInvalid, NotOwned,
---                AuthorizationFailed, ResourceGroupNotFound) or a delete that cannot finish
+--                AuthorizationFailed, ResourceGroupNotFound, KubernetesVersionNotOffered) or a
+--                delete that cannot finish
 --                (DeleteBlocked); the message is the condition's, which says what to do.
 --                A write Azure refused for lack of permission is reported as
 --                ProvisioningFailed with "(AuthorizationFailed)" in the message: Degraded too
@@ -28,6 +29,8 @@ local degradedReasons = {
   AzureInvalidSpec = true,
   CredentialsRejected = true,
   ResourceGroupNotFound = true,
+  -- AksCluster: the Kubernetes version is not one AKS offers in the region.
+  KubernetesVersionNotOffered = true,
   DeleteBlocked = true,
 }
 
