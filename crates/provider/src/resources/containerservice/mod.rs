@@ -16,9 +16,9 @@ pub mod versions;
 
 /// The newest stable Microsoft.ContainerService API version in azure-rest-api-specs
 /// (`aks/stable/2026-10-01/managedClusters.json`; 2026-08-01 is the one before, with
-/// published examples), served by Azure and by azop-armsim. Its `httpProxyConfig` can be
-/// updated in place (older versions refused that), which is what lets a ProxyConfig change
-/// reach an existing cluster.
+/// published examples), served by Azure and by azop-armsim. Recent versions accept an update
+/// of `httpProxyConfig` (older ones refused it), which lets a ProxyConfig change reach an
+/// existing cluster.
 pub const API_VERSION: &str = "2026-10-01";
 
 /// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/{name}`
