@@ -80,9 +80,9 @@ def test_managed_cluster_errors(aks, resource_group, location):
 
 def test_kubernetes_versions_are_listed_and_only_those_are_accepted(aks, resource_group, location):
     versions = aks.managed_clusters.list_kubernetes_versions(location)
-    minors = [v.version for v in versions.values]
+    minors = [v.version for v in versions.values_property]
     assert minors == ["1.31", "1.32", "1.33", "1.34"]
-    v133 = next(v for v in versions.values if v.version == "1.33")
+    v133 = next(v for v in versions.values_property if v.version == "1.33")
     assert v133.is_default
     assert sorted(v133.patch_versions) == ["1.33.2", "1.33.3"]
     assert "1.34.1" in v133.patch_versions["1.33.3"].upgrades
