@@ -407,9 +407,7 @@ impl Bench {
         let all = RequestFilter::default();
 
         println!();
-        println!(
-            "## one AksCluster (System pool + 2 User pools), realistic latencies x {scale}"
-        );
+        println!("## one AksCluster (System pool + 2 User pools), realistic latencies x {scale}");
         let before = sim.requests(&all).len();
         let start = Instant::now();
         kit::apply(&self.client, &ns, &aks_cluster("aks")).await?;

@@ -60,9 +60,9 @@ fn aks_left(world: &World) -> Vec<String> {
         .inventory()
         .into_iter()
         .filter(|r| {
-            r["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(CLUSTER_TYPE) || t.eq_ignore_ascii_case(POOL_TYPE))
+            r["type"].as_str().is_some_and(|t| {
+                t.eq_ignore_ascii_case(CLUSTER_TYPE) || t.eq_ignore_ascii_case(POOL_TYPE)
+            })
         })
         .filter_map(|r| r["id"].as_str().map(str::to_string))
         .collect()
@@ -70,7 +70,9 @@ fn aks_left(world: &World) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_throttled_and_failed_operations_converge_with_bounded_calls() {
-    let world = World::new("aks-faults", SimConfig::default()).await.unwrap();
+    let world = World::new("aks-faults", SimConfig::default())
+        .await
+        .unwrap();
     resource_group(&world, "rg-dev").await.unwrap();
     let cluster = "/subscriptions/*/managedClusters/dev-aks";
     for f in [
@@ -142,7 +144,12 @@ async fn sigkill_during_create_and_delete_leaves_no_duplicate_and_nothing_behind
         "the create is resumed, not sent again: {:?}",
         operator_writes(&world)
     );
-    assert_eq!(aks_left(&world).len(), 3, "one cluster, two pools: {:?}", aks_left(&world));
+    assert_eq!(
+        aks_left(&world).len(),
+        3,
+        "one cluster, two pools: {:?}",
+        aks_left(&world)
+    );
 
     aks::api(&world)
         .delete("dev-aks", &DeleteParams::default())
