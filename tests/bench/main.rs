@@ -324,30 +324,7 @@ impl Bench {
             show_methods(&create_calls)
         );
 
-        // Steady state: let the last status write settle, then watch several resyncs.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let from = sim.requests(&all).len();
-        let r0 = op.reconciles(&self.http).await?;
-        tokio::time::sleep(Duration::from_secs(resync_seconds * 3 + 1)).await;
-        let reqs = sim.requests(&all);
-        let r1 = op.reconciles(&self.http).await?;
-        let (steady, _) = by_method(&reqs[from..]);
-        let gets = steady.get("GET").copied().unwrap_or(0);
-        let writes: usize = steady
-            .iter()
-            .filter(|(m, _)| m.as_str() != "GET")
-            .map(|(_, v)| v)
-            .sum();
-        let resyncs = r1.saturating_sub(r0);
-        println!(
-            "steady state over {} s (resync every {resync_seconds} s): {resyncs} reconciles, {gets} GETs, {writes} writes; {} GETs per resync",
-            resync_seconds * 3 + 1,
-            if resyncs == 0 {
-                "n/a".to_string()
-            } else {
-                format!("{:.1}", gets as f64 / resyncs as f64)
-            }
-        );
+        self.steady_state(&sim, &op, resync_seconds).await?;
         let mem = op.memory()?;
         println!(
             "operator memory with one cluster: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
@@ -430,29 +407,7 @@ impl Bench {
         );
         println!("ARM calls to create: {}", show_methods(&create_calls));
 
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let from = sim.requests(&all).len();
-        let r0 = op.reconciles(&self.http).await?;
-        tokio::time::sleep(Duration::from_secs(resync_seconds * 3 + 1)).await;
-        let reqs = sim.requests(&all);
-        let r1 = op.reconciles(&self.http).await?;
-        let (steady, _) = by_method(&reqs[from..]);
-        let gets = steady.get("GET").copied().unwrap_or(0);
-        let writes: usize = steady
-            .iter()
-            .filter(|(m, _)| m.as_str() != "GET")
-            .map(|(_, v)| v)
-            .sum();
-        let resyncs = r1.saturating_sub(r0);
-        println!(
-            "steady state over {} s (resync every {resync_seconds} s): {resyncs} reconciles, {gets} GETs, {writes} writes; {} GETs per resync",
-            resync_seconds * 3 + 1,
-            if resyncs == 0 {
-                "n/a".to_string()
-            } else {
-                format!("{:.1}", gets as f64 / resyncs as f64)
-            }
-        );
+        self.steady_state(&sim, &op, resync_seconds).await?;
 
         let before = sim.requests(&all).len();
         let start = Instant::now();
@@ -477,6 +432,41 @@ impl Bench {
         );
         op.stop();
         sim.shutdown().await;
+        Ok(())
+    }
+
+    /// Steady state: lets the last status write settle, then watches three resyncs and prints
+    /// the reconciles, GETs and writes they made.
+    async fn steady_state(
+        &self,
+        sim: &RunningSim,
+        op: &Operator,
+        resync_seconds: u64,
+    ) -> Result<()> {
+        let all = RequestFilter::default();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let from = sim.requests(&all).len();
+        let r0 = op.reconciles(&self.http).await?;
+        tokio::time::sleep(Duration::from_secs(resync_seconds * 3 + 1)).await;
+        let reqs = sim.requests(&all);
+        let r1 = op.reconciles(&self.http).await?;
+        let (steady, _) = by_method(&reqs[from..]);
+        let gets = steady.get("GET").copied().unwrap_or(0);
+        let writes: usize = steady
+            .iter()
+            .filter(|(m, _)| m.as_str() != "GET")
+            .map(|(_, v)| v)
+            .sum();
+        let resyncs = r1.saturating_sub(r0);
+        println!(
+            "steady state over {} s (resync every {resync_seconds} s): {resyncs} reconciles, {gets} GETs, {writes} writes; {} GETs per resync",
+            resync_seconds * 3 + 1,
+            if resyncs == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{:.1}", gets as f64 / resyncs as f64)
+            }
+        );
         Ok(())
     }
 

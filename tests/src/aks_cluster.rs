@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use azop_armsim::KubeconfigTarget;
-use azop_testenv::{Check, wait_for};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-use crate::azure_cluster::{all_messages, condition, rg_path};
+use crate::azure_cluster::{condition, rg_path, wait_gone_on, wait_on};
 use crate::operator::{SUBSCRIPTION, World};
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);
@@ -80,33 +79,11 @@ pub async fn wait_object(
     what: &str,
     pred: impl Fn(&DynamicObject) -> bool,
 ) -> Result<DynamicObject> {
-    let api = api(world);
-    let pred = &pred;
-    wait_for(format!("{name}: {what}"), TIMEOUT, || {
-        let api = api.clone();
-        async move {
-            match api.get(name).await {
-                Ok(o) if pred(&o) => Check::Done(o),
-                Ok(o) => Check::Pending(all_messages(&o)),
-                Err(e) => Check::Pending(e.to_string()),
-            }
-        }
-    })
-    .await
-    .map_err(anyhow::Error::from)
+    wait_on(&api(world), name, what, TIMEOUT, pred).await
 }
 
 pub async fn wait_gone(world: &World, name: &str) -> Result<()> {
-    let api = api(world);
-    wait_for(format!("{name} deleted"), TIMEOUT, || async {
-        match api.get_opt(name).await {
-            Ok(None) => Check::Done(()),
-            Ok(Some(o)) => Check::Pending(all_messages(&o)),
-            Err(e) => Check::Pending(e.to_string()),
-        }
-    })
-    .await
-    .map_err(anyhow::Error::from)
+    wait_gone_on(&api(world), name).await
 }
 
 /// Creates the (existing) resource group a sample names, as a user would beforehand.

@@ -143,7 +143,17 @@ pub async fn wait_object(
     timeout: Duration,
     pred: impl Fn(&DynamicObject) -> bool,
 ) -> Result<DynamicObject> {
-    let api = api(world);
+    wait_on(&api(world), name, what, timeout, pred).await
+}
+
+/// Waits until `pred` holds for object `name` of any azop kind (`api`); returns it.
+pub async fn wait_on(
+    api: &Api<DynamicObject>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&DynamicObject) -> bool,
+) -> Result<DynamicObject> {
     let pred = &pred;
     wait_for(format!("{name}: {what}"), timeout, || {
         let api = api.clone();
@@ -160,7 +170,11 @@ pub async fn wait_object(
 }
 
 pub async fn wait_gone(world: &World, name: &str) -> Result<()> {
-    let api = api(world);
+    wait_gone_on(&api(world), name).await
+}
+
+/// Waits until object `name` of any azop kind (`api`) is gone.
+pub async fn wait_gone_on(api: &Api<DynamicObject>, name: &str) -> Result<()> {
     wait_for(format!("{name} deleted"), TIMEOUT, || async {
         match api.get_opt(name).await {
             Ok(None) => Check::Done(()),
