@@ -39,18 +39,17 @@ const WEBHOOK_SECRET: &str = "azop-webhook-tls";
 const HTTP_PROXY: &str = "http://proxy.corp.example:3128";
 const HTTPS_PROXY: &str = "http://proxy.corp.example:3129";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// The ports this binary's chart install points at: the webhook the operator serves, and
-/// the forward proxy the egress test starts. Chosen once, before the install.
+/// the forward proxy the egress test starts. Chosen once, before the install (both listeners
+/// held at the same time, so the two differ).
 fn ports() -> (u16, u16) {
     static PORTS: OnceLock<(u16, u16)> = OnceLock::new();
-    *PORTS.get_or_init(|| (free_port(), free_port()))
+    *PORTS.get_or_init(|| {
+        let a = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let b = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).expect("local address");
+        (port(&a), port(&b))
+    })
 }
 
 fn chart_sets() -> Vec<String> {
@@ -434,7 +433,7 @@ async fn change_webhook(
         change(hook);
         match api.replace(WEBHOOK_CONFIG, &PostParams::default(), &mwc).await {
             Ok(_) => return Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(e) if azop_e2e::objects::error_code(&e) == Some(409) => continue,
             Err(e) => return Err(e).context("replace the MutatingWebhookConfiguration"),
         }
     }

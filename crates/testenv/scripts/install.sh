@@ -5,8 +5,9 @@
 #     their Go modules at the versions pinned in crates/testenv/go/kube/go.mod (go-tools.sh)
 #   - Azurite         (npm, pinned to 3.35.0: 3.36+ needs Node >= 21)
 #   - Debian's cloud-init (its `cloud-init schema` checks the nodes' customData azop writes)
-#     and tinyproxy (the forward proxy the operator's egress test runs its own instance of;
-#     Debian's service is not started: policy-rc.d in containers, and the test never uses it)
+#     and tinyproxy (the forward proxy the operator's egress test runs its own instance of,
+#     with its own config and port; Debian's tinyproxy service, where systemd starts it, is
+#     never used)
 # Writes ~/.cache/azop/testenv.env with one AZOP_<TOOL>=path line per tool, which azop-testenv
 # reads when those variables are not set in the environment.
 #
