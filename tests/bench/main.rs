@@ -174,9 +174,7 @@ async fn run(cli: Cli) -> Result<()> {
             bench.many_clusters(cli.clusters).await?;
         }
     }
-    bench
-        .webhook(cli.webhook_rate, cli.webhook_seconds)
-        .await?;
+    bench.webhook(cli.webhook_rate, cli.webhook_seconds).await?;
     Ok(())
 }
 

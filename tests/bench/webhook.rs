@@ -257,7 +257,10 @@ impl Bench {
         let mut seen = false;
         for _ in 0..200 {
             let p = pods.create(&dry, &labelled).await?;
-            if p.metadata.annotations.is_some_and(|a| a.contains_key("azop.dev/proxy-injected")) {
+            if p.metadata
+                .annotations
+                .is_some_and(|a| a.contains_key("azop.dev/proxy-injected"))
+            {
                 seen = true;
                 break;
             }
@@ -268,8 +271,14 @@ impl Bench {
         }
         let api_rate = rate;
         for (what, pod) in [
-            ("API server, dry-run create, unlabelled Pod (no webhook call)", plain),
-            ("API server, dry-run create, labelled Pod (webhook called)", labelled),
+            (
+                "API server, dry-run create, unlabelled Pod (no webhook call)",
+                plain,
+            ),
+            (
+                "API server, dry-run create, labelled Pod (webhook called)",
+                labelled,
+            ),
         ] {
             let pod = Arc::new(pod);
             let run = open_loop(api_rate, seconds, |_| {
@@ -283,7 +292,9 @@ impl Bench {
             run.print(what, api_rate);
         }
         print_memory("after the API server runs", op.memory()?);
-        configs.delete(CONFIG_NAME, &DeleteParams::default()).await?;
+        configs
+            .delete(CONFIG_NAME, &DeleteParams::default())
+            .await?;
         op.stop();
         Ok(())
     }

@@ -147,7 +147,10 @@ fn ready_for_generation(o: &DynamicObject) -> bool {
 /// listening address moved to the loopback port the chart's `webhook.url` names.
 async fn chart_webhook_settings(world: &World) -> Result<(Vec<(String, String)>, Vec<String>)> {
     let deployments: Api<Deployment> = Api::namespaced(world.client.clone(), OPERATOR_NAMESPACE);
-    let d = deployments.get("azop").await.context("the chart's Deployment")?;
+    let d = deployments
+        .get("azop")
+        .await
+        .context("the chart's Deployment")?;
     let c: Container = d
         .spec
         .and_then(|s| s.template.spec)
@@ -161,15 +164,20 @@ async fn chart_webhook_settings(world: &World) -> Result<(Vec<(String, String)>,
         .filter_map(|e| Some((e.name, e.value?)))
         .collect();
     ensure!(
-        env.iter().any(|(k, v)| k == "AZOP_PROXY_LABEL" && v == "spectrocloud.com/connection=proxy"),
+        env.iter()
+            .any(|(k, v)| k == "AZOP_PROXY_LABEL" && v == "spectrocloud.com/connection=proxy"),
         "the chart sets AZOP_PROXY_LABEL: {env:?}"
     );
     ensure!(
-        env.iter().any(|(k, v)| k == "AZOP_WEBHOOK_CERT_MODE" && v == "operator"),
+        env.iter()
+            .any(|(k, v)| k == "AZOP_WEBHOOK_CERT_MODE" && v == "operator"),
         "the chart's default is operator-managed certificates: {env:?}"
     );
     env.retain(|(k, _)| k != "AZOP_WEBHOOK_ADDR");
-    env.push(("AZOP_WEBHOOK_ADDR".into(), format!("127.0.0.1:{}", ports().0)));
+    env.push((
+        "AZOP_WEBHOOK_ADDR".into(),
+        format!("127.0.0.1:{}", ports().0),
+    ));
     let args: Vec<String> = c
         .args
         .unwrap_or_default()
@@ -187,7 +195,10 @@ async fn chart_webhook_settings(world: &World) -> Result<(Vec<(String, String)>,
 /// would expand it (`$(KUBERNETES_SERVICE_HOST)` is the API server, here on loopback).
 async fn chart_proxy_env(world: &World) -> Result<Vec<(String, String)>> {
     let deployments: Api<Deployment> = Api::namespaced(world.client.clone(), OPERATOR_NAMESPACE);
-    let d = deployments.get("azop").await.context("the chart's Deployment")?;
+    let d = deployments
+        .get("azop")
+        .await
+        .context("the chart's Deployment")?;
     let env = d
         .spec
         .and_then(|s| s.template.spec)
@@ -196,10 +207,22 @@ async fn chart_proxy_env(world: &World) -> Result<Vec<(String, String)>> {
         .unwrap_or_default();
     let out: Vec<(String, String)> = env
         .into_iter()
-        .filter(|e| e.name.eq_ignore_ascii_case("HTTP_PROXY") || e.name.eq_ignore_ascii_case("HTTPS_PROXY") || e.name.eq_ignore_ascii_case("NO_PROXY"))
-        .filter_map(|e| Some((e.name, e.value?.replace("$(KUBERNETES_SERVICE_HOST)", "127.0.0.1"))))
+        .filter(|e| {
+            e.name.eq_ignore_ascii_case("HTTP_PROXY")
+                || e.name.eq_ignore_ascii_case("HTTPS_PROXY")
+                || e.name.eq_ignore_ascii_case("NO_PROXY")
+        })
+        .filter_map(|e| {
+            Some((
+                e.name,
+                e.value?.replace("$(KUBERNETES_SERVICE_HOST)", "127.0.0.1"),
+            ))
+        })
         .collect();
-    ensure!(out.len() == 6, "the chart renders HTTP(S)_PROXY, NO_PROXY and their twins: {out:?}");
+    ensure!(
+        out.len() == 6,
+        "the chart renders HTTP(S)_PROXY, NO_PROXY and their twins: {out:?}"
+    );
     Ok(out)
 }
 
@@ -243,12 +266,13 @@ async fn create_deployment(world: &World, manifest: Value) -> Result<Deployment>
 async fn pod_of(world: &World, app: &str, not: Option<&str>) -> Result<Pod> {
     let api = pods(world);
     wait_for(format!("a Pod of {app}"), TIMEOUT, || async {
-        match api.list(&ListParams::default().labels(&format!("app={app}"))).await {
-            Ok(l) => match l
-                .items
-                .into_iter()
-                .find(|p| p.metadata.deletion_timestamp.is_none() && p.metadata.name.as_deref() != not)
-            {
+        match api
+            .list(&ListParams::default().labels(&format!("app={app}")))
+            .await
+        {
+            Ok(l) => match l.items.into_iter().find(|p| {
+                p.metadata.deletion_timestamp.is_none() && p.metadata.name.as_deref() != not
+            }) {
                 Some(p) => Check::Done(p),
                 None => Check::Pending("no pod yet".into()),
             },
@@ -293,18 +317,40 @@ fn assert_injected(p: &Pod, http: &str, generation: i64) -> Result<()> {
             ("https_proxy", HTTPS_PROXY),
             ("SSL_CERT_FILE", "/etc/azop/proxy-ca/ca.crt"),
         ] {
-            ensure!(get(&env, k) == Some(want), "{name}/{}: {k} = {:?}, want {want}", c.name, get(&env, k));
+            ensure!(
+                get(&env, k) == Some(want),
+                "{name}/{}: {k} = {:?}, want {want}",
+                c.name,
+                get(&env, k)
+            );
         }
         for k in ["NO_PROXY", "no_proxy"] {
             let v = get(&env, k).unwrap_or_default();
-            for want in ["169.254.169.254", "168.63.129.16", ".corp.example", ".svc", "localhost"] {
-                ensure!(v.split(',').any(|e| e == want), "{name}/{}: {k} lacks {want}: {v}", c.name);
+            for want in [
+                "169.254.169.254",
+                "168.63.129.16",
+                ".corp.example",
+                ".svc",
+                "localhost",
+            ] {
+                ensure!(
+                    v.split(',').any(|e| e == want),
+                    "{name}/{}: {k} lacks {want}: {v}",
+                    c.name
+                );
             }
         }
         let mounted = c.volume_mounts.iter().flatten().any(|m| {
-            m.name == "azop-proxy-ca" && m.mount_path == "/etc/azop/proxy-ca" && m.read_only == Some(true)
+            m.name == "azop-proxy-ca"
+                && m.mount_path == "/etc/azop/proxy-ca"
+                && m.read_only == Some(true)
         });
-        ensure!(mounted, "{name}/{}: no read-only CA mount: {:?}", c.name, c.volume_mounts);
+        ensure!(
+            mounted,
+            "{name}/{}: no read-only CA mount: {:?}",
+            c.name,
+            c.volume_mounts
+        );
     }
     let volume = p
         .spec
@@ -313,7 +359,10 @@ fn assert_injected(p: &Pod, http: &str, generation: i64) -> Result<()> {
         .and_then(|v| v.iter().find(|v| v.name == "azop-proxy-ca"))
         .and_then(|v| v.config_map.as_ref())
         .map(|c| c.name.clone());
-    ensure!(volume.as_deref() == Some("corp-proxy-ca"), "{name}: CA volume {volume:?}");
+    ensure!(
+        volume.as_deref() == Some("corp-proxy-ca"),
+        "{name}: CA volume {volume:?}"
+    );
     let annotation = p
         .metadata
         .annotations
@@ -332,20 +381,29 @@ fn untouched(p: &Pod) -> Result<()> {
     for c in all_containers(p) {
         let env = env_of(&c);
         ensure!(
-            env.iter().all(|(k, _)| !k.eq_ignore_ascii_case("HTTP_PROXY") && !k.eq_ignore_ascii_case("NO_PROXY")),
+            env.iter()
+                .all(|(k, _)| !k.eq_ignore_ascii_case("HTTP_PROXY")
+                    && !k.eq_ignore_ascii_case("NO_PROXY")),
             "{name}/{}: injected although it should not be: {env:?}",
             c.name
         );
     }
     ensure!(
-        p.metadata.annotations.as_ref().is_none_or(|a| !a.contains_key("azop.dev/proxy-injected")),
+        p.metadata
+            .annotations
+            .as_ref()
+            .is_none_or(|a| !a.contains_key("azop.dev/proxy-injected")),
         "{name}: carries the injected annotation"
     );
     Ok(())
 }
 
 fn pod_manifest(name: &str, labelled: bool, annotations: Value) -> Value {
-    let labels = if labelled { json!({LABEL_KEY: LABEL_VALUE}) } else { json!({}) };
+    let labels = if labelled {
+        json!({LABEL_KEY: LABEL_VALUE})
+    } else {
+        json!({})
+    };
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "labels": labels, "annotations": annotations},
@@ -380,37 +438,43 @@ async fn wait_webhook_injects(world: &World, http: &str) -> Result<()> {
 
 async fn webhook_config(world: &World) -> Result<MutatingWebhookConfiguration> {
     let api: Api<MutatingWebhookConfiguration> = Api::all(world.client.clone());
-    api.get(WEBHOOK_CONFIG).await.context("the chart's MutatingWebhookConfiguration")
+    api.get(WEBHOOK_CONFIG)
+        .await
+        .context("the chart's MutatingWebhookConfiguration")
 }
 
 /// Waits until every webhook's caBundle is the CA of the operator's Secret.
 async fn wait_ca_bundle_current(world: &World) -> Result<Vec<u8>> {
     let secrets: Api<Secret> = Api::namespaced(world.client.clone(), OPERATOR_NAMESPACE);
-    wait_for("the caBundle equal to the operator's CA", TIMEOUT, || async {
-        let ca = match secrets.get_opt(WEBHOOK_SECRET).await {
-            Ok(Some(s)) => s.data.and_then(|d| d.get("ca.crt").map(|b| b.0.clone())),
-            Ok(None) => return Check::Pending("no Secret yet".into()),
-            Err(e) => return Check::Pending(e.to_string()),
-        };
-        let Some(ca) = ca.filter(|c| !c.is_empty()) else {
-            return Check::Pending("no ca.crt yet".into());
-        };
-        match webhook_config(world).await {
-            Ok(mwc) => {
-                let hooks = mwc.webhooks.unwrap_or_default();
-                let current = hooks.len() == 2
-                    && hooks
-                        .iter()
-                        .all(|h| h.client_config.ca_bundle.as_ref().map(|b| &b.0) == Some(&ca));
-                if current {
-                    Check::Done(ca)
-                } else {
-                    Check::Pending(format!("{} webhooks, bundles not current", hooks.len()))
+    wait_for(
+        "the caBundle equal to the operator's CA",
+        TIMEOUT,
+        || async {
+            let ca = match secrets.get_opt(WEBHOOK_SECRET).await {
+                Ok(Some(s)) => s.data.and_then(|d| d.get("ca.crt").map(|b| b.0.clone())),
+                Ok(None) => return Check::Pending("no Secret yet".into()),
+                Err(e) => return Check::Pending(e.to_string()),
+            };
+            let Some(ca) = ca.filter(|c| !c.is_empty()) else {
+                return Check::Pending("no ca.crt yet".into());
+            };
+            match webhook_config(world).await {
+                Ok(mwc) => {
+                    let hooks = mwc.webhooks.unwrap_or_default();
+                    let current = hooks.len() == 2
+                        && hooks
+                            .iter()
+                            .all(|h| h.client_config.ca_bundle.as_ref().map(|b| &b.0) == Some(&ca));
+                    if current {
+                        Check::Done(ca)
+                    } else {
+                        Check::Pending(format!("{} webhooks, bundles not current", hooks.len()))
+                    }
                 }
+                Err(e) => Check::Pending(e.to_string()),
             }
-            Err(e) => Check::Pending(e.to_string()),
-        }
-    })
+        },
+    )
     .await
     .map_err(anyhow::Error::from)
 }
@@ -431,7 +495,10 @@ async fn change_webhook(
             .and_then(|h| h.get_mut(index))
             .with_context(|| format!("no webhook {index}"))?;
         change(hook);
-        match api.replace(WEBHOOK_CONFIG, &PostParams::default(), &mwc).await {
+        match api
+            .replace(WEBHOOK_CONFIG, &PostParams::default(), &mwc)
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) if azop_e2e::objects::error_code(&e) == Some(409) => continue,
             Err(e) => return Err(e).context("replace the MutatingWebhookConfiguration"),
@@ -460,11 +527,20 @@ async fn consumers(world: &World, name: &str) -> Result<Vec<(String, String)>> {
 async fn the_webhook_injects_labelled_pods_and_workloads_through_the_api_server() -> Result<()> {
     let world = world("proxy-hook", SimConfig::default()).await?;
     ca_secret(&world, "corp-ca").await?;
-    create_proxy_config(&world, proxy_config("corp", true, HTTP_PROXY, Some("corp-ca"))).await?;
+    create_proxy_config(
+        &world,
+        proxy_config("corp", true, HTTP_PROXY, Some("corp-ca")),
+    )
+    .await?;
 
     let (env, args) = chart_webhook_settings(&world).await?;
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-    args.extend(["--controllers", "proxyconfig", "--webhook-cert-check-seconds", "2"]);
+    args.extend([
+        "--controllers",
+        "proxyconfig",
+        "--webhook-cert-check-seconds",
+        "2",
+    ]);
     let mut op = world.start_operator_with_env("hook", &args, &env)?;
     ac::wait_log(&op, "serving the webhook", TIMEOUT).await?;
     let corp = wait_proxy_config(&world, "corp", "Ready", ready_for_generation).await?;
@@ -482,8 +558,16 @@ async fn the_webhook_injects_labelled_pods_and_workloads_through_the_api_server(
     wait_ca_bundle_current(&world).await?;
     let mwc = webhook_config(&world).await?;
     for h in mwc.webhooks.iter().flatten() {
-        ensure!(h.reinvocation_policy.as_deref() == Some("IfNeeded"), "{}: reinvocation", h.name);
-        ensure!(h.failure_policy.as_deref() == Some("Ignore"), "{}: failurePolicy", h.name);
+        ensure!(
+            h.reinvocation_policy.as_deref() == Some("IfNeeded"),
+            "{}: reinvocation",
+            h.name
+        );
+        ensure!(
+            h.failure_policy.as_deref() == Some("Ignore"),
+            "{}: failurePolicy",
+            h.name
+        );
         ensure!(h.timeout_seconds == Some(5), "{}: timeout", h.name);
     }
     wait_webhook_injects(&world, HTTP_PROXY).await?;
@@ -502,7 +586,10 @@ async fn the_webhook_injects_labelled_pods_and_workloads_through_the_api_server(
     )
     .await?;
     pods(&world)
-        .create(&PostParams::default(), &serde_json::from_value(pod_manifest("plain", false, json!({})))?)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod_manifest("plain", false, json!({})))?,
+        )
         .await?;
 
     let tmpl = pod_of(&world, "tmpl", None).await?;
@@ -523,29 +610,59 @@ async fn the_webhook_injects_labelled_pods_and_workloads_through_the_api_server(
     assert_injected(&outer, HTTP_PROXY, gen1)?;
     // What the pod sets itself wins, for the variable and its twin.
     let own = pod_of(&world, "own", None).await?;
-    let app = own.spec.as_ref().map(|s| s.containers[0].clone()).context("container")?;
+    let app = own
+        .spec
+        .as_ref()
+        .map(|s| s.containers[0].clone())
+        .context("container")?;
     let env = env_of(&app);
-    ensure!(get(&env, "HTTPS_PROXY") == Some("http://mine.example:8080"), "own HTTPS_PROXY: {env:?}");
-    ensure!(get(&env, "https_proxy").is_none() && get(&env, "NO_PROXY").is_none(), "twins of the pod's own env were added: {env:?}");
-    ensure!(get(&env, "no_proxy") == Some("mine.local"), "own no_proxy: {env:?}");
-    ensure!(get(&env, "HTTP_PROXY") == Some(HTTP_PROXY), "what the pod does not set is injected: {env:?}");
+    ensure!(
+        get(&env, "HTTPS_PROXY") == Some("http://mine.example:8080"),
+        "own HTTPS_PROXY: {env:?}"
+    );
+    ensure!(
+        get(&env, "https_proxy").is_none() && get(&env, "NO_PROXY").is_none(),
+        "twins of the pod's own env were added: {env:?}"
+    );
+    ensure!(
+        get(&env, "no_proxy") == Some("mine.local"),
+        "own no_proxy: {env:?}"
+    );
+    ensure!(
+        get(&env, "HTTP_PROXY") == Some(HTTP_PROXY),
+        "what the pod does not set is injected: {env:?}"
+    );
     untouched(&pods(&world).get("plain").await?)?;
 
     // Consumers: the workloads whose pods were injected (their ReplicaSets).
     let want = ["tmpl-", "outer-", "own-"];
-    wait_for("the injected workloads in ProxyConfig corp's consumers", TIMEOUT, || async {
-        match consumers(&world, "corp").await {
-            Ok(c) if want.iter().all(|w| c.iter().any(|(k, n)| k == "ReplicaSet" && n.starts_with(w))) => Check::Done(()),
-            Ok(c) => Check::Pending(format!("{c:?}")),
-            Err(e) => Check::Pending(e.to_string()),
-        }
-    })
+    wait_for(
+        "the injected workloads in ProxyConfig corp's consumers",
+        TIMEOUT,
+        || async {
+            match consumers(&world, "corp").await {
+                Ok(c)
+                    if want
+                        .iter()
+                        .all(|w| c.iter().any(|(k, n)| k == "ReplicaSet" && n.starts_with(w))) =>
+                {
+                    Check::Done(())
+                }
+                Ok(c) => Check::Pending(format!("{c:?}")),
+                Err(e) => Check::Pending(e.to_string()),
+            }
+        },
+    )
     .await?;
 
     // The ProxyConfig changes: new pods get the new values; running ones keep theirs.
     let new_http = "http://proxy2.corp.example:3128";
     proxy_configs(&world)
-        .patch("corp", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"httpProxy": new_http}})))
+        .patch(
+            "corp",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"httpProxy": new_http}})),
+        )
         .await?;
     let corp = wait_proxy_config(&world, "corp", "the new generation Ready", |o| {
         ready_for_generation(o) && o.metadata.generation != Some(gen1)
@@ -554,51 +671,83 @@ async fn the_webhook_injects_labelled_pods_and_workloads_through_the_api_server(
     let gen2 = corp.metadata.generation.context("generation")?;
     wait_webhook_injects(&world, new_http).await?;
     let old_name = tmpl.metadata.name.clone().context("name")?;
-    pods(&world).delete(&old_name, &DeleteParams::default()).await?;
+    pods(&world)
+        .delete(&old_name, &DeleteParams::default())
+        .await?;
     let replaced = pod_of(&world, "tmpl", Some(&old_name)).await?;
     assert_injected(&replaced, new_http, gen2)?;
-    assert_injected(&pods(&world).get(outer.metadata.name.as_deref().unwrap_or_default()).await?, HTTP_PROXY, gen1)?;
+    assert_injected(
+        &pods(&world)
+            .get(outer.metadata.name.as_deref().unwrap_or_default())
+            .await?,
+        HTTP_PROXY,
+        gen1,
+    )?;
 
     // Two defaults: a condition on both, and labelled pods are admitted unchanged with an
     // Event saying why — unless they name one.
     create_proxy_config(&world, proxy_config("second", true, HTTP_PROXY, None)).await?;
     for (name, other) in [("corp", "second"), ("second", "corp")] {
         wait_proxy_config(&world, name, "DefaultUnique=False MultipleDefaults", |o| {
-            condition(o, "DefaultUnique").is_some_and(|c| c.0 == "False" && c.1 == "MultipleDefaults" && c.2.contains(other))
+            condition(o, "DefaultUnique")
+                .is_some_and(|c| c.0 == "False" && c.1 == "MultipleDefaults" && c.2.contains(other))
                 && condition(o, "Ready").is_some_and(|c| c.0 == "False")
         })
         .await?;
     }
     let ambiguous = pods(&world)
-        .create(&PostParams::default(), &serde_json::from_value(pod_manifest("ambiguous", true, json!({})))?)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod_manifest("ambiguous", true, json!({})))?,
+        )
         .await?;
     untouched(&ambiguous)?;
     let uid = ambiguous.metadata.uid.clone().context("uid")?;
     let name = ambiguous.metadata.name.clone().context("name")?;
     // The Event regards the pod by name (it has no uid yet at admission).
-    wait_for("Event ProxyNotInjected for the ambiguous pod", TIMEOUT, || async {
-        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(world.client.clone(), &world.ns);
-        match events.list(&ListParams::default()).await {
-            Ok(l) => {
-                let found = l.items.iter().any(|e| {
-                    e.reason.as_deref() == Some("ProxyNotInjected")
-                        && e.regarding.as_ref().is_some_and(|r| r.name.as_deref() == Some(name.as_str()) || r.uid.as_deref() == Some(uid.as_str()))
-                        && e.note.as_deref().is_some_and(|n| n.contains("default ProxyConfigs"))
-                });
-                if found { Check::Done(()) } else { Check::Pending(format!("{} events", l.items.len())) }
+    wait_for(
+        "Event ProxyNotInjected for the ambiguous pod",
+        TIMEOUT,
+        || async {
+            let events: Api<k8s_openapi::api::events::v1::Event> =
+                Api::namespaced(world.client.clone(), &world.ns);
+            match events.list(&ListParams::default()).await {
+                Ok(l) => {
+                    let found = l.items.iter().any(|e| {
+                        e.reason.as_deref() == Some("ProxyNotInjected")
+                            && e.regarding.as_ref().is_some_and(|r| {
+                                r.name.as_deref() == Some(name.as_str())
+                                    || r.uid.as_deref() == Some(uid.as_str())
+                            })
+                            && e.note
+                                .as_deref()
+                                .is_some_and(|n| n.contains("default ProxyConfigs"))
+                    });
+                    if found {
+                        Check::Done(())
+                    } else {
+                        Check::Pending(format!("{} events", l.items.len()))
+                    }
+                }
+                Err(e) => Check::Pending(e.to_string()),
             }
-            Err(e) => Check::Pending(e.to_string()),
-        }
-    })
+        },
+    )
     .await?;
     let named = pods(&world)
         .create(
             &PostParams::default(),
-            &serde_json::from_value(pod_manifest("named", true, json!({"azop.dev/proxy-config": "corp"})))?,
+            &serde_json::from_value(pod_manifest(
+                "named",
+                true,
+                json!({"azop.dev/proxy-config": "corp"}),
+            ))?,
         )
         .await?;
     assert_injected(&named, new_http, gen2)?;
-    proxy_configs(&world).delete("second", &DeleteParams::default()).await?;
+    proxy_configs(&world)
+        .delete("second", &DeleteParams::default())
+        .await?;
     wait_proxy_config(&world, "corp", "the only default again", |o| {
         condition(o, "DefaultUnique").is_some_and(|c| c.0 == "True") && ready_for_generation(o)
     })
@@ -619,37 +768,65 @@ async fn the_webhook_injects_labelled_pods_and_workloads_through_the_api_server(
     op.kill();
     let t = Instant::now();
     let down = pods(&world)
-        .create(&PostParams::default(), &serde_json::from_value(pod_manifest("while-down", true, json!({})))?)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod_manifest("while-down", true, json!({})))?,
+        )
         .await
         .context("with Ignore a labelled pod is admitted while the webhook is down")?;
     let took = t.elapsed();
     untouched(&down)?;
-    ensure!(took < Duration::from_secs(5), "admission waited {took:?} for a webhook that is down");
+    ensure!(
+        took < Duration::from_secs(5),
+        "admission waited {took:?} for a webhook that is down"
+    );
     // failurePolicy Fail: labelled pods are refused, naming the webhook; others unaffected.
     let hooks = webhook_config(&world).await?.webhooks.unwrap_or_default();
-    let pods_index = hooks.iter().position(|h| h.name.starts_with("pods.")).context("pods webhook")?;
-    change_webhook(&world, pods_index, |h| h.failure_policy = Some("Fail".into())).await?;
-    let refused = wait_for("a labelled pod refused with failurePolicy Fail", TIMEOUT, || async {
-        let manifest: Pod = match serde_json::from_value(pod_manifest("refused", true, json!({}))) {
-            Ok(m) => m,
-            Err(e) => return Check::Pending(e.to_string()),
-        };
-        match pods(&world).create(&PostParams::default(), &manifest).await {
-            Err(e) => Check::Done(e.to_string()),
-            Ok(_) => {
-                // Admitted before the API server saw the new policy: try again.
-                let _ = pods(&world).delete("refused", &DeleteParams::default()).await;
-                Check::Pending("admitted".into())
-            }
-        }
+    let pods_index = hooks
+        .iter()
+        .position(|h| h.name.starts_with("pods."))
+        .context("pods webhook")?;
+    change_webhook(&world, pods_index, |h| {
+        h.failure_policy = Some("Fail".into())
     })
     .await?;
-    ensure!(refused.contains("pods.proxy-injector.azop.dev"), "the refusal names the webhook: {refused}");
+    let refused = wait_for(
+        "a labelled pod refused with failurePolicy Fail",
+        TIMEOUT,
+        || async {
+            let manifest: Pod =
+                match serde_json::from_value(pod_manifest("refused", true, json!({}))) {
+                    Ok(m) => m,
+                    Err(e) => return Check::Pending(e.to_string()),
+                };
+            match pods(&world).create(&PostParams::default(), &manifest).await {
+                Err(e) => Check::Done(e.to_string()),
+                Ok(_) => {
+                    // Admitted before the API server saw the new policy: try again.
+                    let _ = pods(&world)
+                        .delete("refused", &DeleteParams::default())
+                        .await;
+                    Check::Pending("admitted".into())
+                }
+            }
+        },
+    )
+    .await?;
+    ensure!(
+        refused.contains("pods.proxy-injector.azop.dev"),
+        "the refusal names the webhook: {refused}"
+    );
     pods(&world)
-        .create(&PostParams::default(), &serde_json::from_value(pod_manifest("unlabelled-while-down", false, json!({})))?)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod_manifest("unlabelled-while-down", false, json!({})))?,
+        )
         .await
         .context("an unlabelled pod is never sent to the webhook")?;
-    change_webhook(&world, pods_index, |h| h.failure_policy = Some("Ignore".into())).await?;
+    change_webhook(&world, pods_index, |h| {
+        h.failure_policy = Some("Ignore".into())
+    })
+    .await?;
     Ok(())
 }
 
@@ -668,8 +845,12 @@ fn cloud_init_schema(dir: &std::path::Path, name: &str, doc: &str) -> Result<()>
         .arg(&path)
         .output()
         .context("run cloud-init schema (install Debian's cloud-init: make testenv)")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    ensure!(out.status.success() && text.contains("Valid cloud-config"), "cloud-init schema: {text}\n{doc}");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success() && text.contains("Valid cloud-config"),
+        "cloud-init schema: {text}\n{doc}"
+    );
     Ok(())
 }
 
@@ -712,11 +893,19 @@ async fn azure_cluster_vms_get_the_proxy_drop_ins_in_their_custom_data() -> Resu
             }))?,
         )
         .await?;
-    create_proxy_config(&world, proxy_config("corp", true, HTTP_PROXY, Some("corp-ca"))).await?;
+    create_proxy_config(
+        &world,
+        proxy_config("corp", true, HTTP_PROXY, Some("corp-ca")),
+    )
+    .await?;
     let _op = world.start_operator("iaas", &["--controllers", "azurecluster,proxyconfig"])?;
 
     // No proxyConfigRef: the namespace default applies.
-    ac::create(&world, small_cluster("edge", "rg-proxy-edge", None, Some("bootstrap"))).await?;
+    ac::create(
+        &world,
+        small_cluster("edge", "rg-proxy-edge", None, Some("bootstrap")),
+    )
+    .await?;
     ac::wait_ready(&world, "edge").await?;
     let vms = vm_custom_data(&world);
     ensure!(vms.len() == 2, "two VMs: {vms:?}");
@@ -725,16 +914,28 @@ async fn azure_cluster_vms_get_the_proxy_drop_ins_in_their_custom_data() -> Resu
     let ca = world.env.ca_pem();
     let ca_first_line = ca.lines().nth(1).unwrap_or_default().to_string();
     for (name, data) in &vms {
-        let data = data.as_deref().with_context(|| format!("{name} has no customData"))?;
+        let data = data
+            .as_deref()
+            .with_context(|| format!("{name} has no customData"))?;
         ensure!(data.starts_with("#cloud-config\n"), "{name}: {data}");
         let v: serde_yaml::Value = serde_yaml::from_str(data)?;
         let files: Vec<(String, String)> = v["write_files"]
             .as_sequence()
             .into_iter()
             .flatten()
-            .map(|f| (f["path"].as_str().unwrap_or_default().to_string(), f["content"].as_str().unwrap_or_default().to_string()))
+            .map(|f| {
+                (
+                    f["path"].as_str().unwrap_or_default().to_string(),
+                    f["content"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect();
-        let file = |p: &str| files.iter().find(|(path, _)| path == p).map(|(_, c)| c.clone());
+        let file = |p: &str| {
+            files
+                .iter()
+                .find(|(path, _)| path == p)
+                .map(|(_, c)| c.clone())
+        };
         for drop_in in [
             "/etc/systemd/system/containerd.service.d/http-proxy.conf",
             "/etc/systemd/system/kubelet.service.d/http-proxy.conf",
@@ -744,61 +945,124 @@ async fn azure_cluster_vms_get_the_proxy_drop_ins_in_their_custom_data() -> Resu
                 format!("Environment=\"HTTP_PROXY={HTTP_PROXY}\""),
                 format!("Environment=\"https_proxy={HTTPS_PROXY}\""),
             ] {
-                ensure!(content.lines().any(|l| l == line), "{name}: {drop_in} lacks {line}:\n{content}");
+                ensure!(
+                    content.lines().any(|l| l == line),
+                    "{name}: {drop_in} lacks {line}:\n{content}"
+                );
             }
             let no_proxy = content
                 .lines()
                 .find(|l| l.starts_with("Environment=\"NO_PROXY="))
                 .with_context(|| format!("{name}: {drop_in} has no NO_PROXY"))?;
-            for want in ["169.254.169.254", "168.63.129.16", ".corp.example", "10.0.0.0/8"] {
-                ensure!(no_proxy.contains(want), "{name}: NO_PROXY lacks {want}: {no_proxy}");
+            for want in [
+                "169.254.169.254",
+                "168.63.129.16",
+                ".corp.example",
+                "10.0.0.0/8",
+            ] {
+                ensure!(
+                    no_proxy.contains(want),
+                    "{name}: NO_PROXY lacks {want}: {no_proxy}"
+                );
             }
         }
-        let node_ca = file("/usr/local/share/ca-certificates/azop-proxy-ca.crt").with_context(|| format!("{name}: no CA file"))?;
-        ensure!(node_ca.contains(&ca_first_line), "{name}: the CA file is not the ProxyConfig's CA");
+        let node_ca = file("/usr/local/share/ca-certificates/azop-proxy-ca.crt")
+            .with_context(|| format!("{name}: no CA file"))?;
+        ensure!(
+            node_ca.contains(&ca_first_line),
+            "{name}: the CA file is not the ProxyConfig's CA"
+        );
         let cmds = v["runcmd"].as_sequence().cloned().unwrap_or_default();
-        let words = |c: &serde_yaml::Value| c.as_sequence().map(|s| s.iter().filter_map(|w| w.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default();
-        let update = cmds.iter().position(|c| words(c) == "update-ca-certificates");
-        let kubeadm = cmds.iter().position(|c| words(c).starts_with("kubeadm init"));
+        let words = |c: &serde_yaml::Value| {
+            c.as_sequence()
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|w| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default()
+        };
+        let update = cmds
+            .iter()
+            .position(|c| words(c) == "update-ca-certificates");
+        let kubeadm = cmds
+            .iter()
+            .position(|c| words(c).starts_with("kubeadm init"));
         ensure!(
             matches!((update, kubeadm), (Some(u), Some(k)) if u < k),
             "{name}: the proxy's commands must precede the bootstrap's: {cmds:?}"
         );
         cloud_init_schema(&dir, &format!("{name}.yaml"), data)?;
     }
-    wait_for("AzureCluster edge among corp's consumers", TIMEOUT, || async {
-        match consumers(&world, "corp").await {
-            Ok(c) if c.iter().any(|(k, n)| k == "AzureCluster" && n == "edge") => Check::Done(()),
-            Ok(c) => Check::Pending(format!("{c:?}")),
-            Err(e) => Check::Pending(e.to_string()),
-        }
-    })
+    wait_for(
+        "AzureCluster edge among corp's consumers",
+        TIMEOUT,
+        || async {
+            match consumers(&world, "corp").await {
+                Ok(c) if c.iter().any(|(k, n)| k == "AzureCluster" && n == "edge") => {
+                    Check::Done(())
+                }
+                Ok(c) => Check::Pending(format!("{c:?}")),
+                Err(e) => Check::Pending(e.to_string()),
+            }
+        },
+    )
     .await?;
 
     // A cluster naming a ProxyConfig that does not exist waits, saying so; creating it wakes
     // the cluster through the ProxyConfig watch, well before the 60 s safety net.
-    ac::create(&world, small_cluster("late", "rg-proxy-late", Some("later"), None)).await?;
-    ac::wait_object(&world, "late", "MissingReference naming ProxyConfig later", TIMEOUT, |o| {
-        condition(o, "Ready").is_some_and(|c| c.1 == "MissingReference" && c.2.contains("later"))
-    })
+    ac::create(
+        &world,
+        small_cluster("late", "rg-proxy-late", Some("later"), None),
+    )
+    .await?;
+    ac::wait_object(
+        &world,
+        "late",
+        "MissingReference naming ProxyConfig later",
+        TIMEOUT,
+        |o| {
+            condition(o, "Ready")
+                .is_some_and(|c| c.1 == "MissingReference" && c.2.contains("later"))
+        },
+    )
     .await?;
     // Let the first requeue pass so only a wake-up can explain a fast recovery.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let t = Instant::now();
-    create_proxy_config(&world, proxy_config("later", false, "http://later.corp.example:3128", None)).await?;
-    ac::wait_object(&world, "late", "past MissingReference", Duration::from_secs(40), |o| {
-        condition(o, "Ready").is_some_and(|c| c.1 != "MissingReference")
-    })
+    create_proxy_config(
+        &world,
+        proxy_config("later", false, "http://later.corp.example:3128", None),
+    )
     .await?;
-    ensure!(t.elapsed() < Duration::from_secs(40), "the ProxyConfig watch did not wake the cluster: {:?}", t.elapsed());
+    ac::wait_object(
+        &world,
+        "late",
+        "past MissingReference",
+        Duration::from_secs(40),
+        |o| condition(o, "Ready").is_some_and(|c| c.1 != "MissingReference"),
+    )
+    .await?;
+    ensure!(
+        t.elapsed() < Duration::from_secs(40),
+        "the ProxyConfig watch did not wake the cluster: {:?}",
+        t.elapsed()
+    );
     ac::wait_ready(&world, "late").await?;
     let late_cp = vm_custom_data(&world)
         .into_iter()
         .find(|(n, _)| n.starts_with("late-"))
         .and_then(|(_, d)| d)
         .context("late's VM customData")?;
-    ensure!(late_cp.contains("HTTP_PROXY=http://later.corp.example:3128"), "late uses ProxyConfig later:\n{late_cp}");
-    ensure!(!late_cp.contains("azop-proxy-ca.crt"), "later has no CA: no CA file");
+    ensure!(
+        late_cp.contains("HTTP_PROXY=http://later.corp.example:3128"),
+        "late uses ProxyConfig later:\n{late_cp}"
+    );
+    ensure!(
+        !late_cp.contains("azop-proxy-ca.crt"),
+        "later has no CA: no CA file"
+    );
     cloud_init_schema(&dir, "late.yaml", &late_cp)?;
     Ok(())
 }
@@ -868,19 +1132,44 @@ async fn the_operators_arm_and_entra_traffic_goes_through_a_forward_proxy() -> R
         ..SimConfig::default()
     };
     let world = world("proxy-egress", sim).await?;
-    ensure!(world.sim.url().starts_with("https://127.0.0.2:"), "{}", world.sim.url());
-    let sim_port = world.sim.url().rsplit(':').next().unwrap_or_default().trim_end_matches('/').to_string();
+    ensure!(
+        world.sim.url().starts_with("https://127.0.0.2:"),
+        "{}",
+        world.sim.url()
+    );
+    let sim_port = world
+        .sim
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
     let dir = world.env.dir().join(format!("tinyproxy-{}", world.ns));
     let proxy = ForwardProxy::start(&dir, ports().1)?;
     let ca_file = dir.join("armsim-ca.pem");
-    std::fs::write(&ca_file, world.sim.ca_pem().context("armsim TLS certificate")?)?;
+    std::fs::write(
+        &ca_file,
+        world.sim.ca_pem().context("armsim TLS certificate")?,
+    )?;
 
     let env = chart_proxy_env(&world).await?;
-    let no_proxy = env.iter().find(|(k, _)| k == "NO_PROXY").map(|(_, v)| v.clone()).unwrap_or_default();
-    ensure!(no_proxy.split(',').any(|e| e == "127.0.0.1"), "the chart's NO_PROXY keeps the API server direct: {no_proxy}");
+    let no_proxy = env
+        .iter()
+        .find(|(k, _)| k == "NO_PROXY")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    ensure!(
+        no_proxy.split(',').any(|e| e == "127.0.0.1"),
+        "the chart's NO_PROXY keeps the API server direct: {no_proxy}"
+    );
     let ca = ca_file.to_string_lossy().into_owned();
     let _op = world.start_operator_with_env("egress", &["--ca-file", &ca], &env)?;
-    ac::create(&world, small_cluster("egress", "rg-proxy-egress", None, None)).await?;
+    ac::create(
+        &world,
+        small_cluster("egress", "rg-proxy-egress", None, None),
+    )
+    .await?;
     ac::wait_ready(&world, "egress").await?;
 
     let log = proxy.log();
@@ -888,7 +1177,10 @@ async fn the_operators_arm_and_entra_traffic_goes_through_a_forward_proxy() -> R
         .lines()
         .filter(|l| l.contains(&format!("CONNECT 127.0.0.2:{sim_port} ")))
         .count();
-    ensure!(connects >= 1, "tinyproxy saw no CONNECT to armsim (127.0.0.2:{sim_port}):\n{log}");
+    ensure!(
+        connects >= 1,
+        "tinyproxy saw no CONNECT to armsim (127.0.0.2:{sim_port}):\n{log}"
+    );
     ensure!(world.arm_requests() > 0, "armsim saw no ARM request");
     let tokens = world
         .sim

@@ -74,8 +74,7 @@ pub fn compose(fragments: &[Fragment], user: Option<&str>) -> Result<Option<Stri
             Value::Null => Mapping::new(),
             _ => {
                 return Err(
-                    "the bootstrap data starts with #cloud-config but is not a YAML mapping"
-                        .into(),
+                    "the bootstrap data starts with #cloud-config but is not a YAML mapping".into(),
                 );
             }
         };
@@ -96,8 +95,14 @@ fn cloud_config(
     files: &[&WriteFile],
     commands: &[&Vec<String>],
 ) -> Result<String, String> {
-    let mut write_files: Vec<Value> = files.iter().map(|f| to_yaml(*f)).collect::<Result<_, _>>()?;
-    let mut runcmd: Vec<Value> = commands.iter().map(|c| to_yaml(*c)).collect::<Result<_, _>>()?;
+    let mut write_files: Vec<Value> = files
+        .iter()
+        .map(|f| to_yaml(*f))
+        .collect::<Result<_, _>>()?;
+    let mut runcmd: Vec<Value> = commands
+        .iter()
+        .map(|c| to_yaml(*c))
+        .collect::<Result<_, _>>()?;
     for (key, ours) in [("write_files", &mut write_files), ("runcmd", &mut runcmd)] {
         match user.remove(key) {
             None | Some(Value::Null) => {}
@@ -129,14 +134,20 @@ fn to_yaml<T: Serialize>(v: &T) -> Result<Value, String> {
 /// The boundary of the multipart document; never found in its parts (checked).
 const BOUNDARY: &str = "==AZOP-BOOTSTRAP-7f3c1e==";
 
-fn multipart(files: &[&WriteFile], commands: &[&Vec<String>], user: &str) -> Result<String, String> {
+fn multipart(
+    files: &[&WriteFile],
+    commands: &[&Vec<String>],
+    user: &str,
+) -> Result<String, String> {
     if user.contains(BOUNDARY) {
         return Err(format!(
             "the bootstrap script contains {BOUNDARY}, the boundary azop uses to combine it"
         ));
     }
     let config = cloud_config(Mapping::new(), files, &[])?;
-    let mut script = String::from("#!/bin/sh\n# Written by azop: node settings that must precede the bootstrap script.\nset -e\n");
+    let mut script = String::from(
+        "#!/bin/sh\n# Written by azop: node settings that must precede the bootstrap script.\nset -e\n",
+    );
     for c in commands {
         let words: Vec<String> = c.iter().map(|w| shell_quote(w)).collect();
         script.push_str(&words.join(" "));
@@ -148,9 +159,8 @@ fn multipart(files: &[&WriteFile], commands: &[&Vec<String>], user: &str) -> Res
             if body.ends_with('\n') { "" } else { "\n" }
         )
     };
-    let mut out = format!(
-        "Content-Type: multipart/mixed; boundary=\"{BOUNDARY}\"\nMIME-Version: 1.0\n\n"
-    );
+    let mut out =
+        format!("Content-Type: multipart/mixed; boundary=\"{BOUNDARY}\"\nMIME-Version: 1.0\n\n");
     out.push_str(&part("text/cloud-config", "azop.cfg", &config));
     if !commands.is_empty() {
         out.push_str(&part("text/x-shellscript", "00-azop.sh", &script));
@@ -163,8 +173,7 @@ fn multipart(files: &[&WriteFile], commands: &[&Vec<String>], user: &str) -> Res
 /// POSIX single-quoting; words made only of safe characters stay bare (readable).
 fn shell_quote(w: &str) -> String {
     if !w.is_empty()
-        && w
-            .chars()
+        && w.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
     {
         w.to_string()
@@ -194,9 +203,15 @@ mod tests {
 
     #[test]
     fn without_fragments_the_user_data_is_untouched() {
-        assert_eq!(compose(&[], Some("#!/bin/sh\necho hi\n")), Ok(Some("#!/bin/sh\necho hi\n".into())));
+        assert_eq!(
+            compose(&[], Some("#!/bin/sh\necho hi\n")),
+            Ok(Some("#!/bin/sh\necho hi\n".into()))
+        );
         assert_eq!(compose(&[], None), Ok(None));
-        assert_eq!(compose(&[Fragment::default()], Some("x")), Ok(Some("x".into())));
+        assert_eq!(
+            compose(&[Fragment::default()], Some("x")),
+            Ok(Some("x".into()))
+        );
     }
 
     #[test]
@@ -213,7 +228,12 @@ mod tests {
         let user = "#cloud-config\npackages: [jq]\nwrite_files:\n  - path: /etc/user\n    content: u\nruncmd:\n  - kubeadm init\n";
         let v = yaml(&compose(&[frag()], Some(user)).expect("ok").expect("some"));
         assert_eq!(v["packages"][0], "jq");
-        let paths: Vec<_> = v["write_files"].as_sequence().expect("seq").iter().map(|f| f["path"].as_str().unwrap_or_default().to_string()).collect();
+        let paths: Vec<_> = v["write_files"]
+            .as_sequence()
+            .expect("seq")
+            .iter()
+            .map(|f| f["path"].as_str().unwrap_or_default().to_string())
+            .collect();
         assert_eq!(paths, vec!["/etc/a.conf", "/etc/user"]);
         let cmds = v["runcmd"].as_sequence().expect("seq");
         assert_eq!(cmds.len(), 3);
@@ -222,12 +242,17 @@ mod tests {
 
     #[test]
     fn a_user_script_goes_last_in_a_multipart_document() {
-        let doc = compose(&[frag()], Some("#!/bin/bash\nkubeadm join\n")).expect("ok").expect("some");
+        let doc = compose(&[frag()], Some("#!/bin/bash\nkubeadm join\n"))
+            .expect("ok")
+            .expect("some");
         let a = doc.find("text/cloud-config").expect("config part");
         let b = doc.find("00-azop.sh").expect("azop script");
         let c = doc.find("50-bootstrap.sh").expect("user script");
         assert!(a < b && b < c, "{doc}");
-        assert!(doc.contains("systemctl daemon-reload\necho 'it'\\''s'\n"), "{doc}");
+        assert!(
+            doc.contains("systemctl daemon-reload\necho 'it'\\''s'\n"),
+            "{doc}"
+        );
         assert!(doc.trim_end().ends_with(&format!("--{BOUNDARY}--")));
     }
 

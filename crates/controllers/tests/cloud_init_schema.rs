@@ -148,7 +148,8 @@ fn the_cloud_config_part_made_for_a_users_script_is_valid() {
 #[test]
 fn the_check_finds_a_broken_document() {
     // permissions as a number and runcmd as a mapping: both refused by the schema.
-    let bad = "#cloud-config\nwrite_files:\n  - path: /etc/x\n    permissions: 420\nruncmd: {a: b}\n";
+    let bad =
+        "#cloud-config\nwrite_files:\n  - path: /etc/x\n    permissions: 420\nruncmd: {a: b}\n";
     let err = schema(bad, "broken.yaml").expect_err("a broken document must fail");
     assert!(err.contains("permissions"), "{err}");
 }

@@ -64,7 +64,11 @@ async fn cluster_proxy(
         .into_iter()
         .map(Arc::new)
         .collect();
-    let reference = cluster.spec.proxy_config_ref.as_ref().map(|r| r.name.as_str());
+    let reference = cluster
+        .spec
+        .proxy_config_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
     proxy_config::for_cluster(
         client,
         &proxies,
@@ -124,6 +128,9 @@ mod tests {
     fn bootstrap_data_azop_cannot_combine_is_an_invalid_spec() {
         let p = proxy();
         let e = combine(Some(&p), Some("#include\nhttps://x\n")).expect_err("refused");
-        assert!(matches!(e, Error::InvalidSpec { ref message } if message.starts_with("spec.bootstrapDataSecretRef: ")), "{e:?}");
+        assert!(
+            matches!(e, Error::InvalidSpec { ref message } if message.starts_with("spec.bootstrapDataSecretRef: ")),
+            "{e:?}"
+        );
     }
 }

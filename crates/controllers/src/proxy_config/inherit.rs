@@ -6,12 +6,12 @@
 //! reads its CA) and then [`ClusterProxy::aks_http_proxy_config`] or
 //! [`ClusterProxy::iaas_bootstrap`].
 
+use super::resolve::ResolvedProxy;
+pub use crate::node_bootstrap::{Fragment, WriteFile};
 use azop_api::proxy::effective_no_proxy;
 use azop_api::v1alpha1::aks_cluster::AksCluster;
 use azop_api::v1alpha1::azure_cluster::AzureCluster;
 use azop_provider::resources::containerservice::managed_cluster::HttpProxySpec;
-use super::resolve::ResolvedProxy;
-pub use crate::node_bootstrap::{Fragment, WriteFile};
 
 /// Where the IaaS nodes' trust store picks the proxy CA up (`update-ca-certificates` reads
 /// `/usr/local/share/ca-certificates/*.crt`).
