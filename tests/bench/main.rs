@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! azop-bench [--latency-scale F] [--clusters N] [--resync-seconds S] [--skip-scale]
-//!            [--webhook-rate R] [--webhook-seconds S] [--only-webhook]
+//!            [--webhook-rate R] [--webhook-api-rate A] [--webhook-seconds S] [--only-webhook]
 //! ```
 //!
 //! Starts its own etcd + kube-apiserver (azop-testenv, stopped on exit) and in-process
@@ -15,7 +15,7 @@
 //!    with all N Ready, and after deleting them all;
 //! 3. the ProxyConfig webhook under R admissions/s (open loop) for S seconds: latency p50/p99
 //!    of `/mutate-pods` called directly over TLS, and of dry-run pod creation through the API
-//!    server with and without the webhook on the path; operator memory before and after.
+//!    server (A/s) with and without the webhook on the path; operator memory before and after.
 //!
 //! Every process it starts is stopped when it ends, on error and on Ctrl-C / SIGTERM.
 
@@ -70,6 +70,9 @@ struct Cli {
     /// Admissions per second offered to the webhook (run 3).
     #[arg(long, default_value_t = 300)]
     webhook_rate: u32,
+    /// Dry-run pod creations per second through the API server (run 3).
+    #[arg(long, default_value_t = 100)]
+    webhook_api_rate: u32,
     /// Seconds of load on the webhook.
     #[arg(long, default_value_t = 20)]
     webhook_seconds: u64,
@@ -174,7 +177,9 @@ async fn run(cli: Cli) -> Result<()> {
             bench.many_clusters(cli.clusters).await?;
         }
     }
-    bench.webhook(cli.webhook_rate, cli.webhook_seconds).await?;
+    bench
+        .webhook(cli.webhook_rate, cli.webhook_api_rate, cli.webhook_seconds)
+        .await?;
     Ok(())
 }
 

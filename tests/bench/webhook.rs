@@ -129,8 +129,10 @@ where
 }
 
 impl Bench {
-    pub(crate) async fn webhook(&self, rate: u32, seconds: u64) -> Result<()> {
-        println!("\n## webhook: {rate} admissions/s for {seconds} s");
+    pub(crate) async fn webhook(&self, rate: u32, api_rate: u32, seconds: u64) -> Result<()> {
+        println!(
+            "\n## webhook: {rate} admissions/s direct, {api_rate}/s through the API server, {seconds} s each"
+        );
         let ns = self.env.new_namespace("bench-hook").await?;
         kit::apply(
             &self.client,
@@ -269,7 +271,6 @@ impl Bench {
         if !seen {
             bail!("the API server never called the webhook");
         }
-        let api_rate = rate;
         for (what, pod) in [
             (
                 "API server, dry-run create, unlabelled Pod (no webhook call)",
