@@ -271,21 +271,32 @@ impl Bench {
         if !seen {
             bail!("the API server never called the webhook");
         }
-        for (what, pod) in [
+        for (what, pod, injected) in [
             (
                 "API server, dry-run create, unlabelled Pod (no webhook call)",
                 plain,
+                false,
             ),
             (
                 "API server, dry-run create, labelled Pod (webhook called)",
                 labelled,
+                true,
             ),
         ] {
             let pod = Arc::new(pod);
             let run = open_loop(api_rate, seconds, |_| {
                 let (pods, dry, pod) = (pods.clone(), dry.clone(), pod.clone());
                 async move {
-                    pods.create(&dry, &pod).await?;
+                    let got = pods.create(&dry, &pod).await?;
+                    // A labelled Pod admitted without the annotation: the webhook call failed
+                    // or timed out (failurePolicy Ignore) — counted as a failure.
+                    let has = got
+                        .metadata
+                        .annotations
+                        .is_some_and(|a| a.contains_key("azop.dev/proxy-injected"));
+                    if has != injected {
+                        bail!("injected: {has}, expected {injected}");
+                    }
                     Ok(())
                 }
             })
