@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! azop-bench [--latency-scale F] [--clusters N] [--resync-seconds S] [--skip-scale]
+//!            [--webhook-rate R] [--webhook-api-rate A] [--webhook-seconds S] [--only-webhook]
 //! ```
 //!
 //! Starts its own etcd + kube-apiserver (azop-testenv, stopped on exit) and in-process
@@ -15,7 +16,10 @@
 //!    cluster, then the slowest pool — the pools go in parallel); ARM calls to create it;
 //!    GETs per steady-state resync; delete time;
 //! 3. N AzureClusters against a zero-latency simulator: operator memory (VmRSS, VmHWM) idle,
-//!    with all N Ready, and after deleting them all.
+//!    with all N Ready, and after deleting them all;
+//! 4. the ProxyConfig webhook under R admissions/s (open loop) for S seconds: latency p50/p99
+//!    of `/mutate-pods` called directly over TLS, and of dry-run pod creation through the API
+//!    server (A/s) with and without the webhook on the path; operator memory before and after.
 //!
 //! Every process it starts is stopped when it ends, on error and on Ctrl-C / SIGTERM.
 
@@ -25,6 +29,7 @@ mod kit;
 
 mod graph;
 mod process;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -66,6 +71,18 @@ struct Cli {
     /// Only the one-cluster run.
     #[arg(long)]
     skip_scale: bool,
+    /// Admissions per second offered to the webhook (run 3).
+    #[arg(long, default_value_t = 300)]
+    webhook_rate: u32,
+    /// Dry-run pod creations per second through the API server (run 3).
+    #[arg(long, default_value_t = 100)]
+    webhook_api_rate: u32,
+    /// Seconds of load on the webhook.
+    #[arg(long, default_value_t = 20)]
+    webhook_seconds: u64,
+    /// Only the webhook run.
+    #[arg(long)]
+    only_webhook: bool,
     /// Limit for each wait (Ready, gone).
     #[arg(long, default_value_t = 600)]
     timeout_seconds: u64,
@@ -152,23 +169,28 @@ async fn run(cli: Cli) -> Result<()> {
         azop,
         timeout: Duration::from_secs(cli.timeout_seconds),
     };
-    bench
-        .one_cluster(
-            cli.latency_scale,
-            cli.retry_after_seconds,
-            cli.resync_seconds,
-        )
-        .await?;
-    bench
-        .one_aks(
-            cli.latency_scale,
-            cli.retry_after_seconds,
-            cli.resync_seconds,
-        )
-        .await?;
-    if !cli.skip_scale {
-        bench.many_clusters(cli.clusters).await?;
+    if !cli.only_webhook {
+        bench
+            .one_cluster(
+                cli.latency_scale,
+                cli.retry_after_seconds,
+                cli.resync_seconds,
+            )
+            .await?;
+        bench
+            .one_aks(
+                cli.latency_scale,
+                cli.retry_after_seconds,
+                cli.resync_seconds,
+            )
+            .await?;
+        if !cli.skip_scale {
+            bench.many_clusters(cli.clusters).await?;
+        }
     }
+    bench
+        .webhook(cli.webhook_rate, cli.webhook_api_rate, cli.webhook_seconds)
+        .await?;
     Ok(())
 }
 
@@ -274,6 +296,7 @@ impl Bench {
             lease,
             resync_seconds,
             log: self.env.dir().join(format!("operator-{ns}.log")),
+            extra_args: Vec::new(),
         })
     }
 

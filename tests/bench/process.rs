@@ -60,6 +60,8 @@ pub struct OperatorOptions<'a> {
     pub lease: &'a str,
     pub resync_seconds: u64,
     pub log: PathBuf,
+    /// More `azop run` arguments (the webhook's).
+    pub extra_args: Vec<String>,
 }
 
 pub struct Operator {
@@ -94,6 +96,7 @@ impl Operator {
             .args(["--lease-name", o.lease])
             .args(["--metrics-addr", &metrics.to_string()])
             .args(["--resync-seconds", &o.resync_seconds.to_string()])
+            .args(&o.extra_args)
             .env("KUBECONFIG", o.kubeconfig)
             .env("RUST_LOG", "info")
             .env_remove("AZURE_CLIENT_ID")

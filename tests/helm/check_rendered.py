@@ -68,7 +68,8 @@ def check_default(docs, rbac):
     names_prefixed(docs, "azop", "default")
     kinds = sorted({d["kind"] for d in docs})
     expect(kinds == sorted(["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment",
-                            "PodDisruptionBudget", "Pod", "Role", "RoleBinding", "Service", "ServiceAccount"]),
+                            "MutatingWebhookConfiguration", "PodDisruptionBudget", "Pod", "Role", "RoleBinding",
+                            "Service", "ServiceAccount"]),
            f"default kinds: {kinds}")
     crds = objects(docs, "CustomResourceDefinition")
     expect(sorted(c["metadata"]["name"] for c in crds) ==
@@ -108,6 +109,54 @@ def check_default(docs, rbac):
     expect(test.get("spec", {}).get("containers", [{}])[0].get("args") ==
            ["probe", "http://azop-metrics.azop-system.svc:8080/readyz"], "test pod probes the metrics Service")
     one(docs, "Service", "azop-metrics")
+    check_default_webhook(docs, c)
+
+
+def check_hooks(mwc, release_ns, extra_excluded=(), watch_ns=None):
+    """The two webhooks of the injector as docs/proxy.md describes them."""
+    hooks = {h["name"]: h for h in mwc.get("webhooks", [])}
+    expect(sorted(hooks) == ["pods.proxy-injector.azop.dev", "workloads.proxy-injector.azop.dev"], f"webhooks {sorted(hooks)}")
+    for name, h in hooks.items():
+        expect(h.get("reinvocationPolicy") == "IfNeeded", f"{name}: reinvocationPolicy {h.get('reinvocationPolicy')}")
+        expect(h.get("sideEffects") == "None" and h.get("admissionReviewVersions") == ["v1"], f"{name}: sideEffects, versions")
+        expect(h.get("objectSelector") == {"matchLabels": {"spectrocloud.com/connection": "proxy"}}, f"{name}: only labelled objects")
+        sel = h.get("namespaceSelector", {})
+        want = [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                 "values": ["kube-system", release_ns, *extra_excluded]}]
+        expect(sel.get("matchExpressions") == want, f"{name}: namespace exclusions {sel}")
+        if watch_ns:
+            expect(sel.get("matchLabels") == {"kubernetes.io/metadata.name": watch_ns}, f"{name}: namespace-scoped {sel}")
+        else:
+            expect("matchLabels" not in sel, f"{name}: cluster-wide {sel}")
+    pods = hooks.get("pods.proxy-injector.azop.dev", {})
+    expect(pods.get("rules") == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                  "resources": ["pods"], "scope": "Namespaced"}], f"pod rules {pods.get('rules')}")
+    work = hooks.get("workloads.proxy-injector.azop.dev", {})
+    resources = sorted(r for rule in work.get("rules", []) for r in rule["resources"])
+    expect(resources == ["cronjobs", "daemonsets", "deployments", "jobs", "replicasets", "statefulsets"], f"workload kinds {resources}")
+    jobs = [r for r in work.get("rules", []) if "jobs" in r["resources"]]
+    expect(jobs and jobs[0]["operations"] == ["CREATE"], "a Job is mutated at CREATE only (its template is immutable)")
+    return hooks
+
+
+def check_default_webhook(docs, c):
+    # On by default: operator-managed certificate, Ignore, 5 s, the Service.
+    mwc = one(docs, "MutatingWebhookConfiguration", "azop-proxy-injector")
+    hooks = check_hooks(mwc, "azop-system")
+    for name, h in hooks.items():
+        expect(h.get("failurePolicy") == "Ignore" and h.get("timeoutSeconds") == 5, f"{name}: Ignore, 5 s by default")
+        path = "/mutate-pods" if name.startswith("pods.") else "/mutate-workloads"
+        expect(h.get("clientConfig") == {"service": {"name": "azop-webhook", "namespace": "azop-system", "path": path, "port": 443}},
+               f"{name}: clientConfig {h.get('clientConfig')}")
+    env = env_of(c)
+    expect(env.get("AZOP_PROXY_LABEL") == "spectrocloud.com/connection=proxy", f"AZOP_PROXY_LABEL {env.get('AZOP_PROXY_LABEL')}")
+    expect(env.get("AZOP_WEBHOOK_CERT_MODE") == "operator" and env.get("AZOP_WEBHOOK_CONFIGURATION") == "azop-proxy-injector"
+           and env.get("AZOP_WEBHOOK_SECRET") == "azop-webhook-tls" and env.get("AZOP_WEBHOOK_SERVICE") == "azop-webhook",
+           f"webhook env {env}")
+    controllers = next((a.split("=", 1)[1] for a in c["args"] if a.startswith("--controllers=")), "").split(",")
+    expect("proxyconfig" in controllers, f"the webhook needs the proxyconfig controller: {controllers}")
+    one(docs, "Role", "azop-webhook-cert")
+    one(docs, "Service", "azop-webhook")
 
 
 def check_all(docs):
@@ -146,12 +195,14 @@ def check_all(docs):
     svc = one(docs, "Service", "platform-azop-webhook")
     expect(svc.get("spec", {}).get("ports") == [{"name": "webhook", "port": 443, "targetPort": "webhook"}], "webhook Service ports")
     mwc = one(docs, "MutatingWebhookConfiguration", "platform-azop-proxy-injector")
+    check_hooks(mwc, "azop-system", ["monitoring"], watch_ns="team-a")
+    expect("--webhook-exclude-namespaces=monitoring" in c["args"] and "--proxy-cluster-no-proxy=10.244.0.0/16,10.96.0.0/12" in c["args"],
+           f"webhook args {c['args']}")
     hook = mwc.get("webhooks", [{}])[0]
     expect(hook.get("clientConfig", {}).get("service") ==
            {"name": "platform-azop-webhook", "namespace": "azop-system", "path": "/mutate-pods", "port": 443}, f"clientConfig {hook.get('clientConfig')}")
     expect(hook.get("objectSelector") == {"matchLabels": {"spectrocloud.com/connection": "proxy"}}, "only labelled pods")
     expect(hook.get("failurePolicy") == "Fail" and hook.get("sideEffects") == "None", "failurePolicy, sideEffects")
-    expect(hook.get("namespaceSelector") == {"matchLabels": {"kubernetes.io/metadata.name": "team-a"}}, "namespace-scoped webhook")
     expect(mwc.get("metadata", {}).get("annotations", {}).get("cert-manager.io/inject-ca-from") == "azop-system/platform-azop-webhook-tls", "CA injection")
     cert = one(docs, "Certificate", "platform-azop-webhook-tls")
     expect(cert.get("spec", {}).get("secretName") == "platform-azop-webhook-tls", "Certificate secretName")
@@ -183,7 +234,13 @@ def check_webhook_operator(docs):
     expect(cr.get("rules") == [{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
                                 "resourceNames": ["platform-azop-proxy-injector"], "verbs": ["get", "update", "patch"]}],
            f"webhook configuration rule by name: {cr.get('rules')}")
-    env = env_of(container(one(docs, "Deployment", "platform-azop")))
+    check_hooks(mwc, "azop-system", ["monitoring"])
+    for h in mwc.get("webhooks", []):
+        path = "/mutate-pods" if h["name"].startswith("pods.") else "/mutate-workloads"
+        expect(h.get("clientConfig") == {"url": "https://azop.mgmt.example:9443" + path}, f"url clientConfig {h.get('clientConfig')}")
+    c = container(one(docs, "Deployment", "platform-azop"))
+    expect("--webhook-extra-sans=azop.mgmt.example" in c["args"], f"the URL's host in the certificate: {c['args']}")
+    env = env_of(c)
     expect(env.get("AZOP_WEBHOOK_CERT_MODE") == "operator" and env.get("AZOP_WEBHOOK_CONFIGURATION") == "platform-azop-proxy-injector",
            f"operator-mode env {env}")
 

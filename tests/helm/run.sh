@@ -79,6 +79,11 @@ refuses "image.digest without sha256:" "/image/digest" "$HELM" template azop "$c
 refuses "podAntiAffinity: maybe" "podAntiAffinity" "$HELM" template azop "$chart" --set podAntiAffinity=maybe
 refuses "webhook.failurePolicy: Sometimes" "failurePolicy" "$HELM" template azop "$chart" --set webhook.failurePolicy=Sometimes
 refuses "proxy.httpsProxy not a URL" "httpsProxy" "$HELM" template azop "$chart" --set proxy.httpsProxy=proxy:3128
+refuses "the webhook without the proxyconfig controller" "add proxyconfig to controllers" "$HELM" template azop "$chart" --set controllers=azurecluster
+check "the webhook off: no configuration, controllers as given" bash -c "! '$HELM' template azop '$chart' --set webhook.enabled=false --set controllers=azurecluster | grep -q 'kind: MutatingWebhookConfiguration'"
+refuses "webhook.url with a path" "/webhook/url" "$HELM" template azop "$chart" --set webhook.url=https://azop.example:9443/mutate
+refuses "webhook.url over plain http" "/webhook/url" "$HELM" template azop "$chart" --set webhook.url=http://azop.example:9443
+refuses "webhook.excludeNamespaces: not a namespace name" "excludeNamespaces" "$HELM" template azop "$chart" --set 'webhook.excludeNamespaces={Kube_System}'
 refuses "workloadIdentity on without a client id" "clientId" "$HELM" template azop "$chart" --set workloadIdentity.enabled=true
 refuses "watchNamespace not a namespace name" "watchNamespace" "$HELM" template azop "$chart" --set watchNamespace=Team_A
 refuses "kubeVersion: Kubernetes 1.30 is refused" "kubeVersion" "$HELM" template azop "$chart" --kube-version 1.30.9
@@ -118,6 +123,8 @@ PY
     check "CRDs established" k wait --for condition=Established --timeout 30s crd/azureclusters.azop.dev crd/aksclusters.azop.dev crd/storagebindings.azop.dev crd/proxyconfigs.azop.dev
     phase_col() { k get crd azureclusters.azop.dev -o jsonpath='{.spec.versions[0].additionalPrinterColumns[*].name}'; }
     check "the older CRD has no Phase column" bash -c "! grep -qw Phase <<<'$(phase_col)'"
+    check "the API server accepted the webhook configuration: pods and workloads, IfNeeded" bash -c "[ \"\$('$KUBECTL' get mutatingwebhookconfiguration azop-proxy-injector -o jsonpath='{.webhooks[*].name} {.webhooks[*].reinvocationPolicy}')\" = 'pods.proxy-injector.azop.dev workloads.proxy-injector.azop.dev IfNeeded IfNeeded' ]"
+    check "the webhook's namespaceSelector leaves out kube-system and azop-system" bash -c "'$KUBECTL' get mutatingwebhookconfiguration azop-proxy-injector -o jsonpath='{.webhooks[0].namespaceSelector.matchExpressions[0].values}' | grep -q '\"kube-system\",\"azop-system\"'"
     check "CRDs carry helm.sh/resource-policy: keep" test "$(k get crd azureclusters.azop.dev -o jsonpath='{.metadata.annotations.helm\.sh/resource-policy}')" = keep
     check "kube-controller-manager made the Deployment's pods" bash -c "for i in \$(seq 60); do [ \"\$('$KUBECTL' -n azop-system get pods -l app.kubernetes.io/instance=azop -o name | wc -l)\" -ge 2 ] && exit 0; sleep 0.5; done; exit 1"
 

@@ -27,6 +27,9 @@ pub const CREDENTIALS_SECRET: &str = "azure-credentials";
 pub const CLIENT_SECRET: &str = "s3cr3t-value-that-must-never-be-logged";
 
 static OPERATOR_KUBECONFIG: OnceCell<PathBuf> = OnceCell::const_new();
+/// `--set` values of the chart install, chosen by the first world of a test binary
+/// ([`World::new_with_chart`]): every world of one binary shares one release.
+static CHART_SETS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
 /// The `azop` binary built next to this test binary (`cargo build -p azop` first; `make test`
 /// does). `AZOP_BIN` overrides.
@@ -107,22 +110,26 @@ async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
             // The CRDs are already there (install_crds, as users apply them): the chart renders
             // them as templates, so `crds.install=false` leaves them out (`--skip-crds` only
             // skips a chart's crds/ directory).
-            helm(
-                env,
-                &[
-                    "upgrade",
-                    "--install",
-                    RELEASE,
-                    &chart,
-                    "--namespace",
-                    OPERATOR_NAMESPACE,
-                    "--create-namespace",
-                    "--set",
-                    "crds.install=false",
-                    "--set",
-                    "replicaCount=0",
-                ],
-            )?;
+            let mut args: Vec<String> = [
+                "upgrade",
+                "--install",
+                RELEASE,
+                &chart,
+                "--namespace",
+                OPERATOR_NAMESPACE,
+                "--create-namespace",
+                "--set",
+                "crds.install=false",
+                "--set",
+                "replicaCount=0",
+            ]
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+            for set in CHART_SETS.get().into_iter().flatten() {
+                args.extend(["--set".to_string(), set.clone()]);
+            }
+            helm(env, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
             let manifest = helm(env, &["get", "manifest", RELEASE, "-n", OPERATOR_NAMESPACE])?;
             let account = service_account_in(&manifest, OPERATOR_NAMESPACE)?;
             let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
@@ -179,6 +186,20 @@ pub struct World {
 }
 
 impl World {
+    /// A world whose binary installs the chart with these `--set` values (the first call of
+    /// the binary decides; later calls must pass the same).
+    pub async fn new_with_chart(
+        prefix: &str,
+        sim_config: SimConfig,
+        sets: &[String],
+    ) -> Result<World> {
+        let first = CHART_SETS.get_or_init(|| sets.to_vec());
+        if first.as_slice() != sets {
+            bail!("one test binary installs the chart once: {first:?} already, not {sets:?}");
+        }
+        World::new(prefix, sim_config).await
+    }
+
     pub async fn new(prefix: &str, sim_config: SimConfig) -> Result<World> {
         let env = azop_testenv::shared().await?;
         env.install_crds(azop_testenv::crds_dir()).await?;
@@ -212,6 +233,16 @@ impl World {
 
     /// Starts `azop run` for this world. Logs go to a file in the test environment's dir.
     pub fn start_operator(&self, name: &str, extra: &[&str]) -> Result<Operator> {
+        self.start_operator_with_env(name, extra, &[])
+    }
+
+    /// [`World::start_operator`] with more environment variables (the webhook's, a proxy's).
+    pub fn start_operator_with_env(
+        &self,
+        name: &str,
+        extra: &[&str],
+        vars: &[(String, String)],
+    ) -> Result<Operator> {
         let log = self
             .env
             .dir()
@@ -247,6 +278,7 @@ impl World {
             .env_remove("AZURE_CLIENT_ID")
             .env_remove("AZURE_TENANT_ID")
             .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+            .envs(vars.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(file))
             .stderr(Stdio::from(err))
             .spawn()

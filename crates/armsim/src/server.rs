@@ -301,6 +301,13 @@ impl RunningSim {
     pub fn requests(&self, filter: &RequestFilter) -> Vec<RequestRecord> {
         self.state.requests.list(filter)
     }
+    /// What the guest of VM `id` would read as its custom data (decoded), as Azure hands it
+    /// to the VM (IMDS, the provisioning agent) while GETs never return it. `None`: the VM
+    /// does not exist or was created without customData.
+    pub fn vm_custom_data(&self, id: &str) -> Option<String> {
+        let store = self.state.store.lock();
+        crate::types::compute::vm::guest_custom_data(&store, id)
+    }
     pub fn add_fault(&self, spec: FaultSpec) -> Result<Fault, FaultError> {
         self.state.faults.add(spec)
     }
@@ -359,7 +366,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, StartError> {
         source,
     })?;
     let tls = if config.tls {
-        Some(crate::tls::self_signed()?)
+        Some(crate::tls::self_signed(local.ip())?)
     } else {
         None
     };

@@ -1,5 +1,6 @@
-//! A self-signed certificate for `--tls` (localhost, 127.0.0.1), written as PEM so clients can
-//! trust it (REQUESTS_CA_BUNDLE, reqwest `add_root_certificate`).
+//! A self-signed certificate for `--tls` (localhost, 127.0.0.1 and the address the simulator is
+//! bound to), written as PEM so clients can trust it (REQUESTS_CA_BUNDLE, reqwest
+//! `add_root_certificate`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,10 +24,14 @@ pub struct SelfSigned {
     pub acceptor: tokio_rustls::TlsAcceptor,
 }
 
-pub fn self_signed() -> Result<SelfSigned, TlsError> {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .map_err(TlsError::Generate)?;
+/// `bound`: the IP the listener is bound to, named too when it is another one (a test reaching
+/// the simulator at 127.0.0.2, which NO_PROXY's 127.0.0.1 does not cover, through a proxy).
+pub fn self_signed(bound: std::net::IpAddr) -> Result<SelfSigned, TlsError> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    if !bound.is_unspecified() && !names.contains(&bound.to_string()) {
+        names.push(bound.to_string());
+    }
+    let certified = rcgen::generate_simple_self_signed(names).map_err(TlsError::Generate)?;
     let cert_pem = certified.cert.pem();
     let cert_der = certified.cert.der().clone();
     let key_der =

@@ -52,6 +52,12 @@ async fn vm_lifecycle_disks_nics_and_secrets() {
         !got.text.contains("customData"),
         "customData is never echoed back"
     );
+    // ... but the guest sees it, decoded; the inventory never shows it.
+    assert_eq!(
+        c.sim.vm_custom_data(&vm).as_deref(),
+        Some("#cloud-config\nsecret: hunter2")
+    );
+    assert!(!format!("{:?}", c.sim.inventory()).contains("I2Nsb3Vk"));
     let g = got.json();
     let p = &g["properties"];
     assert_eq!(p["provisioningState"], "Succeeded");

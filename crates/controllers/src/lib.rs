@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod finalizer;
 pub mod metrics;
+pub mod node_bootstrap;
 pub mod proxy_config;
 #[cfg(test)]
 pub mod testing;

@@ -4,6 +4,10 @@
 #   - kube-apiserver, kube-controller-manager, kubeadm, kubectl, etcd and helm, built from
 #     their Go modules at the versions pinned in crates/testenv/go/kube/go.mod (go-tools.sh)
 #   - Azurite         (npm, pinned to 3.35.0: 3.36+ needs Node >= 21)
+#   - Debian's cloud-init (its `cloud-init schema` checks the nodes' customData azop writes)
+#     and tinyproxy (the forward proxy the operator's egress test runs its own instance of,
+#     with its own config and port; Debian's tinyproxy service, where systemd starts it, is
+#     never used)
 # Writes ~/.cache/azop/testenv.env with one AZOP_<TOOL>=path line per tool, which azop-testenv
 # reads when those variables are not set in the environment.
 #
@@ -93,6 +97,7 @@ install_azurite() {
 
 build_go_tools
 install_azurite
+apt_install cloud-init tinyproxy
 
 step "write $ENV_FILE"
 cat >"$ENV_FILE.tmp" <<EOF
@@ -103,6 +108,8 @@ AZOP_KUBEADM=$GO_BIN_DIR/kubeadm
 AZOP_KUBECTL=$GO_BIN_DIR/kubectl
 AZOP_HELM=$GO_BIN_DIR/helm
 AZOP_AZURITE=$AZURITE_BIN
+AZOP_CLOUD_INIT=$(command -v cloud-init)
+AZOP_TINYPROXY=$(command -v tinyproxy)
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 cat "$ENV_FILE"

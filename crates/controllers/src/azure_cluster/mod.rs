@@ -5,9 +5,12 @@
 //! - [`report`]: status and conditions (pure).
 //! - [`static_placement`]: the read-only check of an existing network.
 //! - [`refs`]: the references read from Kubernetes (image, bootstrap data).
+//! - [`bootstrap`]: the machines' customData — the bootstrap data behind azop's node
+//!   fragments (the ProxyConfig's drop-ins and CA).
 //! - [`orphans`]: machines the spec no longer has, found by listing.
 //! - [`AzureClusterKind`] and [`run`]: the registration.
 
+pub mod bootstrap;
 pub mod machines;
 pub mod names;
 pub mod orphans;
@@ -24,6 +27,7 @@ use async_trait::async_trait;
 use azop_api::Validate;
 use azop_api::naming::AZURE_CLUSTER_FINALIZER;
 use azop_api::v1alpha1::azure_cluster::{AzureCluster, AzureClusterStatus};
+use azop_api::v1alpha1::proxy_config::ProxyConfig;
 use azop_api::v1alpha1::storage_binding::StorageBinding;
 use azop_api::v1alpha1::{ArmOperation, AzureScope, AzureStatus};
 use azop_provider::{ArmSession, AzureError, Owner};
@@ -39,6 +43,7 @@ use crate::backoff::RetryClass;
 use crate::context::Context;
 use crate::engine::{self, Blocker, Identity, Kind, ReportInput, Sweep};
 use crate::error::Error;
+use crate::proxy_config;
 use machines::MachinePlan;
 use names::ClusterNames;
 use plan::{Part, PlannedStep, Resolved};
@@ -83,7 +88,11 @@ impl Kind for AzureClusterKind {
     }
 
     async fn resolve(ctx: &Context, obj: &AzureCluster) -> Result<Resolved, Error> {
-        refs::resolve(&ctx.client, &obj.namespace().unwrap_or_default(), &obj.spec).await
+        let mut resolved =
+            refs::resolve(&ctx.client, &obj.namespace().unwrap_or_default(), &obj.spec).await?;
+        resolved.custom_data =
+            bootstrap::custom_data(&ctx.client, obj, resolved.custom_data.take()).await?;
+        Ok(resolved)
     }
 
     fn names(obj: &AzureCluster) -> BTreeMap<String, String> {
@@ -158,6 +167,7 @@ pub async fn run(
         .with_config(Config::default().concurrency(ctx.settings.concurrency));
     let store = controller.store();
     let bindings_store = controller.store();
+    let proxies_store = controller.store();
     let bindings: Api<StorageBinding> = ctx.api();
     // A changed credentials or bootstrap Secret wakes every cluster of its namespace that
     // names it (the watch carries no Secret data into memory beyond the event itself).
@@ -205,6 +215,29 @@ pub async fn run(
                             .storage_binding_ref
                             .as_ref()
                             .is_some_and(|r| r.name == name)
+                    })
+                    .map(|c| ObjectRef::from_obj(&*c))
+                    .collect::<Vec<_>>()
+            },
+        )
+        // A ProxyConfig appearing, changing its spec or going wakes the clusters that use it:
+        // those naming it, and those of its namespace without a reference (it may have
+        // become, or stopped being, their default). Status writes do not wake them.
+        .watches_stream(
+            proxy_config::spec_changes(ctx.api()),
+            move |p: ProxyConfig| {
+                let ns = p.namespace().unwrap_or_default();
+                let name = p.name_any();
+                proxies_store
+                    .state()
+                    .into_iter()
+                    .filter(|c| {
+                        proxy_config::resolve::affects(
+                            &ns,
+                            &name,
+                            c.namespace().as_deref().unwrap_or_default(),
+                            c.spec.proxy_config_ref.as_ref().map(|r| r.name.as_str()),
+                        )
                     })
                     .map(|c| ObjectRef::from_obj(&*c))
                     .collect::<Vec<_>>()

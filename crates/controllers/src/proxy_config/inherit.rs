@@ -6,13 +6,12 @@
 //! reads its CA) and then [`ClusterProxy::aks_http_proxy_config`] or
 //! [`ClusterProxy::iaas_bootstrap`].
 
+use super::resolve::ResolvedProxy;
+pub use crate::node_bootstrap::{Fragment, WriteFile};
 use azop_api::proxy::effective_no_proxy;
 use azop_api::v1alpha1::aks_cluster::AksCluster;
 use azop_api::v1alpha1::azure_cluster::AzureCluster;
 use azop_provider::resources::containerservice::managed_cluster::HttpProxySpec;
-use serde::Serialize;
-
-use super::resolve::ResolvedProxy;
 
 /// Where the IaaS nodes' trust store picks the proxy CA up (`update-ca-certificates` reads
 /// `/usr/local/share/ca-certificates/*.crt`).
@@ -131,10 +130,10 @@ impl ClusterProxy {
         )
     }
 
-    /// The IaaS nodes' bootstrap pieces. The bootstrap data must put `write_files` in its
-    /// cloud-config and run `runcmd` before anything that starts containerd's pulls or
-    /// kubeadm: `write_files` runs early in boot, but containerd may already be running then,
-    /// so the commands reload systemd and restart it.
+    /// The IaaS nodes' bootstrap pieces, composed with the rest of a node's bootstrap data by
+    /// [`crate::node_bootstrap::compose`], which puts them first: `write_files` runs early in
+    /// boot, but containerd may already be running then, so the commands reload systemd and
+    /// restart it before the bootstrap's own commands (kubeadm) run.
     pub fn iaas_bootstrap(&self) -> ProxyBootstrap {
         let drop_in = systemd_drop_in(&self.env());
         let mut write_files = vec![
@@ -192,33 +191,9 @@ pub fn systemd_drop_in(env: &[(String, String)]) -> String {
     s
 }
 
-/// One cloud-init `write_files` entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WriteFile {
-    pub path: String,
-    pub content: String,
-    pub owner: String,
-    pub permissions: String,
-}
-
-impl WriteFile {
-    fn root(path: &str, content: String) -> Self {
-        WriteFile {
-            path: path.to_string(),
-            content,
-            owner: "root:root".into(),
-            permissions: "0644".into(),
-        }
-    }
-}
-
-/// The proxy's part of a node's cloud-config.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ProxyBootstrap {
-    pub write_files: Vec<WriteFile>,
-    /// Commands in exec form (no shell), to run before the bootstrap's own commands.
-    pub runcmd: Vec<Vec<String>>,
-}
+/// The proxy's part of a node's bootstrap data: one [`Fragment`] for
+/// [`crate::node_bootstrap::compose`], put before anything else the node runs.
+pub type ProxyBootstrap = Fragment;
 
 #[cfg(test)]
 mod tests {

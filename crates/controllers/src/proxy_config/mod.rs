@@ -156,6 +156,34 @@ pub async fn run(
         .await;
 }
 
+/// ProxyConfigs as the cluster controllers watch them: passed on when one appears, when its
+/// spec changes (a new generation) and when it goes — not on its status writes, which would
+/// otherwise wake every cluster of the namespace each time the ProxyConfig controller
+/// updates its consumers.
+pub fn spec_changes(
+    api: Api<ProxyConfig>,
+) -> impl futures::Stream<Item = Result<ProxyConfig, watcher::Error>> + Send + 'static {
+    let mut seen: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .filter_map(move |event| {
+            let out = match event {
+                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                    let generation = p.metadata.generation.unwrap_or(0);
+                    let key = p.uid().unwrap_or_else(|| p.name_any());
+                    (seen.insert(key, generation) != Some(generation)).then_some(Ok(p))
+                }
+                Ok(watcher::Event::Delete(p)) => {
+                    seen.remove(&p.uid().unwrap_or_else(|| p.name_any()));
+                    Some(Ok(p))
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(out)
+        })
+}
+
 /// The ProxyConfigs a cluster's change concerns: the one it names, or its namespace's
 /// defaults.
 fn consumers_of(

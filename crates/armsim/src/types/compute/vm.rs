@@ -497,6 +497,22 @@ fn instance_view(res: &Resource) -> Value {
     })
 }
 
+/// Where a VM's body keeps what only its guest sees (customData); removed by `render`, so
+/// no GET, list or inventory shows it, as in Azure.
+const GUEST_KEY: &str = "x-armsim-guest";
+
+/// The customData VM `id` was given (decoded text), as its guest would read it.
+pub fn guest_custom_data(store: &Store, id: &str) -> Option<String> {
+    let b64 = store
+        .get(id)?
+        .body
+        .pointer(&format!("/{GUEST_KEY}/customData"))?
+        .as_str()?
+        .to_string();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 impl ResourceType for VirtualMachines {
     fn type_name(&self) -> &'static str {
         VM
@@ -586,7 +602,30 @@ impl ResourceType for VirtualMachines {
         if let Some(z) = zones {
             out["zones"] = z;
         }
+        // The guest's view of customData: kept aside (never rendered), the last one given.
+        let custom_data = src
+            .get("osProfile")
+            .and_then(|o| o.get("customData"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                ctx.existing
+                    .and_then(|e| e.body.pointer(&format!("/{GUEST_KEY}/customData")))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+        if let Some(cd) = custom_data {
+            out[GUEST_KEY] = json!({"customData": cd});
+        }
         Ok(out)
+    }
+
+    fn render(&self, res: &Resource, _store: &Store) -> Value {
+        let mut body = res.body.clone();
+        if let Some(o) = body.as_object_mut() {
+            o.remove(GUEST_KEY);
+        }
+        body
     }
 
     fn put_flow(&self) -> Flow {
