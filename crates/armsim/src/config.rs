@@ -73,6 +73,19 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// The blob data plane behind the simulator's storage accounts: an Azurite process, and the
+/// accounts it was started with that the simulator may hand out, one per storage account
+/// created (Azurite's accounts are fixed when it starts). An account's
+/// `primaryEndpoints.blob` is then `<endpoint>/<azurite account>/` and `listKeys` returns that
+/// account's key, so the data plane (containers, Copy Blob) really works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobService {
+    /// `http://127.0.0.1:<port>` (path-style).
+    pub endpoint: String,
+    /// `(name, base64 key)` of each Azurite account to hand out.
+    pub pool: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub addr: SocketAddr,
@@ -103,6 +116,9 @@ pub struct SimConfig {
     pub extra_api_versions: HashMap<String, Vec<String>>,
     /// Bound on `/_sim/requests` history.
     pub request_log_capacity: usize,
+    /// Azurite behind storage accounts; `None`: accounts have Azure's public endpoints and no
+    /// data plane.
+    pub blob_service: Option<BlobService>,
 }
 
 impl Default for SimConfig {
@@ -123,6 +139,7 @@ impl Default for SimConfig {
             state_file: None,
             extra_api_versions: HashMap::new(),
             request_log_capacity: 10_000,
+            blob_service: None,
         }
     }
 }
@@ -151,6 +168,11 @@ impl SimConfig {
     pub fn latency(mut self, arm_type: &str, d: Duration) -> Self {
         self.latency_overrides
             .insert(arm_type.to_ascii_lowercase(), d);
+        self
+    }
+    /// Serves storage accounts' blob endpoints from Azurite (see [`BlobService`]).
+    pub fn blob_service(mut self, b: BlobService) -> Self {
+        self.blob_service = Some(b);
         self
     }
     pub fn page_size(mut self, n: usize) -> Self {

@@ -28,7 +28,7 @@ pub mod throttle;
 pub mod tls;
 pub mod types;
 
-pub use config::{LatencyPreset, Principal, SimConfig, ThrottleConfig};
+pub use config::{BlobService, LatencyPreset, Principal, SimConfig, ThrottleConfig};
 pub use errors::ArmError;
 pub use faults::{Fault, FaultAction, FaultSpec};
 pub use introspect::{RequestFilter, RequestRecord};

@@ -13,6 +13,7 @@ pub mod events;
 pub mod finalizer;
 pub mod metrics;
 pub mod proxy_config;
+pub mod storage_binding;
 #[cfg(test)]
 pub mod testing;
 
@@ -28,6 +29,9 @@ pub enum ControllerKind {
     Azurecluster,
     /// ProxyConfig: outbound proxy settings (Kubernetes-side only; no Azure calls).
     Proxyconfig,
+    /// StorageBinding: the storage account and container for the base VHD, the VHD copy and
+    /// the managed image made from it.
+    Storagebinding,
 }
 
 /// Runs the chosen controllers until `shutdown` resolves, then lets in-flight reconciles finish.
@@ -49,6 +53,9 @@ pub async fn run(
             }
             ControllerKind::Proxyconfig => {
                 tasks.push(tokio::spawn(proxy_config::run(ctx.clone(), stop)));
+            }
+            ControllerKind::Storagebinding => {
+                tasks.push(tokio::spawn(storage_binding::run(ctx.clone(), stop)));
             }
         }
     }

@@ -4,6 +4,8 @@
 #   - kube-apiserver, kube-controller-manager, kubeadm, kubectl, etcd and helm, built from
 #     their Go modules at the versions pinned in crates/testenv/go/kube/go.mod (go-tools.sh)
 #   - Azurite         (npm, pinned to 3.35.0: 3.36+ needs Node >= 21)
+#   - qemu-img        (Debian's qemu-utils: the StorageBinding tests make real fixed and
+#                     dynamic VHDs with it)
 # Writes ~/.cache/azop/testenv.env with one AZOP_<TOOL>=path line per tool, which azop-testenv
 # reads when those variables are not set in the environment.
 #
@@ -91,8 +93,18 @@ install_azurite() {
     [ -x "$AZURITE_BIN" ]
 }
 
+install_qemu_img() {
+    if command -v qemu-img >/dev/null 2>&1; then
+        log "qemu-img: installed ($(command -v qemu-img))"
+        return
+    fi
+    apt_install qemu-utils
+    command -v qemu-img >/dev/null 2>&1
+}
+
 build_go_tools
 install_azurite
+install_qemu_img
 
 step "write $ENV_FILE"
 cat >"$ENV_FILE.tmp" <<EOF
@@ -103,6 +115,7 @@ AZOP_KUBEADM=$GO_BIN_DIR/kubeadm
 AZOP_KUBECTL=$GO_BIN_DIR/kubectl
 AZOP_HELM=$GO_BIN_DIR/helm
 AZOP_AZURITE=$AZURITE_BIN
+AZOP_QEMU_IMG=$(command -v qemu-img)
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 cat "$ENV_FILE"
