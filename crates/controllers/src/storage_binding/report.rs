@@ -357,7 +357,13 @@ mod tests {
         sb: &azop_api::v1alpha1::StorageBinding,
         seen: impl Fn(&str) -> Seen,
     ) -> StorageBindingStatus {
-        let n = crate::storage_binding::names::names_with_account(sb, Some("azopabc"));
+        let account = sb
+            .spec
+            .storage_account
+            .as_ref()
+            .and_then(|a| a.name.clone())
+            .unwrap_or_else(|| "azopabc".into());
+        let n = crate::storage_binding::names::names_with_account(sb, Some(&account));
         let steps: Vec<PlannedStep> = plan::plan(sb, Some(&Resolved::default()), &n);
         let seen: Vec<Seen> = steps.iter().map(|s| seen(&s.key)).collect();
         let views: Vec<StepView<'_>> = steps
@@ -470,7 +476,7 @@ mod tests {
         assert_eq!(s.vhd.expect("vhd").state, Some(VhdCopyState::Aborted));
 
         let s = report(&custom, |k| match k {
-            plan::KEY_ACCOUNT => (NodeState::Absent, absent()),
+            plan::KEY_RESOURCE_GROUP => (NodeState::Ready, ours()),
             _ => (NodeState::Absent, absent()),
         });
         let (st, reason, msg) = cond(&s, "StorageAccountReady");
@@ -479,6 +485,7 @@ mod tests {
         assert_eq!(cond(&s, "NetworkAccessReady").1, "Provisioning");
 
         let s = report(&plain, |k| match k {
+            plan::KEY_RESOURCE_GROUP => (NodeState::Ready, ours()),
             plan::KEY_ACCOUNT => (NodeState::NotOwned, found(false, "Succeeded", json!({}))),
             _ => (NodeState::Absent, absent()),
         });

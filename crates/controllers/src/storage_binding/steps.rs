@@ -119,6 +119,24 @@ pub fn copy_state(
     }
 }
 
+/// A source the blob service could not read (`CannotVerifyCopySource`: missing, or its SAS
+/// expired or wrong) is retried with backoff like a failed copy, not held for minutes as a
+/// missing permission: the usual fix is a new SAS in the Secret, which the next try uses.
+fn source_refused(e: AzureError) -> AzureError {
+    match e {
+        AzureError::Auth { code, message, .. } | AzureError::NotFound { code, message }
+            if code.eq_ignore_ascii_case("CannotVerifyCopySource") =>
+        {
+            AzureError::Transient {
+                status: None,
+                code,
+                message: format!("{message} (check vhd.sourceUrl and the SAS in vhd.sourceSasSecretRef)"),
+            }
+        }
+        other => other,
+    }
+}
+
 /// The base VHD, copied into the container.
 pub struct VhdCopy {
     pub account: StorageAccountKey,
@@ -261,7 +279,8 @@ impl Step for VhdCopy {
                 self.sas.as_ref(),
                 &[(OWNER_METADATA, &owner_tag), (UID_METADATA, &cx.owner.uid)],
             )
-            .await?;
+            .await
+            .map_err(source_refused)?;
         tracing::info!(
             blob = %self.blob,
             copy_id = ?started.copy_id,
