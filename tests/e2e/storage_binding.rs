@@ -33,8 +33,12 @@ async fn default_sample_copies_the_vhd_and_makes_an_image() {
     let docs = sample("storagebinding-default.yaml").unwrap();
     let mut sb = binding_of(&docs).unwrap();
     sb["spec"]["vhd"]["sourceUrl"] = json!(url);
-    sw.sas_secret("vhd-source-sas", &sw.source_sas()).await.unwrap();
-    let mut op = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    sw.sas_secret("vhd-source-sas", &sw.source_sas())
+        .await
+        .unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     let started = Instant::now();
     let created = create(w, &sb).await.unwrap();
     let uid = created.metadata.uid.clone().unwrap();
@@ -46,7 +50,10 @@ async fn default_sample_copies_the_vhd_and_makes_an_image() {
     assert_eq!(obj.data["status"]["containerName"], "azop-vhds");
     assert_eq!(obj.data["status"]["accountCreatedByAzop"], true);
     assert_eq!(obj.data["status"]["containerCreatedByAzop"], true);
-    assert_eq!(obj.data["status"]["azureNames"]["storageAccount"], account.as_str());
+    assert_eq!(
+        obj.data["status"]["azureNames"]["storageAccount"],
+        account.as_str()
+    );
     assert_eq!(obj.data["status"]["phase"], "Running");
     let vhd_status = &obj.data["status"]["vhd"];
     assert_eq!(vhd_status["state"], "Succeeded", "{vhd_status}");
@@ -55,7 +62,10 @@ async fn default_sample_copies_the_vhd_and_makes_an_image() {
     let image_id = format!(
         "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers/Microsoft.Compute/images/base-images-image"
     );
-    assert_eq!(obj.data["status"]["imageId"].as_str(), Some(image_id.as_str()));
+    assert_eq!(
+        obj.data["status"]["imageId"].as_str(),
+        Some(image_id.as_str())
+    );
     assert_eq!(cond(&obj, "NetworkAccessReady").1, "Public");
 
     // checkNameAvailability came before the account's PUT, and the PUT body is exactly the
@@ -87,7 +97,7 @@ async fn default_sample_copies_the_vhd_and_makes_an_image() {
                 "supportsHttpsTrafficOnly": true,
                 "minimumTlsVersion": "TLS1_2",
                 "allowBlobPublicAccess": false,
-                "networkAcls": {"bypass": "AzureServices", "defaultAction": "Allow", "virtualNetworkRules": [], "ipRules": []}
+                "networkAcls": {"bypass": "AzureServices", "defaultAction": "Allow"}
             }
         }),
         "storage account PUT body"
@@ -99,7 +109,9 @@ async fn default_sample_copies_the_vhd_and_makes_an_image() {
         .expect("container PUT");
     assert_eq!(
         cput.3,
-        Some(json!({"properties": {"publicAccess": "None", "metadata": {"azop_owner": format!("StorageBinding/{}/base-images", w.ns), "azop_uid": uid}}}))
+        Some(
+            json!({"properties": {"publicAccess": "None", "metadata": {"azop_owner": format!("StorageBinding/{}/base-images", w.ns), "azop_uid": uid}}})
+        )
     );
     let iput = calls
         .iter()
@@ -122,7 +134,9 @@ async fn default_sample_copies_the_vhd_and_makes_an_image() {
 
     // Exactly one copy was started, and Events tell its story.
     assert_eq!(op.logs().matches("started the VHD copy").count(), 1);
-    wait_event(w, &uid, "CopySucceeded", "copied and checked").await.unwrap();
+    wait_event(w, &uid, "CopySucceeded", "copied and checked")
+        .await
+        .unwrap();
     let events = events_for(w, &uid).await.unwrap();
     assert!(
         !events.iter().any(|(_, n)| n.contains("sig=")),
@@ -132,15 +146,22 @@ async fn default_sample_copies_the_vhd_and_makes_an_image() {
 
     // Delete: the image, the blob, the container and the account go; the group stays.
     let started_delete = Instant::now();
-    api(w).delete("base-images", &DeleteParams::default()).await.unwrap();
+    api(w)
+        .delete("base-images", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_gone(w, "base-images").await.unwrap();
     let deleted_after = started_delete.elapsed();
     let inv = w.inventory();
     assert!(
-        !inv.iter().any(|(t, _)| t.starts_with("microsoft.storage") || t == "microsoft.compute/images"),
+        !inv.iter()
+            .any(|(t, _)| t.starts_with("microsoft.storage") || t == "microsoft.compute/images"),
         "left behind: {inv:?}"
     );
-    assert!(inv.contains(&("microsoft.resources/resourcegroups".into(), RG.to_lowercase())));
+    assert!(inv.contains(&(
+        "microsoft.resources/resourcegroups".into(),
+        RG.to_lowercase()
+    )));
     eprintln!(
         "timing: default StorageBinding Ready in {:.2?} (4 MiB VHD), deleted in {:.2?}",
         ready_after, deleted_after
@@ -160,25 +181,34 @@ async fn a_taken_account_name_moves_to_the_next_candidate() {
     let mut sb = binding_of(&docs).unwrap();
     sb["spec"].as_object_mut().unwrap().remove("vhd");
     sb["metadata"]["name"] = json!("collide");
-    let mut op = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     // The uid is known only once the object exists: hold the operator off with a missing
     // credentials Secret until the first candidate has been taken.
     sb["spec"]["credentialsRef"]["name"] = json!("not-yet");
     let created = create(w, &sb).await.unwrap();
     let uid = created.metadata.uid.clone().unwrap();
-    wait_reason(w, "collide", "Ready", "MissingReference").await.unwrap();
+    wait_reason(w, "collide", "Ready", "MissingReference")
+        .await
+        .unwrap();
     let first = azop_api::naming::storage_account_candidate(&uid, 0);
     w.arm(
         Method::PUT,
         &account_path("rg-someone-else", &first),
         STORAGE_API,
-        Some(json!({"location": "westeurope", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"})),
+        Some(
+            json!({"location": "westeurope", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}),
+        ),
     )
     .await
     .unwrap();
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(w.client.clone(), &w.ns);
-    let mut creds = secrets.get(azop_e2e::operator::CREDENTIALS_SECRET).await.unwrap();
+    let mut creds = secrets
+        .get(azop_e2e::operator::CREDENTIALS_SECRET)
+        .await
+        .unwrap();
     creds.metadata = kube::api::ObjectMeta {
         name: Some("not-yet".into()),
         ..Default::default()
@@ -197,11 +227,19 @@ async fn a_taken_account_name_moves_to_the_next_candidate() {
     assert_eq!(checks[0]["name"], first.as_str());
     assert_eq!(checks[1]["name"], second.as_str());
     // The someone-else account is untouched after our delete.
-    api(w).delete("collide", &DeleteParams::default()).await.unwrap();
-    wait_gone(w, "collide").await.unwrap();
-    w.arm(Method::GET, &account_path("rg-someone-else", &first), STORAGE_API, None)
+    api(w)
+        .delete("collide", &DeleteParams::default())
         .await
         .unwrap();
+    wait_gone(w, "collide").await.unwrap();
+    w.arm(
+        Method::GET,
+        &account_path("rg-someone-else", &first),
+        STORAGE_API,
+        None,
+    )
+    .await
+    .unwrap();
     op.kill();
 }
 
@@ -214,8 +252,17 @@ async fn vnet_restricted_sample_needs_the_service_endpoint() {
     let w = &sw.world;
     sw.resource_group(RG).await.unwrap();
     sw.resource_group("rg-network-hub").await.unwrap();
-    build_vnet(w, "rg-network-hub", "vnet-spoke-weu", &[("snet-k8s-nodes", true)]).await.unwrap();
-    build_vnet(w, "rg-network-hub", "vnet-hub", &[("snet-gateway", false)]).await.unwrap();
+    build_vnet(
+        w,
+        "rg-network-hub",
+        "vnet-spoke-weu",
+        &[("snet-k8s-nodes", true)],
+    )
+    .await
+    .unwrap();
+    build_vnet(w, "rg-network-hub", "vnet-hub", &[("snet-gateway", false)])
+        .await
+        .unwrap();
     let docs = sample("storagebinding-vnet-restricted.yaml").unwrap();
     let mut sb = binding_of(&docs).unwrap();
     let vhd = make_vhd(VhdKind::Fixed, 2).unwrap();
@@ -224,19 +271,36 @@ async fn vnet_restricted_sample_needs_the_service_endpoint() {
         sw.upload_source("base.vhd", &vhd).await.unwrap(),
         sw.source_sas()
     ));
-    let mut op = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     create(w, &sb).await.unwrap();
-    let obj = wait_reason(w, "images-vnet-only", "Ready", "SubnetMissingServiceEndpoint").await.unwrap();
+    let obj = wait_reason(
+        w,
+        "images-vnet-only",
+        "Ready",
+        "SubnetMissingServiceEndpoint",
+    )
+    .await
+    .unwrap();
     let (_, _, message) = cond(&obj, "Ready");
-    assert!(message.contains("vnet-hub/subnets/snet-gateway"), "{message}");
+    assert!(
+        message.contains("vnet-hub/subnets/snet-gateway"),
+        "{message}"
+    );
     assert!(!message.contains("snet-k8s-nodes"), "{message}");
     assert!(
         writes_to(w, "Microsoft.Storage/storageAccounts/").is_empty(),
         "nothing may be written while a subnet is wrong"
     );
-    build_vnet(w, "rg-network-hub", "vnet-hub", &[("snet-gateway", true)]).await.unwrap();
+    build_vnet(w, "rg-network-hub", "vnet-hub", &[("snet-gateway", true)])
+        .await
+        .unwrap();
     let obj = wait_ready(w, "images-vnet-only").await.unwrap();
-    let account = obj.data["status"]["storageAccountName"].as_str().unwrap().to_string();
+    let account = obj.data["status"]["storageAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let put = writes_to(w, &account_path(RG, &account))
         .into_iter()
         .find(|(m, _, _, _)| m == "PUT")
@@ -264,7 +328,14 @@ async fn private_sample_gets_an_endpoint_and_dns() {
     let w = &sw.world;
     sw.resource_group(RG).await.unwrap();
     sw.resource_group("rg-network-hub").await.unwrap();
-    build_vnet(w, "rg-network-hub", "vnet-hub", &[("snet-private-endpoints", false)]).await.unwrap();
+    build_vnet(
+        w,
+        "rg-network-hub",
+        "vnet-hub",
+        &[("snet-private-endpoints", false)],
+    )
+    .await
+    .unwrap();
     let docs = sample("storagebinding-private.yaml").unwrap();
     let mut sb = binding_of(&docs).unwrap();
     let vhd = make_vhd(VhdKind::Fixed, 2).unwrap();
@@ -273,10 +344,15 @@ async fn private_sample_gets_an_endpoint_and_dns() {
         sw.upload_source("base.vhd", &vhd).await.unwrap(),
         sw.source_sas()
     ));
-    let mut op = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     create(w, &sb).await.unwrap();
     let obj = wait_ready(w, "images-private").await.unwrap();
-    let account = obj.data["status"]["storageAccountName"].as_str().unwrap().to_string();
+    let account = obj.data["status"]["storageAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let put = writes_to(w, &account_path(RG, &account))
         .into_iter()
         .find(|(m, _, _, _)| m == "PUT")
@@ -286,52 +362,89 @@ async fn private_sample_gets_an_endpoint_and_dns() {
     assert_eq!(put["properties"]["publicNetworkAccess"], "Disabled");
     assert_eq!(put["properties"]["networkAcls"]["defaultAction"], "Deny");
     let pe_name = format!("{account}-blob-pe");
-    let pe_path = format!("{}/providers/Microsoft.Network/privateEndpoints/{pe_name}", rg_path(RG));
+    let pe_path = format!(
+        "{}/providers/Microsoft.Network/privateEndpoints/{pe_name}",
+        rg_path(RG)
+    );
     let pe = writes_to(w, &pe_path)
         .into_iter()
         .find(|(m, p, _, _)| m == "PUT" && p.eq_ignore_ascii_case(&pe_path))
         .unwrap()
         .3
         .unwrap();
-    let subnet = sb["spec"]["networkAccess"]["privateEndpointSubnetId"].as_str().unwrap();
+    let subnet = sb["spec"]["networkAccess"]["privateEndpointSubnetId"]
+        .as_str()
+        .unwrap();
     assert_eq!(pe["properties"]["subnet"]["id"], subnet);
     let conn = &pe["properties"]["privateLinkServiceConnections"][0]["properties"];
     assert_eq!(conn["groupIds"], json!(["blob"]));
-    assert!(conn["privateLinkServiceId"].as_str().unwrap().eq_ignore_ascii_case(&account_path(RG, &account)));
-    let zone = format!("{}/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net", rg_path(RG));
+    assert!(
+        conn["privateLinkServiceId"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&account_path(RG, &account))
+    );
+    let zone = format!(
+        "{}/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net",
+        rg_path(RG)
+    );
     let group = writes_to(w, &format!("{pe_path}/privateDnsZoneGroups/default"))
         .into_iter()
         .find(|(m, _, _, _)| m == "PUT")
         .unwrap()
         .3
         .unwrap();
-    assert!(group["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"]
-        .as_str()
-        .unwrap()
-        .eq_ignore_ascii_case(&zone));
+    assert!(
+        group["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&zone)
+    );
     let link = writes_to(w, &format!("{zone}/virtualNetworkLinks/vnet-hub"))
         .into_iter()
         .find(|(m, _, _, _)| m == "PUT")
         .unwrap()
         .3
         .unwrap();
-    assert!(link["properties"]["virtualNetwork"]["id"]
-        .as_str()
-        .unwrap()
-        .eq_ignore_ascii_case(&vnet_path("rg-network-hub", "vnet-hub")));
+    assert!(
+        link["properties"]["virtualNetwork"]["id"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&vnet_path("rg-network-hub", "vnet-hub"))
+    );
     // The endpoint's A record is in the zone.
     let inv = w.inventory();
-    assert!(inv.contains(&("microsoft.network/privatednszones/a".into(), account.clone())), "{inv:?}");
+    assert!(
+        inv.contains(&(
+            "microsoft.network/privatednszones/a".into(),
+            account.clone()
+        )),
+        "{inv:?}"
+    );
     assert_eq!(cond(&obj, "NetworkAccessReady").1, "Private");
 
-    api(w).delete("images-private", &DeleteParams::default()).await.unwrap();
+    api(w)
+        .delete("images-private", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_gone(w, "images-private").await.unwrap();
     let inv = w.inventory();
-    for gone in ["microsoft.network/privateendpoints", "microsoft.storage/storageaccounts", "microsoft.compute/images"] {
+    for gone in [
+        "microsoft.network/privateendpoints",
+        "microsoft.storage/storageaccounts",
+        "microsoft.compute/images",
+    ] {
         assert!(!inv.iter().any(|(t, _)| t == gone), "{gone} left: {inv:?}");
     }
-    assert!(inv.iter().any(|(t, _)| t == "microsoft.network/privatednszones"), "the shared zone stays");
-    assert!(inv.iter().any(|(t, _)| t == "microsoft.network/privatednszones/virtualnetworklinks"));
+    assert!(
+        inv.iter()
+            .any(|(t, _)| t == "microsoft.network/privatednszones"),
+        "the shared zone stays"
+    );
+    assert!(
+        inv.iter()
+            .any(|(t, _)| t == "microsoft.network/privatednszones/virtualnetworklinks")
+    );
     op.kill();
 }
 
@@ -345,13 +458,29 @@ async fn custom_account_is_attached_and_left_untouched() {
     sw.resource_group(RG).await.unwrap();
     let docs = sample("storagebinding-custom.yaml").unwrap();
     let sb = binding_of(&docs).unwrap();
-    let mut op = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     // First without the account: a condition, no write.
     create(w, &sb).await.unwrap();
-    let obj = wait_reason(w, "images-existing-account", "Ready", "StorageAccountNotFound").await.unwrap();
+    let obj = wait_reason(
+        w,
+        "images-existing-account",
+        "Ready",
+        "StorageAccountNotFound",
+    )
+    .await
+    .unwrap();
     assert!(cond(&obj, "Ready").2.contains("contosoimages01"));
-    assert!(writes_to(w, "/providers/").is_empty(), "{:?}", writes_to(w, "/providers/"));
-    api(w).delete("images-existing-account", &DeleteParams::default()).await.unwrap();
+    assert!(
+        writes_to(w, "/providers/").is_empty(),
+        "{:?}",
+        writes_to(w, "/providers/")
+    );
+    api(w)
+        .delete("images-existing-account", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_gone(w, "images-existing-account").await.unwrap();
 
     // The user's account, container and source VHD.
@@ -367,40 +496,77 @@ async fn custom_account_is_attached_and_left_untouched() {
     .await
     .unwrap();
     for c in ["k8s-base-images", "staging"] {
-        w.arm(Method::PUT, &container_path("rg-shared-storage", "contosoimages01", c), STORAGE_API, Some(json!({"properties": {}})))
-            .await
-            .unwrap();
+        w.arm(
+            Method::PUT,
+            &container_path("rg-shared-storage", "contosoimages01", c),
+            STORAGE_API,
+            Some(json!({"properties": {}})),
+        )
+        .await
+        .unwrap();
     }
     let before = w.arm(Method::GET, &acct, STORAGE_API, None).await.unwrap();
-    let user = sw.account_client("rg-shared-storage", "contosoimages01").await.unwrap();
+    let user = sw
+        .account_client("rg-shared-storage", "contosoimages01")
+        .await
+        .unwrap();
     let vhd = make_vhd(VhdKind::Fixed, 3).unwrap();
-    upload(&user, "staging", "ubuntu-2404.vhd", &vhd).await.unwrap();
+    upload(&user, "staging", "ubuntu-2404.vhd", &vhd)
+        .await
+        .unwrap();
     let mut sb = sb.clone();
     sb["spec"]["vhd"]["sourceUrl"] = json!(user.url("staging/ubuntu-2404.vhd"));
     let started = Instant::now();
     create(w, &sb).await.unwrap();
     let obj = wait_ready(w, "images-existing-account").await.unwrap();
-    eprintln!("timing: custom-account StorageBinding Ready in {:.2?} (3 MiB VHD)", started.elapsed());
+    eprintln!(
+        "timing: custom-account StorageBinding Ready in {:.2?} (3 MiB VHD)",
+        started.elapsed()
+    );
     assert_eq!(obj.data["status"]["accountCreatedByAzop"], false);
     assert_eq!(obj.data["status"]["containerCreatedByAzop"], false);
     assert_eq!(obj.data["status"]["storageAccountName"], "contosoimages01");
-    let copied = user.get("k8s-base-images", "ubuntu/2404/k8s-1.33.vhd").await.unwrap();
+    let copied = user
+        .get("k8s-base-images", "ubuntu/2404/k8s-1.33.vhd")
+        .await
+        .unwrap();
     assert!(copied == vhd, "copied bytes differ");
     // Never written: no PUT, PATCH or DELETE on the account or its containers.
     let touched = writes_to(w, &acct);
-    assert!(touched.iter().all(|(m, p, _, _)| m == "POST" && p.ends_with("/listKeys")), "{touched:?}");
+    assert!(
+        touched
+            .iter()
+            .all(|(m, p, _, _)| m == "POST" && p.ends_with("/listKeys")),
+        "{touched:?}"
+    );
 
-    api(w).delete("images-existing-account", &DeleteParams::default()).await.unwrap();
+    api(w)
+        .delete("images-existing-account", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_gone(w, "images-existing-account").await.unwrap();
     let after = w.arm(Method::GET, &acct, STORAGE_API, None).await.unwrap();
     assert_eq!(before, after, "the user's account changed");
-    w.arm(Method::GET, &container_path("rg-shared-storage", "contosoimages01", "k8s-base-images"), STORAGE_API, None)
-        .await
-        .unwrap();
+    w.arm(
+        Method::GET,
+        &container_path("rg-shared-storage", "contosoimages01", "k8s-base-images"),
+        STORAGE_API,
+        None,
+    )
+    .await
+    .unwrap();
     // The blob azop copied is gone, the user's source stays.
-    assert!(user.properties("k8s-base-images", "ubuntu/2404/k8s-1.33.vhd").await.is_err());
+    assert!(
+        user.properties("k8s-base-images", "ubuntu/2404/k8s-1.33.vhd")
+            .await
+            .is_err()
+    );
     user.properties("staging", "ubuntu-2404.vhd").await.unwrap();
-    assert!(!w.inventory().iter().any(|(t, _)| t == "microsoft.compute/images"));
+    assert!(
+        !w.inventory()
+            .iter()
+            .any(|(t, _)| t == "microsoft.compute/images")
+    );
     op.kill();
 }
 
@@ -411,20 +577,29 @@ async fn a_vhd_azure_cannot_use_is_refused_before_the_image() {
     let sw = StorageWorld::new("sb-badvhd").await.unwrap();
     let w = &sw.world;
     sw.resource_group(RG).await.unwrap();
-    let mut op = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     let docs = sample("storagebinding-default.yaml").unwrap();
-    sw.sas_secret("vhd-source-sas", &sw.source_sas()).await.unwrap();
+    sw.sas_secret("vhd-source-sas", &sw.source_sas())
+        .await
+        .unwrap();
     for (name, kind, needle) in [
         ("dynamic", VhdKind::Dynamic, "dynamic"),
         ("unaligned", VhdKind::FixedUnaligned, "whole number of MiB"),
     ] {
         let vhd = make_vhd(kind, 2).unwrap();
-        let url = sw.upload_source(&format!("{name}.vhd"), &vhd).await.unwrap();
+        let url = sw
+            .upload_source(&format!("{name}.vhd"), &vhd)
+            .await
+            .unwrap();
         let mut sb = binding_of(&docs).unwrap();
         sb["metadata"]["name"] = json!(name);
         sb["spec"]["vhd"]["sourceUrl"] = json!(url);
         create(w, &sb).await.unwrap();
-        let obj = wait_reason(w, name, "VhdReady", "VhdInvalid").await.unwrap();
+        let obj = wait_reason(w, name, "VhdReady", "VhdInvalid")
+            .await
+            .unwrap();
         let (status, _, message) = cond(&obj, "VhdReady");
         assert_eq!(status, "False");
         assert!(message.contains(needle), "{message}");
@@ -444,7 +619,9 @@ async fn bad_source_and_expired_sas_are_conditions() {
     sw.resource_group(RG).await.unwrap();
     let vhd = make_vhd(VhdKind::Fixed, 2).unwrap();
     let url = sw.upload_source("base.vhd", &vhd).await.unwrap();
-    let mut op = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     let docs = sample("storagebinding-default.yaml").unwrap();
 
     let mut missing = binding_of(&docs).unwrap();
@@ -453,9 +630,15 @@ async fn bad_source_and_expired_sas_are_conditions() {
     missing["spec"]["vhd"]["sourceSasSecretRef"]["name"] = json!("good-sas");
     sw.sas_secret("good-sas", &sw.source_sas()).await.unwrap();
     create(w, &missing).await.unwrap();
-    let obj = wait(w, "missing-source", "VhdReady False with Azure's reason", |o| {
-        condition(o, "VhdReady").is_some_and(|c| c.0 == "False" && c.2.contains("start blob copy"))
-    })
+    let obj = wait(
+        w,
+        "missing-source",
+        "VhdReady False with Azure's reason",
+        |o| {
+            condition(o, "VhdReady")
+                .is_some_and(|c| c.0 == "False" && c.2.contains("start blob copy"))
+        },
+    )
     .await
     .unwrap();
     let msg = cond(&obj, "VhdReady").2;
@@ -465,7 +648,9 @@ async fn bad_source_and_expired_sas_are_conditions() {
     expired["metadata"]["name"] = json!("expired-sas");
     expired["spec"]["vhd"]["sourceUrl"] = json!(url);
     expired["spec"]["vhd"]["sourceSasSecretRef"]["name"] = json!("old-sas");
-    let old = sw.source.account_sas_until("r", chrono::Utc::now() - chrono::Duration::hours(1));
+    let old = sw
+        .source
+        .account_sas_until("r", chrono::Utc::now() - chrono::Duration::hours(1));
     sw.sas_secret("old-sas", &old).await.unwrap();
     create(w, &expired).await.unwrap();
     let obj = wait(w, "expired-sas", "VhdReady False", |o| {
@@ -492,17 +677,26 @@ async fn a_killed_operator_resumes_the_copy_without_a_second_one() {
     sw.resource_group(RG).await.unwrap();
     let vhd = make_vhd(VhdKind::Fixed, 4).unwrap();
     let url = sw.upload_source("base.vhd", &vhd).await.unwrap();
-    sw.sas_secret("vhd-source-sas", &sw.source_sas()).await.unwrap();
+    sw.sas_secret("vhd-source-sas", &sw.source_sas())
+        .await
+        .unwrap();
     let docs = sample("storagebinding-default.yaml").unwrap();
     let mut sb = binding_of(&docs).unwrap();
     sb["spec"]["vhd"]["sourceUrl"] = json!(url);
-    let mut a = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    let mut a = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     create(w, &sb).await.unwrap();
-    azop_e2e::azure_cluster::wait_log(&a, "started the VHD copy", TIMEOUT).await.unwrap();
+    azop_e2e::azure_cluster::wait_log(&a, "started the VHD copy", TIMEOUT)
+        .await
+        .unwrap();
     a.kill();
-    let mut b = w.start_operator("b", &["--controllers", "storagebinding"]).unwrap();
+    let mut b = w
+        .start_operator("b", &["--controllers", "storagebinding"])
+        .unwrap();
     let obj = wait_ready(w, "base-images").await.unwrap();
-    let copies = a.logs().matches("started the VHD copy").count() + b.logs().matches("started the VHD copy").count();
+    let copies = a.logs().matches("started the VHD copy").count()
+        + b.logs().matches("started the VHD copy").count();
     assert_eq!(copies, 1, "the copy was started again after the restart");
     let account = obj.data["status"]["storageAccountName"].as_str().unwrap();
     let dst = sw.account_client(RG, account).await.unwrap();
@@ -522,12 +716,19 @@ async fn measure_copy_and_create_times() {
     let sw = StorageWorld::new("sb-measure").await.unwrap();
     let w = &sw.world;
     sw.resource_group(RG).await.unwrap();
-    sw.sas_secret("vhd-source-sas", &sw.source_sas()).await.unwrap();
-    let mut op = w.start_operator("a", &["--controllers", "storagebinding"]).unwrap();
+    sw.sas_secret("vhd-source-sas", &sw.source_sas())
+        .await
+        .unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
     let docs = sample("storagebinding-default.yaml").unwrap();
     for mib in [4usize, 32, 128] {
         let vhd = make_vhd(VhdKind::Fixed, mib).unwrap();
-        let url = sw.upload_source(&format!("m{mib}.vhd"), &vhd).await.unwrap();
+        let url = sw
+            .upload_source(&format!("m{mib}.vhd"), &vhd)
+            .await
+            .unwrap();
         let name = format!("measure-{mib}");
         let mut sb = binding_of(&docs).unwrap();
         sb["metadata"]["name"] = json!(name);
@@ -549,7 +750,10 @@ async fn measure_copy_and_create_times() {
         wait_ready(w, &name).await.unwrap();
         let ready = t0.elapsed();
         let t1 = Instant::now();
-        api(w).delete(&name, &DeleteParams::default()).await.unwrap();
+        api(w)
+            .delete(&name, &DeleteParams::default())
+            .await
+            .unwrap();
         wait_gone(w, &name).await.unwrap();
         eprintln!(
             "measure: {mib} MiB VHD: account+container {:.2?}, copied+checked {:.2?} (copy {:.2?}), Ready {:.2?}, deleted {:.2?}",

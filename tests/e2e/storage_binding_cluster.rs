@@ -28,25 +28,37 @@ async fn dynamic_cluster_boots_from_the_binding_image_and_holds_its_deletion() {
         .find(|d| d["kind"] == "AzureCluster")
         .cloned()
         .unwrap();
-    let obj: kube::api::DynamicObject =
-        azop_e2e::objects::to_dynamic(&cluster, &w.ns).unwrap();
-    ac::api(w).create(&PostParams::default(), &obj).await.unwrap();
+    let obj: kube::api::DynamicObject = azop_e2e::objects::to_dynamic(&cluster, &w.ns).unwrap();
+    ac::api(w)
+        .create(&PostParams::default(), &obj)
+        .await
+        .unwrap();
     let waiting = ac::wait_object(w, "prod-weu", "waiting for the binding", TIMEOUT, |o| {
-        condition(o, "Ready").is_some_and(|c| c.1 == "MissingReference" && c.2.contains("base-images"))
+        condition(o, "Ready")
+            .is_some_and(|c| c.1 == "MissingReference" && c.2.contains("base-images"))
     })
     .await
     .unwrap();
-    assert!(waiting.data["status"].get("nodes").is_none_or(|n| n.as_array().is_none_or(|a| a.is_empty())));
+    assert!(
+        waiting.data["status"]
+            .get("nodes")
+            .is_none_or(|n| n.as_array().is_none_or(|a| a.is_empty()))
+    );
 
     let vhd = make_vhd(VhdKind::Fixed, 4).unwrap();
     let url = sw.upload_source("ubuntu.vhd", &vhd).await.unwrap();
     let mut sb = binding_of(&sample("storagebinding-default.yaml").unwrap()).unwrap();
     sb["spec"]["vhd"]["sourceUrl"] = json!(url);
-    sw.sas_secret("vhd-source-sas", &sw.source_sas()).await.unwrap();
+    sw.sas_secret("vhd-source-sas", &sw.source_sas())
+        .await
+        .unwrap();
     let started = Instant::now();
     create(w, &sb).await.unwrap();
     let binding = wait_ready(w, "base-images").await.unwrap();
-    let image_id = binding.data["status"]["imageId"].as_str().unwrap().to_string();
+    let image_id = binding.data["status"]["imageId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let cluster = ac::wait_ready(w, "prod-weu").await.unwrap();
     eprintln!(
         "timing: binding + 6-VM cluster Ready {:.2?} after the binding was created",
@@ -61,27 +73,46 @@ async fn dynamic_cluster_boots_from_the_binding_image_and_holds_its_deletion() {
             .pointer("/properties/storageProfile/imageReference/id")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        assert!(id.eq_ignore_ascii_case(&image_id), "{} boots from {id:?}", vm["name"]);
+        assert!(
+            id.eq_ignore_ascii_case(&image_id),
+            "{} boots from {id:?}",
+            vm["name"]
+        );
     }
 
     // In use: the binding's deletion waits, naming the cluster.
-    api(w).delete("base-images", &DeleteParams::default()).await.unwrap();
-    let held = wait_reason(w, "base-images", "Ready", "InUse").await.unwrap();
+    api(w)
+        .delete("base-images", &DeleteParams::default())
+        .await
+        .unwrap();
+    let held = wait_reason(w, "base-images", "Ready", "InUse")
+        .await
+        .unwrap();
     let (_, _, message) = condition(&held, "Ready").unwrap();
     assert!(message.contains("prod-weu"), "{message}");
     assert!(
-        !w.inventory().iter().all(|(t, _)| t != "microsoft.compute/images"),
+        !w.inventory()
+            .iter()
+            .all(|(t, _)| t != "microsoft.compute/images"),
         "the image must stay while the cluster uses it"
     );
-    assert!(writes_to(w, "/images/").iter().all(|(m, _, _, _)| m != "DELETE"));
+    assert!(
+        writes_to(w, "/images/")
+            .iter()
+            .all(|(m, _, _, _)| m != "DELETE")
+    );
 
     // Once the cluster is gone, the binding goes too.
-    ac::api(w).delete("prod-weu", &DeleteParams::default()).await.unwrap();
+    ac::api(w)
+        .delete("prod-weu", &DeleteParams::default())
+        .await
+        .unwrap();
     ac::wait_gone(w, "prod-weu").await.unwrap();
     wait_gone(w, "base-images").await.unwrap();
     let inv = w.inventory();
     assert!(
-        !inv.iter().any(|(t, _)| t.starts_with("microsoft.storage") || t.starts_with("microsoft.compute")),
+        !inv.iter()
+            .any(|(t, _)| t.starts_with("microsoft.storage") || t.starts_with("microsoft.compute")),
         "left behind: {inv:?}"
     );
     op.kill();

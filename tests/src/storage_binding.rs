@@ -86,7 +86,10 @@ impl StorageWorld {
     /// `listKeys`, as azop would find them).
     pub async fn account_client(&self, rg: &str, account: &str) -> Result<BlobClient> {
         let path = account_path(rg, account);
-        let got = self.world.arm(Method::GET, &path, STORAGE_API, None).await?;
+        let got = self
+            .world
+            .arm(Method::GET, &path, STORAGE_API, None)
+            .await?;
         let ep = got
             .pointer("/properties/primaryEndpoints/blob")
             .and_then(Value::as_str)
@@ -160,14 +163,20 @@ pub fn vnet_path(rg: &str, vnet: &str) -> String {
 }
 
 /// A VNet whose subnets (name, with the Microsoft.Storage service endpoint?) exist.
-pub async fn build_vnet(world: &World, rg: &str, vnet: &str, subnets: &[(&str, bool)]) -> Result<()> {
+pub async fn build_vnet(
+    world: &World,
+    rg: &str,
+    vnet: &str,
+    subnets: &[(&str, bool)],
+) -> Result<()> {
     let subnets: Vec<Value> = subnets
         .iter()
         .enumerate()
         .map(|(i, (name, endpoint))| {
             let mut p = json!({"addressPrefix": format!("10.{}.{i}.0/24", vnet.len())});
             if *endpoint {
-                p["serviceEndpoints"] = json!([{"service": "Microsoft.Storage", "locations": ["westeurope"]}]);
+                p["serviceEndpoints"] =
+                    json!([{"service": "Microsoft.Storage", "locations": ["westeurope"]}]);
             }
             json!({"name": name, "properties": p})
         })
@@ -229,7 +238,12 @@ pub fn make_vhd(kind: VhdKind, mib: usize) -> Result<Vec<u8>> {
         VhdKind::Dynamic => "subformat=dynamic",
         VhdKind::FixedUnaligned => "subformat=fixed",
     };
-    run(&qemu, &["convert", "-f", "raw", "-O", "vpc", "-o", opts], &raw, &out)?;
+    run(
+        &qemu,
+        &["convert", "-f", "raw", "-O", "vpc", "-o", opts],
+        &raw,
+        &out,
+    )?;
     let mut vhd = std::fs::read(&out)?;
     // A dynamic VHD is sparse and short; pad it to 512 bytes so it can be a page blob (its
     // footer stays the last 512 bytes only when it already ends on one).
@@ -307,7 +321,12 @@ pub async fn wait_ready(world: &World, name: &str) -> Result<DynamicObject> {
 }
 
 /// Waits until `type_` has `reason`.
-pub async fn wait_reason(world: &World, name: &str, type_: &str, reason: &str) -> Result<DynamicObject> {
+pub async fn wait_reason(
+    world: &World,
+    name: &str,
+    type_: &str,
+    reason: &str,
+) -> Result<DynamicObject> {
     wait(world, name, &format!("{type_} reason {reason}"), |o| {
         condition(o, type_).is_some_and(|c| c.1 == reason)
     })
@@ -316,13 +335,17 @@ pub async fn wait_reason(world: &World, name: &str, type_: &str, reason: &str) -
 
 pub async fn wait_gone(world: &World, name: &str) -> Result<()> {
     let api = api(world);
-    wait_for(format!("StorageBinding {name} deleted"), TIMEOUT, || async {
-        match api.get_opt(name).await {
-            Ok(None) => Check::Done(()),
-            Ok(Some(o)) => Check::Pending(all_messages(&o)),
-            Err(e) => Check::Pending(e.to_string()),
-        }
-    })
+    wait_for(
+        format!("StorageBinding {name} deleted"),
+        TIMEOUT,
+        || async {
+            match api.get_opt(name).await {
+                Ok(None) => Check::Done(()),
+                Ok(Some(o)) => Check::Pending(all_messages(&o)),
+                Err(e) => Check::Pending(e.to_string()),
+            }
+        },
+    )
     .await
     .map_err(anyhow::Error::from)
 }
@@ -353,7 +376,8 @@ pub fn writes_to(world: &World, fragment: &str) -> Vec<(String, String, u16, Opt
 /// A sample from config/samples, as a JSON document list.
 pub fn sample(file: &str) -> Result<Vec<Value>> {
     let path = azop_testenv::repo_root().join("config/samples").join(file);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     azop_testenv::manifests::parse_documents(&text, &path).map_err(anyhow::Error::from)
 }
 

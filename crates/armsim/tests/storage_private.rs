@@ -35,16 +35,27 @@ async fn endpoint_zone_link_and_group_make_the_a_record() {
         .await;
     c.wait_location(&r.header("location").unwrap()).await;
 
-    let zone = format!("{rg}/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net");
+    let zone = format!(
+        "{rg}/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net"
+    );
     let r = c
-        .call("PUT", &format!("{zone}?api-version={DNS}"), Some(json!({"location": "westeurope"})))
+        .call(
+            "PUT",
+            &format!("{zone}?api-version={DNS}"),
+            Some(json!({"location": "westeurope"})),
+        )
         .await;
     assert_eq!((r.status, r.code()), (400, "InvalidLocation".into()));
     let r = c
-        .call("PUT", &format!("{zone}?api-version={DNS}"), Some(json!({"location": "global"})))
+        .call(
+            "PUT",
+            &format!("{zone}?api-version={DNS}"),
+            Some(json!({"location": "global"})),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    c.wait_async(&r.header("azure-asyncoperation").unwrap()).await;
+    c.wait_async(&r.header("azure-asyncoperation").unwrap())
+        .await;
     let link = format!("{zone}/virtualNetworkLinks/hub");
     let r = c
         .call(
@@ -61,7 +72,8 @@ async fn endpoint_zone_link_and_group_make_the_a_record() {
             Some(json!({"location": "global", "properties": {"virtualNetwork": {"id": vnet}, "registrationEnabled": false}})),
         )
         .await;
-    c.wait_async(&r.header("azure-asyncoperation").unwrap()).await;
+    c.wait_async(&r.header("azure-asyncoperation").unwrap())
+        .await;
 
     let pe = format!("{rg}/providers/Microsoft.Network/privateEndpoints/azoppriv1-blob-pe");
     let r = c
@@ -74,7 +86,8 @@ async fn endpoint_zone_link_and_group_make_the_a_record() {
         )
         .await;
     assert!(r.status < 300, "{}", r.text);
-    c.wait_async(&r.header("azure-asyncoperation").unwrap()).await;
+    c.wait_async(&r.header("azure-asyncoperation").unwrap())
+        .await;
     let group = format!("{pe}/privateDnsZoneGroups/default");
     let r = c
         .call(
@@ -84,25 +97,39 @@ async fn endpoint_zone_link_and_group_make_the_a_record() {
         )
         .await;
     assert!(r.status < 300, "{}", r.text);
-    c.wait_async(&r.header("azure-asyncoperation").unwrap()).await;
-    let g = c.call("GET", &format!("{group}?api-version={NET}"), None).await.json();
+    c.wait_async(&r.header("azure-asyncoperation").unwrap())
+        .await;
+    let g = c
+        .call("GET", &format!("{group}?api-version={NET}"), None)
+        .await
+        .json();
     let set = &g["properties"]["privateDnsZoneConfigs"][0]["properties"]["recordSets"][0];
     assert_eq!(set["recordSetName"], "azoppriv1");
     assert_eq!(set["fqdn"], "azoppriv1.privatelink.blob.core.windows.net");
     let ip = set["ipAddresses"][0].as_str().unwrap().to_string();
     assert!(ip.starts_with("10.9.1."), "{ip}");
-    let z = c.call("GET", &format!("{zone}?api-version={DNS}"), None).await.json();
+    let z = c
+        .call("GET", &format!("{zone}?api-version={DNS}"), None)
+        .await
+        .json();
     assert_eq!(z["properties"]["numberOfRecordSets"], 2);
     assert_eq!(z["properties"]["numberOfVirtualNetworkLinks"], 1);
 
     // A zone with links cannot be deleted; the group's delete removes its record.
-    let r = c.call("DELETE", &format!("{zone}?api-version={DNS}"), None).await;
+    let r = c
+        .call("DELETE", &format!("{zone}?api-version={DNS}"), None)
+        .await;
     assert_eq!((r.status, r.code()), (409, "PreconditionFailed".into()));
-    let r = c.call("DELETE", &format!("{group}?api-version={NET}"), None).await;
+    let r = c
+        .call("DELETE", &format!("{group}?api-version={NET}"), None)
+        .await;
     assert!(r.status < 300, "{}", r.text);
     if let Some(op) = r.header("azure-asyncoperation") {
         c.wait_async(&op).await;
     }
-    let z = c.call("GET", &format!("{zone}?api-version={DNS}"), None).await.json();
+    let z = c
+        .call("GET", &format!("{zone}?api-version={DNS}"), None)
+        .await
+        .json();
     assert_eq!(z["properties"]["numberOfRecordSets"], 1);
 }

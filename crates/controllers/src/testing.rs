@@ -155,7 +155,7 @@ pub fn found(owned: bool, provisioning_state: &str, raw: Value) -> Observation {
         drift: Vec::new(),
         raw: Some(raw),
         poll_after: None,
-            failure: None,
+        failure: None,
     }
 }
 

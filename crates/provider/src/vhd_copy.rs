@@ -653,7 +653,10 @@ impl std::fmt::Display for VhdProblem {
                 f,
                 "the blob has no VHD footer (no 'conectix' cookie in its last 512 bytes): Azure needs a fixed VHD; convert the image with `qemu-img convert -O vpc -o subformat=fixed,force_size`"
             ),
-            VhdProblem::BadChecksum => write!(f, "the VHD footer's checksum is wrong: the file is damaged or not a VHD"),
+            VhdProblem::BadChecksum => write!(
+                f,
+                "the VHD footer's checksum is wrong: the file is damaged or not a VHD"
+            ),
             VhdProblem::NotFixed { disk_type } => write!(
                 f,
                 "the VHD is {} (disk type {disk_type}); Azure makes images only from fixed VHDs: convert it with `qemu-img convert -O vpc -o subformat=fixed,force_size`",
@@ -685,7 +688,9 @@ pub fn check_vhd_footer(footer: &[u8], blob_length: u64) -> Result<VhdFooter, Vh
     if footer.len() != VHD_FOOTER_LEN as usize || &footer[0..8] != b"conectix" {
         return Err(VhdProblem::NoFooter);
     }
-    let be32 = |at: usize| u32::from_be_bytes([footer[at], footer[at + 1], footer[at + 2], footer[at + 3]]);
+    let be32 = |at: usize| {
+        u32::from_be_bytes([footer[at], footer[at + 1], footer[at + 2], footer[at + 3]])
+    };
     let be64 = |at: usize| (u64::from(be32(at)) << 32) | u64::from(be32(at + 4));
     let sum: u32 = footer
         .iter()
@@ -725,7 +730,10 @@ pub fn fixed_vhd_footer(virtual_size: u64, disk_type: u32) -> Vec<u8> {
     f[40..48].copy_from_slice(&virtual_size.to_be_bytes());
     f[48..56].copy_from_slice(&virtual_size.to_be_bytes());
     f[60..64].copy_from_slice(&disk_type.to_be_bytes());
-    let sum: u32 = f.iter().map(|b| u32::from(*b)).fold(0u32, u32::wrapping_add);
+    let sum: u32 = f
+        .iter()
+        .map(|b| u32::from(*b))
+        .fold(0u32, u32::wrapping_add);
     f[64..68].copy_from_slice(&(!sum).to_be_bytes());
     f
 }
@@ -912,7 +920,11 @@ mod tests {
             check_vhd_footer(&[0u8; 512], size + 512),
             Err(VhdProblem::NoFooter)
         );
-        assert!(VhdProblem::NotFixed { disk_type: 3 }.to_string().contains("dynamic"));
+        assert!(
+            VhdProblem::NotFixed { disk_type: 3 }
+                .to_string()
+                .contains("dynamic")
+        );
     }
 
     #[test]

@@ -41,7 +41,12 @@ impl DataPlane {
     }
 
     /// One request; `query` pairs are sorted for the signature. Returns status and body.
-    fn call(&self, method: &str, path: &str, query: &[(&str, &str)]) -> Result<(u16, String), String> {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(u16, String), String> {
         let date = rfc1123_now();
         let full_path = format!("/{}{path}", self.account);
         let mut q: Vec<(String, String)> = query
@@ -59,8 +64,7 @@ impl DataPlane {
         let key = base64::engine::general_purpose::STANDARD
             .decode(&self.key)
             .map_err(|e| format!("account key is not base64: {e}"))?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&key).map_err(|e| format!("hmac: {e}"))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| format!("hmac: {e}"))?;
         mac.update(to_sign.as_bytes());
         let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         let query_string = q
@@ -106,7 +110,9 @@ impl DataPlane {
         let (status, body) = self.call("PUT", &format!("/{name}"), &[("restype", "container")])?;
         match status {
             200..=299 | 409 => Ok(()),
-            _ => Err(format!("Azurite create container {name}: {status} {body:.300}")),
+            _ => Err(format!(
+                "Azurite create container {name}: {status} {body:.300}"
+            )),
         }
     }
 
@@ -116,7 +122,9 @@ impl DataPlane {
             self.call("DELETE", &format!("/{name}"), &[("restype", "container")])?;
         match status {
             200..=299 | 404 => Ok(()),
-            _ => Err(format!("Azurite delete container {name}: {status} {body:.300}")),
+            _ => Err(format!(
+                "Azurite delete container {name}: {status} {body:.300}"
+            )),
         }
     }
 

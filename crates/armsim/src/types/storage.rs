@@ -2,11 +2,11 @@
 //! global across subscriptions; networkAcls checked against the subnets in the store; listKeys;
 //! checkNameAvailability), their `blobServices/default`, and blob containers (sync 201/200).
 
+use super::blob_data::DataPlane;
 use super::util::{properties_mut, require_location, tracked_body};
 use super::{ActionContext, Flow, PutContext, Registry, ResourceType};
-use crate::errors::ArmError;
-use super::blob_data::DataPlane;
 use crate::config::BlobService;
+use crate::errors::ArmError;
 use crate::store::{OpKind, Resource, Store, new_etag};
 use base64::Engine;
 use serde_json::{Value, json};
@@ -192,7 +192,12 @@ pub fn data_plane(blob: &BlobService, store: &Store, account_id: &str) -> Option
 impl StorageAccounts {
     /// The blob endpoint for account `id`: the one it has, else the first pool account no
     /// other account uses.
-    fn blob_endpoint(&self, blob: &BlobService, id: &str, store: &Store) -> Result<String, ArmError> {
+    fn blob_endpoint(
+        &self,
+        blob: &BlobService,
+        id: &str,
+        store: &Store,
+    ) -> Result<String, ArmError> {
         let base = blob.endpoint.trim_end_matches('/');
         if let Some(name) = store.get(id).and_then(|r| pool_account_of(r, blob)) {
             return Ok(format!("{base}/{name}/"));
@@ -378,7 +383,12 @@ impl ResourceType for StorageAccounts {
         let Some(name) = pool_account_of(res, blob) else {
             return;
         };
-        let Some(key) = blob.pool.iter().find(|(n, _)| *n == name).map(|p| p.1.clone()) else {
+        let Some(key) = blob
+            .pool
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|p| p.1.clone())
+        else {
             return;
         };
         let dp = DataPlane {

@@ -275,13 +275,8 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     match K::delete_precheck(ctx, obj).await {
         Ok(None) => {}
         Ok(Some(b)) => {
-            let next = deleting_status::<K>(
-                &previous,
-                obj.meta().generation,
-                b.reason,
-                b.message,
-                None,
-            );
+            let next =
+                deleting_status::<K>(&previous, obj.meta().generation, b.reason, b.message, None);
             status::write::<K>(ctx, obj, &previous, &next).await?;
             return Ok(Verdict::Blocked {
                 retry: b.retry,

@@ -138,7 +138,10 @@ pub trait Kind: Send + Sync + 'static {
     }
     /// A check before a deletion touches Azure (a StorageBinding whose image clusters still
     /// boot from). `Some` holds the deletion, with the blocker's reason and message.
-    async fn delete_precheck(_ctx: &Context, _obj: &Self::Object) -> Result<Option<Blocker>, Error> {
+    async fn delete_precheck(
+        _ctx: &Context,
+        _obj: &Self::Object,
+    ) -> Result<Option<Blocker>, Error> {
         Ok(None)
     }
     /// A read-only check before anything is written. `Some` stops the pass.

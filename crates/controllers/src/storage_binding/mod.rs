@@ -65,7 +65,10 @@ fn blocker(reason: &'static str, message: String) -> Blocker {
 /// The subnets named by `VnetRestricted` (or `Private`) that are missing, or lack the
 /// Microsoft.Storage service endpoint: checked before anything is written, so a bad subnet is
 /// a condition, not a half-made account.
-async fn check_subnets(session: &ArmSession, sb: &StorageBinding) -> Result<Option<Blocker>, AzureError> {
+async fn check_subnets(
+    session: &ArmSession,
+    sb: &StorageBinding,
+) -> Result<Option<Blocker>, AzureError> {
     let Some(access) = &sb.spec.network_access else {
         return Ok(None);
     };
@@ -120,7 +123,10 @@ async fn check_subnets(session: &ArmSession, sb: &StorageBinding) -> Result<Opti
 }
 
 /// A custom account (and a custom container in it) must exist before anything is written.
-async fn check_existing(session: &ArmSession, sb: &StorageBinding) -> Result<Option<Blocker>, AzureError> {
+async fn check_existing(
+    session: &ArmSession,
+    sb: &StorageBinding,
+) -> Result<Option<Blocker>, AzureError> {
     if names::generated_account(sb) {
         return Ok(None);
     }
@@ -136,7 +142,10 @@ async fn check_existing(session: &ArmSession, sb: &StorageBinding) -> Result<Opt
         name: name.clone(),
     };
     if session
-        .get(&StorageAccount::path(sub, &account), StorageAccount::API_VERSION)
+        .get(
+            &StorageAccount::path(sub, &account),
+            StorageAccount::API_VERSION,
+        )
         .await?
         .is_none()
     {
@@ -173,7 +182,12 @@ async fn check_existing(session: &ArmSession, sb: &StorageBinding) -> Result<Opt
 /// The SAS for the VHD source, from `vhd.sourceSasSecretRef`.
 async fn sas(client: &kube::Client, sb: &StorageBinding) -> Result<Option<SecretString>, Error> {
     let ns = sb.namespace().unwrap_or_default();
-    let Some(r) = sb.spec.vhd.as_ref().and_then(|v| v.source_sas_secret_ref.as_ref()) else {
+    let Some(r) = sb
+        .spec
+        .vhd
+        .as_ref()
+        .and_then(|v| v.source_sas_secret_ref.as_ref())
+    else {
         return Ok(None);
     };
     let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -199,7 +213,10 @@ async fn sas(client: &kube::Client, sb: &StorageBinding) -> Result<Option<Secret
             ),
         })?;
     let text = String::from_utf8(bytes).map_err(|_| Error::InvalidSpec {
-        message: format!("Secret {ns}/{} key {:?} is not text: a SAS token is a query string", r.name, r.key),
+        message: format!(
+            "Secret {ns}/{} key {:?} is not text: a SAS token is a query string",
+            r.name, r.key
+        ),
     })?;
     Ok(Some(SecretString::new(text.trim().trim_start_matches('?'))))
 }
@@ -268,7 +285,12 @@ impl Kind for StorageBindingKind {
             .status
             .as_ref()
             .and_then(|s| s.azure.azure_names.get(names::STORAGE_ACCOUNT).cloned())
-            .or_else(|| obj.spec.storage_account.as_ref().and_then(|a| a.name.clone()));
+            .or_else(|| {
+                obj.spec
+                    .storage_account
+                    .as_ref()
+                    .and_then(|a| a.name.clone())
+            });
         names::names_with_account(obj, account.as_deref())
     }
 
@@ -280,7 +302,10 @@ impl Kind for StorageBindingKind {
         names::choose(session, obj, recorded).await
     }
 
-    async fn precheck(session: &ArmSession, obj: &StorageBinding) -> Result<Option<Blocker>, Error> {
+    async fn precheck(
+        session: &ArmSession,
+        obj: &StorageBinding,
+    ) -> Result<Option<Blocker>, Error> {
         if let Some(b) = check_existing(session, obj)
             .await
             .map_err(|e| Error::azure("read the existing storage account", e))?
@@ -292,7 +317,10 @@ impl Kind for StorageBindingKind {
             .map_err(|e| Error::azure("read the subnets of spec.networkAccess", e))
     }
 
-    async fn delete_precheck(ctx: &Context, obj: &StorageBinding) -> Result<Option<Blocker>, Error> {
+    async fn delete_precheck(
+        ctx: &Context,
+        obj: &StorageBinding,
+    ) -> Result<Option<Blocker>, Error> {
         let ns = obj.namespace().unwrap_or_default();
         let api: Api<AzureCluster> = Api::namespaced(ctx.client.clone(), &ns);
         let clusters = api
@@ -326,7 +354,10 @@ impl Kind for StorageBindingKind {
         report::status(input)
     }
 
-    fn notes(previous: &StorageBindingStatus, next: &StorageBindingStatus) -> Vec<engine::act::Note> {
+    fn notes(
+        previous: &StorageBindingStatus,
+        next: &StorageBindingStatus,
+    ) -> Vec<engine::act::Note> {
         report::copy_notes(previous, next)
     }
 }
@@ -352,38 +383,46 @@ pub async fn run(
     let store = controller.store();
     controller
         // A changed credentials or SAS Secret wakes the bindings that name it.
-        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
-            let ns = secret.namespace().unwrap_or_default();
-            let name = secret.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|b| b.namespace().as_deref() == Some(ns.as_str()))
-                .filter(|b| {
-                    b.spec
-                        .azure
-                        .credentials_ref
-                        .as_ref()
-                        .is_some_and(|r| r.name == name)
-                        || b.spec
-                            .vhd
+        .watches(
+            secrets,
+            watcher::Config::default(),
+            move |secret: Secret| {
+                let ns = secret.namespace().unwrap_or_default();
+                let name = secret.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|b| b.namespace().as_deref() == Some(ns.as_str()))
+                    .filter(|b| {
+                        b.spec
+                            .azure
+                            .credentials_ref
                             .as_ref()
-                            .and_then(|v| v.source_sas_secret_ref.as_ref())
                             .is_some_and(|r| r.name == name)
-                })
-                .map(|b| ObjectRef::from_obj(&*b))
-                .collect::<Vec<_>>()
-        })
+                            || b.spec
+                                .vhd
+                                .as_ref()
+                                .and_then(|v| v.source_sas_secret_ref.as_ref())
+                                .is_some_and(|r| r.name == name)
+                    })
+                    .map(|b| ObjectRef::from_obj(&*b))
+                    .collect::<Vec<_>>()
+            },
+        )
         // A cluster that stops using the image (or is gone) lets a waiting deletion go on.
-        .watches(clusters, watcher::Config::default(), |cluster: AzureCluster| {
-            let ns = cluster.namespace().unwrap_or_default();
-            cluster
-                .spec
-                .image
-                .storage_binding_ref
-                .as_ref()
-                .map(|r| ObjectRef::<StorageBinding>::new(&r.name).within(&ns))
-        })
+        .watches(
+            clusters,
+            watcher::Config::default(),
+            |cluster: AzureCluster| {
+                let ns = cluster.namespace().unwrap_or_default();
+                cluster
+                    .spec
+                    .image
+                    .storage_binding_ref
+                    .as_ref()
+                    .map(|r| ObjectRef::<StorageBinding>::new(&r.name).within(&ns))
+            },
+        )
         .graceful_shutdown_on(shutdown)
         .run(
             engine::reconcile::<StorageBindingKind>,
@@ -406,7 +445,9 @@ mod tests {
     fn users_are_the_clusters_naming_the_binding() {
         let mut a: AzureCluster = crate::testing::cluster("a").build();
         a.spec.image = azop_api::v1alpha1::azure_cluster::ImageSource {
-            storage_binding_ref: Some(azop_api::v1alpha1::LocalObjectRef { name: "base".into() }),
+            storage_binding_ref: Some(azop_api::v1alpha1::LocalObjectRef {
+                name: "base".into(),
+            }),
             ..Default::default()
         };
         let mut b = a.clone();

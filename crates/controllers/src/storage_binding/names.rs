@@ -13,9 +13,7 @@ use azop_api::v1alpha1::storage_binding::{
     DEFAULT_CONTAINER_NAME, DEFAULT_VHD_BLOB_NAME, NetworkAccessMode, StorageBinding,
 };
 use azop_provider::resources::network::private_endpoint::BLOB_PRIVATE_DNS_ZONE;
-use azop_provider::resources::storage_account::{
-    self, StorageAccount, StorageAccountKey,
-};
+use azop_provider::resources::storage_account::{self, StorageAccount, StorageAccountKey};
 use azop_provider::resources::{ArmResource, UID_TAG};
 use azop_provider::{ArmSession, AzureError};
 use kube::ResourceExt;
@@ -64,7 +62,10 @@ pub fn names_with_account(sb: &StorageBinding, account: Option<&str>) -> BTreeMa
         n.insert(STORAGE_ACCOUNT.to_string(), a.to_string());
         if private(sb) {
             n.insert(PRIVATE_ENDPOINT.to_string(), format!("{a}-blob-pe"));
-            n.insert(PRIVATE_DNS_ZONE.to_string(), BLOB_PRIVATE_DNS_ZONE.to_string());
+            n.insert(
+                PRIVATE_DNS_ZONE.to_string(),
+                BLOB_PRIVATE_DNS_ZONE.to_string(),
+            );
         }
     }
     n.insert(
@@ -107,7 +108,12 @@ pub fn pick(uid: &str, answers: &[Candidate]) -> Option<String> {
         .map(|i| naming::storage_account_candidate(uid, i as u32))
 }
 
-async fn judge(session: &ArmSession, rg: &str, name: &str, uid: &str) -> Result<Candidate, AzureError> {
+async fn judge(
+    session: &ArmSession,
+    rg: &str,
+    name: &str,
+    uid: &str,
+) -> Result<Candidate, AzureError> {
     let a = storage_account::check_name_availability(session, name).await?;
     if a.name_available {
         return Ok(Candidate::Available);
@@ -136,7 +142,11 @@ async fn judge(session: &ArmSession, rg: &str, name: &str, uid: &str) -> Result<
                 .and_then(|(_, v)| v.as_str().map(str::to_string))
         })
         .is_some_and(|u| u == uid);
-    Ok(if mine { Candidate::Ours } else { Candidate::Taken })
+    Ok(if mine {
+        Candidate::Ours
+    } else {
+        Candidate::Taken
+    })
 }
 
 /// The names of this pass: the recorded account name when status has one, else the first
@@ -162,15 +172,18 @@ pub async fn choose(
     let mut answers = Vec::new();
     for attempt in 0..MAX_CANDIDATES {
         let name = naming::storage_account_candidate(&uid, attempt);
-        let answer = judge(session, &rg, &name, &uid)
-            .await
-            .map_err(|e| Error::azure(format!("check that storage account name {name} is free"), e))?;
+        let answer = judge(session, &rg, &name, &uid).await.map_err(|e| {
+            Error::azure(format!("check that storage account name {name} is free"), e)
+        })?;
         let done = answer != Candidate::Taken;
         answers.push(answer);
         if done {
             break;
         }
-        tracing::info!(name, "storage account name taken; trying the next candidate");
+        tracing::info!(
+            name,
+            "storage account name taken; trying the next candidate"
+        );
     }
     match pick(&uid, &answers) {
         Some(name) => Ok(names_with_account(sb, Some(&name))),
@@ -194,7 +207,10 @@ mod tests {
             Some(naming::storage_account_name(uid))
         );
         assert_eq!(
-            pick(uid, &[Candidate::Taken, Candidate::Taken, Candidate::Available]),
+            pick(
+                uid,
+                &[Candidate::Taken, Candidate::Taken, Candidate::Available]
+            ),
             Some(naming::storage_account_candidate(uid, 2))
         );
         assert_eq!(

@@ -14,22 +14,27 @@
 use std::collections::BTreeMap;
 
 use azop_api::v1alpha1::storage_binding::{
-    HyperVGeneration as ApiGeneration, ImageOsType as ApiOsType, NetworkAccessMode,
-    StorageBinding,
+    HyperVGeneration as ApiGeneration, ImageOsType as ApiOsType, NetworkAccessMode, StorageBinding,
 };
 use azop_provider::SecretString;
-use azop_provider::resources::blob_container::{BlobContainer, BlobContainerKey, BlobContainerSpec};
-use azop_provider::resources::compute::image::{HyperVGeneration, ImageKey, ImageOsType, ImageSpec};
+use azop_provider::resources::ArmResource;
+use azop_provider::resources::blob_container::{
+    BlobContainer, BlobContainerKey, BlobContainerSpec,
+};
+use azop_provider::resources::compute::image::{
+    HyperVGeneration, ImageKey, ImageOsType, ImageSpec,
+};
 use azop_provider::resources::network::private_endpoint::{
     PrivateDnsZone, PrivateDnsZoneGroupKey, PrivateDnsZoneGroupSpec, PrivateDnsZoneKey,
     PrivateDnsZoneSpec, PrivateEndpoint, PrivateEndpointKey, PrivateEndpointSpec,
     VirtualNetworkLink, VirtualNetworkLinkKey, VirtualNetworkLinkSpec,
 };
-use azop_provider::resources::resource_group::{ResourceGroup, ResourceGroupKey, ResourceGroupSpec};
+use azop_provider::resources::resource_group::{
+    ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
+};
 use azop_provider::resources::storage_account::{
     StorageAccount, StorageAccountKey, StorageAccountSpec, StorageNetworkAccess, StorageSkuName,
 };
-use azop_provider::resources::ArmResource;
 
 use super::names::{self, account_resource_group, generated_account};
 use super::steps::{ImageFromBlob, VhdCopy, ZoneGroup};
@@ -83,7 +88,12 @@ pub fn vnet_of_subnet(subnet_id: &str) -> String {
     }
 }
 
-fn step<S: crate::engine::Step + 'static>(key: &str, deps: &[&str], part: Part, s: S) -> PlannedStep {
+fn step<S: crate::engine::Step + 'static>(
+    key: &str,
+    deps: &[&str],
+    part: Part,
+    s: S,
+) -> PlannedStep {
     Planned::new(key, deps, part, s)
 }
 
@@ -143,7 +153,11 @@ pub fn plan(
     };
     let mut account_step = step(
         KEY_ACCOUNT,
-        if generated { &[KEY_RESOURCE_GROUP] } else { &[] },
+        if generated {
+            &[KEY_RESOURCE_GROUP]
+        } else {
+            &[]
+        },
         Part::Account,
         ResourceStep::<StorageAccount>::new(
             account_name,
@@ -161,10 +175,7 @@ pub fn plan(
     }
     steps.push(account_step);
 
-    let container_name = n
-        .get(names::CONTAINER)
-        .cloned()
-        .unwrap_or_default();
+    let container_name = n.get(names::CONTAINER).cloned().unwrap_or_default();
     let mut container_step = step(
         KEY_CONTAINER,
         &[KEY_ACCOUNT],
@@ -379,8 +390,14 @@ mod tests {
         let steps = plan(&sb, Some(&Resolved::default()), &n);
         let k = keys(&steps);
         assert_eq!(k[1], (KEY_ACCOUNT, Ownership::Existing, vec![]));
-        assert_eq!(k[2], (KEY_CONTAINER, Ownership::Existing, vec![KEY_ACCOUNT]));
-        assert_eq!(steps[1].step.id("s").contains("/resourceGroups/rg-shared/"), true);
+        assert_eq!(
+            k[2],
+            (KEY_CONTAINER, Ownership::Existing, vec![KEY_ACCOUNT])
+        );
+        assert_eq!(
+            steps[1].step.id("s").contains("/resourceGroups/rg-shared/"),
+            true
+        );
     }
 
     #[test]
@@ -395,12 +412,28 @@ mod tests {
         let n = names::names_with_account(&sb, Some("azopabc"));
         let steps = plan(&sb, Some(&Resolved::default()), &n);
         let k = keys(&steps);
-        assert!(k.contains(&(KEY_DNS_ZONE, Ownership::OwnedOrExisting, vec![KEY_RESOURCE_GROUP])));
-        assert!(k.contains(&(KEY_ENDPOINT, Ownership::Owned, vec![KEY_ACCOUNT, KEY_RESOURCE_GROUP])));
-        assert!(k.contains(&(KEY_VHD, Ownership::Owned, vec![KEY_CONTAINER, KEY_ZONE_GROUP])));
+        assert!(k.contains(&(
+            KEY_DNS_ZONE,
+            Ownership::OwnedOrExisting,
+            vec![KEY_RESOURCE_GROUP]
+        )));
+        assert!(k.contains(&(
+            KEY_ENDPOINT,
+            Ownership::Owned,
+            vec![KEY_ACCOUNT, KEY_RESOURCE_GROUP]
+        )));
+        assert!(k.contains(&(
+            KEY_VHD,
+            Ownership::Owned,
+            vec![KEY_CONTAINER, KEY_ZONE_GROUP]
+        )));
         // The shared DNS zone and link are never deleted.
         let deleting = plan(&sb, None, &n);
-        assert!(!deleting.iter().any(|s| s.key == KEY_DNS_ZONE || s.key == KEY_VNET_LINK));
+        assert!(
+            !deleting
+                .iter()
+                .any(|s| s.key == KEY_DNS_ZONE || s.key == KEY_VNET_LINK)
+        );
         assert!(deleting.iter().any(|s| s.key == KEY_ENDPOINT));
         assert_eq!(
             vnet_of_subnet("/x/virtualNetworks/v/subnets/pe"),

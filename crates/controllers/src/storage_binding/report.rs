@@ -31,11 +31,14 @@ fn idle(part: Part, access: NetworkAccessMode, subnets: usize) -> Cond {
         Part::Network => match access {
             NetworkAccessMode::Public => (
                 "Public",
-                "public network access over HTTPS only (TLS 1.2 minimum, no anonymous blob access)".to_string(),
+                "public network access over HTTPS only (TLS 1.2 minimum, no anonymous blob access)"
+                    .to_string(),
             ),
             NetworkAccessMode::VnetRestricted => (
                 "VnetRestricted",
-                format!("default action Deny; {subnets} subnet(s) allowed through the Microsoft.Storage service endpoint"),
+                format!(
+                    "default action Deny; {subnets} subnet(s) allowed through the Microsoft.Storage service endpoint"
+                ),
             ),
             NetworkAccessMode::Private => ("Private", "public network access disabled".to_string()),
         },
@@ -141,7 +144,11 @@ fn part_condition(part: Part, steps: &[&StepView<'_>], sub: &str, idle_cond: Con
             format!("{} ({what})", label(s))
         })
         .collect();
-    let reason = if part == Part::Vhd { "Copying" } else { "Provisioning" };
+    let reason = if part == Part::Vhd {
+        "Copying"
+    } else {
+        "Provisioning"
+    };
     Cond::new(
         ty,
         Status::False,
@@ -304,12 +311,18 @@ pub fn copy_notes(previous: &StorageBindingStatus, next: &StorageBindingStatus) 
             Some(VhdCopyState::Copying) => (
                 EventType::Normal,
                 "CopyStarted",
-                format!("copying the VHD into {}: {progress}", now.blob_url.clone().unwrap_or_default()),
+                format!(
+                    "copying the VHD into {}: {progress}",
+                    now.blob_url.clone().unwrap_or_default()
+                ),
             ),
             Some(VhdCopyState::Succeeded) => (
                 EventType::Normal,
                 "CopySucceeded",
-                format!("the VHD is copied and checked ({} bytes)", total.max(now.bytes_copied.unwrap_or_default())),
+                format!(
+                    "the VHD is copied and checked ({} bytes)",
+                    total.max(now.bytes_copied.unwrap_or_default())
+                ),
             ),
             Some(VhdCopyState::Failed) => (
                 EventType::Warning,
@@ -432,7 +445,11 @@ mod tests {
         assert_eq!(vhd.state, Some(VhdCopyState::Succeeded));
         assert_eq!(vhd.percent, Some(100));
         assert_eq!(vhd.copy_id.as_deref(), Some("c1"));
-        assert!(s.image_id.expect("image id").ends_with("/providers/Microsoft.Compute/images/images-image"));
+        assert!(
+            s.image_id
+                .expect("image id")
+                .ends_with("/providers/Microsoft.Compute/images/images-image")
+        );
     }
 
     #[test]
@@ -453,7 +470,10 @@ mod tests {
         assert_eq!(cond(&s, "VhdReady").1, "Copying");
         assert_eq!(cond(&s, "Ready").1, "Copying");
         let vhd = s.vhd.clone().expect("vhd");
-        assert_eq!((vhd.state, vhd.percent), (Some(VhdCopyState::Copying), Some(25)));
+        assert_eq!(
+            (vhd.state, vhd.percent),
+            (Some(VhdCopyState::Copying), Some(25))
+        );
         assert_eq!(s.image_id, None);
 
         let s = report(&plain, |k| match k {
@@ -468,7 +488,10 @@ mod tests {
         assert_eq!(s.vhd.expect("vhd").state, Some(VhdCopyState::Failed));
 
         let s = report(&plain, |k| match k {
-            plan::KEY_VHD => (NodeState::Failed("CopyAborted: x".into()), copy("aborted", 512, 2048)),
+            plan::KEY_VHD => (
+                NodeState::Failed("CopyAborted: x".into()),
+                copy("aborted", 512, 2048),
+            ),
             plan::KEY_IMAGE => (NodeState::Absent, absent()),
             _ => (NodeState::Ready, ours()),
         });
@@ -493,7 +516,10 @@ mod tests {
 
         let restricted = json!({"properties": {"networkAcls": {"defaultAction": "Deny", "virtualNetworkRules": [{"id": "/a"}, {"id": "/b"}]}}});
         let s = report(&plain, |k| match k {
-            plan::KEY_ACCOUNT => (NodeState::Ready, found(true, "Succeeded", restricted.clone())),
+            plan::KEY_ACCOUNT => (
+                NodeState::Ready,
+                found(true, "Succeeded", restricted.clone()),
+            ),
             _ => (NodeState::Ready, ours()),
         });
         let (_, reason, msg) = cond(&s, "NetworkAccessReady");
@@ -524,7 +550,10 @@ mod tests {
     fn copy_events_on_each_state_and_quarter() {
         let none = StorageBindingStatus::default();
         let reasons = |a: &StorageBindingStatus, b: &StorageBindingStatus| {
-            copy_notes(a, b).iter().map(|n| n.reason).collect::<Vec<_>>()
+            copy_notes(a, b)
+                .iter()
+                .map(|n| n.reason)
+                .collect::<Vec<_>>()
         };
         let c10 = st(VhdCopyState::Copying, 10, 100);
         let c20 = st(VhdCopyState::Copying, 20, 100);
@@ -536,8 +565,14 @@ mod tests {
             reasons(&c60, &st(VhdCopyState::Succeeded, 100, 100)),
             vec!["CopySucceeded"]
         );
-        assert_eq!(reasons(&c60, &st(VhdCopyState::Failed, 60, 100)), vec!["CopyFailed"]);
-        assert_eq!(reasons(&c60, &st(VhdCopyState::Aborted, 60, 100)), vec!["CopyAborted"]);
+        assert_eq!(
+            reasons(&c60, &st(VhdCopyState::Failed, 60, 100)),
+            vec!["CopyFailed"]
+        );
+        assert_eq!(
+            reasons(&c60, &st(VhdCopyState::Aborted, 60, 100)),
+            vec!["CopyAborted"]
+        );
         assert_eq!(percent(1, 3), 33);
         assert_eq!(percent(5, 0), 0);
     }

@@ -40,26 +40,34 @@ pub const COPY_POLL: Duration = Duration::from_secs(3);
 pub const BLOB_TYPE: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
 
 /// The account as the observer read it: its blob endpoint, when it exists.
-async fn blob_endpoint(cx: &StepCtx<'_>, account: &StorageAccountKey) -> Result<Option<Url>, StepError> {
+async fn blob_endpoint(
+    cx: &StepCtx<'_>,
+    account: &StorageAccountKey,
+) -> Result<Option<Url>, StepError> {
     let path = StorageAccount::path(cx.session.subscription_id(), account);
     let Some(resp) = cx.observer.get(&path, StorageAccount::API_VERSION).await? else {
         return Ok(None);
     };
-    let ep = resp
-        .json()
-        .and_then(|v| {
-            v.pointer("/properties/primaryEndpoints/blob")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
+    let ep = resp.json().and_then(|v| {
+        v.pointer("/properties/primaryEndpoints/blob")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
     Ok(ep.and_then(|e| Url::parse(&e).ok()))
 }
 
 /// The data-plane client of the account (Shared Key from `listKeys`).
-async fn blob_client(cx: &StepCtx<'_>, account: &StorageAccountKey, endpoint: Url) -> Result<BlobClient, StepError> {
+async fn blob_client(
+    cx: &StepCtx<'_>,
+    account: &StorageAccountKey,
+    endpoint: Url,
+) -> Result<BlobClient, StepError> {
     let key = storage_account::list_keys(cx.session, account).await?;
     let name = vhd_copy::data_plane_account(&endpoint).unwrap_or_else(|| account.name.clone());
-    Ok(BlobClient::new(endpoint, BlobAuth::SharedKey { account: name, key })?)
+    Ok(BlobClient::new(
+        endpoint,
+        BlobAuth::SharedKey { account: name, key },
+    )?)
 }
 
 /// What the destination blob says, before the footer is read (pure).
@@ -130,7 +138,9 @@ fn source_refused(e: AzureError) -> AzureError {
             AzureError::Transient {
                 status: None,
                 code,
-                message: format!("{message} (check vhd.sourceUrl and the SAS in vhd.sourceSasSecretRef)"),
+                message: format!(
+                    "{message} (check vhd.sourceUrl and the SAS in vhd.sourceSasSecretRef)"
+                ),
             }
         }
         other => other,
@@ -266,7 +276,10 @@ impl Step for VhdCopy {
             StepError::Azure(AzureError::Transient {
                 status: None,
                 code: "StorageAccountNotReady".into(),
-                message: format!("storage account {} has no blob endpoint yet", self.account.name),
+                message: format!(
+                    "storage account {} has no blob endpoint yet",
+                    self.account.name
+                ),
             })
         })?;
         let client = blob_client(cx, &self.account, endpoint).await?;
@@ -439,14 +452,19 @@ impl Step for ZoneGroup {
     }
 
     async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        Ok(azop_provider::resources::put_desired::<PrivateDnsZoneGroup>(
-            cx.session, &self.key, &self.spec, cx.owner,
+        Ok(
+            azop_provider::resources::put_desired::<PrivateDnsZoneGroup>(
+                cx.session, &self.key, &self.spec, cx.owner,
+            )
+            .await?,
         )
-        .await?)
     }
 
     async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        Ok(azop_provider::resources::delete_observed::<PrivateDnsZoneGroup>(cx.session, &self.key).await?)
+        Ok(
+            azop_provider::resources::delete_observed::<PrivateDnsZoneGroup>(cx.session, &self.key)
+                .await?,
+        )
     }
 }
 
@@ -466,7 +484,10 @@ mod tests {
     }
 
     fn ours(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let mut h = headers(&[("x-ms-meta-azop_uid", "uid-1"), ("x-ms-blob-type", "PageBlob")]);
+        let mut h = headers(&[
+            ("x-ms-meta-azop_uid", "uid-1"),
+            ("x-ms-blob-type", "PageBlob"),
+        ]);
         h.extend(headers(extra));
         h
     }
@@ -474,14 +495,23 @@ mod tests {
     #[test]
     fn the_destination_blob_says_whose_it_is_and_how_far_the_copy_got() {
         assert_eq!(classify(None, &owner()), BlobSeen::Absent);
-        let foreign = headers(&[("x-ms-meta-azop_uid", "someone-else"), ("x-ms-copy-status", "success")]);
+        let foreign = headers(&[
+            ("x-ms-meta-azop_uid", "someone-else"),
+            ("x-ms-copy-status", "success"),
+        ]);
         assert_eq!(classify(Some(&foreign), &owner()), BlobSeen::NotOurs);
         assert_eq!(classify(Some(&ours(&[])), &owner()), BlobSeen::NoCopy);
         match classify(
-            Some(&ours(&[("x-ms-copy-status", "pending"), ("x-ms-copy-progress", "512/2048")])),
+            Some(&ours(&[
+                ("x-ms-copy-status", "pending"),
+                ("x-ms-copy-progress", "512/2048"),
+            ])),
             &owner(),
         ) {
-            BlobSeen::Copy(p) => assert_eq!((p.status, p.bytes_copied, p.total_bytes), (CopyStatus::Pending, 512, 2048)),
+            BlobSeen::Copy(p) => assert_eq!(
+                (p.status, p.bytes_copied, p.total_bytes),
+                (CopyStatus::Pending, 512, 2048)
+            ),
             other => panic!("{other:?}"),
         }
     }
@@ -503,7 +533,10 @@ mod tests {
 
         let failed = progress(
             "failed",
-            &[("x-ms-copy-status-description", "403 AuthenticationFailed: the SAS expired")],
+            &[(
+                "x-ms-copy-status-description",
+                "403 AuthenticationFailed: the SAS expired",
+            )],
         );
         let (state, failure) = copy_state(&failed, None);
         assert_eq!(state, "Failed");
@@ -512,11 +545,17 @@ mod tests {
         assert_eq!(class, RetryClass::Transient);
 
         let aborted = progress("aborted", &[]);
-        assert_eq!(copy_state(&aborted, None).1.map(|f| f.1), Some(RetryClass::Transient));
+        assert_eq!(
+            copy_state(&aborted, None).1.map(|f| f.1),
+            Some(RetryClass::Transient)
+        );
 
         let done = progress(
             "success",
-            &[("x-ms-copy-progress", &format!("{len}/{len}")), ("content-length", &len)],
+            &[
+                ("x-ms-copy-progress", &format!("{len}/{len}")),
+                ("content-length", &len),
+            ],
         );
         let good = vhd_copy::check_vhd_footer(&vhd_copy::fixed_vhd_footer(size, 2), size + 512);
         assert_eq!(copy_state(&done, Some(good)), ("Succeeded", None));
@@ -532,6 +571,9 @@ mod tests {
             h.insert("x-ms-blob-type".into(), "BlockBlob".into());
             vhd_copy::parse_copy_properties(&h).expect("parses")
         };
-        assert_eq!(copy_state(&block, None).1.map(|f| f.1), Some(RetryClass::InvalidSpec));
+        assert_eq!(
+            copy_state(&block, None).1.map(|f| f.1),
+            Some(RetryClass::InvalidSpec)
+        );
     }
 }

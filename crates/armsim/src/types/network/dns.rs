@@ -19,7 +19,9 @@ fn global(body: &Value) -> Result<String, ArmError> {
     if !loc.eq_ignore_ascii_case("global") {
         return Err(ArmError::bad_request(
             "InvalidLocation",
-            format!("The location '{loc}' is not valid for a private DNS zone or link: use 'global'."),
+            format!(
+                "The location '{loc}' is not valid for a private DNS zone or link: use 'global'."
+            ),
         ));
     }
     Ok("global".to_string())
@@ -42,7 +44,10 @@ impl ResourceType for PrivateDnsZones {
         let records = ctx
             .store
             .of_type(A_RECORD)
-            .filter(|r| r.id.to_ascii_lowercase().starts_with(&ctx.id_str.to_ascii_lowercase()))
+            .filter(|r| {
+                r.id.to_ascii_lowercase()
+                    .starts_with(&ctx.id_str.to_ascii_lowercase())
+            })
             .count();
         out["properties"] = json!({
             "maxNumberOfRecordSets": 25000,
@@ -112,7 +117,9 @@ impl ResourceType for VirtualNetworkLinks {
             .get("virtualNetwork")
             .and_then(|v| v.get("id"))
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid_format("A virtual network link must name its virtualNetwork."))?;
+            .ok_or_else(|| {
+                invalid_format("A virtual network link must name its virtualNetwork.")
+            })?;
         let v = lookup(ctx.store, vnet, VNET).ok_or_else(|| invalid_reference(vnet, ctx.id_str))?;
         let mut out = tracked(&ctx.body, location);
         out["properties"] = json!({
@@ -164,7 +171,9 @@ impl ResourceType for PrivateDnsZoneGroups {
             .and_then(Value::as_array)
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
-                invalid_format("A private DNS zone group must have at least one privateDnsZoneConfig.")
+                invalid_format(
+                    "A private DNS zone group must have at least one privateDnsZoneConfig.",
+                )
             })?;
         let mut out_configs = Vec::new();
         for c in configs {
@@ -172,7 +181,8 @@ impl ResourceType for PrivateDnsZoneGroups {
                 .pointer("/properties/privateDnsZoneId")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let zone = lookup(ctx.store, zid, ZONE).ok_or_else(|| invalid_reference(zid, ctx.id_str))?;
+            let zone =
+                lookup(ctx.store, zid, ZONE).ok_or_else(|| invalid_reference(zid, ctx.id_str))?;
             out_configs.push(json!({
                 "name": c.get("name").cloned().unwrap_or(json!(zone.name().replace('.', "-"))),
                 "properties": {"privateDnsZoneId": zone.id, "recordSets": []},

@@ -121,7 +121,9 @@ impl ArmResource for PrivateEndpoint {
         let o = &observed.properties;
         d.id_set(
             "properties.subnet.id",
-            desired.pointer("/properties/subnet/id").and_then(Value::as_str),
+            desired
+                .pointer("/properties/subnet/id")
+                .and_then(Value::as_str),
             o.subnet.id.as_deref(),
         );
         let want = desired
