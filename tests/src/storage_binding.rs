@@ -200,7 +200,7 @@ pub async fn build_vnet(
 
 /// Uploads `data` (a multiple of 512 bytes) as a page blob.
 pub async fn upload(client: &BlobClient, container: &str, blob: &str, data: &[u8]) -> Result<()> {
-    ensure!(data.len() % 512 == 0, "page blobs are 512-byte aligned");
+    ensure!(data.len().is_multiple_of(512), "page blobs are 512-byte aligned");
     client
         .create_page_blob(container, blob, data.len() as u64)
         .await?;
@@ -247,7 +247,7 @@ pub fn make_vhd(kind: VhdKind, mib: usize) -> Result<Vec<u8>> {
     let mut vhd = std::fs::read(&out)?;
     // A dynamic VHD is sparse and short; pad it to 512 bytes so it can be a page blob (its
     // footer stays the last 512 bytes only when it already ends on one).
-    while vhd.len() % 512 != 0 {
+    while !vhd.len().is_multiple_of(512) {
         vhd.push(0);
     }
     Ok(vhd)

@@ -394,10 +394,7 @@ mod tests {
             k[2],
             (KEY_CONTAINER, Ownership::Existing, vec![KEY_ACCOUNT])
         );
-        assert_eq!(
-            steps[1].step.id("s").contains("/resourceGroups/rg-shared/"),
-            true
-        );
+        assert!(steps[1].step.id("s").contains("/resourceGroups/rg-shared/"));
     }
 
     #[test]
