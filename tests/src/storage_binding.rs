@@ -200,7 +200,10 @@ pub async fn build_vnet(
 
 /// Uploads `data` (a multiple of 512 bytes) as a page blob.
 pub async fn upload(client: &BlobClient, container: &str, blob: &str, data: &[u8]) -> Result<()> {
-    ensure!(data.len().is_multiple_of(512), "page blobs are 512-byte aligned");
+    ensure!(
+        data.len().is_multiple_of(512),
+        "page blobs are 512-byte aligned"
+    );
     client
         .create_page_blob(container, blob, data.len() as u64)
         .await?;
