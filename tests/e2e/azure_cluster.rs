@@ -296,7 +296,11 @@ async fn an_invalid_spec_is_refused_at_admission_and_nothing_reaches_azure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_waits_for_its_storage_binding_image_and_wakes_when_it_is_ready() {
     let world = World::new("azc-image", SimConfig::default()).await.unwrap();
-    let _op = world.start_operator("a", &[]).unwrap();
+    // This test plays the StorageBinding controller itself (it writes the binding's
+    // status); tests/e2e/storage_binding_cluster.rs runs both for real.
+    let _op = world
+        .start_operator("a", &["--controllers", "azurecluster"])
+        .unwrap();
     let sb_ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("azop.dev", "v1alpha1", "StorageBinding"),
         "storagebindings",

@@ -157,9 +157,16 @@ impl BlobClient {
     /// An account SAS query string (no leading `?`) valid for an hour, for blob service
     /// objects with `permissions` (e.g. `r`).
     pub fn account_sas(&self, permissions: &str) -> String {
-        let expiry = (chrono::Utc::now() + chrono::Duration::hours(1))
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
+        self.account_sas_until(permissions, chrono::Utc::now() + chrono::Duration::hours(1))
+    }
+
+    /// An account SAS that expires at `expiry` (in the past for an expired one).
+    pub fn account_sas_until(
+        &self,
+        permissions: &str,
+        expiry: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let expiry = expiry.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let sig = sign(
             &self.key,
             &account_sas_string_to_sign(&self.account, permissions, &expiry, API_VERSION),

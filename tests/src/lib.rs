@@ -11,3 +11,4 @@ pub mod blob;
 pub mod objects;
 pub mod operator;
 pub mod samples;
+pub mod storage_binding;

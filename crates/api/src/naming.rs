@@ -37,7 +37,19 @@ pub fn owner_tag_value(kind: &str, namespace: &str, name: &str) -> String {
 /// same name does not collide with an account still being deleted. 80 bits of hash make a
 /// clash with another tenant's account (names are global) negligible.
 pub fn storage_account_name(uid: &str) -> String {
-    let digest = Sha256::digest(uid.as_bytes());
+    storage_account_candidate(uid, 0)
+}
+
+/// The `attempt`-th candidate name for a StorageBinding's account: the first is
+/// [`storage_account_name`]; each next one hashes `<uid>/<attempt>` instead, so a name
+/// that turns out to be taken (names are global across Azure) moves to the next
+/// candidate, the same one on every reconcile and after a restart.
+pub fn storage_account_candidate(uid: &str, attempt: u32) -> String {
+    let digest = if attempt == 0 {
+        Sha256::digest(uid.as_bytes())
+    } else {
+        Sha256::digest(format!("{uid}/{attempt}").as_bytes())
+    };
     let mut name = String::with_capacity(24);
     name.push_str("azop");
     for byte in digest.iter().take(10) {
@@ -69,6 +81,25 @@ mod tests {
         assert_eq!(
             storage_account_name("uid-1"),
             format!("azop{}", &sha_hex("uid-1")[..20])
+        );
+    }
+
+    #[test]
+    fn candidates_are_valid_distinct_and_pinned() {
+        let re = regex::Regex::new(patterns::STORAGE_ACCOUNT_NAME).expect("pattern compiles");
+        let uid = "3f1c2a4e-8b7d-4c1e-9a2b-1234567890ab";
+        let names: Vec<String> = (0..5).map(|i| storage_account_candidate(uid, i)).collect();
+        assert_eq!(names[0], storage_account_name(uid));
+        for n in &names {
+            assert!(re.is_match(n), "{n}");
+        }
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        assert_eq!(
+            storage_account_candidate("uid-1", 2),
+            format!("azop{}", &sha_hex("uid-1/2")[..20])
         );
     }
 

@@ -9,7 +9,8 @@ use crate::errors::ArmError;
 use std::collections::HashMap;
 
 const RESOURCES: &[&str] = &["2021-04-01", "2025-04-01"];
-const NETWORK: &[&str] = &["2024-03-01", "2026-03-01"];
+// 2024-06-01 is the private DNS zones' version (Microsoft.Network/privateDnsZones).
+const NETWORK: &[&str] = &["2024-03-01", "2024-06-01", "2026-03-01"];
 // Compute versions differ per type (disks 2024-03-02 / 2026-03-02, galleries 2026-03-03);
 // they are checked per namespace here.
 const COMPUTE: &[&str] = &[

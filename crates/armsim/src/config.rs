@@ -90,6 +90,19 @@ pub struct KubeconfigTarget {
     pub token: Option<String>,
 }
 
+/// The blob data plane behind the simulator's storage accounts: an Azurite process, and the
+/// accounts it was started with that the simulator may hand out, one per storage account
+/// created (Azurite's accounts are fixed when it starts). An account's
+/// `primaryEndpoints.blob` is then `<endpoint>/<azurite account>/` and `listKeys` returns that
+/// account's key, so the data plane (containers, Copy Blob) really works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobService {
+    /// `http://127.0.0.1:<port>` (path-style).
+    pub endpoint: String,
+    /// `(name, base64 key)` of each Azurite account to hand out.
+    pub pool: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub addr: SocketAddr,
@@ -122,6 +135,9 @@ pub struct SimConfig {
     pub request_log_capacity: usize,
     /// Where AKS kubeconfigs point (also settable at run time: `/_sim/aks/kubeconfig`).
     pub aks_kubeconfig: Option<KubeconfigTarget>,
+    /// Azurite behind storage accounts; `None`: accounts have Azure's public endpoints and no
+    /// data plane.
+    pub blob_service: Option<BlobService>,
 }
 
 impl Default for SimConfig {
@@ -143,6 +159,7 @@ impl Default for SimConfig {
             extra_api_versions: HashMap::new(),
             request_log_capacity: 10_000,
             aks_kubeconfig: None,
+            blob_service: None,
         }
     }
 }
@@ -171,6 +188,11 @@ impl SimConfig {
     pub fn latency(mut self, arm_type: &str, d: Duration) -> Self {
         self.latency_overrides
             .insert(arm_type.to_ascii_lowercase(), d);
+        self
+    }
+    /// Serves storage accounts' blob endpoints from Azurite (see [`BlobService`]).
+    pub fn blob_service(mut self, b: BlobService) -> Self {
+        self.blob_service = Some(b);
         self
     }
     pub fn page_size(mut self, n: usize) -> Self {

@@ -1,6 +1,8 @@
 //! The request log behind `/_sim/requests`.
 //!
-//! Record shape: `{"method","path","query","status","principal","time","durationMs"}`.
+//! Record shape: `{"method","path","query","status","principal","time","durationMs","body"}`;
+//! `body` is the request's JSON body (PUT, PATCH, POST), so tests can check exactly what a
+//! client sent.
 //! Filters (query parameters of GET): `method`, `path` (substring, case-insensitive),
 //! `status`, `principal`.
 
@@ -18,6 +20,9 @@ pub struct RequestRecord {
     pub principal: Option<String>,
     pub time: String,
     pub duration_ms: f64,
+    /// The request's JSON body, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Clone)]

@@ -28,7 +28,9 @@ pub mod throttle;
 pub mod tls;
 pub mod types;
 
-pub use config::{KubeconfigTarget, LatencyPreset, Principal, SimConfig, ThrottleConfig};
+pub use config::{
+    BlobService, KubeconfigTarget, LatencyPreset, Principal, SimConfig, ThrottleConfig,
+};
 pub use errors::ArmError;
 pub use faults::{Fault, FaultAction, FaultSpec};
 pub use introspect::{RequestFilter, RequestRecord};

@@ -86,6 +86,7 @@ async fn arm(State(state): Shared, req: Request) -> Response {
     let body = axum::body::to_bytes(body, 32 * 1024 * 1024)
         .await
         .unwrap_or_default();
+    let recorded_body: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
     let path = percent_decode(parts.uri.path());
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let query: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
@@ -217,6 +218,7 @@ async fn arm(State(state): Shared, req: Request) -> Response {
         principal,
         time: now_rfc3339(),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        body: recorded_body,
     });
     resp
 }
@@ -235,6 +237,7 @@ async fn token(
         principal: form.get("client_id").cloned(),
         time: now_rfc3339(),
         duration_ms: 0.0,
+        body: None,
     });
     resp
 }
@@ -390,7 +393,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, StartError> {
         throttle: Throttle::new(config.throttle.clone()),
         requests: crate::introspect::RequestLog::new(config.request_log_capacity),
         faults: Default::default(),
-        registry: crate::types::registry(),
+        registry: crate::types::registry_for(&config),
         store: parking_lot::Mutex::new(store),
         base_url: url.clone(),
         state_file,

@@ -15,6 +15,7 @@ pub mod finalizer;
 pub mod metrics;
 pub mod node_bootstrap;
 pub mod proxy_config;
+pub mod storage_binding;
 #[cfg(test)]
 pub mod testing;
 
@@ -32,6 +33,9 @@ pub enum ControllerKind {
     Akscluster,
     /// ProxyConfig: outbound proxy settings (Kubernetes-side only; no Azure calls).
     Proxyconfig,
+    /// StorageBinding: the storage account and container for the base VHD, the VHD copy and
+    /// the managed image made from it.
+    Storagebinding,
 }
 
 /// Runs the chosen controllers until `shutdown` resolves, then lets in-flight reconciles finish.
@@ -56,6 +60,9 @@ pub async fn run(
             }
             ControllerKind::Proxyconfig => {
                 tasks.push(tokio::spawn(proxy_config::run(ctx.clone(), stop)));
+            }
+            ControllerKind::Storagebinding => {
+                tasks.push(tokio::spawn(storage_binding::run(ctx.clone(), stop)));
             }
         }
     }

@@ -154,6 +154,8 @@ pub fn found(owned: bool, provisioning_state: &str, raw: Value) -> Observation {
         provisioning_state: Some(provisioning_state.to_string()),
         drift: Vec::new(),
         raw: Some(raw),
+        poll_after: None,
+        failure: None,
     }
 }
 

@@ -28,7 +28,11 @@ pub struct RunArgs {
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
     /// Controllers to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "azurecluster,akscluster")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "azurecluster,akscluster,storagebinding,proxyconfig"
+    )]
     controllers: Vec<ControllerKind>,
     /// Concurrent reconciles per controller.
     #[arg(long, default_value_t = 4)]

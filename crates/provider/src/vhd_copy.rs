@@ -280,7 +280,13 @@ impl BlobClient {
         })
     }
 
-    fn blob_url(&self, container: &str, blob: &str) -> Result<Url, AzureError> {
+    /// The account's blob endpoint.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// `<endpoint><container>/<blob>`, without any SAS.
+    pub fn blob_url(&self, container: &str, blob: &str) -> Result<Url, AzureError> {
         self.endpoint
             .join(&format!("{container}/{blob}"))
             .map_err(|e| AzureError::config(format!("invalid blob path {container}/{blob}: {e}")))
@@ -289,11 +295,23 @@ impl BlobClient {
     async fn send(
         &self,
         method: reqwest::Method,
-        mut url: Url,
+        url: Url,
         extra: &[(&str, String)],
         body: Vec<u8>,
         what: &str,
     ) -> Result<(u16, BTreeMap<String, String>), AzureError> {
+        let (status, headers, _) = self.send_body(method, url, extra, body, what).await?;
+        Ok((status, headers))
+    }
+
+    async fn send_body(
+        &self,
+        method: reqwest::Method,
+        mut url: Url,
+        extra: &[(&str, String)],
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<(u16, BTreeMap<String, String>, Vec<u8>), AzureError> {
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         headers.insert("x-ms-version".into(), BLOB_API_VERSION.into());
         headers.insert("x-ms-date".into(), rfc1123_now());
@@ -348,7 +366,7 @@ impl BlobClient {
         if !(200..300).contains(&status) {
             return Err(storage_error(status, &headers, &body, what));
         }
-        Ok((status, headers))
+        Ok((status, headers, body.to_vec()))
     }
 
     /// Create a private container (for tests and for accounts azop reaches on the data
@@ -431,6 +449,20 @@ impl BlobClient {
         source_url: &Url,
         source_sas: Option<&SecretString>,
     ) -> Result<CopyProgress, AzureError> {
+        self.start_copy_with_metadata(container, blob, source_url, source_sas, &[])
+            .await
+    }
+
+    /// [`BlobClient::start_copy`], setting metadata on the destination blob (`x-ms-meta-*`;
+    /// names must be C# identifiers) — how azop marks the blobs it owns.
+    pub async fn start_copy_with_metadata(
+        &self,
+        container: &str,
+        blob: &str,
+        source_url: &Url,
+        source_sas: Option<&SecretString>,
+        metadata: &[(&str, &str)],
+    ) -> Result<CopyProgress, AzureError> {
         let mut source = source_url.clone();
         if let Some(sas) = source_sas {
             let q = match source.query() {
@@ -440,11 +472,18 @@ impl BlobClient {
             source.set_query(Some(&q));
         }
         let url = self.blob_url(container, blob)?;
+        let mut extra: Vec<(String, String)> =
+            vec![("x-ms-copy-source".to_owned(), source.to_string())];
+        for (k, v) in metadata {
+            extra.push((format!("x-ms-meta-{k}"), (*v).to_owned()));
+        }
+        let extra: Vec<(&str, String)> =
+            extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let (_, headers) = self
             .send(
                 reqwest::Method::PUT,
                 url,
-                &[("x-ms-copy-source", source.to_string())],
+                &extra,
                 Vec::new(),
                 "start blob copy",
             )
@@ -474,6 +513,70 @@ impl BlobClient {
         parse_copy_properties(&headers)
     }
 
+    /// The blob's properties and metadata as headers (lower-case names), or `None` when the
+    /// blob (or its container) does not exist.
+    pub async fn properties(
+        &self,
+        container: &str,
+        blob: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, AzureError> {
+        let url = self.blob_url(container, blob)?;
+        match self
+            .send(
+                reqwest::Method::HEAD,
+                url,
+                &[],
+                Vec::new(),
+                "get blob properties",
+            )
+            .await
+        {
+            Ok((_, headers)) => Ok(Some(headers)),
+            Err(AzureError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `length` bytes from `offset` (a ranged Get Blob).
+    pub async fn read_range(
+        &self,
+        container: &str,
+        blob: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, AzureError> {
+        let url = self.blob_url(container, blob)?;
+        let end = offset + length.max(1) - 1;
+        let (_, _, body) = self
+            .send_body(
+                reqwest::Method::GET,
+                url,
+                &[("x-ms-range", format!("bytes={offset}-{end}"))],
+                Vec::new(),
+                "read blob range",
+            )
+            .await?;
+        Ok(body)
+    }
+
+    /// Delete the blob (and its snapshots). Already gone is done.
+    pub async fn delete_blob(&self, container: &str, blob: &str) -> Result<(), AzureError> {
+        let url = self.blob_url(container, blob)?;
+        match self
+            .send(
+                reqwest::Method::DELETE,
+                url,
+                &[("x-ms-delete-snapshots", "include".into())],
+                Vec::new(),
+                "delete blob",
+            )
+            .await
+        {
+            Ok(_) | Err(AzureError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Abort a pending copy. A copy that already finished answers NoPendingCopyOperation,
     /// which is returned as an error for the caller to judge.
     pub async fn abort_copy(
@@ -496,6 +599,143 @@ impl BlobClient {
         .await
         .map(|_| ())
     }
+}
+
+/// The account name Shared Key signs with, from a blob endpoint: the first label of the host
+/// (`https://<account>.blob.core.windows.net/`), or — for an IP or `localhost` endpoint in path
+/// style, as Azurite and the Azure SDKs use it — the first path segment
+/// (`http://127.0.0.1:10000/<account>/`). Pure.
+pub fn data_plane_account(endpoint: &Url) -> Option<String> {
+    let host = endpoint.host_str()?;
+    let path_style = matches!(
+        endpoint.host(),
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))
+    ) || host.eq_ignore_ascii_case("localhost");
+    let name = if path_style {
+        endpoint.path_segments()?.find(|s| !s.is_empty())?
+    } else {
+        host.split('.').next()?
+    };
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// One MiB: Azure wants a VHD's virtual size to be a whole number of them.
+pub const MIB: u64 = 1024 * 1024;
+/// Size of a VHD footer.
+pub const VHD_FOOTER_LEN: u64 = 512;
+
+/// What a valid fixed VHD footer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VhdFooter {
+    /// The disk's virtual size (`current size`), bytes.
+    pub virtual_size: u64,
+}
+
+/// Why a blob is not a VHD Azure can make an image from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VhdProblem {
+    /// No `conectix` cookie in the last 512 bytes: not a VHD (or a VHDX, or raw).
+    NoFooter,
+    /// The footer's checksum does not match.
+    BadChecksum,
+    /// A dynamic (3) or differencing (4) VHD: Azure needs a fixed one.
+    NotFixed { disk_type: u32 },
+    /// The blob length is not the virtual size plus the footer.
+    SizeMismatch { virtual_size: u64, blob_length: u64 },
+    /// The virtual size is not a whole number of MiB.
+    NotWholeMib { virtual_size: u64 },
+}
+
+impl std::fmt::Display for VhdProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VhdProblem::NoFooter => write!(
+                f,
+                "the blob has no VHD footer (no 'conectix' cookie in its last 512 bytes): Azure needs a fixed VHD; convert the image with `qemu-img convert -O vpc -o subformat=fixed,force_size`"
+            ),
+            VhdProblem::BadChecksum => write!(
+                f,
+                "the VHD footer's checksum is wrong: the file is damaged or not a VHD"
+            ),
+            VhdProblem::NotFixed { disk_type } => write!(
+                f,
+                "the VHD is {} (disk type {disk_type}); Azure makes images only from fixed VHDs: convert it with `qemu-img convert -O vpc -o subformat=fixed,force_size`",
+                match disk_type {
+                    3 => "dynamic",
+                    4 => "differencing",
+                    _ => "not fixed",
+                }
+            ),
+            VhdProblem::SizeMismatch {
+                virtual_size,
+                blob_length,
+            } => write!(
+                f,
+                "the blob is {blob_length} bytes but its VHD footer says the disk is {virtual_size} bytes (plus the 512-byte footer): the file is truncated or padded"
+            ),
+            VhdProblem::NotWholeMib { virtual_size } => write!(
+                f,
+                "the VHD's virtual size ({virtual_size} bytes) is not a whole number of MiB, which Azure requires: resize it (`qemu-img resize`) to a multiple of 1 MiB"
+            ),
+        }
+    }
+}
+
+/// Checks a VHD footer (the blob's last 512 bytes) as Azure does before making an image: the
+/// cookie, the checksum, a fixed disk, and a blob of exactly the virtual size plus the footer,
+/// the size a whole number of MiB. Pure.
+pub fn check_vhd_footer(footer: &[u8], blob_length: u64) -> Result<VhdFooter, VhdProblem> {
+    if footer.len() != VHD_FOOTER_LEN as usize || &footer[0..8] != b"conectix" {
+        return Err(VhdProblem::NoFooter);
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([footer[at], footer[at + 1], footer[at + 2], footer[at + 3]])
+    };
+    let be64 = |at: usize| (u64::from(be32(at)) << 32) | u64::from(be32(at + 4));
+    let sum: u32 = footer
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(64..68).contains(i))
+        .map(|(_, b)| u32::from(*b))
+        .fold(0u32, u32::wrapping_add);
+    if !sum != be32(64) {
+        return Err(VhdProblem::BadChecksum);
+    }
+    let disk_type = be32(60);
+    if disk_type != 2 {
+        return Err(VhdProblem::NotFixed { disk_type });
+    }
+    let virtual_size = be64(48);
+    if blob_length != virtual_size + VHD_FOOTER_LEN {
+        return Err(VhdProblem::SizeMismatch {
+            virtual_size,
+            blob_length,
+        });
+    }
+    if virtual_size == 0 || !virtual_size.is_multiple_of(MIB) {
+        return Err(VhdProblem::NotWholeMib { virtual_size });
+    }
+    Ok(VhdFooter { virtual_size })
+}
+
+/// A valid fixed-VHD footer for a disk of `virtual_size` bytes (for tests and fixtures; the
+/// fields azop does not read are those qemu-img writes). Pure.
+pub fn fixed_vhd_footer(virtual_size: u64, disk_type: u32) -> Vec<u8> {
+    let mut f = vec![0u8; VHD_FOOTER_LEN as usize];
+    f[0..8].copy_from_slice(b"conectix");
+    f[8..12].copy_from_slice(&2u32.to_be_bytes());
+    f[12..16].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+    f[16..24].copy_from_slice(&u64::MAX.to_be_bytes());
+    f[28..32].copy_from_slice(b"qemu");
+    f[40..48].copy_from_slice(&virtual_size.to_be_bytes());
+    f[48..56].copy_from_slice(&virtual_size.to_be_bytes());
+    f[60..64].copy_from_slice(&disk_type.to_be_bytes());
+    let sum: u32 = f
+        .iter()
+        .map(|b| u32::from(*b))
+        .fold(0u32, u32::wrapping_add);
+    f[64..68].copy_from_slice(&(!sum).to_be_bytes());
+    f
 }
 
 /// The well-known base64 check used by tests and callers: is this a plausible account key?
@@ -624,6 +864,67 @@ mod tests {
             "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-copy-action:abort\nx-ms-date:Thu, 01 Oct 2026 12:00:00 GMT\nx-ms-version:{BLOB_API_VERSION}\n/devstoreaccount1/devstoreaccount1/vhds/base.vhd\ncomp:copy\ncopyid:abc"
         );
         assert_eq!(s, expected);
+    }
+
+    #[test]
+    fn the_signing_account_comes_from_the_endpoint() {
+        let u = |s: &str| Url::parse(s).expect("url");
+        assert_eq!(
+            data_plane_account(&u("https://azop0123.blob.core.windows.net/")).as_deref(),
+            Some("azop0123")
+        );
+        assert_eq!(
+            data_plane_account(&u("http://127.0.0.1:10000/azopsim07/")).as_deref(),
+            Some("azopsim07")
+        );
+        assert_eq!(
+            data_plane_account(&u("http://localhost:10000/devstoreaccount1")).as_deref(),
+            Some("devstoreaccount1")
+        );
+        assert_eq!(data_plane_account(&u("http://127.0.0.1:10000/")), None);
+    }
+
+    #[test]
+    fn fixed_vhd_footers_pass_and_every_problem_is_named() {
+        let size = 4 * MIB;
+        let ok = fixed_vhd_footer(size, 2);
+        assert_eq!(
+            check_vhd_footer(&ok, size + 512),
+            Ok(VhdFooter { virtual_size: size })
+        );
+        assert_eq!(
+            check_vhd_footer(&fixed_vhd_footer(size, 3), size + 512),
+            Err(VhdProblem::NotFixed { disk_type: 3 })
+        );
+        assert_eq!(
+            check_vhd_footer(&ok, size + 1024),
+            Err(VhdProblem::SizeMismatch {
+                virtual_size: size,
+                blob_length: size + 1024
+            })
+        );
+        let odd = fixed_vhd_footer(size + 512, 2);
+        assert_eq!(
+            check_vhd_footer(&odd, size + 1024),
+            Err(VhdProblem::NotWholeMib {
+                virtual_size: size + 512
+            })
+        );
+        let mut damaged = ok.clone();
+        damaged[100] ^= 1;
+        assert_eq!(
+            check_vhd_footer(&damaged, size + 512),
+            Err(VhdProblem::BadChecksum)
+        );
+        assert_eq!(
+            check_vhd_footer(&[0u8; 512], size + 512),
+            Err(VhdProblem::NoFooter)
+        );
+        assert!(
+            VhdProblem::NotFixed { disk_type: 3 }
+                .to_string()
+                .contains("dynamic")
+        );
     }
 
     #[test]

@@ -272,6 +272,7 @@ fn chain() -> Chain {
             },
             ImageSpec {
                 location: LOC.into(),
+                os_type: azop_provider::resources::compute::image::ImageOsType::Linux,
                 blob_uri: "https://azopimages.blob.core.windows.net/images/base.vhd".into(),
                 storage_account_type: "Premium_LRS".into(),
                 hyper_v_generation: HyperVGeneration::V2,

@@ -8,6 +8,8 @@
 #     and tinyproxy (the forward proxy the operator's egress test runs its own instance of,
 #     with its own config and port; Debian's tinyproxy service, where systemd starts it, is
 #     never used)
+#   - qemu-img        (Debian's qemu-utils: the StorageBinding tests make real fixed and
+#                     dynamic VHDs with it)
 # Writes ~/.cache/azop/testenv.env with one AZOP_<TOOL>=path line per tool, which azop-testenv
 # reads when those variables are not set in the environment.
 #
@@ -95,9 +97,19 @@ install_azurite() {
     [ -x "$AZURITE_BIN" ]
 }
 
+install_qemu_img() {
+    if command -v qemu-img >/dev/null 2>&1; then
+        log "qemu-img: installed ($(command -v qemu-img))"
+        return
+    fi
+    apt_install qemu-utils
+    command -v qemu-img >/dev/null 2>&1
+}
+
 build_go_tools
 install_azurite
 apt_install cloud-init tinyproxy
+install_qemu_img
 
 step "write $ENV_FILE"
 cat >"$ENV_FILE.tmp" <<EOF
@@ -110,6 +122,7 @@ AZOP_HELM=$GO_BIN_DIR/helm
 AZOP_AZURITE=$AZURITE_BIN
 AZOP_CLOUD_INIT=$(command -v cloud-init)
 AZOP_TINYPROXY=$(command -v tinyproxy)
+AZOP_QEMU_IMG=$(command -v qemu-img)
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 cat "$ENV_FILE"

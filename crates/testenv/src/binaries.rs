@@ -25,6 +25,8 @@ pub const ENV_KUBECTL: &str = "AZOP_KUBECTL";
 pub const ENV_HELM: &str = "AZOP_HELM";
 /// Environment variable naming the `azurite-blob` launcher.
 pub const ENV_AZURITE: &str = "AZOP_AZURITE";
+/// Environment variable naming `qemu-img` (Debian's qemu-utils), which makes test VHDs.
+pub const ENV_QEMU_IMG: &str = "AZOP_QEMU_IMG";
 
 /// The cache directory used by the installer: `$AZOP_CACHE_DIR`, else `$AZOP_CACHE` (the
 /// Makefile's name for it), else `~/.cache/azop`.
@@ -159,6 +161,18 @@ pub fn azurite() -> Result<PathBuf> {
             "azurite-",
             "node_modules/.bin/azurite-blob",
         )],
+    )
+}
+
+/// Path of `qemu-img`: `AZOP_QEMU_IMG`, testenv.env, then the usual Debian paths.
+pub fn qemu_img() -> Result<PathBuf> {
+    locate(
+        "qemu-img",
+        ENV_QEMU_IMG,
+        &[
+            Some(PathBuf::from("/usr/bin/qemu-img")),
+            Some(PathBuf::from("/usr/local/bin/qemu-img")),
+        ],
     )
 }
 

@@ -30,6 +30,16 @@ const SPEC_RULES: &[CelRule] = &[
         msg::CONTAINER_IMMUTABLE,
     )
     .at(".container"),
+    CelRule::new(
+        "!has(oldSelf.vhd) || (has(self.vhd) && self.vhd == oldSelf.vhd)",
+        msg::VHD_IMMUTABLE,
+    )
+    .at(".vhd"),
+    CelRule::new(
+        "(has(self.networkAccess) && has(self.networkAccess.mode) && self.networkAccess.mode == 'Private') == (has(oldSelf.networkAccess) && has(oldSelf.networkAccess.mode) && oldSelf.networkAccess.mode == 'Private')",
+        msg::PRIVATE_ACCESS_IMMUTABLE,
+    )
+    .at(".networkAccess"),
 ];
 
 /// Spec of a StorageBinding: the storage account and container for the base VHD.
@@ -203,6 +213,33 @@ pub struct VhdSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::VHD_BLOB_NAME), length(max = 1024))]
     pub blob_name: Option<String>,
+    /// Operating system of the VHD, for the managed image: Linux (default) or Windows.
+    #[serde(default)]
+    pub os_type: ImageOsType,
+    /// Hyper-V generation of the VHD, for the managed image: V1 (default, as Azure's) or V2.
+    /// It must match how the VHD was built; a Gen2 VHD booted as V1 does not start.
+    #[serde(default)]
+    pub hyper_v_generation: HyperVGeneration,
+}
+
+/// Operating system of a VHD.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ImageOsType {
+    /// Linux.
+    #[default]
+    Linux,
+    /// Windows.
+    Windows,
+}
+
+/// Hyper-V generation of a VHD.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum HyperVGeneration {
+    /// Generation 1 (BIOS boot), Azure's default.
+    #[default]
+    V1,
+    /// Generation 2 (UEFI boot).
+    V2,
 }
 
 /// Observed state of a StorageBinding.
@@ -246,6 +283,12 @@ pub struct VhdStatus {
     /// Size of the source VHD in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_bytes: Option<i64>,
+    /// Whole percent of the copy done (0-100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<i32>,
+    /// The copy's id, as the blob service reports it (`x-ms-copy-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_id: Option<String>,
     /// URL of the copied blob (without any SAS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blob_url: Option<String>,

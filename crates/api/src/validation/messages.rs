@@ -130,6 +130,10 @@ pub const VHD_SOURCE_URL: &str =
     "vhd.sourceUrl must be an http or https URL with a host: give the URL of the VHD to copy";
 pub const VHD_BLOB_NAME: &str =
     "vhd.blobName must end in .vhd and use letters, digits, '-', '_', '.' and '/'";
+pub const VHD_OS_TYPE: &str = "vhd.osType must be Linux or Windows";
+pub const VHD_HYPER_V_GENERATION: &str = "vhd.hyperVGeneration must be V1 or V2";
+pub const VHD_IMMUTABLE: &str = "vhd is immutable once set: a managed image cannot be changed in place; create a new StorageBinding for another VHD (rotate a SAS in its Secret instead)";
+pub const PRIVATE_ACCESS_IMMUTABLE: &str = "networkAccess cannot be switched to or from Private: the private endpoint would be left behind or the account cut off; create a new StorageBinding";
 
 // ---- ProxyConfig ----
 pub const PROXY_URL_FORMAT: &str = "httpProxy and httpsProxy must be http:// or https:// URLs such as http://proxy.example.com:3128";
@@ -231,6 +235,10 @@ pub const ALL: &[&str] = &[
     CONTAINER_IMMUTABLE,
     VHD_SOURCE_URL,
     VHD_BLOB_NAME,
+    VHD_OS_TYPE,
+    VHD_HYPER_V_GENERATION,
+    VHD_IMMUTABLE,
+    PRIVATE_ACCESS_IMMUTABLE,
     PROXY_URL_FORMAT,
     PROXY_URL_HOST,
     PROXY_NEEDS_ONE,

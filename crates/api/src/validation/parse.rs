@@ -25,6 +25,8 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     ("spec.nodePools[].osType", msg::OS_TYPE),
     ("spec.network.plugin", msg::NETWORK_PLUGIN),
     ("spec.networkAccess.mode", msg::NETWORK_ACCESS_MODE),
+    ("spec.vhd.osType", msg::VHD_OS_TYPE),
+    ("spec.vhd.hyperVGeneration", msg::VHD_HYPER_V_GENERATION),
 ];
 
 /// Deserializes an object (for example one read from a manifest) into its kind's type. A

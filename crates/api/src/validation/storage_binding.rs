@@ -142,6 +142,18 @@ impl Validate for StorageBinding {
         if old.spec.container != new.spec.container {
             errs.push("spec.container", msg::CONTAINER_IMMUTABLE);
         }
+        if old.spec.vhd.is_some() && old.spec.vhd != new.spec.vhd {
+            errs.push("spec.vhd", msg::VHD_IMMUTABLE);
+        }
+        let private = |sb: &StorageBinding| {
+            sb.spec
+                .network_access
+                .as_ref()
+                .is_some_and(|a| a.mode == NetworkAccessMode::Private)
+        };
+        if private(old) != private(new) {
+            errs.push("spec.networkAccess", msg::PRIVATE_ACCESS_IMMUTABLE);
+        }
         errs.finish()
     }
 }

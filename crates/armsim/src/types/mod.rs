@@ -27,6 +27,7 @@
 //!    storage `checkNameAvailability`) go in with `reg.add_provider_action`.
 //! 3. Make sure its namespace has api-versions in `api_versions.rs`.
 
+pub mod blob_data;
 pub mod compute;
 pub mod containerservice;
 pub mod network;
@@ -203,9 +204,14 @@ impl Registry {
 
 /// Every resource type the simulator knows.
 pub fn registry() -> Registry {
+    registry_for(&crate::SimConfig::default())
+}
+
+/// [`registry`], with what `config` changes in the types (Azurite behind storage accounts).
+pub fn registry_for(config: &crate::SimConfig) -> Registry {
     let mut reg = Registry::default();
     reg.add(resources::ResourceGroups);
-    storage::register(&mut reg);
+    storage::register(&mut reg, config.blob_service.clone());
     containerservice::register(&mut reg);
     network::register(&mut reg);
     compute::register(&mut reg);

@@ -2,8 +2,10 @@
 //! global across subscriptions; networkAcls checked against the subnets in the store; listKeys;
 //! checkNameAvailability), their `blobServices/default`, and blob containers (sync 201/200).
 
+use super::blob_data::DataPlane;
 use super::util::{properties_mut, require_location, tracked_body};
 use super::{ActionContext, Flow, PutContext, Registry, ResourceType};
+use crate::config::BlobService;
 use crate::errors::ArmError;
 use crate::store::{OpKind, Resource, Store, new_etag};
 use base64::Engine;
@@ -15,10 +17,10 @@ pub const ACCOUNT: &str = "Microsoft.Storage/storageAccounts";
 pub const BLOB_SERVICE: &str = "Microsoft.Storage/storageAccounts/blobServices";
 pub const CONTAINER: &str = "Microsoft.Storage/storageAccounts/blobServices/containers";
 
-pub fn register(reg: &mut Registry) {
-    reg.add(StorageAccounts);
+pub fn register(reg: &mut Registry, blob: Option<BlobService>) {
+    reg.add(StorageAccounts { blob: blob.clone() });
     reg.add(BlobServices);
-    reg.add(BlobContainers);
+    reg.add(BlobContainers { blob });
     reg.add_provider_action(
         "Microsoft.Storage",
         "checkNameAvailability",
@@ -156,7 +158,69 @@ fn now() -> String {
         .unwrap_or_default()
 }
 
-pub struct StorageAccounts;
+/// Storage accounts; with a [`BlobService`], each is backed by one Azurite account of its pool.
+pub struct StorageAccounts {
+    pub blob: Option<BlobService>,
+}
+
+/// The Azurite account (pool name) behind an account, from its stored blob endpoint.
+fn pool_account_of(res: &Resource, blob: &BlobService) -> Option<String> {
+    let ep = res
+        .body
+        .pointer("/properties/primaryEndpoints/blob")
+        .and_then(Value::as_str)?;
+    let rest = ep.strip_prefix(blob.endpoint.trim_end_matches('/'))?;
+    let name = rest.trim_matches('/');
+    blob.pool
+        .iter()
+        .any(|(n, _)| n == name)
+        .then(|| name.to_string())
+}
+
+/// The data plane of the account `account_id`, when the simulator has one.
+pub fn data_plane(blob: &BlobService, store: &Store, account_id: &str) -> Option<DataPlane> {
+    let res = store.get(account_id)?;
+    let name = pool_account_of(res, blob)?;
+    let key = blob.pool.iter().find(|(n, _)| *n == name)?.1.clone();
+    Some(DataPlane {
+        endpoint: blob.endpoint.clone(),
+        account: name,
+        key,
+    })
+}
+
+impl StorageAccounts {
+    /// The blob endpoint for account `id`: the one it has, else the first pool account no
+    /// other account uses.
+    fn blob_endpoint(
+        &self,
+        blob: &BlobService,
+        id: &str,
+        store: &Store,
+    ) -> Result<String, ArmError> {
+        let base = blob.endpoint.trim_end_matches('/');
+        if let Some(name) = store.get(id).and_then(|r| pool_account_of(r, blob)) {
+            return Ok(format!("{base}/{name}/"));
+        }
+        let used: Vec<String> = store
+            .of_type(ACCOUNT)
+            .filter_map(|r| pool_account_of(r, blob))
+            .collect();
+        blob.pool
+            .iter()
+            .find(|(n, _)| !used.contains(n))
+            .map(|(n, _)| format!("{base}/{n}/"))
+            .ok_or_else(|| {
+                ArmError::conflict(
+                    "SimulatorBlobPoolExhausted",
+                    format!(
+                        "azop-armsim: every one of the {} Azurite accounts behind storage accounts is in use; start the simulator with a larger pool",
+                        blob.pool.len()
+                    ),
+                )
+            })
+    }
+}
 
 impl ResourceType for StorageAccounts {
     fn type_name(&self) -> &'static str {
@@ -241,9 +305,13 @@ impl ResourceType for StorageAccounts {
         p.insert("primaryLocation".into(), json!(location));
         p.insert("statusOfPrimary".into(), json!("available"));
         let ep = |svc: &str| format!("https://{name}.{svc}.core.windows.net/");
+        let blob_ep = match &self.blob {
+            Some(b) => self.blob_endpoint(b, ctx.id_str, ctx.store)?,
+            None => ep("blob"),
+        };
         p.insert(
             "primaryEndpoints".into(),
-            json!({"blob": ep("blob"), "queue": ep("queue"), "table": ep("table"), "file": ep("file"), "dfs": ep("dfs"), "web": format!("https://{name}.z6.web.core.windows.net/")}),
+            json!({"blob": blob_ep, "queue": ep("queue"), "table": ep("table"), "file": ep("file"), "dfs": ep("dfs"), "web": format!("https://{name}.z6.web.core.windows.net/")}),
         );
         p.insert(
             "keyCreationTime".into(),
@@ -295,7 +363,7 @@ impl ResourceType for StorageAccounts {
     fn action(&self, name: &str, ctx: ActionContext<'_>) -> Result<Value, ArmError> {
         match name.to_ascii_lowercase().as_str() {
             "listkeys" | "regeneratekey" => Ok(json!({"keys": [
-                {"keyName": "key1", "value": account_key(&ctx.resource.id, "key1"), "permissions": "FULL", "creationTime": ctx.resource.body.pointer("/properties/creationTime")},
+                {"keyName": "key1", "value": self.key1(ctx.resource), "permissions": "FULL", "creationTime": ctx.resource.body.pointer("/properties/creationTime")},
                 {"keyName": "key2", "value": account_key(&ctx.resource.id, "key2"), "permissions": "FULL", "creationTime": ctx.resource.body.pointer("/properties/creationTime")},
             ]})),
             _ => Err(ArmError::bad_request(
@@ -307,6 +375,50 @@ impl ResourceType for StorageAccounts {
 
     fn not_found_code(&self) -> &'static str {
         "ResourceNotFound"
+    }
+
+    /// The account's containers go with it in Azurite too.
+    fn after_delete(&self, res: &Resource, _store: &mut Store) {
+        let Some(blob) = &self.blob else { return };
+        let Some(name) = pool_account_of(res, blob) else {
+            return;
+        };
+        let Some(key) = blob
+            .pool
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|p| p.1.clone())
+        else {
+            return;
+        };
+        let dp = DataPlane {
+            endpoint: blob.endpoint.clone(),
+            account: name,
+            key,
+        };
+        match dp.list_containers() {
+            Ok(names) => {
+                for c in names {
+                    if let Err(e) = dp.delete_container(&c) {
+                        tracing::warn!(error = %e, "azurite: container left behind");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "azurite: cannot list containers"),
+        }
+    }
+}
+
+impl StorageAccounts {
+    /// key1: the Azurite account's key when one backs the account, else a stable made-up one.
+    fn key1(&self, res: &Resource) -> String {
+        self.blob
+            .as_ref()
+            .and_then(|b| {
+                let name = pool_account_of(res, b)?;
+                b.pool.iter().find(|(n, _)| *n == name).map(|p| p.1.clone())
+            })
+            .unwrap_or_else(|| account_key(&res.id, "key1"))
     }
 }
 
@@ -361,7 +473,18 @@ fn container_name_ok(n: &str) -> bool {
         && !n.contains("--")
 }
 
-pub struct BlobContainers;
+pub struct BlobContainers {
+    pub blob: Option<BlobService>,
+}
+
+impl BlobContainers {
+    /// The data plane of the account above container `id`.
+    fn data_plane(&self, id: &str, store: &Store) -> Option<DataPlane> {
+        let blob = self.blob.as_ref()?;
+        let account = id.split("/blobServices/").next()?;
+        data_plane(blob, store, account)
+    }
+}
 
 impl ResourceType for BlobContainers {
     fn type_name(&self) -> &'static str {
@@ -424,6 +547,24 @@ impl ResourceType for BlobContainers {
     }
     fn etag_in_body(&self) -> bool {
         true
+    }
+    /// The same container in Azurite.
+    fn after_write(&self, id: &str, store: &mut Store) {
+        let Some(dp) = self.data_plane(id, store) else {
+            return;
+        };
+        let name = id.rsplit('/').next().unwrap_or_default();
+        if let Err(e) = dp.create_container(name) {
+            tracing::warn!(error = %e, "azurite: container not created");
+        }
+    }
+    fn after_delete(&self, res: &Resource, store: &mut Store) {
+        let Some(dp) = self.data_plane(&res.id, store) else {
+            return;
+        };
+        if let Err(e) = dp.delete_container(res.name()) {
+            tracing::warn!(error = %e, "azurite: container not deleted");
+        }
     }
     fn render(&self, res: &Resource, _store: &Store) -> Value {
         let mut b = res.body.clone();

@@ -112,7 +112,11 @@ impl Kind for AzureClusterKind {
         }))
     }
 
-    fn plan(obj: &AzureCluster, resolved: Option<&Resolved>) -> Vec<PlannedStep> {
+    fn plan(
+        obj: &AzureCluster,
+        resolved: Option<&Resolved>,
+        _names: &BTreeMap<String, String>,
+    ) -> Vec<PlannedStep> {
         plan::plan(&obj.name_any(), &obj.spec, resolved)
     }
 

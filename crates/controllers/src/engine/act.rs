@@ -67,13 +67,15 @@ pub fn record_failures<P, X>(plan: &[Planned<P, X>], seen: &mut Observed, holds:
                 } else {
                     Source::ProvisioningState
                 };
-                let hold = holds.gate.failed(
-                    &(holds.key)(&s.key),
-                    message,
-                    source,
-                    RetryClass::Transient,
-                    holds.now,
-                );
+                let class = seen
+                    .observation(&s.key)
+                    .failure
+                    .as_ref()
+                    .map_or(RetryClass::Transient, |(_, c)| *c);
+                let hold =
+                    holds
+                        .gate
+                        .failed(&(holds.key)(&s.key), message, source, class, holds.now);
                 seen.states
                     .insert(s.key.clone(), NodeState::Failed(hold.message));
             }

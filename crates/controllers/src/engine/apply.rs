@@ -68,8 +68,19 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
     };
 
+    let session = match ctx.provider.session(&creds, &scope.subscription_id) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = Error::azure("open an ARM session", e);
+            return blocked_by::<K>(ctx, obj, &previous, e).await;
+        }
+    };
+
     // Names are fixed in status before the first PUT.
-    let names = K::names(obj);
+    let names = match K::choose_names(&session, obj, &K::azure(&previous).azure_names).await {
+        Ok(n) => n,
+        Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
+    };
     if K::azure(&previous).azure_names != names {
         let mut first = previous.clone();
         let shared = K::azure_mut(&mut first);
@@ -86,13 +97,6 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
             .map_err(|e| Error::kube(format!("write status of {}", id.object_key(obj)), e))?;
     }
 
-    let session = match ctx.provider.session(&creds, &scope.subscription_id) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = Error::azure("open an ARM session", e);
-            return blocked_by::<K>(ctx, obj, &previous, e).await;
-        }
-    };
     let owner = id.owner(obj);
 
     // A read-only check before anything is written (static placement).
@@ -108,7 +112,7 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
     }
 
-    let plan = K::plan(obj, Some(&resolved));
+    let plan = K::plan(obj, Some(&resolved), &names);
     let hold_key = |step: &str| id.hold_key(obj, step);
     let holds = Holds {
         gate: &ctx.retries,
@@ -181,6 +185,7 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         now: status::now(),
     });
     status::write::<K>(ctx, obj, &previous, &next).await?;
+    status::publish::<K>(ctx, obj, K::notes(&previous, &next)).await;
 
     // When to come back: the soonest of an operation's poll, a held retry, and a look at
     // what was just written.
@@ -192,6 +197,11 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         }),
         acted.held_wait,
         (acted.wrote || !sweep.started.is_empty()).then_some(Duration::from_secs(1)),
+        // Custom steps with work under way (a blob copy) say when to look again.
+        seen.observations
+            .values()
+            .filter_map(|o| o.poll_after)
+            .min(),
     ]
     .into_iter()
     .flatten()

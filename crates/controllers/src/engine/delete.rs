@@ -271,6 +271,20 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     let previous = K::status(obj);
     let ns = obj.namespace().unwrap_or_default();
     let scope = K::scope(obj);
+    // Something outside Azure still needs the resources (clusters booting from an image).
+    match K::delete_precheck(ctx, obj).await {
+        Ok(None) => {}
+        Ok(Some(b)) => {
+            let next =
+                deleting_status::<K>(&previous, obj.meta().generation, b.reason, b.message, None);
+            status::write::<K>(ctx, obj, &previous, &next).await?;
+            return Ok(Verdict::Blocked {
+                retry: b.retry,
+                floor: b.floor,
+            });
+        }
+        Err(e) => return blocked_deleting::<K>(ctx, obj, &previous, e).await,
+    }
     let creds = match credentials::resolve(&ctx.client, &ns, scope.credentials_ref.as_ref()).await {
         Ok(c) => c,
         Err(e) => return blocked_deleting::<K>(ctx, obj, &previous, e).await,
@@ -283,7 +297,7 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         }
     };
     let owner = id.owner(obj);
-    let plan = K::plan(obj, None);
+    let plan = K::plan(obj, None, &K::azure(&previous).azure_names);
     let polled = match operations::poll_or_requeue(
         &session,
         K::azure(&previous),

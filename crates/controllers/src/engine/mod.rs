@@ -126,6 +126,24 @@ pub trait Kind: Send + Sync + 'static {
     async fn resolve(ctx: &Context, obj: &Self::Object) -> Result<Self::Resolved, Error>;
     /// Azure names by role, fixed in status before the first PUT.
     fn names(obj: &Self::Object) -> BTreeMap<String, String>;
+    /// The names for this pass, when choosing them needs Azure (a storage account name is
+    /// global: `checkNameAvailability` first). `recorded` is what status already holds; once a
+    /// name is there it must be kept. Default: [`Kind::names`].
+    async fn choose_names(
+        _session: &ArmSession,
+        obj: &Self::Object,
+        _recorded: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, Error> {
+        Ok(Self::names(obj))
+    }
+    /// A check before a deletion touches Azure (a StorageBinding whose image clusters still
+    /// boot from). `Some` holds the deletion, with the blocker's reason and message.
+    async fn delete_precheck(
+        _ctx: &Context,
+        _obj: &Self::Object,
+    ) -> Result<Option<Blocker>, Error> {
+        Ok(None)
+    }
     /// A read-only check before anything is written. `Some` stops the pass.
     async fn precheck(
         _session: &ArmSession,
@@ -134,9 +152,11 @@ pub trait Kind: Send + Sync + 'static {
         Ok(None)
     }
     /// The graph (pure). `resolved` is `None` while deleting: only keys and ids matter then.
+    /// `names`: the names of this pass (while deleting, those status recorded).
     fn plan(
         obj: &Self::Object,
         resolved: Option<&Self::Resolved>,
+        names: &BTreeMap<String, String>,
     ) -> Vec<Planned<Self::Part, Self::Extra>>;
     /// Removes owned resources the plan no longer has (found by listing, so a resource whose
     /// PUT went out just before a crash is still found). Runs in both passes.
@@ -151,6 +171,11 @@ pub trait Kind: Send + Sync + 'static {
     }
     /// The status to write (pure).
     fn report(input: ReportInput<'_, Self>) -> Self::Status;
+    /// Events for what changed between two statuses beyond conditions (a copy's progress).
+    /// Pure; default none.
+    fn notes(_previous: &Self::Status, _next: &Self::Status) -> Vec<act::Note> {
+        Vec::new()
+    }
 }
 
 /// The reconcile function to register with a kube `Controller`.

@@ -34,6 +34,8 @@ impl Observed {
             provisioning_state: None,
             drift: Vec::new(),
             raw: None,
+            poll_after: None,
+            failure: None,
         };
         self.observations.get(key).unwrap_or(&EMPTY)
     }
@@ -62,10 +64,13 @@ pub fn state_of(
         _ => {}
     }
     if obs.failed() {
-        return NodeState::Failed(format!(
-            "provisioningState is {}",
-            obs.provisioning_state.clone().unwrap_or_default()
-        ));
+        return NodeState::Failed(match &obs.failure {
+            Some((message, _)) => message.clone(),
+            None => format!(
+                "provisioningState is {}",
+                obs.provisioning_state.clone().unwrap_or_default()
+            ),
+        });
     }
     if !obs.succeeded() {
         return NodeState::Busy;
@@ -133,6 +138,8 @@ mod tests {
             provisioning_state: state.map(str::to_string),
             drift: Vec::new(),
             raw: None,
+            poll_after: None,
+            failure: None,
         }
     }
 

@@ -117,6 +117,12 @@ pub struct Observation {
     pub drift: Vec<Difference>,
     /// The resource as ARM returned it.
     pub raw: Option<Value>,
+    /// Work under way that is not an ARM operation (a blob copy): look again after this long.
+    pub poll_after: Option<std::time::Duration>,
+    /// Why a failed resource failed, when the step knows more than `provisioningState is
+    /// Failed` (a copy's status description, a VHD that is not fixed), and how its retry is
+    /// held.
+    pub failure: Option<(String, RetryClass)>,
 }
 
 impl Observation {
@@ -229,6 +235,8 @@ where
             provisioning_state: raw.as_ref().and_then(provisioning_state),
             drift,
             raw,
+            poll_after: None,
+            failure: None,
         })
     }
 

@@ -341,6 +341,37 @@ pub async fn list_keys(
         })
 }
 
+/// What `checkNameAvailability` says about a storage account name (names are global).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NameAvailability {
+    #[serde(default)]
+    pub name_available: bool,
+    /// `AccountNameInvalid` or `AlreadyExists`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `POST /subscriptions/{sub}/providers/Microsoft.Storage/checkNameAvailability`.
+pub async fn check_name_availability(
+    session: &ArmSession,
+    name: &str,
+) -> Result<NameAvailability, AzureError> {
+    let path = session.subscription_path("/providers/Microsoft.Storage/checkNameAvailability");
+    let body = serde_json::json!({"name": name, "type": StorageAccount::RESOURCE_TYPE});
+    let resp = session
+        .call(
+            azure_core::Method::Post,
+            &path,
+            StorageAccount::API_VERSION,
+            Some(&body),
+        )
+        .await?;
+    resp.parse("storage account name availability")
+}
+
 // Keep the generated module path visible to users of this module's types.
 pub use models::SkuName as StorageSkuName;
 

@@ -9,6 +9,7 @@
 //! computed, so the two can never disagree with what is stored.
 
 pub mod addressing;
+pub mod dns;
 pub mod lb;
 pub mod natgw;
 pub mod nic;
@@ -45,6 +46,9 @@ pub fn register(reg: &mut Registry) {
     reg.add(lb::LoadBalancers);
     reg.add(nic::NetworkInterfaces);
     reg.add(pe::PrivateEndpoints);
+    reg.add(dns::PrivateDnsZones);
+    reg.add(dns::VirtualNetworkLinks);
+    reg.add(dns::PrivateDnsZoneGroups);
 }
 
 /// 400 `InvalidResourceReference`, as the Network RP words it.

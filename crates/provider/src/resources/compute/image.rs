@@ -29,9 +29,17 @@ pub enum HyperVGeneration {
     V2,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageOsType {
+    #[default]
+    Linux,
+    Windows,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSpec {
     pub location: String,
+    pub os_type: ImageOsType,
     /// `https://{account}.blob.core.windows.net/{container}/{blob}.vhd` (a page blob).
     pub blob_uri: String,
     /// `Standard_LRS`, `Premium_LRS`, `StandardSSD_LRS`, …
@@ -95,7 +103,10 @@ impl ArmResource for Image {
 
     fn desired(_key: &Self::Key, spec: &Self::Spec, owner: &Owner) -> ImageModel {
         let mut os_disk = ImageOsDisk::new(
-            image_os_disk::OsType::Linux,
+            match spec.os_type {
+                ImageOsType::Linux => image_os_disk::OsType::Linux,
+                ImageOsType::Windows => image_os_disk::OsType::Windows,
+            },
             image_os_disk::OsState::Generalized,
         );
         os_disk.image_disk = ImageDisk {
@@ -224,6 +235,7 @@ mod tests {
         };
         let spec = ImageSpec {
             location: "westus".into(),
+            os_type: ImageOsType::Linux,
             blob_uri: BLOB.into(),
             storage_account_type: "Standard_LRS".into(),
             hyper_v_generation: HyperVGeneration::V2,

@@ -15,6 +15,7 @@ pub mod load_balancer;
 pub mod nat_gateway;
 pub mod network_interface;
 pub mod network_security_group;
+pub mod private_endpoint;
 pub mod public_ip;
 pub mod virtual_network;
 
