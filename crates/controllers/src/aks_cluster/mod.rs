@@ -141,7 +141,11 @@ impl Kind for AksClusterKind {
         }))
     }
 
-    fn plan(obj: &AksCluster, resolved: Option<&Resolved>) -> Vec<PlannedStep> {
+    fn plan(
+        obj: &AksCluster,
+        resolved: Option<&Resolved>,
+        _names: &BTreeMap<String, String>,
+    ) -> Vec<PlannedStep> {
         plan::plan(
             &obj.name_any(),
             &obj.namespace().unwrap_or_default(),

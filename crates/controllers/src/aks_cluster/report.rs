@@ -449,6 +449,7 @@ mod tests {
             raw: Some(
                 serde_json::json!({"properties": {"currentKubernetesVersion": current, "provisioningState": state}}),
             ),
+            ..Default::default()
         }
     }
 

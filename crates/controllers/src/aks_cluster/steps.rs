@@ -195,6 +195,7 @@ impl Step for ClusterStep {
             provisioning_state: provisioning_state(&raw),
             drift,
             raw,
+            ..Default::default()
         })
     }
 
@@ -350,6 +351,7 @@ impl Step for PoolStep {
             provisioning_state: provisioning_state(&raw),
             drift,
             raw,
+            ..Default::default()
         })
     }
 
@@ -521,6 +523,7 @@ impl Step for KubeconfigStep {
                 Vec::new()
             },
             raw: None,
+            ..Default::default()
         })
     }
 
