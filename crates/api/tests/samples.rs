@@ -207,6 +207,21 @@ const KUBERNETES_LIBRARY_RULES: &[(&str, &str, &str)] = &[
         "spec.network.workerSubnet.cidr",
         msg::CIDR_HOST_BITS,
     ),
+    (
+        "AzureCluster",
+        "spec.clusterNetwork",
+        msg::POD_SERVICE_OVERLAP,
+    ),
+    (
+        "AzureCluster",
+        "spec.clusterNetwork.podCidr",
+        msg::CIDR_HOST_BITS,
+    ),
+    (
+        "AzureCluster",
+        "spec.clusterNetwork.serviceCidr",
+        msg::CIDR_HOST_BITS,
+    ),
     ("AksCluster", "spec.network", msg::DNS_SERVICE_IP_OUTSIDE),
     ("AksCluster", "spec.network", msg::POD_SERVICE_OVERLAP),
     ("AksCluster", "spec.network.podCidr", msg::CIDR_HOST_BITS),

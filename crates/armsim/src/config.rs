@@ -138,6 +138,11 @@ pub struct SimConfig {
     /// Azurite behind storage accounts; `None`: accounts have Azure's public endpoints and no
     /// data plane.
     pub blob_service: Option<BlobService>,
+    /// Where Static public IPs come from (default 20.50.0.0/16, standing in for a region's
+    /// pool). Tests that must reach "the internet" at a public IP put it on loopback
+    /// (127.50.0.0/16): an azop-bootstrapped cluster's endpoint is then a local address a
+    /// test API server can listen on.
+    pub public_pool: ipnet::Ipv4Net,
 }
 
 impl Default for SimConfig {
@@ -160,6 +165,7 @@ impl Default for SimConfig {
             request_log_capacity: 10_000,
             aks_kubeconfig: None,
             blob_service: None,
+            public_pool: crate::types::network::addressing::PUBLIC_POOL,
         }
     }
 }
@@ -238,6 +244,11 @@ impl SimConfig {
             .entry(namespace.to_ascii_lowercase())
             .or_default()
             .push(version.to_string());
+        self
+    }
+
+    pub fn public_pool(mut self, pool: ipnet::Ipv4Net) -> Self {
+        self.public_pool = pool;
         self
     }
 

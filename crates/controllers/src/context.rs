@@ -21,6 +21,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Watch only this namespace (default: all namespaces).
     pub namespace: Option<String>,
+    /// Lifetime of the kubeadm bootstrap tokens azop makes for AzureCluster machines.
+    pub bootstrap_token_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -30,6 +32,7 @@ impl Default for Settings {
             max_poll_interval: Duration::from_secs(30),
             concurrency: 4,
             namespace: None,
+            bootstrap_token_ttl: crate::azure_cluster::tokens::DEFAULT_TTL,
         }
     }
 }

@@ -54,6 +54,7 @@ pub fn cluster(name: &str) -> ClusterFixture {
             ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey test".to_string(),
             bootstrap_data_secret_ref: None,
             proxy_config_ref: None,
+            cluster_network: Default::default(),
         },
     }
 }

@@ -40,6 +40,15 @@ pub struct RunArgs {
     /// Steady-state resync interval in seconds (reads only).
     #[arg(long, default_value_t = 300)]
     resync_seconds: u64,
+    /// Lifetime in seconds of the kubeadm bootstrap tokens azop makes for AzureCluster
+    /// machines (default 24 h, kubeadm's). A machine created after a token expired gets a
+    /// fresh one, written into the workload cluster first.
+    #[arg(
+        long,
+        default_value_t = 86400,
+        env = "AZOP_BOOTSTRAP_TOKEN_TTL_SECONDS"
+    )]
+    bootstrap_token_ttl_seconds: u64,
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "AZOP_WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -167,6 +176,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync: Duration::from_secs(args.resync_seconds),
         concurrency: args.concurrency,
         namespace: args.namespace.clone(),
+        bootstrap_token_ttl: Duration::from_secs(args.bootstrap_token_ttl_seconds),
         ..Settings::default()
     };
     let ctx =

@@ -30,6 +30,21 @@ macro_rules! default_worker_subnet_cidr {
         "10.1.0.0/16"
     };
 }
+macro_rules! default_pod_cidr {
+    () => {
+        "192.168.0.0/16"
+    };
+}
+macro_rules! default_service_cidr {
+    () => {
+        "10.96.0.0/12"
+    };
+}
+/// The pod address range when `clusterNetwork.podCidr` is not given (CAPZ's templates' and
+/// Calico's).
+pub const DEFAULT_POD_CIDR: &str = default_pod_cidr!();
+/// The service address range when `clusterNetwork.serviceCidr` is not given (kubeadm's).
+pub const DEFAULT_SERVICE_CIDR: &str = default_service_cidr!();
 /// The VNet address space of dynamic placement when `vnetCidr` is not given (CAPZ's).
 pub const DEFAULT_VNET_CIDR: &str = default_vnet_cidr!();
 /// The control-plane subnet when its `cidr` is not given (CAPZ's).
@@ -75,8 +90,9 @@ pub struct AzureClusterSpec {
     pub network: AzureClusterNetwork,
     /// The control-plane machines.
     pub control_plane: ControlPlane,
-    /// Worker machine pools, by name. Add, change or remove pools to scale; changing a pool's
-    /// VM size, disk or zones replaces its machines one at a time.
+    /// Worker machine pools, by name. Add, change or remove pools to scale. A changed VM size
+    /// is applied to the machines in place (Azure resizes and restarts each VM); a changed
+    /// disk or zone list applies to machines created after the change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(transform = list_map("name"), length(max = 50))]
     pub worker_pools: Vec<WorkerPool>,
@@ -95,6 +111,55 @@ pub struct AzureClusterSpec {
     /// namespace's default ProxyConfig (if any) is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_config_ref: Option<LocalObjectRef>,
+    /// The Kubernetes network inside the cluster: pod and service ranges and the CNI azop
+    /// installs when it bootstraps the machines (no `bootstrapDataSecretRef`). Immutable.
+    #[serde(default)]
+    pub cluster_network: KubernetesNetwork,
+}
+
+/// The Kubernetes network inside the cluster (Cluster API's `clusterNetwork`).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(KUBERNETES_NETWORK_RULES))]
+pub struct KubernetesNetwork {
+    /// Pod addresses (default 192.168.0.0/16). Must not overlap serviceCidr; keep it outside
+    /// the VNet too, or pods shadow machines. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
+    #[schemars(transform = cel(CIDR_RULES))]
+    pub pod_cidr: Option<String>,
+    /// Service (ClusterIP) addresses (default 10.96.0.0/12). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
+    #[schemars(transform = cel(CIDR_RULES))]
+    pub service_cidr: Option<String>,
+    /// The CNI installed on the first control-plane machine: Calico (default; VXLAN, as Azure
+    /// does not carry IP-in-IP) or None (the nodes stay NotReady until you install one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni: Option<Cni>,
+}
+
+impl KubernetesNetwork {
+    pub fn pod_cidr(&self) -> &str {
+        self.pod_cidr.as_deref().unwrap_or(DEFAULT_POD_CIDR)
+    }
+
+    pub fn service_cidr(&self) -> &str {
+        self.service_cidr.as_deref().unwrap_or(DEFAULT_SERVICE_CIDR)
+    }
+
+    pub fn cni(&self) -> Cni {
+        self.cni.unwrap_or(Cni::Calico)
+    }
+}
+
+/// The CNI azop installs.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Cni {
+    /// Calico through its operator, VXLAN encapsulation, the pod range as its IP pool.
+    Calico,
+    /// No CNI: bring your own (nodes are NotReady until one runs).
+    None,
 }
 
 // The three CIDRs of a network in CEL, with the defaults filled in as the Rust check does, and
@@ -123,6 +188,24 @@ macro_rules! worker_cidr {
         concat!(
             "(has(self.workerSubnet) && has(self.workerSubnet.cidr) ? self.workerSubnet.cidr : '",
             default_worker_subnet_cidr!(),
+            "')"
+        )
+    };
+}
+macro_rules! pod_cidr {
+    () => {
+        concat!(
+            "(has(self.podCidr) ? self.podCidr : '",
+            default_pod_cidr!(),
+            "')"
+        )
+    };
+}
+macro_rules! service_cidr {
+    () => {
+        concat!(
+            "(has(self.serviceCidr) ? self.serviceCidr : '",
+            default_service_cidr!(),
             "')"
         )
     };
@@ -232,6 +315,38 @@ const NETWORK_RULES: &[CelRule] = &[
         control_plane_cidr!()
     ))
     .invalid(),
+];
+
+const KUBERNETES_NETWORK_RULES: &[CelRule] = &[
+    CelRule::new(
+        concat!(
+            "!",
+            usable!(pod_cidr!()),
+            " || !",
+            usable!(service_cidr!()),
+            " || !(cidr(",
+            pod_cidr!(),
+            ").containsCIDR(",
+            service_cidr!(),
+            ") || cidr(",
+            service_cidr!(),
+            ").containsCIDR(",
+            pod_cidr!(),
+            "))"
+        ),
+        msg::POD_SERVICE_OVERLAP,
+    )
+    .at(".serviceCidr")
+    .show(concat!(
+        service_cidr!(),
+        " + ' overlaps the pod range ' + ",
+        pod_cidr!()
+    ))
+    .invalid(),
+    CelRule::new(
+        "(has(self.podCidr) ? self.podCidr : '') == (has(oldSelf.podCidr) ? oldSelf.podCidr : '') && (has(self.serviceCidr) ? self.serviceCidr : '') == (has(oldSelf.serviceCidr) ? oldSelf.serviceCidr : '') && (has(self.cni) ? self.cni : '') == (has(oldSelf.cni) ? oldSelf.cni : '')",
+        msg::CLUSTER_NETWORK_IMMUTABLE,
+    ),
 ];
 
 /// Where the cluster's machines live.

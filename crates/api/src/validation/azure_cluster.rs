@@ -6,7 +6,7 @@ use super::rules::{self, cidr, overlaps};
 use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
 use crate::v1alpha1::{
     AzureCluster, AzureClusterNetwork, AzureClusterSpec, DEFAULT_CONTROL_PLANE_SUBNET_CIDR,
-    DEFAULT_VNET_CIDR, DEFAULT_WORKER_SUBNET_CIDR, LoadBalancerType, OsDisk,
+    DEFAULT_VNET_CIDR, DEFAULT_WORKER_SUBNET_CIDR, KubernetesNetwork, LoadBalancerType, OsDisk,
 };
 
 impl Validate for AzureCluster {
@@ -34,6 +34,9 @@ impl Validate for AzureCluster {
             );
         }
         network_update(&mut errs, &o.network, &n.network);
+        if o.cluster_network != n.cluster_network {
+            errs.push("spec.clusterNetwork", msg::CLUSTER_NETWORK_IMMUTABLE);
+        }
         errs.finish()
     }
 }
@@ -42,6 +45,7 @@ fn spec(errs: &mut Errors, spec: &AzureClusterSpec) {
     rules::scope(errs, &spec.azure);
     rules::kubernetes_version(errs, "spec.kubernetesVersion", &spec.kubernetes_version);
     network(errs, &spec.network);
+    cluster_network(errs, &spec.cluster_network);
 
     let cp = &spec.control_plane;
     if ![1, 3, 5].contains(&cp.replicas) {
@@ -259,6 +263,32 @@ fn network(errs: &mut Errors, net: &AzureClusterNetwork) {
             format!(
                 "{b} overlaps the control-plane subnet {a}: {}",
                 msg::SUBNET_OVERLAP
+            ),
+        );
+    }
+}
+
+fn cluster_network(errs: &mut Errors, net: &KubernetesNetwork) {
+    let pods = cidr(
+        errs,
+        "spec.clusterNetwork.podCidr",
+        net.pod_cidr(),
+        msg::CIDR_FORMAT,
+    );
+    let services = cidr(
+        errs,
+        "spec.clusterNetwork.serviceCidr",
+        net.service_cidr(),
+        msg::CIDR_FORMAT,
+    );
+    if let (Some(p), Some(s)) = (pods, services)
+        && overlaps(&p, &s)
+    {
+        errs.push(
+            "spec.clusterNetwork.serviceCidr",
+            format!(
+                "{s} overlaps the pod range {p}: {}",
+                msg::POD_SERVICE_OVERLAP
             ),
         );
     }

@@ -65,6 +65,7 @@ pub const SUBNET_OVERLAP: &str =
     "subnets must not overlap: give the control-plane and worker subnets disjoint CIDRs";
 pub const PLACEMENT_IMMUTABLE: &str = "network placement (existingVnet) is immutable: a cluster cannot move to another VNet; create a new cluster";
 pub const NETWORK_CIDRS_IMMUTABLE: &str = "vnetCidr and subnet CIDRs are immutable: Azure cannot re-address subnets with running nodes; create a new cluster";
+pub const CLUSTER_NETWORK_IMMUTABLE: &str = "clusterNetwork (podCidr, serviceCidr, cni) is immutable: a running cluster cannot be re-addressed or change its CNI; create a new cluster";
 pub const IMAGE_ONE_SOURCE: &str = "image needs exactly one of storageBindingRef, managedImageId or marketplace: set one and remove the others";
 pub const MANAGED_IMAGE_ID: &str = "managedImageId must be a managed image id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/images/<name>";
 
@@ -192,6 +193,7 @@ pub const ALL: &[&str] = &[
     SUBNET_OVERLAP,
     PLACEMENT_IMMUTABLE,
     NETWORK_CIDRS_IMMUTABLE,
+    CLUSTER_NETWORK_IMMUTABLE,
     IMAGE_ONE_SOURCE,
     MANAGED_IMAGE_ID,
     SKU,

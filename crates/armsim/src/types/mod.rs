@@ -213,7 +213,7 @@ pub fn registry_for(config: &crate::SimConfig) -> Registry {
     reg.add(resources::ResourceGroups);
     storage::register(&mut reg, config.blob_service.clone());
     containerservice::register(&mut reg);
-    network::register(&mut reg);
+    network::register(&mut reg, config.public_pool);
     compute::register(&mut reg);
     reg
 }

@@ -1,39 +1,119 @@
-//! The machines' bootstrap data (VM `customData`): the user's `bootstrapDataSecretRef` data
-//! with azop's node fragments in front of it — today the ProxyConfig's (containerd and
-//! kubelet drop-ins, the CA in the system trust store); the kubeadm bootstrap (issue 14) adds
-//! its fragment after the proxy's in [`fragments`].
+//! The machines' bootstrap data (VM `customData`). Two ways:
+//!
+//! - the user brings it (`bootstrapDataSecretRef`): their data with azop's node fragments in
+//!   front of it — the ProxyConfig's (containerd and kubelet drop-ins, the CA in the system
+//!   trust store), composed here once for every machine;
+//! - azop bootstraps (no reference): [`azop_bootstrap`] collects what every machine shares,
+//!   and each VM's customData — the proxy's fragment, then kubeadm's ([`super::kubeadm`]) — is
+//!   rendered when the VM is created ([`super::node_steps::MachineStep`]), because it carries
+//!   the endpoint's address and a join token that is valid then.
 //!
 //! customData reaches a VM when it is created (Azure never returns it, so azop never compares
 //! it): a ProxyConfig change reaches machines created after it (scale-up, replacement), not
 //! the running ones.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use azop_api::v1alpha1::azure_cluster::AzureCluster;
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
+use azop_provider::resources::ArmResource;
+use azop_provider::resources::compute::virtual_machine::ImageSource;
+use azop_provider::resources::network::load_balancer::{LoadBalancer, LoadBalancerKey};
+use azop_provider::resources::network::public_ip::{PublicIp, PublicIpKey};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 
+use super::names::ClusterNames;
+use super::node_steps::{Bootstrap, EndpointSource};
+use super::plan::{Resolved, internal_load_balancer};
 use crate::error::Error;
 use crate::node_bootstrap::{self, Fragment};
 use crate::proxy_config::{self, inherit};
 
-/// The customData every machine of `cluster` gets, from the user's bootstrap data `user`
-/// (already read from its Secret) and the cluster's ProxyConfig, if any.
-pub async fn custom_data(
+/// Fills in the machines' bootstrap: the user's data behind the proxy's fragment, or azop's
+/// own bootstrap when the user brings none.
+pub async fn resolve(
     client: &kube::Client,
     cluster: &AzureCluster,
-    user: Option<String>,
-) -> Result<Option<String>, Error> {
+    resolved: &mut Resolved,
+    token_ttl: Duration,
+) -> Result<(), Error> {
     let namespace = cluster.namespace().unwrap_or_default();
     let proxy = cluster_proxy(client, &namespace, cluster).await?;
-    combine(proxy.as_ref(), user.as_deref())
+    if cluster.spec.bootstrap_data_secret_ref.is_some() {
+        resolved.custom_data = combine(proxy.as_ref(), resolved.custom_data.as_deref())?;
+    } else {
+        resolved.bootstrap = Some(Arc::new(azop_bootstrap(
+            cluster,
+            &namespace,
+            &resolved.image,
+            proxy.as_ref(),
+            token_ttl,
+        )));
+    }
+    Ok(())
 }
 
-/// The fragments a node gets, in the order they run. Pure.
+/// What every machine of an azop-bootstrapped cluster shares (pure).
+pub fn azop_bootstrap(
+    cluster: &AzureCluster,
+    namespace: &str,
+    image: &ImageSource,
+    proxy: Option<&inherit::ClusterProxy>,
+    token_ttl: Duration,
+) -> Bootstrap {
+    let spec = &cluster.spec;
+    let name = cluster.name_any();
+    let sub = &spec.azure.subscription_id;
+    let rg = &spec.azure.resource_group;
+    let internal = internal_load_balancer(spec);
+    let n = ClusterNames::for_cluster(&name, internal);
+    let endpoint = if internal {
+        EndpointSource {
+            path: LoadBalancer::path(
+                sub,
+                &LoadBalancerKey {
+                    resource_group: rg.clone(),
+                    name: n.load_balancer.clone(),
+                },
+            ),
+            api_version: LoadBalancer::API_VERSION,
+            pointer: "/properties/frontendIPConfigurations/0/properties/privateIPAddress",
+        }
+    } else {
+        EndpointSource {
+            path: PublicIp::path(
+                sub,
+                &PublicIpKey {
+                    resource_group: rg.clone(),
+                    name: n.api_server_public_ip.clone(),
+                },
+            ),
+            api_version: PublicIp::API_VERSION,
+            pointer: "/properties/ipAddress",
+        }
+    };
+    let net = &spec.cluster_network;
+    Bootstrap::new(
+        &name,
+        namespace,
+        &spec.kubernetes_version,
+        net.pod_cidr(),
+        net.service_cidr(),
+        net.cni(),
+        // Marketplace images are plain Ubuntu; azop's own images carry the packages.
+        matches!(image, ImageSource::Marketplace { .. }),
+        fragments(proxy).into_iter().next(),
+        token_ttl,
+        endpoint,
+    )
+}
+
+/// The fragments in front of the user's bootstrap data, in the order they run. Pure. (azop's
+/// own bootstrap puts kubeadm's fragment after these, so kubeadm pulls its images with the
+/// proxy already configured.)
 pub fn fragments(proxy: Option<&inherit::ClusterProxy>) -> Vec<Fragment> {
-    // Issue 14 (kubeadm bootstrap) appends its fragment here, after the proxy's, so kubeadm
-    // pulls its images with the proxy already configured.
     proxy.map(|p| p.iaas_bootstrap()).into_iter().collect()
 }
 

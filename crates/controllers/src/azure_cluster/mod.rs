@@ -5,19 +5,25 @@
 //! - [`report`]: status and conditions (pure).
 //! - [`static_placement`]: the read-only check of an existing network.
 //! - [`refs`]: the references read from Kubernetes (image, bootstrap data).
-//! - [`bootstrap`]: the machines' customData — the bootstrap data behind azop's node
-//!   fragments (the ProxyConfig's drop-ins and CA).
+//! - [`bootstrap`]: the machines' customData — the user's bootstrap data behind azop's node
+//!   fragments (the ProxyConfig's drop-ins and CA), or azop's own kubeadm bootstrap:
+//!   [`pki`] and [`tokens`] (pure), [`kubeadm`] (the node's configuration, pure) and
+//!   [`node_steps`] (the Secrets and the VMs whose customData is rendered at creation).
 //! - [`orphans`]: machines the spec no longer has, found by listing.
 //! - [`AzureClusterKind`] and [`run`]: the registration.
 
 pub mod bootstrap;
+pub mod kubeadm;
 pub mod machines;
 pub mod names;
+pub mod node_steps;
 pub mod orphans;
+pub mod pki;
 pub mod plan;
 pub mod refs;
 pub mod report;
 pub mod static_placement;
+pub mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -90,8 +96,13 @@ impl Kind for AzureClusterKind {
     async fn resolve(ctx: &Context, obj: &AzureCluster) -> Result<Resolved, Error> {
         let mut resolved =
             refs::resolve(&ctx.client, &obj.namespace().unwrap_or_default(), &obj.spec).await?;
-        resolved.custom_data =
-            bootstrap::custom_data(&ctx.client, obj, resolved.custom_data.take()).await?;
+        bootstrap::resolve(
+            &ctx.client,
+            obj,
+            &mut resolved,
+            ctx.settings.bootstrap_token_ttl,
+        )
+        .await?;
         Ok(resolved)
     }
 

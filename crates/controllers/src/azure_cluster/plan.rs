@@ -17,6 +17,7 @@
 //! subnets, which the reconcile checks (read-only) before anything is written.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use azop_api::v1alpha1::azure_cluster::{
     AzureClusterSpec, DEFAULT_CONTROL_PLANE_SUBNET_CIDR, DEFAULT_VNET_CIDR,
@@ -47,6 +48,7 @@ use azop_provider::resources::resource_group::{
 
 use super::machines::{MachinePlan, desired_machines};
 use super::names::ClusterNames;
+use super::node_steps::{Bootstrap, KubeconfigStep, MachineStep, PkiStep};
 use crate::engine::{Ownership, Planned, ResourceStep, Step};
 
 /// The admin user on every machine (password login is disabled; the SSH key is the way in).
@@ -86,10 +88,14 @@ impl Part {
 pub type PlannedStep = Planned<Part, MachinePlan>;
 
 /// What the reconcile resolved before planning: references read from Kubernetes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Resolved {
     pub image: ImageSource,
+    /// The user's bootstrap data (behind azop's node fragments), when they bring their own.
     pub custom_data: Option<String>,
+    /// azop's own bootstrap (no `bootstrapDataSecretRef`): PKI, kubeconfig and kubeadm
+    /// customData per machine.
+    pub bootstrap: Option<Arc<Bootstrap>>,
 }
 
 pub const KEY_RESOURCE_GROUP: &str = "resourceGroup";
@@ -100,6 +106,8 @@ pub const KEY_NAT: &str = "natgw";
 pub const KEY_VNET: &str = "vnet";
 pub const KEY_API_PIP: &str = "pip/apiserver";
 pub const KEY_LB: &str = "lb";
+pub const KEY_PKI: &str = "secret/pki";
+pub const KEY_KUBECONFIG: &str = "secret/kubeconfig";
 
 pub fn nic_key(machine: &str) -> String {
     format!("nic/{machine}")
@@ -410,6 +418,22 @@ pub fn plan(
         r.image.clone()
     });
     let custom_data = resolved.and_then(|r| r.custom_data.clone());
+    // While deleting (`resolved` is None) the Secrets are left to the garbage collector.
+    let bootstrap = resolved.and_then(|r| r.bootstrap.as_ref());
+    if let Some(b) = bootstrap {
+        steps.push(step(
+            KEY_PKI,
+            &[],
+            Part::ControlPlane,
+            PkiStep::new(b.clone()),
+        ));
+        steps.push(step(
+            KEY_KUBECONFIG,
+            &[KEY_PKI, KEY_LB],
+            Part::ControlPlane,
+            KubeconfigStep::new(b.clone()),
+        ));
+    }
     for m in desired_machines(cluster, spec) {
         let (part, subnet_id, pools, mut nic_deps) = match m.role {
             NodeRole::ControlPlane => (
@@ -449,34 +473,53 @@ pub fn plan(
                 },
             ),
         ));
-        steps.push(machine_step(
-            vm_key(&m.name),
-            vec![nic_key_s],
-            part,
-            &m,
-            ResourceStep::<VirtualMachine>::new(
-                &m.name,
-                VirtualMachineKey {
-                    resource_group: rg.clone(),
-                    name: m.name.clone(),
+        let vm = ResourceStep::<VirtualMachine>::new(
+            &m.name,
+            VirtualMachineKey {
+                resource_group: rg.clone(),
+                name: m.name.clone(),
+            },
+            VirtualMachineSpec {
+                location: loc.clone(),
+                vm_size: m.vm_size.clone(),
+                zone: m.zone.clone(),
+                image: image.clone(),
+                os_disk: OsDiskSpec {
+                    size_gb: m.os_disk.size_gib,
+                    storage_account_type: disk_type(m.os_disk.disk_type).to_string(),
                 },
-                VirtualMachineSpec {
-                    location: loc.clone(),
-                    vm_size: m.vm_size.clone(),
-                    zone: m.zone.clone(),
-                    image: image.clone(),
-                    os_disk: OsDiskSpec {
-                        size_gb: m.os_disk.size_gib,
-                        storage_account_type: disk_type(m.os_disk.disk_type).to_string(),
-                    },
-                    admin_username: ADMIN_USERNAME.to_string(),
-                    ssh_public_key: spec.ssh_public_key.clone(),
-                    custom_data: custom_data.clone(),
-                    nic_ids: vec![ids::network_interface(sub, rg, &m.nic)],
-                    tags: tags.clone(),
-                },
-            ),
-        ));
+                admin_username: ADMIN_USERNAME.to_string(),
+                ssh_public_key: spec.ssh_public_key.clone(),
+                custom_data: custom_data.clone(),
+                nic_ids: vec![ids::network_interface(sub, rg, &m.nic)],
+                tags: tags.clone(),
+            },
+        );
+        match bootstrap {
+            // azop bootstraps the machine: it waits for the PKI and the endpoint's address,
+            // which its customData carries.
+            Some(b) => {
+                let pool = m
+                    .pool
+                    .as_ref()
+                    .and_then(|p| spec.worker_pools.iter().find(|w| &w.name == p));
+                let step = MachineStep {
+                    vm,
+                    bootstrap: b.clone(),
+                    machine: m.clone(),
+                    labels: pool.map(|p| p.labels.clone()).unwrap_or_default(),
+                    taints: pool.map(|p| p.taints.clone()).unwrap_or_default(),
+                };
+                steps.push(machine_step(
+                    vm_key(&m.name),
+                    vec![nic_key_s, KEY_PKI.to_string(), KEY_LB.to_string()],
+                    part,
+                    &m,
+                    step,
+                ));
+            }
+            None => steps.push(machine_step(vm_key(&m.name), vec![nic_key_s], part, &m, vm)),
+        }
     }
     steps
 }
@@ -494,6 +537,7 @@ mod tests {
         Resolved {
             image,
             custom_data: None,
+            bootstrap: None,
         }
     }
 

@@ -18,6 +18,7 @@ pub async fn resolve(
     Ok(Resolved {
         image: image(client, namespace, spec).await?,
         custom_data: custom_data(client, namespace, spec).await?,
+        bootstrap: None,
     })
 }
 

@@ -264,6 +264,7 @@ mod tests {
                 id: testing::managed_image_id("base"),
             },
             custom_data: None,
+            bootstrap: None,
         };
         let steps: Vec<PlannedStep> = plan::plan("c", &c.spec, Some(&resolved));
         let seen: Vec<Seen> = steps.iter().map(|s| seen(&s.key)).collect();

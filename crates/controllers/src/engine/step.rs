@@ -83,6 +83,10 @@ pub enum StepError {
         #[source]
         source: Box<kube::Error>,
     },
+    /// A custom step that cannot write yet, or cannot as the spec stands (bootstrap data over
+    /// Azure's size limit, a workload cluster not reachable for a fresh join token).
+    #[error("{message}")]
+    Blocked { message: String, retry: RetryClass },
 }
 
 impl StepError {
@@ -91,6 +95,7 @@ impl StepError {
         match self {
             StepError::Azure(e) => RetryClass::from(e.retry()),
             StepError::Kube { .. } => RetryClass::Transient,
+            StepError::Blocked { retry, .. } => *retry,
         }
     }
 
@@ -101,6 +106,14 @@ impl StepError {
             StepError::Kube { action: a, source } => Error::Kube {
                 action: format!("{}: {a}", action.into()),
                 source,
+            },
+            StepError::Blocked { message, retry } => match retry {
+                RetryClass::InvalidSpec => Error::InvalidSpec {
+                    message: format!("{}: {message}", action.into()),
+                },
+                _ => Error::MissingReference {
+                    message: format!("{}: {message}", action.into()),
+                },
             },
         }
     }

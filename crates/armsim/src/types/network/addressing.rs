@@ -111,8 +111,8 @@ pub fn usable_in(net: &IpNet, ip: IpAddr) -> bool {
     }
 }
 
-/// The lowest address of [`PUBLIC_POOL`] no other public IP holds.
-pub fn allocate_public(store: &Store, except_id: &str) -> Option<Ipv4Addr> {
+/// The lowest address of `pool` (by default [`PUBLIC_POOL`]) no other public IP holds.
+pub fn allocate_public(store: &Store, except_id: &str, pool: Ipv4Net) -> Option<Ipv4Addr> {
     let used: HashSet<Ipv4Addr> = store
         .of_type(PUBLIC_IP)
         .filter(|r| key(&r.id) != key(except_id))
@@ -123,8 +123,8 @@ pub fn allocate_public(store: &Store, except_id: &str) -> Option<Ipv4Addr> {
                 .and_then(|s| s.parse().ok())
         })
         .collect();
-    let start = u32::from(PUBLIC_POOL.network()).saturating_add(4);
-    let end = u32::from(PUBLIC_POOL.broadcast());
+    let start = u32::from(pool.network()).saturating_add(4);
+    let end = u32::from(pool.broadcast());
     (start..end)
         .map(Ipv4Addr::from)
         .find(|ip| !used.contains(ip))

@@ -36,12 +36,12 @@ pub const LOAD_BALANCER: &str = "Microsoft.Network/loadBalancers";
 pub const NIC: &str = "Microsoft.Network/networkInterfaces";
 pub const PRIVATE_ENDPOINT: &str = "Microsoft.Network/privateEndpoints";
 
-pub fn register(reg: &mut Registry) {
+pub fn register(reg: &mut Registry, public_pool: ipnet::Ipv4Net) {
     reg.add(vnet::VirtualNetworks);
     reg.add(vnet::Subnets);
     reg.add(nsg::NetworkSecurityGroups);
     reg.add(nsg::SecurityRules);
-    reg.add(pip::PublicIpAddresses);
+    reg.add(pip::PublicIpAddresses { pool: public_pool });
     reg.add(natgw::NatGateways);
     reg.add(lb::LoadBalancers);
     reg.add(nic::NetworkInterfaces);

@@ -12,7 +12,10 @@ use crate::types::{Flow, PutContext, ResourceType};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
-pub struct PublicIpAddresses;
+pub struct PublicIpAddresses {
+    /// Where Static addresses come from ([`SimConfig::public_pool`](crate::SimConfig)).
+    pub pool: ipnet::Ipv4Net,
+}
 
 /// The SKU name of a stored public IP (`Basic` when absent).
 pub fn sku_of(r: &Resource) -> &str {
@@ -150,12 +153,13 @@ impl ResourceType for PublicIpAddresses {
             let ip = match kept {
                 Some(ip) => ip,
                 None => {
-                    let ip = allocate_public(ctx.store, ctx.id_str).ok_or_else(|| {
-                        ArmError::bad_request(
-                            "PublicIPCountLimitReached",
-                            "No public IP addresses are left in the simulated pool.",
-                        )
-                    })?;
+                    let ip =
+                        allocate_public(ctx.store, ctx.id_str, self.pool).ok_or_else(|| {
+                            ArmError::bad_request(
+                                "PublicIPCountLimitReached",
+                                "No public IP addresses are left in the simulated pool.",
+                            )
+                        })?;
                     json!(ip.to_string())
                 }
             };
