@@ -143,6 +143,17 @@ async fn secret(world: &World, name: &str) -> Result<Option<Secret>> {
     Ok(api.get_opt(name).await?)
 }
 
+async fn resource_versions(world: &World, names: &[String]) -> Result<Vec<Option<String>>> {
+    let mut out = Vec::new();
+    for n in names {
+        let s = secret(world, n)
+            .await?
+            .with_context(|| format!("no Secret {n}"))?;
+        out.push(s.metadata.resource_version);
+    }
+    Ok(out)
+}
+
 fn data(s: &Secret, key: &str) -> Result<String> {
     let b = s
         .data
@@ -278,7 +289,11 @@ fn openssl_ca_hash(ca: &Path) -> Result<String> {
 #[tokio::test]
 async fn machines_get_kubeadm_bootstrap_data_that_the_real_tools_accept() -> Result<()> {
     let world = World::new("bootstrap", SimConfig::default()).await?;
-    let op = world.start_operator("bootstrap", &["--controllers", "azurecluster"])?;
+    // A resync every second: the steady-state check below spans several passes.
+    let op = world.start_operator(
+        "bootstrap",
+        &["--controllers", "azurecluster", "--resync-seconds", "1"],
+    )?;
     let mut c = ac::cluster("boot", "rg-boot", 2);
     c["spec"]["kubernetesVersion"] = json!(tools_version()?);
     c["spec"]["workerPools"][0]["taints"] =
@@ -326,28 +341,33 @@ async fn machines_get_kubeadm_bootstrap_data_that_the_real_tools_accept() -> Res
     }
     ensure!(inits == 1, "exactly one kubeadm init: {inits}");
 
-    // Steady state adds no writes: the Secrets are read, not rewritten.
-    let before = secret(&world, "boot-kubeconfig")
-        .await?
-        .context("kubeconfig")?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = secret(&world, "boot-kubeconfig")
-        .await?
-        .context("kubeconfig")?;
+    // Steady state adds no writes: over several resyncs the Secrets are read, never
+    // rewritten (a pass that re-signed the kubeconfig or made a token would bump them).
+    let names: Vec<String> = PKI_SECRETS
+        .iter()
+        .map(|p| format!("boot-{p}"))
+        .chain([
+            "boot-kubeconfig".to_string(),
+            "boot-bootstrap-token".to_string(),
+        ])
+        .collect();
+    let before = resource_versions(&world, &names).await?;
+    let passes = ac::operator_requests(&world).len();
+    tokio::time::sleep(Duration::from_secs(5)).await;
     ensure!(
-        before.metadata.resource_version == after.metadata.resource_version,
-        "the kubeconfig was rewritten at steady state"
+        ac::operator_requests(&world).len() > passes,
+        "no resync ran during the steady-state check"
+    );
+    ensure!(
+        resource_versions(&world, &names).await? == before,
+        "a Secret was rewritten at steady state"
     );
 
     ac::api(&world)
         .delete("boot", &DeleteParams::default())
         .await?;
     ac::or_dump(ac::wait_gone(&world, "boot").await, &[&op]);
-    let names: Vec<String> = PKI_SECRETS
-        .iter()
-        .map(|p| format!("boot-{p}"))
-        .chain(["boot-kubeconfig".to_string()])
-        .collect();
+    // Every Secret goes with the cluster, the token record included.
     wait_for(
         "the cluster's Secrets collected",
         Duration::from_secs(60),

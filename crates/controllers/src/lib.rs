@@ -5,6 +5,7 @@
 pub mod aks_cluster;
 pub mod azure_cluster;
 pub mod backoff;
+pub mod cluster_secrets;
 pub mod conditions;
 pub mod context;
 pub mod credentials;

@@ -35,20 +35,17 @@ use azop_provider::resources::{self, ArmResource};
 use azop_provider::{Difference, LroHandle, Owner, RawResponse};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
 
+use crate::cluster_secrets;
 use crate::engine::{Observation, Step, StepCtx, StepError};
 
 /// The field manager of the kubeconfig Secrets (the controller's own).
 pub const FIELD_MANAGER: &str = "aksclusters.azop.dev";
 /// The cluster eTag the Secret's kubeconfig was fetched at.
 pub const ETAG_ANNOTATION: &str = "azop.dev/cluster-etag";
-/// The Cluster API label tools use to find a cluster's kubeconfig.
-pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
-/// The Cluster API Secret type.
-pub const SECRET_TYPE: &str = "cluster.x-k8s.io/secret";
+pub use crate::cluster_secrets::{CLUSTER_NAME_LABEL, SECRET_TYPE};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -367,21 +364,8 @@ impl Step for PoolStep {
     }
 }
 
-/// The owner reference every kubeconfig Secret carries: the garbage collector deletes the
-/// Secret with its AksCluster.
-pub fn owner_reference(owner: &Owner) -> OwnerReference {
-    OwnerReference {
-        api_version: "azop.dev/v1alpha1".to_string(),
-        kind: owner.kind.clone(),
-        name: owner.name.clone(),
-        uid: owner.uid.clone(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }
-}
-
-/// The Secret for a kubeconfig (pure): key `value`, the Cluster API type and label, the
-/// cluster eTag it was fetched at, owned by the AksCluster.
+/// The Secret for a kubeconfig (pure): key `value`, Cluster API's conventions
+/// ([`cluster_secrets`]), the cluster eTag it was fetched at, owned by the AksCluster.
 pub fn kubeconfig_secret(
     name: &str,
     namespace: &str,
@@ -389,26 +373,18 @@ pub fn kubeconfig_secret(
     etag: Option<&str>,
     kubeconfig: &Kubeconfig,
 ) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(namespace.to_string()),
-            labels: Some(BTreeMap::from([(
-                CLUSTER_NAME_LABEL.to_string(),
-                owner.name.clone(),
-            )])),
-            annotations: etag
-                .map(|e| BTreeMap::from([(ETAG_ANNOTATION.to_string(), e.to_string())])),
-            owner_references: Some(vec![owner_reference(owner)]),
-            ..ObjectMeta::default()
-        },
-        type_: Some(SECRET_TYPE.to_string()),
-        data: Some(BTreeMap::from([(
+    let mut secret = cluster_secrets::owned_secret(
+        name,
+        namespace,
+        owner,
+        BTreeMap::from([(
             "value".to_string(),
             ByteString(kubeconfig.as_bytes().to_vec()),
-        )])),
-        ..Secret::default()
-    }
+        )]),
+    );
+    secret.metadata.annotations =
+        etag.map(|e| BTreeMap::from([(ETAG_ANNOTATION.to_string(), e.to_string())]));
+    secret
 }
 
 /// Why a kubeconfig Secret must be written again, if it must (pure).

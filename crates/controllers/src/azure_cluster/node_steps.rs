@@ -28,7 +28,6 @@ use azop_provider::resources::{self, Difference};
 use azop_provider::{LroHandle, Owner};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use time::OffsetDateTime;
 
@@ -37,6 +36,7 @@ use super::machines::MachinePlan;
 use super::pki::{self, CertKey, ClusterPki, Purpose};
 use super::tokens::{self, Token};
 use crate::backoff::RetryClass;
+use crate::cluster_secrets::{owned_by, owned_secret};
 use crate::engine::{Observation, ResourceStep, Step, StepCtx, StepError};
 use crate::node_bootstrap::{self, Fragment};
 
@@ -121,34 +121,31 @@ impl Bootstrap {
 
     async fn read_pki(&self, cx: &StepCtx<'_>) -> Result<Option<ClusterPki>, StepError> {
         let api = self.secrets(cx);
-        let mut pairs = BTreeMap::new();
+        let mut pairs = Vec::with_capacity(Purpose::ALL.len());
         for p in Purpose::ALL {
             let name = p.secret_name(&self.cluster);
             let Some(secret) = api.get_opt(&name).await.map_err(kube_err("read", &name))? else {
                 return Ok(None);
             };
-            let Some(pair) = cert_key(&secret) else {
-                return Err(StepError::Blocked {
-                    message: format!(
-                        "Secret {}/{name} has no tls.crt and tls.key: fix it or delete it (azop then generates it)",
-                        self.namespace
-                    ),
-                    retry: RetryClass::InvalidSpec,
-                });
-            };
-            pairs.insert(p, pair);
+            pairs.push(cert_key(&secret).ok_or_else(|| StepError::Blocked {
+                message: format!(
+                    "Secret {}/{name} has no tls.crt and tls.key: fix it or delete it (azop then generates it)",
+                    self.namespace
+                ),
+                retry: RetryClass::InvalidSpec,
+            })?);
         }
-        let mut take = |p: Purpose| {
-            pairs.remove(&p).unwrap_or_else(|| CertKey {
-                cert: String::new(),
-                key: String::new(),
-            })
-        };
+        // In `Purpose::ALL` order.
+        let [ca, etcd, front_proxy, service_account]: [CertKey; 4] =
+            pairs.try_into().map_err(|_| StepError::Blocked {
+                message: "the cluster's PKI is incomplete".into(),
+                retry: RetryClass::Transient,
+            })?;
         Ok(Some(ClusterPki {
-            ca: take(Purpose::ClusterCa),
-            etcd: take(Purpose::EtcdCa),
-            front_proxy: take(Purpose::FrontProxyCa),
-            service_account: take(Purpose::ServiceAccount),
+            ca,
+            etcd,
+            front_proxy,
+            service_account,
         }))
     }
 
@@ -179,7 +176,6 @@ impl Bootstrap {
                     &name,
                     &self.namespace,
                     cx.owner,
-                    None,
                     fresh
                         .to_record()
                         .into_iter()
@@ -276,52 +272,6 @@ fn cert_key(secret: &Secret) -> Option<CertKey> {
     })
 }
 
-fn owner_reference(owner: &Owner) -> OwnerReference {
-    OwnerReference {
-        api_version: "azop.dev/v1alpha1".to_string(),
-        kind: owner.kind.clone(),
-        name: owner.name.clone(),
-        uid: owner.uid.clone(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }
-}
-
-fn owned_by(secret: &Secret, owner: &Owner) -> bool {
-    secret
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.uid == owner.uid)
-}
-
-/// A Secret azop writes for the cluster (pure): Cluster API's type and label, owned by the
-/// AzureCluster.
-fn owned_secret(
-    name: &str,
-    namespace: &str,
-    owner: &Owner,
-    type_: Option<&str>,
-    data: BTreeMap<String, ByteString>,
-) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(namespace.to_string()),
-            labels: Some(BTreeMap::from([(
-                pki::CLUSTER_NAME_LABEL.to_string(),
-                owner.name.clone(),
-            )])),
-            owner_references: Some(vec![owner_reference(owner)]),
-            ..ObjectMeta::default()
-        },
-        type_: Some(type_.unwrap_or(pki::SECRET_TYPE).to_string()),
-        data: Some(data),
-        ..Secret::default()
-    }
-}
-
 fn secret_id(namespace: &str, name: &str) -> String {
     format!("/api/v1/namespaces/{namespace}/secrets/{name}")
 }
@@ -414,7 +364,6 @@ impl Step for PkiStep {
                 &name,
                 &self.bootstrap.namespace,
                 cx.owner,
-                None,
                 BTreeMap::from([
                     ("tls.crt".to_string(), ByteString(pair.cert.into_bytes())),
                     ("tls.key".to_string(), ByteString(pair.key.into_bytes())),
@@ -537,7 +486,6 @@ impl Step for KubeconfigStep {
             &self.name,
             &self.bootstrap.namespace,
             cx.owner,
-            None,
             BTreeMap::from([("value".to_string(), ByteString(text.into_bytes()))]),
         );
         self.bootstrap

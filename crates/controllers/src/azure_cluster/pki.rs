@@ -25,11 +25,6 @@ pub const KUBECONFIG_VALIDITY: time::Duration = time::Duration::days(365);
 /// The admin kubeconfig is replaced when its certificate has less than this left.
 pub const KUBECONFIG_RENEW_BEFORE: time::Duration = time::Duration::days(30);
 
-/// Secret type Cluster API uses for its cluster Secrets.
-pub const SECRET_TYPE: &str = "cluster.x-k8s.io/secret";
-/// Label Cluster API puts on a cluster's Secrets.
-pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
-
 /// A certificate and its private key, PEM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertKey {

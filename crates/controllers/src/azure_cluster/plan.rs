@@ -780,6 +780,45 @@ mod tests {
     }
 
     #[test]
+    fn an_azop_bootstrapped_cluster_gets_its_secrets_first_and_vms_that_wait_for_them() {
+        let c = cluster("c").pool("w", 2, &[]).build();
+        let mut r = managed();
+        r.bootstrap = Some(Arc::new(super::super::bootstrap::azop_bootstrap(
+            &c,
+            "ns",
+            &r.image,
+            None,
+            std::time::Duration::from_secs(3600),
+        )));
+        let steps = plan("c", &c.spec, Some(&r));
+        assert_eq!(deps(&steps, KEY_PKI), Vec::<&str>::new());
+        assert_eq!(deps(&steps, KEY_KUBECONFIG), vec![KEY_PKI, KEY_LB]);
+        assert_eq!(step(&steps, KEY_PKI).part, Part::ControlPlane);
+        for m in ["c-cp-0", "c-w-0", "c-w-1"] {
+            let key = vm_key(m);
+            assert_eq!(
+                deps(&steps, &key),
+                vec![nic_key(m).as_str(), KEY_PKI, KEY_LB],
+                "{m}"
+            );
+            // customData is made when the VM is created, never in the plan's body.
+            assert!(
+                body(&steps, &key)
+                    .pointer("/properties/osProfile/customData")
+                    .is_none(),
+                "{m}"
+            );
+        }
+        // While deleting (no resolved references) the Secrets are the garbage collector's.
+        let deleting = plan("c", &c.spec, None);
+        assert!(!keys(&deleting).contains(&KEY_PKI));
+        assert!(!keys(&deleting).contains(&KEY_KUBECONFIG));
+        // With the user's bootstrap data, azop makes no PKI.
+        let user = plan("c", &c.spec, Some(&managed()));
+        assert!(!keys(&user).contains(&KEY_PKI));
+    }
+
+    #[test]
     fn the_image_source_reaches_every_vm() {
         let image = "/properties/storageProfile/imageReference";
         let managed_vm = body(&planned(cluster("c").pool("w", 1, &[])), "vm/c-w-0");
