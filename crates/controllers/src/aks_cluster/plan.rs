@@ -27,17 +27,15 @@ use azop_provider::resources::containerservice::managed_cluster::{
     HttpProxySpec, LinuxProfileSpec, ManagedClusterKey, ManagedClusterSpec, PoolScale, SkuTier,
     SupportPlan,
 };
-use azop_provider::resources::resource_group::{
-    ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
-};
 
 use super::steps::{ClusterStep, KubeconfigStep, PoolStep};
-use crate::engine::{Ownership, Planned, ResourceStep};
+use crate::engine::Planned;
+use crate::engine::plan::resource_group;
 
 /// The nodes' admin user (AKS's own default name).
 pub const ADMIN_USERNAME: &str = "azureuser";
 
-pub const KEY_RESOURCE_GROUP: &str = "resourceGroup";
+pub use crate::engine::plan::KEY_RESOURCE_GROUP;
 pub const KEY_CLUSTER: &str = "cluster";
 pub const KEY_ADMIN_KUBECONFIG: &str = "kubeconfig/admin";
 pub const KEY_USER_KUBECONFIG: &str = "kubeconfig/user";
@@ -266,26 +264,7 @@ pub fn plan(
     };
     let mut steps = Vec::new();
 
-    let mut rg_step = Planned::new(
-        KEY_RESOURCE_GROUP,
-        &[],
-        Part::ResourceGroup,
-        ResourceStep::<ResourceGroup>::new(
-            rg,
-            ResourceGroupKey { name: rg.clone() },
-            ResourceGroupSpec {
-                location: az.location.clone(),
-                tags: az.tags.clone(),
-            },
-        ),
-    );
-    rg_step.ownership = if az.create_resource_group {
-        Ownership::OwnedOrExisting
-    } else {
-        Ownership::Existing
-    };
-    rg_step.container = true;
-    steps.push(rg_step);
+    steps.push(resource_group(az, Part::ResourceGroup));
 
     let default_resolved = Resolved::default();
     let cluster = ClusterStep::new(

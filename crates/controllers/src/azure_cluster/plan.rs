@@ -42,13 +42,11 @@ use azop_provider::resources::network::public_ip::{PublicIp, PublicIpKey, Public
 use azop_provider::resources::network::virtual_network::{
     SubnetSpec, VirtualNetwork, VirtualNetworkKey, VirtualNetworkSpec,
 };
-use azop_provider::resources::resource_group::{
-    ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
-};
 
 use super::machines::{MachinePlan, desired_machines};
 use super::names::ClusterNames;
 use super::node_steps::{Bootstrap, KubeconfigStep, MachineStep, PkiStep};
+use crate::engine::plan::resource_group;
 use crate::engine::{Ownership, Planned, ResourceStep, Step};
 
 /// The admin user on every machine (password login is disabled; the SSH key is the way in).
@@ -98,7 +96,7 @@ pub struct Resolved {
     pub bootstrap: Option<Arc<Bootstrap>>,
 }
 
-pub const KEY_RESOURCE_GROUP: &str = "resourceGroup";
+pub use crate::engine::plan::KEY_RESOURCE_GROUP;
 pub const KEY_CP_NSG: &str = "nsg/controlplane";
 pub const KEY_WORKER_NSG: &str = "nsg/worker";
 pub const KEY_NAT_PIP: &str = "pip/natgw";
@@ -244,28 +242,7 @@ pub fn plan(
     let dynamic = spec.network.existing_vnet.is_none();
     let mut steps = Vec::new();
 
-    let mut rg_step = step(
-        KEY_RESOURCE_GROUP,
-        &[],
-        Part::ResourceGroup,
-        ResourceStep::<ResourceGroup>::new(
-            rg,
-            ResourceGroupKey { name: rg.clone() },
-            ResourceGroupSpec {
-                location: loc.clone(),
-                tags: tags.clone(),
-            },
-        ),
-    );
-    // With createResourceGroup, a group of that name that azop did not create is used as it
-    // is and never deleted (as CAPZ does); without it, the group must exist.
-    rg_step.ownership = if az.create_resource_group {
-        Ownership::OwnedOrExisting
-    } else {
-        Ownership::Existing
-    };
-    rg_step.container = true;
-    steps.push(rg_step);
+    steps.push(resource_group(az, Part::ResourceGroup));
 
     let nsg = |name: &str, rules: Vec<SecurityRuleSpec>| {
         ResourceStep::<NetworkSecurityGroup>::new(

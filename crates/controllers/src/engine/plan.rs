@@ -1,8 +1,16 @@
 //! What a kind's `plan` returns: a dependency graph of steps, each tagged with the condition
 //! it reports under and how azop may treat what it finds.
 
+use azop_api::v1alpha1::AzureScope;
+use azop_provider::resources::resource_group::{
+    ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
+};
+
 use super::graph::{Node, NodeState};
-use super::step::{Observation, Step};
+use super::step::{Observation, ResourceStep, Step};
+
+/// The graph key of every kind's resource group.
+pub const KEY_RESOURCE_GROUP: &str = "resourceGroup";
 
 /// What azop may do with a step's resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +61,34 @@ impl<P, X> Planned<P, X> {
     pub fn label(&self) -> String {
         format!("{} {}", self.step.resource_type(), self.step.name())
     }
+}
+
+/// The scope's resource group, the same for every kind: a container (deleted last, and only
+/// when it holds nothing foreign). With `createResourceGroup`, a group of that name that azop
+/// did not create is used as it is and never deleted (as CAPZ does); without it, the group
+/// must exist.
+pub fn resource_group<P, X>(scope: &AzureScope, part: P) -> Planned<P, X> {
+    let rg = &scope.resource_group;
+    let mut step = Planned::new(
+        KEY_RESOURCE_GROUP,
+        &[],
+        part,
+        ResourceStep::<ResourceGroup>::new(
+            rg,
+            ResourceGroupKey { name: rg.clone() },
+            ResourceGroupSpec {
+                location: scope.location.clone(),
+                tags: scope.tags.clone(),
+            },
+        ),
+    );
+    step.ownership = if scope.create_resource_group {
+        Ownership::OwnedOrExisting
+    } else {
+        Ownership::Existing
+    };
+    step.container = true;
+    step
 }
 
 /// The graph the create pass walks: every step, with its dependencies.

@@ -29,15 +29,13 @@ use azop_provider::resources::network::private_endpoint::{
     PrivateDnsZoneSpec, PrivateEndpoint, PrivateEndpointKey, PrivateEndpointSpec,
     VirtualNetworkLink, VirtualNetworkLinkKey, VirtualNetworkLinkSpec,
 };
-use azop_provider::resources::resource_group::{
-    ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
-};
 use azop_provider::resources::storage_account::{
     StorageAccount, StorageAccountKey, StorageAccountSpec, StorageNetworkAccess, StorageSkuName,
 };
 
 use super::names::{self, account_resource_group, generated_account};
 use super::steps::{ImageFromBlob, VhdCopy, ZoneGroup};
+use crate::engine::plan::resource_group;
 use crate::engine::{Ownership, Planned, ResourceStep};
 
 /// Which condition a step reports under.
@@ -70,7 +68,7 @@ pub struct Resolved {
     pub sas: Option<SecretString>,
 }
 
-pub const KEY_RESOURCE_GROUP: &str = "resourceGroup";
+pub use crate::engine::plan::KEY_RESOURCE_GROUP;
 pub const KEY_ACCOUNT: &str = "account";
 pub const KEY_CONTAINER: &str = "container";
 pub const KEY_DNS_ZONE: &str = "privateDnsZone";
@@ -114,26 +112,7 @@ pub fn plan(
     let generated = generated_account(sb);
     let mut steps = Vec::new();
 
-    let mut rg_step = step(
-        KEY_RESOURCE_GROUP,
-        &[],
-        Part::Account,
-        ResourceStep::<ResourceGroup>::new(
-            rg,
-            ResourceGroupKey { name: rg.clone() },
-            ResourceGroupSpec {
-                location: loc.clone(),
-                tags: tags.clone(),
-            },
-        ),
-    );
-    rg_step.ownership = if az.create_resource_group {
-        Ownership::OwnedOrExisting
-    } else {
-        Ownership::Existing
-    };
-    rg_step.container = true;
-    steps.push(rg_step);
+    steps.push(resource_group(az, Part::Account));
 
     let Some(account_name) = n.get(names::STORAGE_ACCOUNT) else {
         return steps;
