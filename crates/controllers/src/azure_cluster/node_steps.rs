@@ -159,17 +159,19 @@ impl Bootstrap {
         }
         let api = self.secrets(cx);
         let name = tokens::record_name(&self.cluster);
-        let recorded = api
-            .get_opt(&name)
-            .await
-            .map_err(kube_err("read", &name))?
+        let record = api.get_opt(&name).await.map_err(kube_err("read", &name))?;
+        // No record yet: the cluster's first token, which the first control-plane machine's
+        // `kubeadm init` creates (whichever machine of the first pass asks first). A record
+        // that is too old means the workload cluster exists and must get the new one first.
+        let handed_out_before = record.is_some();
+        let recorded = record
             .and_then(|s| Token::from_record(&string_data(&s)))
             .filter(|t| t.usable(now, self.token_ttl));
         let token = match recorded {
             Some(t) => t,
             None => {
                 let fresh = Token::generate(now, self.token_ttl);
-                if !init {
+                if handed_out_before && !init {
                     self.write_into_workload(cx, &fresh).await?;
                 }
                 let record = owned_secret(

@@ -397,6 +397,14 @@ pub fn plan(
     let custom_data = resolved.and_then(|r| r.custom_data.clone());
     // While deleting (`resolved` is None) the Secrets are left to the garbage collector.
     let bootstrap = resolved.and_then(|r| r.bootstrap.as_ref());
+    // The step whose observation holds the endpoint's address: the API public IP (assigned
+    // when it is created, long before the load balancer is done, so workers need not wait for
+    // the load balancer), or the internal load balancer's frontend.
+    let endpoint_key = if internal_load_balancer(spec) {
+        KEY_LB
+    } else {
+        KEY_API_PIP
+    };
     if let Some(b) = bootstrap {
         steps.push(step(
             KEY_PKI,
@@ -406,7 +414,7 @@ pub fn plan(
         ));
         steps.push(step(
             KEY_KUBECONFIG,
-            &[KEY_PKI, KEY_LB],
+            &[KEY_PKI, endpoint_key],
             Part::ControlPlane,
             KubeconfigStep::new(b.clone()),
         ));
@@ -474,7 +482,8 @@ pub fn plan(
         );
         match bootstrap {
             // azop bootstraps the machine: it waits for the PKI and the endpoint's address,
-            // which its customData carries.
+            // which its customData carries (control-plane NICs wait for the load balancer
+            // anyway).
             Some(b) => {
                 let pool = m
                     .pool
@@ -489,7 +498,7 @@ pub fn plan(
                 };
                 steps.push(machine_step(
                     vm_key(&m.name),
-                    vec![nic_key_s, KEY_PKI.to_string(), KEY_LB.to_string()],
+                    vec![nic_key_s, KEY_PKI.to_string(), endpoint_key.to_string()],
                     part,
                     &m,
                     step,
@@ -769,13 +778,13 @@ mod tests {
         )));
         let steps = plan("c", &c.spec, Some(&r));
         assert_eq!(deps(&steps, KEY_PKI), Vec::<&str>::new());
-        assert_eq!(deps(&steps, KEY_KUBECONFIG), vec![KEY_PKI, KEY_LB]);
+        assert_eq!(deps(&steps, KEY_KUBECONFIG), vec![KEY_PKI, KEY_API_PIP]);
         assert_eq!(step(&steps, KEY_PKI).part, Part::ControlPlane);
         for m in ["c-cp-0", "c-w-0", "c-w-1"] {
             let key = vm_key(m);
             assert_eq!(
                 deps(&steps, &key),
-                vec![nic_key(m).as_str(), KEY_PKI, KEY_LB],
+                vec![nic_key(m).as_str(), KEY_PKI, KEY_API_PIP],
                 "{m}"
             );
             // customData is made when the VM is created, never in the plan's body.
