@@ -163,7 +163,7 @@ impl Bootstrap {
         // No record yet: the cluster's first token, which the first control-plane machine's
         // `kubeadm init` creates (whichever machine of the first pass asks first). A record
         // that is too old means the workload cluster exists and must get the new one first.
-        let handed_out_before = record.is_some();
+        let write_first = tokens::must_reach_workload(record.is_some(), init);
         let recorded = record
             .and_then(|s| Token::from_record(&string_data(&s)))
             .filter(|t| t.usable(now, self.token_ttl));
@@ -171,7 +171,7 @@ impl Bootstrap {
             Some(t) => t,
             None => {
                 let fresh = Token::generate(now, self.token_ttl);
-                if handed_out_before && !init {
+                if write_first {
                     self.write_into_workload(cx, &fresh).await?;
                 }
                 let record = owned_secret(

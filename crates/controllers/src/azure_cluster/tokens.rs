@@ -30,6 +30,14 @@ pub fn record_name(cluster: &str) -> String {
     format!("{cluster}-bootstrap-token")
 }
 
+/// Whether a fresh token must be written into the workload cluster before a machine is given
+/// it: only when a token was handed out before (the cluster has been initialized with it) and
+/// the machine joins. The cluster's first token is the one the first control-plane machine's
+/// `kubeadm init` creates, whichever machine of the first pass asks for it first. Pure.
+pub fn must_reach_workload(recorded_before: bool, init: bool) -> bool {
+    recorded_before && !init
+}
+
 /// One bootstrap token: `id.secret`, and when it expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token {
@@ -162,6 +170,16 @@ mod tests {
         let t = Token::generate(now(), short);
         assert!(t.usable(now() + time::Duration::seconds(20), short));
         assert!(!t.usable(now() + time::Duration::seconds(40), short));
+    }
+
+    #[test]
+    fn only_a_late_join_needs_the_token_in_the_workload_cluster_first() {
+        // The first pass: no record, and a joining machine may ask before cp-0 does.
+        assert!(!must_reach_workload(false, false));
+        assert!(!must_reach_workload(false, true));
+        // Later: the cluster was initialized with an earlier token.
+        assert!(must_reach_workload(true, false));
+        assert!(!must_reach_workload(true, true));
     }
 
     #[test]
