@@ -45,6 +45,8 @@ pub struct Context {
     pub failures: FailureCounter,
     /// Per-resource holds after failed writes.
     pub retries: RetryGate,
+    /// When each AzureCluster's workload cluster may be tried again after it did not answer.
+    pub workload_probes: crate::azure_cluster::workload::Probes,
     pub settings: Settings,
 }
 
@@ -62,6 +64,7 @@ impl Context {
             metrics,
             failures: FailureCounter::default(),
             retries: RetryGate::default(),
+            workload_probes: Default::default(),
             settings,
         })
     }

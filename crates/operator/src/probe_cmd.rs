@@ -45,11 +45,14 @@ fn get(url: &url::Url, timeout: Duration) -> anyhow::Result<u16> {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
-    write!(
-        stream,
+    // One write: `write!` on a socket sends each formatted piece on its own, and a server
+    // that answers after its first read would then reset the connection under our reply.
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: azop-probe\r\nConnection: close\r\n\r\n"
-    )
-    .with_context(|| format!("failed to send the request to {addr}"))?;
+    );
+    stream
+        .write_all(request.as_bytes())
+        .with_context(|| format!("failed to send the request to {addr}"))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 512];
     // The status line is all that is needed.
@@ -82,8 +85,16 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
+            // The whole request first, as an HTTP server reads it: answering and closing with
+            // unread bytes makes the kernel reset the connection.
+            let mut request = Vec::new();
             let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
             s.write_all(answer.as_bytes()).unwrap();
         });
         port

@@ -88,8 +88,12 @@ fn read_ca_file(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certifica
 }
 
 pub fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // kube-rs logs every failed request at ERROR from its client layer, the expected ones too
+    // (a workload cluster whose API is not up yet answers nothing for minutes); azop reports
+    // the failures that matter itself, with what it was doing.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off")
+    });
     // Colour only on a terminal: a container's log (kubectl logs, a file) gets plain text,
     // not escape codes around every field.
     let builder = tracing_subscriber::fmt()

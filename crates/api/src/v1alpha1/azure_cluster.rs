@@ -90,13 +90,17 @@ pub struct AzureClusterSpec {
     pub network: AzureClusterNetwork,
     /// The control-plane machines.
     pub control_plane: ControlPlane,
-    /// Worker machine pools, by name. Add, change or remove pools to scale. A changed VM size
-    /// is applied to the machines in place (Azure resizes and restarts each VM); a changed
-    /// disk or zone list applies to machines created after the change.
+    /// Worker machine pools, by name. Add, change or remove pools to scale. A changed VM
+    /// size, OS disk or image replaces the pool's machines one at a time: a new machine
+    /// first, then an old one drained (when the workload cluster answers) and removed, never
+    /// fewer ready machines than the pool's size. A changed zone list applies to machines
+    /// created after the change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(transform = list_map("name"), length(max = 50))]
     pub worker_pools: Vec<WorkerPool>,
-    /// The OS image every machine boots from.
+    /// The OS image every machine boots from. A change replaces the worker machines one at a
+    /// time; control-plane machines keep the image they were created with (their
+    /// replacement is not built yet) and the ControlPlaneReady condition says so.
     pub image: ImageSource,
     /// OpenSSH public key installed for the admin user of every machine (one line: ssh-rsa,
     /// ssh-ed25519 or ecdsa-sha2-nistp*).
@@ -435,7 +439,9 @@ pub enum LoadBalancerType {
     Internal,
 }
 
-/// The control-plane machines.
+/// The control-plane machines. A changed VM size is applied in place (Azure resizes and
+/// restarts the VM); a changed OS disk or image applies to control-plane machines created
+/// later: running ones are not replaced (that needs etcd membership changes, not built yet).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ControlPlane {
@@ -643,6 +649,26 @@ pub struct NodeStatus {
     /// Machine state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<MachineState>,
+    /// The machine's Kubernetes node, as the workload cluster reports it. Absent when azop
+    /// cannot see the workload cluster (its API not up yet, or bootstrap data the user
+    /// brings, for which azop holds no kubeconfig).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeReadiness>,
+    /// The machine no longer matches its pool (VM size, image or OS disk changed): it runs
+    /// as it is until its replacement is ready, then it is drained and removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outdated: bool,
+}
+
+/// A machine's node in the workload cluster.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum NodeReadiness {
+    /// The node's Ready condition is True.
+    Ready,
+    /// The node exists; its Ready condition is not True.
+    NotReady,
+    /// No node of the machine's name (its kubelet has not registered yet).
+    NotRegistered,
 }
 
 /// Role of a machine.

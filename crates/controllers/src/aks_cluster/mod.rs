@@ -158,6 +158,7 @@ impl Kind for AksClusterKind {
         session: &ArmSession,
         owner: &Owner,
         obj: &AksCluster,
+        _resolved: Option<&Resolved>,
         _plan: &[PlannedStep],
         operations: &mut Vec<ArmOperation>,
     ) -> Result<Sweep, AzureError> {

@@ -1,8 +1,13 @@
 //! Which machines a cluster should have, and where (pure).
 
-use azop_api::v1alpha1::azure_cluster::{AzureClusterSpec, NodeRole, OsDisk};
+use azop_api::v1alpha1::azure_cluster::{
+    AzureClusterSpec, NodeReadiness, NodeRole, OsDisk, WorkerPool,
+};
+use serde_json::Value;
 
+use super::fleet::{self, Survey};
 use super::names;
+use super::rollout::{self, Slot};
 
 /// One VM the spec asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +21,10 @@ pub struct MachinePlan {
     pub zone: Option<String>,
     pub vm_size: String,
     pub os_disk: OsDisk,
+    /// It no longer matches its pool: kept as it is until it is removed.
+    pub outdated: bool,
+    /// Its node, when the workload cluster answered this pass.
+    pub node: Option<NodeReadiness>,
 }
 
 /// Zone of the `index`-th machine of a pool: deterministic round-robin, so replicas spread
@@ -43,25 +52,89 @@ pub fn desired_machines(cluster: &str, spec: &AzureClusterSpec) -> Vec<MachinePl
             zone: zone_for(&cp.zones, i),
             vm_size: cp.vm_size.clone(),
             os_disk: cp.os_disk.clone(),
+            outdated: false,
+            node: None,
         }
     });
     let workers = spec.worker_pools.iter().flat_map(|pool| {
         let count = usize::try_from(pool.replicas).unwrap_or(0);
-        (0..count).map(move |i| {
-            let name = names::worker_machine(cluster, &pool.name, i);
-            MachinePlan {
-                nic: names::nic(&name),
-                name,
-                role: NodeRole::Worker,
-                pool: Some(pool.name.clone()),
-                index: i,
-                zone: zone_for(&pool.zones, i),
-                vm_size: pool.vm_size.clone(),
-                os_disk: pool.os_disk.clone(),
-            }
-        })
+        (0..count).map(move |i| worker(cluster, pool, i))
     });
     control_plane.chain(workers).collect()
+}
+
+/// The `index`-th machine of a worker pool, as the spec describes it.
+fn worker(cluster: &str, pool: &WorkerPool, index: usize) -> MachinePlan {
+    let name = names::worker_machine(cluster, &pool.name, index);
+    MachinePlan {
+        nic: names::nic(&name),
+        name,
+        role: NodeRole::Worker,
+        pool: Some(pool.name.clone()),
+        index,
+        zone: zone_for(&pool.zones, index),
+        vm_size: pool.vm_size.clone(),
+        os_disk: pool.os_disk.clone(),
+        outdated: false,
+        node: None,
+    }
+}
+
+/// The machines with what this pass found in Azure (pure): the control plane as the spec
+/// numbers it, each worker pool as [`rollout::decide`] says. An existing machine keeps the
+/// zone it sits in. `outdated(machine, vm)` says whether a listed VM no longer matches the
+/// machine the spec describes.
+pub fn with_survey(
+    cluster: &str,
+    spec: &AzureClusterSpec,
+    survey: &Survey,
+    outdated: impl Fn(&MachinePlan, &Value) -> bool,
+) -> Vec<MachinePlan> {
+    let listed = fleet::by_name(&survey.owned);
+    let found = |mut m: MachinePlan| {
+        m.node = survey.node(&m.name);
+        if let Some(vm) = listed.get(&m.name) {
+            m.zone = fleet::zone(vm).or(m.zone);
+            m.outdated = outdated(&m, vm);
+        }
+        m
+    };
+    let from_spec = desired_machines(cluster, spec);
+    let mut out: Vec<MachinePlan> = from_spec
+        .iter()
+        .filter(|m| m.role == NodeRole::ControlPlane)
+        .cloned()
+        .map(found)
+        .collect();
+    for pool in &spec.worker_pools {
+        let template = |index: usize| worker(cluster, pool, index);
+        let slots: Vec<Slot> = listed
+            .iter()
+            .filter_map(|(name, vm)| {
+                let index = fleet::pool_index(cluster, &pool.name, name)?;
+                let state = fleet::provisioning_state(vm).unwrap_or("Succeeded");
+                let node_ok = !matches!(
+                    survey.node(name),
+                    Some(NodeReadiness::NotReady | NodeReadiness::NotRegistered)
+                );
+                Some(Slot {
+                    index,
+                    current: !outdated(&template(index), vm),
+                    ready: state.eq_ignore_ascii_case("Succeeded") && node_ok,
+                    deleting: state.eq_ignore_ascii_case("Deleting"),
+                    cordoned: survey.cordoned(name),
+                })
+            })
+            .collect();
+        let replicas = usize::try_from(pool.replicas).unwrap_or(0);
+        let d = rollout::decide(replicas, &slots);
+        let kept = d.keep.iter().chain(&d.retire).map(|&i| found(template(i)));
+        let created = d.create.iter().map(|&i| found(template(i)));
+        let mut pool_machines: Vec<MachinePlan> = kept.chain(created).collect();
+        pool_machines.sort_by_key(|m| m.index);
+        out.extend(pool_machines);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,10 +9,13 @@
 //!   fragments (the ProxyConfig's drop-ins and CA), or azop's own kubeadm bootstrap:
 //!   [`pki`] and [`tokens`] (pure), [`kubeadm`] (the node's configuration, pure) and
 //!   [`node_steps`] (the Secrets and the VMs whose customData is rendered at creation).
-//! - [`orphans`]: machines the spec no longer has, found by listing.
+//! - [`fleet`], [`rollout`] (pure), [`workload`]: the machines in Azure now and their nodes;
+//!   which a pool keeps, retires and adds (scaling, rolling replacement); cordon and drain.
+//! - [`orphans`]: machines the spec no longer has, found by listing, drained then removed.
 //! - [`AzureClusterKind`] and [`run`]: the registration.
 
 pub mod bootstrap;
+pub mod fleet;
 pub mod kubeadm;
 pub mod machines;
 pub mod names;
@@ -22,8 +25,10 @@ pub mod pki;
 pub mod plan;
 pub mod refs;
 pub mod report;
+pub mod rollout;
 pub mod static_placement;
 pub mod tokens;
+pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -123,6 +128,20 @@ impl Kind for AzureClusterKind {
         }))
     }
 
+    async fn survey(
+        ctx: &Context,
+        session: &ArmSession,
+        owner: &Owner,
+        obj: &AzureCluster,
+        resolved: &mut Resolved,
+    ) -> Result<(), Error> {
+        let survey = fleet::survey(ctx, session, owner, obj, resolved.bootstrap.is_some())
+            .await
+            .map_err(|e| Error::azure("list the cluster's machines", e))?;
+        resolved.survey = Some(survey);
+        Ok(())
+    }
+
     fn plan(
         obj: &AzureCluster,
         resolved: Option<&Resolved>,
@@ -135,6 +154,7 @@ impl Kind for AzureClusterKind {
         session: &ArmSession,
         owner: &Owner,
         obj: &AzureCluster,
+        resolved: Option<&Resolved>,
         plan: &[PlannedStep],
         operations: &mut Vec<ArmOperation>,
     ) -> Result<Sweep, AzureError> {
@@ -143,6 +163,7 @@ impl Kind for AzureClusterKind {
             owner,
             &obj.spec.azure.resource_group,
             &planned_vms(plan),
+            resolved.and_then(|r| r.survey.as_ref()),
             operations,
         )
         .await

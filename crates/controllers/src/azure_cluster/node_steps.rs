@@ -640,3 +640,41 @@ impl Step for MachineStep {
         self.vm.delete(cx).await
     }
 }
+
+/// A machine that no longer matches its pool, kept as it is until its replacement is ready:
+/// read like any VM, never written (no drift is reported, so nothing is PUT; if it vanished,
+/// it is not re-created). Its removal is the sweep's.
+pub struct KeptAsIs<S: Step>(pub S);
+
+#[async_trait]
+impl<S: Step> Step for KeptAsIs<S> {
+    fn resource_type(&self) -> &'static str {
+        self.0.resource_type()
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn id(&self, subscription_id: &str) -> String {
+        self.0.id(subscription_id)
+    }
+
+    fn desired(&self, owner: &Owner) -> Option<serde_json::Value> {
+        self.0.desired(owner)
+    }
+
+    async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
+        let mut seen = self.0.observe(cx).await?;
+        seen.drift.clear();
+        Ok(seen)
+    }
+
+    async fn put(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        Ok(None)
+    }
+
+    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        self.0.delete(cx).await
+    }
+}

@@ -3,6 +3,12 @@
 //!
 //! Found by listing, not from status, so a VM whose PUT went out just before the operator was
 //! killed — and never reached status — is still found and removed: nothing leaks.
+//!
+//! When the workload cluster answers, a machine's node is cordoned and drained first (pods
+//! evicted through the Eviction API, so PodDisruptionBudgets hold), and its VM is deleted
+//! only once nothing is left to move; its Node object goes once the VM is gone
+//! ([`super::fleet::survey`]). While the cluster is being deleted nothing is drained: the
+//! whole cluster goes.
 
 use std::collections::BTreeSet;
 
@@ -10,7 +16,9 @@ use azop_api::v1alpha1::{ArmAction, ArmOperation};
 use azop_provider::{ArmSession, AzureError, Owner};
 use serde_json::Value;
 
+use super::fleet::Survey;
 use super::names;
+use super::workload::{self, Drain};
 use crate::engine::Sweep;
 use crate::engine::delete::owned_by;
 use crate::engine::operations;
@@ -45,6 +53,7 @@ pub async fn remove(
     owner: &Owner,
     resource_group: &str,
     desired_vms: &BTreeSet<String>,
+    survey: Option<&Survey>,
     ops: &mut Vec<ArmOperation>,
 ) -> Result<Sweep, AzureError> {
     let sub = session.subscription_id().to_string();
@@ -59,13 +68,22 @@ pub async fn remove(
         desired_vms.iter().map(|v| v.to_ascii_lowercase()).collect();
     let mut removal = Sweep::default();
 
-    let vms = session
-        .list(
-            &format!("{base}/Microsoft.Compute/virtualMachines"),
-            compute,
-            MAX_PAGES,
-        )
-        .await?;
+    // This pass's listing when the survey made one; a fresh one while deleting.
+    let listed;
+    let vms: &[Value] = match survey {
+        Some(s) => &s.owned,
+        None => {
+            listed = session
+                .list(
+                    &format!("{base}/Microsoft.Compute/virtualMachines"),
+                    compute,
+                    MAX_PAGES,
+                )
+                .await?;
+            &listed
+        }
+    };
+    let workload = survey.and_then(|s| s.workload.as_ref());
     for vm in vms.iter().filter(|v| owned_by(v, owner)) {
         let (Some(name), Some(id)) = (field(vm, "/name"), field(vm, "/id")) else {
             continue;
@@ -78,11 +96,34 @@ pub async fn remove(
             .is_some_and(|s| s.eq_ignore_ascii_case("Deleting"));
         if in_flight(ops, id) || deleting {
             removal.pending.push(label);
-        } else {
-            delete_raw(session, id, compute, ops).await?;
-            removal.started.push(label.clone());
-            removal.pending.push(label);
+            continue;
         }
+        if let Some(w) = workload.filter(|w| w.nodes.contains_key(name)) {
+            match workload::drain(&w.client, name).await {
+                Ok(Drain::Done) => {}
+                Ok(Drain::Draining { pods_left, blocked }) => {
+                    let why = blocked
+                        .first()
+                        .map(|b| format!("; eviction refused: {b}"))
+                        .unwrap_or_default();
+                    removal.pending.push(format!(
+                        "{label}, draining its node: {pods_left} pods to move{why}"
+                    ));
+                    continue;
+                }
+                // The workload cluster stopped answering mid-drain: try again next pass
+                // rather than delete a machine whose pods were not moved.
+                Err(e) => {
+                    removal
+                        .pending
+                        .push(format!("{label}, draining its node: {e}"));
+                    continue;
+                }
+            }
+        }
+        delete_raw(session, id, compute, ops).await?;
+        removal.started.push(label.clone());
+        removal.pending.push(label);
     }
 
     let nics = session

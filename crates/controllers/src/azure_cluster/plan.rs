@@ -23,8 +23,10 @@ use azop_api::v1alpha1::azure_cluster::{
     AzureClusterSpec, DEFAULT_CONTROL_PLANE_SUBNET_CIDR, DEFAULT_VNET_CIDR,
     DEFAULT_WORKER_SUBNET_CIDR, LoadBalancerType, NodeRole, OsDiskType,
 };
+use azop_provider::resources::ArmResource;
 use azop_provider::resources::compute::virtual_machine::{
-    ImageSource, OsDiskSpec, VirtualMachine, VirtualMachineKey, VirtualMachineSpec,
+    ImageSource, ObservedVirtualMachine, OsDiskSpec, VirtualMachine, VirtualMachineKey,
+    VirtualMachineSpec,
 };
 use azop_provider::resources::network::ids;
 use azop_provider::resources::network::load_balancer::{
@@ -42,10 +44,12 @@ use azop_provider::resources::network::public_ip::{PublicIp, PublicIpKey, Public
 use azop_provider::resources::network::virtual_network::{
     SubnetSpec, VirtualNetwork, VirtualNetworkKey, VirtualNetworkSpec,
 };
+use serde_json::Value;
 
-use super::machines::{MachinePlan, desired_machines};
+use super::fleet::Survey;
+use super::machines::{self, MachinePlan, desired_machines};
 use super::names::ClusterNames;
-use super::node_steps::{Bootstrap, KubeconfigStep, MachineStep, PkiStep};
+use super::node_steps::{Bootstrap, KeptAsIs, KubeconfigStep, MachineStep, PkiStep};
 use crate::engine::plan::resource_group;
 use crate::engine::{Ownership, Planned, ResourceStep, Step};
 
@@ -94,6 +98,46 @@ pub struct Resolved {
     /// azop's own bootstrap (no `bootstrapDataSecretRef`): PKI, kubeconfig and kubeadm
     /// customData per machine.
     pub bootstrap: Option<Arc<Bootstrap>>,
+    /// The machines in Azure now (and their nodes), read before planning. `None` before the
+    /// survey: the machines are then the spec's numbering.
+    pub survey: Option<Survey>,
+}
+
+/// The VM properties a worker machine is replaced for when they change.
+const WORKER_TEMPLATE: [&str; 3] = [
+    "properties.hardwareProfile.vmSize",
+    "properties.storageProfile.imageReference",
+    "properties.storageProfile.osDisk.",
+];
+
+/// The ones a control-plane machine cannot take in place (its VM size is resized in place).
+const CONTROL_PLANE_TEMPLATE: [&str; 2] = [
+    "properties.storageProfile.imageReference",
+    "properties.storageProfile.osDisk.",
+];
+
+/// Whether `vm` (as ARM lists it) differs from the machine's VM in a property the machine is
+/// replaced for, rather than updated in place. Pure.
+pub fn outdated(
+    vm_spec: &(VirtualMachineKey, VirtualMachineSpec),
+    role: NodeRole,
+    vm: &Value,
+) -> bool {
+    let Ok(observed) = serde_json::from_value::<ObservedVirtualMachine>(vm.clone()) else {
+        return false;
+    };
+    // The owner only shapes the tags, which are not part of a machine's template.
+    let owner = azop_provider::Owner::new("AzureCluster", "", "", "");
+    let fields: &[&str] = match role {
+        NodeRole::ControlPlane => &CONTROL_PLANE_TEMPLATE,
+        NodeRole::Worker => &WORKER_TEMPLATE,
+    };
+    VirtualMachine::diff(
+        &VirtualMachine::desired(&vm_spec.0, &vm_spec.1, &owner),
+        &observed,
+    )
+    .iter()
+    .any(|d| fields.iter().any(|f| d.field.starts_with(f)))
 }
 
 pub use crate::engine::plan::KEY_RESOURCE_GROUP;
@@ -202,6 +246,38 @@ pub fn subnet_ids(cluster: &str, spec: &AzureClusterSpec) -> (String, String) {
             )
         }
     }
+}
+
+/// The VM of machine `m` (pure).
+pub fn vm_spec(
+    spec: &AzureClusterSpec,
+    m: &MachinePlan,
+    image: &ImageSource,
+    custom_data: Option<String>,
+) -> (VirtualMachineKey, VirtualMachineSpec) {
+    let az = &spec.azure;
+    let rg = &az.resource_group;
+    (
+        VirtualMachineKey {
+            resource_group: rg.clone(),
+            name: m.name.clone(),
+        },
+        VirtualMachineSpec {
+            location: az.location.clone(),
+            vm_size: m.vm_size.clone(),
+            zone: m.zone.clone(),
+            image: image.clone(),
+            os_disk: OsDiskSpec {
+                size_gb: m.os_disk.size_gib,
+                storage_account_type: disk_type(m.os_disk.disk_type).to_string(),
+            },
+            admin_username: ADMIN_USERNAME.to_string(),
+            ssh_public_key: spec.ssh_public_key.clone(),
+            custom_data,
+            nic_ids: vec![ids::network_interface(&az.subscription_id, rg, &m.nic)],
+            tags: az.tags.clone(),
+        },
+    )
 }
 
 fn step<S: Step + 'static>(key: &str, deps: &[&str], part: Part, s: S) -> PlannedStep {
@@ -419,7 +495,14 @@ pub fn plan(
             KubeconfigStep::new(b.clone()),
         ));
     }
-    for m in desired_machines(cluster, spec) {
+    let image_for = image.clone();
+    let machines = match resolved.and_then(|r| r.survey.as_ref()) {
+        Some(survey) => machines::with_survey(cluster, spec, survey, |m, vm| {
+            outdated(&vm_spec(spec, m, &image_for, None), m.role, vm)
+        }),
+        None => desired_machines(cluster, spec),
+    };
+    for m in machines {
         let (part, subnet_id, pools, mut nic_deps) = match m.role {
             NodeRole::ControlPlane => (
                 Part::ControlPlane,
@@ -458,28 +541,8 @@ pub fn plan(
                 },
             ),
         ));
-        let vm = ResourceStep::<VirtualMachine>::new(
-            &m.name,
-            VirtualMachineKey {
-                resource_group: rg.clone(),
-                name: m.name.clone(),
-            },
-            VirtualMachineSpec {
-                location: loc.clone(),
-                vm_size: m.vm_size.clone(),
-                zone: m.zone.clone(),
-                image: image.clone(),
-                os_disk: OsDiskSpec {
-                    size_gb: m.os_disk.size_gib,
-                    storage_account_type: disk_type(m.os_disk.disk_type).to_string(),
-                },
-                admin_username: ADMIN_USERNAME.to_string(),
-                ssh_public_key: spec.ssh_public_key.clone(),
-                custom_data: custom_data.clone(),
-                nic_ids: vec![ids::network_interface(sub, rg, &m.nic)],
-                tags: tags.clone(),
-            },
-        );
+        let (vm_key_, vm_spec_) = vm_spec(spec, &m, &image, custom_data.clone());
+        let vm = ResourceStep::<VirtualMachine>::new(&m.name, vm_key_, vm_spec_);
         match bootstrap {
             // azop bootstraps the machine: it waits for the PKI and the endpoint's address,
             // which its customData carries (control-plane NICs wait for the load balancer
@@ -496,14 +559,26 @@ pub fn plan(
                     labels: pool.map(|p| p.labels.clone()).unwrap_or_default(),
                     taints: pool.map(|p| p.taints.clone()).unwrap_or_default(),
                 };
-                steps.push(machine_step(
-                    vm_key(&m.name),
-                    vec![nic_key_s, KEY_PKI.to_string(), endpoint_key.to_string()],
-                    part,
-                    &m,
-                    step,
-                ));
+                let deps = vec![nic_key_s, KEY_PKI.to_string(), endpoint_key.to_string()];
+                if m.outdated {
+                    steps.push(machine_step(
+                        vm_key(&m.name),
+                        deps,
+                        part,
+                        &m,
+                        KeptAsIs(step),
+                    ));
+                } else {
+                    steps.push(machine_step(vm_key(&m.name), deps, part, &m, step));
+                }
             }
+            None if m.outdated => steps.push(machine_step(
+                vm_key(&m.name),
+                vec![nic_key_s],
+                part,
+                &m,
+                KeptAsIs(vm),
+            )),
             None => steps.push(machine_step(vm_key(&m.name), vec![nic_key_s], part, &m, vm)),
         }
     }
@@ -524,6 +599,7 @@ mod tests {
             image,
             custom_data: None,
             bootstrap: None,
+            survey: None,
         }
     }
 
@@ -802,6 +878,117 @@ mod tests {
         // With the user's bootstrap data, azop makes no PKI.
         let user = plan("c", &c.spec, Some(&managed()));
         assert!(!keys(&user).contains(&KEY_PKI));
+    }
+
+    /// A VM as ARM lists it: the body azop would PUT for `m`, provisioned.
+    fn listed(
+        c: &azop_api::v1alpha1::azure_cluster::AzureCluster,
+        m: &MachinePlan,
+        image: &ImageSource,
+    ) -> Value {
+        let (key, spec) = vm_spec(&c.spec, m, image, None);
+        let mut v =
+            serde_json::to_value(VirtualMachine::desired(&key, &spec, &owner())).expect("json");
+        v["name"] = Value::from(m.name.clone());
+        v["id"] = Value::from(format!(
+            "/subscriptions/{}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/{}",
+            testing::SUBSCRIPTION,
+            m.name
+        ));
+        v["properties"]["provisioningState"] = Value::from("Succeeded");
+        v
+    }
+
+    /// Each VM of the plan with whether it is outdated.
+    fn vms_outdated(steps: &[PlannedStep]) -> Vec<(&str, bool)> {
+        steps
+            .iter()
+            .filter(|s| s.key.starts_with("vm/"))
+            .map(|s| (s.step.name(), s.extra.as_ref().is_some_and(|m| m.outdated)))
+            .collect()
+    }
+
+    #[test]
+    fn outdated_workers_are_kept_as_they_are_while_a_new_one_comes_first() {
+        let old = cluster("c").pool("w", 2, &[]).build();
+        let mut new = old.clone();
+        new.spec.worker_pools[0].vm_size = "Standard_D16s_v5".into();
+        let image = managed().image;
+        let machines = desired_machines("c", &old.spec);
+        let survey = Survey {
+            owned: machines.iter().map(|m| listed(&old, m, &image)).collect(),
+            ..Survey::default()
+        };
+        let mut r = managed();
+        r.survey = Some(survey);
+
+        // Nothing changed: the same machines, none outdated, nothing to write.
+        let same = plan("c", &old.spec, Some(&r));
+        assert_eq!(
+            vms_outdated(&same),
+            vec![("c-cp-0", false), ("c-w-0", false), ("c-w-1", false)]
+        );
+
+        // A new VM size: both old machines kept as they are, one new machine first.
+        let steps = plan("c", &new.spec, Some(&r));
+        assert_eq!(
+            vms_outdated(&steps),
+            vec![
+                ("c-cp-0", false),
+                ("c-w-0", true),
+                ("c-w-1", true),
+                ("c-w-2", false)
+            ]
+        );
+        assert_eq!(
+            text(
+                &body(&steps, "vm/c-w-2"),
+                "/properties/hardwareProfile/vmSize"
+            ),
+            "Standard_D16s_v5"
+        );
+
+        // The control plane's VM size is resized in place; its image is not.
+        let mut bigger_cp = old.clone();
+        bigger_cp.spec.control_plane.vm_size = "Standard_D8s_v5".into();
+        let cp = &machines[0];
+        let (k, v) = vm_spec(
+            &bigger_cp.spec,
+            &MachinePlan {
+                vm_size: "Standard_D8s_v5".into(),
+                ..cp.clone()
+            },
+            &image,
+            None,
+        );
+        assert!(!outdated(
+            &(k, v),
+            NodeRole::ControlPlane,
+            &listed(&old, cp, &image)
+        ));
+        let other = ImageSource::ManagedImage {
+            id: managed_image_id("other"),
+        };
+        let (k, v) = vm_spec(&old.spec, cp, &other, None);
+        assert!(outdated(
+            &(k.clone(), v.clone()),
+            NodeRole::ControlPlane,
+            &listed(&old, cp, &image)
+        ));
+        assert!(outdated(
+            &(k, v),
+            NodeRole::Worker,
+            &listed(&old, cp, &image)
+        ));
+        // A bigger OS disk replaces a worker.
+        let mut disk = machines[1].clone();
+        disk.os_disk.size_gib = 128;
+        let (k, v) = vm_spec(&old.spec, &disk, &image, None);
+        assert!(outdated(
+            &(k, v),
+            NodeRole::Worker,
+            &listed(&old, &machines[1], &image)
+        ));
     }
 
     #[test]

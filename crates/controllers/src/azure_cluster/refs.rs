@@ -19,6 +19,7 @@ pub async fn resolve(
         image: image(client, namespace, spec).await?,
         custom_data: custom_data(client, namespace, spec).await?,
         bootstrap: None,
+        survey: None,
     })
 }
 

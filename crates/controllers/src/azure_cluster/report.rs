@@ -133,6 +133,107 @@ fn machine_state(state: &NodeState) -> MachineState {
     }
 }
 
+/// The Workers condition while pools replace outdated machines: per pool, how many machines
+/// match the spec and are ready, what comes up, what goes. Pure.
+fn replacement(steps: &[StepView<'_>], removing: &[String]) -> Option<Cond> {
+    let vms: Vec<&StepView<'_>> = steps
+        .iter()
+        .filter(|s| s.key.starts_with("vm/") && s.part == Part::Workers)
+        .collect();
+    let mut pools: BTreeMap<&str, Vec<&StepView<'_>>> = BTreeMap::new();
+    for s in &vms {
+        if let Some(pool) = s.extra.and_then(|m| m.pool.as_deref()) {
+            pools.entry(pool).or_default().push(s);
+        }
+    }
+    let mut lines = Vec::new();
+    for (pool, machines) in pools {
+        let outdated: Vec<&str> = machines
+            .iter()
+            .filter(|s| s.extra.is_some_and(|m| m.outdated))
+            .map(|s| s.name)
+            .collect();
+        let prefix = format!(
+            "virtualMachines {}-",
+            machines[0].name.rsplit_once('-').map_or("", |p| p.0)
+        );
+        let going: Vec<&String> = removing.iter().filter(|r| r.starts_with(&prefix)).collect();
+        if outdated.is_empty() {
+            continue;
+        }
+        let current: Vec<&&StepView<'_>> = machines
+            .iter()
+            .filter(|s| s.extra.is_some_and(|m| !m.outdated))
+            .collect();
+        let ready = current
+            .iter()
+            .filter(|s| *s.state == NodeState::Ready && s.extra.is_some_and(node_ready))
+            .count();
+        let coming: Vec<&str> = current
+            .iter()
+            .filter(|s| !(*s.state == NodeState::Ready && s.extra.is_some_and(node_ready)))
+            .map(|s| s.name)
+            .collect();
+        let mut line = format!(
+            "pool {pool}: replacing machines one at a time, {ready} of {} replaced",
+            ready + outdated.len()
+        );
+        if !coming.is_empty() {
+            line.push_str(&format!("; coming up: {}", coming.join(", ")));
+        }
+        if !going.is_empty() {
+            line.push_str(&format!(
+                "; removing: {}",
+                going
+                    .iter()
+                    .map(|g| g.trim_start_matches("virtualMachines "))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        line.push_str(&format!("; outdated: {}", outdated.join(", ")));
+        lines.push(line);
+    }
+    (!lines.is_empty()).then(|| {
+        Cond::new(
+            Part::Workers.condition_type(),
+            Status::False,
+            "Replacing",
+            lines.join("; "),
+        )
+    })
+}
+
+/// A machine counts as ready for a replacement when its node is Ready, or azop cannot see it.
+fn node_ready(m: &MachinePlan) -> bool {
+    matches!(
+        m.node,
+        None | Some(azop_api::v1alpha1::azure_cluster::NodeReadiness::Ready)
+    )
+}
+
+/// The ControlPlane condition when control-plane machines run an older image or OS disk
+/// (they are not replaced: that needs etcd membership changes azop does not make yet). Pure.
+fn control_plane_outdated(steps: &[StepView<'_>]) -> Option<Cond> {
+    let outdated: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.key.starts_with("vm/") && s.part == Part::ControlPlane)
+        .filter(|s| s.extra.is_some_and(|m| m.outdated))
+        .map(|s| s.name)
+        .collect();
+    (!outdated.is_empty()).then(|| {
+        Cond::new(
+            Part::ControlPlane.condition_type(),
+            Status::False,
+            "OutdatedMachines",
+            format!(
+                "{} run(s) an older image or OS disk than the spec: azop does not replace control-plane machines yet (that needs etcd membership changes); control-plane machines created from now on get the new one, running ones keep theirs",
+                outdated.join(", ")
+            ),
+        )
+    })
+}
+
 /// The status to apply (pure).
 pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
     let rg = &input.scope.resource_group;
@@ -150,6 +251,24 @@ pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
             part_condition(*p, &by_part(*p), &removing, rg, sub)
         })
         .collect();
+    for c in parts.iter_mut() {
+        let replacing = match c.type_.as_str() {
+            "WorkersReady" => replacement(&input.steps, &input.removing),
+            "ControlPlaneReady" => control_plane_outdated(&input.steps),
+            _ => None,
+        };
+        match replacing {
+            Some(r) if c.status == Status::True => *c = r,
+            // Machines coming up and going are the replacement itself: its progress first.
+            Some(r) if c.reason == "Provisioning" => {
+                c.message = format!("{}; {}", r.message, c.message);
+                c.reason = r.reason;
+            }
+            // A failure or a conflict says what to fix; the progress follows it.
+            Some(r) => c.message = format!("{}; {}", c.message, r.message),
+            None => {}
+        }
+    }
     let ready = conditions::ready_rollup(&parts);
     parts.insert(0, ready.clone());
 
@@ -175,6 +294,8 @@ pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
                         .str_at("/properties/ipConfigurations/0/properties/privateIPAddress")
                 }),
                 state: Some(machine_state(s.state)),
+                node: m.node,
+                outdated: m.outdated,
             })
         })
         .collect();
@@ -265,6 +386,7 @@ mod tests {
             },
             custom_data: None,
             bootstrap: None,
+            survey: None,
         };
         let steps: Vec<PlannedStep> = plan::plan("c", &c.spec, Some(&resolved));
         let seen: Vec<Seen> = steps.iter().map(|s| seen(&s.key)).collect();

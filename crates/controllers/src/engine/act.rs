@@ -52,6 +52,12 @@ impl Holds<'_> {
             .into_iter()
             .any(|s| self.gate.has_failure(&(self.key)(s.as_ref())))
     }
+
+    /// Whether any step of this object (whatever its key) has a failure on record: known
+    /// before the plan is made.
+    pub fn any_at_all(&self) -> bool {
+        self.gate.has_failure_under(&(self.key)(""))
+    }
 }
 
 /// Failures observed this pass start (or keep) a hold on the step; one that is as desired

@@ -112,7 +112,6 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
     }
 
-    let plan = K::plan(obj, Some(&resolved), &names);
     let hold_key = |step: &str| id.hold_key(obj, step);
     let holds = Holds {
         gate: &ctx.retries,
@@ -120,7 +119,7 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         now: std::time::Instant::now(),
     };
     // A failure on record needs a full pass (to retry it, or to clear it).
-    let any_hold = holds.any(plan.iter().map(|s| s.key.as_str()));
+    let any_hold = holds.any_at_all();
     let polled = match operations::poll_or_requeue(
         &session,
         K::azure(&previous),
@@ -133,6 +132,13 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         Ok(p) => p,
         Err(requeue) => return Ok(Verdict::Done(requeue)),
     };
+    // What the plan needs from Azure besides the spec (the machines there are now), read
+    // only in passes that go on past the poll.
+    let mut resolved = resolved;
+    if let Err(e) = K::survey(ctx, &session, &owner, obj, &mut resolved).await {
+        return blocked_by::<K>(ctx, obj, &previous, e).await;
+    }
+    let plan = K::plan(obj, Some(&resolved), &names);
     let observer = PerResourceGet::new(&session);
     let cx = StepCtx {
         session: &session,
@@ -150,9 +156,16 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     let mut notes = acted.notes;
 
     // Resources the plan no longer has (a scale-down).
-    let sweep = K::sweep(&session, &owner, obj, &plan, &mut seen.operations)
-        .await
-        .map_err(|e| Error::azure("remove resources the spec no longer has", e));
+    let sweep = K::sweep(
+        &session,
+        &owner,
+        obj,
+        Some(&resolved),
+        &plan,
+        &mut seen.operations,
+    )
+    .await
+    .map_err(|e| Error::azure("remove resources the spec no longer has", e));
     let sweep = match sweep {
         Ok(s) => s,
         Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,

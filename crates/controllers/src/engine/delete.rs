@@ -324,7 +324,7 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     };
 
     // Resources the plan does not have go by listing; the planned ones through the graph.
-    let sweep = match K::sweep(&session, &owner, obj, &plan, &mut seen.operations).await {
+    let sweep = match K::sweep(&session, &owner, obj, None, &plan, &mut seen.operations).await {
         Ok(s) => s,
         Err(e) => {
             let e = Error::azure("delete resources the plan does not have", e);

@@ -133,6 +133,11 @@ impl RetryGate {
         self.lock().contains_key(key)
     }
 
+    /// Whether any key under `prefix` (one object's generation) has a failure on record.
+    pub fn has_failure_under(&self, prefix: &str) -> bool {
+        self.lock().keys().any(|k| k.starts_with(prefix))
+    }
+
     /// The resource is as desired: forget its failures.
     pub fn succeeded(&self, key: &str) {
         self.lock().remove(key);

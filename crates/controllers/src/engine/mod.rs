@@ -151,6 +151,18 @@ pub trait Kind: Send + Sync + 'static {
     ) -> Result<Option<Blocker>, Error> {
         Ok(None)
     }
+    /// What the plan needs to read from Azure besides the spec, after the precheck and the
+    /// poll (the machines a pool has now, for a rolling replacement), kept in `resolved`.
+    /// Default: nothing.
+    async fn survey(
+        _ctx: &Context,
+        _session: &ArmSession,
+        _owner: &Owner,
+        _obj: &Self::Object,
+        _resolved: &mut Self::Resolved,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
     /// The graph (pure). `resolved` is `None` while deleting: only keys and ids matter then.
     /// `names`: the names of this pass (while deleting, those status recorded).
     fn plan(
@@ -159,11 +171,13 @@ pub trait Kind: Send + Sync + 'static {
         names: &BTreeMap<String, String>,
     ) -> Vec<Planned<Self::Part, Self::Extra>>;
     /// Removes owned resources the plan no longer has (found by listing, so a resource whose
-    /// PUT went out just before a crash is still found). Runs in both passes.
+    /// PUT went out just before a crash is still found). Runs in both passes; `resolved` is
+    /// `None` while deleting.
     async fn sweep(
         _session: &ArmSession,
         _owner: &Owner,
         _obj: &Self::Object,
+        _resolved: Option<&Self::Resolved>,
         _plan: &[Planned<Self::Part, Self::Extra>],
         _operations: &mut Vec<ArmOperation>,
     ) -> Result<Sweep, AzureError> {
