@@ -608,3 +608,254 @@ async fn the_pki_runs_a_real_api_server_and_late_machines_get_a_fresh_token() ->
     ensure!(who.trim() == format!("system:bootstrap:{id}"), "{who}");
     Ok(())
 }
+
+/// One round of what the workload cluster's kubelets would do: a Ready Node for every
+/// provisioned VM of the cluster, and pods being deleted (evicted) confirmed gone. There is no
+/// kubelet here; the rest (cordon, evictions, PodDisruptionBudgets, Node deletion) is the real
+/// API server's.
+async fn play_kubelets(world: &World, client: &kube::Client) {
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use kube::api::PostParams;
+    let nodes: Api<Node> = Api::all(client.clone());
+    for vm in ac::by_type(&world.sim.inventory(), VM_TYPE) {
+        let state = vm["properties"]["provisioningState"]
+            .as_str()
+            .unwrap_or("Succeeded");
+        let Some(name) = vm["name"].as_str() else {
+            continue;
+        };
+        if state != "Succeeded" {
+            continue;
+        }
+        let now = chrono::Utc::now().to_rfc3339();
+        let node: Node = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}]}
+        }))
+        .unwrap();
+        let _ = nodes.create(&PostParams::default(), &node).await;
+    }
+    let pods: Api<Pod> = Api::all(client.clone());
+    if let Ok(list) = pods.list(&Default::default()).await {
+        // A bound pod runs and is Ready (the API server lets a Pending pod be evicted
+        // whatever its budget says).
+        for p in list.items.iter().filter(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running")
+        }) {
+            let ns = p.metadata.namespace.clone().unwrap_or_default();
+            let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+            let now = chrono::Utc::now().to_rfc3339();
+            let status = json!({"status": {"phase": "Running", "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
+            let _ = api
+                .patch_status(
+                    p.metadata.name.as_deref().unwrap_or_default(),
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(&status),
+                )
+                .await;
+        }
+        for p in list
+            .items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_some())
+        {
+            let ns = p.metadata.namespace.clone().unwrap_or_default();
+            let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+            let _ = api
+                .delete(
+                    p.metadata.name.as_deref().unwrap_or_default(),
+                    &DeleteParams::default().grace_period(0),
+                )
+                .await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_drains_old_nodes_through_the_workload_cluster() -> Result<()> {
+    use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::PostParams;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let pool = "127.51.0.0/16".parse()?;
+    let world = World::new("bootstrap-drain", SimConfig::default().public_pool(pool)).await?;
+    // Node readiness is read at each pass: a short resync, so status follows the nodes the
+    // test registers after the cluster is Ready.
+    let op = world.start_operator(
+        "bootstrap-drain",
+        &["--controllers", "azurecluster", "--resync-seconds", "2"],
+    )?;
+    ac::create(&world, small_cluster("drain", "rg-drain", 2)).await?;
+    let obj = ac::or_dump(ac::wait_ready(&world, "drain").await, &[&op]);
+    let endpoint = obj.data["status"]["controlPlaneEndpoint"]["host"]
+        .as_str()
+        .context("endpoint")?
+        .to_string();
+    let dir = world.env.dir().join(format!("workload-{}", world.ns));
+    std::fs::create_dir_all(&dir)?;
+    let kubeconfig = write_pki(&world, "drain", &dir).await?;
+    let _server = KillOnDrop(start_workload_apiserver(&world, &dir, &endpoint)?);
+    let client = azop_controllers::azure_cluster::node_steps::workload_client(
+        &std::fs::read_to_string(&kubeconfig)?,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    wait_for(
+        "the workload API server",
+        Duration::from_secs(60),
+        || async {
+            match kubectl(&kubeconfig, &["get", "--raw", "/readyz"]) {
+                Ok(v) => Check::Done(v),
+                Err(e) => Check::Pending(e.to_string()),
+            }
+        },
+    )
+    .await?;
+
+    // A workload on the machine that goes first (the highest old index), guarded by a
+    // PodDisruptionBudget that refuses its eviction.
+    let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "default"}}))?;
+    let _ = Api::<ServiceAccount>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &sa)
+        .await;
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"nodeName": "drain-general-1", "automountServiceAccountToken": false,
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [{"name": "web", "image": "registry.k8s.io/pause:3.10"}]}
+    }))?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod).await?;
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}
+    }))?;
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    pdbs.create(&PostParams::default(), &pdb).await?;
+
+    let stop = AtomicBool::new(false);
+    let kubelets = async {
+        while !stop.load(Ordering::Relaxed) {
+            play_kubelets(&world, &client).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let steps = async {
+        let r = drain_steps(&world, &client, &pdbs).await;
+        stop.store(true, Ordering::Relaxed);
+        r
+    };
+    let ((), result) = tokio::join!(kubelets, steps);
+    ac::or_dump(result, &[&op]);
+
+    // Exactly the machines of the spec, and their nodes: the removed machines' Nodes were
+    // deleted by azop, the workload's pod left its node before the VM went.
+    let obj = ac::or_dump(ac::wait_ready(&world, "drain").await, &[&op]);
+    let nodes = obj.data["status"]["nodes"].as_array().context("nodes")?;
+    let names: Vec<&str> = nodes.iter().filter_map(|n| n["name"].as_str()).collect();
+    ensure!(
+        names == ["drain-cp-0", "drain-general-2", "drain-general-3"],
+        "{names:?}"
+    );
+    ensure!(nodes.iter().all(|n| n["node"] == "Ready"), "{nodes:?}");
+    let left: Vec<String> = Api::<Node>::all(client.clone())
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    ensure!(
+        left == ["drain-cp-0", "drain-general-2", "drain-general-3"],
+        "{left:?}"
+    );
+    Ok(())
+}
+
+/// The replacement, step by step, while the kubelets are played beside it.
+async fn drain_steps(
+    world: &World,
+    client: &kube::Client,
+    pdbs: &Api<k8s_openapi::api::policy::v1::PodDisruptionBudget>,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::Node;
+    // The nodes registered: status shows them Ready next to the VMs.
+    ac::wait_object(
+        world,
+        "drain",
+        "every node Ready in status",
+        ac::TIMEOUT,
+        |o| {
+            o.data["status"]["nodes"]
+                .as_array()
+                .is_some_and(|ns| ns.len() == 3 && ns.iter().all(|n| n["node"] == "Ready"))
+        },
+    )
+    .await?;
+    ac::merge_patch(
+        world,
+        "drain",
+        json!({"spec": {"workerPools": [{"name": "general", "replicas": 2, "vmSize": "Standard_D16s_v5", "zones": ["1"]}]}}),
+    )
+    .await?;
+    ac::wait_inventory(world, "the new machine provisioned", ac::TIMEOUT, |inv| {
+        ac::find(inv, VM_TYPE, "drain-general-2")
+            .is_some_and(|v| v["properties"]["provisioningState"] == "Succeeded")
+    })
+    .await
+    .map_err(|e| {
+        let states: Vec<String> = ac::by_type(&world.sim.inventory(), VM_TYPE)
+            .iter()
+            .map(|v| format!("{} {}", v["name"], v["properties"]["provisioningState"]))
+            .collect();
+        e.context(format!("{states:?}"))
+    })?;
+    // The new machine comes up; the old one with the workload is cordoned, and its eviction
+    // refused by the budget: the machine stays, and no second new machine is made.
+    let obj = ac::wait_object(world, "drain", "the eviction refused", ac::TIMEOUT, |o| {
+        ac::condition(o, "WorkersReady")
+            .is_some_and(|(_, reason, m)| reason == "Replacing" && m.contains("eviction refused"))
+    })
+    .await?;
+    let (_, _, message) = ac::condition(&obj, "WorkersReady").context("WorkersReady")?;
+    ensure!(
+        message.contains("drain-general-1, draining its node"),
+        "{message}"
+    );
+    let nodes: Api<Node> = Api::all(client.clone());
+    let old = nodes.get("drain-general-1").await?;
+    ensure!(
+        old.spec.and_then(|s| s.unschedulable) == Some(true),
+        "the node is cordoned before its machine goes"
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let vms = ac::names_of(&world.sim.inventory(), VM_TYPE);
+    ensure!(
+        vms.contains(&"drain-general-1".to_string())
+            && !vms.contains(&"drain-general-3".to_string()),
+        "held by the budget: the old machine stays and no other comes: {vms:?}"
+    );
+    // The budget lifted: the pod is evicted, the machine goes, the next one follows.
+    pdbs.delete("web", &DeleteParams::default()).await?;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "default");
+    wait_for("the pod evicted", Duration::from_secs(60), || async {
+        match pods.get_opt("web").await {
+            Ok(None) => Check::Done(()),
+            Ok(Some(_)) => Check::Pending("still there".into()),
+            Err(e) => Check::Pending(e.to_string()),
+        }
+    })
+    .await?;
+    ac::wait_inventory(
+        world,
+        "the old machines replaced",
+        Duration::from_secs(120),
+        |inv| ac::names_of(inv, VM_TYPE) == ["drain-cp-0", "drain-general-2", "drain-general-3"],
+    )
+    .await?;
+    Ok(())
+}

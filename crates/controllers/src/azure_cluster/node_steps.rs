@@ -239,6 +239,10 @@ pub async fn workload_client(kubeconfig: &str) -> Result<kube::Client, String> {
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(10));
     config.write_timeout = Some(Duration::from_secs(10));
+    // kube's default retries a 429 up to 15 times, honouring Retry-After: an eviction refused
+    // by a PodDisruptionBudget (429, Retry-After 10 s) would hold the pass for minutes. azop
+    // retries at its next pass instead.
+    config.default_retry = false;
     kube::Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
 }
 
@@ -641,6 +645,9 @@ impl Step for MachineStep {
     }
 }
 
+/// How often a pass runs while a pool replaces machines.
+pub const REPLACEMENT_POLL: Duration = Duration::from_secs(5);
+
 /// A machine that no longer matches its pool, kept as it is until its replacement is ready:
 /// read like any VM, never written (no drift is reported, so nothing is PUT; if it vanished,
 /// it is not re-created). Its removal is the sweep's.
@@ -667,6 +674,9 @@ impl<S: Step> Step for KeptAsIs<S> {
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
         let mut seen = self.0.observe(cx).await?;
         seen.drift.clear();
+        // A replacement waits on things nothing wakes azop for (a new machine's node turning
+        // Ready): look again soon rather than back off.
+        seen.poll_after = Some(REPLACEMENT_POLL);
         Ok(seen)
     }
 

@@ -175,8 +175,8 @@ fn replacement(steps: &[StepView<'_>], removing: &[String]) -> Option<Cond> {
             .map(|s| s.name)
             .collect();
         let mut line = format!(
-            "pool {pool}: replacing machines one at a time, {ready} of {} replaced",
-            ready + outdated.len()
+            "pool {pool}: replacing machines one at a time, {ready} new ready, {} outdated left",
+            outdated.len()
         );
         if !coming.is_empty() {
             line.push_str(&format!("; coming up: {}", coming.join(", ")));
@@ -631,6 +631,96 @@ mod tests {
                 "ControlPlaneReady",
                 "WorkersReady"
             ]
+        );
+    }
+
+    #[test]
+    fn a_replacement_says_how_far_it_got_and_what_comes_and_goes() {
+        let c: AzureCluster = cluster("c").pool("w", 3, &[]).build();
+        let mut machines = crate::azure_cluster::machines::desired_machines("c", &c.spec);
+        // c-w-0 and c-w-1 outdated and running; c-w-3 new and coming up; c-w-2 draining.
+        machines.retain(|m| m.name != "c-w-2");
+        for m in machines.iter_mut().filter(|m| m.pool.is_some()) {
+            m.outdated = true;
+        }
+        let mut new = machines[1].clone();
+        new.name = "c-w-3".into();
+        new.index = 3;
+        new.outdated = false;
+        machines.push(new);
+        let busy = NodeState::Busy;
+        let ready_state = NodeState::Ready;
+        let obs = Observation::default();
+        let keys: Vec<String> = machines.iter().map(|m| format!("vm/{}", m.name)).collect();
+        let views: Vec<StepView<'_>> = machines
+            .iter()
+            .zip(&keys)
+            .map(|(m, key)| View {
+                key,
+                part: if m.pool.is_some() {
+                    Part::Workers
+                } else {
+                    Part::ControlPlane
+                },
+                ownership: Ownership::Owned,
+                resource_type: "Microsoft.Compute/virtualMachines",
+                name: &m.name,
+                id: String::new(),
+                extra: Some(m),
+                state: if m.name == "c-w-3" {
+                    &busy
+                } else {
+                    &ready_state
+                },
+                observed: &obs,
+            })
+            .collect();
+        let removing = vec![
+            "virtualMachines c-w-2, draining its node: 1 pods to move".to_string(),
+            "networkInterfaces c-w-9-nic".to_string(),
+        ];
+        let cond = replacement(&views, &removing).expect("replacing");
+        assert_eq!(cond.reason, "Replacing");
+        assert_eq!(cond.status, Status::False);
+        assert_eq!(
+            cond.message,
+            "pool w: replacing machines one at a time, 0 new ready, 2 outdated left; coming up: c-w-3; removing: c-w-2, draining its node: 1 pods to move; outdated: c-w-0, c-w-1"
+        );
+        assert!(control_plane_outdated(&views).is_none());
+        // Nothing outdated: no replacement to report.
+        let current: Vec<StepView<'_>> = views
+            .into_iter()
+            .filter(|v| v.extra.is_some_and(|m| !m.outdated))
+            .collect();
+        assert!(replacement(&current, &removing).is_none());
+    }
+
+    #[test]
+    fn an_outdated_control_plane_is_reported_not_replaced() {
+        let c: AzureCluster = cluster("c").build();
+        let mut cp = crate::azure_cluster::machines::desired_machines("c", &c.spec);
+        cp[0].outdated = true;
+        let (state, obs) = (NodeState::Ready, Observation::default());
+        let view = View {
+            key: "vm/c-cp-0",
+            part: Part::ControlPlane,
+            ownership: Ownership::Owned,
+            resource_type: "Microsoft.Compute/virtualMachines",
+            name: "c-cp-0",
+            id: String::new(),
+            extra: Some(&cp[0]),
+            state: &state,
+            observed: &obs,
+        };
+        let cond = control_plane_outdated(&[view]).expect("outdated");
+        assert_eq!(
+            (cond.status, cond.reason.as_str()),
+            (Status::False, "OutdatedMachines")
+        );
+        assert!(
+            cond.message.starts_with("c-cp-0 run(s) an older image"),
+            "{}",
+            cond.message
         );
     }
 

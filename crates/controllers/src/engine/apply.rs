@@ -190,7 +190,7 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     };
     let next = K::report(ReportInput {
         steps: views,
-        removing: sweep.pending,
+        removing: sweep.pending.clone(),
         azure,
         previous: &previous,
         generation,
@@ -210,6 +210,8 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         }),
         acted.held_wait,
         (acted.wrote || !sweep.started.is_empty()).then_some(Duration::from_secs(1)),
+        // Removals waiting on something other than an ARM operation (a node being drained).
+        (!sweep.pending.is_empty()).then_some(Duration::from_secs(5)),
         // Custom steps with work under way (a blob copy) say when to look again.
         seen.observations
             .values()
