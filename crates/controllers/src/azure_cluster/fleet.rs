@@ -26,8 +26,6 @@ const MAX_PAGES: usize = 100;
 pub struct Survey {
     /// The VMs of the resource group that carry this cluster's uid tag, as ARM lists them.
     pub owned: Vec<Value>,
-    /// The names of every VM in the resource group, ours or not (lowercase).
-    pub all_names: BTreeSet<String>,
     /// The workload cluster, when it answered this pass: a client and its nodes by name.
     pub workload: Option<workload::Workload>,
 }
@@ -40,6 +38,12 @@ impl Survey {
             Some(NodeInfo { ready: true, .. }) => NodeReadiness::Ready,
             Some(_) => NodeReadiness::NotReady,
         })
+    }
+
+    /// Whether machine `name`'s node lets a replacement go on: Ready, or not visible to azop
+    /// (then the VM's provisioning state is all there is to go by).
+    pub fn node_ok(&self, name: &str) -> bool {
+        counts_as_ready(self.node(name))
     }
 
     /// Whether the node of machine `name` is cordoned.
@@ -94,11 +98,13 @@ pub async fn survey(
             workload::delete_node(&w.client, &node).await;
         }
     }
-    Ok(Survey {
-        owned,
-        all_names,
-        workload,
-    })
+    Ok(Survey { owned, workload })
+}
+
+/// A node that lets a replacement go on: Ready, or unknown (the workload cluster not seen).
+/// Pure.
+pub fn counts_as_ready(node: Option<NodeReadiness>) -> bool {
+    matches!(node, None | Some(NodeReadiness::Ready))
 }
 
 /// The index of a worker VM of `pool`, from its name (`<cluster>-<pool>-<index>`). Pure.

@@ -113,14 +113,10 @@ pub fn with_survey(
             .filter_map(|(name, vm)| {
                 let index = fleet::pool_index(cluster, &pool.name, name)?;
                 let state = fleet::provisioning_state(vm).unwrap_or("Succeeded");
-                let node_ok = !matches!(
-                    survey.node(name),
-                    Some(NodeReadiness::NotReady | NodeReadiness::NotRegistered)
-                );
                 Some(Slot {
                     index,
                     current: !outdated(&template(index), vm),
-                    ready: state.eq_ignore_ascii_case("Succeeded") && node_ok,
+                    ready: state.eq_ignore_ascii_case("Succeeded") && survey.node_ok(name),
                     deleting: state.eq_ignore_ascii_case("Deleting"),
                     cordoned: survey.cordoned(name),
                 })

@@ -206,10 +206,7 @@ fn replacement(steps: &[StepView<'_>], removing: &[String]) -> Option<Cond> {
 
 /// A machine counts as ready for a replacement when its node is Ready, or azop cannot see it.
 fn node_ready(m: &MachinePlan) -> bool {
-    matches!(
-        m.node,
-        None | Some(azop_api::v1alpha1::azure_cluster::NodeReadiness::Ready)
-    )
+    super::fleet::counts_as_ready(m.node)
 }
 
 /// The ControlPlane condition when control-plane machines run an older image or OS disk

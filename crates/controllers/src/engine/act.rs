@@ -47,12 +47,6 @@ impl Holds<'_> {
         (hold.until.saturating_duration_since(self.now), hold.message)
     }
 
-    pub fn any(&self, steps: impl IntoIterator<Item = impl AsRef<str>>) -> bool {
-        steps
-            .into_iter()
-            .any(|s| self.gate.has_failure(&(self.key)(s.as_ref())))
-    }
-
     /// Whether any step of this object (whatever its key) has a failure on record: known
     /// before the plan is made.
     pub fn any_at_all(&self) -> bool {

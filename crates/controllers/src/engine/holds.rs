@@ -127,13 +127,9 @@ impl RetryGate {
         }
     }
 
-    /// Whether `key` has a failure on record (held, or its one retry under way). A pure read:
-    /// unlike [`RetryGate::check`] it never lets a retry through.
-    pub fn has_failure(&self, key: &str) -> bool {
-        self.lock().contains_key(key)
-    }
-
-    /// Whether any key under `prefix` (one object's generation) has a failure on record.
+    /// Whether any key under `prefix` (one object's generation) has a failure on record
+    /// (held, or its one retry under way). A pure read: unlike [`RetryGate::check`] it never
+    /// lets a retry through.
     pub fn has_failure_under(&self, prefix: &str) -> bool {
         self.lock().keys().any(|k| k.starts_with(prefix))
     }
