@@ -35,10 +35,10 @@ use super::kubeadm;
 use super::machines::MachinePlan;
 use super::pki::{self, CertKey, ClusterPki, Purpose};
 use super::tokens::{self, Token};
-use crate::backoff::RetryClass;
 use crate::cluster_secrets::{owned_by, owned_secret};
 use crate::engine::{Observation, ResourceStep, Step, StepCtx, StepError};
 use crate::node_bootstrap::{self, Fragment};
+use crate::retry::Failure;
 
 /// Field manager of the Secrets azop writes for AzureClusters.
 const FIELD_MANAGER: &str = "azureclusters.azop.dev";
@@ -127,19 +127,17 @@ impl Bootstrap {
             let Some(secret) = api.get_opt(&name).await.map_err(kube_err("read", &name))? else {
                 return Ok(None);
             };
-            pairs.push(cert_key(&secret).ok_or_else(|| StepError::Blocked {
+            pairs.push(cert_key(&secret).ok_or_else(|| StepError::InvalidSpec {
                 message: format!(
                     "Secret {}/{name} has no tls.crt and tls.key: fix it or delete it (azop then generates it)",
                     self.namespace
                 ),
-                retry: RetryClass::InvalidSpec,
             })?);
         }
         // In `Purpose::ALL` order.
         let [ca, etcd, front_proxy, service_account]: [CertKey; 4] =
-            pairs.try_into().map_err(|_| StepError::Blocked {
+            pairs.try_into().map_err(|_| StepError::NotReady {
                 message: "the cluster's PKI is incomplete".into(),
-                retry: RetryClass::Transient,
             })?;
         Ok(Some(ClusterPki {
             ca,
@@ -200,11 +198,10 @@ impl Bootstrap {
 
     /// Creates `token` in the workload cluster, through `<cluster>-kubeconfig`.
     async fn write_into_workload(&self, cx: &StepCtx<'_>, token: &Token) -> Result<(), StepError> {
-        let unreachable = |why: String| StepError::Blocked {
+        let unreachable = |why: String| StepError::NotReady {
             message: format!(
                 "the join token of the cluster expired and a fresh one cannot be written into the workload cluster ({why}); machines are created once it answers"
             ),
-            retry: RetryClass::Transient,
         };
         let name = pki::kubeconfig_secret_name(&self.cluster);
         let text = self
@@ -333,13 +330,13 @@ impl Step for PkiStep {
                 // Never replaced: a new CA would cut every node off. The user fixes it.
                 return Ok(Observation {
                     provisioning_state: Some("Failed".into()),
-                    failure: Some((
+                    failure: Some(Failure::invalid(
+                        None,
                         format!(
                             "Secret {}/{name} is not a usable {} ({problem}): restore it; azop never replaces a cluster's keys",
                             self.bootstrap.namespace,
                             p.suffix()
                         ),
-                        RetryClass::InvalidSpec,
                     )),
                     ..ready()
                 });
@@ -349,7 +346,11 @@ impl Step for PkiStep {
     }
 
     /// Creates the missing Secrets, never touching one that exists.
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         let api = self.bootstrap.secrets(cx);
         let now = OffsetDateTime::now_utc();
         for p in Purpose::ALL {
@@ -362,10 +363,7 @@ impl Step for PkiStep {
             {
                 continue;
             }
-            let pair = pki::generate(p, now).map_err(|message| StepError::Blocked {
-                message,
-                retry: RetryClass::Transient,
-            })?;
+            let pair = pki::generate(p, now).map_err(|message| StepError::NotReady { message })?;
             let secret = owned_secret(
                 &name,
                 &self.bootstrap.namespace,
@@ -386,7 +384,11 @@ impl Step for PkiStep {
     }
 
     /// The garbage collector deletes the Secrets with the AzureCluster (owner reference).
-    async fn delete(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn delete(
+        &self,
+        _cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
     }
 }
@@ -474,19 +476,18 @@ impl Step for KubeconfigStep {
         Ok(seen)
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         let Some((server, ca)) = self.wanted(cx).await? else {
-            return Err(StepError::Blocked {
+            return Err(StepError::NotReady {
                 message: "the API endpoint has no address yet".into(),
-                retry: RetryClass::Transient,
             });
         };
-        let client = pki::admin_client(&ca, OffsetDateTime::now_utc()).map_err(|message| {
-            StepError::Blocked {
-                message,
-                retry: RetryClass::InvalidSpec,
-            }
-        })?;
+        let client = pki::admin_client(&ca, OffsetDateTime::now_utc())
+            .map_err(|message| StepError::InvalidSpec { message })?;
         let text = pki::kubeconfig(&self.bootstrap.cluster, &server, &ca.cert, &client);
         let secret = owned_secret(
             &self.name,
@@ -506,7 +507,11 @@ impl Step for KubeconfigStep {
         Ok(None)
     }
 
-    async fn delete(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn delete(
+        &self,
+        _cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
     }
 }
@@ -524,9 +529,8 @@ impl MachineStep {
     /// The customData of a new machine (I/O for the inputs; the rendering is pure).
     async fn custom_data(&self, cx: &StepCtx<'_>) -> Result<String, StepError> {
         let b = &self.bootstrap;
-        let not_yet = |what: &str| StepError::Blocked {
+        let not_yet = |what: &str| StepError::NotReady {
             message: format!("the machine waits for {what}"),
-            retry: RetryClass::Transient,
         };
         let host = b
             .endpoint_host(cx)
@@ -538,10 +542,7 @@ impl MachineStep {
             .ok_or_else(|| not_yet("the cluster's PKI Secrets"))?;
         let init = self.machine.role == NodeRole::ControlPlane && self.machine.index == 0;
         let token = b.token(cx, init).await?;
-        let invalid = |message: String| StepError::Blocked {
-            message,
-            retry: RetryClass::InvalidSpec,
-        };
+        let invalid = |message: String| StepError::InvalidSpec { message };
         let hash = pki::ca_cert_hash(&pki.ca.cert).map_err(invalid)?;
         let cluster = kubeadm::ClusterBootstrap {
             cluster_name: b.cluster.clone(),
@@ -616,20 +617,15 @@ impl Step for MachineStep {
         self.vm.observe(cx).await
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        let path = self.vm.id(cx.session.subscription_id());
-        let exists = cx
-            .observer
-            .get(
-                &path,
-                <VirtualMachine as resources::ArmResource>::API_VERSION,
-            )
-            .await?
-            .is_some();
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         let mut spec = self.vm.spec.clone();
         // A new machine gets its bootstrap; an update never sends customData (Azure refuses
         // a change of it).
-        spec.custom_data = if exists {
+        spec.custom_data = if seen.exists {
             None
         } else {
             Some(self.custom_data(cx).await?)
@@ -640,8 +636,12 @@ impl Step for MachineStep {
         )
     }
 
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        self.vm.delete(cx).await
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
+        self.vm.delete(cx, seen).await
     }
 }
 
@@ -680,11 +680,19 @@ impl<S: Step> Step for KeptAsIs<S> {
         Ok(seen)
     }
 
-    async fn put(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn put(
+        &self,
+        _cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
     }
 
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        self.0.delete(cx).await
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
+        self.0.delete(cx, seen).await
     }
 }

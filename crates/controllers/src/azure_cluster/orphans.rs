@@ -6,9 +6,9 @@
 //!
 //! When the workload cluster answers, a machine's node is cordoned and drained first (pods
 //! evicted through the Eviction API, so PodDisruptionBudgets hold), and its VM is deleted
-//! only once nothing is left to move; its Node object goes once the VM is gone
-//! ([`super::fleet::survey`]). While the cluster is being deleted nothing is drained: the
-//! whole cluster goes.
+//! only once nothing is left to move; its Node object goes once the VM is gone (the survey
+//! finds such Nodes, [`super::fleet::Survey::stale_nodes`]). While the cluster is being
+//! deleted nothing is drained: the whole cluster goes.
 
 use std::collections::BTreeSet;
 
@@ -84,6 +84,11 @@ pub async fn remove(
         }
     };
     let workload = survey.and_then(|s| s.workload.as_ref());
+    if let (Some(w), Some(s)) = (workload, survey) {
+        for node in &s.stale_nodes {
+            workload::delete_node(&w.client, node).await;
+        }
+    }
     for vm in vms.iter().filter(|v| owned_by(v, owner)) {
         let (Some(name), Some(id)) = (field(vm, "/name"), field(vm, "/id")) else {
             continue;

@@ -26,7 +26,7 @@ use azop_api::v1alpha1::azure_cluster::{
 use azop_provider::resources::ArmResource;
 use azop_provider::resources::compute::virtual_machine::{
     ImageSource, ObservedVirtualMachine, OsDiskSpec, VirtualMachine, VirtualMachineKey,
-    VirtualMachineSpec,
+    VirtualMachineSpec, VmAspect, changed_aspects,
 };
 use azop_provider::resources::network::ids;
 use azop_provider::resources::network::load_balancer::{
@@ -66,8 +66,8 @@ pub enum Part {
     Workers,
 }
 
-impl Part {
-    pub const ALL: [Part; 5] = [
+impl crate::engine::Part for Part {
+    const ALL: &'static [Part] = &[
         Part::ResourceGroup,
         Part::Network,
         Part::LoadBalancer,
@@ -75,7 +75,7 @@ impl Part {
         Part::Workers,
     ];
 
-    pub fn condition_type(self) -> &'static str {
+    fn condition_type(self) -> &'static str {
         match self {
             Part::ResourceGroup => "ResourceGroupReady",
             Part::Network => "NetworkReady",
@@ -103,21 +103,17 @@ pub struct Resolved {
     pub survey: Option<Survey>,
 }
 
-/// The VM properties a worker machine is replaced for when they change.
-const WORKER_TEMPLATE: [&str; 3] = [
-    "properties.hardwareProfile.vmSize",
-    "properties.storageProfile.imageReference",
-    "properties.storageProfile.osDisk.",
-];
+/// Whether a machine of `role` is replaced (rather than updated in place) for a change in
+/// `aspect` of its VM. What Azure can only give a new VM (an image, an OS disk) replaces any
+/// machine; a worker is replaced for a new size too, as a Cluster API MachineDeployment rolls
+/// its machines, while a control-plane machine is resized in place (replacing it needs etcd
+/// membership changes azop does not make yet). Pure.
+pub fn replaced_for(role: NodeRole, aspect: VmAspect) -> bool {
+    aspect.needs_new_vm() || (role == NodeRole::Worker && aspect == VmAspect::Size)
+}
 
-/// The ones a control-plane machine cannot take in place (its VM size is resized in place).
-const CONTROL_PLANE_TEMPLATE: [&str; 2] = [
-    "properties.storageProfile.imageReference",
-    "properties.storageProfile.osDisk.",
-];
-
-/// Whether `vm` (as ARM lists it) differs from the machine's VM in a property the machine is
-/// replaced for, rather than updated in place. Pure.
+/// Whether `vm` (as ARM lists it) differs from the machine's VM in an aspect the machine is
+/// replaced for. Pure.
 pub fn outdated(
     vm_spec: &(VirtualMachineKey, VirtualMachineSpec),
     role: NodeRole,
@@ -128,16 +124,10 @@ pub fn outdated(
     };
     // The owner only shapes the tags, which are not part of a machine's template.
     let owner = azop_provider::Owner::new("AzureCluster", "", "", "");
-    let fields: &[&str] = match role {
-        NodeRole::ControlPlane => &CONTROL_PLANE_TEMPLATE,
-        NodeRole::Worker => &WORKER_TEMPLATE,
-    };
-    VirtualMachine::diff(
-        &VirtualMachine::desired(&vm_spec.0, &vm_spec.1, &owner),
-        &observed,
-    )
-    .iter()
-    .any(|d| fields.iter().any(|f| d.field.starts_with(f)))
+    let desired = VirtualMachine::desired(&vm_spec.0, &vm_spec.1, &owner);
+    changed_aspects(&desired, &observed)
+        .into_iter()
+        .any(|aspect| replaced_for(role, aspect))
 }
 
 pub use crate::engine::plan::KEY_RESOURCE_GROUP;

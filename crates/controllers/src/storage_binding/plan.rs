@@ -47,10 +47,10 @@ pub enum Part {
     Image,
 }
 
-impl Part {
-    pub const ALL: [Part; 4] = [Part::Account, Part::Network, Part::Vhd, Part::Image];
+impl crate::engine::Part for Part {
+    const ALL: &'static [Part] = &[Part::Account, Part::Network, Part::Vhd, Part::Image];
 
-    pub fn condition_type(self) -> &'static str {
+    fn condition_type(self) -> &'static str {
         match self {
             Part::Account => "StorageAccountReady",
             Part::Network => "NetworkAccessReady",
