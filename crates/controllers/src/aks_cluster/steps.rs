@@ -47,13 +47,6 @@ pub const FIELD_MANAGER: &str = "aksclusters.azop.dev";
 pub const ETAG_ANNOTATION: &str = "azop.dev/cluster-etag";
 pub use crate::cluster_secrets::{CLUSTER_NAME_LABEL, SECRET_TYPE};
 
-fn provisioning_state(raw: &Option<Value>) -> Option<String> {
-    raw.as_ref()?
-        .pointer("/properties/provisioningState")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
 /// The managed cluster, read through the pass's shared observer.
 async fn read_cluster(
     cx: &StepCtx<'_>,
@@ -173,15 +166,7 @@ impl Step for ClusterStep {
         } else {
             Vec::new()
         };
-        let raw = resp.json();
-        Ok(Observation {
-            exists: true,
-            owned,
-            provisioning_state: provisioning_state(&raw),
-            drift,
-            raw,
-            ..Default::default()
-        })
+        Ok(Observation::found(owned, drift, resp.json()))
     }
 
     async fn put(
@@ -338,15 +323,7 @@ impl Step for PoolStep {
         } else {
             Vec::new()
         };
-        let raw = resp.json();
-        Ok(Observation {
-            exists: true,
-            owned,
-            provisioning_state: provisioning_state(&raw),
-            drift,
-            raw,
-            ..Default::default()
-        })
+        Ok(Observation::found(owned, drift, resp.json()))
     }
 
     async fn put(

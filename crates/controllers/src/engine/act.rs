@@ -105,6 +105,39 @@ fn drift_note<P, X>(s: &Planned<P, X>, seen: &Observed, previous: &AzureStatus) 
     })
 }
 
+/// A write to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    Put,
+    Delete,
+}
+
+/// Sends `write` for each step, [`PARALLEL_CALLS`] at a time, each with what this pass
+/// observed of it.
+pub async fn send<'p, P, X>(
+    cx: &StepCtx<'_>,
+    steps: Vec<&'p Planned<P, X>>,
+    seen: &Observed,
+    write: Write,
+) -> Vec<StepOutcome<'p, P, X>> {
+    // Futures are built in a loop (not by a stream closure) to keep the reconcile future Send.
+    let mut calls = Vec::with_capacity(steps.len());
+    for s in steps {
+        let obs = seen.observation(&s.key);
+        calls.push(async move {
+            let r = match write {
+                Write::Put => s.step.put(cx, obs).await,
+                Write::Delete => s.step.delete(cx, obs).await,
+            };
+            (s, r)
+        });
+    }
+    stream::iter(calls)
+        .buffer_unordered(PARALLEL_CALLS)
+        .collect()
+        .await
+}
+
 /// PUTs what the graph allows now, in parallel; records started operations in `seen`.
 pub async fn put_ready<P, X>(
     cx: &StepCtx<'_>,
@@ -115,18 +148,7 @@ pub async fn put_ready<P, X>(
 ) -> Acted {
     let mut acted = Acted::default();
     let to_put = due(plan, seen, holds, &mut acted);
-    let results: Vec<StepOutcome<'_, P, X>> = {
-        let seen = &*seen;
-        let mut puts = Vec::with_capacity(to_put.len());
-        for s in to_put {
-            puts.push(async move { (s, s.step.put(cx, seen.observation(&s.key)).await) });
-        }
-        stream::iter(puts)
-            .buffer_unordered(PARALLEL_CALLS)
-            .collect()
-            .await
-    };
-    for (s, r) in results {
+    for (s, r) in send(cx, to_put, seen, Write::Put).await {
         match r {
             Ok(handle) => {
                 acted.wrote = true;

@@ -10,19 +10,18 @@ use std::time::Duration;
 use azop_api::v1alpha1::{ArmOperation, HasAzureStatus, Phase};
 use azop_provider::resources::{ArmResource, UID_TAG, resource_group::ResourceGroup};
 use azop_provider::{ArmSession, AzureError, Owner};
-use futures::{StreamExt, stream};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
-use super::PARALLEL_CALLS;
+use super::act::{self, Write};
 use super::apply::{Halt, current_status, open_session};
 use super::graph::{self, Node, NodeState};
 use super::kind::{Kind, Stop, Sweep};
 use super::observe::{self, Observed};
 use super::operations;
-use super::plan::{Ownership, Planned, StepOutcome};
+use super::plan::{Ownership, Planned};
 use super::status::{self, Note};
 use super::step::{PerResourceGet, StepCtx};
 use crate::conditions::{self, Cond, Status};
@@ -398,18 +397,8 @@ impl<'p, P, X> Round<'p, P, X> {
 
     /// Sends the DELETEs in parallel; records the operations they start.
     async fn delete(&mut self, cx: &StepCtx<'_>, seen: &mut Observed, holds: &ObjectHolds<'_>) {
-        let results: Vec<StepOutcome<'_, P, X>> = {
-            let seen = &*seen;
-            let mut deletes = Vec::with_capacity(self.to_delete.len());
-            for s in std::mem::take(&mut self.to_delete) {
-                deletes.push(async move { (s, s.step.delete(cx, seen.observation(&s.key)).await) });
-            }
-            stream::iter(deletes)
-                .buffer_unordered(PARALLEL_CALLS)
-                .collect()
-                .await
-        };
-        for (s, r) in results {
+        let to_delete = std::mem::take(&mut self.to_delete);
+        for (s, r) in act::send(cx, to_delete, seen, Write::Delete).await {
             match r {
                 Ok(handle) => {
                     holds.succeeded(&s.key);

@@ -157,6 +157,20 @@ pub static ABSENT: Observation = Observation {
 };
 
 impl Observation {
+    /// A resource that exists, as ARM returned it (`raw`): its provisioning state read from
+    /// it, `drift` when it is ours.
+    pub fn found(owned: bool, drift: Vec<Difference>, raw: Option<Value>) -> Self {
+        Observation {
+            exists: true,
+            owned,
+            provisioning_state: raw.as_ref().and_then(provisioning_state),
+            drift,
+            raw,
+            poll_after: None,
+            failure: None,
+        }
+    }
+
     /// The raw resource read back into the provider's typed model (what a write that depends
     /// on what runs is computed from). `None` when absent or unreadable.
     pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
@@ -277,15 +291,7 @@ where
         } else {
             Vec::new()
         };
-        Ok(Observation {
-            exists: true,
-            owned,
-            provisioning_state: raw.as_ref().and_then(provisioning_state),
-            drift,
-            raw,
-            poll_after: None,
-            failure: None,
-        })
+        Ok(Observation::found(owned, drift, raw))
     }
 
     async fn put(
