@@ -3,15 +3,20 @@
 //! Each kind implements [`ArmResource`]: how to address it (`Key`), what the user wants
 //! (`Spec`), the ARM PUT body (`Body`, built by the pure [`ArmResource::desired`]), what a
 //! GET returns (`Observed`), the pure [`ArmResource::diff`], and the three calls (GET, PUT,
-//! DELETE — usually through a generated azure_mgmt builder's `.send()`). The generic
-//! functions [`observe`], [`ensure`] and [`delete`] give every kind the same behaviour:
+//! DELETE — usually through a generated azure_mgmt builder's `.send()`).
 //!
-//! - `ensure`: GET; absent → PUT; present but not carrying this object's `azop.dev/uid` →
+//! The controllers' engine (`azop-controllers`, `engine::ResourceStep`) reads each resource
+//! once per pass through its observer, compares with `desired`/`diff` itself, and writes
+//! with [`put_desired`] / [`delete_observed`]; a PUT or DELETE that starts an operation
+//! returns its [`LroHandle`], which the engine stores in status and polls with
+//! [`crate::ArmSession::poll_once`] on later passes. The self-contained functions below give
+//! every kind the same read-compare-write behaviour for callers without an engine (tools,
+//! the provider's own tests):
+//!
+//! - [`ensure`]: GET; absent → PUT; present but not carrying this object's `azop.dev/uid` →
 //!   [`EnsureOutcome::NotOwned`], no write; present and owned → PUT only when `diff` is not
-//!   empty. A PUT that starts an operation returns its [`LroHandle`]; the controller stores it
-//!   in status and calls [`crate::ArmSession::poll_once`] on later reconciles (never
-//!   `ensure` again while it is in flight), then `observe`s the result.
-//! - `delete`: GET; absent → Gone; not ours → NotOwned (no DELETE is sent); else DELETE,
+//!   empty.
+//! - [`delete`]: GET; absent → Gone; not ours → NotOwned (no DELETE is sent); else DELETE,
 //!   404/204/200 → Gone, 202 → Started(handle).
 //!
 //! # How to add a resource module
