@@ -197,6 +197,21 @@ pub fn status_in(
     s
 }
 
+/// Condition `type_` of a status: `(status, reason, message)`; panics when there is none.
+pub fn cond<'a, S: azop_api::v1alpha1::HasAzureStatus>(
+    s: &'a S,
+    type_: &str,
+) -> (&'a str, &'a str, &'a str) {
+    let c = s
+        .azure()
+        .common
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no condition {type_}"));
+    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+}
+
 /// What one step looked like in a pass, for report tests.
 pub type Seen = (NodeState, Observation);
 

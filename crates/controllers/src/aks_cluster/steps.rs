@@ -182,9 +182,7 @@ impl Step for ClusterStep {
             cx.owner,
             running.as_ref(),
         );
-        let resp = ManagedClusterResource::put(cx.session, &self.key, &body).await?;
-        let path = self.id(cx.session.subscription_id());
-        Ok(cx.session.start_lro("PUT", &path, API_VERSION, &resp))
+        Ok(resources::put_body::<ManagedClusterResource>(cx.session, &self.key, &body).await?)
     }
 
     async fn delete(
@@ -334,9 +332,7 @@ impl Step for PoolStep {
         let control_plane = self.control_plane(cx).await?;
         let pool: Option<AgentPool> = seen.typed();
         let body = self.body(cx.owner, control_plane.as_deref(), pool.as_ref());
-        let resp = AgentPoolResource::put(cx.session, &self.key, &body).await?;
-        let path = self.id(cx.session.subscription_id());
-        Ok(cx.session.start_lro("PUT", &path, API_VERSION, &resp))
+        Ok(resources::put_body::<AgentPoolResource>(cx.session, &self.key, &body).await?)
     }
 
     async fn delete(

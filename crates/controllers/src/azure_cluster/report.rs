@@ -250,7 +250,7 @@ mod tests {
     use crate::engine::{Observation, Ownership, StepView as View};
     use crate::retry::Failure;
     use crate::testing::{
-        self, ClusterFixture, Seen, absent, cluster, condition, found, ours, status_in,
+        self, ClusterFixture, Seen, absent, cluster, cond, condition, found, ours, status_in,
     };
     use azop_api::v1alpha1::Phase;
     use azop_provider::resources::compute::virtual_machine::ImageSource;
@@ -284,17 +284,6 @@ mod tests {
             Default::default(),
             &c.spec.azure,
         ))
-    }
-
-    fn cond<'a>(s: &'a AzureClusterStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
-        let c = s
-            .azure
-            .common
-            .conditions
-            .iter()
-            .find(|c| c.type_ == type_)
-            .unwrap_or_else(|| panic!("no condition {type_}"));
-        (c.status.as_str(), c.reason.as_str(), c.message.as_str())
     }
 
     fn fresh() -> AzureClusterStatus {

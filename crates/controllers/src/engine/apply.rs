@@ -4,6 +4,7 @@
 //! a [`Halt`]; [`run`] turns a stop into the `Ready` condition and the per-object backoff.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use azop_api::Validate;
@@ -77,19 +78,30 @@ pub async fn open_session<O: AzureObject + Resource>(
         .map_err(|e| Error::azure("open an ARM session", e))
 }
 
-pub async fn run<K: Kind>(kind: &K, obj: &K::Object, ctx: &Context) -> Result<PassOutcome, Error> {
-    let previous = current_status(obj);
-    match pass(kind, obj, ctx, &previous).await {
+/// How a pass ended, as the per-object backoff takes it: a stop is reported (`report`) and
+/// backs off; a Kubernetes failure goes to the error policy.
+pub async fn conclude<F: Future<Output = Result<(), Error>>>(
+    ended: Result<PassOutcome, Halt>,
+    report: impl FnOnce(Stop) -> F,
+) -> Result<PassOutcome, Error> {
+    match ended {
         Ok(outcome) => Ok(outcome),
         Err(Halt::Fail(e)) => Err(e),
         Err(Halt::Stop(stop)) => {
-            status::report_stop::<K>(ctx, obj, &previous, &stop).await?;
-            Ok(PassOutcome::Stopped {
-                retry: stop.retry,
-                floor: stop.floor,
-            })
+            let (retry, floor) = (stop.retry, stop.floor);
+            report(stop).await?;
+            Ok(PassOutcome::Stopped { retry, floor })
         }
     }
+}
+
+pub async fn run<K: Kind>(kind: &K, obj: &K::Object, ctx: &Context) -> Result<PassOutcome, Error> {
+    let previous = current_status(obj);
+    let ended = pass(kind, obj, ctx, &previous).await;
+    conclude(ended, |stop| async move {
+        status::report_stop::<K>(ctx, obj, &previous, &stop).await
+    })
+    .await
 }
 
 async fn pass<K: Kind>(

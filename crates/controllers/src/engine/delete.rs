@@ -16,7 +16,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
 use super::act::{self, Write};
-use super::apply::{Halt, current_status, open_session};
+use super::apply::{Halt, conclude, current_status, open_session};
 use super::graph::{self, Node, NodeState};
 use super::kind::{Kind, Stop, Sweep};
 use super::observe::{self, Observed};
@@ -238,19 +238,13 @@ pub async fn run<K: Kind>(kind: &K, obj: &K::Object, ctx: &Context) -> Result<Pa
         return Ok(PassOutcome::Done(Action::await_change()));
     }
     let previous = current_status(obj);
-    match pass(kind, obj, ctx, &previous).await {
-        Ok(outcome) => Ok(outcome),
-        Err(Halt::Fail(e)) => Err(e),
-        Err(Halt::Stop(stop)) => {
-            let generation = obj.meta().generation;
-            let next = deleting_status(&previous, generation, stop.reason, stop.message, None);
-            status::write::<K>(ctx, obj, &previous, &next).await?;
-            Ok(PassOutcome::Stopped {
-                retry: stop.retry,
-                floor: stop.floor,
-            })
-        }
-    }
+    let ended = pass(kind, obj, ctx, &previous).await;
+    conclude(ended, |stop| async move {
+        let generation = obj.meta().generation;
+        let next = deleting_status(&previous, generation, stop.reason, stop.message, None);
+        status::write::<K>(ctx, obj, &previous, &next).await
+    })
+    .await
 }
 
 async fn pass<K: Kind>(

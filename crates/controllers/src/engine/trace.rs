@@ -48,9 +48,12 @@ mod tests {
         }
     }
 
-    /// Records, for each event, the fields of the spans it was emitted in.
+    /// An event's message and the fields of the spans it was emitted in.
+    type Seen = (String, Vec<(String, String)>);
+
+    /// Records every event with its spans' fields.
     #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>);
+    struct Capture(Arc<Mutex<Vec<Seen>>>);
 
     impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {

@@ -285,7 +285,7 @@ mod tests {
     use crate::engine::Observation;
     use crate::storage_binding::plan::{self, PlannedStep, Resolved};
     use crate::storage_binding::testing::binding;
-    use crate::testing::{self, Seen, absent, found, ours};
+    use crate::testing::{self, Seen, absent, cond, found, ours};
     use azop_api::v1alpha1::Phase;
     use serde_json::json;
 
@@ -311,17 +311,6 @@ mod tests {
             n.clone(),
             &sb.spec.azure,
         ))
-    }
-
-    fn cond<'a>(s: &'a StorageBindingStatus, t: &str) -> (&'a str, &'a str, &'a str) {
-        let c = s
-            .azure
-            .common
-            .conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .unwrap_or_else(|| panic!("no condition {t}"));
-        (c.status.as_str(), c.reason.as_str(), c.message.as_str())
     }
 
     fn copy(status: &str, copied: u64, total: u64) -> Observation {

@@ -276,7 +276,17 @@ pub async fn put_desired<R: ArmResource>(
     spec: &R::Spec,
     owner: &Owner,
 ) -> Result<Option<LroHandle>, AzureError> {
-    let resp = R::put(session, key, &R::desired(key, spec, owner)).await?;
+    put_body::<R>(session, key, &R::desired(key, spec, owner)).await
+}
+
+/// PUT a body the caller computed from what it observed (an AKS cluster at the version that
+/// runs, a pool with the autoscaler's count). `Some(handle)` when an operation is under way.
+pub async fn put_body<R: ArmResource>(
+    session: &ArmSession,
+    key: &R::Key,
+    body: &R::Body,
+) -> Result<Option<LroHandle>, AzureError> {
+    let resp = R::put(session, key, body).await?;
     let path = R::path(session.subscription_id(), key);
     Ok(session.start_lro("PUT", &path, R::API_VERSION, &resp))
 }
