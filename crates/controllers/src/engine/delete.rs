@@ -35,9 +35,9 @@ const MAX_PAGES: usize = 100;
 /// Why something is still there. Typed, so no decision reads a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
-    /// A container kept for good: it holds resources azop did not create. Not a blocker.
+    /// A container kept for good: it holds resources azop did not create. It does not hold the deletion.
     KeptForeignInside { label: String, foreign: Vec<String> },
-    /// A resource azop uses but did not create: kept for good. Not a blocker.
+    /// A resource azop uses but did not create: kept for good. It does not hold the deletion.
     KeptNotOurs { label: String },
     /// Azure refused the DELETE; retried when its hold is due.
     Refused { label: String, message: String },
@@ -185,7 +185,7 @@ pub fn deleting_message(remaining: &[String], problems: &[Problem]) -> String {
 /// A deletion stopped before Azure could be asked (credentials gone, a read failing): the
 /// message names what status says is left and how to give up. Kubernetes errors go to the
 /// error policy.
-fn deletion_blocked<S: HasAzureStatus>(previous: &S, finalizer: &str, err: Error) -> Halt {
+fn delete_blocked<S: HasAzureStatus>(previous: &S, finalizer: &str, err: Error) -> Halt {
     if matches!(err, Error::Kube { .. }) {
         return Halt::Fail(err);
     }
@@ -253,12 +253,13 @@ async fn pass<K: Kind>(
     ctx: &Context,
     previous: &K::Status,
 ) -> Result<PassOutcome, Halt> {
-    let blocked = |e: Error| deletion_blocked(previous, K::IDENTITY.finalizer, e);
+    // Errors before Azure could be asked stop the pass as `DeleteBlocked`.
+    let stopped = |e: Error| delete_blocked(previous, K::IDENTITY.finalizer, e);
     // Something outside Azure still needs the resources (clusters booting from an image).
-    if let Some(stop) = kind.delete_precheck(ctx, obj).await.map_err(blocked)? {
+    if let Some(stop) = kind.delete_precheck(ctx, obj).await.map_err(stopped)? {
         return Err(stop.into());
     }
-    let session = open_session(ctx, obj).await.map_err(blocked)?;
+    let session = open_session(ctx, obj).await.map_err(stopped)?;
     let owner = K::IDENTITY.owner(obj);
     let plan = kind.plan(obj, None, &previous.azure().azure_names);
     let polled = match operations::poll_or_requeue(
@@ -284,12 +285,12 @@ async fn pass<K: Kind>(
     };
     let mut seen = observe::observe(&cx, &plan, polled)
         .await
-        .map_err(blocked)?;
+        .map_err(stopped)?;
     // Resources the plan does not have go by listing; the planned ones through the graph.
     let sweep = kind
         .sweep(&session, &owner, obj, None, &plan, &mut seen.operations)
         .await
-        .map_err(|e| blocked(Error::azure("delete resources the plan does not have", e)))?;
+        .map_err(|e| stopped(Error::azure("delete resources the plan does not have", e)))?;
     let holds = ObjectHolds {
         holds: &ctx.holds,
         prefix: format!("{}delete/", K::IDENTITY.holds_prefix(obj)),
@@ -299,7 +300,7 @@ async fn pass<K: Kind>(
     round
         .choose(&cx, &plan, &seen, &sweep, &holds)
         .await
-        .map_err(blocked)?;
+        .map_err(stopped)?;
     round.delete(&cx, &mut seen, &holds).await;
     round.note_failures(&plan);
     finish::<K>(obj, ctx, previous, &plan, &seen, &sweep, round).await
@@ -520,11 +521,12 @@ async fn finish<K: Kind>(
         .map(|s| s.label())
         .chain(sweep.pending.iter().cloned())
         .collect();
-    let blocked = round.problems.iter().any(|p| !p.is_kept());
+    // Something not kept for good is in the way: the condition says `DeleteBlocked`.
+    let held_up = round.problems.iter().any(|p| !p.is_kept());
     let next = deleting_status(
         previous,
         obj.meta().generation,
-        if blocked { "DeleteBlocked" } else { "Deleting" },
+        if held_up { "DeleteBlocked" } else { "Deleting" },
         deleting_message(&remaining, &round.problems),
         Some(seen.operations.clone()),
     );
@@ -536,7 +538,7 @@ async fn finish<K: Kind>(
     .into_iter()
     .flatten()
     .min()
-    .unwrap_or(if blocked {
+    .unwrap_or(if held_up {
         Duration::from_secs(10)
     } else {
         Duration::from_secs(2)
