@@ -13,11 +13,10 @@ use azop_api::v1alpha1::{
 use azop_provider::{ArmSession, AzureError, Owner};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::identity::Identity;
 use super::plan::{Planned, StepView};
-use super::registration::Watches;
+use super::registration::{Watchable, Watches};
 use super::status::Note;
 use crate::context::Context;
 use crate::error::Error;
@@ -98,15 +97,7 @@ pub struct ReportInput<'a, K: Kind + ?Sized> {
 /// (act) and the sweep (cleanup).
 #[async_trait]
 pub trait Kind: Send + Sync + 'static {
-    type Object: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + AzureObject<Status = Self::Status>
-        + Validate
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static;
+    type Object: Watchable + AzureObject<Status = Self::Status> + Validate;
     type Status: HasAzureStatus
         + Clone
         + PartialEq
