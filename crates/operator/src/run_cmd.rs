@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use azop_controllers::{ControllerKind, Settings};
+use azop_controllers::{ControllerKind, KindSettings, Settings};
 use azop_provider::{EndpointOverrides, Provider, ProviderConfig, ProviderMetrics};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -180,8 +180,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync: Duration::from_secs(args.resync_seconds),
         concurrency: args.concurrency,
         namespace: args.namespace.clone(),
-        bootstrap_token_ttl: Duration::from_secs(args.bootstrap_token_ttl_seconds),
         ..Settings::default()
+    };
+    let kind_settings = KindSettings {
+        bootstrap_token_ttl: Duration::from_secs(args.bootstrap_token_ttl_seconds),
     };
     let ctx =
         azop_controllers::Context::new(client.clone(), provider, controller_metrics, settings);
@@ -274,7 +276,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 _ = lost.wait_for(|l| !*l) => {}
             }
         };
-        azop_controllers::run(ctx, &args.controllers, stop_signal).await;
+        azop_controllers::run(ctx, &args.controllers, &kind_settings, stop_signal).await;
         if !*leader_rx.borrow() && !*shutdown_rx.borrow() {
             // Lost the lease while running: exit so that a restart rebuilds every cache
             // from scratch under a fresh election, as client-go's operators do.

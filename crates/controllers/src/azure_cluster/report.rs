@@ -2,126 +2,51 @@
 
 use std::collections::BTreeMap;
 
+use azop_api::v1alpha1::AzureScope;
 use azop_api::v1alpha1::azure_cluster::{
     ApiEndpoint, AzureClusterStatus, MachineState, NodeRole, NodeStatus,
 };
-use azop_api::v1alpha1::{AzureStatus, CommonStatus, Phase};
 
 use super::AzureClusterKind;
 use super::machines::MachinePlan;
 use super::plan::{KEY_API_PIP, KEY_LB, Part};
-use crate::conditions::{self, Observation as Cond, Status};
-use crate::engine::{NodeState, Ownership, ReportInput};
+use crate::conditions::{Cond, Status};
+use crate::engine::report::Wording;
+use crate::engine::{NodeState, Part as _, ReportInput};
 
 /// One step as the report sees it.
 pub type StepView<'a> = crate::engine::StepView<'a, Part, MachinePlan>;
 
-fn short_type(t: &str) -> &str {
-    t.rsplit('/').next().unwrap_or(t)
+/// AzureCluster's words in the shared condition ladder.
+struct ClusterWording<'a> {
+    scope: &'a AzureScope,
 }
 
-fn part_condition(
-    part: Part,
-    steps: &[&StepView<'_>],
-    removing: &[String],
-    rg: &str,
-    sub: &str,
-) -> Cond {
-    let ty = part.condition_type();
-    if steps.is_empty() && removing.is_empty() {
+impl Wording<Part, MachinePlan> for ClusterWording<'_> {
+    fn scope(&self) -> &AzureScope {
+        self.scope
+    }
+
+    fn idle(&self, part: Part) -> Cond {
         let msg = match part {
             Part::Workers => "no worker pools",
             Part::Network => "static placement: the existing VNet, subnets and NSGs are in place",
             _ => "nothing to create",
         };
-        return Cond::new(ty, Status::True, "Ready", msg);
+        Cond::new(part.condition_type(), Status::True, "Ready", msg)
     }
-    let label = |s: &StepView<'_>| format!("{} {}", short_type(s.resource_type), s.name);
-    if let Some(s) = steps
-        .iter()
-        .find(|s| s.ownership == Ownership::Existing && *s.state == NodeState::Absent)
-    {
-        return Cond::new(
-            ty,
-            Status::False,
-            "ResourceGroupNotFound",
-            format!(
-                "resource group {} does not exist in subscription {sub}: create it, or set spec.createResourceGroup: true to let azop create and own it",
-                s.name
-            ),
-        );
+
+    fn not_owned(&self, labels: &[String]) -> String {
+        format!(
+            "{} in resource group {} already exist(s) without this object's azop.dev/uid tag; azop never changes what it did not create: delete or rename it, or rename the cluster",
+            labels.join(", "),
+            self.scope.resource_group
+        )
     }
-    let failed: Vec<String> = steps
-        .iter()
-        .filter_map(|s| match s.state {
-            NodeState::Failed(m) => Some(format!("{}: {m}", label(s))),
-            _ => None,
-        })
-        .collect();
-    if !failed.is_empty() {
-        return Cond::new(ty, Status::False, "ProvisioningFailed", failed.join("; "));
+
+    fn removing_part(&self) -> Option<Part> {
+        Some(Part::Workers)
     }
-    let not_owned: Vec<String> = steps
-        .iter()
-        .filter(|s| *s.state == NodeState::NotOwned)
-        .map(|s| label(s))
-        .collect();
-    if !not_owned.is_empty() {
-        return Cond::new(
-            ty,
-            Status::False,
-            "NotOwned",
-            format!(
-                "{} in resource group {rg} already exist(s) without this object's azop.dev/uid tag; azop never changes what it did not create: delete or rename it, or rename the cluster",
-                not_owned.join(", ")
-            ),
-        );
-    }
-    let ready = steps
-        .iter()
-        .filter(|s| *s.state == NodeState::Ready)
-        .count();
-    if let Some(s) = steps.iter().find(|s| s.is_foreign_in_use())
-        && ready == steps.len()
-        && removing.is_empty()
-    {
-        return Cond::new(
-            ty,
-            Status::True,
-            "ExistingResourceGroup",
-            format!(
-                "resource group {} already existed without this object's azop.dev/uid tag: azop uses it as it is and never changes or deletes it",
-                s.name
-            ),
-        );
-    }
-    if ready == steps.len() && removing.is_empty() {
-        return Cond::new(
-            ty,
-            Status::True,
-            "Ready",
-            format!("{ready} of {} resources ready", steps.len()),
-        );
-    }
-    let pending: Vec<String> = steps
-        .iter()
-        .filter(|s| *s.state != NodeState::Ready)
-        .map(|s| {
-            let what = match s.state {
-                NodeState::Drifted => "updating",
-                NodeState::Busy => "in progress",
-                _ => "waiting",
-            };
-            format!("{} ({what})", label(s))
-        })
-        .chain(removing.iter().map(|r| format!("{r} (removing)")))
-        .collect();
-    Cond::new(
-        ty,
-        Status::False,
-        "Provisioning",
-        format!("{ready} of {} ready; {}", steps.len(), pending.join(", ")),
-    )
 }
 
 fn machine_state(state: &NodeState) -> MachineState {
@@ -233,21 +158,7 @@ fn control_plane_outdated(steps: &[StepView<'_>]) -> Option<Cond> {
 
 /// The status to apply (pure).
 pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
-    let rg = &input.scope.resource_group;
-    let sub = &input.scope.subscription_id;
-    let by_part =
-        |p: Part| -> Vec<&StepView<'_>> { input.steps.iter().filter(|s| s.part == p).collect() };
-    let mut parts: Vec<Cond> = Part::ALL
-        .iter()
-        .map(|p| {
-            let removing: Vec<String> = if *p == Part::Workers {
-                input.removing.clone()
-            } else {
-                Vec::new()
-            };
-            part_condition(*p, &by_part(*p), &removing, rg, sub)
-        })
-        .collect();
+    let mut parts = input.part_conditions(&ClusterWording { scope: input.scope });
     for c in parts.iter_mut() {
         let replacing = match c.type_.as_str() {
             "WorkersReady" => replacement(&input.steps, &input.removing),
@@ -266,8 +177,7 @@ pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
             None => {}
         }
     }
-    let ready = conditions::ready_rollup(&parts);
-    parts.insert(0, ready.clone());
+    let azure = input.azure_status(parts);
 
     let nics: BTreeMap<&str, &StepView<'_>> = input
         .steps
@@ -320,28 +230,8 @@ pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
         })
         .map(|host| ApiEndpoint { host, port: 6443 });
 
-    let previous_phase = input.previous.azure.common.phase;
-    let phase = if ready.status == Status::True {
-        Phase::Running
-    } else if matches!(previous_phase, Some(Phase::Running | Phase::Updating)) {
-        Phase::Updating
-    } else {
-        Phase::Provisioning
-    };
     AzureClusterStatus {
-        azure: AzureStatus {
-            common: CommonStatus {
-                conditions: conditions::merge(
-                    &input.previous.azure.common.conditions,
-                    &parts,
-                    input.generation,
-                    &input.now,
-                ),
-                observed_generation: input.generation,
-                phase: Some(phase),
-            },
-            ..input.azure
-        },
+        azure,
         control_plane_endpoint: endpoint.or_else(|| input.previous.control_plane_endpoint.clone()),
         nodes,
         failure_domains,
@@ -357,14 +247,13 @@ mod tests {
     use crate::azure_cluster::plan::{
         self, KEY_API_PIP, KEY_RESOURCE_GROUP, KEY_VNET, PlannedStep, Resolved,
     };
-    use crate::engine::{Observation, StepView as View};
+    use crate::engine::{Observation, Ownership, StepView as View};
+    use crate::retry::Failure;
     use crate::testing::{
-        self, ClusterFixture, absent, cluster, condition, found, ours, status_in,
+        self, ClusterFixture, Seen, absent, cluster, cond, condition, found, ours, status_in,
     };
+    use azop_api::v1alpha1::Phase;
     use azop_provider::resources::compute::virtual_machine::ImageSource;
-
-    /// What one step looked like this pass.
-    type Seen = (NodeState, Observation);
 
     fn ready() -> Seen {
         (NodeState::Ready, ours())
@@ -386,46 +275,15 @@ mod tests {
             survey: None,
         };
         let steps: Vec<PlannedStep> = plan::plan("c", &c.spec, Some(&resolved));
-        let seen: Vec<Seen> = steps.iter().map(|s| seen(&s.key)).collect();
-        let views: Vec<StepView<'_>> = steps
-            .iter()
-            .zip(&seen)
-            .map(|(s, (state, obs))| View {
-                key: &s.key,
-                part: s.part,
-                ownership: s.ownership,
-                resource_type: s.step.resource_type(),
-                name: s.step.name(),
-                id: s.step.id(testing::SUBSCRIPTION),
-                extra: s.extra.as_ref(),
-                state,
-                observed: obs,
-            })
-            .collect();
-        let azure = AzureStatus {
-            resources: crate::engine::report_resources(&views),
-            ..AzureStatus::default()
-        };
-        status(ReportInput {
-            steps: views,
-            removing,
-            azure,
+        let seen = testing::observed(&steps, seen);
+        status(testing::report_input::<AzureClusterKind>(
+            &steps,
+            &seen,
             previous,
-            generation: Some(1),
-            scope: &c.spec.azure,
-            now: testing::at(2_000),
-        })
-    }
-
-    fn cond<'a>(s: &'a AzureClusterStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
-        let c = s
-            .azure
-            .common
-            .conditions
-            .iter()
-            .find(|c| c.type_ == type_)
-            .unwrap_or_else(|| panic!("no condition {type_}"));
-        (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+            removing,
+            Default::default(),
+            &c.spec.azure,
+        ))
     }
 
     fn fresh() -> AzureClusterStatus {
@@ -523,7 +381,9 @@ mod tests {
                 seen: |k| {
                     if k == "vm/c-cp-0" {
                         (
-                            NodeState::Failed("OSProvisioningInternalError: boom".into()),
+                            NodeState::Failed(Failure::transient(
+                                "OSProvisioningInternalError: boom",
+                            )),
                             found(true, "Failed", json!({})),
                         )
                     } else {
