@@ -118,7 +118,7 @@ mv "$out/server" "$out/etcd"
 for t in "${TOOLS[@]}"; do [ -x "$out/$t" ] || { echo "ERROR: $t was not built" >&2; exit 1; }; done
 rm -rf "$BIN_DIR"; mv "$out" "$BIN_DIR"
 "$BIN_DIR/kube-apiserver" --version >&2
-"$BIN_DIR/etcd" --version | head -1 >&2
+"$BIN_DIR/etcd" --version | sed -n 1p >&2   # sed reads it all: head would end etcd with SIGPIPE (exit 141 under pipefail)
 "$BIN_DIR/helm" version --short >&2
 log "Go tools built in $(( $(date +%s) - t0 ))s"
 echo "BIN_DIR=$BIN_DIR"
