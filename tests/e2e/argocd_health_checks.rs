@@ -105,7 +105,12 @@ fn argocd_verdict(file: &Path, cm: &Path) -> Verdict {
                 "STATUS" => rest.lines().next().unwrap_or_default().to_string(),
                 _ => rest.trim_end_matches('\n').to_string(),
             })
-            .unwrap_or_else(|| panic!("no {name} in argocd's answer for {}: {stdout}", file.display()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} in argocd's answer for {}: {stdout}",
+                    file.display()
+                )
+            })
     };
     // MESSAGE comes after STATUS and runs to the end.
     Verdict {
@@ -207,13 +212,17 @@ fn the_config_map_is_the_one_rendered_from_the_scripts() {
 /// is no longer told apart, and shows as Progressing.
 #[test]
 fn without_open_libs_no_case_errors_and_only_permission_refusals_change() {
-    let cm: Value = serde_yaml::from_str(&std::fs::read_to_string(argocd_cm_path()).unwrap())
-        .unwrap();
+    let cm: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(argocd_cm_path()).unwrap()).unwrap();
     let mut stripped = cm.clone();
     let data = stripped["data"].as_object_mut().unwrap();
     let before = data.len();
     data.retain(|k, _| !k.starts_with("resource.customizations.useOpenLibs."));
-    assert_eq!(data.len(), before - AZOP_KINDS.len(), "one useOpenLibs key per kind");
+    assert_eq!(
+        data.len(),
+        before - AZOP_KINDS.len(),
+        "one useOpenLibs key per kind"
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("argocd-cm.yaml");
     std::fs::write(&path, serde_yaml::to_string(&stripped).unwrap()).unwrap();

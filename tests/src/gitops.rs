@@ -33,7 +33,10 @@ impl GitRepo {
             home: dir.join("home"),
         };
         std::fs::create_dir_all(&repo.home)?;
-        repo.git(dir, &["init", "-q", "--bare", "-b", "main", "platform-gitops.git"])?;
+        repo.git(
+            dir,
+            &["init", "-q", "--bare", "-b", "main", "platform-gitops.git"],
+        )?;
         repo.git(dir, &["clone", "-q", &repo.url(), "work"])?;
         repo.git(&repo.work, &["checkout", "-q", "-b", "main"])?;
         Ok(repo)
@@ -113,22 +116,19 @@ pub const PROXY: &str = "gateway";
 pub const BINDING: &str = "base-images";
 pub const CLUSTER: &str = "prod";
 pub const AKS: &str = "analytics";
+/// The StorageBinding and AzureCluster added last, while azop's identity may not create the
+/// binding's storage account.
+pub const BINDING2: &str = "gpu-images";
+pub const CLUSTER2: &str = "gpu";
 
 impl Team {
     pub fn dir(&self) -> String {
         format!("teams/{}", self.ns)
     }
 
-    pub fn cluster_rg(&self) -> String {
-        format!("rg-{}-prod", self.ns)
-    }
-
-    pub fn aks_rg(&self) -> String {
-        format!("rg-{}-analytics", self.ns)
-    }
-
-    pub fn images_rg(&self) -> String {
-        format!("rg-{}-images", self.ns)
+    /// `rg-<ns>-<name>`: the resource group azop creates for object `name`.
+    pub fn rg(&self, name: &str) -> String {
+        format!("rg-{}-{name}", self.ns)
     }
 
     /// `teams/<ns>/<file>`.
@@ -136,19 +136,20 @@ impl Team {
         format!("{}/{name}", self.dir())
     }
 
-    /// The AzureCluster's file, with `workers` machines in pool `general`.
-    pub fn cluster_file(&self, workers: u32) -> (String, String) {
+    /// The file of AzureCluster `name` (wave 0), booting from StorageBinding `binding`, with
+    /// `workers` machines in pool `general`.
+    pub fn cluster_file(&self, name: &str, binding: &str, workers: u32) -> (String, String) {
         let ns = &self.ns;
         (
-            self.file("10-azurecluster-prod.yaml"),
+            self.file(&format!("10-azurecluster-{name}.yaml")),
             format!(
-                r#"# The production IaaS cluster: azop creates the resource group, network, load balancer and
-# machines, boots them from the team's StorageBinding image and bootstraps Kubernetes.
+                r#"# An IaaS cluster: azop creates the resource group, network, load balancer and machines,
+# boots them from the team's StorageBinding image and bootstraps Kubernetes.
 # Wave 0: applied once the image (wave -1) is Healthy.
 apiVersion: azop.dev/v1alpha1
 kind: AzureCluster
 metadata:
-  name: {CLUSTER}
+  name: {name}
   namespace: {ns}
   annotations:
     argocd.argoproj.io/sync-wave: "0"
@@ -173,12 +174,48 @@ spec:
     zones: ["1", "2"]
   image:
     storageBindingRef:
-      name: {BINDING}
+      name: {binding}
   sshPublicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvS3qkQ8qk3m0n1y6K2c5a8yZ9jv3d9sQ0mL6n4yXw1 platform@example.com
 "#,
                 sub = self.subscription,
-                rg = self.cluster_rg(),
+                rg = self.rg(name),
                 version = self.kubernetes_version,
+            ),
+        )
+    }
+
+    /// The file of StorageBinding `name` (wave -1), copying the team's VHD with the SAS in
+    /// Secret `vhd-source-sas`.
+    pub fn binding_file(&self, name: &str) -> (String, String) {
+        let ns = &self.ns;
+        (
+            self.file(&format!("03-storagebinding-{name}.yaml")),
+            format!(
+                r#"# A base image the IaaS clusters boot from: azop copies the VHD into a storage account of
+# its own and makes a managed image. Wave -1: Healthy once the image exists.
+apiVersion: azop.dev/v1alpha1
+kind: StorageBinding
+metadata:
+  name: {name}
+  namespace: {ns}
+  annotations:
+    argocd.argoproj.io/sync-wave: "-1"
+spec:
+  credentialsRef:
+    name: {CREDENTIALS_SECRET}
+  subscriptionId: {sub}
+  location: westeurope
+  resourceGroup: {rg}
+  createResourceGroup: true
+  vhd:
+    sourceUrl: {url}
+    sourceSasSecretRef:
+      name: vhd-source-sas
+      key: sas
+"#,
+                sub = self.subscription,
+                rg = self.rg(name),
+                url = self.vhd_url,
             ),
         )
     }
@@ -224,10 +261,9 @@ spec:
                 ),
             ),
             (
-                self.file("03-storagebinding.yaml"),
+                self.file("01-vhd-source-sas.yaml"),
                 format!(
-                    r#"# The base image the IaaS cluster boots from: azop copies the VHD into a storage account of
-# its own and makes a managed image. Wave -1: Healthy once the image exists.
+                    r#"# A read SAS for the team's base VHD, which the StorageBindings copy.
 apiVersion: v1
 kind: Secret
 metadata:
@@ -238,38 +274,23 @@ metadata:
 type: Opaque
 stringData:
   sas: "{sas}"
----
-apiVersion: azop.dev/v1alpha1
-kind: StorageBinding
-metadata:
-  name: {BINDING}
-  namespace: {ns}
-  annotations:
-    argocd.argoproj.io/sync-wave: "-1"
-spec:
-  credentialsRef:
-    name: {CREDENTIALS_SECRET}
-  subscriptionId: {sub}
-  location: westeurope
-  resourceGroup: {rg}
-  createResourceGroup: true
-  vhd:
-    sourceUrl: {url}
-    sourceSasSecretRef:
-      name: vhd-source-sas
-      key: sas
 "#,
                     sas = self.vhd_sas,
-                    sub = self.subscription,
-                    rg = self.images_rg(),
-                    url = self.vhd_url,
                 ),
             ),
-            self.cluster_file(1),
-            (
-                self.file("10-akscluster-analytics.yaml"),
-                format!(
-                    r#"# A managed AKS cluster for the analytics team. Wave 0, with the IaaS cluster.
+            self.binding_file(BINDING),
+            self.cluster_file(CLUSTER, BINDING, 1),
+            self.aks_file(),
+        ])
+    }
+
+    /// The AksCluster's file (wave 0): a managed cluster for the analytics team.
+    pub fn aks_file(&self) -> (String, String) {
+        let ns = &self.ns;
+        (
+            self.file(&format!("10-akscluster-{AKS}.yaml")),
+            format!(
+                r#"# A managed AKS cluster for the analytics team. Wave 0, with the IaaS cluster.
 apiVersion: azop.dev/v1alpha1
 kind: AksCluster
 metadata:
@@ -295,16 +316,16 @@ spec:
     vmSize: Standard_D4s_v5
     count: 1
 "#,
-                    sub = self.subscription,
-                    rg = self.aks_rg(),
-                    version = self.aks_version,
-                ),
+                sub = self.subscription,
+                rg = self.rg(AKS),
+                version = self.aks_version,
             ),
-        ])
+        )
     }
 
-    /// `apps/<ns>.yaml`: the team's Application (automated sync with prune and self-heal,
-    /// server-side apply), as the platform team commits it next to the team folders.
+    /// `apps/<ns>.yaml`: the team's Application as docs/gitops.md recommends it: automated
+    /// sync with prune and self-heal, server-side apply, and retries of a failed sync with the
+    /// newest commit (Argo CD's default backoff).
     pub fn application(&self, repo_url: &str) -> (String, String) {
         let ns = &self.ns;
         (
@@ -330,6 +351,13 @@ spec:
       selfHeal: true
     syncOptions:
     - ServerSideApply=true
+    retry:
+      limit: 10
+      refresh: true
+      backoff:
+        duration: 5s
+        factor: 2
+        maxDuration: 1m
 "#
             ),
         )
@@ -357,6 +385,8 @@ pub struct AppView {
     pub health: String,
     pub operation_phase: String,
     pub operation_message: String,
+    /// The commit the last sync operation applied.
+    pub operation_revision: String,
     pub resources: Vec<ResourceView>,
     /// `status.conditions[]` as `type: message` (ComparisonError, SyncError, ...).
     pub conditions: Vec<String>,
@@ -418,6 +448,7 @@ impl AppView {
             health: s("/status/health/status"),
             operation_phase: s("/status/operationState/phase"),
             operation_message: s("/status/operationState/message"),
+            operation_revision: s("/status/operationState/syncResult/revision"),
             resources,
             conditions,
         }
@@ -471,7 +502,9 @@ pub async fn refresh(client: &kube::Client, app: &str) -> Result<()> {
         .patch(
             app,
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}})),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}),
+            ),
         )
         .await
         .with_context(|| format!("annotate Application {app} for a refresh"))?;
@@ -521,8 +554,7 @@ impl LiveView {
 
     /// Ready=True for the current generation.
     pub fn ready_now(&self) -> bool {
-        self.observed == Some(self.generation)
-            && self.ready.as_ref().is_some_and(|r| r.0 == "True")
+        self.observed == Some(self.generation) && self.ready.as_ref().is_some_and(|r| r.0 == "True")
     }
 
     /// What the health check should say as the message of a not-Healthy verdict:
@@ -566,7 +598,10 @@ pub async fn live_objects(
             .with_context(|| format!("list {plural} in {ns}"))?;
         for o in list.items {
             out.insert(
-                (kind.to_string(), o.metadata.name.clone().unwrap_or_default()),
+                (
+                    kind.to_string(),
+                    o.metadata.name.clone().unwrap_or_default(),
+                ),
                 LiveView::from_object(&o),
             );
         }
@@ -574,15 +609,65 @@ pub async fn live_objects(
     Ok(out)
 }
 
-/// One azop object, whole (for captured test data).
-pub async fn live_object(
-    client: &kube::Client,
-    ns: &str,
-    kind: &str,
-) -> Result<Api<DynamicObject>> {
+/// The `Api` of one azop kind in `ns`.
+pub fn azop_kind(client: &kube::Client, ns: &str, kind: &str) -> Result<Api<DynamicObject>> {
     let (_, plural) = KINDS
         .iter()
         .find(|(k, _)| *k == kind)
         .with_context(|| format!("{kind} is not an azop kind"))?;
     Ok(azop_api(client, ns, kind, plural))
+}
+
+/// Whether this run captures test data for the health checks (`AZOP_ARGOCD_CAPTURE=1`).
+pub fn capturing() -> bool {
+    std::env::var("AZOP_ARGOCD_CAPTURE").is_ok_and(|v| v == "1")
+}
+
+/// (Ready status, Ready reason, phase) of an object as YAML/JSON.
+fn summary(v: &Value) -> (String, String, String) {
+    let ready = v
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
+    let s = |x: Option<&Value>| x.and_then(Value::as_str).unwrap_or_default().to_string();
+    (
+        s(ready.map(|c| &c["status"])),
+        s(ready.map(|c| &c["reason"])),
+        s(v.pointer("/status/phase")),
+    )
+}
+
+/// `config/argocd/resource_customizations/azop.dev/<kind>/testdata/<file>.yaml` from a live
+/// object: written when [`capturing`], else compared with the committed file on what the health
+/// check decides on (Ready's status and reason, the phase), so the test data cannot drift from
+/// what the controllers write. `note` says how the state came about.
+pub fn record_testdata(kind: &str, file: &str, obj: &DynamicObject, note: &str) -> Result<()> {
+    let mut v = serde_json::to_value(obj)?;
+    if let Some(m) = v["metadata"].as_object_mut() {
+        m.remove("managedFields");
+    }
+    let path = azop_testenv::argocd::customizations_dir()
+        .join(kind)
+        .join("testdata")
+        .join(format!("{file}.yaml"));
+    if capturing() {
+        let header = format!(
+            "# Captured by tests/e2e/gitops.rs (AZOP_ARGOCD_CAPTURE=1): the real operator against\n\
+             # kube-apiserver and azop-armsim, synced by the real Argo CD. {note}\n"
+        );
+        std::fs::write(&path, header + &serde_yaml::to_string(&v)?)?;
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: capture it with AZOP_ARGOCD_CAPTURE=1", path.display()))?;
+    let committed: Value = serde_yaml::from_str(&text)?;
+    if summary(&committed) != summary(&v) {
+        bail!(
+            "{}: the operator now writes Ready/phase {:?}, the file has {:?}: recapture with AZOP_ARGOCD_CAPTURE=1 and update health_test.yaml",
+            path.display(),
+            summary(&v),
+            summary(&committed)
+        );
+    }
+    Ok(())
 }

@@ -49,7 +49,11 @@ impl StorageWorld {
 
     /// A world with `sim_config` (its blob service set here); `provision`: create the
     /// namespace and the credentials Secret, else leave them to the test (a GitOps sync).
-    pub async fn with(prefix: &str, sim_config: SimConfig, provision: bool) -> Result<StorageWorld> {
+    pub async fn with(
+        prefix: &str,
+        sim_config: SimConfig,
+        provision: bool,
+    ) -> Result<StorageWorld> {
         let mut accounts = vec![SOURCE_ACCOUNT.to_string()];
         accounts.extend(pool_names());
         let azurite = Azurite::start_with(AzuriteOptions {

@@ -109,7 +109,12 @@ pub fn base_manifests() -> Vec<Value> {
 
 /// The kinds azop serves, each with a health check in
 /// `config/argocd/resource_customizations/azop.dev/<Kind>/health.lua`.
-pub const AZOP_KINDS: [&str; 4] = ["AzureCluster", "AksCluster", "StorageBinding", "ProxyConfig"];
+pub const AZOP_KINDS: [&str; 4] = [
+    "AzureCluster",
+    "AksCluster",
+    "StorageBinding",
+    "ProxyConfig",
+];
 
 /// `config/argocd/resource_customizations/azop.dev`: the health checks in Argo CD's own
 /// layout (`<Kind>/health.lua`, `health_test.yaml`, `testdata/`).
@@ -210,7 +215,9 @@ impl ArgoCd {
         };
         argocd.version = argocd.cli_version()?;
         argocd.layout(&bin, &home, env)?;
-        argocd.install(env, &home, opts.argocd_cm.as_deref()).await?;
+        argocd
+            .install(env, &home, opts.argocd_cm.as_deref())
+            .await?;
 
         let mut attempt = 0;
         loop {
@@ -280,20 +287,32 @@ impl ArgoCd {
             .await
             .map_err(kube_err(format!("apply namespace {NAMESPACE}")))?;
         for doc in base_manifests() {
-            let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let name = doc["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             match doc["kind"].as_str() {
                 Some("ConfigMap") => {
                     let api: Api<ConfigMap> = Api::namespaced(client.clone(), NAMESPACE);
-                    api.patch(&name, &params, &Patch::Apply(&doc)).await.map(drop)
+                    api.patch(&name, &params, &Patch::Apply(&doc))
+                        .await
+                        .map(drop)
                 }
                 Some("Secret") => {
                     let api: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
-                    api.patch(&name, &params, &Patch::Apply(&doc)).await.map(drop)
+                    api.patch(&name, &params, &Patch::Apply(&doc))
+                        .await
+                        .map(drop)
                 }
                 _ => {
-                    let api: Api<DynamicObject> =
-                        Api::namespaced_with(client.clone(), NAMESPACE, &api_resource("AppProject"));
-                    api.patch(&name, &params, &Patch::Apply(&doc)).await.map(drop)
+                    let api: Api<DynamicObject> = Api::namespaced_with(
+                        client.clone(),
+                        NAMESPACE,
+                        &api_resource("AppProject"),
+                    );
+                    api.patch(&name, &params, &Patch::Apply(&doc))
+                        .await
+                        .map(drop)
                 }
             }
             .map_err(kube_err(format!(
@@ -489,7 +508,13 @@ impl ArgoCd {
     pub fn log_tails(&self, lines: usize) -> String {
         self.procs
             .iter()
-            .map(|p| format!("--- {}:\n{}", p.log.display(), process::log_tail(&p.log, lines)))
+            .map(|p| {
+                format!(
+                    "--- {}:\n{}",
+                    p.log.display(),
+                    process::log_tail(&p.log, lines)
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -519,7 +544,8 @@ impl Drop for ArgoCd {
 fn port_clash(e: &Error) -> bool {
     match e {
         Error::ExitedEarly { log_tail, .. } | Error::NotReady { log_tail, .. } => {
-            log_tail.contains("address already in use") || log_tail.contains("Address already in use")
+            log_tail.contains("address already in use")
+                || log_tail.contains("Address already in use")
         }
         _ => false,
     }
@@ -532,7 +558,10 @@ async fn wait_listening(m: &mut Managed, port: u16, timeout: Duration) -> Result
         if let Some(status) = m.exited() {
             return Err(m.exited_early(status));
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if started.elapsed() > timeout {
@@ -561,7 +590,12 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["argocd-cm", "argocd-cmd-params-cm", "argocd-secret", "default"]
+            [
+                "argocd-cm",
+                "argocd-cmd-params-cm",
+                "argocd-secret",
+                "default"
+            ]
         );
         for d in &docs[..3] {
             assert_eq!(

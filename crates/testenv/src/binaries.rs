@@ -184,7 +184,11 @@ pub fn qemu_img() -> Result<PathBuf> {
 /// Path of Argo CD's multi-call binary, built by `argocd.sh` into
 /// `<cache>/argocd-<version>-<key>/argocd`.
 pub fn argocd() -> Result<PathBuf> {
-    locate("argocd", ENV_ARGOCD, &[from_cache_glob("argocd-v", "argocd")])
+    locate(
+        "argocd",
+        ENV_ARGOCD,
+        &[from_cache_glob("argocd-v", "argocd")],
+    )
 }
 
 /// Path of `redis-server`: `AZOP_REDIS_SERVER`, testenv.env, then Debian's path.
