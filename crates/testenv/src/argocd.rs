@@ -61,7 +61,9 @@ impl Default for ArgoCdOptions {
     }
 }
 
-/// A running Argo CD. Stopped (processes and state directory) when dropped.
+/// A running Argo CD. Stopped (processes and state directory) when dropped. Start one per
+/// [`TestEnv`] at a time: it takes the environment's `argocd` namespace, and two controllers
+/// would both act on its Applications.
 #[derive(Debug)]
 pub struct ArgoCd {
     dir: PathBuf,
