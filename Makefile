@@ -28,7 +28,7 @@ lint: ## rustfmt --check and clippy -D warnings (each skipped, saying so, when t
 	@if $(CARGO) fmt --version >/dev/null 2>&1; then $(CARGO) fmt --all -- --check; else echo "skipped: rustfmt missing"; fi
 	@if $(CARGO) clippy --version >/dev/null 2>&1; then $(CARGO) clippy --workspace --all-targets -- -D warnings; else echo "skipped: clippy missing"; fi
 
-testenv: ## build/install Kubernetes v1.37 (apiserver, controller-manager, kubeadm, kubectl), etcd, helm, Azurite into ~/.cache/azop (idempotent)
+testenv: ## build/install Kubernetes v1.37 (apiserver, controller-manager, kubeadm, kubectl), etcd, helm, Argo CD, Azurite into ~/.cache/azop (idempotent)
 	bash crates/testenv/scripts/install.sh
 
 test: testenv test-rust test-sdk test-helm ## run every test, installing what it needs

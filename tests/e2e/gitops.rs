@@ -18,7 +18,7 @@
 //! - every Azure-backed object is Progressing while azop provisions it, and Healthy only when
 //!   Ready for its current generation; the first sync ends Succeeded, the Application Healthy;
 //! - a pool scaled in Git syncs, and the cluster is Healthy again only once Azure has the
-//!   new machine;
+//!   new machine; an object edited by hand is put back by self-heal;
 //! - the cluster removed from Git is pruned; while a lock on its resource group refuses the
 //!   DELETEs it is Degraded naming what is left (Argo CD 3.6's `hs.deletionMessage`), then it
 //!   goes and leaves nothing in Azure;
@@ -45,7 +45,9 @@ use azop_e2e::operator::SUBSCRIPTION;
 use azop_e2e::storage_binding::{StorageWorld, VhdKind, make_vhd};
 use azop_testenv::argocd::argocd_cm_path;
 use azop_testenv::{ArgoCd, ArgoCdOptions};
-use kube::api::{DynamicObject, PostParams};
+use azop_testenv::{Check, wait_for};
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::json;
 
 /// Azure's typical times × 0.02: a VM takes 1.8 s, an AKS cluster 7.2 s.
 const LATENCY_SCALE: f64 = 0.02;
@@ -319,6 +321,15 @@ async fn a_platform_repo_is_synced_into_azure_and_argo_cd_tells_its_health() {
             && !exists(s, "AzureCluster", CLUSTER)),
         "the clusters never waited for the binding"
     );
+    let healthy = first_index(&history, |s| {
+        s.app.health_of("ProxyConfig", PROXY).0 == "Healthy"
+    })
+    .unwrap();
+    assert!(
+        ready(&history[healthy], "ProxyConfig", PROXY),
+        "ProxyConfig Healthy while not Ready: {}",
+        history[healthy].describe()
+    );
     // Progressing while azop provisions; Healthy first seen only on a Ready object.
     for (kind, name) in [
         ("StorageBinding", BINDING),
@@ -395,6 +406,37 @@ async fn a_platform_repo_is_synced_into_azure_and_argo_cd_tells_its_health() {
                 && s.app.health_of("AzureCluster", CLUSTER).0 == "Progressing"),
         "the scaled cluster was never Progressing"
     );
+
+    // --- Someone edits a live object: self-heal puts Git's version back.
+    let heal_from = t0.elapsed();
+    azop_kind(&client, &ns, "ProxyConfig")
+        .unwrap()
+        .patch(
+            PROXY,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"httpsProxy": "http://rogue.example.com:3128"}})),
+        )
+        .await
+        .unwrap();
+    let proxies = azop_kind(&client, &ns, "ProxyConfig").unwrap();
+    wait_for(
+        "self-heal to restore the ProxyConfig",
+        STEP_TIMEOUT,
+        || async {
+            match proxies.get(PROXY).await {
+                Ok(p) if p.data["spec"]["httpsProxy"] == "http://proxy.corp.example.com:3128" => {
+                    Check::Done(())
+                }
+                Ok(p) => Check::Pending(p.data["spec"]["httpsProxy"].to_string()),
+                Err(e) => Check::Pending(e.to_string()),
+            }
+        },
+    )
+    .await
+    .unwrap();
+    // Only Argo CD writes the field back (azop never writes a spec); it does so within a
+    // second, too fast for the sampler to catch the OutOfSync in between.
+    let heal_time = t0.elapsed() - heal_from;
 
     // --- The cluster removed from Git, while a lock on its resource group refuses DELETEs.
     let prune_from = t0.elapsed();
@@ -637,7 +679,7 @@ async fn a_platform_repo_is_synced_into_azure_and_argo_cd_tells_its_health() {
 
     eprintln!(
         "timing: first sync to Succeeded {first_sync:.1?}; scale {scale_time:.1?}; \
-         blocked prune {prune_time:.1?}; refused write to Succeeded {refused_time:.1?}; \
+         self-heal {heal_time:.1?}; blocked prune {prune_time:.1?}; refused write to Succeeded {refused_time:.1?}; \
          whole test {:.1?} ({} samples)",
         t0.elapsed(),
         sampler.all().len()

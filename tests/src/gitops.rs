@@ -583,9 +583,7 @@ fn azop_api(client: &kube::Client, ns: &str, kind: &str, plural: &str) -> Api<Dy
     Api::namespaced_with(client.clone(), ns, &ar)
 }
 
-/// Every azop object of `ns`, keyed `(kind, name)`; read in [`KINDS`] order (dependencies
-/// first), so an object that exists in a snapshot was created before its dependencies were
-/// read.
+/// Every azop object of `ns`, keyed `(kind, name)`.
 pub async fn live_objects(
     client: &kube::Client,
     ns: &str,
