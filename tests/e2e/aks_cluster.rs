@@ -86,9 +86,9 @@ async fn free_sample_from_apply_to_delete() {
     assert!(p.get("aadProfile").is_none_or(Value::is_null));
     assert_eq!(p["dnsPrefix"], "dev-aks");
     assert_eq!(mc["tags"]["env"], "dev");
-    assert_eq!(mc["tags"]["azop.dev/uid"], uid.as_str());
+    assert_eq!(mc["tags"]["azop.dev_uid"], uid.as_str());
     assert_eq!(
-        mc["tags"]["azop.dev/owner"],
+        mc["tags"]["azop.dev_owner"],
         format!("AksCluster/{}/dev-aks", world.ns)
     );
     let ps = pools(&world, "rg-dev", "dev-aks").await.unwrap();
@@ -109,7 +109,7 @@ async fn free_sample_from_apply_to_delete() {
     );
     for pool in &ps {
         assert_eq!(
-            pool["properties"]["tags"]["azop.dev/uid"],
+            pool["properties"]["tags"]["azop.dev_uid"],
             uid.as_str(),
             "{pool}"
         );

@@ -129,9 +129,9 @@ async fn create_converges_to_exactly_the_expected_resources_then_delete_removes_
         .iter()
         .filter(|r| r.get("tags").is_some() && !r["type"].as_str().unwrap().contains("/subnets"))
     {
-        assert_eq!(r["tags"]["azop.dev/uid"], uid.as_str(), "{}", r["id"]);
+        assert_eq!(r["tags"]["azop.dev_uid"], uid.as_str(), "{}", r["id"]);
         assert_eq!(
-            r["tags"]["azop.dev/owner"],
+            r["tags"]["azop.dev_owner"],
             format!("AzureCluster/{}/prod", world.ns),
             "{}",
             r["id"]

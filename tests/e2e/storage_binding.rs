@@ -92,7 +92,7 @@ async fn default_sample_copies_the_vhd_and_makes_an_image() {
             "sku": {"name": "Standard_LRS"},
             "kind": "StorageV2",
             "location": "westeurope",
-            "tags": {"azop.dev/owner": format!("StorageBinding/{}/base-images", w.ns), "azop.dev/uid": uid, "department": "finance", "env": "prod"},
+            "tags": {"azop.dev_owner": format!("StorageBinding/{}/base-images", w.ns), "azop.dev_uid": uid, "department": "finance", "env": "prod"},
             "properties": {
                 "supportsHttpsTrafficOnly": true,
                 "minimumTlsVersion": "TLS1_2",

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use azop_armsim::{RequestFilter, RunningSim, SimConfig};
+use azop_armsim::{RequestFilter, RequestRecord, RunningSim, SimConfig};
 use azop_testenv::TestEnv;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -320,6 +320,43 @@ impl World {
             child: Some(child),
             log,
         })
+    }
+
+    /// Stops the simulator as a crash would (open connections cut, requests in flight
+    /// unanswered) and starts it again at the same address from the state file `config`
+    /// names (`SimConfig::state_file`): what it had saved is there again, operations still
+    /// running finish on load, the request log starts empty. Returns the old log.
+    pub async fn restart_sim(&mut self, config: SimConfig) -> Result<Vec<RequestRecord>> {
+        if config.state_file.is_none() {
+            bail!("restart_sim needs a SimConfig with a state file");
+        }
+        let addr: std::net::SocketAddr = self
+            .sim
+            .url()
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .parse()
+            .context("the simulator's address")?;
+        let log = self.sim.requests(&RequestFilter::default());
+        // Take the running one out; a placeholder holds its place until the new one binds.
+        let placeholder = azop_armsim::start(SimConfig::default())
+            .await
+            .context("start a placeholder simulator")?;
+        let old = std::mem::replace(&mut self.sim, placeholder);
+        old.shutdown().await;
+        let mut last = None;
+        for _ in 0..50 {
+            match azop_armsim::start(config.clone().addr(addr)).await {
+                Ok(sim) => {
+                    let placeholder = std::mem::replace(&mut self.sim, sim);
+                    placeholder.shutdown().await;
+                    return Ok(log);
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the simulator did not start again at {addr}: {last:?}")
     }
 
     /// ARM requests that write (PUT, PATCH, POST, DELETE), excluding token calls.

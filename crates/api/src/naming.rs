@@ -12,11 +12,15 @@ pub const STORAGE_BINDING_FINALIZER: &str = "azop.dev/storagebinding-cleanup";
 /// Finalizer of ProxyConfig objects.
 pub const PROXY_CONFIG_FINALIZER: &str = "azop.dev/proxyconfig-cleanup";
 
+// Azure refuses `/` in tag names (InvalidTagNameCharacters, with < > % & \ ?), so the
+// ownership tags spell the Kubernetes-style prefix with `_`, as Cluster API Provider Azure's
+// `sigs.k8s.io_cluster-api-provider-azure_…` tags do; private DNS zones accept these too.
+
 /// Tag on every Azure resource azop creates: `<kind>/<namespace>/<name>` of the owner.
-pub const TAG_OWNER: &str = "azop.dev/owner";
+pub const TAG_OWNER: &str = "azop.dev_owner";
 /// Tag on every Azure resource azop creates: the owner's uid. azop deletes only resources
 /// carrying its own uid.
-pub const TAG_UID: &str = "azop.dev/uid";
+pub const TAG_UID: &str = "azop.dev_uid";
 
 /// Label key that opts a pod into proxy injection.
 pub const PROXY_INJECTION_LABEL_KEY: &str = "spectrocloud.com/connection";

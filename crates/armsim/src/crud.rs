@@ -168,6 +168,18 @@ pub fn put(
         .as_ref()
         .map(|e| e.id.clone())
         .unwrap_or_else(|| id.to_id());
+    if let Some(max) = ty.max_name_length()
+        && id.name().chars().count() > max
+    {
+        return Err(ArmError::bad_request(
+            "InvalidResourceName",
+            format!(
+                "Resource name {} is invalid. The name can be up to {max} characters long.",
+                id.name()
+            ),
+        ));
+    }
+    crate::tags::check(ty.tag_limits(), &body)?;
     let mut body = ty.validate(PutContext {
         id,
         id_str: &id_str,

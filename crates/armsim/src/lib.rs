@@ -22,6 +22,7 @@ pub mod router;
 pub mod server;
 pub mod sim_api;
 pub mod state;
+pub mod tags;
 pub mod state_file;
 pub mod store;
 pub mod throttle;

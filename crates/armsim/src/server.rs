@@ -349,7 +349,8 @@ impl RunningSim {
         let life = self.state.config.token_lifetime.as_secs() as i64;
         auth::issue(tenant, client_id, &self.url, life).0
     }
-    /// Stops accepting connections and waits for the accept loop to end.
+    /// Stops: no new connections, and every open one is closed (requests in flight get no
+    /// answer, as from a process that died). Waits for the accept loop to end.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
@@ -409,7 +410,17 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, StartError> {
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(stream, router.clone(), acceptor.clone()));
+                    // A connection lives as long as the simulator: a stopped one answers
+                    // nothing more, on new connections or kept-alive ones (a restart from
+                    // the state file is then a real restart).
+                    let mut stopped = rx.clone();
+                    let conn = serve_connection(stream, router.clone(), acceptor.clone());
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = conn => {}
+                            _ = stopped.wait_for(|s| *s) => {}
+                        }
+                    });
                 }
                 _ = rx.changed() => break,
             }

@@ -79,7 +79,8 @@ pub fn merge(
                 type_: obs.type_.clone(),
                 status: obs.status.as_str().to_string(),
                 reason: obs.reason.clone(),
-                message: obs.message.clone(),
+                // The API server refuses the whole status with a longer one.
+                message: crate::summary::fit(&obs.message, crate::summary::CONDITION_MESSAGE_LIMIT),
                 observed_generation,
                 last_transition_time,
             }

@@ -114,7 +114,11 @@ impl EventRecorder {
             reason: Some(ev.reason.clone()),
             event_time: Some(MicroTime(now)),
             regarding: Some(reference.clone()),
-            note: ev.note.clone(),
+            // The API server refuses a longer note: cut it, never lose the Event.
+            note: ev
+                .note
+                .as_deref()
+                .map(|n| crate::summary::fit(n, crate::summary::EVENT_NOTE_LIMIT)),
             metadata: ObjectMeta {
                 namespace: reference.namespace.clone(),
                 name: Some(format!(

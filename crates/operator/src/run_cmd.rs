@@ -49,6 +49,14 @@ pub struct RunArgs {
         env = "AZOP_BOOTSTRAP_TOKEN_TTL_SECONDS"
     )]
     bootstrap_token_ttl_seconds: u64,
+    /// Seconds an ARM operation is polled before it is dropped and its resource re-read
+    /// instead (an operation Azure lost, or one that never ends): nothing is polled forever.
+    #[arg(
+        long,
+        default_value_t = 3600,
+        env = "AZOP_OPERATION_DEADLINE_SECONDS"
+    )]
+    operation_deadline_seconds: u64,
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "AZOP_WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -173,6 +181,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         extra_root_certificates: match &args.ca_file {
             Some(p) => read_ca_file(p)?,
             None => Vec::new(),
+        },
+        lro: azop_provider::LroConfig {
+            default_deadline: Duration::from_secs(args.operation_deadline_seconds.max(1)),
+            ..azop_provider::LroConfig::default()
         },
         ..ProviderConfig::default()
     });

@@ -608,6 +608,7 @@ impl ArmSession {
     pub async fn poll_once(&self, handle: &LroHandle) -> Result<PollOutcome, AzureError> {
         let url = Url::parse(&handle.url)
             .map_err(|e| AzureError::config(format!("invalid operation url in handle: {e}")))?;
+        let now = OffsetDateTime::now_utc();
         let result = match self
             .send(ArmRequest {
                 method: Method::Get,
@@ -617,13 +618,16 @@ impl ArmSession {
             })
             .await
         {
-            Ok(resp) => lro::interpret_poll(handle, &resp, &self.lro, OffsetDateTime::now_utc()),
-            Err(e) => Err(e),
+            Ok(resp) => lro::interpret_poll(handle, &resp, &self.lro, now),
+            // Unreachable past its deadline counts as expired too.
+            Err(e) => lro::past_deadline(handle, Err(e), now),
         };
         self.metrics.record_lro(match &result {
             Ok(PollOutcome::InProgress { .. }) => "in_progress",
             Ok(PollOutcome::Succeeded { .. }) => "succeeded",
             Ok(PollOutcome::Failed(_)) => "failed",
+            Ok(PollOutcome::Gone) => "gone",
+            Ok(PollOutcome::Expired) => "expired",
             Err(_) => "error",
         });
         result

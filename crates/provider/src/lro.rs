@@ -56,6 +56,14 @@ pub enum PollOutcome {
     },
     /// The operation itself failed or was canceled; Azure's code and message are kept.
     Failed(AzureError),
+    /// The operation can no longer be read: its status URL answers 404 (ARM forgets an
+    /// operation some time after it ends, and loses it when the resource's operation is
+    /// replaced). Only the resource can tell what happened: drop the handle and re-read it.
+    Gone,
+    /// The operation outlived its deadline without an answer that ends it (still running, or
+    /// its status unreadable). It is dropped and the resource re-read, so nothing is polled
+    /// forever.
+    Expired,
 }
 
 /// Poller settings.
@@ -159,24 +167,35 @@ pub fn interpret_poll(
     cfg: &LroConfig,
     now: OffsetDateTime,
 ) -> Result<PollOutcome, AzureError> {
-    let outcome = match handle.kind {
-        LroKind::AzureAsyncOperation => interpret_async_operation(resp, cfg, now)?,
-        LroKind::Location => interpret_location(resp, cfg, now)?,
-        LroKind::ProvisioningState => interpret_provisioning_state(handle, resp, cfg, now)?,
+    // A 404 from any status URL: the operation is gone (a DELETE followed through the
+    // resource itself is the exception: its 404 is the answer).
+    let resource_gone_is_success =
+        handle.kind == LroKind::ProvisioningState && handle.method == "DELETE";
+    let outcome = if resp.status == 404 && !resource_gone_is_success {
+        Ok(PollOutcome::Gone)
+    } else {
+        match handle.kind {
+            LroKind::AzureAsyncOperation => interpret_async_operation(resp, cfg, now),
+            LroKind::Location => interpret_location(resp, cfg, now),
+            LroKind::ProvisioningState => interpret_provisioning_state(handle, resp, cfg, now),
+        }
     };
-    if let PollOutcome::InProgress { .. } = outcome
-        && now >= handle.deadline
-    {
-        return Ok(PollOutcome::Failed(AzureError::Transient {
-            status: None,
-            code: "OperationTimedOut".to_owned(),
-            message: format!(
-                "{} of {} did not finish by its deadline {}",
-                handle.method, handle.resource_id, handle.deadline
-            ),
-        }));
+    past_deadline(handle, outcome, now)
+}
+
+/// An operation past its deadline that has not ended (still running, or its status could not
+/// be read) is [`PollOutcome::Expired`]; an answer that ends it is kept.
+pub fn past_deadline(
+    handle: &LroHandle,
+    outcome: Result<PollOutcome, AzureError>,
+    now: OffsetDateTime,
+) -> Result<PollOutcome, AzureError> {
+    match outcome {
+        Ok(PollOutcome::InProgress { .. }) | Err(_) if now >= handle.deadline => {
+            Ok(PollOutcome::Expired)
+        }
+        other => other,
     }
-    Ok(outcome)
 }
 
 fn unreadable(resp: &RawResponse, now: OffsetDateTime) -> AzureError {
@@ -187,7 +206,8 @@ fn unreadable(resp: &RawResponse, now: OffsetDateTime) -> AzureError {
         &resp.body,
     );
     match err {
-        // A 404 of the status URL is "cannot read status", not "resource gone".
+        // A 404 never gets here (it is `Gone`); another "not found" code with another status
+        // says nothing about the resource either.
         AzureError::NotFound { code, message } => AzureError::Transient {
             status: Some(resp.status),
             code,
@@ -513,11 +533,6 @@ mod tests {
             interpret_poll(&h, &e500, &cfg(), NOW),
             Err(AzureError::Transient { .. })
         ));
-        let e404 = resp(404, &[], "");
-        assert!(matches!(
-            interpret_poll(&h, &e404, &cfg(), NOW),
-            Err(AzureError::Transient { .. })
-        ));
         let garbage = resp(200, &[], "<html>");
         assert!(interpret_poll(&h, &garbage, &cfg(), NOW).is_err());
         let no_status = resp(200, &[], "{}");
@@ -622,21 +637,91 @@ mod tests {
     }
 
     #[test]
-    fn past_the_deadline_an_unfinished_operation_fails_as_timed_out() {
+    fn past_the_deadline_an_unfinished_operation_expires_in_any_state() {
         let h = handle(LroKind::AzureAsyncOperation, "PUT");
-        let running = resp(200, &[], r#"{"status":"InProgress"}"#);
         let late = NOW + Duration::from_secs(601);
-        match interpret_poll(&h, &running, &cfg(), late) {
-            Ok(PollOutcome::Failed(e)) => {
-                assert_eq!(e.code(), Some("OperationTimedOut"));
-                assert!(e.is_retryable());
-            }
-            other => panic!("{other:?}"),
+        let running = resp(200, &[], r#"{"status":"InProgress"}"#);
+        assert_eq!(
+            interpret_poll(&h, &running, &cfg(), late),
+            Ok(PollOutcome::Expired)
+        );
+        // Unreadable, throttled, failing: past the deadline all the same.
+        for unreadable in [
+            resp(500, &[], r#"{"error":{"code":"InternalServerError","message":"m"}}"#),
+            resp(429, &[("Retry-After", "9")], ""),
+            resp(200, &[], "<html>"),
+        ] {
+            assert_eq!(
+                interpret_poll(&h, &unreadable, &cfg(), late),
+                Ok(PollOutcome::Expired)
+            );
         }
+        assert_eq!(
+            past_deadline(
+                &h,
+                Err(AzureError::transient("Connect", "connection refused")),
+                late
+            ),
+            Ok(PollOutcome::Expired)
+        );
+        // Before the deadline they are what they were.
+        assert_eq!(
+            past_deadline(
+                &h,
+                Ok(PollOutcome::InProgress {
+                    retry_after: Duration::from_secs(1)
+                }),
+                NOW
+            ),
+            Ok(PollOutcome::InProgress {
+                retry_after: Duration::from_secs(1)
+            })
+        );
         // A finished operation is reported even when polled late.
         let ok = resp(200, &[], r#"{"status":"Succeeded"}"#);
         assert_eq!(
             interpret_poll(&h, &ok, &cfg(), late),
+            Ok(PollOutcome::Succeeded { body: None })
+        );
+        let failed = resp(
+            200,
+            &[],
+            r#"{"status":"Failed","error":{"code":"QuotaExceeded","message":"m"}}"#,
+        );
+        assert!(matches!(
+            interpret_poll(&h, &failed, &cfg(), late),
+            Ok(PollOutcome::Failed(_))
+        ));
+    }
+
+    #[test]
+    fn a_status_url_that_answers_404_means_the_operation_is_gone() {
+        let not_found = resp(
+            404,
+            &[("x-ms-error-code", "OperationNotFound")],
+            r#"{"error":{"code":"OperationNotFound","message":"The operation was not found."}}"#,
+        );
+        for (kind, method) in [
+            (LroKind::AzureAsyncOperation, "PUT"),
+            (LroKind::AzureAsyncOperation, "DELETE"),
+            (LroKind::Location, "PUT"),
+            (LroKind::Location, "DELETE"),
+            (LroKind::ProvisioningState, "PUT"),
+        ] {
+            assert_eq!(
+                interpret_poll(&handle(kind, method), &not_found, &cfg(), NOW),
+                Ok(PollOutcome::Gone),
+                "{kind:?} {method}"
+            );
+        }
+        // A DELETE followed through the resource: its 404 is the answer.
+        assert_eq!(
+            interpret_poll(
+                &handle(LroKind::ProvisioningState, "DELETE"),
+                &not_found,
+                &cfg(),
+                NOW
+            ),
             Ok(PollOutcome::Succeeded { body: None })
         );
     }

@@ -93,7 +93,7 @@ async fn foreign_network_resources_are_never_changed_or_deleted_and_existing_one
     let vnet_path = ids::virtual_network(SUB, RG, "shared-vnet");
     let vnet_body = serde_json::json!({
         "location": "westeurope",
-        "tags": {"azop.dev/uid": "uid-someone-else"},
+        "tags": {"azop.dev_uid": "uid-someone-else"},
         "properties": {
             "addressSpace": {"addressPrefixes": ["10.50.0.0/16"]},
             "subnets": [{"name": "nodes", "properties": {

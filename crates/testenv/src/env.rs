@@ -84,7 +84,11 @@ pub struct TestEnv {
     admin: UserInfo,
     controller_manager: UserInfo,
     users: Vec<UserInfo>,
-    procs: Vec<Managed>,
+    /// Behind a lock so the API server can be restarted through a shared reference
+    /// ([`TestEnv::restart_apiserver`]).
+    procs: std::sync::Mutex<Vec<Managed>>,
+    /// How kube-apiserver was started, to start it again.
+    apiserver_cmd: Option<(PathBuf, Vec<String>)>,
     watchdog: Option<Child>,
     /// Processes outlive this value (detached or attached).
     keep_running: bool,
@@ -202,7 +206,8 @@ impl TestEnv {
             admin,
             controller_manager,
             users,
-            procs: Vec::new(),
+            procs: std::sync::Mutex::new(Vec::new()),
+            apiserver_cmd: None,
             watchdog,
             keep_running: false,
             remove_dir,
@@ -259,7 +264,8 @@ impl TestEnv {
                 groups: Vec::new(),
             },
             users: info.users,
-            procs: Vec::new(),
+            procs: std::sync::Mutex::new(Vec::new()),
+            apiserver_cmd: None,
             watchdog: None,
             keep_running: true,
             remove_dir: false,
@@ -351,7 +357,7 @@ impl TestEnv {
             "--logger=zap".to_string(),
             "--log-outputs=stderr".to_string(),
         ];
-        self.procs
+        self.procs()
             .push(process::spawn("etcd", &bins.etcd, &etcd_args, &[], &d)?);
 
         let pki = d.join("pki");
@@ -381,13 +387,14 @@ impl TestEnv {
         if let Ok(extra) = std::env::var("AZOP_KUBE_APISERVER_ARGS") {
             apiserver_args.extend(extra.split_whitespace().map(str::to_string));
         }
-        self.procs.push(process::spawn(
+        self.procs().push(process::spawn(
             "kube-apiserver",
             &bins.apiserver,
             &apiserver_args,
             &[],
             &d,
         )?);
+        self.apiserver_cmd = Some((bins.apiserver.clone(), apiserver_args));
         self.server = format!("https://127.0.0.1:{secure_port}");
         self.wait_ready(timeout).await?;
 
@@ -411,7 +418,7 @@ impl TestEnv {
             format!("--service-cluster-ip-range={SERVICE_CIDR}"),
             "--profiling=false".to_string(),
         ];
-        self.procs.push(process::spawn(
+        self.procs().push(process::spawn(
             "kube-controller-manager",
             &bins.controller_manager,
             &kcm_args,
@@ -428,11 +435,7 @@ impl TestEnv {
         let api: Api<ServiceAccount> = Api::namespaced(self.client()?, "default");
         let started = Instant::now();
         loop {
-            for p in &mut self.procs {
-                if let Some(status) = p.exited() {
-                    return Err(p.exited_early(status));
-                }
-            }
+            self.check_alive()?;
             let last = match api.get_opt("default").await {
                 Ok(Some(_)) => return Ok(()),
                 Ok(None) => "no ServiceAccount default/default yet".to_string(),
@@ -453,15 +456,11 @@ impl TestEnv {
     }
 
     /// Polls `/readyz` as admin; fails early when a process exits.
-    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+    async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let client = self.client()?;
         let started = Instant::now();
         loop {
-            for p in &mut self.procs {
-                if let Some(status) = p.exited() {
-                    return Err(p.exited_early(status));
-                }
-            }
+            self.check_alive()?;
             let req = http::Request::get("/readyz")
                 .body(Vec::new())
                 .map_err(|e| Error::Manifest {
@@ -487,11 +486,63 @@ impl TestEnv {
         }
     }
 
+    fn procs(&self) -> std::sync::MutexGuard<'_, Vec<Managed>> {
+        self.procs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An error when one of the processes has exited.
+    fn check_alive(&self) -> Result<()> {
+        for p in self.procs().iter_mut() {
+            if let Some(status) = p.exited() {
+                return Err(p.exited_early(status));
+            }
+        }
+        Ok(())
+    }
+
     fn stop_processes(&mut self) {
         // API server first, so it does not log etcd connection errors while shutting down.
-        while let Some(mut p) = self.procs.pop() {
+        while let Some(mut p) = self.procs().pop() {
             p.stop(STOP_GRACE);
         }
+    }
+
+    /// Stops kube-apiserver (SIGTERM, then SIGKILL after a grace period) and starts it again
+    /// on the same port with the same flags, as a control-plane restart would; returns once
+    /// `/readyz` answers again, with how long the server was away. etcd and
+    /// kube-controller-manager keep running. The previous server's log is kept as
+    /// `kube-apiserver.log.<n>`.
+    pub async fn restart_apiserver(&self) -> Result<Duration> {
+        let (bin, args) = self
+            .apiserver_cmd
+            .clone()
+            .ok_or_else(|| Error::Manifest {
+                path: self.dir.join("env.json"),
+                message: "this environment did not start kube-apiserver (attached?)".into(),
+            })?;
+        let started = Instant::now();
+        let old = {
+            let mut procs = self.procs();
+            procs
+                .iter()
+                .position(|p| p.name == "kube-apiserver")
+                .map(|i| procs.remove(i))
+        };
+        if let Some(mut p) = old {
+            p.stop(STOP_GRACE);
+        }
+        let log = self.dir.join("kube-apiserver.log");
+        let kept = (1..)
+            .map(|n| self.dir.join(format!("kube-apiserver.log.{n}")))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| self.dir.join("kube-apiserver.log.old"));
+        let _ = std::fs::rename(&log, &kept);
+        let p = process::spawn("kube-apiserver", &bin, &args, &[], &self.dir)?;
+        self.procs().push(p);
+        self.wait_ready(DEFAULT_READY_TIMEOUT).await?;
+        Ok(started.elapsed())
     }
 
     /// Stops the processes and removes the state directory if it was temporary. Idempotent.
@@ -625,7 +676,7 @@ impl TestEnv {
 
     /// Pids of the processes started by this value (empty when attached).
     pub fn pids(&self) -> Vec<i32> {
-        self.procs.iter().map(|p| p.pid).collect()
+        self.procs().iter().map(|p| p.pid).collect()
     }
 }
 

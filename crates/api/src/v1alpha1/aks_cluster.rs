@@ -8,10 +8,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, IPV4_MAX_LENGTH, LocalObjectRef,
-    SCOPE_RULES, SecretRef, VERSION_RULES,
+    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, IPV4_MAX_LENGTH, LABEL_RULES,
+    LocalObjectRef, SCOPE_RULES, SecretRef, VERSION_RULES, dns_zone_tag_rule,
 };
-use super::schema::{CelRule, cel, list_map, list_set};
+use super::schema::{CelRule, cel, list_map, list_set, node_labels};
 use crate::validation::{messages as msg, patterns};
 
 const SPEC_RULES: &[CelRule] = &[
@@ -35,7 +35,25 @@ const SPEC_RULES: &[CelRule] = &[
         msg::PRIVATE_CLUSTER_IMMUTABLE,
     )
     .at(".apiServerAccess"),
+    // AKS tags a private cluster's private DNS zone with the cluster's tags.
+    dns_zone_tag_rule!(
+        "has(self.apiServerAccess) && has(self.apiServerAccess.privateCluster) && self.apiServerAccess.privateCluster"
+    ),
 ];
+
+/// CEL: the node scale sets' tags (AKS puts the cluster's there), azop's own included, fit
+/// Azure's 2048 characters. 137 is what azop's own two take besides the cluster's name
+/// ([`crate::validation::own_tag_chars`]).
+const VM_TAGS_TOTAL_RULE: &str = "!has(self.spec.tags) || self.spec.tags.map(k, k.size() + self.spec.tags[k].size()).sum() + self.metadata.name.size() + 137 <= 2048";
+
+/// CEL on podCidr and serviceCidr: clear of the ranges AKS reserves
+/// ([`crate::validation::AKS_RESERVED_RANGES`]).
+const AKS_RANGE_RULES: &[CelRule] = &[CelRule::new(
+    "!isCIDR(self) || !['169.254.0.0/16', '172.30.0.0/16', '172.31.0.0/16', '192.0.2.0/24'].exists(r, cidr(r).containsCIDR(self) || cidr(self).containsCIDR(r))",
+    msg::AKS_RESERVED_RANGE,
+)
+.show(r#"'"' + self + '" overlaps a reserved range'"#)
+.invalid()];
 
 /// Spec of an AksCluster: a managed AKS cluster, its node pools, network and API server access.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -59,6 +77,7 @@ const SPEC_RULES: &[CelRule] = &[
     validation = Rule::new("self.metadata.name.size() <= 44").message(msg::CLUSTER_NAME_LENGTH),
     validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(msg::CLUSTER_NAME_CHARS),
     validation = Rule::new("!self.metadata.name.contains('microsoft') && !self.metadata.name.contains('windows')").message(msg::AKS_NAME_RESERVED),
+    validation = Rule::new(VM_TAGS_TOTAL_RULE).message(msg::VM_TAGS_TOTAL).field_path(".spec.tags"),
     validation = Rule::new("oldSelf.spec.kubernetesVersion == self.spec.kubernetesVersion || !has(self.status) || !has(self.status.kubernetesVersion) || !self.spec.kubernetesVersion.matches('^[0-9]+[.][0-9]+') || !oldSelf.spec.kubernetesVersion.matches('^[0-9]+[.][0-9]+') || (int(self.spec.kubernetesVersion.split('.')[0]) == int(oldSelf.spec.kubernetesVersion.split('.')[0]) && int(self.spec.kubernetesVersion.split('.')[1]) <= int(oldSelf.spec.kubernetesVersion.split('.')[1]) + 1) || (self.status.kubernetesVersion.matches('^[0-9]+[.][0-9]+') && int(self.spec.kubernetesVersion.split('.')[0]) == int(self.status.kubernetesVersion.split('.')[0]) && int(self.spec.kubernetesVersion.split('.')[1]) <= int(self.status.kubernetesVersion.split('.')[1]) + 1)").message(msg::VERSION_MINOR_SKIP).field_path(".spec.kubernetesVersion"),
     validation = Rule::new("oldSelf.spec.kubernetesVersion == self.spec.kubernetesVersion || !has(self.status) || !has(self.status.kubernetesVersion) || !self.status.kubernetesVersion.matches('^[0-9]+[.][0-9]+([.][0-9]+)?$') || int(self.spec.kubernetesVersion.split('.')[0]) > int(self.status.kubernetesVersion.split('.')[0]) || (int(self.spec.kubernetesVersion.split('.')[0]) == int(self.status.kubernetesVersion.split('.')[0]) && (int(self.spec.kubernetesVersion.split('.')[1]) > int(self.status.kubernetesVersion.split('.')[1]) || (int(self.spec.kubernetesVersion.split('.')[1]) == int(self.status.kubernetesVersion.split('.')[1]) && (self.spec.kubernetesVersion.split('.').size() < 3 || self.status.kubernetesVersion.split('.').size() < 3 || int(self.spec.kubernetesVersion.split('.')[2]) >= int(self.status.kubernetesVersion.split('.')[2])))))").message(msg::VERSION_BELOW_CURRENT).field_path(".spec.kubernetesVersion"),
 )]
@@ -253,7 +272,20 @@ const POOL_RULES: &[CelRule] = &[
         "!has(self.mode) || self.mode != 'System' || (has(self.count) ? self.count >= 1 : (!has(self.autoscale) || self.autoscale.min >= 1))",
         msg::SYSTEM_POOL_EMPTY,
     ),
+    CelRule::new(
+        "!has(self.mode) || self.mode != 'System' || !has(self.osType) || self.osType == 'Linux'",
+        msg::SYSTEM_POOL_LINUX,
+    )
+    .at(".osType")
+    .show(r#"'pool "' + self.name + '"'"#),
 ];
+
+/// CEL on an AKS pool's labels: AKS keeps `kubernetes.azure.com` for its own.
+const AKS_LABEL_RULES: &[CelRule] = &[CelRule::new(
+    "self.all(k, !k.startsWith('kubernetes.azure.com'))",
+    msg::AKS_LABEL_RESERVED,
+)
+.show(r#"'label "' + self.filter(k, k.startsWith('kubernetes.azure.com'))[0] + '"'"#)];
 
 /// An AKS node pool (agent pool). osType, vmSize, osDiskSizeGiB, zones, maxPods and subnetId
 /// are immutable: to change them add a new pool and remove the old one.
@@ -265,8 +297,8 @@ pub struct AksNodePool {
     /// Windows pools).
     #[schemars(regex(pattern = patterns::AKS_POOL_NAME), length(min = 1, max = 12))]
     pub name: String,
-    /// System pools run AKS's system pods (at least one Linux System pool is required); User
-    /// pools run workloads. Default User.
+    /// System pools run AKS's system pods and must be Linux (at least one System pool is
+    /// required); User pools run workloads. Default User.
     #[serde(default)]
     pub mode: PoolMode,
     /// Linux (default) or Windows.
@@ -302,8 +334,10 @@ pub struct AksNodePool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::SUBNET_ID), length(max = 1024))]
     pub subnet_id: Option<String>,
-    /// Kubernetes labels for the pool's nodes.
+    /// Kubernetes labels for the pool's nodes (at most 64): keys are Kubernetes qualified
+    /// names outside AKS's own `kubernetes.azure.com`, values at most 63 characters.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = node_labels, transform = cel(LABEL_RULES), transform = cel(AKS_LABEL_RULES))]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -420,15 +454,18 @@ pub struct AksNetwork {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_mode: Option<NetworkPluginMode>,
     /// Pod address range: kubenet, Azure CNI overlay or plugin none, never plain Azure CNI
-    /// (AKS refuses it). Must not overlap serviceCidr.
+    /// (AKS refuses it). Must not overlap serviceCidr nor the ranges AKS reserves
+    /// (169.254.0.0/16, 172.30.0.0/16, 172.31.0.0/16, 192.0.2.0/24).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
-    #[schemars(transform = cel(CIDR_RULES))]
+    #[schemars(transform = cel(CIDR_RULES), transform = cel(AKS_RANGE_RULES))]
     pub pod_cidr: Option<String>,
     /// Service address range. Set together with dnsServiceIP. Default: AKS's 10.0.0.0/16.
+    /// Must not overlap the ranges AKS reserves (169.254.0.0/16, 172.30.0.0/16,
+    /// 172.31.0.0/16, 192.0.2.0/24).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
-    #[schemars(transform = cel(CIDR_RULES))]
+    #[schemars(transform = cel(CIDR_RULES), transform = cel(AKS_RANGE_RULES))]
     pub service_cidr: Option<String>,
     /// Cluster DNS service address, inside serviceCidr and not its first address.
     #[serde(

@@ -7,10 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, KeyRef, LocalObjectRef, SCOPE_RULES,
-    VERSION_RULES,
+    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, KUBELET_LABEL_RULES, KeyRef,
+    LABEL_RULES, LocalObjectRef, SCOPE_RULES, VERSION_RULES,
 };
-use super::schema::{CelRule, cel, list_map, list_set};
+use super::schema::{CelRule, cel, list_map, list_set, node_labels};
 use crate::validation::{messages as msg, patterns};
 
 // CAPZ's defaults, which Palette users know. Macros so the CEL rules below (built with
@@ -54,6 +54,15 @@ pub const DEFAULT_WORKER_SUBNET_CIDR: &str = default_worker_subnet_cidr!();
 pub const DEFAULT_OS_DISK_SIZE_GIB: i32 = 60;
 pub const API_SERVER_PORT: i32 = 6443;
 
+/// CEL: every worker VM name, `<cluster>-<pool>-<index>`, fits Azure's 64 characters; the
+/// index has as many digits as twice the replicas minus one
+/// ([`crate::validation::highest_worker_index`]).
+const WORKER_VM_NAME_RULE: &str = "!has(self.spec.workerPools) || self.spec.workerPools.all(p, self.metadata.name.size() + p.name.size() + 2 + (p.replicas >= 501 ? 4 : p.replicas >= 51 ? 3 : p.replicas >= 6 ? 2 : 1) <= 64)";
+
+/// CEL: the VMs' tags, azop's own included, fit Azure's 2048 characters. 139 is what azop's
+/// own two take besides the cluster's name ([`crate::validation::own_tag_chars`]).
+const VM_TAGS_TOTAL_RULE: &str = "!has(self.spec.tags) || self.spec.tags.map(k, k.size() + self.spec.tags[k].size()).sum() + self.metadata.name.size() + 139 <= 2048";
+
 /// Spec of an AzureCluster: a Kubernetes cluster on Azure VMs, its network, machines and image.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -74,9 +83,11 @@ pub const API_SERVER_PORT: i32 = 6443;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 44").message(msg::CLUSTER_NAME_LENGTH),
     validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(msg::CLUSTER_NAME_CHARS),
+    validation = Rule::new(WORKER_VM_NAME_RULE).message(msg::WORKER_VM_NAME_LENGTH).field_path(".spec.workerPools"),
+    validation = Rule::new(VM_TAGS_TOTAL_RULE).message(msg::VM_TAGS_TOTAL).field_path(".spec.tags"),
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = cel(SCOPE_RULES))]
+#[schemars(transform = cel(SCOPE_RULES), transform = cel(SPEC_RULES))]
 pub struct AzureClusterSpec {
     /// Subscription, region, resource group, credentials and tags.
     #[serde(flatten)]
@@ -228,6 +239,100 @@ macro_rules! usable {
     };
 }
 
+// The subnets, defaults filled in, seen from the spec.
+macro_rules! spec_cp_cidr {
+    () => {
+        concat!(
+            "(has(self.network) && has(self.network.controlPlaneSubnet) && has(self.network.controlPlaneSubnet.cidr) ? self.network.controlPlaneSubnet.cidr : '",
+            default_control_plane_subnet_cidr!(),
+            "')"
+        )
+    };
+}
+macro_rules! spec_worker_cidr {
+    () => {
+        concat!(
+            "(has(self.network) && has(self.network.workerSubnet) && has(self.network.workerSubnet.cidr) ? self.network.workerSubnet.cidr : '",
+            default_worker_subnet_cidr!(),
+            "')"
+        )
+    };
+}
+// 2^0 .. 2^32, indexed by 32 minus a prefix length: a subnet's size.
+macro_rules! powers_of_two {
+    () => {
+        "[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576, 2097152, 4194304, 8388608, 16777216, 33554432, 67108864, 134217728, 268435456, 536870912, 1073741824, 2147483648, 4294967296]"
+    };
+}
+// Machines each subnet must hold.
+macro_rules! cp_need {
+    () => {
+        "((has(self.controlPlane.replicas) ? self.controlPlane.replicas : 3) + (has(self.network) && has(self.network.apiServerLoadBalancer) && has(self.network.apiServerLoadBalancer.type) && self.network.apiServerLoadBalancer.type == 'Internal' ? 1 : 0))"
+    };
+}
+macro_rules! worker_need {
+    () => {
+        "(has(self.workerPools) ? self.workerPools.map(p, p.replicas).sum() + self.workerPools.filter(p, p.replicas > 0).size() : 0)"
+    };
+}
+
+const SPEC_RULES: &[CelRule] = &[
+    CelRule::new(
+        concat!(
+            "!",
+            usable!(spec_cp_cidr!()),
+            " || cidr(",
+            spec_cp_cidr!(),
+            ").prefixLength() > 29 || ",
+            powers_of_two!(),
+            "[32 - cidr(",
+            spec_cp_cidr!(),
+            ").prefixLength()] - 5 >= ",
+            cp_need!()
+        ),
+        msg::SUBNET_CAPACITY,
+    )
+    .at(".network.controlPlaneSubnet.cidr")
+    .show(concat!(
+        spec_cp_cidr!(),
+        " + ' has ' + string(",
+        powers_of_two!(),
+        "[32 - cidr(",
+        spec_cp_cidr!(),
+        ").prefixLength()] - 5) + ' usable addresses and needs ' + string(",
+        cp_need!(),
+        ")"
+    ))
+    .invalid(),
+    CelRule::new(
+        concat!(
+            "!",
+            usable!(spec_worker_cidr!()),
+            " || cidr(",
+            spec_worker_cidr!(),
+            ").prefixLength() > 29 || ",
+            powers_of_two!(),
+            "[32 - cidr(",
+            spec_worker_cidr!(),
+            ").prefixLength()] - 5 >= ",
+            worker_need!()
+        ),
+        msg::SUBNET_CAPACITY,
+    )
+    .at(".network.workerSubnet.cidr")
+    .show(concat!(
+        spec_worker_cidr!(),
+        " + ' has ' + string(",
+        powers_of_two!(),
+        "[32 - cidr(",
+        spec_worker_cidr!(),
+        ").prefixLength()] - 5) + ' usable addresses and needs ' + string(",
+        worker_need!(),
+        ")"
+    ))
+    .invalid(),
+];
+
 const NETWORK_RULES: &[CelRule] = &[
     CelRule::new(
         "!has(self.existingVnet) || (has(self.vnetCidr) && has(self.controlPlaneSubnet) && has(self.controlPlaneSubnet.name) && has(self.controlPlaneSubnet.cidr) && has(self.controlPlaneSubnet.securityGroupName) && has(self.workerSubnet) && has(self.workerSubnet.name) && has(self.workerSubnet.cidr) && has(self.workerSubnet.securityGroupName))",
@@ -371,10 +476,12 @@ pub struct AzureClusterNetwork {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub existing_vnet: Option<ExistingVnet>,
     /// Address space of the VNet. Dynamic placement: the VNet azop creates (default
-    /// 10.0.0.0/8). Static placement: the existing VNet's address space, required. Immutable.
+    /// 10.0.0.0/8). Static placement: the existing VNet's address space, required. It must not
+    /// overlap the ranges Azure reserves (127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4,
+    /// 255.255.255.255/32, 168.63.129.16/32). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
-    #[schemars(transform = cel(CIDR_RULES))]
+    #[schemars(transform = cel(CIDR_RULES), transform = cel(VNET_CIDR_RULES))]
     pub vnet_cidr: Option<String>,
     /// The control-plane subnet (default CIDR 10.0.0.0/16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,6 +493,23 @@ pub struct AzureClusterNetwork {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_server_load_balancer: Option<ApiServerLoadBalancer>,
 }
+
+/// CEL on `vnetCidr`: clear of the ranges Azure reserves
+/// ([`crate::validation::VNET_RESERVED_RANGES`]).
+const VNET_CIDR_RULES: &[CelRule] = &[CelRule::new(
+    "!isCIDR(self) || !['127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4', '255.255.255.255/32', '168.63.129.16/32'].exists(r, cidr(r).containsCIDR(self) || cidr(self).containsCIDR(r))",
+    msg::VNET_RESERVED_RANGE,
+)
+.show(r#"'"' + self + '" overlaps a reserved range'"#)
+.invalid()];
+
+/// CEL on a subnet's CIDR: Azure's smallest subnet is a /29.
+const SUBNET_CIDR_RULES: &[CelRule] = &[CelRule::new(
+    "!isCIDR(self) || cidr(self).prefixLength() <= 29",
+    msg::SUBNET_TOO_SMALL,
+)
+.show(r#"'"' + self + '"'"#)
+.invalid()];
 
 /// An existing VNet (static placement).
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -408,10 +532,13 @@ pub struct SubnetSpec {
     #[schemars(regex(pattern = patterns::NETWORK_RESOURCE_NAME), length(max = 80))]
     pub name: Option<String>,
     /// Address range of the subnet; it must lie inside vnetCidr and not overlap the other
-    /// subnet. Immutable.
+    /// subnet, be a /29 or larger, and hold its machines: Azure reserves 5 addresses of every
+    /// subnet; the control-plane subnet needs one per control-plane machine (and one for an
+    /// internal load balancer), the worker subnet one per worker plus one per pool for a
+    /// rolling replacement. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = patterns::CIDR_V4), length(max = CIDR_MAX_LENGTH))]
-    #[schemars(transform = cel(CIDR_RULES))]
+    #[schemars(transform = cel(CIDR_RULES), transform = cel(SUBNET_CIDR_RULES))]
     pub cidr: Option<String>,
     /// Name of the existing network security group of the subnet (static placement only). For
     /// the control-plane subnet it must allow inbound TCP 6443.
@@ -510,8 +637,9 @@ pub enum OsDiskType {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerPool {
-    /// Pool name, unique in the cluster: 1-20 lowercase letters, digits and '-'. It prefixes the
-    /// machine names.
+    /// Pool name, unique in the cluster: 1-20 lowercase letters, digits and '-'. Machines are
+    /// named `<cluster>-<pool>-<index>`, which must fit Azure's 64 characters with an index of
+    /// up to twice the replicas.
     #[schemars(regex(pattern = patterns::WORKER_POOL_NAME), length(min = 1, max = 20))]
     pub name: String,
     /// Number of machines, 0 to 1000.
@@ -527,22 +655,46 @@ pub struct WorkerPool {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = patterns::ZONE)), transform = list_set, length(max = 3))]
     pub zones: Vec<String>,
-    /// Kubernetes labels for the pool's nodes.
+    /// Kubernetes labels for the pool's nodes (at most 64), set by kubelet when the node
+    /// registers: keys are Kubernetes qualified names, values at most 63 characters, and
+    /// nothing in the kubernetes.io or k8s.io namespaces that kubelet may not set on its own
+    /// node (`node-role.kubernetes.io/*` included: set those with kubectl).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(transform = node_labels, transform = cel(LABEL_RULES), transform = cel(KUBELET_LABEL_RULES))]
     pub labels: BTreeMap<String, String>,
-    /// Kubernetes taints for the pool's nodes.
+    /// Kubernetes taints for the pool's nodes (at most 64).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub taints: Vec<Taint>,
 }
+
+const TAINT_RULES: &[CelRule] = &[
+    CelRule::new(
+        r"self.key.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && (!self.key.contains('/') || self.key.split('/')[0].size() <= 253)",
+        msg::TAINT_KEY,
+    )
+    .at(".key")
+    .show(r#"'"' + self.key + '" is invalid'"#)
+    .invalid(),
+    CelRule::new(
+        r"!has(self.value) || self.value.matches('^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$')",
+        msg::TAINT_VALUE,
+    )
+    .at(".value")
+    .show(r#"'"' + self.value + '" is invalid'"#)
+    .invalid(),
+];
 
 /// A Kubernetes node taint.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = cel(TAINT_RULES))]
 pub struct Taint {
-    /// Taint key.
-    #[schemars(length(min = 1, max = 316))]
+    /// Taint key: a Kubernetes qualified name (an optional DNS-subdomain prefix and '/', then
+    /// 1-63 letters, digits, '-', '_' and '.').
+    #[schemars(length(min = 1, max = 317))]
     pub key: String,
-    /// Taint value.
+    /// Taint value: empty or 1-63 letters, digits, '-', '_' and '.'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
     pub value: Option<String>,

@@ -25,8 +25,10 @@ pub(crate) const SCOPE_RULES: &[CelRule] = &[
     .at(".resourceGroup"),
 ];
 
-/// CEL rules on a tag map: Azure's reserved prefixes, character set and value length. Each
-/// message names the first offending key, as the Rust check does.
+/// CEL rules on a tag map: Azure's reserved prefixes, character set and value length, and
+/// azop's own tag names. Each message names the first offending key, as the Rust check does.
+/// (Keys that differ only in case are refused by the Rust check alone: comparing every pair
+/// costs more than the API server allows a rule.)
 pub(crate) const TAG_RULES: &[CelRule] = &[
     CelRule::new(
         "self.all(k, !k.lowerAscii().startsWith('azure') && !k.lowerAscii().startsWith('microsoft') && !k.lowerAscii().startsWith('windows'))",
@@ -34,13 +36,60 @@ pub(crate) const TAG_RULES: &[CelRule] = &[
     )
     .show(r#"'tag key "' + self.filter(k, k.lowerAscii().startsWith('azure') || k.lowerAscii().startsWith('microsoft') || k.lowerAscii().startsWith('windows'))[0] + '" starts with a reserved prefix'"#),
     CelRule::new(
-        r"self.all(k, k.size() >= 1 && k.size() <= 512 && !k.matches('[<>%&?/\\\\]'))",
+        r"self.all(k, k.size() >= 1 && k.size() <= 512 && !k.matches('[<>%&?/\\\\[:cntrl:]]'))",
         msg::TAG_KEY_CHARS,
     )
-    .show(r#"'tag key "' + self.filter(k, k.size() < 1 || k.size() > 512 || k.matches('[<>%&?/\\\\]'))[0] + '"'"#),
+    .show(r#"'tag key "' + self.filter(k, k.size() < 1 || k.size() > 512 || k.matches('[<>%&?/\\\\[:cntrl:]]'))[0] + '"'"#),
     CelRule::new("self.all(k, self[k].size() <= 256)", msg::TAG_VALUE_LENGTH)
         .show(r#"'value of tag "' + self.filter(k, self[k].size() > 256)[0] + '"'"#),
+    CelRule::new(
+        "self.all(k, k.lowerAscii() != 'azop.dev_owner' && k.lowerAscii() != 'azop.dev_uid')",
+        msg::TAG_KEY_AZOP,
+    )
+    .show(r#"'tag key "' + self.filter(k, k.lowerAscii() == 'azop.dev_owner' || k.lowerAscii() == 'azop.dev_uid')[0] + '"'"#),
 ];
+
+/// CEL, on a spec with tags, for resources that are private DNS zones or VNet links (a
+/// StorageBinding's private endpoint, an AKS private cluster): at most 13 user tags, keys
+/// without spaces, special characters or a leading digit. `when` is the CEL condition under
+/// which the tags reach such a zone.
+macro_rules! dns_zone_tag_rule {
+    ($when:expr) => {
+        crate::v1alpha1::schema::CelRule::new(
+            concat!(
+                "!(",
+                $when,
+                ") || !has(self.tags) || (self.tags.size() <= 13 && self.tags.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_.-]*$')))"
+            ),
+            crate::validation::messages::DNS_ZONE_TAGS,
+        )
+        .at(".tags")
+    };
+}
+pub(crate) use dns_zone_tag_rule;
+
+/// CEL on a pool's node labels: Kubernetes' syntax for keys (qualified names) and values.
+pub(crate) const LABEL_RULES: &[CelRule] = &[
+    CelRule::new(
+        r"self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && (!k.contains('/') || k.split('/')[0].size() <= 253))",
+        msg::LABEL_KEY,
+    )
+    .show(r#"'label key "' + self.filter(k, !k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') || (k.contains('/') && k.split('/')[0].size() > 253))[0] + '" is invalid'"#),
+    CelRule::new(
+        r"self.all(k, self[k].matches('^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$'))",
+        msg::LABEL_VALUE,
+    )
+    .show(r#"'value of label "' + self.filter(k, !self[k].matches('^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$'))[0] + '" is invalid'"#),
+];
+
+/// CEL on labels kubelet sets with `--node-labels` (AzureCluster): nothing in the
+/// kubernetes.io and k8s.io namespaces but what kubelet may set
+/// ([`crate::validation::labels::kubelet_may_set`]).
+pub(crate) const KUBELET_LABEL_RULES: &[CelRule] = &[CelRule::new(
+    "self.all(k, !k.contains('/') || !k.split('/')[0].matches('(^|[.])(kubernetes|k8s)[.]io$') || k.split('/')[0].matches('(^|[.])(kubelet|node)[.]kubernetes[.]io$') || k in ['kubernetes.io/hostname', 'topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'failure-domain.beta.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/region', 'beta.kubernetes.io/instance-type', 'node.kubernetes.io/instance-type', 'kubernetes.io/os', 'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch'])",
+    msg::KUBELET_LABEL,
+)
+.show(r#"'label "' + self.filter(k, k.contains('/') && k.split('/')[0].matches('(^|[.])(kubernetes|k8s)[.]io$') && !k.split('/')[0].matches('(^|[.])(kubelet|node)[.]kubernetes[.]io$') && !(k in ['kubernetes.io/hostname', 'topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'failure-domain.beta.kubernetes.io/zone', 'failure-domain.beta.kubernetes.io/region', 'beta.kubernetes.io/instance-type', 'node.kubernetes.io/instance-type', 'kubernetes.io/os', 'kubernetes.io/arch', 'beta.kubernetes.io/os', 'beta.kubernetes.io/arch']))[0] + '"'"#)];
 
 /// Where in Azure an object's resources live and whose identity azop uses to manage them.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -68,7 +117,7 @@ pub struct AzureScope {
     #[serde(default)]
     pub create_resource_group: bool,
     /// Tags applied to every Azure resource azop creates for this object, next to azop's own
-    /// `azop.dev/owner` and `azop.dev/uid`. Keys starting (case-insensitively) with azure,
+    /// `azop.dev_owner` and `azop.dev_uid`. Keys starting (case-insensitively) with azure,
     /// microsoft or windows are reserved by Azure and refused. At most 50 tags.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = cel(TAG_RULES), transform = tags)]

@@ -117,7 +117,26 @@ pub(crate) fn list_set(schema: &mut Schema) {
 /// rules; values get no `maxLength`, because a schema length error would replace the shared
 /// message and stop every CEL rule of the object, and `size()` costs CEL nothing.
 pub(crate) fn tags(schema: &mut Schema) {
-    schema.insert("maxProperties".into(), json!(50));
+    schema.insert(
+        "maxProperties".into(),
+        json!(crate::validation::rules::MAX_USER_TAGS),
+    );
+}
+
+/// A pool's node labels: at most [`crate::validation::labels::MAX_NODE_LABELS`], values at
+/// most 63 characters (Kubernetes' limit). Both bound what the CEL rules reading them may
+/// cost; keys are checked by the rules.
+pub(crate) fn node_labels(schema: &mut Schema) {
+    schema.insert(
+        "maxProperties".into(),
+        json!(crate::validation::labels::MAX_NODE_LABELS),
+    );
+    if let Some(values) = schema
+        .get_mut("additionalProperties")
+        .and_then(Value::as_object_mut)
+    {
+        values.insert("maxLength".into(), json!(63));
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{AzureScope, AzureStatus, KeyRef, SCOPE_RULES};
+use super::common::{AzureScope, AzureStatus, KeyRef, SCOPE_RULES, dns_zone_tag_rule};
 use super::schema::{CelRule, cel, list_set};
 use crate::validation::{messages as msg, patterns};
 
@@ -40,6 +40,17 @@ const SPEC_RULES: &[CelRule] = &[
         msg::PRIVATE_ACCESS_IMMUTABLE,
     )
     .at(".networkAccess"),
+    // The tags go on the account azop creates, where a tag name has at most 128 characters.
+    CelRule::new(
+        "(has(self.storageAccount) && has(self.storageAccount.name)) || !has(self.tags) || self.tags.all(k, k.size() <= 128)",
+        msg::STORAGE_TAG_KEY_LENGTH,
+    )
+    .at(".tags")
+    .show(r#"'tag key "' + self.tags.filter(k, k.size() > 128)[0] + '"'"#),
+    // ... and on the private DNS zone and its VNet link.
+    dns_zone_tag_rule!(
+        "has(self.networkAccess) && has(self.networkAccess.mode) && self.networkAccess.mode == 'Private'"
+    ),
 ];
 
 /// Spec of a StorageBinding: the storage account and container for the base VHD.
@@ -60,6 +71,7 @@ const SPEC_RULES: &[CelRule] = &[
     shortname = "sb",
     category = "azop",
     doc = "The storage account and container that hold a base VHD, and the managed image made from it.",
+    validation = Rule::new("self.metadata.name.size() <= 74").message(msg::STORAGE_BINDING_NAME_LENGTH),
     printcolumn(
         name = "Ready",
         type_ = "string",

@@ -2,6 +2,7 @@
 
 use kube::ResourceExt;
 
+use super::labels::{self, NodeLabels};
 use super::rules::{self, cidr, overlaps};
 use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
 use crate::v1alpha1::{
@@ -21,6 +22,8 @@ impl Validate for AksCluster {
             );
         }
         spec(&mut errs, &self.spec);
+        // AKS puts the cluster's tags on the node pools' scale sets too.
+        rules::vm_tags_total(&mut errs, "spec.tags", &self.spec.azure.tags, "AksCluster", &name);
         errs.finish()
     }
 
@@ -176,6 +179,12 @@ fn spec(errs: &mut Errors, spec: &AksClusterSpec) {
     }
     for (i, pool) in spec.node_pools.iter().enumerate() {
         node_pool(errs, &format!("spec.nodePools[{i}]"), pool);
+        if pool.mode == PoolMode::System && pool.os_type != OsType::Linux {
+            errs.push(
+                format!("spec.nodePools[{i}].osType"),
+                format!("pool {:?}: {}", pool.name, msg::SYSTEM_POOL_LINUX),
+            );
+        }
         if spec.node_pools[..i].iter().any(|p| p.name == pool.name) {
             errs.push(
                 format!("spec.nodePools[{i}].name"),
@@ -199,6 +208,11 @@ fn spec(errs: &mut Errors, spec: &AksClusterSpec) {
         );
         if access.private_cluster == Some(true) && !access.authorized_ip_ranges.is_empty() {
             errs.push(field, msg::PRIVATE_WITH_AUTHORIZED_RANGES);
+        }
+        // A private cluster's API server has a private DNS zone, which AKS tags with the
+        // cluster's tags.
+        if access.private_cluster == Some(true) {
+            rules::dns_zone_tags(errs, "spec.tags", &spec.azure.tags);
         }
     }
     rules::opt_string(
@@ -302,6 +316,7 @@ fn node_pool(errs: &mut Errors, at: &str, pool: &AksNodePool) {
         (1, 1024),
         msg::SUBNET_ID,
     );
+    labels::node_labels(errs, &format!("{at}.labels"), &pool.labels, NodeLabels::Aks);
 }
 
 fn network(errs: &mut Errors, net: &AksNetwork) {
@@ -338,6 +353,16 @@ fn network(errs: &mut Errors, net: &AksNetwork) {
     }
     if net.plugin_mode.is_some() && net.plugin.is_some_and(|p| p != NetworkPlugin::Azure) {
         errs.push("spec.network.pluginMode", msg::OVERLAY_NEEDS_AZURE_CNI);
+    }
+    for (field, net) in [("spec.network.podCidr", pod), ("spec.network.serviceCidr", svc)] {
+        if let Some(net) = net
+            && let Some(range) = rules::overlapped_range(&net, &rules::AKS_RESERVED_RANGES)
+        {
+            errs.push(
+                field,
+                format!("{net} overlaps {range}: {}", msg::AKS_RESERVED_RANGE),
+            );
+        }
     }
     if let (Some(p), Some(s)) = (pod, svc)
         && overlaps(&p, &s)

@@ -2,6 +2,9 @@
 
 use kube::ResourceExt;
 
+use ipnet::Ipv4Net;
+
+use super::labels::{self, NodeLabels};
 use super::rules::{self, cidr, overlaps};
 use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
 use crate::v1alpha1::{
@@ -9,11 +12,17 @@ use crate::v1alpha1::{
     DEFAULT_VNET_CIDR, DEFAULT_WORKER_SUBNET_CIDR, KubernetesNetwork, LoadBalancerType, OsDisk,
 };
 
+/// Azure's longest Linux VM name.
+pub const MAX_VM_NAME: usize = 64;
+
 impl Validate for AzureCluster {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errs = Errors::default();
-        rules::cluster_name(&mut errs, &self.name_any());
+        let name = self.name_any();
+        rules::cluster_name(&mut errs, &name);
         spec(&mut errs, &self.spec);
+        worker_vm_names(&mut errs, &name, &self.spec);
+        rules::vm_tags_total(&mut errs, "spec.tags", &self.spec.azure.tags, "AzureCluster", &name);
         errs.finish()
     }
 
@@ -44,7 +53,8 @@ impl Validate for AzureCluster {
 fn spec(errs: &mut Errors, spec: &AzureClusterSpec) {
     rules::scope(errs, &spec.azure);
     rules::kubernetes_version(errs, "spec.kubernetesVersion", &spec.kubernetes_version);
-    network(errs, &spec.network);
+    let (cp_net, wk_net) = network(errs, &spec.network);
+    subnet_capacity(errs, spec, cp_net, wk_net);
     cluster_network(errs, &spec.cluster_network);
 
     let cp = &spec.control_plane;
@@ -91,15 +101,13 @@ fn spec(errs: &mut Errors, spec: &AzureClusterSpec) {
         vm_size(errs, &format!("{at}.vmSize"), &pool.vm_size);
         os_disk(errs, &format!("{at}.osDisk"), &pool.os_disk);
         rules::zones(errs, &format!("{at}.zones"), &pool.zones);
-        for (j, taint) in pool.taints.iter().enumerate() {
-            let len = taint.key.chars().count();
-            if len == 0 || len > 316 {
-                errs.push(
-                    format!("{at}.taints[{j}].key"),
-                    "taint keys must be 1-316 characters",
-                );
-            }
-        }
+        labels::node_labels(
+            errs,
+            &format!("{at}.labels"),
+            &pool.labels,
+            NodeLabels::Kubelet,
+        );
+        labels::taints(errs, &format!("{at}.taints"), &pool.taints);
     }
 
     let img = &spec.image;
@@ -150,7 +158,78 @@ fn os_disk(errs: &mut Errors, field: &str, disk: &OsDisk) {
     );
 }
 
-fn network(errs: &mut Errors, net: &AzureClusterNetwork) {
+/// The highest index a pool of `replicas` machines gives a name: a rolling replacement numbers
+/// new machines above the old ones, so up to twice the pool.
+pub fn highest_worker_index(replicas: i32) -> usize {
+    usize::try_from(replicas)
+        .unwrap_or(0)
+        .saturating_mul(2)
+        .saturating_sub(1)
+}
+
+/// `<cluster>-<pool>-<index>` must fit Azure's 64 characters (the NIC `-nic` and the OS disk
+/// `-osdisk` then fit their 80).
+fn worker_vm_names(errs: &mut Errors, cluster: &str, spec: &AzureClusterSpec) {
+    for (i, pool) in spec.worker_pools.iter().enumerate() {
+        let index = highest_worker_index(pool.replicas);
+        let len = cluster.chars().count() + pool.name.chars().count() + 2 + rules::digits(index);
+        if len > MAX_VM_NAME {
+            errs.push(
+                "spec.workerPools",
+                format!(
+                    "pool {i}: \"{cluster}-{}-{index}\" has {len} characters: {}",
+                    pool.name,
+                    msg::WORKER_VM_NAME_LENGTH
+                ),
+            );
+        }
+    }
+}
+
+/// Both subnets hold their machines: the control plane (and an internal load balancer's
+/// frontend), the workers with one spare address per pool for a rolling replacement.
+fn subnet_capacity(
+    errs: &mut Errors,
+    spec: &AzureClusterSpec,
+    cp_net: Option<Ipv4Net>,
+    wk_net: Option<Ipv4Net>,
+) {
+    let internal_lb = spec
+        .network
+        .api_server_load_balancer
+        .as_ref()
+        .and_then(|lb| lb.lb_type)
+        == Some(LoadBalancerType::Internal);
+    let cp_need = u64::try_from(spec.control_plane.replicas).unwrap_or(0) + u64::from(internal_lb);
+    let workers: u64 = spec
+        .worker_pools
+        .iter()
+        .map(|p| u64::try_from(p.replicas).unwrap_or(0))
+        .sum();
+    let surge = spec.worker_pools.iter().filter(|p| p.replicas > 0).count() as u64;
+    for (field, net, need) in [
+        ("spec.network.controlPlaneSubnet.cidr", cp_net, cp_need),
+        ("spec.network.workerSubnet.cidr", wk_net, workers + surge),
+    ] {
+        let Some(net) = net else { continue };
+        if net.prefix_len() > 29 {
+            continue; // reported as too small already
+        }
+        let usable = rules::usable_subnet_addresses(net.prefix_len());
+        if usable < need {
+            errs.push(
+                field,
+                format!(
+                    "{net} has {usable} usable addresses and needs {need}: {}",
+                    msg::SUBNET_CAPACITY
+                ),
+            );
+        }
+    }
+}
+
+/// The placement's rules; returns the two subnets (defaults filled in) when they parse.
+fn network(errs: &mut Errors, net: &AzureClusterNetwork) -> (Option<Ipv4Net>, Option<Ipv4Net>) {
     let cp = net.control_plane_subnet.clone().unwrap_or_default();
     let wk = net.worker_subnet.clone().unwrap_or_default();
     if let Some(v) = &net.existing_vnet {
@@ -240,6 +319,21 @@ fn network(errs: &mut Errors, net: &AzureClusterNetwork) {
         wk.cidr.as_deref().unwrap_or(DEFAULT_WORKER_SUBNET_CIDR),
         msg::CIDR_FORMAT,
     );
+    if let Some(vnet) = vnet
+        && let Some(range) = rules::overlapped_range(&vnet, &rules::VNET_RESERVED_RANGES)
+    {
+        errs.push(
+            vnet_field,
+            format!("{vnet} overlaps {range}: {}", msg::VNET_RESERVED_RANGE),
+        );
+    }
+    for (field, subnet) in [(cp_field, cp_net), (wk_field, wk_net)] {
+        if let Some(s) = subnet
+            && s.prefix_len() > 29
+        {
+            errs.push(field, format!("{s}: {}", msg::SUBNET_TOO_SMALL));
+        }
+    }
     if let Some(vnet) = vnet {
         for (field, subnet) in [(cp_field, cp_net), (wk_field, wk_net)] {
             if let Some(s) = subnet
@@ -266,6 +360,7 @@ fn network(errs: &mut Errors, net: &AzureClusterNetwork) {
             ),
         );
     }
+    (cp_net, wk_net)
 }
 
 fn cluster_network(errs: &mut Errors, net: &KubernetesNetwork) {

@@ -15,11 +15,24 @@ pub const OBJECT_NAME: &str = "must name an object in the same namespace: lowerc
 pub const DATA_KEY: &str = "must be a Secret or ConfigMap key: letters, digits, '-', '_' and '.'";
 pub const TAG_RESERVED: &str =
     "Azure reserves tag keys starting with azure, microsoft or windows; rename the key";
-pub const TAG_KEY_CHARS: &str = "tag keys must be 1-512 characters without <, >, %, &, \\, ? or /: Azure rejects them; rename the key";
+pub const TAG_KEY_CHARS: &str = "tag keys must be 1-512 characters without <, >, %, &, \\, ?, / or control characters: Azure rejects them (InvalidTagNameCharacters); rename the key";
 pub const TAG_VALUE_LENGTH: &str =
     "tag values must be at most 256 characters: Azure rejects longer values; shorten the value";
-pub const TAG_COUNT: &str =
-    "at most 50 tags are allowed: Azure limits a resource to 50 tags; remove some";
+pub const TAG_COUNT: &str = "at most 48 tags are allowed: Azure limits a resource to 50 tags and azop adds its own two (azop.dev_owner and azop.dev_uid); remove some";
+pub const TAG_KEY_CASE_DUPLICATE: &str = "tag keys must differ in more than letter case: Azure compares tag names case-insensitively; merge or rename the keys";
+pub const TAG_KEY_AZOP: &str =
+    "azop.dev_owner and azop.dev_uid are azop's own tags: remove them from spec.tags";
+pub const STORAGE_TAG_KEY_LENGTH: &str = "tag keys of a storage account must be at most 128 characters (other resources allow 512): every tag is also put on the storage account; shorten the key";
+pub const DNS_ZONE_TAGS: &str = "with a private DNS zone (StorageBinding networkAccess Private, AksCluster apiServerAccess.privateCluster) at most 13 tags are allowed, with keys of letters, digits, '_', '.' and '-' starting with a letter or '_': Azure private DNS zones and their VNet links hold at most 15 tags (azop adds two) and refuse spaces, other special characters and a leading digit in tag names; remove or rename tags";
+pub const VM_TAGS_TOTAL: &str = "the tags of a virtual machine (or an AKS node scale set), azop's own included, may add up to at most 2048 characters of keys and values: shorten or remove tags";
+
+// ---- Kubernetes labels and taints on nodes ----
+pub const LABEL_KEY: &str = "label keys must be Kubernetes qualified names: an optional prefix (a DNS subdomain of at most 253 characters) and '/', then 1-63 letters, digits, '-', '_' and '.' starting and ending with a letter or digit; rename the key";
+pub const LABEL_VALUE: &str = "label values must be empty or 1-63 letters, digits, '-', '_' and '.' starting and ending with a letter or digit; change the value";
+pub const KUBELET_LABEL: &str = "kubelet may not set labels in the kubernetes.io and k8s.io namespaces on its own node (it refuses to start and the node never joins); only the labels kubelet sets itself and the kubelet.kubernetes.io and node.kubernetes.io namespaces are allowed: use a prefix of your own (e.g. example.com/role), or set node-role.kubernetes.io/* with kubectl once the node has joined";
+pub const AKS_LABEL_RESERVED: &str = "node pool label keys must not start with kubernetes.azure.com: AKS reserves it for its own labels; use a prefix of your own";
+pub const TAINT_KEY: &str = "taint keys must be Kubernetes qualified names: an optional prefix (a DNS subdomain of at most 253 characters) and '/', then 1-63 letters, digits, '-', '_' and '.' starting and ending with a letter or digit; rename the key";
+pub const TAINT_VALUE: &str = "taint values must be empty or 1-63 letters, digits, '-', '_' and '.' starting and ending with a letter or digit; change the value";
 
 // ---- cluster names (AzureCluster and AksCluster) ----
 pub const CLUSTER_NAME_LENGTH: &str = "cluster name (metadata.name) must be at most 44 characters, because it prefixes Azure resource names: choose a shorter name";
@@ -61,6 +74,10 @@ pub const DYNAMIC_PLACEMENT_NAMES: &str = "subnet names and securityGroupName re
 pub const INTERNAL_LB_NEEDS_STATIC: &str = "an Internal API server load balancer needs static placement, because only an existing VNet with a gateway can reach it: set existingVnet or use Public";
 pub const SUBNET_OUTSIDE_VNET: &str =
     "subnets must lie inside the VNet: choose a subnet CIDR within vnetCidr or widen vnetCidr";
+pub const SUBNET_TOO_SMALL: &str = "subnets must be /29 or larger (a prefix length of at most 29): Azure's smallest subnet is a /29, and it reserves 5 addresses of every subnet; use a shorter prefix";
+pub const SUBNET_CAPACITY: &str = "the subnet has too few addresses for its machines: Azure reserves 5 addresses of every subnet; the control-plane subnet needs one per control-plane machine (and one for an internal load balancer), the worker subnet one per worker plus one per pool for a rolling replacement; widen the subnet or use fewer machines";
+pub const VNET_RESERVED_RANGE: &str = "the VNet's address space must not overlap ranges Azure reserves (127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 255.255.255.255/32, 168.63.129.16/32): choose a private range such as 10.0.0.0/16";
+pub const WORKER_VM_NAME_LENGTH: &str = "worker VM names are <cluster>-<pool>-<index> and Azure allows at most 64 characters for a Linux VM name; the index has as many digits as twice the pool's replicas (a rolling replacement numbers new machines above the old ones): shorten the cluster name or the pool name";
 pub const SUBNET_OVERLAP: &str =
     "subnets must not overlap: give the control-plane and worker subnets disjoint CIDRs";
 pub const PLACEMENT_IMMUTABLE: &str = "network placement (existingVnet) is immutable: a cluster cannot move to another VNet; create a new cluster";
@@ -79,6 +96,8 @@ pub const AAD_ADMIN_GROUPS_EMPTY: &str = "aadProfile.adminGroupObjectIDs cannot 
 pub const ADMIN_GROUP_ID: &str =
     "adminGroupObjectIDs entries must be Entra group object ids (GUIDs)";
 pub const SYSTEM_POOL_REQUIRED: &str = "nodePools needs at least one pool with mode System and osType Linux: AKS runs its system pods there";
+pub const SYSTEM_POOL_LINUX: &str = "System node pools must be Linux: AKS runs its system pods on Linux nodes only; set osType Linux or make the pool a User pool";
+pub const AKS_RESERVED_RANGE: &str = "podCidr and serviceCidr must not overlap ranges AKS reserves (169.254.0.0/16, 172.30.0.0/16, 172.31.0.0/16, 192.0.2.0/24): choose another range, such as 10.0.0.0/16";
 pub const AKS_POOL_NAME: &str =
     "node pool names must be 1-12 lowercase letters and digits, starting with a letter";
 pub const WINDOWS_POOL_NAME: &str = "Windows node pool names must be at most 6 characters: Windows computer names are built from them";
@@ -115,6 +134,7 @@ pub const PRIVATE_WITH_AUTHORIZED_RANGES: &str = "authorizedIPRanges cannot be u
 pub const SUBNET_ID: &str = "must be a subnet id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>";
 
 // ---- StorageBinding ----
+pub const STORAGE_BINDING_NAME_LENGTH: &str = "StorageBinding names must be at most 74 characters: the managed image azop makes is named <binding>-image and Azure allows 80 characters for an image name; rename the object";
 pub const STORAGE_ACCOUNT_NAME: &str = "storage account names must be 3-24 lowercase letters and digits, unique across Azure: choose another name";
 pub const CONTAINER_NAME: &str = "container names must be 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit";
 pub const NETWORK_ACCESS_MODE: &str =
@@ -247,6 +267,24 @@ pub const ALL: &[&str] = &[
     NO_PROXY_ENTRY,
     LOAD_BALANCER_TYPE,
     TRUSTED_CA_ONE_SOURCE,
+    TAG_KEY_CASE_DUPLICATE,
+    TAG_KEY_AZOP,
+    STORAGE_TAG_KEY_LENGTH,
+    DNS_ZONE_TAGS,
+    VM_TAGS_TOTAL,
+    LABEL_KEY,
+    LABEL_VALUE,
+    KUBELET_LABEL,
+    AKS_LABEL_RESERVED,
+    TAINT_KEY,
+    TAINT_VALUE,
+    SUBNET_TOO_SMALL,
+    SUBNET_CAPACITY,
+    VNET_RESERVED_RANGE,
+    WORKER_VM_NAME_LENGTH,
+    SYSTEM_POOL_LINUX,
+    AKS_RESERVED_RANGE,
+    STORAGE_BINDING_NAME_LENGTH,
 ];
 
 #[cfg(test)]

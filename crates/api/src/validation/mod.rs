@@ -3,6 +3,7 @@
 //! AzureCluster is Provisioning). The controllers run it before acting and report failures in
 //! the object's conditions.
 
+pub mod labels;
 pub mod messages;
 pub mod patterns;
 
@@ -15,7 +16,13 @@ mod storage_binding;
 
 use std::fmt;
 
+pub use azure_cluster::{MAX_VM_NAME, highest_worker_index};
 pub use parse::{parse_object, parse_yaml};
+pub use rules::{
+    AKS_RESERVED_RANGES, MAX_DNS_ZONE_USER_TAGS, MAX_USER_TAGS, VNET_RESERVED_RANGES,
+    own_tag_chars, tag_key_chars_ok, usable_subnet_addresses,
+};
+pub use storage_binding::MAX_STORAGE_BINDING_NAME;
 
 /// One broken rule: which field, and what is wrong and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -57,3 +57,11 @@ pub const NO_PROXY_ENTRY: &str = r"^[^\s,]+$";
 /// The length limit (1024) is the schema's maxLength: Go's regexp, which the API server uses,
 /// refuses repeat counts above 1000.
 pub const VHD_BLOB_NAME: &str = r"^[A-Za-z0-9][-A-Za-z0-9._/]*\.vhd$";
+/// A Kubernetes qualified name, as label and taint keys are: an optional DNS-subdomain prefix
+/// and `/`, then a name of 1–63 characters (the prefix's 253 are checked separately).
+pub const QUALIFIED_NAME: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/// A Kubernetes label value (also a taint value): empty, or 1–63 characters.
+pub const LABEL_VALUE: &str = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$";
+/// A tag name Azure DNS zones (and private DNS zones, with their VNet links) accept: no spaces,
+/// no special characters, no leading digit.
+pub const DNS_ZONE_TAG_KEY: &str = r"^[A-Za-z_][A-Za-z0-9_.-]*$";

@@ -188,15 +188,21 @@ pub(crate) fn scope_update(errs: &mut Errors, old: &AzureScope, new: &AzureScope
 
 const RESERVED_TAG_PREFIXES: [&str; 3] = ["azure", "microsoft", "windows"];
 
-/// Azure's tag rules: reserved prefixes (case-insensitive), forbidden characters, lengths,
-/// count.
+/// Azure's limit of tags on one resource, minus the two azop adds ([`crate::naming::TAG_OWNER`],
+/// [`crate::naming::TAG_UID`]).
+pub const MAX_USER_TAGS: usize = 48;
+
+/// Azure's tag rules for every resource: reserved prefixes (case-insensitive), forbidden
+/// characters, lengths, count (azop's own two included), names that differ only in case (Azure
+/// compares tag names case-insensitively), and azop's own tag names.
 pub(crate) fn tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, String>) {
-    if tags.len() > 50 {
+    if tags.len() > MAX_USER_TAGS {
         errs.push(
             field,
             format!("{} tags given: {}", tags.len(), msg::TAG_COUNT),
         );
     }
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for (key, value) in tags {
         let lower = key.to_lowercase();
         if let Some(prefix) = RESERVED_TAG_PREFIXES.iter().find(|p| lower.starts_with(*p)) {
@@ -208,12 +214,17 @@ pub(crate) fn tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, Strin
                 ),
             );
         }
-        let len = key.chars().count();
-        if len == 0 || len > 512 || key.chars().any(|c| "<>%&\\?/".contains(c)) {
+        if !tag_key_chars_ok(key) {
             errs.push(
                 field,
                 format!("tag key {}: {}", show(key), msg::TAG_KEY_CHARS),
             );
+        }
+        if [crate::naming::TAG_OWNER, crate::naming::TAG_UID]
+            .iter()
+            .any(|own| own.eq_ignore_ascii_case(key))
+        {
+            errs.push(field, format!("tag key {key:?}: {}", msg::TAG_KEY_AZOP));
         }
         if value.chars().count() > 256 {
             errs.push(
@@ -221,7 +232,132 @@ pub(crate) fn tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, Strin
                 format!("value of tag {key:?}: {}", msg::TAG_VALUE_LENGTH),
             );
         }
+        if let Some(first) = seen.insert(key.to_ascii_lowercase(), key) {
+            errs.push(
+                field,
+                format!(
+                    "tag keys {first:?} and {key:?}: {}",
+                    msg::TAG_KEY_CASE_DUPLICATE
+                ),
+            );
+        }
     }
+}
+
+/// 1–512 characters, none of `<>%&\?/` nor a control character.
+pub fn tag_key_chars_ok(key: &str) -> bool {
+    let len = key.chars().count();
+    (1..=512).contains(&len) && !key.chars().any(|c| "<>%&\\?/".contains(c) || c.is_ascii_control())
+}
+
+/// Storage accounts allow tag names of at most 128 characters (other resources 512).
+pub(crate) fn storage_account_tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, String>) {
+    for key in tags.keys().filter(|k| k.chars().count() > 128) {
+        errs.push(
+            field,
+            format!(
+                "tag key {} has {} characters: {}",
+                show(key),
+                key.chars().count(),
+                msg::STORAGE_TAG_KEY_LENGTH
+            ),
+        );
+    }
+}
+
+/// The most user tags a private DNS zone (or its VNet link) can carry: Azure's 15 minus
+/// azop's two.
+pub const MAX_DNS_ZONE_USER_TAGS: usize = 13;
+
+/// Private DNS zones and their VNet links hold at most 15 tags, named without spaces, special
+/// characters or a leading digit.
+pub(crate) fn dns_zone_tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, String>) {
+    if tags.len() > MAX_DNS_ZONE_USER_TAGS {
+        errs.push(
+            field,
+            format!("{} tags given: {}", tags.len(), msg::DNS_ZONE_TAGS),
+        );
+    }
+    for key in tags.keys().filter(|k| !matches(patterns::DNS_ZONE_TAG_KEY, k)) {
+        errs.push(
+            field,
+            format!("tag key {}: {}", show(key), msg::DNS_ZONE_TAGS),
+        );
+    }
+}
+
+/// What azop's own two tags can take of a VM's 2048 characters, for an object of `kind`
+/// named `name`: both keys, the uid (36) and the owner `<kind>/<namespace>/<name>` with the
+/// longest namespace (63), since a CEL rule cannot see the namespace.
+pub fn own_tag_chars(kind: &str, name: &str) -> usize {
+    crate::naming::TAG_OWNER.len()
+        + crate::naming::TAG_UID.len()
+        + 36
+        + kind.len()
+        + 1
+        + 63
+        + 1
+        + name.chars().count()
+}
+
+/// A VM's (or a scale set's) tags may add up to 2048 characters of names and values.
+pub(crate) fn vm_tags_total(
+    errs: &mut Errors,
+    field: &str,
+    tags: &BTreeMap<String, String>,
+    kind: &str,
+    name: &str,
+) {
+    let user: usize = tags
+        .iter()
+        .map(|(k, v)| k.chars().count() + v.chars().count())
+        .sum();
+    let own = own_tag_chars(kind, name);
+    if user + own > 2048 {
+        errs.push(
+            field,
+            format!(
+                "the tags' keys and values take {user} characters and azop's own up to {own}: {}",
+                msg::VM_TAGS_TOTAL
+            ),
+        );
+    }
+}
+
+/// Ranges Azure refuses in a VNet's address space.
+pub const VNET_RESERVED_RANGES: [&str; 5] = [
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "224.0.0.0/4",
+    "255.255.255.255/32",
+    "168.63.129.16/32",
+];
+
+/// Ranges AKS refuses for pod and service CIDRs.
+pub const AKS_RESERVED_RANGES: [&str; 4] = [
+    "169.254.0.0/16",
+    "172.30.0.0/16",
+    "172.31.0.0/16",
+    "192.0.2.0/24",
+];
+
+/// The first of `reserved` that `net` overlaps.
+pub(crate) fn overlapped_range(net: &Ipv4Net, reserved: &[&'static str]) -> Option<&'static str> {
+    reserved.iter().copied().find(|r| {
+        r.parse::<Ipv4Net>()
+            .is_ok_and(|r: Ipv4Net| overlaps(net, &r))
+    })
+}
+
+/// Addresses Azure leaves for machines in a subnet of prefix length `prefix`: all but the
+/// network address, three for Azure's services and the broadcast address.
+pub fn usable_subnet_addresses(prefix: u8) -> u64 {
+    (1u64 << (32 - u32::from(prefix.min(32)))).saturating_sub(5)
+}
+
+/// Number of decimal digits of `n`.
+pub(crate) fn digits(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// Cluster names prefix Azure resource names.

@@ -1,14 +1,49 @@
 //! StorageBinding rules.
 
+use kube::ResourceExt;
+
 use super::rules;
 use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
+
+/// The longest StorageBinding name: its image is `<binding>-image`, and Azure allows 80
+/// characters for an image name.
+pub const MAX_STORAGE_BINDING_NAME: usize = 74;
 use crate::v1alpha1::{NetworkAccessMode, StorageBinding};
 
 impl Validate for StorageBinding {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errs = Errors::default();
         let spec = &self.spec;
+        let name = self.name_any();
+        if name.chars().count() > MAX_STORAGE_BINDING_NAME {
+            errs.push(
+                "metadata.name",
+                format!(
+                    "{} has {} characters: {}",
+                    rules::show(&name),
+                    name.chars().count(),
+                    msg::STORAGE_BINDING_NAME_LENGTH
+                ),
+            );
+        }
         rules::scope(&mut errs, &spec.azure);
+        // The tags go on the account azop creates (none when an existing one is attached).
+        if spec
+            .storage_account
+            .as_ref()
+            .and_then(|a| a.name.as_ref())
+            .is_none()
+        {
+            rules::storage_account_tags(&mut errs, "spec.tags", &spec.azure.tags);
+        }
+        // ... and on the private DNS zone and its VNet link.
+        if spec
+            .network_access
+            .as_ref()
+            .is_some_and(|a| a.mode == NetworkAccessMode::Private)
+        {
+            rules::dns_zone_tags(&mut errs, "spec.tags", &spec.azure.tags);
+        }
         if let Some(account) = &spec.storage_account {
             rules::opt_string(
                 &mut errs,

@@ -125,6 +125,51 @@ fn pool_name_ok(name: &str, os: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
+/// Why AKS refuses a node label, if it does: Kubernetes' syntax for keys (qualified names)
+/// and values, and the `kubernetes.azure.com` prefix AKS keeps for itself.
+fn node_label_problem(key: &str, value: &str) -> Option<&'static str> {
+    let name_part = |s: &str| {
+        (1..=63).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    let key_ok = match key.split_once('/') {
+        None => name_part(key),
+        Some((prefix, name)) => {
+            name_part(name)
+                && prefix.len() <= 253
+                && prefix.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                })
+        }
+    };
+    if !key_ok {
+        return Some("a label key must be a Kubernetes qualified name ([prefix/]name)");
+    }
+    if !(value.is_empty() || name_part(value)) {
+        return Some("a label value must be at most 63 letters, digits, '-', '_' or '.'");
+    }
+    if key.starts_with("kubernetes.azure.com") {
+        return Some("the kubernetes.azure.com prefix is reserved for AKS");
+    }
+    None
+}
+
+/// Ranges AKS refuses for pod and service CIDRs (Microsoft Learn, "kubenet" and "Azure CNI
+/// Overlay" networking: they are used by AKS or reserved).
+pub const RESERVED_CIDRS: [&str; 4] = [
+    "169.254.0.0/16",
+    "172.30.0.0/16",
+    "172.31.0.0/16",
+    "192.0.2.0/24",
+];
+
 /// Normalizes one pool's properties (defaults, version), validating what AKS validates.
 fn normalize_pool(
     name: &str,
@@ -153,6 +198,25 @@ fn normalize_pool(
                 "The value of parameter agentPoolProfile.maxPods is {mp}, which is out of the range [10, 250]."
             ),
         ));
+    }
+    let mode = props.get("mode").and_then(Value::as_str).unwrap_or("User");
+    if mode.eq_ignore_ascii_case("System") && !os.eq_ignore_ascii_case("Linux") {
+        return Err(bad(
+            "InvalidParameter",
+            format!(
+                "The agent pool '{name}' is a System pool of osType {os}: System pools must be Linux (AKS runs its system pods on Linux nodes only)."
+            ),
+        ));
+    }
+    if let Some(labels) = props.get("nodeLabels").and_then(Value::as_object) {
+        for (key, value) in labels {
+            if let Some(problem) = node_label_problem(key, value.as_str().unwrap_or_default()) {
+                return Err(bad(
+                    "InvalidParameter",
+                    format!("The node label '{key}' of agent pool '{name}' is invalid: {problem}."),
+                ));
+            }
+        }
     }
     props.entry("osType").or_insert(json!("Linux"));
     props.entry("mode").or_insert(json!("User"));
@@ -224,6 +288,18 @@ impl ResourceType for ManagedClusters {
             ));
         }
         let location = require_location(&ctx.body)?;
+        // AKS puts the cluster's tags on the node pools' scale sets and, for a private
+        // cluster, on its private DNS zone: their limits apply (AKS fails the operation on
+        // them; the simulator refuses the request).
+        crate::tags::check(crate::tags::TagLimits::VIRTUAL_MACHINE, &ctx.body)?;
+        let private_cluster = ctx
+            .body
+            .pointer("/properties/apiServerAccessProfile/enablePrivateCluster")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if private_cluster {
+            crate::tags::check(crate::tags::TagLimits::DNS_ZONE, &ctx.body)?;
+        }
         let mut out = tracked_body(&ctx.body, &[]);
         out["location"] = json!(location);
         let sku_tier = out
@@ -487,6 +563,27 @@ impl ResourceType for ManagedClusters {
                     "InvalidParameter",
                     "The value of parameter networkProfile.podCidr is invalid: podCidr can only be set with networkPlugin kubenet, with networkPlugin azure and networkPluginMode overlay, or with networkPlugin none. Azure CNI without overlay gives pods addresses from the nodes' subnet.",
                 ));
+            }
+            for field in ["podCidr", "serviceCidr"] {
+                let Some(net) = np
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .and_then(|c| c.parse::<ipnet::IpNet>().ok())
+                else {
+                    continue;
+                };
+                if let Some(r) = RESERVED_CIDRS.iter().find(|r| {
+                    r.parse::<ipnet::IpNet>()
+                        .is_ok_and(|r| r.contains(&net) || net.contains(&r))
+                }) {
+                    return Err(bad(
+                        "InvalidParameter",
+                        format!(
+                            "The value of parameter networkProfile.{field} is invalid: {net} overlaps {r}, which AKS reserves ({}).",
+                            RESERVED_CIDRS.join(", ")
+                        ),
+                    ));
+                }
             }
             np.entry("networkPlugin").or_insert(json!("azure"));
             np.entry("serviceCidr").or_insert(json!("10.0.0.0/16"));

@@ -152,6 +152,14 @@ pub trait ResourceType: Send + Sync + 'static {
     fn not_found_code(&self) -> &'static str {
         "ResourceNotFound"
     }
+    /// What this type allows for its tags (checked by ARM before `validate`).
+    fn tag_limits(&self) -> crate::tags::TagLimits {
+        crate::tags::TagLimits::GENERAL
+    }
+    /// The longest name this type allows, when the engine checks it (`InvalidResourceName`).
+    fn max_name_length(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A provider-level POST action: `/subscriptions/{sub}/providers/{ns}/{action}`.

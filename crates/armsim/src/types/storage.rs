@@ -223,6 +223,9 @@ impl StorageAccounts {
 }
 
 impl ResourceType for StorageAccounts {
+    fn tag_limits(&self) -> crate::tags::TagLimits {
+        crate::tags::TagLimits::STORAGE_ACCOUNT
+    }
     fn type_name(&self) -> &'static str {
         ACCOUNT
     }

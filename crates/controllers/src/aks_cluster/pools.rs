@@ -130,7 +130,7 @@ mod tests {
 
     fn pool(name: &str, mode: &str, uid: &str, state: &str) -> Value {
         json!({"name": name, "id": format!("/c/agentPools/{name}"),
-               "properties": {"mode": mode, "provisioningState": state, "tags": {"azop.dev/uid": uid}}})
+               "properties": {"mode": mode, "provisioningState": state, "tags": {"azop.dev_uid": uid}}})
     }
 
     fn wanted(names: &[&str]) -> BTreeSet<String> {

@@ -62,7 +62,7 @@ impl Wording<Part, Extra> for AksWording<'_> {
 
     fn not_owned(&self, labels: &[String]) -> String {
         format!(
-            "{} already exist(s) without this AksCluster's ownership (azop.dev/uid tag, or owner reference for a Secret); azop never changes what it did not create: delete or rename it, or rename the cluster",
+            "{} already exist(s) without this AksCluster's ownership (azop.dev_uid tag, or owner reference for a Secret); azop never changes what it did not create: delete or rename it, or rename the cluster",
             labels.join(", ")
         )
     }

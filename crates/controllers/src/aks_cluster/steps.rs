@@ -588,7 +588,7 @@ mod tests {
     fn running(version: &str, pools: serde_json::Value) -> ManagedCluster {
         serde_json::from_value(serde_json::json!({
             "name": "c", "location": "westeurope", "eTag": "e1",
-            "tags": {"azop.dev/uid": "uid-1"},
+            "tags": {"azop.dev_uid": "uid-1"},
             "properties": {"kubernetesVersion": version, "currentKubernetesVersion": version, "agentPoolProfiles": pools}
         }))
         .expect("cluster")
@@ -667,7 +667,7 @@ mod tests {
         );
         assert_eq!(p.orchestrator_version.as_deref(), Some("1.33.3"));
         let observed: AgentPool = serde_json::from_value(serde_json::json!({
-            "properties": {"count": 7, "enableAutoScaling": true, "minCount": 2, "maxCount": 10, "currentOrchestratorVersion": "1.33.3", "tags": {"azop.dev/uid": "uid-1"}}
+            "properties": {"count": 7, "enableAutoScaling": true, "minCount": 2, "maxCount": 10, "currentOrchestratorVersion": "1.33.3", "tags": {"azop.dev_uid": "uid-1"}}
         }))
         .expect("pool");
         let body = pool_body(&k, &spec, "1.33", &owner(), Some("1.33.3"), Some(&observed));

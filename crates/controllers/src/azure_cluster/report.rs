@@ -38,8 +38,8 @@ impl Wording<Part, MachinePlan> for ClusterWording<'_> {
 
     fn not_owned(&self, labels: &[String]) -> String {
         format!(
-            "{} in resource group {} already exist(s) without this object's azop.dev/uid tag; azop never changes what it did not create: delete or rename it, or rename the cluster",
-            labels.join(", "),
+            "{} in resource group {} already exist(s) without this object's azop.dev_uid tag; azop never changes what it did not create: delete or rename it, or rename the cluster",
+            crate::summary::names(labels),
             self.scope.resource_group
         )
     }
@@ -104,19 +104,20 @@ fn replacement(steps: &[StepView<'_>], removing: &[String]) -> Option<Cond> {
             outdated.len()
         );
         if !coming.is_empty() {
-            line.push_str(&format!("; coming up: {}", coming.join(", ")));
+            line.push_str(&format!("; coming up: {}", crate::summary::names(&coming)));
         }
         if !going.is_empty() {
             line.push_str(&format!(
                 "; removing: {}",
-                going
-                    .iter()
-                    .map(|g| g.trim_start_matches("virtualMachines "))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::summary::names(
+                    &going
+                        .iter()
+                        .map(|g| g.trim_start_matches("virtualMachines "))
+                        .collect::<Vec<_>>()
+                )
             ));
         }
-        line.push_str(&format!("; outdated: {}", outdated.join(", ")));
+        line.push_str(&format!("; outdated: {}", crate::summary::names(&outdated)));
         lines.push(line);
     }
     (!lines.is_empty()).then(|| {
@@ -150,7 +151,7 @@ fn control_plane_outdated(steps: &[StepView<'_>]) -> Option<Cond> {
             "OutdatedMachines",
             format!(
                 "{} run(s) an older image or OS disk than the spec: azop does not replace control-plane machines yet (that needs etcd membership changes); control-plane machines created from now on get the new one, running ones keep theirs",
-                outdated.join(", ")
+                crate::summary::names(&outdated)
             ),
         )
     })

@@ -238,7 +238,7 @@ async fn report<K: Kind>(
             type_: EventType::Normal,
             reason: "ScalingDown",
             action: "Delete",
-            message: format!("removing {}", sweep.started.join(", ")),
+            message: format!("removing {}", crate::summary::names(&sweep.started)),
         });
     }
     status::publish::<K>(ctx, obj, notes).await;

@@ -58,7 +58,7 @@ impl Problem {
         match self {
             Problem::KeptForeignInside { label, foreign } => format!(
                 "{label} is kept: it holds resources azop did not create ({})",
-                foreign.join(", ")
+                crate::summary::names(foreign)
             ),
             Problem::KeptNotOurs { label } => {
                 format!("{label} is kept: azop did not create it (it existed before)")
@@ -169,7 +169,7 @@ pub fn deleting_message(remaining: &[String], problems: &[Problem]) -> String {
     let mut message = format!(
         "deleting {} resource(s): {}",
         remaining.len(),
-        remaining.join(", ")
+        crate::summary::names(remaining)
     );
     let blocking: Vec<String> = problems
         .iter()
@@ -177,7 +177,10 @@ pub fn deleting_message(remaining: &[String], problems: &[Problem]) -> String {
         .map(Problem::message)
         .collect();
     if !blocking.is_empty() {
-        message.push_str(&format!("; problems: {}", blocking.join("; ")));
+        message.push_str(&format!(
+            "; problems: {}",
+            crate::summary::names(&blocking).replace(", ", "; ")
+        ));
     }
     message
 }
@@ -202,7 +205,7 @@ fn delete_blocked<S: HasAzureStatus>(previous: &S, finalizer: &str, err: Error) 
         if left.is_empty() {
             "unknown".to_string()
         } else {
-            left.join(", ")
+            crate::summary::names(&left)
         },
     );
     Halt::Stop(Stop::new("DeleteBlocked", message, err.retry_class()))
@@ -492,7 +495,7 @@ async fn finish<K: Kind>(
             type_: EventType::Normal,
             reason: "Deleting",
             action: "Delete",
-            message: format!("deleting {}", round.started.join(", ")),
+            message: format!("deleting {}", crate::summary::names(&round.started)),
         });
     }
     let left = round.left(plan);

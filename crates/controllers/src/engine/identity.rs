@@ -8,7 +8,7 @@ use azop_provider::Owner;
 /// tell controllers apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// The kind, as the `azop.dev/owner` tag spells it: `AzureCluster`.
+    /// The kind, as the `azop.dev_owner` tag spells it: `AzureCluster`.
     pub kind: &'static str,
     /// The finalizer that keeps the object until its Azure resources are gone.
     pub finalizer: &'static str,

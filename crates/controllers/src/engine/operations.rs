@@ -98,9 +98,15 @@ pub async fn poll(session: &ArmSession, ops: &[ArmOperation]) -> Polled {
             Ok(PollOutcome::Failed(e)) => {
                 failures.insert(op.resource_id.to_ascii_lowercase(), Failure::operation(&e));
             }
-            // The operation URL is gone (Azure forgets finished operations): what the resource
-            // looks like now tells the rest.
-            Err(AzureError::NotFound { .. }) => {}
+            // The operation URL is gone (Azure forgets operations), or the operation outlived
+            // its deadline: it is dropped, and this pass re-reads the resource, whose state
+            // tells the rest (Succeeded, Failed, still provisioning, or absent).
+            Ok(PollOutcome::Gone) => {
+                tracing::info!(url = %op.url, resource = %op.resource_id, "operation gone (404); re-reading the resource");
+            }
+            Ok(PollOutcome::Expired) => {
+                tracing::warn!(url = %op.url, resource = %op.resource_id, "operation past its deadline; dropped, re-reading the resource");
+            }
             Err(e) => {
                 tracing::debug!(url = %op.url, error = %e, "could not poll an operation; keeping it");
                 next = Some(next.map_or(Duration::from_secs(5), |n| n.min(Duration::from_secs(5))));

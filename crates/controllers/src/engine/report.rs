@@ -85,7 +85,11 @@ pub trait Wording<P: Part, X> {
             part.condition_type(),
             Status::False,
             self.progress_reason(part),
-            format!("{ready} of {} ready; {}", steps.len(), pending.join(", ")),
+            format!(
+                "{ready} of {} ready; {}",
+                steps.len(),
+                crate::summary::names(&pending)
+            ),
         )
     }
 
@@ -137,7 +141,7 @@ pub fn existing_resource_group<P: Part>(part: P, name: &str) -> Cond {
         Status::True,
         "ExistingResourceGroup",
         format!(
-            "resource group {name} already existed without this object's azop.dev/uid tag: azop uses it as it is and never changes or deletes it"
+            "resource group {name} already existed without this object's azop.dev_uid tag: azop uses it as it is and never changes or deletes it"
         ),
     )
 }

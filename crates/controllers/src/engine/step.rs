@@ -130,7 +130,7 @@ impl StepError {
 #[derive(Clone, Debug, Default)]
 pub struct Observation {
     pub exists: bool,
-    /// Carries this object's `azop.dev/uid` tag.
+    /// Carries this object's `azop.dev_uid` tag.
     pub owned: bool,
     pub provisioning_state: Option<String>,
     /// Managed properties that differ from the spec (empty when absent or not owned).

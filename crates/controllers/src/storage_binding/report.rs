@@ -100,7 +100,7 @@ impl Wording<Part, ()> for BindingWording<'_> {
 
     fn not_owned(&self, labels: &[String]) -> String {
         format!(
-            "{} already exist(s) without this binding's azop.dev/uid; azop never changes what it did not create: delete or rename it, or change the binding",
+            "{} already exist(s) without this binding's azop.dev_uid; azop never changes what it did not create: delete or rename it, or change the binding",
             labels.join(", ")
         )
     }

@@ -3,7 +3,7 @@
 //! and works even when the account's public data endpoint is disabled.
 //!
 //! Containers have no ARM tags, so ownership is recorded in container metadata, whose names
-//! must be C# identifiers: `azop_owner` and `azop_uid` stand for the `azop.dev/*` tags.
+//! must be C# identifiers: `azop_owner` and `azop_uid` stand for the `azop.dev_owner` and `azop.dev_uid` tags.
 //!
 //! The PUT body is a local model: the generated `BlobContainer` serializes its read-only time
 //! fields as `null` (`deletedTime`, `lastModifiedTime`), which Azure's own clients never send.

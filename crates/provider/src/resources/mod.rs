@@ -13,7 +13,7 @@
 //! every kind the same read-compare-write behaviour for callers without an engine (tools,
 //! the provider's own tests):
 //!
-//! - [`ensure`]: GET; absent → PUT; present but not carrying this object's `azop.dev/uid` →
+//! - [`ensure`]: GET; absent → PUT; present but not carrying this object's `azop.dev_uid` →
 //!   [`EnsureOutcome::NotOwned`], no write; present and owned → PUT only when `diff` is not
 //!   empty.
 //! - [`delete`]: GET; absent → Gone; not ours → NotOwned (no DELETE is sent); else DELETE,
@@ -42,7 +42,7 @@
 //!    [`crate::ArmSession::mgmt`] (never `.await` the builder itself: that runs the crate's
 //!    broken LRO loop), or [`crate::ArmSession::call`] for raw calls at the module's
 //!    `API_VERSION`.
-//! 7. `owner_uid`: read the `azop.dev/uid` tag with [`diff::tag_value`].
+//! 7. `owner_uid`: read the `azop.dev_uid` tag with [`diff::tag_value`].
 //! 8. Register the module in the parent `mod.rs`; add it to docs/provider.md's table.
 
 pub mod blob_container;
@@ -62,9 +62,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Tag naming the owning Kubernetes object: `<kind>/<namespace>/<name>`.
-pub const OWNER_TAG: &str = "azop.dev/owner";
+pub const OWNER_TAG: &str = "azop.dev_owner";
 /// Tag carrying the owning object's uid: the only proof of ownership azop accepts.
-pub const UID_TAG: &str = "azop.dev/uid";
+pub const UID_TAG: &str = "azop.dev_uid";
 
 /// The Kubernetes object on whose behalf a resource is managed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +185,7 @@ pub trait ArmResource: Send + Sync + 'static {
     /// Pure: the managed properties that differ. Empty = nothing to write.
     fn diff(desired: &Self::Body, observed: &Self::Observed) -> Vec<Difference>;
 
-    /// The `azop.dev/uid` mark on an observed resource.
+    /// The `azop.dev_uid` mark on an observed resource.
     fn owner_uid(observed: &Self::Observed) -> Option<String>;
 
     /// GET. Default: a raw GET at `API_VERSION`, 404 → `None`.

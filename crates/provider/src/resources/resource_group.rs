@@ -117,7 +117,7 @@ mod tests {
         "name": "my-resource-group",
         "type": "Microsoft.Resources/resourceGroups",
         "location": "westeurope",
-        "tags": {"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1", "env": "dev"},
+        "tags": {"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1", "env": "dev"},
         "properties": {"provisioningState": "Succeeded"}
     }"#;
 
@@ -141,7 +141,7 @@ mod tests {
         let body =
             serde_json::to_value(ResourceGroup::desired(&key, &spec(), &owner())).expect("json");
         assert_eq!(body["location"], "westeurope");
-        assert_eq!(body["tags"]["azop.dev/uid"], "uid-1");
+        assert_eq!(body["tags"]["azop.dev_uid"], "uid-1");
         assert_eq!(body["tags"]["env"], "dev");
     }
 
@@ -151,7 +151,7 @@ mod tests {
         let desired = ResourceGroup::desired(&key, &spec(), &owner());
         let mut observed: RgModel = serde_json::from_str(GET_AFTER_PUT).expect("fixture");
         observed.tags = Some(
-            serde_json::json!({"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1", "env": "prod"}),
+            serde_json::json!({"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1", "env": "prod"}),
         );
         let d = ResourceGroup::diff(&desired, &observed);
         assert_eq!(d.len(), 1);

@@ -414,7 +414,7 @@ mod tests {
             "name": "sto4445",
             "type": "Microsoft.Storage/storageAccounts",
             "sku": {"name": "Standard_LRS", "tier": "Standard"},
-            "tags": {"azop.dev/owner": "StorageBinding/ns/images", "azop.dev/uid": "uid-7", "team": "img"},
+            "tags": {"azop.dev_owner": "StorageBinding/ns/images", "azop.dev_uid": "uid-7", "team": "img"},
             "properties": {
                 "keyCreationTime": {"key1": "2021-03-18T04:42:22.4322836Z", "key2": "2021-03-18T04:42:22.4322836Z"},
                 "creationTime": "2017-06-01T02:42:41.7633306Z",
@@ -574,6 +574,6 @@ mod tests {
         assert_eq!(p["allowBlobPublicAccess"], false);
         assert_eq!(p["publicNetworkAccess"], "Disabled");
         assert_eq!(p["networkAcls"]["defaultAction"], "Deny");
-        assert_eq!(body["tags"]["azop.dev/uid"], "uid-7");
+        assert_eq!(body["tags"]["azop.dev_uid"], "uid-7");
     }
 }

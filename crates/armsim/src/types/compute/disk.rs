@@ -112,6 +112,9 @@ pub fn attached_to(store: &Store, disk_id: &str) -> Option<String> {
 }
 
 impl ResourceType for Disks {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         DISK
     }

@@ -23,6 +23,9 @@ fn blob_uri_ok(s: &str) -> bool {
 }
 
 impl ResourceType for Images {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         IMAGE
     }

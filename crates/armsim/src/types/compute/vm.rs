@@ -137,10 +137,21 @@ fn os_profile(
             }
         }
     }
+    let windows = p.get("windowsConfiguration").is_some();
+    // Computer names: 15 characters on Windows (NetBIOS), 64 on Linux.
+    let max_computer = if windows { 15 } else { 64 };
+    if computer.chars().count() > max_computer {
+        return Err(invalid_parameter(
+            "osProfile.computerName",
+            format!(
+                "The computer name {computer} is too long: at most {max_computer} characters are allowed for a {} virtual machine.",
+                if windows { "Windows" } else { "Linux" }
+            ),
+        ));
+    }
     let mut out = Map::new();
     out.insert("computerName".into(), json!(computer));
     out.insert("adminUsername".into(), json!(admin));
-    let windows = p.get("windowsConfiguration").is_some();
     if windows {
         out.insert(
             "windowsConfiguration".into(),
@@ -514,6 +525,13 @@ pub fn guest_custom_data(store: &Store, id: &str) -> Option<String> {
 }
 
 impl ResourceType for VirtualMachines {
+    fn tag_limits(&self) -> crate::tags::TagLimits {
+        crate::tags::TagLimits::VIRTUAL_MACHINE
+    }
+    /// Linux VM names: 1-64 characters (Windows computer names are checked in osProfile).
+    fn max_name_length(&self) -> Option<usize> {
+        Some(64)
+    }
     fn type_name(&self) -> &'static str {
         VM
     }

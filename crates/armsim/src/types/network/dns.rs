@@ -30,6 +30,9 @@ fn global(body: &Value) -> Result<String, ArmError> {
 pub struct PrivateDnsZones;
 
 impl ResourceType for PrivateDnsZones {
+    fn tag_limits(&self) -> crate::tags::TagLimits {
+        crate::tags::TagLimits::DNS_ZONE
+    }
     fn type_name(&self) -> &'static str {
         ZONE
     }
@@ -107,6 +110,12 @@ impl ResourceType for PrivateDnsZones {
 pub struct VirtualNetworkLinks;
 
 impl ResourceType for VirtualNetworkLinks {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
+    fn tag_limits(&self) -> crate::tags::TagLimits {
+        crate::tags::TagLimits::DNS_ZONE
+    }
     fn type_name(&self) -> &'static str {
         LINK
     }

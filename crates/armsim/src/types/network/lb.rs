@@ -223,6 +223,9 @@ fn frontends(c: &Ctx<'_>, items: &[Value]) -> Result<Vec<Value>, ArmError> {
 }
 
 impl ResourceType for LoadBalancers {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         LOAD_BALANCER
     }

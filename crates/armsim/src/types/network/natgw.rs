@@ -17,6 +17,9 @@ use std::time::Duration;
 pub struct NatGateways;
 
 impl ResourceType for NatGateways {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         NAT_GATEWAY
     }

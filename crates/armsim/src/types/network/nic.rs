@@ -145,6 +145,9 @@ fn mac_for(id: &str) -> String {
 }
 
 impl ResourceType for NetworkInterfaces {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         NIC
     }

@@ -258,6 +258,9 @@ fn render_rule(r: &Resource) -> Value {
 }
 
 impl ResourceType for NetworkSecurityGroups {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         NSG
     }

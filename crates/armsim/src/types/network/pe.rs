@@ -78,6 +78,9 @@ fn fqdn(conn: &Value) -> Option<String> {
 }
 
 impl ResourceType for PrivateEndpoints {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         PRIVATE_ENDPOINT
     }

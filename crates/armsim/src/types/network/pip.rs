@@ -63,6 +63,9 @@ pub fn check_free_for(store: &Store, pip_id: &str, owner: &str, by: &str) -> Res
 }
 
 impl ResourceType for PublicIpAddresses {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         PUBLIC_IP
     }

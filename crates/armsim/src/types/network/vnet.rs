@@ -68,6 +68,24 @@ fn check_not_busy(store: &Store, vnet_id: &str, deleting: Option<&str>) -> Resul
     }
 }
 
+/// Ranges Azure refuses in a VNet's address space (Microsoft Learn, "Azure Virtual Network
+/// FAQ": multicast, broadcast, loopback, link-local, the internal DNS/wire server address).
+pub const RESERVED_RANGES: [&str; 5] = [
+    "224.0.0.0/4",
+    "255.255.255.255/32",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "168.63.129.16/32",
+];
+
+/// The reserved range `net` overlaps, if any.
+fn reserved_overlap(net: &IpNet) -> Option<&'static str> {
+    RESERVED_RANGES.iter().copied().find(|r| {
+        r.parse::<IpNet>()
+            .is_ok_and(|r| r.contains(net) || net.contains(&r))
+    })
+}
+
 /// The VNet's address space, parsed.
 fn vnet_prefixes(vnet_body: &Value) -> Vec<IpNet> {
     vnet_body
@@ -111,6 +129,17 @@ fn validate_subnet(
     let mut nets = Vec::new();
     for p in &raw {
         let net = parse_prefix(p).ok_or_else(invalid)?;
+        // Azure's smallest IPv4 subnet is a /29 (it reserves 5 addresses of each).
+        if let IpNet::V4(v4) = net
+            && v4.prefix_len() > 29
+        {
+            return Err(ArmError::bad_request(
+                "NetcfgInvalidSubnet",
+                format!(
+                    "Subnet '{name}' is not valid in virtual network '{vnet}': its address prefix {p} is smaller than /29, the smallest subnet Azure supports."
+                ),
+            ));
+        }
         if !scope.vnet_prefixes.iter().any(|v| v.contains(&net)) {
             return Err(ArmError::bad_request(
                 "NetcfgSubnetRangeOutsideVnet",
@@ -251,6 +280,9 @@ fn network_latency(kind: OpKind, create: u64, delete: u64) -> Duration {
 }
 
 impl ResourceType for VirtualNetworks {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         VNET
     }
@@ -284,6 +316,16 @@ impl ResourceType for VirtualNetworks {
                     ),
                 )
             })?;
+            if let Some(reserved) = reserved_overlap(&net) {
+                return Err(ArmError::bad_request(
+                    "InvalidAddressPrefix",
+                    format!(
+                        "Address prefix {s} of virtual network {} overlaps {reserved}, which Azure reserves; these ranges cannot be used in a virtual network: {}.",
+                        ctx.id_str,
+                        RESERVED_RANGES.join(", ")
+                    ),
+                ));
+            }
             if nets.iter().any(|n| n.contains(&net) || net.contains(n)) {
                 return Err(ArmError::bad_request(
                     "VnetAddressSpacesOverlap",
@@ -434,6 +476,9 @@ impl ResourceType for VirtualNetworks {
 }
 
 impl ResourceType for Subnets {
+    fn max_name_length(&self) -> Option<usize> {
+        Some(80)
+    }
     fn type_name(&self) -> &'static str {
         SUBNET
     }

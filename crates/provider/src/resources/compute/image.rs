@@ -271,7 +271,7 @@ mod tests {
             },
             "type": "Microsoft.Compute/images",
             "location": "westus",
-            "tags": {"azop.dev/owner": "StorageBinding/ns/img", "azop.dev/uid": "uid-9"},
+            "tags": {"azop.dev_owner": "StorageBinding/ns/img", "azop.dev_uid": "uid-9"},
             "id": "/subscriptions/{subscription-id}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/images/myImage",
             "name": "myImage"
         })

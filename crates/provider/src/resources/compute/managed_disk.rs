@@ -212,7 +212,7 @@ mod tests {
             "location": "westus",
             "id": "/subscriptions/subid/resourceGroups/myresourcegroup/providers/Microsoft.Compute/disks/myDisk",
             "type": "Microsoft.Compute/disks",
-            "tags": {"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1"},
+            "tags": {"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1"},
             "sku": {"name": "Premium_LRS", "tier": "Premium"},
             "zones": ["1"],
             "managedBy": "/subscriptions/subid/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachines/vm-0",
@@ -261,7 +261,7 @@ mod tests {
             ),
             (
                 "tags",
-                set("/tags", serde_json::json!({"azop.dev/uid": "uid-1"})),
+                set("/tags", serde_json::json!({"azop.dev_uid": "uid-1"})),
             ),
         ];
         for (field, mutate) in cases {

@@ -610,7 +610,7 @@ mod tests {
             "type": "Microsoft.Compute/virtualMachines",
             "location": "westus",
             "zones": ["2"],
-            "tags": {"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1"},
+            "tags": {"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1"},
             "properties": {
                 "osProfile": {
                     "adminUsername": "azureuser",

@@ -114,7 +114,7 @@ mod tests {
                 "type": "VirtualMachineScaleSets",
                 "enableAutoScaling": false,
                 "vnetSubnetID": "/subscriptions/s/resourcegroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/aks",
-                "tags": {"env": "prod", "azop.dev/owner": "AksCluster/ns/c", "azop.dev/uid": "uid-5", "aks-managed": "x"}
+                "tags": {"env": "prod", "azop.dev_owner": "AksCluster/ns/c", "azop.dev_uid": "uid-5", "aks-managed": "x"}
             }
         })
     }

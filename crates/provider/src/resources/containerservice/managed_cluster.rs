@@ -784,7 +784,7 @@ mod tests {
             "type": "Microsoft.ContainerService/ManagedClusters",
             "id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.ContainerService/managedClusters/clustername1",
             "location": "location1",
-            "tags": {"tier": "production", "azop.dev/owner": "AksCluster/ns/clustername1", "azop.dev/uid": "uid-5"},
+            "tags": {"tier": "production", "azop.dev_owner": "AksCluster/ns/clustername1", "azop.dev_uid": "uid-5"},
             "sku": {"name": "Base", "tier": "Standard"},
             "identity": {"type": "SystemAssigned", "principalId": "11111111-0000-0000-0000-000000000000", "tenantId": "22222222-0000-0000-0000-000000000000"},
             "properties": {
@@ -814,7 +814,7 @@ mod tests {
                     "provisioningState": "Succeeded",
                     "powerState": {"code": "Running"},
                     "vmSize": "Standard_DS1_v2",
-                    "tags": {"azop.dev/owner": "AksCluster/ns/clustername1", "azop.dev/uid": "uid-5"}
+                    "tags": {"azop.dev_owner": "AksCluster/ns/clustername1", "azop.dev_uid": "uid-5"}
                 }],
                 "autoUpgradeProfile": {"upgradeChannel": "rapid", "nodeOSUpgradeChannel": "NodeImage"},
                 "aadProfile": {"managed": true, "enableAzureRBAC": true, "adminGroupObjectIDs": ["0B3F8E2C-0000-0000-0000-000000000001"], "tenantID": "22222222-0000-0000-0000-000000000000"},
@@ -900,7 +900,7 @@ mod tests {
         assert_eq!(pool["mode"], "System");
         assert_eq!(pool["count"], 3);
         assert_eq!(pool["enableAutoScaling"], false);
-        assert_eq!(pool["tags"]["azop.dev/uid"], "uid-5");
+        assert_eq!(pool["tags"]["azop.dev_uid"], "uid-5");
         assert!(b.get("id").is_none());
     }
 

@@ -500,7 +500,7 @@ mod tests {
             "type": "Microsoft.Network/loadBalancers",
             "etag": "W/\"00000000-0000-0000-0000-00000000\"",
             "location": "eastus",
-            "tags": {"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1"},
+            "tags": {"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1"},
             "sku": {"name": "Standard", "tier": "Regional"},
             "properties": {
                 "provisioningState": "Succeeded",

@@ -48,7 +48,7 @@ pub(crate) fn ref_ids(refs: &[ObservedRef]) -> impl Iterator<Item = &str> {
     refs.iter().filter_map(|r| r.id.as_deref())
 }
 
-/// The `azop.dev/uid` tag of an observed resource.
+/// The `azop.dev_uid` tag of an observed resource.
 pub(crate) fn uid_tag(tags: &Option<BTreeMap<String, String>>) -> Option<String> {
     tag_value(tags.as_ref()?, UID_TAG).map(str::to_owned)
 }

@@ -218,7 +218,7 @@ mod tests {
             "id": "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/natGateways/test-natGateway",
             "type": "Microsoft.Network/natGateways",
             "location": "westus",
-            "tags": {"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1"},
+            "tags": {"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1"},
             "sku": {"name": "Standard"},
             "properties": {
                 "idleTimeoutInMinutes": 4,

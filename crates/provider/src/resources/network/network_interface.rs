@@ -296,7 +296,7 @@ mod tests {
             "type": "Microsoft.Network/networkInterfaces",
             "location": "eastus",
             "etag": "W/\"00000000-0000-0000-0000-000000000000\"",
-            "tags": {"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1"},
+            "tags": {"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1"},
             "properties": {
                 "provisioningState": "Succeeded",
                 "ipConfigurations": [{

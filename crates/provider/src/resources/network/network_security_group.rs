@@ -398,7 +398,7 @@ mod tests {
             "type": "Microsoft.Network/networkSecurityGroups",
             "location": "eastus",
             "etag": "W/\"00000000-0000-0000-0000-000000000000\"",
-            "tags": {"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1"},
+            "tags": {"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1"},
             "properties": {
                 "provisioningState": "Succeeded",
                 "resourceGuid": "00000000-0000-0000-0000-000000000000",
@@ -464,7 +464,7 @@ mod tests {
     fn desired_body_is_the_wire_shape() {
         let body = serde_json::to_value(desired()).expect("json");
         assert_eq!(body["location"], "eastus");
-        assert_eq!(body["tags"]["azop.dev/uid"], "uid-1");
+        assert_eq!(body["tags"]["azop.dev_uid"], "uid-1");
         let rules = body["properties"]["securityRules"]
             .as_array()
             .expect("rules");
@@ -483,7 +483,7 @@ mod tests {
             ("location", Box::new(|v| v["location"] = "westus".into())),
             (
                 "tags",
-                Box::new(|v| v["tags"]["azop.dev/owner"] = "x".into()),
+                Box::new(|v| v["tags"]["azop.dev_owner"] = "x".into()),
             ),
             (
                 "properties.securityRules[apiserver].priority",

@@ -414,7 +414,7 @@ mod tests {
         let got: ObservedPrivateEndpoint = serde_json::from_value(json!({
             "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/azop1-blob-pe",
             "location": "westeurope",
-            "tags": {"azop.dev/owner": "StorageBinding/ns/img", "azop.dev/uid": "uid-5"},
+            "tags": {"azop.dev_owner": "StorageBinding/ns/img", "azop.dev_uid": "uid-5"},
             "properties": {
                 "provisioningState": "Succeeded",
                 "subnet": {"id": SUBNET.to_lowercase()},

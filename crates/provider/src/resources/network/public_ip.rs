@@ -216,7 +216,7 @@ mod tests {
             "type": "Microsoft.Network/publicIPAddresses",
             "location": "eastus",
             "etag": "W/\"00000000-0000-0000-0000-000000000000\"",
-            "tags": {"azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1"},
+            "tags": {"azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1"},
             "zones": ["3", "1", "2"],
             "sku": {"name": "Standard", "tier": "Regional"},
             "properties": {
@@ -276,7 +276,7 @@ mod tests {
                     v["tags"]
                         .as_object_mut()
                         .expect("o")
-                        .remove("azop.dev/owner");
+                        .remove("azop.dev_owner");
                 }),
             ),
         ];

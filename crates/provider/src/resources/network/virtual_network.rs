@@ -375,7 +375,7 @@ mod tests {
             "type": "Microsoft.Network/virtualNetworks",
             "location": "eastus",
             "etag": "W/\"00000000-0000-0000-0000-000000000000\"",
-            "tags": {"env": "dev", "azop.dev/owner": "AzureCluster/ns/c1", "azop.dev/uid": "uid-1"},
+            "tags": {"env": "dev", "azop.dev_owner": "AzureCluster/ns/c1", "azop.dev_uid": "uid-1"},
             "properties": {
                 "provisioningState": "Succeeded",
                 "resourceGuid": "00000000-0000-0000-0000-000000000000",
@@ -450,7 +450,7 @@ mod tests {
                 .get("networkSecurityGroup")
                 .is_none()
         );
-        assert_eq!(body["tags"]["azop.dev/uid"], "uid-1");
+        assert_eq!(body["tags"]["azop.dev_uid"], "uid-1");
     }
 
     #[test]
