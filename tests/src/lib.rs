@@ -9,6 +9,7 @@
 pub mod aks_cluster;
 pub mod azure_cluster;
 pub mod blob;
+pub mod corpus;
 pub mod gitops;
 pub mod objects;
 pub mod operator;
