@@ -670,7 +670,7 @@ pub struct WorkerPool {
 
 const TAINT_RULES: &[CelRule] = &[
     CelRule::new(
-        r"self.key.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && (!self.key.contains('/') || self.key.split('/')[0].size() <= 253)",
+        r"self.key.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && (!self.key.contains('/') || self.key.split('/')[0].size() <= 253)",
         msg::TAINT_KEY,
     )
     .at(".key")

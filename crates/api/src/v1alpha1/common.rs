@@ -71,10 +71,10 @@ pub(crate) use dns_zone_tag_rule;
 /// CEL on a pool's node labels: Kubernetes' syntax for keys (qualified names) and values.
 pub(crate) const LABEL_RULES: &[CelRule] = &[
     CelRule::new(
-        r"self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && (!k.contains('/') || k.split('/')[0].size() <= 253))",
+        r"self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && (!k.contains('/') || k.split('/')[0].size() <= 253))",
         msg::LABEL_KEY,
     )
-    .show(r#"'label key "' + self.filter(k, !k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') || (k.contains('/') && k.split('/')[0].size() > 253))[0] + '" is invalid'"#),
+    .show(r#"'label key "' + self.filter(k, !k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') || (k.contains('/') && k.split('/')[0].size() > 253))[0] + '" is invalid'"#),
     CelRule::new(
         r"self.all(k, self[k].matches('^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$'))",
         msg::LABEL_VALUE,
