@@ -293,16 +293,6 @@ const SPEC_RULES: &[CelRule] = &[
         msg::SUBNET_CAPACITY,
     )
     .at(".network.controlPlaneSubnet.cidr")
-    .show(concat!(
-        spec_cp_cidr!(),
-        " + ' has ' + string(",
-        powers_of_two!(),
-        "[32 - cidr(",
-        spec_cp_cidr!(),
-        ").prefixLength()] - 5) + ' usable addresses and needs ' + string(",
-        cp_need!(),
-        ")"
-    ))
     .invalid(),
     CelRule::new(
         concat!(
@@ -320,16 +310,6 @@ const SPEC_RULES: &[CelRule] = &[
         msg::SUBNET_CAPACITY,
     )
     .at(".network.workerSubnet.cidr")
-    .show(concat!(
-        spec_worker_cidr!(),
-        " + ' has ' + string(",
-        powers_of_two!(),
-        "[32 - cidr(",
-        spec_worker_cidr!(),
-        ").prefixLength()] - 5) + ' usable addresses and needs ' + string(",
-        worker_need!(),
-        ")"
-    ))
     .invalid(),
 ];
 
@@ -662,9 +642,9 @@ pub struct WorkerPool {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = node_labels, transform = cel(LABEL_RULES), transform = cel(KUBELET_LABEL_RULES))]
     pub labels: BTreeMap<String, String>,
-    /// Kubernetes taints for the pool's nodes (at most 64).
+    /// Kubernetes taints for the pool's nodes (at most 32).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 32))]
     pub taints: Vec<Taint>,
 }
 

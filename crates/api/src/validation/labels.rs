@@ -107,7 +107,7 @@ pub(crate) fn node_labels(
 }
 
 /// The most taints a pool may carry (the schema's `maxItems`).
-pub const MAX_TAINTS: usize = 64;
+pub const MAX_TAINTS: usize = 32;
 
 /// A pool's node taints: keys qualified names, values label values.
 pub(crate) fn taints(errs: &mut Errors, field: &str, taints: &[Taint]) {
