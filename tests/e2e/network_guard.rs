@@ -1,9 +1,10 @@
 //! Nothing leaves the machine: the test environment, azop-armsim, the operator and the test
-//! itself run in a network namespace of their own whose only routes off loopback go to a
-//! dummy interface, which counts every packet sent to it. An AzureCluster is created, becomes
-//! Ready (the operator surveys its API endpoint) and is deleted; then the dummy must have sent
+//! itself run in a network namespace of their own whose only route off loopback goes to a
+//! veth interface, which counts every packet sent to it. An AzureCluster is created, becomes
+//! Ready (the operator surveys its API endpoint) and is deleted; then the veth must have sent
 //! nothing. A connection to any address off loopback — a "public" IP armsim hands out, a real
-//! Azure endpoint, a DNS server — is a packet on the dummy and fails the test.
+//! Azure endpoint, a DNS server — is a packet (an ARP request at least) on the veth and fails
+//! the test.
 //!
 //! The test re-runs itself inside `unshare -n` (we are root in CI and here); the inner run is
 //! told by `AZOP_NETNS_GUARD=1`.
@@ -20,7 +21,7 @@ use kube::api::DeleteParams;
 const INNER: &str = "AZOP_NETNS_GUARD";
 const DUMMY: &str = "guard0";
 
-/// Packets the dummy interface has sent (`/proc/net/dev` is the namespace's own).
+/// Packets the guard interface has sent (`/proc/net/dev` is the namespace's own).
 fn dummy_tx_packets() -> u64 {
     let dev = std::fs::read_to_string("/proc/net/dev").unwrap();
     let line = dev
@@ -44,16 +45,16 @@ fn sh(script: &str) {
     );
 }
 
-/// The namespace's network: `lo`, and a dummy holding the default route, IPv6 off on it so it
-/// sends nothing of its own.
+/// The namespace's network: `lo`, and one end of a veth pair holding the default route (the
+/// kernel here has no `dummy` module), IPv6 off on both ends so they send nothing of their own.
 fn set_up_network() {
     sh("ip link set lo up");
-    sh(&format!("ip link add {DUMMY} type dummy"));
-    sh(&format!(
-        "echo 1 > /proc/sys/net/ipv6/conf/{DUMMY}/disable_ipv6"
-    ));
+    sh(&format!("ip link add {DUMMY} type veth peer name {DUMMY}p"));
+    for dev in [DUMMY.to_string(), format!("{DUMMY}p")] {
+        sh(&format!("echo 1 > /proc/sys/net/ipv6/conf/{dev}/disable_ipv6"));
+        sh(&format!("ip link set {dev} up"));
+    }
     sh(&format!("ip addr add 10.254.254.1/32 dev {DUMMY}"));
-    sh(&format!("ip link set {DUMMY} up"));
     sh(&format!("ip route add default dev {DUMMY}"));
 }
 
