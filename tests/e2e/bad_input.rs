@@ -56,7 +56,9 @@ fn invalid_condition(obj: &DynamicObject) -> Option<String> {
 async fn every_bad_input_is_refused_before_any_arm_write() {
     let seed = seed();
     let (leaves, combinations) = sizes();
-    eprintln!("bad-input corpus: AZOP_CORPUS_SEED={seed} ({leaves} leaf mutations, {combinations} combinations drawn)");
+    eprintln!(
+        "bad-input corpus: AZOP_CORPUS_SEED={seed} ({leaves} leaf mutations, {combinations} combinations drawn)"
+    );
     let samples = corpus::valid_objects(&azop_testenv::samples_dir()).unwrap();
     let cases = corpus::generate(&samples, seed, leaves, combinations);
     eprintln!("{} cases", cases.len());
@@ -111,7 +113,10 @@ async fn every_bad_input_is_refused_before_any_arm_write() {
         secret["metadata"]["name"] = json!(secret_name);
         secret["stringData"]["clientId"] = json!(principal);
         secrets
-            .create(&PostParams::default(), &serde_json::from_value(secret).unwrap())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(secret).unwrap(),
+            )
             .await
             .unwrap();
         let mut object = case.object.clone();
@@ -121,7 +126,10 @@ async fn every_bad_input_is_refused_before_any_arm_write() {
         let api = objects::api_for(&client, &object, &world.ns).await.unwrap();
         let name = case.name().to_string();
         if let Err(e) = api
-            .create(&PostParams::default(), &objects::to_dynamic(&object, &world.ns).unwrap())
+            .create(
+                &PostParams::default(),
+                &objects::to_dynamic(&object, &world.ns).unwrap(),
+            )
             .await
         {
             failures.push(format!(
@@ -167,13 +175,17 @@ async fn every_bad_input_is_refused_before_any_arm_write() {
         }
         // No finalizer on an invalid object: it goes at once.
         api.delete(&name, &DeleteParams::default()).await.unwrap();
-        wait_for(format!("case {i} deleted"), Duration::from_secs(30), || async {
-            match api.get_opt(&name).await {
-                Ok(None) => Check::Done(()),
-                Ok(Some(o)) => Check::Pending(format!("{:?}", o.metadata.finalizers)),
-                Err(e) => Check::Pending(e.to_string()),
-            }
-        })
+        wait_for(
+            format!("case {i} deleted"),
+            Duration::from_secs(30),
+            || async {
+                match api.get_opt(&name).await {
+                    Ok(None) => Check::Done(()),
+                    Ok(Some(o)) => Check::Pending(format!("{:?}", o.metadata.finalizers)),
+                    Err(e) => Check::Pending(e.to_string()),
+                }
+            },
+        )
         .await
         .unwrap();
     }

@@ -52,7 +52,11 @@ async fn deleting_a_large_cluster_tells_it_in_events_within_the_limits() {
         wait_event(&world, &uid, "Deleting", "in all)").await,
         &[&op],
     );
-    assert!(note.len() <= EVENT_NOTE_LIMIT, "{} bytes: {note}", note.len());
+    assert!(
+        note.len() <= EVENT_NOTE_LIMIT,
+        "{} bytes: {note}",
+        note.len()
+    );
     assert!(note.contains(" more ("), "{note}");
     // While the deletion goes on, the status names the first resources and the count.
     let longest = AtomicUsize::new(0);

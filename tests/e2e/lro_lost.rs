@@ -97,10 +97,14 @@ async fn an_operation_past_its_deadline_is_dropped_and_the_resource_read() {
         }))
         .unwrap();
     let _op = world
-        .start_operator_with_env("a", &[], &[(
-            "AZOP_OPERATION_DEADLINE_SECONDS".to_string(),
-            "4".to_string(),
-        )])
+        .start_operator_with_env(
+            "a",
+            &[],
+            &[(
+                "AZOP_OPERATION_DEADLINE_SECONDS".to_string(),
+                "4".to_string(),
+            )],
+        )
         .unwrap();
     create(&world, &sample("akscluster-free.yaml", &world.ns).unwrap())
         .await

@@ -51,7 +51,9 @@ fn set_up_network() {
     sh("ip link set lo up");
     sh(&format!("ip link add {DUMMY} type veth peer name {DUMMY}p"));
     for dev in [DUMMY.to_string(), format!("{DUMMY}p")] {
-        sh(&format!("echo 1 > /proc/sys/net/ipv6/conf/{dev}/disable_ipv6"));
+        sh(&format!(
+            "echo 1 > /proc/sys/net/ipv6/conf/{dev}/disable_ipv6"
+        ));
         sh(&format!("ip link set {dev} up"));
     }
     sh(&format!("ip addr add 10.254.254.1/32 dev {DUMMY}"));
@@ -66,7 +68,9 @@ async fn scenario() {
         .await
         .unwrap();
     let op = world.start_operator("a", &[]).unwrap();
-    create(&world, cluster("guard", "rg-guard", 1)).await.unwrap();
+    create(&world, cluster("guard", "rg-guard", 1))
+        .await
+        .unwrap();
     or_dump(wait_ready(&world, "guard").await, &[&op]);
     api(&world)
         .delete("guard", &DeleteParams::default())
@@ -75,7 +79,8 @@ async fn scenario() {
     or_dump(wait_gone(&world, "guard").await, &[&op]);
     let sent = dummy_tx_packets();
     assert_eq!(
-        sent, 0,
+        sent,
+        0,
         "{sent} packet(s) left loopback; operator log:\n{}",
         op.logs()
     );
@@ -101,5 +106,8 @@ fn nothing_connects_off_loopback() {
         .env(INNER, "1")
         .status()
         .expect("run unshare (util-linux; needs root)");
-    assert!(status.success(), "the run inside the network namespace failed: {status}");
+    assert!(
+        status.success(),
+        "the run inside the network namespace failed: {status}"
+    );
 }

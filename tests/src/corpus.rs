@@ -190,8 +190,7 @@ pub const KNOWN: &[Known] = &[
     ("taint key with a space", |o| {
         with(o, |o| {
             kind_is(o, "AzureCluster")?;
-            first_worker_pool(o)?["taints"] =
-                json!([{"key": "gpu only", "effect": "NoSchedule"}]);
+            first_worker_pool(o)?["taints"] = json!([{"key": "gpu only", "effect": "NoSchedule"}]);
             Some(())
         })
     }),
@@ -204,7 +203,12 @@ pub const KNOWN: &[Known] = &[
     ("node-role label kubelet may not set", |o| {
         with(o, |o| {
             kind_is(o, "AzureCluster")?;
-            set_label(o, "/spec/workerPools/0", "node-role.kubernetes.io/worker", "")
+            set_label(
+                o,
+                "/spec/workerPools/0",
+                "node-role.kubernetes.io/worker",
+                "",
+            )
         })
     }),
     ("44-character cluster, 20-character pool", |o| {
@@ -329,7 +333,11 @@ fn leaf_pointers(obj: &Value) -> Vec<String> {
             Value::Object(m) => {
                 out.push(at.clone());
                 for (k, c) in m {
-                    walk(c, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                    walk(
+                        c,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
                 }
             }
             Value::Array(a) => {
@@ -422,14 +430,20 @@ pub fn generate(
                 let Some(ptr) = ptrs.choose(&mut rng) else {
                     continue;
                 };
-                let Some(bad) = o.pointer(ptr).map(bad_values).and_then(|b| b.choose(&mut rng).cloned())
+                let Some(bad) = o
+                    .pointer(ptr)
+                    .map(bad_values)
+                    .and_then(|b| b.choose(&mut rng).cloned())
                 else {
                     continue;
                 };
                 if let Some(slot) = o.pointer_mut(ptr) {
                     *slot = bad.clone();
                 }
-                format!("{ptr}={}", bad.to_string().chars().take(40).collect::<String>())
+                format!(
+                    "{ptr}={}",
+                    bad.to_string().chars().take(40).collect::<String>()
+                )
             };
             case.object = o;
             case.mutations.push(label);
@@ -489,7 +503,12 @@ mod tests {
             assert!(oracle(&c.object).is_err(), "{}", c.describe());
         }
         // Every kind is in it.
-        for kind in ["AzureCluster", "AksCluster", "StorageBinding", "ProxyConfig"] {
+        for kind in [
+            "AzureCluster",
+            "AksCluster",
+            "StorageBinding",
+            "ProxyConfig",
+        ] {
             assert!(a.iter().any(|c| c.kind() == kind), "{kind}");
         }
     }

@@ -247,7 +247,11 @@ const KUBERNETES_LIBRARY_RULES: &[(&str, &str, &str)] = &[
         "spec.network.vnetCidr",
         msg::VNET_RESERVED_RANGE,
     ),
-    ("AksCluster", "spec.network.podCidr", msg::AKS_RESERVED_RANGE),
+    (
+        "AksCluster",
+        "spec.network.podCidr",
+        msg::AKS_RESERVED_RANGE,
+    ),
     (
         "AksCluster",
         "spec.network.serviceCidr",

@@ -68,7 +68,10 @@ pub fn check(limits: TagLimits, body: &Value) -> Result<(), ArmError> {
     };
     let bad_chars: Vec<&str> = tags
         .keys()
-        .filter(|k| k.chars().any(|c| "<>%&\\?/".contains(c) || c.is_ascii_control()))
+        .filter(|k| {
+            k.chars()
+                .any(|c| "<>%&\\?/".contains(c) || c.is_ascii_control())
+        })
         .map(String::as_str)
         .collect();
     if !bad_chars.is_empty() {
@@ -158,29 +161,59 @@ mod tests {
     use serde_json::json;
 
     fn code(limits: TagLimits, tags: Value) -> Option<String> {
-        check(limits, &json!({ "tags": tags })).err().map(|e| e.code)
+        check(limits, &json!({ "tags": tags }))
+            .err()
+            .map(|e| e.code)
     }
 
     #[test]
     fn azure_refuses_these() {
         let g = TagLimits::GENERAL;
-        assert_eq!(code(g, json!({"a/b": "x"})).as_deref(), Some("InvalidTagNameCharacters"));
-        assert_eq!(code(g, json!({"a\tb": "x"})).as_deref(), Some("InvalidTagNameCharacters"));
-        assert_eq!(code(g, json!({"k".repeat(513): "x"})).as_deref(), Some("InvalidTagNameLength"));
-        assert_eq!(code(g, json!({"k": "v".repeat(257)})).as_deref(), Some("InvalidTagValueLength"));
-        assert_eq!(code(g, json!({"Env": "a", "env": "b"})).as_deref(), Some("InvalidTagNameDuplicate"));
+        assert_eq!(
+            code(g, json!({"a/b": "x"})).as_deref(),
+            Some("InvalidTagNameCharacters")
+        );
+        assert_eq!(
+            code(g, json!({"a\tb": "x"})).as_deref(),
+            Some("InvalidTagNameCharacters")
+        );
+        assert_eq!(
+            code(g, json!({"k".repeat(513): "x"})).as_deref(),
+            Some("InvalidTagNameLength")
+        );
+        assert_eq!(
+            code(g, json!({"k": "v".repeat(257)})).as_deref(),
+            Some("InvalidTagValueLength")
+        );
+        assert_eq!(
+            code(g, json!({"Env": "a", "env": "b"})).as_deref(),
+            Some("InvalidTagNameDuplicate")
+        );
         let many: serde_json::Map<String, Value> =
             (0..51).map(|i| (format!("t{i}"), json!("v"))).collect();
-        assert_eq!(code(g, Value::Object(many)).as_deref(), Some("InvalidTagCount"));
+        assert_eq!(
+            code(g, Value::Object(many)).as_deref(),
+            Some("InvalidTagCount")
+        );
         assert_eq!(
             code(TagLimits::STORAGE_ACCOUNT, json!({"k".repeat(129): "x"})).as_deref(),
             Some("InvalidTagNameLength")
         );
-        assert_eq!(code(TagLimits::DNS_ZONE, json!({"cost center": "1"})).as_deref(), Some("InvalidTagName"));
-        assert_eq!(code(TagLimits::DNS_ZONE, json!({"1st": "1"})).as_deref(), Some("InvalidTagName"));
-        let big: serde_json::Map<String, Value> =
-            (0..9).map(|i| (format!("t{i}"), json!("v".repeat(250)))).collect();
-        assert_eq!(code(TagLimits::VIRTUAL_MACHINE, Value::Object(big)).as_deref(), Some("InvalidParameter"));
+        assert_eq!(
+            code(TagLimits::DNS_ZONE, json!({"cost center": "1"})).as_deref(),
+            Some("InvalidTagName")
+        );
+        assert_eq!(
+            code(TagLimits::DNS_ZONE, json!({"1st": "1"})).as_deref(),
+            Some("InvalidTagName")
+        );
+        let big: serde_json::Map<String, Value> = (0..9)
+            .map(|i| (format!("t{i}"), json!("v".repeat(250))))
+            .collect();
+        assert_eq!(
+            code(TagLimits::VIRTUAL_MACHINE, Value::Object(big)).as_deref(),
+            Some("InvalidParameter")
+        );
     }
 
     #[test]
@@ -192,7 +225,10 @@ mod tests {
             TagLimits::VIRTUAL_MACHINE,
         ] {
             assert_eq!(
-                code(limits, json!({"azop.dev_owner": "AzureCluster/ns/a", "azop.dev_uid": "u", "env": "prod"})),
+                code(
+                    limits,
+                    json!({"azop.dev_owner": "AzureCluster/ns/a", "azop.dev_uid": "u", "env": "prod"})
+                ),
                 None
             );
         }

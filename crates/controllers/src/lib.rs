@@ -16,8 +16,8 @@ pub mod metrics;
 pub mod node_bootstrap;
 pub mod proxy_config;
 pub mod retry;
-pub mod summary;
 pub mod storage_binding;
+pub mod summary;
 #[cfg(test)]
 pub mod testing;
 

@@ -78,7 +78,10 @@ mod tests {
         assert!(cut.len() <= EVENT_NOTE_LIMIT, "{}", cut.len());
         assert!(cut.ends_with("more characters)"), "{cut}");
         let kept = cut.matches('é').count();
-        assert!(cut.contains(&format!("({} more characters)", 2000 - kept)), "{cut}");
+        assert!(
+            cut.contains(&format!("({} more characters)", 2000 - kept)),
+            "{cut}"
+        );
         let huge = "x".repeat(100_000);
         assert!(fit(&huge, CONDITION_MESSAGE_LIMIT).len() <= CONDITION_MESSAGE_LIMIT);
     }

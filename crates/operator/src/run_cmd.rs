@@ -51,11 +51,7 @@ pub struct RunArgs {
     bootstrap_token_ttl_seconds: u64,
     /// Seconds an ARM operation is polled before it is dropped and its resource re-read
     /// instead (an operation Azure lost, or one that never ends): nothing is polled forever.
-    #[arg(
-        long,
-        default_value_t = 3600,
-        env = "AZOP_OPERATION_DEADLINE_SECONDS"
-    )]
+    #[arg(long, default_value_t = 3600, env = "AZOP_OPERATION_DEADLINE_SECONDS")]
     operation_deadline_seconds: u64,
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "AZOP_WATCH_NAMESPACE")]

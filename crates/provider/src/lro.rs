@@ -647,7 +647,11 @@ mod tests {
         );
         // Unreadable, throttled, failing: past the deadline all the same.
         for unreadable in [
-            resp(500, &[], r#"{"error":{"code":"InternalServerError","message":"m"}}"#),
+            resp(
+                500,
+                &[],
+                r#"{"error":{"code":"InternalServerError","message":"m"}}"#,
+            ),
             resp(429, &[("Retry-After", "9")], ""),
             resp(200, &[], "<html>"),
         ] {

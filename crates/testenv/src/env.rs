@@ -515,13 +515,10 @@ impl TestEnv {
     /// kube-controller-manager keep running. The previous server's log is kept as
     /// `kube-apiserver.log.<n>`.
     pub async fn restart_apiserver(&self) -> Result<Duration> {
-        let (bin, args) = self
-            .apiserver_cmd
-            .clone()
-            .ok_or_else(|| Error::Manifest {
-                path: self.dir.join("env.json"),
-                message: "this environment did not start kube-apiserver (attached?)".into(),
-            })?;
+        let (bin, args) = self.apiserver_cmd.clone().ok_or_else(|| Error::Manifest {
+            path: self.dir.join("env.json"),
+            message: "this environment did not start kube-apiserver (attached?)".into(),
+        })?;
         let started = Instant::now();
         let old = {
             let mut procs = self.procs();

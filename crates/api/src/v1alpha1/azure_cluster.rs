@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, KUBELET_LABEL_RULES, KeyRef,
-    LABEL_RULES, LocalObjectRef, SCOPE_RULES, VERSION_RULES,
+    AzureScope, AzureStatus, CIDR_MAX_LENGTH, CIDR_RULES, KUBELET_LABEL_RULES, KeyRef, LABEL_RULES,
+    LocalObjectRef, SCOPE_RULES, VERSION_RULES,
 };
 use super::schema::{CelRule, cel, list_map, list_set, node_labels};
 use crate::validation::{messages as msg, patterns};

@@ -23,7 +23,13 @@ impl Validate for AksCluster {
         }
         spec(&mut errs, &self.spec);
         // AKS puts the cluster's tags on the node pools' scale sets too.
-        rules::vm_tags_total(&mut errs, "spec.tags", &self.spec.azure.tags, "AksCluster", &name);
+        rules::vm_tags_total(
+            &mut errs,
+            "spec.tags",
+            &self.spec.azure.tags,
+            "AksCluster",
+            &name,
+        );
         errs.finish()
     }
 
@@ -354,7 +360,10 @@ fn network(errs: &mut Errors, net: &AksNetwork) {
     if net.plugin_mode.is_some() && net.plugin.is_some_and(|p| p != NetworkPlugin::Azure) {
         errs.push("spec.network.pluginMode", msg::OVERLAY_NEEDS_AZURE_CNI);
     }
-    for (field, net) in [("spec.network.podCidr", pod), ("spec.network.serviceCidr", svc)] {
+    for (field, net) in [
+        ("spec.network.podCidr", pod),
+        ("spec.network.serviceCidr", svc),
+    ] {
         if let Some(net) = net
             && let Some(range) = rules::overlapped_range(&net, &rules::AKS_RESERVED_RANGES)
         {

@@ -22,7 +22,13 @@ impl Validate for AzureCluster {
         rules::cluster_name(&mut errs, &name);
         spec(&mut errs, &self.spec);
         worker_vm_names(&mut errs, &name, &self.spec);
-        rules::vm_tags_total(&mut errs, "spec.tags", &self.spec.azure.tags, "AzureCluster", &name);
+        rules::vm_tags_total(
+            &mut errs,
+            "spec.tags",
+            &self.spec.azure.tags,
+            "AzureCluster",
+            &name,
+        );
         errs.finish()
     }
 

@@ -78,7 +78,10 @@ pub(crate) fn node_labels(
     if labels.len() > MAX_NODE_LABELS {
         errs.push(
             field,
-            format!("{} labels given, at most {MAX_NODE_LABELS} allowed", labels.len()),
+            format!(
+                "{} labels given, at most {MAX_NODE_LABELS} allowed",
+                labels.len()
+            ),
         );
     }
     for (key, value) in labels {
@@ -91,7 +94,11 @@ pub(crate) fn node_labels(
         if !is_label_value(value) {
             errs.push(
                 field,
-                format!("value {} of label {key:?} is invalid: {}", show(value), msg::LABEL_VALUE),
+                format!(
+                    "value {} of label {key:?} is invalid: {}",
+                    show(value),
+                    msg::LABEL_VALUE
+                ),
             );
         }
         match target {
@@ -114,7 +121,10 @@ pub(crate) fn taints(errs: &mut Errors, field: &str, taints: &[Taint]) {
     if taints.len() > MAX_TAINTS {
         errs.push(
             field,
-            format!("{} taints given, at most {MAX_TAINTS} allowed", taints.len()),
+            format!(
+                "{} taints given, at most {MAX_TAINTS} allowed",
+                taints.len()
+            ),
         );
     }
     for (j, taint) in taints.iter().enumerate() {
@@ -203,6 +213,10 @@ mod tests {
         assert!(e.has("f", msg::AKS_LABEL_RESERVED));
         let mut errs = Errors::default();
         node_labels(&mut errs, "f", &labels, NodeLabels::Kubelet);
-        assert!(errs.finish().expect_err("kubelet").has("f", msg::KUBELET_LABEL));
+        assert!(
+            errs.finish()
+                .expect_err("kubelet")
+                .has("f", msg::KUBELET_LABEL)
+        );
     }
 }

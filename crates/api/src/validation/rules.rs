@@ -247,11 +247,18 @@ pub(crate) fn tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, Strin
 /// 1–512 characters, none of `<>%&\?/` nor a control character.
 pub fn tag_key_chars_ok(key: &str) -> bool {
     let len = key.chars().count();
-    (1..=512).contains(&len) && !key.chars().any(|c| "<>%&\\?/".contains(c) || c.is_ascii_control())
+    (1..=512).contains(&len)
+        && !key
+            .chars()
+            .any(|c| "<>%&\\?/".contains(c) || c.is_ascii_control())
 }
 
 /// Storage accounts allow tag names of at most 128 characters (other resources 512).
-pub(crate) fn storage_account_tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, String>) {
+pub(crate) fn storage_account_tags(
+    errs: &mut Errors,
+    field: &str,
+    tags: &BTreeMap<String, String>,
+) {
     for key in tags.keys().filter(|k| k.chars().count() > 128) {
         errs.push(
             field,
@@ -278,7 +285,10 @@ pub(crate) fn dns_zone_tags(errs: &mut Errors, field: &str, tags: &BTreeMap<Stri
             format!("{} tags given: {}", tags.len(), msg::DNS_ZONE_TAGS),
         );
     }
-    for key in tags.keys().filter(|k| !matches(patterns::DNS_ZONE_TAG_KEY, k)) {
+    for key in tags
+        .keys()
+        .filter(|k| !matches(patterns::DNS_ZONE_TAG_KEY, k))
+    {
         errs.push(
             field,
             format!("tag key {}: {}", show(key), msg::DNS_ZONE_TAGS),
