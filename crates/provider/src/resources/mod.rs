@@ -338,7 +338,7 @@ mod tests {
         let owner = Owner::new("AzureCluster", "team-a", "prod", "uid-1");
         let user: BTreeMap<String, String> = [
             ("env".to_owned(), "prod".to_owned()),
-            ("AZOP.DEV/UID".to_owned(), "forged".to_owned()),
+            ("AZOP.DEV_UID".to_owned(), "forged".to_owned()),
         ]
         .into_iter()
         .collect();
@@ -349,7 +349,7 @@ mod tests {
             tags.get(OWNER_TAG).map(String::as_str),
             Some("AzureCluster/team-a/prod")
         );
-        assert!(!tags.contains_key("AZOP.DEV/UID"));
+        assert!(!tags.contains_key("AZOP.DEV_UID"));
         assert!(owner.owns(Some("uid-1")));
         assert!(!owner.owns(Some("uid-2")));
         assert!(!owner.owns(None));

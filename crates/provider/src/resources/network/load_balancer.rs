@@ -732,7 +732,7 @@ mod tests {
                 "properties.loadBalancingRules[apiserver].disableOutboundSnat",
                 set(format!("{rule}/disableOutboundSnat"), false.into()),
             ),
-            ("tags", set("/tags/azop.dev~1owner".into(), "x".into())),
+            ("tags", set("/tags/azop.dev_owner".into(), "x".into())),
         ];
         for (field, mutate) in cases {
             let mut v = get_after_put();
