@@ -29,7 +29,7 @@ async fn public_ips_sku_allocation_and_in_use() {
     let a = put_ok(&c, &p1, NET, pip_body("Standard", None)).await;
     assert_eq!(a["properties"]["publicIPAllocationMethod"], "Static");
     assert_eq!(a["sku"], json!({"name": "Standard", "tier": "Regional"}));
-    assert_eq!(a["properties"]["ipAddress"], "20.50.0.4");
+    assert_eq!(a["properties"]["ipAddress"], "127.50.0.4");
     let b = put_ok(
         &c,
         &net_id("rg", "publicIPAddresses", "p2"),
@@ -37,7 +37,7 @@ async fn public_ips_sku_allocation_and_in_use() {
         pip_body("Standard", Some("Static")),
     )
     .await;
-    assert_eq!(b["properties"]["ipAddress"], "20.50.0.5");
+    assert_eq!(b["properties"]["ipAddress"], "127.50.0.5");
     let basic = put_ok(
         &c,
         &net_id("rg", "publicIPAddresses", "p3"),
@@ -51,7 +51,7 @@ async fn public_ips_sku_allocation_and_in_use() {
     let mut upd = pip_body("Standard", None);
     upd["tags"] = json!({"t": "1"});
     let a2 = put_ok(&c, &p1, NET, upd).await;
-    assert_eq!(a2["properties"]["ipAddress"], "20.50.0.4");
+    assert_eq!(a2["properties"]["ipAddress"], "127.50.0.4");
     assert_ne!(a2["etag"], a["etag"]);
     let (_, code) = put_err(&c, &p1, NET, pip_body("Basic", Some("Static"))).await;
     assert_eq!(code, "PublicIPSkuUpdateNotSupported");

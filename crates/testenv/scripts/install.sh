@@ -52,7 +52,8 @@ APT_UPDATED=0
 apt_update() {
     if [ "$APT_UPDATED" -eq 0 ]; then
         step "apt-get update"
-        $SUDO apt-get update -q
+        # Other builds on this machine may hold apt's locks: wait for them.
+        $SUDO apt-get update -q -o DPkg::Lock::Timeout=600
         APT_UPDATED=1
     fi
 }
@@ -66,7 +67,7 @@ apt_install() {
     if [ "${#missing[@]}" -gt 0 ]; then
         apt_update
         step "apt-get install ${missing[*]}"
-        $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+        $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
     fi
 }
 

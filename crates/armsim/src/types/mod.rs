@@ -77,6 +77,10 @@ pub struct ActionContext<'a> {
     pub query: &'a [(String, String)],
     /// Where AKS kubeconfigs point, when the simulator was told.
     pub kubeconfig: Option<crate::config::KubeconfigTarget>,
+    /// The simulator's base URL (links it hands out: boot diagnostics).
+    pub base_url: &'a str,
+    /// Signs the SAS-like links it hands out.
+    pub sas_key: &'a [u8],
 }
 
 impl ActionContext<'_> {

@@ -10,9 +10,11 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// Where Static public IPs come from: 20.0.0.0/8 is Microsoft's, and this /16 stands in for a
-/// region's pool. Deterministic: the lowest free address is taken.
-pub const PUBLIC_POOL: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(20, 50, 0, 0), 16) {
+/// Where Static public IPs come from: a /16 on loopback stands in for a region's pool, so a
+/// public IP is never an address off this machine (a client that dials one reaches this
+/// machine, and a load balancer frontend can listen on it). Deterministic: the lowest free
+/// address is taken.
+pub const PUBLIC_POOL: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(127, 50, 0, 0), 16) {
     Ok(n) => n,
     Err(_) => panic!("valid constant prefix"),
 };
