@@ -31,9 +31,10 @@ MIRROR="${AZOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SECURITY_MIRROR="${AZOP_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 # CoreDNS at the version kubeadm deploys (checked against `kubeadm config images list`);
 # flannel, the image's pod network (VXLAN: Azure's network carries it, it needs no route
-# tables).
+# tables). v0.28.4, not the newest v0.28.10: the module proxy here refuses the Tencent Cloud
+# SDK version v0.28.10 requires (flannel links every backend into flanneld).
 COREDNS_VERSION=v1.14.6
-FLANNEL_VERSION=v0.28.10
+FLANNEL_VERSION=v0.28.4
 # Debian packages of the node. The cloud kernel has Hyper-V's and virtio's drivers;
 # isc-dhcp-client is what cloud-init's Azure datasource reaches the wire server with before
 # networking is configured; hyperv-daemons for Azure's KVP; busybox-static for the debugging

@@ -101,7 +101,7 @@ pub fn azop_bootstrap(
         &spec.kubernetes_version,
         net.pod_cidr(),
         net.service_cidr(),
-        net.cni(),
+        net.cni,
         // Marketplace images are plain Ubuntu; azop's own images carry the packages.
         matches!(image, ImageSource::Marketplace { .. }),
         fragments(proxy).into_iter().next(),

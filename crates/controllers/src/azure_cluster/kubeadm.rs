@@ -32,6 +32,7 @@ use std::time::Duration;
 use azop_api::v1alpha1::azure_cluster::{Taint, TaintEffect};
 use serde_yaml::{Mapping, Value};
 
+use super::boot_scripts::{self, KUBEADM_SCRIPT_PATH, POD_NETWORK_SCRIPT_PATH};
 use crate::node_bootstrap::{Fragment, WriteFile};
 use crate::proxy_config::inherit::CONTAINERD_DROP_IN;
 
@@ -78,6 +79,9 @@ pub enum Cni {
     Calico,
     /// None: the nodes stay NotReady until the user installs one.
     None,
+    /// The image's own pod network when it carries one (azop's node image: flannel, no
+    /// download), else Calico; decided on the machine ([`super::boot_scripts`]).
+    ImageDefault,
 }
 
 /// The cluster's CAs and service-account key pair, PEM (ECDSA P-256, PKCS#8 keys).
@@ -261,6 +265,10 @@ pub fn fragment(c: &ClusterBootstrap, m: &MachineBootstrap) -> Result<Fragment, 
         MachineBootstrap::Init { .. } => "init",
         _ => "join",
     };
+    write_files.push(executable(
+        KUBEADM_SCRIPT_PATH,
+        boot_scripts::kubeadm_script(KUBEADM_CONFIG_PATH, CRI_SOCKET, STAMP_DIR),
+    ));
     let mut runcmd = vec![
         vec![INSTALL_SCRIPT_PATH.to_string()],
         vec![
@@ -268,24 +276,33 @@ pub fn fragment(c: &ClusterBootstrap, m: &MachineBootstrap) -> Result<Fragment, 
             "-c".into(),
             guarded(
                 &stamp("install.ok"),
-                &format!("kubeadm {kubeadm} --config {KUBEADM_CONFIG_PATH}"),
+                &format!("{KUBEADM_SCRIPT_PATH} {kubeadm}"),
                 &stamp("kubeadm.ok"),
                 INSTALL_SCRIPT_PATH,
             ),
         ],
     ];
-    if matches!(m, MachineBootstrap::Init { .. }) && c.cni == Cni::Calico {
+    if matches!(m, MachineBootstrap::Init { .. }) && c.cni != Cni::None {
         write_files.push(WriteFile::root(
             CALICO_INSTALLATION_PATH,
             calico_installation(c)?,
         ));
         write_files.push(executable(CNI_SCRIPT_PATH, calico_script()));
+        let cni_step = if c.cni == Cni::ImageDefault {
+            write_files.push(executable(
+                POD_NETWORK_SCRIPT_PATH,
+                boot_scripts::pod_network_script(&c.pod_cidr, CNI_SCRIPT_PATH),
+            ));
+            POD_NETWORK_SCRIPT_PATH
+        } else {
+            CNI_SCRIPT_PATH
+        };
         runcmd.push(vec![
             "sh".into(),
             "-c".into(),
             guarded(
                 &stamp("kubeadm.ok"),
-                CNI_SCRIPT_PATH,
+                cni_step,
                 &stamp("cni.ok"),
                 &format!("kubeadm {kubeadm}"),
             ),

@@ -13,7 +13,8 @@ use crate::resources::diff::{Diff, tags_from_value, tags_to_value, wire};
 use crate::resources::network::{ObservedRef, get_via_mgmt, ref_ids, send_via_mgmt, uid_tag};
 use crate::resources::{ArmResource, Difference, Owner};
 use azure_mgmt_compute::models::{
-    CreateOption, DeleteOption, HardwareProfile, ImageReference, LinuxConfiguration,
+    BootDiagnostics, CreateOption, DeleteOption, DiagnosticsProfile, HardwareProfile,
+    ImageReference, LinuxConfiguration,
     ManagedDiskParameters, NetworkInterfaceReference, NetworkInterfaceReferenceProperties,
     NetworkProfile, OsDisk, OsProfile, Resource, SshConfiguration, SshPublicKey, StorageProfile,
     VirtualMachine as VmModel, VirtualMachineProperties, hardware_profile, os_disk,
@@ -93,6 +94,22 @@ pub struct ObservedVmProperties {
     pub network_profile: Option<ObservedNetworkProfile>,
     /// Present only with `$expand=instanceView`.
     pub instance_view: Option<serde_json::Value>,
+    pub diagnostics_profile: Option<ObservedDiagnosticsProfile>,
+    /// When the VM was created (RFC 3339).
+    pub time_created: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedDiagnosticsProfile {
+    pub boot_diagnostics: Option<ObservedBootDiagnostics>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedBootDiagnostics {
+    pub enabled: Option<bool>,
+    pub storage_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -283,7 +300,15 @@ impl ArmResource for VirtualMachine {
             })
             .collect();
 
+        // Boot diagnostics on, in the storage Azure manages (no storageUri): the serial
+        // console is what azop quotes when a machine does not join.
+        let mut boot = BootDiagnostics::new();
+        boot.enabled = Some(true);
+        let mut diagnostics = DiagnosticsProfile::new();
+        diagnostics.boot_diagnostics = Some(boot);
+
         let mut props = VirtualMachineProperties::new();
+        props.diagnostics_profile = Some(diagnostics);
         props.hardware_profile = Some(hardware);
         props.storage_profile = Some(storage);
         props.os_profile = Some(os_profile);
@@ -377,6 +402,16 @@ impl ArmResource for VirtualMachine {
                     Some(oos.delete_option.as_deref().unwrap_or("Detach")),
                 );
             }
+        }
+        if let Some(diag) = &p.diagnostics_profile {
+            d.boolean(
+                "properties.diagnosticsProfile.bootDiagnostics.enabled",
+                diag.boot_diagnostics.as_ref().and_then(|b| b.enabled),
+                op.diagnostics_profile
+                    .as_ref()
+                    .and_then(|o| o.boot_diagnostics.as_ref())
+                    .and_then(|b| b.enabled),
+            );
         }
         if let Some(os) = &p.os_profile {
             let oos = op.os_profile.clone().unwrap_or_default();
