@@ -66,7 +66,9 @@ pub async fn serve(
         );
     }
     let bytes = match &state.machines {
-        Some(m) => tokio::fs::read(m.serial_log(&vm_id)).await.unwrap_or_default(),
+        Some(m) => tokio::fs::read(m.serial_log(&vm_id))
+            .await
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     let mut r = Response::new(Body::from(bytes));
@@ -87,8 +89,14 @@ mod tests {
         let sig = sign(key, "vm", SERIAL_LOG, 100);
         assert!(valid(key, "vm", SERIAL_LOG, 100, &sig, 100));
         assert!(!valid(key, "vm", SERIAL_LOG, 100, &sig, 101), "expired");
-        assert!(!valid(key, "other", SERIAL_LOG, 100, &sig, 50), "another VM");
+        assert!(
+            !valid(key, "other", SERIAL_LOG, 100, &sig, 50),
+            "another VM"
+        );
         assert!(!valid(key, "vm", SCREENSHOT, 100, &sig, 50), "another file");
-        assert!(!valid(key, "vm", SERIAL_LOG, 200, &sig, 50), "another expiry");
+        assert!(
+            !valid(key, "vm", SERIAL_LOG, 200, &sig, 50),
+            "another expiry"
+        );
     }
 }

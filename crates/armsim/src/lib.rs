@@ -34,8 +34,8 @@ pub use config::{
     BlobService, KubeconfigTarget, LatencyPreset, MachinesConfig, Principal, SimConfig,
     ThrottleConfig,
 };
-pub use machines::MachineInfo;
 pub use errors::ArmError;
 pub use faults::{Fault, FaultAction, FaultSpec};
 pub use introspect::{RequestFilter, RequestRecord};
+pub use machines::MachineInfo;
 pub use server::{RunningSim, StartError, start};

@@ -23,6 +23,9 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Lifetime of the kubeadm bootstrap tokens azop makes for AzureCluster machines.
     pub bootstrap_token_ttl: Duration,
+    /// How long an AzureCluster machine may take from VM creation to a Ready node before
+    /// azop reads its serial console (boot diagnostics) into the condition.
+    pub machine_join_deadline: Duration,
 }
 
 impl Default for Settings {
@@ -33,6 +36,7 @@ impl Default for Settings {
             concurrency: 4,
             namespace: None,
             bootstrap_token_ttl: crate::azure_cluster::tokens::DEFAULT_TTL,
+            machine_join_deadline: crate::azure_cluster::boot_log::DEFAULT_DEADLINE,
         }
     }
 }
@@ -47,6 +51,8 @@ pub struct Context {
     pub retries: RetryGate,
     /// When each AzureCluster's workload cluster may be tried again after it did not answer.
     pub workload_probes: crate::azure_cluster::workload::Probes,
+    /// Serial console tails of machines that have not joined, read lately.
+    pub boot_logs: crate::azure_cluster::boot_log::Cache,
     pub settings: Settings,
 }
 
@@ -65,6 +71,7 @@ impl Context {
             failures: FailureCounter::default(),
             retries: RetryGate::default(),
             workload_probes: Default::default(),
+            boot_logs: Default::default(),
             settings,
         })
     }

@@ -551,7 +551,10 @@ fn kubeadm_script_at(root: &Path) -> String {
         CRI_SOCKET,
         &root.join("stamps").display().to_string(),
     )
-    .replace("/etc/kubernetes/pki", &root.join("pki").display().to_string())
+    .replace(
+        "/etc/kubernetes/pki",
+        &root.join("pki").display().to_string(),
+    )
     .replace("/etc/azop", &root.join("azop").display().to_string())
     .replace("sleep 10", "true")
 }
@@ -559,8 +562,12 @@ fn kubeadm_script_at(root: &Path) -> String {
 #[test]
 fn kubeadm_is_retried_after_a_reset_and_the_cas_survive_it() {
     let root = dir("retry");
-    std::fs::write(root.join("kubeadm.yaml"), "kubernetesVersion: v1.37.2
-").unwrap();
+    std::fs::write(
+        root.join("kubeadm.yaml"),
+        "kubernetesVersion: v1.37.2
+",
+    )
+    .unwrap();
     std::fs::create_dir_all(root.join("pki/etcd")).unwrap();
     std::fs::write(root.join("pki/ca.crt"), "the cluster's CA").unwrap();
     let (bin, calls) = flaky_kubeadm(2);
@@ -575,9 +582,16 @@ fn kubeadm_is_retried_after_a_reset_and_the_cas_survive_it() {
     let out = bash(&format!("set -- init\n{script}"), Some(&bin));
     assert!(out.status.success(), "{}", output_text(&out));
     let log = std::fs::read_to_string(&calls).unwrap();
-    let lines: Vec<&str> = log.lines().map(|l| l.split_whitespace().next().unwrap_or("")).collect();
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
     assert_eq!(lines, ["init", "reset", "init", "reset", "init"], "{log}");
-    assert!(output_text(&out).contains("kubeadm init failed (attempt 2 of 3)"), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("kubeadm init failed (attempt 2 of 3)"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(
         std::fs::read_to_string(root.join("pki/ca.crt")).unwrap(),
         "the cluster's CA"
@@ -587,16 +601,34 @@ fn kubeadm_is_retried_after_a_reset_and_the_cas_survive_it() {
     let root = dir("retry-fail");
     std::fs::write(root.join("kubeadm.yaml"), "").unwrap();
     let (bin, calls) = flaky_kubeadm(5);
-    let out = bash(&format!("set -- join\n{}", kubeadm_script_at(&root)), Some(&bin));
+    let out = bash(
+        &format!("set -- join\n{}", kubeadm_script_at(&root)),
+        Some(&bin),
+    );
     assert!(!out.status.success());
-    assert!(output_text(&out).contains("kubeadm join failed 3 times"), "{}", output_text(&out));
-    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().filter(|l| l.starts_with("join")).count(), 3);
+    assert!(
+        output_text(&out).contains("kubeadm join failed 3 times"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&calls)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("join"))
+            .count(),
+        3
+    );
 }
 
 #[test]
 fn an_image_preloading_another_version_is_refused_before_kubeadm_runs() {
     let root = dir("image-version");
-    std::fs::write(root.join("kubeadm.yaml"), "kubernetesVersion: \"v1.37.1\"\n").unwrap();
+    std::fs::write(
+        root.join("kubeadm.yaml"),
+        "kubernetesVersion: \"v1.37.1\"\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(root.join("azop")).unwrap();
     std::fs::write(
         root.join("azop/node-image.env"),
@@ -604,17 +636,24 @@ fn an_image_preloading_another_version_is_refused_before_kubeadm_runs() {
     )
     .unwrap();
     let (bin, calls) = flaky_kubeadm(0);
-    let out = bash(&format!("set -- init\n{}", kubeadm_script_at(&root)), Some(&bin));
+    let out = bash(
+        &format!("set -- init\n{}", kubeadm_script_at(&root)),
+        Some(&bin),
+    );
     assert!(!out.status.success());
     assert!(
-        output_text(&out).contains("this image preloads Kubernetes v1.37.2; the cluster asks for v1.37.1"),
+        output_text(&out)
+            .contains("this image preloads Kubernetes v1.37.2; the cluster asks for v1.37.1"),
         "{}",
         output_text(&out)
     );
     assert!(!calls.exists(), "kubeadm must not run");
     // The same version goes on.
     std::fs::write(root.join("kubeadm.yaml"), "kubernetesVersion: v1.37.2\n").unwrap();
-    let out = bash(&format!("set -- init\n{}", kubeadm_script_at(&root)), Some(&bin));
+    let out = bash(
+        &format!("set -- init\n{}", kubeadm_script_at(&root)),
+        Some(&bin),
+    );
     assert!(out.status.success(), "{}", output_text(&out));
 }
 
@@ -636,7 +675,11 @@ fn the_pod_network_is_the_images_when_it_carries_one_else_calico() {
     let env = root.join("node-image.env");
     // No node-image.env: Calico.
     let out = bash(&script(&env), None);
-    assert!(output_text(&out).contains("calico-applied"), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("calico-applied"),
+        "{}",
+        output_text(&out)
+    );
     std::fs::write(
         &env,
         format!("AZOP_CNI=flannel\nAZOP_CNI_APPLY={}\n", apply.display()),
@@ -644,7 +687,11 @@ fn the_pod_network_is_the_images_when_it_carries_one_else_calico() {
     .unwrap();
     let out = bash(&script(&env), None);
     assert!(out.status.success(), "{}", output_text(&out));
-    assert!(output_text(&out).contains("image-cni 192.168.0.0/16"), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("image-cni 192.168.0.0/16"),
+        "{}",
+        output_text(&out)
+    );
     assert!(!output_text(&out).contains("calico-applied"));
 }
 
@@ -865,7 +912,10 @@ fn after_the_proxy_with_user_data_the_documents_are_valid() {
                 .unwrap_or_else(|| panic!("{needle} not in {cmds:?}"))
         };
         assert!(at("daemon-reload") < at(INSTALL_SCRIPT_PATH), "{cmds:?}");
-        assert!(at(INSTALL_SCRIPT_PATH) < at(KUBEADM_SCRIPT_PATH), "{cmds:?}");
+        assert!(
+            at(INSTALL_SCRIPT_PATH) < at(KUBEADM_SCRIPT_PATH),
+            "{cmds:?}"
+        );
         assert!(at(KUBEADM_SCRIPT_PATH) < at("user-step"), "{cmds:?}");
         assert_eq!(v["packages"][0], "jq");
 

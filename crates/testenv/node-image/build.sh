@@ -31,10 +31,10 @@ MIRROR="${AZOP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SECURITY_MIRROR="${AZOP_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 # CoreDNS at the version kubeadm deploys (checked against `kubeadm config images list`);
 # flannel, the image's pod network (VXLAN: Azure's network carries it, it needs no route
-# tables). v0.28.4, not the newest v0.28.10: the module proxy here refuses the Tencent Cloud
-# SDK version v0.28.10 requires (flannel links every backend into flanneld).
+# tables). v0.27.4, not the newest v0.28.x: the module proxy here refuses the Tencent Cloud
+# SDK versions v0.28.x require (flannel links every backend into flanneld).
 COREDNS_VERSION=v1.14.6
-FLANNEL_VERSION=v0.28.4
+FLANNEL_VERSION=v0.27.4
 # Debian packages of the node. The cloud kernel has Hyper-V's and virtio's drivers;
 # isc-dhcp-client is what cloud-init's Azure datasource reaches the wire server with before
 # networking is configured; hyperv-daemons for Azure's KVP; busybox-static for the debugging
@@ -154,15 +154,21 @@ step "Go node tools (kubelet, kube-scheduler, kube-proxy)"
 out=$(bash "$SCRIPTS/go-tools.sh" --node | tail -n1); NODE_TOOLS_DIR="${out#BIN_DIR=}"
 
 # A Go command built from its own module at a version (go.sum checked against the checksum
-# database); cached by name, version and Go version.
+# database), static; cached by name, version and Go version. `cgo=1` for a command whose
+# amd64 build needs cgo (flanneld's UDP backend), linked statically against glibc.
 go_install() {
-    local name="$1" pkg="$2" version="$3" ldflags="$4"
+    local name="$1" pkg="$2" version="$3" ldflags="$4" cgo="${5:-0}"
     local dir
     dir="$OUT_ROOT/go-$name-$version-$(go env GOVERSION)"
     if [ ! -x "$dir/$name" ]; then
         step "build $name $version from its Go module"
         rm -rf "$dir.partial"; mkdir -p "$dir.partial"
-        (cd "$WORK" && GOBIN="$dir.partial" go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version")
+        if [ "$cgo" = 1 ]; then
+            (cd "$WORK" && CGO_ENABLED=1 GOBIN="$dir.partial" go install -trimpath -tags netgo,osusergo \
+                -ldflags "-s -w $ldflags -extldflags -static" "$pkg@$version")
+        else
+            (cd "$WORK" && GOBIN="$dir.partial" go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version")
+        fi
         [ -x "$dir.partial/$name" ] || mv "$dir.partial/$(basename "${pkg%%/v[0-9]*}")" "$dir.partial/$name"
         rm -rf "$dir"; mv "$dir.partial" "$dir"
     fi
@@ -170,7 +176,7 @@ go_install() {
 }
 COREDNS_BIN=$(go_install coredns github.com/coredns/coredns "$COREDNS_VERSION" "")
 FLANNEL_BIN=$(go_install flanneld github.com/flannel-io/flannel "$FLANNEL_VERSION" \
-    "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION")
+    "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" 1)
 
 step "pause (from the Kubernetes module's build/pause/linux/pause.c)"
 KUBEADM="$TOOLS_DIR/kubeadm"

@@ -22,7 +22,10 @@ pub enum Generation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Boot {
     /// The VHD behind a managed image (the blob its `osDisk.blobUri` names).
-    Vhd { blob_uri: String, generation: Generation },
+    Vhd {
+        blob_uri: String,
+        generation: Generation,
+    },
     /// Nothing to boot here (a marketplace image: its bytes are Azure's); the VM runs
     /// without a guest, as it does without `--machines`.
     Nothing { why: String },
@@ -123,13 +126,15 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 
 fn subnet_of(store: &Store, subnet_id: &str) -> Option<(u8, Ipv4Addr, String)> {
     let subnet = lookup(store, subnet_id, SUBNET)?;
-    let prefix = s(&subnet.body, "/properties/addressPrefix").map(str::to_string).or_else(|| {
-        subnet
-            .body
-            .pointer("/properties/addressPrefixes/0")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    })?;
+    let prefix = s(&subnet.body, "/properties/addressPrefix")
+        .map(str::to_string)
+        .or_else(|| {
+            subnet
+                .body
+                .pointer("/properties/addressPrefixes/0")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })?;
     let net: ipnet::Ipv4Net = prefix.parse().ok()?;
     let gateway = Ipv4Addr::from(u32::from(net.network()).wrapping_add(1));
     let vnet = subnet
@@ -221,7 +226,8 @@ pub fn desired(store: &Store, registry: &Registry) -> Desired {
             .flatten()
             .filter_map(|n| {
                 let id = n.get("id").and_then(Value::as_str)?.to_string();
-                let primary = n.pointer("/properties/primary").and_then(Value::as_bool) == Some(true);
+                let primary =
+                    n.pointer("/properties/primary").and_then(Value::as_bool) == Some(true);
                 Some((id, primary))
             })
             .collect();
@@ -235,7 +241,9 @@ pub fn desired(store: &Store, registry: &Registry) -> Desired {
             .pointer("/x-armsim-guest/customData")
             .and_then(Value::as_str)
             .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok());
-        let size = s(b, "/properties/hardwareProfile/vmSize").unwrap_or("").to_string();
+        let size = s(b, "/properties/hardwareProfile/vmSize")
+            .unwrap_or("")
+            .to_string();
         out.guests.push(GuestSpec {
             vm_id: vm.id.clone(),
             vm_uuid: s(b, "/properties/vmId").unwrap_or(vm.name()).to_string(),
@@ -269,7 +277,11 @@ pub fn desired(store: &Store, registry: &Registry) -> Desired {
         });
     }
     for lb in store.of_type(LOAD_BALANCER) {
-        if lb.pending.as_ref().is_some_and(|p| p.kind == OpKind::Delete) {
+        if lb
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.kind == OpKind::Delete)
+        {
             continue;
         }
         out.frontends.extend(frontends_of(store, registry, lb));
@@ -341,30 +353,32 @@ fn frontends_of(
                     .map(str::to_string)
             })
             .collect();
-        let probe = p("probe").and_then(|id| by_id(&probes, &id)).and_then(|pr| {
-            let port = pr
-                .pointer("/properties/port")
-                .and_then(as_int)
-                .and_then(|n| u16::try_from(n).ok())?;
-            let interval = pr
-                .pointer("/properties/intervalInSeconds")
-                .and_then(as_int)
-                .and_then(|n| u64::try_from(n).ok())
-                .unwrap_or(15)
-                .max(1);
-            let threshold = pr
-                .pointer("/properties/probeThreshold")
-                .or_else(|| pr.pointer("/properties/numberOfProbes"))
-                .and_then(as_int)
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(1)
-                .max(1);
-            Some(ProbeSpec {
-                port,
-                interval: Duration::from_secs(interval),
-                threshold,
-            })
-        });
+        let probe = p("probe")
+            .and_then(|id| by_id(&probes, &id))
+            .and_then(|pr| {
+                let port = pr
+                    .pointer("/properties/port")
+                    .and_then(as_int)
+                    .and_then(|n| u16::try_from(n).ok())?;
+                let interval = pr
+                    .pointer("/properties/intervalInSeconds")
+                    .and_then(as_int)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(15)
+                    .max(1);
+                let threshold = pr
+                    .pointer("/properties/probeThreshold")
+                    .or_else(|| pr.pointer("/properties/numberOfProbes"))
+                    .and_then(as_int)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(1)
+                    .max(1);
+                Some(ProbeSpec {
+                    port,
+                    interval: Duration::from_secs(interval),
+                    threshold,
+                })
+            });
         out.push(FrontendSpec {
             key: rule
                 .get("id")

@@ -90,7 +90,16 @@ pub async fn fetch_vhd(blob: &BlobService, blob_uri: &str, dest: &Path) -> Resul
     use std::os::unix::fs::FileExt;
     let (account, key, path) = locate(blob, blob_uri)?;
     let client = reqwest::Client::new();
-    let resp = get(&client, blob, account, key, &path, &[("comp", "pagelist")], None).await?;
+    let resp = get(
+        &client,
+        blob,
+        account,
+        key,
+        &path,
+        &[("comp", "pagelist")],
+        None,
+    )
+    .await?;
     let size: u64 = resp
         .headers()
         .get("x-ms-blob-content-length")
@@ -137,7 +146,12 @@ pub async fn fetch_vhd(blob: &BlobService, blob_uri: &str, dest: &Path) -> Resul
 }
 
 /// A qcow2 over the image's VHD, `size_gb` large (never smaller than the image).
-pub async fn overlay(qemu_img: &Path, base: &Path, disk: &Path, size_gb: u64) -> Result<(), String> {
+pub async fn overlay(
+    qemu_img: &Path,
+    base: &Path,
+    disk: &Path,
+    size_gb: u64,
+) -> Result<(), String> {
     let out = tokio::process::Command::new(qemu_img)
         .arg("create")
         .args(["-q", "-f", "qcow2", "-F", "vpc", "-b"])
@@ -171,7 +185,10 @@ mod tests {
     #[test]
     fn page_ranges_are_read_from_the_answer() {
         let xml = "<?xml version=\"1.0\"?><PageList><PageRange><Start>0</Start><End>1048575</End></PageRange><PageRange><Start>4194304</Start><End>4194815</End></PageRange></PageList>";
-        assert_eq!(page_ranges(xml), vec![(0, 1_048_575), (4_194_304, 4_194_815)]);
+        assert_eq!(
+            page_ranges(xml),
+            vec![(0, 1_048_575), (4_194_304, 4_194_815)]
+        );
         assert!(page_ranges("<PageList/>").is_empty());
     }
 

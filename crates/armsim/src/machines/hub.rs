@@ -372,15 +372,39 @@ mod tests {
     #[test]
     fn syn_ack_means_listening_and_rst_means_not() {
         let guest = Ipv4Addr::new(10, 0, 0, 4);
-        let mut f = tcp_frame(HUB_MAC, guest, AZURE_DNS, 6443, 40000, 99, 8, TCP_SYN | TCP_ACK);
-        assert_eq!(
-            probe_answer(&f),
-            Some(((guest, 6443, 40000), true, 100))
+        let mut f = tcp_frame(
+            HUB_MAC,
+            guest,
+            AZURE_DNS,
+            6443,
+            40000,
+            99,
+            8,
+            TCP_SYN | TCP_ACK,
         );
-        f = tcp_frame(HUB_MAC, guest, AZURE_DNS, 6443, 40000, 0, 8, TCP_RST | TCP_ACK);
+        assert_eq!(probe_answer(&f), Some(((guest, 6443, 40000), true, 100)));
+        f = tcp_frame(
+            HUB_MAC,
+            guest,
+            AZURE_DNS,
+            6443,
+            40000,
+            0,
+            8,
+            TCP_RST | TCP_ACK,
+        );
         assert_eq!(probe_answer(&f).map(|a| a.1), Some(false));
         // Not addressed to the prober.
-        f = tcp_frame(HUB_MAC, guest, Ipv4Addr::new(10, 0, 0, 5), 6443, 40000, 0, 8, TCP_RST);
+        f = tcp_frame(
+            HUB_MAC,
+            guest,
+            Ipv4Addr::new(10, 0, 0, 5),
+            6443,
+            40000,
+            0,
+            8,
+            TCP_RST,
+        );
         assert_eq!(probe_answer(&f), None);
     }
 }

@@ -74,7 +74,13 @@ impl Shared {
 
 fn safe(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -250,13 +256,22 @@ impl Runtime {
                 && let Ok(Some(status)) = child.try_wait()
             {
                 let early = since.elapsed() < EARLY_EXIT;
-                let log = self.shared.root.join("vms").join(safe(&g.spec.vm_uuid)).join("qemu.log");
+                let log = self
+                    .shared
+                    .root
+                    .join("vms")
+                    .join(safe(&g.spec.vm_uuid))
+                    .join("qemu.log");
                 let tail = std::fs::read_to_string(&log).unwrap_or_default();
                 let tail = tail.lines().last().unwrap_or("").to_string();
                 g.state = if early && g.attempts < START_ATTEMPTS {
                     GuestState::Preparing
                 } else {
-                    GuestState::Stopped(format!("the guest stopped ({status}) {tail}").trim().to_string())
+                    GuestState::Stopped(
+                        format!("the guest stopped ({status}) {tail}")
+                            .trim()
+                            .to_string(),
+                    )
                 };
                 left.push(k.clone());
             }
@@ -280,8 +295,11 @@ impl Runtime {
     }
 
     fn stop_unwanted(&mut self, d: &Desired) {
-        let wanted: std::collections::HashSet<String> =
-            d.guests.iter().map(|g| g.vm_id.to_ascii_lowercase()).collect();
+        let wanted: std::collections::HashSet<String> = d
+            .guests
+            .iter()
+            .map(|g| g.vm_id.to_ascii_lowercase())
+            .collect();
         let gone: Vec<String> = self
             .guests
             .keys()
@@ -293,7 +311,9 @@ impl Runtime {
             if let Some(g) = self.guests.remove(&k) {
                 tracing::info!(vm = %g.spec.vm_id, "machines: the VM is gone or being deleted: its guest stops");
                 // Guest::drop kills it.
-                let _ = std::fs::remove_dir_all(self.shared.root.join("vms").join(safe(&g.spec.vm_uuid)));
+                let _ = std::fs::remove_dir_all(
+                    self.shared.root.join("vms").join(safe(&g.spec.vm_uuid)),
+                );
             }
         }
     }
@@ -360,16 +380,14 @@ impl Runtime {
         let (next, out) = match state {
             Some(ImageState::Ready(p)) => (ImageState::Ready(p.clone()), Ok(Some(p))),
             Some(ImageState::Failed(e)) => (ImageState::Failed(e.clone()), Err(e)),
-            Some(ImageState::Fetching(h)) if h.is_finished() => {
-                match h.await {
-                    Ok(Ok(p)) => (ImageState::Ready(p.clone()), Ok(Some(p))),
-                    Ok(Err(e)) => (ImageState::Failed(e.clone()), Err(e)),
-                    Err(e) => {
-                        let e = format!("reading the image failed: {e}");
-                        (ImageState::Failed(e.clone()), Err(e))
-                    }
+            Some(ImageState::Fetching(h)) if h.is_finished() => match h.await {
+                Ok(Ok(p)) => (ImageState::Ready(p.clone()), Ok(Some(p))),
+                Ok(Err(e)) => (ImageState::Failed(e.clone()), Err(e)),
+                Err(e) => {
+                    let e = format!("reading the image failed: {e}");
+                    (ImageState::Failed(e.clone()), Err(e))
                 }
-            }
+            },
             Some(f @ ImageState::Fetching(_)) => (f, Ok(None)),
             None => match self.blob.clone() {
                 None => {
@@ -477,7 +495,10 @@ impl Runtime {
             &[
                 ("meta-data", seed::meta_data(spec).into_bytes()),
                 ("user-data", seed::user_data(spec)),
-                ("network-config", seed::network_config(spec, &mgmt_mac).into_bytes()),
+                (
+                    "network-config",
+                    seed::network_config(spec, &mgmt_mac).into_bytes(),
+                ),
                 ("vendor-data", seed::vendor_data(spec, &routes).into_bytes()),
             ],
         )
@@ -642,7 +663,12 @@ impl Runtime {
             .guests
             .values()
             .filter(|g| matches!(g.state, GuestState::Running { .. }))
-            .flat_map(|g| g.spec.nics.iter().map(|n| (n.id.clone(), (n.ip, n.vnet.clone()))))
+            .flat_map(|g| {
+                g.spec
+                    .nics
+                    .iter()
+                    .map(|n| (n.id.clone(), (n.ip, n.vnet.clone())))
+            })
             .collect();
         for run in self.frontends.values_mut() {
             let Some(probe) = run.spec.probe.clone() else {
@@ -685,8 +711,15 @@ impl Runtime {
         let mut power: Vec<(String, &'static str)> = Vec::new();
         for g in self.guests.values() {
             let (state, message, pid, p) = match &g.state {
-                GuestState::Preparing => ("preparing", "reading the image".to_string(), None, "starting"),
-                GuestState::Running { pid, .. } => ("running", String::new(), Some(*pid), "running"),
+                GuestState::Preparing => (
+                    "preparing",
+                    "reading the image".to_string(),
+                    None,
+                    "starting",
+                ),
+                GuestState::Running { pid, .. } => {
+                    ("running", String::new(), Some(*pid), "running")
+                }
                 GuestState::Stopped(m) => ("stopped", m.clone(), None, "stopped"),
                 GuestState::Failed(m) => ("failed", m.clone(), None, "stopped"),
                 GuestState::NoGuest(m) => ("no-guest", m.clone(), None, "running"),
@@ -715,7 +748,11 @@ impl Runtime {
                     .pointer(&format!("/{GUEST_KEY}/powerState"))
                     .and_then(serde_json::Value::as_str);
                 if current != Some(p) {
-                    if !r.body.get(GUEST_KEY).is_some_and(serde_json::Value::is_object) {
+                    if !r
+                        .body
+                        .get(GUEST_KEY)
+                        .is_some_and(serde_json::Value::is_object)
+                    {
                         r.body[GUEST_KEY] = serde_json::json!({});
                     }
                     r.body[GUEST_KEY]["powerState"] = serde_json::Value::String(p.into());

@@ -72,7 +72,10 @@ pub fn args(l: &Launch) -> Vec<OsString> {
         push("-netdev".into());
         push(format!("socket,id=vnet{i},udp={hub},localaddr={own}"));
         push("-device".into());
-        push(format!("virtio-net-pci,netdev=vnet{i},mac={}", mac_string(mac)));
+        push(format!(
+            "virtio-net-pci,netdev=vnet{i},mac={}",
+            mac_string(mac)
+        ));
     }
     let mut user = String::from("user,id=mgmt,restrict=on,net=10.0.2.0/24");
     for (host, guest) in &l.host_forwards {
@@ -87,9 +90,15 @@ pub fn args(l: &Launch) -> Vec<OsString> {
     push("-netdev".into());
     push(user);
     push("-device".into());
-    push(format!("virtio-net-pci,netdev=mgmt,mac={}", mac_string(&l.mgmt_mac)));
+    push(format!(
+        "virtio-net-pci,netdev=mgmt,mac={}",
+        mac_string(&l.mgmt_mac)
+    ));
     push("-chardev".into());
-    push(format!("file,id=serial0,path={},append=on", l.serial.display()));
+    push(format!(
+        "file,id=serial0,path={},append=on",
+        l.serial.display()
+    ));
     push("-serial".into());
     push("chardev:serial0".into());
     push("-pidfile".into());
@@ -99,7 +108,8 @@ pub fn args(l: &Launch) -> Vec<OsString> {
 
 /// Starts QEMU in its own process group, its output in `log`.
 pub fn spawn(l: &Launch, log: &Path) -> Result<tokio::process::Child, String> {
-    let out = std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let out =
+        std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err = out
         .try_clone()
         .map_err(|e| format!("cannot reuse {}: {e}", log.display()))?;
@@ -165,7 +175,9 @@ mod tests {
             pidfile: "/m/vms/u/qemu.pid".into(),
             vnet: vec![(
                 [0, 0x0d, 0x3a, 1, 2, 3],
-                "127.0.0.1:5000".parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5000))),
+                "127.0.0.1:5000"
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5000))),
                 SocketAddr::from(([127, 0, 0, 1], 5001)),
             )],
             mgmt_mac: [0x52, 0x54, 0, 0, 0, 1],
@@ -192,7 +204,10 @@ mod tests {
         let a = joined(&launch(Generation::V1));
         assert!(a.contains("-accel tcg,thread=multi"), "{a}");
         assert!(!a.contains("-bios"), "BIOS boot for V1: {a}");
-        assert!(a.contains("socket,id=vnet0,udp=127.0.0.1:5000,localaddr=127.0.0.1:5001"), "{a}");
+        assert!(
+            a.contains("socket,id=vnet0,udp=127.0.0.1:5000,localaddr=127.0.0.1:5001"),
+            "{a}"
+        );
         assert!(a.contains("user,id=mgmt,restrict=on"), "{a}");
         assert!(a.contains("hostfwd=tcp:127.0.0.1:46443-:6443"), "{a}");
         assert!(

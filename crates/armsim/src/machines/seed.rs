@@ -99,7 +99,11 @@ pub fn vendor_data(g: &GuestSpec, routes: &[GuestRoute]) -> String {
     if !g.ssh_public_keys.is_empty() {
         cfg.push_str("    ssh_authorized_keys:\n");
         for k in &g.ssh_public_keys {
-            let _ = writeln!(cfg, "      - {}", serde_json::Value::String(k.trim().into()));
+            let _ = writeln!(
+                cfg,
+                "      - {}",
+                serde_json::Value::String(k.trim().into())
+            );
         }
     }
     let mut script = String::from(
@@ -196,10 +200,19 @@ mod tests {
         let n = network_config(&guest(), &[0x52, 0x54, 0, 0, 0, 1]);
         assert!(n.contains("macaddress: \"00:0d:3a:01:02:03\""), "{n}");
         assert!(n.contains("addresses: [10.0.0.4/24]"), "{n}");
-        assert!(n.contains("routes: [{to: 0.0.0.0/0, via: 10.0.0.1}]"), "{n}");
-        assert!(n.contains("nameservers: {addresses: [168.63.129.16]}"), "{n}");
+        assert!(
+            n.contains("routes: [{to: 0.0.0.0/0, via: 10.0.0.1}]"),
+            "{n}"
+        );
+        assert!(
+            n.contains("nameservers: {addresses: [168.63.129.16]}"),
+            "{n}"
+        );
         let mgmt = n.split("mgmt:").nth(1).unwrap_or_default();
-        assert!(mgmt.contains("10.0.2.15/24") && !mgmt.contains("routes"), "{n}");
+        assert!(
+            mgmt.contains("10.0.2.15/24") && !mgmt.contains("routes"),
+            "{n}"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Survey {
     pub owned: Vec<Value>,
     /// The workload cluster, when it answered this pass: a client and its nodes by name.
     pub workload: Option<workload::Workload>,
+    /// Machines that have not joined within the deadline: their serial console's tail.
+    pub boot_logs: BTreeMap<String, String>,
 }
 
 impl Survey {
@@ -98,7 +100,23 @@ pub async fn survey(
             workload::delete_node(&w.client, &node).await;
         }
     }
-    Ok(Survey { owned, workload })
+    let mut survey = Survey {
+        owned,
+        workload,
+        boot_logs: BTreeMap::new(),
+    };
+    if bootstrapped {
+        let late = super::boot_log::overdue(
+            &survey.owned,
+            |name| survey.node(name),
+            time::OffsetDateTime::now_utc(),
+            ctx.settings.machine_join_deadline,
+        );
+        if !late.is_empty() {
+            survey.boot_logs = super::boot_log::tails(&ctx.boot_logs, session, rg, &late).await;
+        }
+    }
+    Ok(survey)
 }
 
 /// A node that lets a replacement go on: Ready, or unknown (the workload cluster not seen).

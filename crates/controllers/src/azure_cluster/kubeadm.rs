@@ -1188,8 +1188,15 @@ mod tests {
         }
         assert_eq!(init.runcmd.len(), 3);
         assert_eq!(init.runcmd[0], vec![INSTALL_SCRIPT_PATH.to_string()]);
-        assert!(init.runcmd[1][2].contains("kubeadm init --config /run/kubeadm/kubeadm.yaml"));
+        assert!(init.runcmd[1][2].contains(&format!("then {KUBEADM_SCRIPT_PATH} init &&")));
         assert!(init.runcmd[2][2].contains(CNI_SCRIPT_PATH));
+        let kubeadm_script = &init
+            .write_files
+            .iter()
+            .find(|f| f.path == KUBEADM_SCRIPT_PATH)
+            .expect("kubeadm script")
+            .content;
+        assert!(kubeadm_script.contains("CONFIG=\"/run/kubeadm/kubeadm.yaml\""));
         let inst = init
             .write_files
             .iter()
@@ -1223,7 +1230,7 @@ mod tests {
         assert!(paths(&cp).contains(&"/etc/kubernetes/pki/ca.key"));
         assert!(!paths(&cp).contains(&CNI_SCRIPT_PATH));
         assert_eq!(cp.runcmd.len(), 2);
-        assert!(cp.runcmd[1][2].contains("kubeadm join --config"));
+        assert!(cp.runcmd[1][2].contains(&format!("then {KUBEADM_SCRIPT_PATH} join &&")));
 
         let labels = BTreeMap::new();
         let w = fragment(
@@ -1235,13 +1242,29 @@ mod tests {
             },
         )
         .expect("ok");
-        assert_eq!(paths(&w), vec![INSTALL_SCRIPT_PATH, KUBEADM_CONFIG_PATH]);
+        assert_eq!(
+            paths(&w),
+            vec![
+                INSTALL_SCRIPT_PATH,
+                KUBEADM_CONFIG_PATH,
+                KUBEADM_SCRIPT_PATH
+            ]
+        );
 
         let mut none = c.clone();
         none.cni = Cni::None;
         let n = fragment(&none, &MachineBootstrap::Init { node_name: "cp-0" }).expect("ok");
         assert_eq!(n.runcmd.len(), 2);
         assert!(!paths(&n).contains(&CNI_SCRIPT_PATH));
+
+        // The image's pod network: the dispatching script runs, Calico's stays as the
+        // fallback.
+        let mut image = c.clone();
+        image.cni = Cni::ImageDefault;
+        let i = fragment(&image, &MachineBootstrap::Init { node_name: "cp-0" }).expect("ok");
+        assert!(i.runcmd[2][2].contains(&format!("then {POD_NETWORK_SCRIPT_PATH} &&")));
+        assert!(paths(&i).contains(&CNI_SCRIPT_PATH));
+        assert!(paths(&i).contains(&POD_NETWORK_SCRIPT_PATH));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`orphans`]: machines the spec no longer has, found by listing, drained then removed.
 //! - [`AzureClusterKind`] and [`run`]: the registration.
 
+pub mod boot_log;
 pub mod boot_scripts;
 pub mod bootstrap;
 pub mod fleet;

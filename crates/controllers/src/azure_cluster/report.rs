@@ -231,6 +231,35 @@ fn control_plane_outdated(steps: &[StepView<'_>]) -> Option<Cond> {
     })
 }
 
+/// The condition of `part` when some of its machines have not joined within the deadline:
+/// each with the tail of its serial console (boot diagnostics). Pure.
+fn not_joined(steps: &[StepView<'_>], part: Part) -> Option<Cond> {
+    let late: Vec<String> = steps
+        .iter()
+        .filter(|s| s.key.starts_with("vm/") && s.part == part)
+        .filter_map(|s| {
+            let m = s.extra?;
+            let log = m.boot_log.as_ref()?;
+            let node = match m.node {
+                Some(n) => format!("its node is {n:?}"),
+                None => "the cluster's API server does not answer".to_string(),
+            };
+            Some(format!(
+                "machine {} has not joined the cluster within the join deadline ({node}); its serial console (boot diagnostics) ends:\n{log}",
+                m.name
+            ))
+        })
+        .collect();
+    (!late.is_empty()).then(|| {
+        Cond::new(
+            part.condition_type(),
+            Status::False,
+            "NotJoined",
+            late.join("\n"),
+        )
+    })
+}
+
 /// The status to apply (pure).
 pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
     let rg = &input.scope.resource_group;
@@ -263,6 +292,20 @@ pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
             }
             // A failure or a conflict says what to fix; the progress follows it.
             Some(r) => c.message = format!("{}; {}", c.message, r.message),
+            None => {}
+        }
+        let part = match c.type_.as_str() {
+            "ControlPlaneReady" => Some(Part::ControlPlane),
+            "WorkersReady" => Some(Part::Workers),
+            _ => None,
+        };
+        // A machine that has not joined is what to look at first: its console says why.
+        match part.and_then(|p| not_joined(&input.steps, p)) {
+            Some(j) if c.status == Status::True => *c = j,
+            Some(j) => {
+                c.message = format!("{}; {}", j.message, c.message);
+                c.reason = j.reason;
+            }
             None => {}
         }
     }
@@ -690,6 +733,39 @@ mod tests {
             .filter(|v| v.extra.is_some_and(|m| !m.outdated))
             .collect();
         assert!(replacement(&current, &removing).is_none());
+    }
+
+    #[test]
+    fn a_machine_that_has_not_joined_is_quoted_from_its_serial_console() {
+        let c: AzureCluster = cluster("c").pool("w", 1, &[]).build();
+        let mut m = crate::azure_cluster::machines::desired_machines("c", &c.spec);
+        m[1].node = Some(azop_api::v1alpha1::azure_cluster::NodeReadiness::NotRegistered);
+        m[1].boot_log = Some("azop: kubeadm join failed 3 times".into());
+        let (state, obs) = (NodeState::Ready, Observation::default());
+        let view = |i: usize, part: Part| View {
+            key: if i == 0 { "vm/c-cp-0" } else { "vm/c-w-0" },
+            part,
+            ownership: Ownership::Owned,
+            resource_type: "Microsoft.Compute/virtualMachines",
+            name: if i == 0 { "c-cp-0" } else { "c-w-0" },
+            id: String::new(),
+            extra: Some(&m[i]),
+            state: &state,
+            observed: &obs,
+        };
+        let views = [view(0, Part::ControlPlane), view(1, Part::Workers)];
+        assert!(not_joined(&views, Part::ControlPlane).is_none());
+        let cond = not_joined(&views, Part::Workers).expect("not joined");
+        assert_eq!(
+            (cond.status, cond.reason.as_str()),
+            (Status::False, "NotJoined")
+        );
+        assert!(
+            cond.message.starts_with("machine c-w-0 has not joined the cluster within the join deadline (its node is NotRegistered)")
+                && cond.message.ends_with("ends:\nazop: kubeadm join failed 3 times"),
+            "{}",
+            cond.message
+        );
     }
 
     #[test]

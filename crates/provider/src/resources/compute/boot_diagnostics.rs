@@ -33,8 +33,10 @@ pub async fn retrieve(
         VirtualMachine::path(session.subscription_id(), key)
     );
     let mut url = session.url(&path, API_VERSION)?;
-    url.query_pairs_mut()
-        .append_pair("sasUriExpirationTimeInMinutes", &minutes.clamp(1, 1440).to_string());
+    url.query_pairs_mut().append_pair(
+        "sasUriExpirationTimeInMinutes",
+        &minutes.clamp(1, 1440).to_string(),
+    );
     let resp = session
         .send(ArmRequest {
             method: Method::Post,
@@ -135,7 +137,10 @@ mod tests {
             tail(log, 2, 1000),
             "c-w-0 login:\nazop: kubeadm join failed"
         );
-        assert_eq!(tail(log, 10, 1000).lines().nth(1), Some("[  OK  ] Started kubelet."));
+        assert_eq!(
+            tail(log, 10, 1000).lines().nth(1),
+            Some("[  OK  ] Started kubelet.")
+        );
     }
 
     #[test]
@@ -153,6 +158,9 @@ mod tests {
             "serialConsoleLogBlobUri": "https://a/b.log?sig=2"
         }))
         .unwrap_or_default();
-        assert_eq!(v.serial_console_log_blob_uri.as_deref(), Some("https://a/b.log?sig=2"));
+        assert_eq!(
+            v.serial_console_log_blob_uri.as_deref(),
+            Some("https://a/b.log?sig=2")
+        );
     }
 }

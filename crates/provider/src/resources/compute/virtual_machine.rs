@@ -14,10 +14,10 @@ use crate::resources::network::{ObservedRef, get_via_mgmt, ref_ids, send_via_mgm
 use crate::resources::{ArmResource, Difference, Owner};
 use azure_mgmt_compute::models::{
     BootDiagnostics, CreateOption, DeleteOption, DiagnosticsProfile, HardwareProfile,
-    ImageReference, LinuxConfiguration,
-    ManagedDiskParameters, NetworkInterfaceReference, NetworkInterfaceReferenceProperties,
-    NetworkProfile, OsDisk, OsProfile, Resource, SshConfiguration, SshPublicKey, StorageProfile,
-    VirtualMachine as VmModel, VirtualMachineProperties, hardware_profile, os_disk,
+    ImageReference, LinuxConfiguration, ManagedDiskParameters, NetworkInterfaceReference,
+    NetworkInterfaceReferenceProperties, NetworkProfile, OsDisk, OsProfile, Resource,
+    SshConfiguration, SshPublicKey, StorageProfile, VirtualMachine as VmModel,
+    VirtualMachineProperties, hardware_profile, os_disk,
 };
 use base64::Engine;
 use serde::Deserialize;
