@@ -209,7 +209,7 @@ if [ ! -s "$BASE_TAR" ]; then
     step "Debian $SUITE root file system (mmdebstrap, about 4 minutes)"
     # Azure boots from Hyper-V's disk and network drivers, QEMU from virtio's: both in the
     # initramfs (MODULES=most may not pull in hv_vmbus).
-    mmdebstrap --variant=apt --include="$(IFS=,; echo "${PACKAGES[*]}")" \
+    mmdebstrap --variant=apt --format=tar --include="$(IFS=,; echo "${PACKAGES[*]}")" \
         --customize-hook='printf "%s\n" hv_vmbus hv_storvsc hv_netvsc virtio_pci virtio_blk virtio_net virtio_scsi >> "$1/etc/initramfs-tools/modules"' \
         --customize-hook='chroot "$1" update-initramfs -u -k all' \
         "$SUITE" "$BASE_TAR.partial" \
