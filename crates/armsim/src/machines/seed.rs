@@ -90,7 +90,8 @@ pub fn user_data(g: &GuestSpec) -> Vec<u8> {
 ///   `route_localnet` so a packet from 127.0.0.1 may leave, and masquerade for its source.
 pub fn vendor_data(g: &GuestSpec, routes: &[GuestRoute]) -> String {
     const BOUNDARY: &str = "==azop-armsim-vendor-data==";
-    let mut cfg = String::from("#cloud-config\nusers:\n  - default\n");
+    // Only the admin user, as Azure's provisioning makes (no distribution default user).
+    let mut cfg = String::from("#cloud-config\nusers:\n");
     let _ = write!(
         cfg,
         "  - name: {}\n    groups: [sudo]\n    shell: /bin/bash\n    sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n",
