@@ -41,7 +41,7 @@ const STAGING: &str = "staging";
 const CLUSTER: &str = "boot";
 const SSH_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvS3qkQ8qk3m0n1y6K2c5a8yZ9jv3d9sQ0mL6n4yXw1 e2e@example.com";
 /// Emulated machines: minutes per node.
-const BOOT: Duration = Duration::from_secs(15 * 60);
+const BOOT: Duration = Duration::from_secs(25 * 60);
 
 fn elapsed(t: Instant) -> String {
     let s = t.elapsed().as_secs();
@@ -336,7 +336,14 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
                 .sim
                 .machines()
                 .iter()
-                .map(|m| format!("{}={}", m.vm_id.rsplit('/').next().unwrap_or(""), m.state))
+                .map(|m| {
+                    let name = m.vm_id.rsplit('/').next().unwrap_or("");
+                    if m.message.is_empty() {
+                        format!("{name}={}", m.state)
+                    } else {
+                        format!("{name}={} ({})", m.state, m.message)
+                    }
+                })
                 .collect();
             eprintln!(
                 "[{}] nodes {n:?}; guests {guests:?}; {}",

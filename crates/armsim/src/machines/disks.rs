@@ -108,7 +108,13 @@ pub async fn fetch_vhd(blob: &BlobService, blob_uri: &str, dest: &Path) -> Resul
         .ok_or_else(|| format!("{blob_uri}: no x-ms-blob-content-length (not a page blob?)"))?;
     let xml = resp.text().await.map_err(|e| format!("{blob_uri}: {e}"))?;
     let partial = dest.with_extension("partial");
-    let file = std::fs::File::create(&partial)
+    // Read back too: the footer is checked at the end.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     file.set_len(size)
         .map_err(|e| format!("cannot size {}: {e}", partial.display()))?;
@@ -133,8 +139,12 @@ pub async fn fetch_vhd(blob: &BlobService, blob_uri: &str, dest: &Path) -> Resul
         }
     }
     let mut footer = [0u8; 8];
-    if size < 512 || file.read_exact_at(&mut footer, size - 512).is_err() || &footer != b"conectix"
-    {
+    if size < 512 {
+        return Err(format!("{blob_uri} is {size} bytes: not a VHD"));
+    }
+    file.read_exact_at(&mut footer, size - 512)
+        .map_err(|e| format!("cannot read back {}: {e}", partial.display()))?;
+    if &footer != b"conectix" {
         return Err(format!(
             "{blob_uri} is not a VHD (no footer): Azure would not boot it either"
         ));

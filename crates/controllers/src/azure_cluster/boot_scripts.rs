@@ -15,6 +15,8 @@
 //!   (the CNI script). For `clusterNetwork.cni` unset on an image that is not from the
 //!   marketplace (docs/node-image.md).
 
+use std::time::Duration;
+
 use azop_api::v1alpha1::azure_cluster::Cni;
 
 use super::kubeadm;
@@ -29,6 +31,25 @@ pub fn pod_network(spec: Option<Cni>, marketplace_image: bool) -> kubeadm::Cni {
         (None, false) => kubeadm::Cni::ImageDefault,
     }
 }
+
+/// kubeadm's timeouts (`timeouts` of InitConfiguration and JoinConfiguration, v1beta4), set
+/// above its defaults: a first boot on a small or busy VM, an API server reached through the
+/// load balancer only once its probe passes, and workers created with their control plane
+/// (whose join waits for it) take longer than kubeadm's defaults allow (4 min for the control
+/// plane to be healthy, 1 min per API call, 5 min for discovery). A longer timeout only costs
+/// time when something is really broken; a too short one costs a reset and a whole new attempt
+/// (docs/bootstrap.md).
+pub const KUBEADM_TIMEOUTS: [(&str, Duration); 6] = [
+    (
+        "controlPlaneComponentHealthCheck",
+        Duration::from_secs(10 * 60),
+    ),
+    ("kubeletHealthCheck", Duration::from_secs(10 * 60)),
+    ("kubernetesAPICall", Duration::from_secs(5 * 60)),
+    ("etcdAPICall", Duration::from_secs(5 * 60)),
+    ("tlsBootstrap", Duration::from_secs(15 * 60)),
+    ("discovery", Duration::from_secs(15 * 60)),
+];
 
 /// kubeadm, retried.
 pub const KUBEADM_SCRIPT_PATH: &str = "/usr/local/sbin/azop-kubeadm.sh";

@@ -431,7 +431,17 @@ fn init_configuration(c: &ClusterBootstrap, node: &str) -> Value {
             "localAPIEndpoint",
             map([("bindPort", Value::from(API_SERVER_PORT))]),
         ),
+        ("timeouts", timeouts()),
     ])
+}
+
+/// [`boot_scripts::KUBEADM_TIMEOUTS`] as kubeadm reads them (Go durations).
+fn timeouts() -> Value {
+    let mut m = Mapping::new();
+    for (k, d) in boot_scripts::KUBEADM_TIMEOUTS {
+        m.insert(Value::from(k), Value::from(go_duration(d)));
+    }
+    Value::Mapping(m)
 }
 
 fn cluster_configuration(c: &ClusterBootstrap) -> Result<Value, String> {
@@ -491,6 +501,7 @@ fn join_configuration(
             )]),
         ),
         ("nodeRegistration", node_registration),
+        ("timeouts", timeouts()),
     ]);
     if let Some(cp) = control_plane {
         insert(&mut v, "controlPlane", cp);
@@ -950,6 +961,20 @@ mod tests {
         assert_eq!(d[0]["nodeRegistration"]["criSocket"], CRI_SOCKET);
         assert!(d[0]["nodeRegistration"].get("kubeletExtraArgs").is_none());
         assert_eq!(d[0]["localAPIEndpoint"]["bindPort"], 6443);
+        // kubeadm's timeouts, raised for slow first boots.
+        assert_eq!(d[0]["timeouts"]["kubernetesAPICall"], "0h5m0s");
+        assert_eq!(
+            d[0]["timeouts"]["controlPlaneComponentHealthCheck"],
+            "0h10m0s"
+        );
+        let join = docs(
+            &kubeadm_config(
+                &c,
+                &MachineBootstrap::JoinControlPlane { node_name: "cp-1" },
+            )
+            .expect("ok"),
+        );
+        assert_eq!(join[0]["timeouts"]["discovery"], "0h15m0s");
         assert_eq!(d[1]["kind"], "ClusterConfiguration");
         assert_eq!(d[1]["kubernetesVersion"], "v1.33.2");
         assert_eq!(d[1]["controlPlaneEndpoint"], "20.1.2.3:6443");
