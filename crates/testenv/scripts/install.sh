@@ -9,7 +9,8 @@
 #     with its own config and port; Debian's tinyproxy service, where systemd starts it, is
 #     never used)
 #   - qemu-img        (Debian's qemu-utils: the StorageBinding tests make real fixed and
-#                     dynamic VHDs with it)
+#                     dynamic VHDs with it, armsim's machines make OS disks with it)
+#   - genisoimage     (armsim's machines write each guest's NoCloud seed with it)
 # Writes ~/.cache/azop/testenv.env with one AZOP_<TOOL>=path line per tool, which azop-testenv
 # reads when those variables are not set in the environment.
 #
@@ -109,7 +110,7 @@ install_qemu_img() {
 
 build_go_tools
 install_azurite
-apt_install cloud-init tinyproxy
+apt_install cloud-init tinyproxy genisoimage
 install_qemu_img
 
 step "write $ENV_FILE"

@@ -101,7 +101,7 @@ pub fn prepare(config: &MachinesConfig) -> Result<(Arc<Shared>, std::process::Ch
         std::fs::create_dir_all(root.join(d))
             .map_err(|e| format!("cannot create {}: {e}", root.join(d).display()))?;
     }
-    let watchdog = watchdog(&root)?;
+    let watchdog = watchdog(std::process::id(), &root)?;
     Ok((
         Arc::new(Shared {
             root,
@@ -111,10 +111,10 @@ pub fn prepare(config: &MachinesConfig) -> Result<(Arc<Shared>, std::process::Ch
     ))
 }
 
-/// A shell that outlives this process: when it is gone (or a zombie), it kills every guest
+/// A shell that outlives process `owner`: when it is gone (or a zombie), it kills every guest
 /// (the process groups whose pid files are under `root`, checked against their command
 /// lines so a recycled pid is never hit) and removes `root`.
-fn watchdog(root: &Path) -> Result<std::process::Child, String> {
+fn watchdog(owner: u32, root: &Path) -> Result<std::process::Child, String> {
     use std::os::unix::process::CommandExt;
     const SCRIPT: &str = r#"owner=$1; root=$2
 alive() { [ -r /proc/$owner/stat ] && [ "$(sed 's/.*) //' /proc/$owner/stat | cut -d' ' -f1)" != Z ]; }
@@ -122,14 +122,15 @@ while alive; do sleep 1; done
 for f in "$root"/vms/*/qemu.pid; do
   [ -f "$f" ] || continue
   p=$(cat "$f")
-  if tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -qF -- "$root"; then kill -9 -- "-$p" 2>/dev/null; fi
+  # dash's kill takes no "--": a negative pid after the signal is the process group.
+  if tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -qF -- "$root"; then kill -KILL "-$p" 2>/dev/null; fi
 done
 rm -rf "$root""#;
     std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(SCRIPT)
         .arg("armsim-machines-watchdog")
-        .arg(std::process::id().to_string())
+        .arg(owner.to_string())
         .arg(root)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -759,5 +760,55 @@ impl Runtime {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::time::Duration;
+
+    #[test]
+    fn the_watchdog_kills_the_guests_and_removes_the_files_when_the_owner_dies() {
+        let root = std::env::temp_dir().join(format!(
+            "armsim-machines-watchdog-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let vm = root.join("vms").join("vm-1");
+        std::fs::create_dir_all(&vm).expect("dir");
+        // A "guest": a process group whose command line names the directory.
+        let mut guest = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("sleep 300; : {}", root.display()))
+            .process_group(0)
+            .spawn()
+            .expect("guest");
+        std::fs::write(vm.join("qemu.pid"), guest.id().to_string()).expect("pid file");
+        let mut owner = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .expect("owner");
+        let mut dog = watchdog(owner.id(), &root).expect("watchdog");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            guest.try_wait().expect("wait").is_none(),
+            "alive while the owner is"
+        );
+        let _ = owner.kill();
+        let _ = owner.wait();
+        let mut gone = false;
+        for _ in 0..50 {
+            if guest.try_wait().expect("wait").is_some() && !root.exists() {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = dog.kill();
+        let _ = dog.wait();
+        let _ = guest.kill();
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(gone, "the guest was killed and its directory removed");
     }
 }

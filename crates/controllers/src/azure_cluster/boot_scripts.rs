@@ -51,6 +51,20 @@ pub const KUBEADM_TIMEOUTS: [(&str, Duration); 6] = [
     ("discovery", Duration::from_secs(15 * 60)),
 ];
 
+/// Leader election of kube-controller-manager and kube-scheduler (`extraArgs` of kubeadm's
+/// ClusterConfiguration): a 60 s lease renewed within 40 s, tried every 10 s, instead of
+/// 15/10/2 s. A renewal's API call may then take 20 s (half the renew deadline) instead of
+/// 5 s: on a busy or slow control-plane machine (measured under software emulation) the
+/// controller manager otherwise loses its lease while its caches sync, exits, and starts over
+/// — minutes without DaemonSet or Deployment pods. The cost is a slower handover when a
+/// control-plane machine dies (up to a minute); OpenShift runs these components with longer
+/// leases still, for the same reason.
+pub const LEADER_ELECTION: [(&str, &str); 3] = [
+    ("leader-elect-lease-duration", "60s"),
+    ("leader-elect-renew-deadline", "40s"),
+    ("leader-elect-retry-period", "10s"),
+];
+
 /// kubeadm, retried.
 pub const KUBEADM_SCRIPT_PATH: &str = "/usr/local/sbin/azop-kubeadm.sh";
 /// The image's pod network, or Calico.

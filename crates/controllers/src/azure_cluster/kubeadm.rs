@@ -364,7 +364,7 @@ fn endpoint(c: &ClusterBootstrap) -> String {
     }
 }
 
-fn kubelet_args(pairs: &[(&str, &str)]) -> Value {
+fn extra_args(pairs: &[(&str, &str)]) -> Value {
     Value::Sequence(
         pairs
             .iter()
@@ -391,7 +391,7 @@ fn node_registration(
         ("criSocket", Value::from(CRI_SOCKET)),
     ]);
     if !args.is_empty() {
-        insert(&mut v, "kubeletExtraArgs", kubelet_args(&args));
+        insert(&mut v, "kubeletExtraArgs", extra_args(&args));
     }
     if let Some(t) = taints {
         insert(&mut v, "taints", t);
@@ -473,6 +473,14 @@ fn cluster_configuration(c: &ClusterBootstrap) -> Result<Value, String> {
                 "certSANs",
                 Value::Sequence(sans.into_iter().map(Value::from).collect()),
             )]),
+        ),
+        (
+            "controllerManager",
+            map([("extraArgs", extra_args(&boot_scripts::LEADER_ELECTION))]),
+        ),
+        (
+            "scheduler",
+            map([("extraArgs", extra_args(&boot_scripts::LEADER_ELECTION))]),
         ),
     ]))
 }
@@ -979,6 +987,16 @@ mod tests {
         assert_eq!(d[1]["kubernetesVersion"], "v1.33.2");
         assert_eq!(d[1]["controlPlaneEndpoint"], "20.1.2.3:6443");
         assert_eq!(d[1]["encryptionAlgorithm"], "ECDSA-P256");
+        for component in ["controllerManager", "scheduler"] {
+            assert_eq!(
+                d[1][component]["extraArgs"][1],
+                map([
+                    ("name", Value::from("leader-elect-renew-deadline")),
+                    ("value", Value::from("40s"))
+                ]),
+                "{component}"
+            );
+        }
         assert_eq!(d[1]["networking"]["podSubnet"], "192.168.0.0/16");
         let sans = d[1]["apiServer"]["certSANs"].as_sequence().expect("seq");
         assert!(sans.contains(&Value::from("20.1.2.3")), "{sans:?}");
