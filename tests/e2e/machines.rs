@@ -39,7 +39,6 @@ const STORAGE_RG: &str = "rg-node-images";
 const ACCOUNT: &str = "azopnodeimages";
 const STAGING: &str = "staging";
 const CLUSTER: &str = "boot";
-const SSH_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvS3qkQ8qk3m0n1y6K2c5a8yZ9jv3d9sQ0mL6n4yXw1 e2e@example.com";
 /// Emulated machines: minutes per node.
 const BOOT: Duration = Duration::from_secs(25 * 60);
 
@@ -276,6 +275,32 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
     );
 
     // ---- the cluster ---------------------------------------------------------------------------
+    // An SSH key of the test's own: a failing run can be looked into
+    // (`ssh -i <key> -p <the guest's forwarded port 22> azureuser@127.0.0.1`).
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("id_ed25519");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "azop-test-machines",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .context("ssh-keygen")?;
+    ensure!(keygen.success(), "ssh-keygen failed");
+    let ssh_key = std::fs::read_to_string(key.with_extension("pub"))?
+        .trim()
+        .to_string();
+    eprintln!(
+        "ssh: {} (the guests' port 22 is in /_sim/machines)",
+        key.display()
+    );
     let t_apply = Instant::now();
     ac::create(
         w,
@@ -290,7 +315,7 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
                 "controlPlane": {"replicas": 1, "vmSize": "Standard_D2s_v3"},
                 "workerPools": [{"name": "general", "replicas": 1, "vmSize": "Standard_D2s_v3"}],
                 "image": {"storageBindingRef": {"name": "node-image"}},
-                "sshPublicKey": SSH_KEY,
+                "sshPublicKey": ssh_key,
             }
         }),
     )
@@ -310,7 +335,6 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
         },
     )
     .await?;
-    let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, &kubeconfig_text)?;
     ensure!(
@@ -338,10 +362,15 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
                 .iter()
                 .map(|m| {
                     let name = m.vm_id.rsplit('/').next().unwrap_or("");
+                    let ssh = m
+                        .forwards
+                        .get(&22)
+                        .map(|p| format!(" ssh:{p}"))
+                        .unwrap_or_default();
                     if m.message.is_empty() {
-                        format!("{name}={}", m.state)
+                        format!("{name}={}{ssh}", m.state)
                     } else {
-                        format!("{name}={} ({})", m.state, m.message)
+                        format!("{name}={}{ssh} ({})", m.state, m.message)
                     }
                 })
                 .collect();

@@ -168,7 +168,9 @@ pub struct MachinesConfig {
 impl MachinesConfig {
     /// The tools from `AZOP_QEMU`, `AZOP_QEMU_IMG`, `AZOP_GENISOIMAGE`, `AZOP_SOCAT`,
     /// `AZOP_OVMF` when set (`make node-image` writes them to `~/.cache/azop/node-image.env`),
-    /// else Debian's names and paths; 2048 MiB and at most 2 vCPUs per guest; the temp dir.
+    /// else Debian's names and paths; 3072 MiB and at most 2 vCPUs per guest (a kubeadm
+    /// control plane thrashed in 2048 MiB: no swap, its binaries' pages evicted over and
+    /// over); the temp dir.
     pub fn from_env() -> Self {
         let tool = |var: &str, default: &str| -> PathBuf {
             std::env::var_os(var)
@@ -183,7 +185,7 @@ impl MachinesConfig {
             genisoimage: tool("AZOP_GENISOIMAGE", "genisoimage"),
             socat: tool("AZOP_SOCAT", "socat"),
             ovmf: tool("AZOP_OVMF", "/usr/share/ovmf/OVMF.fd"),
-            memory_mib: 2048,
+            memory_mib: 3072,
             max_vcpus: 2,
         }
     }

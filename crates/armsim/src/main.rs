@@ -64,7 +64,7 @@ enum Command {
         #[arg(long)]
         machines_dir: Option<PathBuf>,
         /// Memory of each guest, MiB.
-        #[arg(long, default_value_t = 2048)]
+        #[arg(long, default_value_t = 3072)]
         machine_memory_mib: u32,
         /// The most vCPUs a guest gets.
         #[arg(long, default_value_t = 2)]
