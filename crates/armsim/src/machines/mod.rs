@@ -35,8 +35,8 @@ pub use crate::types::compute::vm::GUEST_KEY;
 
 /// Ports every guest forwards besides the load balancers' backend ports: SSH.
 const ALWAYS_FORWARDED: [u16; 1] = [22];
-/// A guest's QEMU that exits within this long of starting is retried (a forwarded port
-/// taken in between), at most [`START_ATTEMPTS`] times.
+/// A guest's QEMU that fails (exits non-zero) within this long of starting is retried (a
+/// forwarded port taken in between), at most [`START_ATTEMPTS`] times.
 const EARLY_EXIT: Duration = Duration::from_secs(5);
 const START_ATTEMPTS: u32 = 3;
 
@@ -256,7 +256,9 @@ impl Runtime {
             if let GuestState::Running { child, since, .. } = &mut g.state
                 && let Ok(Some(status)) = child.try_wait()
             {
-                let early = since.elapsed() < EARLY_EXIT;
+                // A failed start (QEMU could not bind a forwarded port) is tried again; a guest
+                // that powered off or was killed stays stopped.
+                let early = since.elapsed() < EARLY_EXIT && status.code().is_some_and(|c| c != 0);
                 let log = self
                     .shared
                     .root
