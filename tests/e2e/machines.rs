@@ -391,7 +391,8 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
             }
             bail!("both nodes were not Ready within {BOOT:?}: {n:?}");
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Gently: every poll is load on an emulated control plane.
+        tokio::time::sleep(Duration::from_secs(10)).await;
     }
     eprintln!("timing: apply → both nodes Ready in {}", elapsed(t_apply));
     for m in w.sim.machines() {
@@ -521,7 +522,7 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
         if Instant::now() > deadline {
             bail!("the replacement did not finish within {BOOT:?}: nodes {n:?}, pods {pods:?}");
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
     eprintln!("timing: worker replaced and drained in {}", elapsed(t));
     ensure!(
