@@ -12,13 +12,14 @@ help: ## list the targets
 build: ## build every crate and test target
 	$(CARGO) build --workspace --all-targets
 
-generate: ## regenerate crds/, charts/azop/files/crds/ and docs/api.md from the Rust types
+generate: ## regenerate crds/, charts/azop/files/crds/ and docs/api.md from the Rust types, config/argocd/argocd-cm.yaml from the health checks
 	$(CARGO) run -q -p azop -- crds --out-dir crds
 	$(CARGO) run -q -p azop -- crds --out-dir charts/azop/files/crds
 	$(CARGO) run -q -p azop-api --example api_doc -- docs/api.md
+	$(CARGO) run -q -p azop-testenv --example argocd_cm -- config/argocd/argocd-cm.yaml
 
 check-generated: generate ## fail when generated files differ from what is committed
-	@git diff --exit-code -- crds charts/azop/files/crds docs/api.md || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@git diff --exit-code -- crds charts/azop/files/crds docs/api.md config/argocd/argocd-cm.yaml || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -27,13 +28,13 @@ lint: ## rustfmt --check and clippy -D warnings (each skipped, saying so, when t
 	@if $(CARGO) fmt --version >/dev/null 2>&1; then $(CARGO) fmt --all -- --check; else echo "skipped: rustfmt missing"; fi
 	@if $(CARGO) clippy --version >/dev/null 2>&1; then $(CARGO) clippy --workspace --all-targets -- -D warnings; else echo "skipped: clippy missing"; fi
 
-testenv: ## build/install Kubernetes v1.37 (apiserver, controller-manager, kubeadm, kubectl), etcd, helm, Azurite into ~/.cache/azop (idempotent)
+testenv: ## build/install Kubernetes v1.37 (apiserver, controller-manager, kubeadm, kubectl), etcd, helm, Argo CD, Azurite into ~/.cache/azop (idempotent)
 	bash crates/testenv/scripts/install.sh
 
 node-image: ## azop's node image: Debian + Kubernetes built offline, cached in ~/.cache/azop/node-image (docs/node-image.md; ~15 min cold)
 	bash crates/testenv/node-image/build.sh
 
-test: testenv test-rust test-sdk test-helm test-argocd ## run every test, installing what it needs
+test: testenv test-rust test-sdk test-helm ## run every test, installing what it needs
 
 test-rust: ## every Rust test: unit, integration, end-to-end (real kube-apiserver, armsim, Azurite)
 	$(CARGO) build --workspace --all-targets   # the e2e tests run the real operator binary; built with the same feature set as the tests, so nothing is compiled twice
@@ -51,12 +52,10 @@ test-machines: testenv ## the boot test: a two-node cluster of QEMU guests boote
 	$(CARGO) build -p azop --bin azop   # the operator under test: built fresh, never stale
 	$(CARGO) test -p azop-e2e --features machines --test machines -- --nocapture
 
-# Argo CD's health checks in gopher-lua, as Argo CD runs its own (Go module cache in AZOP_CACHE).
-test-argocd: export GOMODCACHE ?= $(AZOP_CACHE)/go/mod
-test-argocd: export GOCACHE ?= $(AZOP_CACHE)/go/build
-test-argocd: ## Argo CD health checks (config/argocd) in gopher-lua, as Argo CD tests its own
-	@test -z "$$(gofmt -l tests/argocd)" || { echo "not gofmt'ed (run gofmt -w tests/argocd): $$(gofmt -l tests/argocd)"; exit 1; }
-	cd tests/argocd && go vet ./... && go test -count=1 ./...
+# Part of test-rust; this target runs only the Argo CD tests.
+test-argocd: testenv ## Argo CD: every health_test.yaml case judged by the real argocd, and the GitOps end-to-end test
+	$(CARGO) build -p azop --bin azop
+	$(CARGO) test -p azop-e2e --test argocd_health_checks --test gitops
 
 image: ## build the operator image without a Docker engine (buildah) and smoke-run it (podman)
 	bash crates/operator/image.sh

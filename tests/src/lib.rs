@@ -1,4 +1,5 @@
-//! Shared helpers for the end-to-end tests in this crate (tests live in `tests/e2e/`).
+//! Shared helpers for the end-to-end tests in this crate (tests live in `tests/e2e/`, each a
+//! `[[test]]` of Cargo.toml; [`targets`] fails the build's tests when one is not).
 //!
 //! - [`samples`]: reading config/samples and the headers of invalid samples.
 //! - [`objects`]: creating arbitrary manifests through discovery (`DynamicObject`).
@@ -9,8 +10,10 @@
 pub mod aks_cluster;
 pub mod azure_cluster;
 pub mod blob;
+pub mod gitops;
 pub mod machines;
 pub mod objects;
 pub mod operator;
 pub mod samples;
 pub mod storage_binding;
+pub mod targets;

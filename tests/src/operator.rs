@@ -165,6 +165,27 @@ async fn operator_kubeconfig(env: &TestEnv) -> Result<PathBuf> {
         .cloned()
 }
 
+/// The Secret every world's objects name in `spec.credentialsRef` (azop-armsim accepts any
+/// client id and secret).
+pub fn credentials_secret(ns: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": CREDENTIALS_SECRET, "namespace": ns},
+        "type": "Opaque",
+        "stringData": {"tenantId": TENANT, "clientId": "azop-e2e", "clientSecret": CLIENT_SECRET},
+    })
+}
+
+/// Six random lowercase letters and digits, as namespaces of the test environment end.
+fn random_suffix() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -202,22 +223,34 @@ impl World {
 
     pub async fn new(prefix: &str, sim_config: SimConfig) -> Result<World> {
         let env = azop_testenv::shared().await?;
-        env.install_crds(azop_testenv::crds_dir()).await?;
-        let kubeconfig = operator_kubeconfig(env).await?;
-        let client = env.client()?;
         let ns = env.new_namespace(prefix).await?;
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let world = World::in_namespace(ns, sim_config).await?;
+        let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.ns);
         secrets
             .create(
                 &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": CREDENTIALS_SECRET},
-                    "stringData": {"tenantId": TENANT, "clientId": "azop-e2e", "clientSecret": CLIENT_SECRET},
-                }))?,
+                &serde_json::from_value(credentials_secret(&world.ns))?,
             )
             .await
             .context("create credentials Secret")?;
+        Ok(world)
+    }
+
+    /// A world whose namespace (`<prefix>-<random>`) and credentials Secret do not exist yet:
+    /// something else creates them (a GitOps sync). The operator may be started before.
+    pub async fn unprovisioned(prefix: &str, sim_config: SimConfig) -> Result<World> {
+        World::in_namespace(
+            azop_testenv::namespace_name(prefix, &random_suffix()),
+            sim_config,
+        )
+        .await
+    }
+
+    async fn in_namespace(ns: String, sim_config: SimConfig) -> Result<World> {
+        let env = azop_testenv::shared().await?;
+        env.install_crds(azop_testenv::crds_dir()).await?;
+        let kubeconfig = operator_kubeconfig(env).await?;
+        let client = env.client()?;
         let sim = azop_armsim::start(sim_config)
             .await
             .context("start armsim")?;

@@ -44,6 +44,16 @@ pub struct StorageWorld {
 
 impl StorageWorld {
     pub async fn new(prefix: &str) -> Result<StorageWorld> {
+        StorageWorld::with(prefix, SimConfig::default(), true).await
+    }
+
+    /// A world with `sim_config` (its blob service set here); `provision`: create the
+    /// namespace and the credentials Secret, else leave them to the test (a GitOps sync).
+    pub async fn with(
+        prefix: &str,
+        sim_config: SimConfig,
+        provision: bool,
+    ) -> Result<StorageWorld> {
         let mut accounts = vec![SOURCE_ACCOUNT.to_string()];
         accounts.extend(pool_names());
         let azurite = Azurite::start_with(AzuriteOptions {
@@ -56,11 +66,15 @@ impl StorageWorld {
             .into_iter()
             .filter_map(|n| azurite.account(&n).map(|a| (a.name.clone(), a.key.clone())))
             .collect();
-        let config = SimConfig::default().blob_service(BlobService {
+        let config = sim_config.blob_service(BlobService {
             endpoint: azurite.endpoint().to_string(),
             pool,
         });
-        let world = World::new(prefix, config).await?;
+        let world = if provision {
+            World::new(prefix, config).await?
+        } else {
+            World::unprovisioned(prefix, config).await?
+        };
         let src = azurite.account(SOURCE_ACCOUNT).context("source account")?;
         let source = BlobClient::new(azurite.endpoint(), &src.name, &src.key)?;
         source.create_container(SOURCE_CONTAINER).await?;

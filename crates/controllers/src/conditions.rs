@@ -23,36 +23,51 @@ impl Status {
     }
 }
 
-/// What a reconcile concluded about one aspect of an object.
+/// One condition as a pass computes it, before [`merge`] gives it its transition time and
+/// observed generation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Observation {
+pub struct Cond {
     pub type_: String,
     pub status: Status,
     pub reason: String,
     pub message: String,
 }
 
-impl Observation {
+impl Cond {
     pub fn new(type_: &str, status: Status, reason: &str, message: impl Into<String>) -> Self {
-        Observation {
+        Cond {
             type_: type_.to_string(),
             status,
             reason: reason.to_string(),
             message: message.into(),
         }
     }
+
+    /// A condition as status holds it, to be merged again unchanged.
+    pub fn from_condition(c: &Condition) -> Self {
+        Cond {
+            type_: c.type_.clone(),
+            status: match c.status.as_str() {
+                "True" => Status::True,
+                "False" => Status::False,
+                _ => Status::Unknown,
+            },
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+        }
+    }
 }
 
-/// Merges `observations` into `previous`, in the order given. A condition whose status is
+/// Merges `conditions` into `previous`, in the order given. A condition whose status is
 /// unchanged keeps its `lastTransitionTime`; every condition gets `observed_generation`.
 /// Conditions not observed this pass are dropped (they no longer describe the object).
 pub fn merge(
     previous: &[Condition],
-    observations: &[Observation],
+    conditions: &[Cond],
     observed_generation: Option<i64>,
     now: &Time,
 ) -> Vec<Condition> {
-    observations
+    conditions
         .iter()
         .map(|obs| {
             let old = previous.iter().find(|c| c.type_ == obs.type_);
@@ -74,10 +89,10 @@ pub fn merge(
 
 /// The `Ready` roll-up: True when every part is True; otherwise the first part that is not,
 /// so the user reads the most upstream problem first.
-pub fn ready_rollup(parts: &[Observation]) -> Observation {
+pub fn ready_rollup(parts: &[Cond]) -> Cond {
     match parts.iter().find(|p| p.status != Status::True) {
-        None => Observation::new("Ready", Status::True, "Ready", "all parts are ready"),
-        Some(p) => Observation::new(
+        None => Cond::new("Ready", Status::True, "Ready", "all parts are ready"),
+        Some(p) => Cond::new(
             "Ready",
             if p.status == Status::False {
                 Status::False
@@ -111,18 +126,13 @@ mod tests {
     fn unchanged_status_keeps_transition_time() {
         let first = merge(
             &[],
-            &[Observation::new(
-                "NetworkReady",
-                Status::False,
-                "Creating",
-                "vnet",
-            )],
+            &[Cond::new("NetworkReady", Status::False, "Creating", "vnet")],
             Some(1),
             &at(100),
         );
         let second = merge(
             &first,
-            &[Observation::new(
+            &[Cond::new(
                 "NetworkReady",
                 Status::False,
                 "Creating",
@@ -140,18 +150,13 @@ mod tests {
     fn flipped_status_moves_transition_time() {
         let first = merge(
             &[],
-            &[Observation::new(
-                "NetworkReady",
-                Status::False,
-                "Creating",
-                "",
-            )],
+            &[Cond::new("NetworkReady", Status::False, "Creating", "")],
             None,
             &at(100),
         );
         let second = merge(
             &first,
-            &[Observation::new("NetworkReady", Status::True, "Ready", "")],
+            &[Cond::new("NetworkReady", Status::True, "Ready", "")],
             None,
             &at(200),
         );
@@ -161,15 +166,15 @@ mod tests {
     #[test]
     fn rollup_names_the_first_part_not_ready() {
         let parts = [
-            Observation::new("ResourceGroupReady", Status::True, "Ready", ""),
-            Observation::new("NetworkReady", Status::False, "Throttled", "retry in 5s"),
-            Observation::new("LoadBalancerReady", Status::Unknown, "Waiting", ""),
+            Cond::new("ResourceGroupReady", Status::True, "Ready", ""),
+            Cond::new("NetworkReady", Status::False, "Throttled", "retry in 5s"),
+            Cond::new("LoadBalancerReady", Status::Unknown, "Waiting", ""),
         ];
         let ready = ready_rollup(&parts);
         assert_eq!(ready.status, Status::False);
         assert_eq!(ready.reason, "Throttled");
         assert_eq!(ready.message, "NetworkReady: retry in 5s");
-        let all = [Observation::new("A", Status::True, "Ready", "")];
+        let all = [Cond::new("A", Status::True, "Ready", "")];
         assert_eq!(ready_rollup(&all).status, Status::True);
     }
 }

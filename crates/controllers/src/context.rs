@@ -1,14 +1,15 @@
-//! What every reconcile gets: clients, the provider, the Event recorder, metrics, settings.
+//! What every reconcile gets: clients, the provider, the Event recorder, metrics, settings,
+//! and the retry state shared by the controllers. State that belongs to one kind lives in
+//! that kind's value (the engine's [`crate::engine::Kind`] is `&self`), never here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use azop_provider::Provider;
 
-use crate::backoff::FailureCounter;
-use crate::engine::holds::RetryGate;
 use crate::events::EventRecorder;
 use crate::metrics::ControllerMetrics;
+use crate::retry::{ObjectBackoff, StepHolds};
 
 /// Settings shared by every controller.
 #[derive(Clone, Debug)]
@@ -21,11 +22,6 @@ pub struct Settings {
     pub concurrency: u16,
     /// Watch only this namespace (default: all namespaces).
     pub namespace: Option<String>,
-    /// Lifetime of the kubeadm bootstrap tokens azop makes for AzureCluster machines.
-    pub bootstrap_token_ttl: Duration,
-    /// How long an AzureCluster machine may take from VM creation to a Ready node before
-    /// azop reads its serial console (boot diagnostics) into the condition.
-    pub machine_join_deadline: Duration,
 }
 
 impl Default for Settings {
@@ -35,8 +31,6 @@ impl Default for Settings {
             max_poll_interval: Duration::from_secs(30),
             concurrency: 4,
             namespace: None,
-            bootstrap_token_ttl: crate::azure_cluster::tokens::DEFAULT_TTL,
-            machine_join_deadline: crate::azure_cluster::boot_log::DEFAULT_DEADLINE,
         }
     }
 }
@@ -46,13 +40,10 @@ pub struct Context {
     pub provider: Provider,
     pub recorder: EventRecorder,
     pub metrics: ControllerMetrics,
-    pub failures: FailureCounter,
-    /// Per-resource holds after failed writes.
-    pub retries: RetryGate,
-    /// When each AzureCluster's workload cluster may be tried again after it did not answer.
-    pub workload_probes: crate::azure_cluster::workload::Probes,
-    /// Serial console tails of machines that have not joined, read lately.
-    pub boot_logs: crate::azure_cluster::boot_log::Cache,
+    /// Per-object backoff after passes that stopped.
+    pub backoff: ObjectBackoff,
+    /// Per-step holds after failed writes.
+    pub holds: StepHolds,
     pub settings: Settings,
 }
 
@@ -68,10 +59,8 @@ impl Context {
             client,
             provider,
             metrics,
-            failures: FailureCounter::default(),
-            retries: RetryGate::default(),
-            workload_probes: Default::default(),
-            boot_logs: Default::default(),
+            backoff: ObjectBackoff::default(),
+            holds: StepHolds::default(),
             settings,
         })
     }

@@ -2,7 +2,7 @@
 
 use azop_provider::AzureError;
 
-use crate::backoff::RetryClass;
+use crate::retry::RetryClass;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -70,6 +70,18 @@ impl Error {
         }
     }
 
+    /// The metrics label of the error's class: static, snake_case, low-cardinality (the
+    /// provider's class for Azure errors).
+    pub fn class_label(&self) -> &'static str {
+        match self {
+            Error::InvalidSpec { .. } => "invalid_spec",
+            Error::MissingReference { .. } => "missing_reference",
+            Error::NotOwned { .. } => "not_owned",
+            Error::Kube { .. } => "kubernetes",
+            Error::Azure { source, .. } => source.class().as_str(),
+        }
+    }
+
     /// The whole chain, for conditions and Events: "failed to create vnet x: <Azure's code and message>".
     pub fn chain(&self) -> String {
         let mut out = self.to_string();
@@ -105,6 +117,7 @@ mod tests {
             RetryClass::After(azop_provider::error::CREDENTIAL_RETRY_AFTER)
         );
         assert_eq!(rejected.reason(), "CredentialsRejected");
+        assert_eq!(rejected.class_label(), "credential");
         let malformed = Error::azure(
             "open an ARM session",
             AzureError::CredentialConfig {
@@ -133,5 +146,27 @@ mod tests {
             },
         );
         assert_eq!(transient.retry_class(), RetryClass::Transient);
+        // Metric labels are snake_case, never the CamelCase condition reasons.
+        let labels = [
+            Error::InvalidSpec {
+                message: String::new(),
+            }
+            .class_label(),
+            Error::MissingReference {
+                message: String::new(),
+            }
+            .class_label(),
+            throttled.class_label(),
+            transient.class_label(),
+        ];
+        assert_eq!(
+            labels,
+            [
+                "invalid_spec",
+                "missing_reference",
+                "throttled",
+                "transient"
+            ]
+        );
     }
 }

@@ -1,10 +1,9 @@
-//! Controllers for AzureCluster, AksCluster and ProxyConfig (StorageBinding's is to come), the reconcile
-//! [`engine`] the Azure-backed ones run on, and the plumbing they share: context, conditions,
-//! retry policy, Events, finalizers, credentials.
+//! The controllers of the four kinds — AzureCluster, AksCluster and StorageBinding on the
+//! reconcile [`engine`], ProxyConfig on its own (it has nothing in Azure) — and what they
+//! share: context, conditions, [`retry`] policy, Events, finalizers, credentials.
 
 pub mod aks_cluster;
 pub mod azure_cluster;
-pub mod backoff;
 pub mod cluster_secrets;
 pub mod conditions;
 pub mod context;
@@ -16,6 +15,7 @@ pub mod finalizer;
 pub mod metrics;
 pub mod node_bootstrap;
 pub mod proxy_config;
+pub mod retry;
 pub mod storage_binding;
 #[cfg(test)]
 pub mod testing;
@@ -24,6 +24,7 @@ pub use context::{Context, Settings};
 pub use error::Error;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The controllers `azop run --controllers` can start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -39,10 +40,30 @@ pub enum ControllerKind {
     Storagebinding,
 }
 
+/// Settings that belong to one kind.
+#[derive(Clone, Debug)]
+pub struct KindSettings {
+    /// Lifetime of the kubeadm bootstrap tokens azop makes for AzureCluster machines.
+    pub bootstrap_token_ttl: Duration,
+    /// How long an AzureCluster machine may take from VM creation to a Ready node before
+    /// azop reads its serial console (boot diagnostics) into the condition.
+    pub machine_join_deadline: Duration,
+}
+
+impl Default for KindSettings {
+    fn default() -> Self {
+        KindSettings {
+            bootstrap_token_ttl: azure_cluster::tokens::DEFAULT_TTL,
+            machine_join_deadline: azure_cluster::boot_log::DEFAULT_DEADLINE,
+        }
+    }
+}
+
 /// Runs the chosen controllers until `shutdown` resolves, then lets in-flight reconciles finish.
 pub async fn run(
     ctx: Arc<Context>,
     kinds: &[ControllerKind],
+    settings: &KindSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -52,20 +73,24 @@ pub async fn run(
         let stop = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        match kind {
-            ControllerKind::Azurecluster => {
-                tasks.push(tokio::spawn(azure_cluster::run(ctx.clone(), stop)));
-            }
+        let ctx = ctx.clone();
+        tasks.push(match kind {
+            ControllerKind::Azurecluster => tokio::spawn(engine::run(
+                azure_cluster::AzureClusterKind::new(
+                    settings.bootstrap_token_ttl,
+                    settings.machine_join_deadline,
+                ),
+                ctx,
+                stop,
+            )),
             ControllerKind::Akscluster => {
-                tasks.push(tokio::spawn(aks_cluster::run(ctx.clone(), stop)));
-            }
-            ControllerKind::Proxyconfig => {
-                tasks.push(tokio::spawn(proxy_config::run(ctx.clone(), stop)));
+                tokio::spawn(engine::run(aks_cluster::AksClusterKind, ctx, stop))
             }
             ControllerKind::Storagebinding => {
-                tasks.push(tokio::spawn(storage_binding::run(ctx.clone(), stop)));
+                tokio::spawn(engine::run(storage_binding::StorageBindingKind, ctx, stop))
             }
-        }
+            ControllerKind::Proxyconfig => tokio::spawn(proxy_config::run(ctx, stop)),
+        });
     }
     shutdown.await;
     let _ = tx.send(true);

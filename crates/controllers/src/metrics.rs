@@ -1,4 +1,5 @@
-//! Controller metrics: reconciles, their durations and their errors by class.
+//! Controller metrics: reconciles, their durations and their errors by class. Label values
+//! are static and snake_case (`ok`, `stopped`, `error`; `transient`, `invalid_spec`, …).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -43,10 +44,32 @@ impl Default for ControllerMetrics {
 }
 
 impl ControllerMetrics {
+    /// One pass of `controller` that ended as `result` (`ok`, `stopped`, `error`).
+    pub fn record_pass(
+        &self,
+        controller: &'static str,
+        result: &'static str,
+        took: std::time::Duration,
+    ) {
+        self.duration
+            .get_or_create(&ControllerLabel { controller })
+            .observe(took.as_secs_f64());
+        self.reconciles
+            .get_or_create(&ReconcileLabels { controller, result })
+            .inc();
+    }
+
+    /// A reconcile of `controller` that failed with an error of `class`.
+    pub fn record_error(&self, controller: &'static str, class: &'static str) {
+        self.errors
+            .get_or_create(&ErrorLabels { controller, class })
+            .inc();
+    }
+
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "azop_reconciles",
-            "Reconciles by controller and result (ok, error)",
+            "Reconciles by controller and result (ok, stopped, error)",
             self.reconciles.clone(),
         );
         registry.register(

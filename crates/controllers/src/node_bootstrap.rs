@@ -2,7 +2,7 @@
 //!
 //! Several parts of azop put something on a node before anything else runs there: the
 //! ProxyConfig's containerd and kubelet drop-ins and CA ([`crate::proxy_config::inherit`]),
-//! later the kubeadm bootstrap (issue 14). Each is a [`Fragment`] — files to write and
+//! and azop's own kubeadm bootstrap ([`crate::azure_cluster::kubeadm`]). Each is a [`Fragment`] — files to write and
 //! commands to run, in order — and [`compose`] turns the fragments, followed by the user's own
 //! bootstrap data (`spec.bootstrapDataSecretRef`), into one document cloud-init accepts:
 //!

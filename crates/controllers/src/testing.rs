@@ -13,7 +13,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
-use crate::engine::Observation;
+use crate::engine::apply::views;
+use crate::engine::observe::Observed;
+use crate::engine::{Kind, NodeState, Observation, Planned, ReportInput, report_resources};
 
 pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000001";
 pub const UID: &str = "3f2a9c1e-0000-4000-8000-000000000001";
@@ -195,6 +197,68 @@ pub fn status_in(
     s
 }
 
+/// Condition `type_` of a status: `(status, reason, message)`; panics when there is none.
+pub fn cond<'a, S: azop_api::v1alpha1::HasAzureStatus>(
+    s: &'a S,
+    type_: &str,
+) -> (&'a str, &'a str, &'a str) {
+    let c = s
+        .azure()
+        .common
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no condition {type_}"));
+    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+}
+
+/// What one step looked like in a pass, for report tests.
+pub type Seen = (NodeState, Observation);
+
+/// A pass that saw each step of `plan` as `seen` says (by graph key).
+pub fn observed<P, X>(plan: &[Planned<P, X>], seen: impl Fn(&str) -> Seen) -> Observed {
+    let mut o = Observed {
+        observations: Default::default(),
+        states: Default::default(),
+        operations: Vec::new(),
+        next_poll: None,
+        failed_ops: Default::default(),
+    };
+    for s in plan {
+        let (state, obs) = seen(&s.key);
+        o.states.insert(s.key.clone(), state);
+        o.observations.insert(s.key.clone(), obs);
+    }
+    o
+}
+
+/// What a kind's report gets from a pass that saw `seen` of `plan` (generation 1, at
+/// 2,000 s), with the shared status the engine fills (names and resources).
+pub fn report_input<'a, K: Kind>(
+    plan: &'a [Planned<K::Part, K::Extra>],
+    seen: &'a Observed,
+    previous: &'a K::Status,
+    removing: Vec<String>,
+    names: BTreeMap<String, String>,
+    scope: &'a AzureScope,
+) -> ReportInput<'a, K> {
+    let steps = views(plan, seen, SUBSCRIPTION);
+    let azure = azop_api::v1alpha1::AzureStatus {
+        azure_names: names,
+        resources: report_resources(&steps),
+        ..Default::default()
+    };
+    ReportInput {
+        steps,
+        removing,
+        azure,
+        previous,
+        generation: Some(1),
+        scope,
+        now: at(2_000),
+    }
+}
+
 /// A step for engine tests that only have to plan with it: it names a resource, and its I/O
 /// fails loudly if a test ever reaches it.
 pub struct NamedStep {
@@ -229,6 +293,7 @@ impl crate::engine::Step for NamedStep {
     async fn put(
         &self,
         _cx: &crate::engine::StepCtx<'_>,
+        _seen: &Observation,
     ) -> Result<Option<azop_provider::LroHandle>, crate::engine::StepError> {
         Err(no_io())
     }
@@ -236,6 +301,7 @@ impl crate::engine::Step for NamedStep {
     async fn delete(
         &self,
         _cx: &crate::engine::StepCtx<'_>,
+        _seen: &Observation,
     ) -> Result<Option<azop_provider::LroHandle>, crate::engine::StepError> {
         Err(no_io())
     }

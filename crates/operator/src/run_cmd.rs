@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use azop_controllers::{ControllerKind, Settings};
+use azop_controllers::{ControllerKind, KindSettings, Settings};
 use azop_provider::{EndpointOverrides, Provider, ProviderConfig, ProviderMetrics};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -189,9 +189,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync: Duration::from_secs(args.resync_seconds),
         concurrency: args.concurrency,
         namespace: args.namespace.clone(),
+        ..Settings::default()
+    };
+    let kind_settings = KindSettings {
         bootstrap_token_ttl: Duration::from_secs(args.bootstrap_token_ttl_seconds),
         machine_join_deadline: Duration::from_secs(args.machine_join_deadline_seconds),
-        ..Settings::default()
     };
     let ctx =
         azop_controllers::Context::new(client.clone(), provider, controller_metrics, settings);
@@ -284,7 +286,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 _ = lost.wait_for(|l| !*l) => {}
             }
         };
-        azop_controllers::run(ctx, &args.controllers, stop_signal).await;
+        azop_controllers::run(ctx, &args.controllers, &kind_settings, stop_signal).await;
         if !*leader_rx.borrow() && !*shutdown_rx.borrow() {
             // Lost the lease while running: exit so that a restart rebuilds every cache
             // from scratch under a fresh election, as client-go's operators do.

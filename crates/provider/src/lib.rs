@@ -4,7 +4,8 @@
 //!   metrics and the HTTP clients. [`Provider::session`] gives an [`ArmSession`] for one
 //!   identity and subscription.
 //! - [`resources`]: one module per Azure resource kind, all with the same shape
-//!   (observe / desired / diff / ensure / delete).
+//!   (path / desired / diff / observe / put / delete, and the pure checks a kind needs, such
+//!   as [`resources::compute::virtual_machine::changed_aspects`]).
 //! - [`lro`]: the resumable poller; [`error`]: the classified error type.
 //! - [`vhd_copy`]: the server-side VHD copy on the blob data plane.
 

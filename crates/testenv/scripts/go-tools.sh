@@ -137,7 +137,7 @@ if [ "$NODE" = 1 ]; then
     "$BIN_DIR/kubelet" --version >&2
 else
     "$BIN_DIR/kube-apiserver" --version >&2
-    # sed reads it all: head would close the pipe early, SIGPIPE etcd and fail pipefail.
+    # sed, not head: head exits after one line and etcd, still writing, dies of SIGPIPE (141 under pipefail)
     "$BIN_DIR/etcd" --version | sed -n 1p >&2
     "$BIN_DIR/helm" version --short >&2
 fi

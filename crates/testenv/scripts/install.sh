@@ -11,6 +11,9 @@
 #   - qemu-img        (Debian's qemu-utils: the StorageBinding tests make real fixed and
 #                     dynamic VHDs with it, armsim's machines make OS disks with it)
 #   - genisoimage     (armsim's machines write each guest's NoCloud seed with it)
+#   - Argo CD         (application-controller, repo-server and the argocd CLI: one binary built
+#                     from its Go module at the version pinned in crates/testenv/go/argocd/go.mod,
+#                     by argocd.sh) with Debian's redis-server and git, for the GitOps tests
 # Writes ~/.cache/azop/testenv.env with one AZOP_<TOOL>=path line per tool, which azop-testenv
 # reads when those variables are not set in the environment.
 #
@@ -99,6 +102,14 @@ install_azurite() {
     [ -x "$AZURITE_BIN" ]
 }
 
+build_argocd() {
+    step "Argo CD"
+    local out
+    out=$(bash "$HERE/argocd.sh" | tail -n1)
+    ARGOCD_DIR="${out#BIN_DIR=}"
+    [ -x "$ARGOCD_DIR/argocd" ]
+}
+
 install_qemu_img() {
     if command -v qemu-img >/dev/null 2>&1; then
         log "qemu-img: installed ($(command -v qemu-img))"
@@ -109,8 +120,11 @@ install_qemu_img() {
 }
 
 build_go_tools
+build_argocd
 install_azurite
-apt_install cloud-init tinyproxy genisoimage
+# redis-server: Argo CD's cache (the GitOps tests run their own instance on a loopback port;
+# Debian's service, where systemd starts it, is never used). git: Argo CD's repo-server.
+apt_install cloud-init tinyproxy genisoimage redis-server git
 install_qemu_img
 
 step "write $ENV_FILE"
@@ -125,6 +139,8 @@ AZOP_AZURITE=$AZURITE_BIN
 AZOP_CLOUD_INIT=$(command -v cloud-init)
 AZOP_TINYPROXY=$(command -v tinyproxy)
 AZOP_QEMU_IMG=$(command -v qemu-img)
+AZOP_ARGOCD=$ARGOCD_DIR/argocd
+AZOP_REDIS_SERVER=$(command -v redis-server)
 EOF
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 cat "$ENV_FILE"

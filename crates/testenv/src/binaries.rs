@@ -1,6 +1,6 @@
 //! Finding the test environment's tools: etcd, kube-apiserver, kube-controller-manager, kubeadm,
-//! kubectl, helm (built from their Go modules by `crates/testenv/scripts/go-tools.sh`) and
-//! Azurite (npm).
+//! kubectl, helm (built from their Go modules by `crates/testenv/scripts/go-tools.sh`), Argo CD
+//! (`crates/testenv/scripts/argocd.sh`), Azurite (npm) and Debian's redis-server.
 //!
 //! Order: the environment variable (`AZOP_ETCD`, `AZOP_KUBE_APISERVER`, …), then the
 //! `testenv.env` file that `crates/testenv/scripts/install.sh` writes into the cache dir (see
@@ -27,6 +27,11 @@ pub const ENV_HELM: &str = "AZOP_HELM";
 pub const ENV_AZURITE: &str = "AZOP_AZURITE";
 /// Environment variable naming `qemu-img` (Debian's qemu-utils), which makes test VHDs.
 pub const ENV_QEMU_IMG: &str = "AZOP_QEMU_IMG";
+/// Environment variable naming Argo CD's multi-call binary (`argocd`), in the directory
+/// `argocd.sh` fills: the component symlinks, `git-verify-wrapper.sh` and `crds/` sit next to it.
+pub const ENV_ARGOCD: &str = "AZOP_ARGOCD";
+/// Environment variable naming `redis-server` (Debian's), Argo CD's cache.
+pub const ENV_REDIS_SERVER: &str = "AZOP_REDIS_SERVER";
 
 /// The cache directory used by the installer: `$AZOP_CACHE_DIR`, else `$AZOP_CACHE` (the
 /// Makefile's name for it), else `~/.cache/azop`.
@@ -173,6 +178,25 @@ pub fn qemu_img() -> Result<PathBuf> {
             Some(PathBuf::from("/usr/bin/qemu-img")),
             Some(PathBuf::from("/usr/local/bin/qemu-img")),
         ],
+    )
+}
+
+/// Path of Argo CD's multi-call binary, built by `argocd.sh` into
+/// `<cache>/argocd-<version>-<key>/argocd`.
+pub fn argocd() -> Result<PathBuf> {
+    locate(
+        "argocd",
+        ENV_ARGOCD,
+        &[from_cache_glob("argocd-v", "argocd")],
+    )
+}
+
+/// Path of `redis-server`: `AZOP_REDIS_SERVER`, testenv.env, then Debian's path.
+pub fn redis_server() -> Result<PathBuf> {
+    locate(
+        "redis-server",
+        ENV_REDIS_SERVER,
+        &[Some(PathBuf::from("/usr/bin/redis-server"))],
     )
 }
 

@@ -108,6 +108,14 @@ pub enum Error {
     #[error("unknown user {user}; known users: {known:?}")]
     UnknownUser { user: String, known: Vec<String> },
 
+    /// A tool run by this crate (kubectl) failed.
+    #[error("{command} failed ({status}): {stderr}")]
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+
     /// JSON (de)serialisation of the state files failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Json {

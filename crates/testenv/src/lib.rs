@@ -1,5 +1,5 @@
-//! A real etcd + kube-apiserver + kube-controller-manager (and Azurite) on loopback, for azop's
-//! tests and demo.
+//! A real etcd + kube-apiserver + kube-controller-manager (and Azurite, and Argo CD) on
+//! loopback, for azop's tests and demo.
 //!
 //! Binaries come from `crates/testenv/scripts/install.sh` (`make testenv`); see
 //! [`binaries`] for how they are found and docs/testing.md for the whole picture.
@@ -20,6 +20,7 @@
 //! owning process dies without dropping them (a `shared()` static, `kill -9`); and every start
 //! first cleans up environments under `$TMPDIR/azop-testenv/` whose owner is dead.
 
+pub mod argocd;
 pub mod azurite;
 pub mod binaries;
 pub mod crds;
@@ -35,6 +36,7 @@ pub mod wait;
 
 use std::path::{Path, PathBuf};
 
+pub use argocd::{ArgoCd, ArgoCdOptions};
 pub use azurite::{Azurite, AzuriteAccount, AzuriteInfo, AzuriteOptions};
 pub use crds::install_crds;
 pub use env::{

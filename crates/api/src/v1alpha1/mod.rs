@@ -6,6 +6,7 @@ pub mod aks_cluster;
 // Each `printcolumn(...)` repeats `type_ = ...`; clippy mistakes that for a duplicate.
 #[allow(clippy::duplicated_attributes)]
 pub mod azure_cluster;
+pub mod azure_object;
 pub mod common;
 // Each `printcolumn(...)` repeats `type_ = ...`; clippy mistakes that for a duplicate.
 #[allow(clippy::duplicated_attributes)]
@@ -17,6 +18,7 @@ pub mod storage_binding;
 
 pub use aks_cluster::*;
 pub use azure_cluster::*;
+pub use azure_object::{AzureObject, HasAzureStatus};
 pub use common::*;
 pub use proxy_config::*;
 pub use storage_binding::*;

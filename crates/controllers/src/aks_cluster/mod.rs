@@ -7,8 +7,8 @@
 //!   again after the cluster changed).
 //! - [`pools`]: agent pools the spec no longer has, found by listing.
 //! - [`report`]: status and conditions (pure).
-//! - [`AksClusterKind`] and [`run`]: the registration, with the watches that wake a cluster:
-//!   its credentials Secret, its kubeconfig Secrets, and ProxyConfigs of its namespace.
+//! - [`AksClusterKind`]: the registration, with what wakes a cluster: its credentials
+//!   Secret, its kubeconfig Secrets (owned), and ProxyConfigs of its namespace (spec changes).
 
 pub mod plan;
 pub mod pools;
@@ -20,29 +20,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use azop_api::Validate;
 use azop_api::naming::AKS_CLUSTER_FINALIZER;
+use azop_api::v1alpha1::ArmOperation;
 use azop_api::v1alpha1::aks_cluster::{AksCluster, AksClusterStatus};
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
-use azop_api::v1alpha1::{ArmOperation, AzureScope, AzureStatus};
 use azop_provider::resources::containerservice::versions::{
     list_kubernetes_versions, target_version,
 };
 use azop_provider::resources::containerservice::{cluster_id, version_satisfies};
 use azop_provider::{ArmSession, AzureError, Owner};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::{Config, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Resource, ResourceExt};
 
-use crate::backoff::RetryClass;
 use crate::context::Context;
-use crate::engine::{self, Blocker, Identity, Kind, ReportInput, Sweep};
+use crate::engine::{Identity, Kind, ReportInput, Stop, Sweep, Watches};
 use crate::error::Error;
 use crate::proxy_config;
+use crate::retry::RetryClass;
 use plan::{Extra, Part, PlannedStep, Resolved};
 
 /// AksCluster as the engine sees it.
@@ -64,28 +58,16 @@ impl Kind for AksClusterKind {
         reporter: "azop",
     };
 
-    fn scope(obj: &AksCluster) -> &AzureScope {
-        &obj.spec.azure
-    }
-
-    fn status(obj: &AksCluster) -> AksClusterStatus {
-        obj.status.clone().unwrap_or_default()
-    }
-
-    fn azure(status: &AksClusterStatus) -> &AzureStatus {
-        &status.azure
-    }
-
-    fn azure_mut(status: &mut AksClusterStatus) -> &mut AzureStatus {
-        &mut status.azure
-    }
-
-    fn validate(obj: &AksCluster) -> Result<(), String> {
-        obj.validate().map_err(|errors| errors.to_string())
+    /// Its kubeconfig Secrets (written again when changed or deleted) and ProxyConfigs (its
+    /// httpProxyConfig follows them).
+    fn watches(&self) -> Watches<AksCluster> {
+        Watches::<AksCluster>::default()
+            .owned_secrets()
+            .proxy_configs(|c| c.spec.proxy_config_ref.as_ref().map(|r| r.name.clone()))
     }
 
     /// The inherited proxy: `spec.proxyConfigRef`, else the namespace's default ProxyConfig.
-    async fn resolve(ctx: &Context, obj: &AksCluster) -> Result<Resolved, Error> {
+    async fn resolve(&self, ctx: &Context, obj: &AksCluster) -> Result<Resolved, Error> {
         let ns = obj.namespace().unwrap_or_default();
         let proxies: Api<ProxyConfig> = Api::namespaced(ctx.client.clone(), &ns);
         let list = proxies
@@ -107,14 +89,18 @@ impl Kind for AksClusterKind {
         })
     }
 
-    fn names(obj: &AksCluster) -> BTreeMap<String, String> {
+    fn names(&self, obj: &AksCluster) -> BTreeMap<String, String> {
         plan::names(&obj.name_any(), &obj.spec)
     }
 
     /// Before a create or an upgrade (nothing in flight): is the version to ask for one AKS
     /// offers in the region? If not, the condition lists those it does, and nothing is
     /// written. A steady state never asks.
-    async fn precheck(session: &ArmSession, obj: &AksCluster) -> Result<Option<Blocker>, Error> {
+    async fn precheck(
+        &self,
+        session: &ArmSession,
+        obj: &AksCluster,
+    ) -> Result<Option<Stop>, Error> {
         let status = obj.status.clone().unwrap_or_default();
         let spec_version = &obj.spec.kubernetes_version;
         let running = status.kubernetes_version.as_deref();
@@ -130,18 +116,21 @@ impl Kind for AksClusterKind {
         if offered.values.is_empty() || offered.offers(&target) {
             return Ok(None);
         }
-        Ok(Some(Blocker {
-            reason: "KubernetesVersionNotOffered",
-            message: format!(
-                "Kubernetes {target} is not offered by AKS in {location}; offered: {}. Set spec.kubernetesVersion to one of them",
-                offered.summary()
-            ),
-            retry: RetryClass::InvalidSpec,
-            floor: Duration::from_secs(60),
-        }))
+        Ok(Some(
+            Stop::new(
+                "KubernetesVersionNotOffered",
+                format!(
+                    "Kubernetes {target} is not offered by AKS in {location}; offered: {}. Set spec.kubernetesVersion to one of them",
+                    offered.summary()
+                ),
+                RetryClass::InvalidSpec,
+            )
+            .with_floor(Duration::from_secs(60)),
+        ))
     }
 
     fn plan(
+        &self,
         obj: &AksCluster,
         resolved: Option<&Resolved>,
         _names: &BTreeMap<String, String>,
@@ -155,6 +144,7 @@ impl Kind for AksClusterKind {
     }
 
     async fn sweep(
+        &self,
         session: &ArmSession,
         owner: &Owner,
         obj: &AksCluster,
@@ -180,93 +170,7 @@ impl Kind for AksClusterKind {
         pools::remove(session, owner, &path, &wanted, operations).await
     }
 
-    fn report(input: ReportInput<'_, Self>) -> AksClusterStatus {
+    fn report(&self, input: ReportInput<'_, Self>) -> AksClusterStatus {
         report::status(input)
     }
-}
-
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let clusters: Api<AksCluster> = ctx.api();
-    // Only spec changes (and the deletion mark) wake a cluster: its own status writes must
-    // not. Operations in flight are polled by requeue.
-    let (reader, writer) = reflector::store();
-    let triggers = watcher(clusters, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
-    let controller = Controller::for_stream(triggers, reader)
-        .with_config(Config::default().concurrency(ctx.settings.concurrency));
-    let for_secrets = controller.store();
-    let for_proxies = controller.store();
-    controller
-        // Its credentials Secret changed, or one of its kubeconfig Secrets was changed or
-        // deleted (it is written again).
-        .watches(
-            ctx.api::<Secret>(),
-            watcher::Config::default(),
-            move |secret: Secret| {
-                let ns = secret.namespace().unwrap_or_default();
-                let name = secret.name_any();
-                let owners: Vec<String> = secret
-                    .owner_references()
-                    .iter()
-                    .filter(|r| r.kind == "AksCluster")
-                    .map(|r| r.uid.clone())
-                    .collect();
-                for_secrets
-                    .state()
-                    .into_iter()
-                    .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|c| {
-                        c.spec
-                            .azure
-                            .credentials_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                            || c.uid().is_some_and(|u| owners.contains(&u))
-                    })
-                    .map(|c| ObjectRef::from_obj(&*c))
-                    .collect::<Vec<_>>()
-            },
-        )
-        // A ProxyConfig appearing, changing or going changes the httpProxyConfig of the
-        // clusters that name it, or inherit their namespace's default.
-        .watches(
-            ctx.api::<ProxyConfig>(),
-            watcher::Config::default(),
-            move |p: ProxyConfig| {
-                let ns = p.namespace().unwrap_or_default();
-                let name = p.name_any();
-                for_proxies
-                    .state()
-                    .into_iter()
-                    .filter(|c| {
-                        proxy_config::resolve::affects(
-                            &ns,
-                            &name,
-                            &c.namespace().unwrap_or_default(),
-                            c.spec.proxy_config_ref.as_ref().map(|r| r.name.as_str()),
-                        )
-                    })
-                    .map(|c| ObjectRef::from_obj(&*c))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            engine::reconcile::<AksClusterKind>,
-            engine::error_policy::<AksClusterKind>,
-            ctx,
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "akscluster controller event");
-            }
-        })
-        .await;
 }

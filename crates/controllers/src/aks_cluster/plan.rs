@@ -53,15 +53,15 @@ pub enum Part {
     Kubeconfig,
 }
 
-impl Part {
-    pub const ALL: [Part; 4] = [
+impl crate::engine::Part for Part {
+    const ALL: &'static [Part] = &[
         Part::ResourceGroup,
         Part::ControlPlane,
         Part::NodePools,
         Part::Kubeconfig,
     ];
 
-    pub fn condition_type(self) -> &'static str {
+    fn condition_type(self) -> &'static str {
         match self {
             Part::ResourceGroup => "ResourceGroupReady",
             Part::ControlPlane => "ControlPlaneReady",

@@ -1,15 +1,18 @@
 //! Status of an AksCluster, from what one pass observed (pure).
 
 use azop_api::v1alpha1::aks_cluster::{AksClusterStatus, AksNodePoolStatus, Autoscale};
-use azop_api::v1alpha1::{AzureStatus, CommonStatus, Phase, SecretRef};
+use azop_api::v1alpha1::{AzureScope, SecretRef};
+use azop_provider::ErrorClass;
 use azop_provider::resources::containerservice::version_satisfies;
 use azop_provider::resources::containerservice::versions::target_version;
 use serde_json::Value;
 
 use super::AksClusterKind;
 use super::plan::{Extra, KEY_CLUSTER, Part};
-use crate::conditions::{self, Observation as Cond, Status};
-use crate::engine::{NodeState, Ownership, ReportInput};
+use crate::conditions::{Cond, Status};
+use crate::engine::report::{self, Wording};
+use crate::engine::{NodeState, Part as _, ReportInput};
+use crate::retry::Failure;
 
 pub type StepView<'a> = crate::engine::StepView<'a, Part, Extra>;
 
@@ -23,113 +26,151 @@ fn int_at(raw: Option<&Value>, p: &str) -> Option<i32> {
         .and_then(|v| i32::try_from(v).ok())
 }
 
-/// A refused write's message reads as a wait, not a failure, when AKS only said "busy".
-fn failure_reason(message: &str) -> &'static str {
-    if message.contains("is busy") || message.contains("OperationNotAllowed") {
-        "Busy"
-    } else {
-        "ProvisioningFailed"
+/// AksCluster's words in the shared condition ladder: steps are named by their name (a pool,
+/// a Secret), and each part says what it holds when ready and what it waits for when not.
+struct AksWording<'a> {
+    scope: &'a AzureScope,
+}
+
+impl Wording<Part, Extra> for AksWording<'_> {
+    fn scope(&self) -> &AzureScope {
+        self.scope
+    }
+
+    fn label(&self, s: &StepView<'_>) -> String {
+        s.name.to_string()
+    }
+
+    fn idle(&self, part: Part) -> Cond {
+        let ty = part.condition_type();
+        match part {
+            Part::ControlPlane => {
+                Cond::new(ty, Status::Unknown, "Waiting", "no managed cluster planned")
+            }
+            Part::NodePools => Cond::new(ty, Status::True, "Ready", "0 pool(s) ready: "),
+            _ => Cond::new(ty, Status::True, "Ready", "nothing to create"),
+        }
+    }
+
+    /// A write AKS refused because an operation runs is a wait, not a failure.
+    fn failed_reason(&self, _part: Part, failures: &[&Failure]) -> &'static str {
+        match failures.first() {
+            Some(f) if f.class == ErrorClass::Busy => "Busy",
+            _ => "ProvisioningFailed",
+        }
+    }
+
+    fn not_owned(&self, labels: &[String]) -> String {
+        format!(
+            "{} already exist(s) without this AksCluster's ownership (azop.dev/uid tag, or owner reference for a Secret); azop never changes what it did not create: delete or rename it, or rename the cluster",
+            labels.join(", ")
+        )
+    }
+
+    fn ready(&self, part: Part, steps: &[&StepView<'_>]) -> Cond {
+        let ty = part.condition_type();
+        match part {
+            Part::ResourceGroup => match steps.first() {
+                Some(s) if s.is_foreign_in_use() => report::existing_resource_group(part, s.name),
+                Some(s) => Cond::new(
+                    ty,
+                    Status::True,
+                    "Ready",
+                    format!("resource group {} is ready", s.name),
+                ),
+                None => self.idle(part),
+            },
+            Part::ControlPlane => match steps.first() {
+                Some(c) => control_plane_ready(c),
+                None => self.idle(part),
+            },
+            Part::NodePools => {
+                let ready: Vec<String> = steps.iter().map(|s| pool_summary(s)).collect();
+                Cond::new(
+                    ty,
+                    Status::True,
+                    "Ready",
+                    format!("{} pool(s) ready: {}", ready.len(), ready.join(", ")),
+                )
+            }
+            Part::Kubeconfig => kubeconfigs_ready(steps),
+        }
+    }
+
+    fn progress(&self, part: Part, steps: &[&StepView<'_>], removing: &[String]) -> Cond {
+        let ty = part.condition_type();
+        match part {
+            Part::ResourceGroup => Cond::new(
+                ty,
+                Status::False,
+                "Provisioning",
+                format!(
+                    "creating resource group {}",
+                    steps.first().map_or("", |s| s.name)
+                ),
+            ),
+            Part::ControlPlane => match steps.first() {
+                Some(c) => control_plane_progress(c),
+                None => self.idle(part),
+            },
+            Part::NodePools => pools_progress(steps, removing),
+            Part::Kubeconfig => {
+                let names: Vec<&str> = steps.iter().map(|s| s.name).collect();
+                Cond::new(
+                    ty,
+                    Status::False,
+                    "Provisioning",
+                    format!(
+                        "writing Secret(s) {} once the control plane is up",
+                        names.join(", ")
+                    ),
+                )
+            }
+        }
+    }
+
+    fn removing_part(&self) -> Option<Part> {
+        Some(Part::NodePools)
     }
 }
 
-/// The first problem of a set of steps, if any: a missing resource group, a failure, a
-/// resource azop did not create.
-fn problem(ty: &str, steps: &[&StepView<'_>], sub: &str) -> Option<Cond> {
-    if let Some(s) = steps
-        .iter()
-        .find(|s| s.ownership == Ownership::Existing && *s.state == NodeState::Absent)
-    {
-        return Some(Cond::new(
-            ty,
-            Status::False,
-            "ResourceGroupNotFound",
-            format!(
-                "resource group {} does not exist in subscription {sub}: create it, or set spec.createResourceGroup: true to let azop create and own it",
-                s.name
-            ),
-        ));
-    }
-    let failed: Vec<(String, &str)> = steps
-        .iter()
-        .filter_map(|s| match s.state {
-            NodeState::Failed(m) => Some((format!("{}: {m}", s.name), failure_reason(m))),
-            _ => None,
-        })
-        .collect();
-    if let Some((_, reason)) = failed.first() {
-        let msg: Vec<String> = failed.iter().map(|(m, _)| m.clone()).collect();
-        return Some(Cond::new(ty, Status::False, reason, msg.join("; ")));
-    }
-    let not_owned: Vec<&str> = steps
-        .iter()
-        .filter(|s| *s.state == NodeState::NotOwned)
-        .map(|s| s.name)
-        .collect();
-    if !not_owned.is_empty() {
-        return Some(Cond::new(
-            ty,
-            Status::False,
-            "NotOwned",
-            format!(
-                "{} already exist(s) without this AksCluster's ownership (azop.dev/uid tag, or owner reference for a Secret); azop never changes what it did not create: delete or rename it, or rename the cluster",
-                not_owned.join(", ")
-            ),
-        ));
-    }
-    None
-}
-
-fn resource_group(steps: &[&StepView<'_>], sub: &str) -> Cond {
-    let ty = Part::ResourceGroup.condition_type();
-    if let Some(p) = problem(ty, steps, sub) {
-        return p;
-    }
-    match steps.first() {
-        Some(s) if *s.state == NodeState::Ready && s.is_foreign_in_use() => Cond::new(
-            ty,
-            Status::True,
-            "ExistingResourceGroup",
-            format!(
-                "resource group {} already existed without this object's azop.dev/uid tag: azop uses it as it is and never changes or deletes it",
-                s.name
-            ),
-        ),
-        Some(s) if *s.state == NodeState::Ready => Cond::new(
-            ty,
-            Status::True,
-            "Ready",
-            format!("resource group {} is ready", s.name),
-        ),
-        Some(s) => Cond::new(
-            ty,
-            Status::False,
-            "Provisioning",
-            format!("creating resource group {}", s.name),
-        ),
-        None => Cond::new(ty, Status::True, "Ready", "nothing to create"),
-    }
-}
-
-fn control_plane(cluster: Option<&StepView<'_>>, sub: &str) -> Cond {
-    let ty = Part::ControlPlane.condition_type();
-    let Some(c) = cluster else {
-        return Cond::new(ty, Status::Unknown, "Waiting", "no managed cluster planned");
-    };
-    if let Some(p) = problem(ty, &[c], sub) {
-        return p;
-    }
-    let raw = c.observed.raw.as_ref();
+/// The spec's version (a floor), what runs, and the version to ask for.
+fn versions(c: &StepView<'_>) -> (String, Option<String>, String) {
     let floor = match c.extra {
         Some(Extra::Cluster { version }) => version.clone(),
         _ => String::new(),
     };
-    let running = str_at(raw, "/properties/currentKubernetesVersion");
+    let running = str_at(
+        c.observed.raw.as_ref(),
+        "/properties/currentKubernetesVersion",
+    );
     let target = target_version(&floor, running.as_deref());
+    (floor, running, target)
+}
+
+fn control_plane_ready(c: &StepView<'_>) -> Cond {
+    let (floor, running, _) = versions(c);
+    let r = running.unwrap_or_default();
+    let past = if !version_satisfies(&r, &floor) {
+        format!(" (auto-upgrade moved it past spec.kubernetesVersion {floor}; azop keeps it)")
+    } else {
+        String::new()
+    };
+    Cond::new(
+        Part::ControlPlane.condition_type(),
+        Status::True,
+        "Ready",
+        format!("control plane of {} runs Kubernetes {r}{past}", c.name),
+    )
+}
+
+/// The control plane while it is created, upgraded or updated.
+fn control_plane_progress(c: &StepView<'_>) -> Cond {
+    let ty = Part::ControlPlane.condition_type();
+    let (floor, running, target) = versions(c);
     let state = c.observed.provisioning_state.clone().unwrap_or_default();
-    match c.state {
-        NodeState::Absent => Cond::new(
-            ty,
-            Status::False,
+    let (reason, message) = match c.state {
+        NodeState::Absent => (
             "Provisioning",
             format!(
                 "managed cluster {} is to be created with Kubernetes {floor}",
@@ -147,9 +188,7 @@ fn control_plane(cluster: Option<&StepView<'_>>, sub: &str) -> Cond {
             } else {
                 String::new()
             };
-            Cond::new(
-                ty,
-                Status::False,
+            (
                 "Upgrading",
                 format!(
                     "upgrading the control plane of {} from Kubernetes {r} to {target}{step}",
@@ -157,29 +196,11 @@ fn control_plane(cluster: Option<&StepView<'_>>, sub: &str) -> Cond {
                 ),
             )
         }
-        NodeState::Busy if !c.observed.exists => Cond::new(
-            ty,
-            Status::False,
+        NodeState::Busy if !c.observed.exists => (
             "Provisioning",
             format!("creating managed cluster {} (Kubernetes {floor})", c.name),
         ),
-        NodeState::Busy => Cond::new(
-            ty,
-            Status::False,
-            "Provisioning",
-            format!(
-                "managed cluster {} is {}",
-                c.name,
-                if state.is_empty() {
-                    "being updated".to_string()
-                } else {
-                    state.clone()
-                }
-            ),
-        ),
-        NodeState::Drifted => Cond::new(
-            ty,
-            Status::False,
+        NodeState::Drifted => (
             "Updating",
             format!(
                 "updating managed cluster {}: {}",
@@ -192,23 +213,20 @@ fn control_plane(cluster: Option<&StepView<'_>>, sub: &str) -> Cond {
                     .join(", ")
             ),
         ),
-        _ => {
-            let r = running.unwrap_or_default();
-            let past = if !version_satisfies(&r, &floor) {
-                format!(
-                    " (auto-upgrade moved it past spec.kubernetesVersion {floor}; azop keeps it)"
-                )
-            } else {
-                String::new()
-            };
-            Cond::new(
-                ty,
-                Status::True,
-                "Ready",
-                format!("control plane of {} runs Kubernetes {r}{past}", c.name),
-            )
-        }
-    }
+        _ => (
+            "Provisioning",
+            format!(
+                "managed cluster {} is {}",
+                c.name,
+                if state.is_empty() {
+                    "being updated".to_string()
+                } else {
+                    state
+                }
+            ),
+        ),
+    };
+    Cond::new(ty, Status::False, reason, message)
 }
 
 fn pool_summary(s: &StepView<'_>) -> String {
@@ -229,82 +247,51 @@ fn pool_summary(s: &StepView<'_>) -> String {
     }
 }
 
-fn node_pools(pools: &[&StepView<'_>], removing: &[String], sub: &str) -> Cond {
-    let ty = Part::NodePools.condition_type();
-    if let Some(p) = problem(ty, pools, sub) {
-        return p;
-    }
-    let ready: Vec<String> = pools
+fn pools_progress(pools: &[&StepView<'_>], removing: &[String]) -> Cond {
+    let ready = pools
         .iter()
         .filter(|s| *s.state == NodeState::Ready)
-        .map(|s| pool_summary(s))
-        .collect();
-    if ready.len() == pools.len() && removing.is_empty() {
-        return Cond::new(
-            ty,
-            Status::True,
-            "Ready",
-            format!("{} pool(s) ready: {}", ready.len(), ready.join(", ")),
-        );
-    }
+        .count();
     let pending: Vec<String> = pools
         .iter()
         .filter(|s| *s.state != NodeState::Ready)
         .map(|s| {
             let what = match s.state {
                 NodeState::Absent => "to be created",
-                NodeState::Drifted => "updating",
-                NodeState::Busy => "in progress",
-                _ => "waiting",
+                other => report::progress_word(other),
             };
             format!("{} ({what})", s.name)
         })
         .chain(removing.iter().map(|r| format!("{r} (removing)")))
         .collect();
     Cond::new(
-        ty,
+        Part::NodePools.condition_type(),
         Status::False,
         "Provisioning",
         format!(
-            "{} of {} pool(s) ready; {}",
-            ready.len(),
+            "{ready} of {} pool(s) ready; {}",
             pools.len(),
             pending.join(", ")
         ),
     )
 }
 
-fn kubeconfigs(secrets: &[&StepView<'_>], sub: &str) -> Cond {
-    let ty = Part::Kubeconfig.condition_type();
-    if let Some(p) = problem(ty, secrets, sub) {
-        return p;
-    }
+fn kubeconfigs_ready(secrets: &[&StepView<'_>]) -> Cond {
     let admin = secrets
         .iter()
         .any(|s| matches!(s.extra, Some(Extra::Kubeconfig { admin: true })));
     let names: Vec<&str> = secrets.iter().map(|s| s.name).collect();
-    if secrets.iter().all(|s| *s.state == NodeState::Ready) {
-        let note = if admin {
-            ""
-        } else {
-            "; no admin kubeconfig: local accounts are disabled (sign in with Entra ID)"
-        };
-        return Cond::new(
-            ty,
-            Status::True,
-            "Ready",
-            format!(
-                "Secret(s) {} hold the kubeconfig (key value){note}",
-                names.join(", ")
-            ),
-        );
-    }
+    let note = if admin {
+        ""
+    } else {
+        "; no admin kubeconfig: local accounts are disabled (sign in with Entra ID)"
+    };
     Cond::new(
-        ty,
-        Status::False,
-        "Provisioning",
+        Part::Kubeconfig.condition_type(),
+        Status::True,
+        "Ready",
         format!(
-            "writing Secret(s) {} once the control plane is up",
+            "Secret(s) {} hold the kubeconfig (key value){note}",
             names.join(", ")
         ),
     )
@@ -312,21 +299,12 @@ fn kubeconfigs(secrets: &[&StepView<'_>], sub: &str) -> Cond {
 
 /// The status to apply (pure).
 pub fn status(input: ReportInput<'_, AksClusterKind>) -> AksClusterStatus {
-    let sub = &input.scope.subscription_id;
-    let by_part =
-        |p: Part| -> Vec<&StepView<'_>> { input.steps.iter().filter(|s| s.part == p).collect() };
-    let cluster = input.steps.iter().find(|s| s.key == KEY_CLUSTER);
-    let mut parts = vec![
-        resource_group(&by_part(Part::ResourceGroup), sub),
-        control_plane(cluster, sub),
-        node_pools(&by_part(Part::NodePools), &input.removing, sub),
-        kubeconfigs(&by_part(Part::Kubeconfig), sub),
-    ];
-    let ready = conditions::ready_rollup(&parts);
-    parts.insert(0, ready.clone());
-
+    let wording = AksWording { scope: input.scope };
+    let azure = input.azure_status(input.part_conditions(&wording));
+    let cluster = input.step(KEY_CLUSTER);
     let raw = cluster.and_then(|c| c.observed.raw.as_ref());
-    let pools: Vec<AksNodePoolStatus> = by_part(Part::NodePools)
+    let pools: Vec<AksNodePoolStatus> = input
+        .steps_of(Part::NodePools)
         .into_iter()
         .filter(|s| s.observed.exists)
         .map(|s| {
@@ -363,31 +341,9 @@ pub fn status(input: ReportInput<'_, AksClusterKind>) -> AksClusterStatus {
             })
     };
     let previous = input.previous;
-    let phase = if ready.status == Status::True {
-        Phase::Running
-    } else if matches!(
-        previous.azure.common.phase,
-        Some(Phase::Running | Phase::Updating)
-    ) {
-        Phase::Updating
-    } else {
-        Phase::Provisioning
-    };
     let kept = |now: Option<String>, before: &Option<String>| now.or_else(|| before.clone());
     AksClusterStatus {
-        azure: AzureStatus {
-            common: CommonStatus {
-                conditions: conditions::merge(
-                    &previous.azure.common.conditions,
-                    &parts,
-                    input.generation,
-                    &input.now,
-                ),
-                observed_generation: input.generation,
-                phase: Some(phase),
-            },
-            ..input.azure
-        },
+        azure,
         kubernetes_version: kept(
             str_at(raw, "/properties/currentKubernetesVersion"),
             &previous.kubernetes_version,
@@ -420,7 +376,8 @@ pub fn status(input: ReportInput<'_, AksClusterKind>) -> AksClusterStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Observation;
+    use crate::engine::report::part_condition;
+    use crate::engine::{Observation, Ownership};
 
     fn cluster_view<'a>(
         state: &'a NodeState,
@@ -438,6 +395,12 @@ mod tests {
             state,
             observed: obs,
         }
+    }
+
+    /// The ControlPlane condition of a pass that saw the cluster so.
+    fn control_plane(c: &StepView<'_>) -> Cond {
+        let scope = AzureScope::default();
+        part_condition(&AksWording { scope: &scope }, Part::ControlPlane, &[c], &[])
     }
 
     fn seen(current: &str, state: &str) -> Observation {
@@ -460,7 +423,7 @@ mod tests {
         };
         let busy = NodeState::Busy;
         let obs = seen("1.33.3", "Upgrading");
-        let c = control_plane(Some(&cluster_view(&busy, &obs, &extra)), "s");
+        let c = control_plane(&cluster_view(&busy, &obs, &extra));
         assert_eq!((c.status, c.reason.as_str()), (Status::False, "Upgrading"));
         assert!(
             c.message.contains("from Kubernetes 1.33.3 to 1.34"),
@@ -473,7 +436,7 @@ mod tests {
         };
         let ready = NodeState::Ready;
         let obs = seen("1.34.1", "Succeeded");
-        let c = control_plane(Some(&cluster_view(&ready, &obs, &extra)), "s");
+        let c = control_plane(&cluster_view(&ready, &obs, &extra));
         assert_eq!(c.status, Status::True);
         assert!(
             c.message
@@ -487,7 +450,7 @@ mod tests {
         };
         let obs = seen("1.33.3", "Succeeded");
         let drifted = NodeState::Drifted;
-        let c = control_plane(Some(&cluster_view(&drifted, &obs, &extra)), "s");
+        let c = control_plane(&cluster_view(&drifted, &obs, &extra));
         assert!(
             c.message
                 .contains("to 1.34 (AKS upgrades one minor version at a time"),
@@ -496,14 +459,24 @@ mod tests {
         );
     }
 
+    /// Decided on the failure's class, never its message.
     #[test]
     fn a_busy_refusal_is_a_wait() {
+        let scope = AzureScope::default();
+        let w = AksWording { scope: &scope };
+        let busy = Failure::azure(&azop_provider::AzureError::Busy {
+            code: "OperationNotAllowed".into(),
+            message: "x".into(),
+            retry_after: None,
+        });
+        let refused = Failure::azure(&azop_provider::AzureError::InvalidSpec {
+            status: 400,
+            code: "InvalidParameter".into(),
+            message: "is busy".into(),
+        });
+        assert_eq!(w.failed_reason(Part::ControlPlane, &[&busy]), "Busy");
         assert_eq!(
-            failure_reason("azure resource is busy (OperationNotAllowed): x"),
-            "Busy"
-        );
-        assert_eq!(
-            failure_reason("azure rejected the request (InvalidParameter)"),
+            w.failed_reason(Part::ControlPlane, &[&refused, &busy]),
             "ProvisioningFailed"
         );
     }

@@ -1,5 +1,6 @@
-//! The AksCluster's custom steps. Each keeps what its last read found, because the body it
-//! writes depends on what runs, not only on the spec:
+//! The AksCluster's custom steps. The body each writes depends on what runs, not only on the
+//! spec; a write gets what its pass observed as an argument (the step's own observation, and
+//! the cluster through the pass's observer), never from state the step kept:
 //!
 //! - [`ClusterStep`]: the managed cluster. The version sent is the spec's as a floor
 //!   ([`target_version`]: never below what runs, one minor at a time); an update carries the
@@ -13,10 +14,9 @@
 //!   steady state fetches nothing.
 //!
 //! The cluster is read once per pass whatever number of steps need it (the engine's observer
-//! shares one GET per resource).
+//! shares one GET per resource, in the observation and in the write).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use azop_provider::resources::containerservice::agent_pool::{AgentPoolKey, AgentPoolResource};
@@ -46,17 +46,6 @@ pub const FIELD_MANAGER: &str = "aksclusters.azop.dev";
 /// The cluster eTag the Secret's kubeconfig was fetched at.
 pub const ETAG_ANNOTATION: &str = "azop.dev/cluster-etag";
 pub use crate::cluster_secrets::{CLUSTER_NAME_LABEL, SECRET_TYPE};
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn provisioning_state(raw: &Option<Value>) -> Option<String> {
-    raw.as_ref()?
-        .pointer("/properties/provisioningState")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
 
 /// The managed cluster, read through the pass's shared observer.
 async fn read_cluster(
@@ -124,17 +113,11 @@ pub struct ClusterStep {
     spec: ManagedClusterSpec,
     /// The spec's version: a floor.
     floor: String,
-    seen: Mutex<Option<ManagedCluster>>,
 }
 
 impl ClusterStep {
     pub fn new(key: ManagedClusterKey, spec: ManagedClusterSpec, floor: String) -> Self {
-        ClusterStep {
-            key,
-            spec,
-            floor,
-            seen: Mutex::new(None),
-        }
+        ClusterStep { key, spec, floor }
     }
 }
 
@@ -152,21 +135,20 @@ impl Step for ClusterStep {
         ManagedClusterResource::path(subscription_id, &self.key)
     }
 
+    /// The create body (an update's depends on what runs).
     fn desired(&self, owner: &Owner) -> Option<Value> {
-        let seen = lock(&self.seen).clone();
         serde_json::to_value(cluster_body(
             &self.key,
             &self.spec,
             &self.floor,
             owner,
-            seen.as_ref(),
+            None,
         ))
         .ok()
     }
 
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
         let Some((observed, resp)) = read_cluster(cx, &self.key).await? else {
-            *lock(&self.seen) = None;
             return Ok(Observation::default());
         };
         let owned = cx
@@ -184,27 +166,30 @@ impl Step for ClusterStep {
         } else {
             Vec::new()
         };
-        *lock(&self.seen) = Some(observed);
-        let raw = resp.json();
-        Ok(Observation {
-            exists: true,
-            owned,
-            provisioning_state: provisioning_state(&raw),
-            drift,
-            raw,
-            ..Default::default()
-        })
+        Ok(Observation::found(owned, drift, resp.json()))
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        let seen = lock(&self.seen).clone();
-        let body = cluster_body(&self.key, &self.spec, &self.floor, cx.owner, seen.as_ref());
-        let resp = ManagedClusterResource::put(cx.session, &self.key, &body).await?;
-        let path = self.id(cx.session.subscription_id());
-        Ok(cx.session.start_lro("PUT", &path, API_VERSION, &resp))
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
+        let running: Option<ManagedCluster> = seen.typed();
+        let body = cluster_body(
+            &self.key,
+            &self.spec,
+            &self.floor,
+            cx.owner,
+            running.as_ref(),
+        );
+        Ok(resources::put_body::<ManagedClusterResource>(cx.session, &self.key, &body).await?)
     }
 
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(resources::delete_observed::<ManagedClusterResource>(cx.session, &self.key).await?)
     }
 }
@@ -255,18 +240,11 @@ pub fn pool_body(
     body
 }
 
-#[derive(Clone, Default)]
-struct PoolSeen {
-    pool: Option<AgentPool>,
-    control_plane: Option<String>,
-}
-
 pub struct PoolStep {
     key: AgentPoolKey,
     cluster: ManagedClusterKey,
     spec: AgentPoolSpec,
     floor: String,
-    seen: Mutex<PoolSeen>,
 }
 
 impl PoolStep {
@@ -281,20 +259,30 @@ impl PoolStep {
             cluster,
             spec,
             floor,
-            seen: Mutex::new(PoolSeen::default()),
         }
     }
 
-    fn body(&self, owner: &Owner) -> AgentPool {
-        let seen = lock(&self.seen).clone();
+    fn body(
+        &self,
+        owner: &Owner,
+        control_plane: Option<&str>,
+        pool: Option<&AgentPool>,
+    ) -> AgentPool {
         pool_body(
             &self.key,
             &self.spec,
             &self.floor,
             owner,
-            seen.control_plane.as_deref(),
-            seen.pool.as_ref(),
+            control_plane,
+            pool,
         )
+    }
+
+    /// The version the control plane runs, as this pass read the cluster.
+    async fn control_plane(&self, cx: &StepCtx<'_>) -> Result<Option<String>, StepError> {
+        Ok(read_cluster(cx, &self.cluster)
+            .await?
+            .and_then(|(c, _)| c.current_kubernetes_version().map(str::to_string)))
     }
 }
 
@@ -312,54 +300,46 @@ impl Step for PoolStep {
         AgentPoolResource::path(subscription_id, &self.key)
     }
 
+    /// The create body before the control plane runs (a write's depends on what runs).
     fn desired(&self, owner: &Owner) -> Option<Value> {
-        serde_json::to_value(self.body(owner)).ok()
+        serde_json::to_value(self.body(owner, None, None)).ok()
     }
 
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
-        let control_plane = read_cluster(cx, &self.cluster)
-            .await?
-            .and_then(|(c, _)| c.current_kubernetes_version().map(str::to_string));
+        let control_plane = self.control_plane(cx).await?;
         let path = self.id(cx.session.subscription_id());
         let Some(resp) = cx.observer.get(&path, API_VERSION).await? else {
-            *lock(&self.seen) = PoolSeen {
-                pool: None,
-                control_plane,
-            };
             return Ok(Observation::default());
         };
         let observed: AgentPool = resp.parse(AgentPoolResource::RESOURCE_TYPE)?;
         let owned = cx
             .owner
             .owns(AgentPoolResource::owner_uid(&observed).as_deref());
-        *lock(&self.seen) = PoolSeen {
-            pool: Some(observed.clone()),
-            control_plane,
-        };
         let drift = if owned {
-            AgentPoolResource::diff(&self.body(cx.owner), &observed)
+            let body = self.body(cx.owner, control_plane.as_deref(), Some(&observed));
+            AgentPoolResource::diff(&body, &observed)
         } else {
             Vec::new()
         };
-        let raw = resp.json();
-        Ok(Observation {
-            exists: true,
-            owned,
-            provisioning_state: provisioning_state(&raw),
-            drift,
-            raw,
-            ..Default::default()
-        })
+        Ok(Observation::found(owned, drift, resp.json()))
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        let body = self.body(cx.owner);
-        let resp = AgentPoolResource::put(cx.session, &self.key, &body).await?;
-        let path = self.id(cx.session.subscription_id());
-        Ok(cx.session.start_lro("PUT", &path, API_VERSION, &resp))
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
+        let control_plane = self.control_plane(cx).await?;
+        let pool: Option<AgentPool> = seen.typed();
+        let body = self.body(cx.owner, control_plane.as_deref(), pool.as_ref());
+        Ok(resources::put_body::<AgentPoolResource>(cx.session, &self.key, &body).await?)
     }
 
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(resources::delete_observed::<AgentPoolResource>(cx.session, &self.key).await?)
     }
 }
@@ -425,8 +405,6 @@ pub struct KubeconfigStep {
     secret: String,
     namespace: String,
     cluster: ManagedClusterKey,
-    /// The cluster's eTag as this pass read it.
-    etag: Mutex<Option<String>>,
 }
 
 impl KubeconfigStep {
@@ -436,8 +414,14 @@ impl KubeconfigStep {
             secret,
             namespace,
             cluster,
-            etag: Mutex::new(None),
         }
+    }
+
+    /// The cluster's eTag as this pass read it.
+    async fn cluster_etag(&self, cx: &StepCtx<'_>) -> Result<Option<String>, StepError> {
+        Ok(read_cluster(cx, &self.cluster)
+            .await?
+            .and_then(|(c, _)| c.e_tag))
     }
 
     fn api(&self, cx: &StepCtx<'_>) -> Api<Secret> {
@@ -470,10 +454,7 @@ impl Step for KubeconfigStep {
     }
 
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
-        let etag = read_cluster(cx, &self.cluster)
-            .await?
-            .and_then(|(c, _)| c.e_tag);
-        *lock(&self.etag) = etag.clone();
+        let etag = self.cluster_etag(cx).await?;
         let Some(secret) = self
             .api(cx)
             .get_opt(&self.secret)
@@ -503,13 +484,17 @@ impl Step for KubeconfigStep {
         })
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         let kubeconfig = if self.admin {
             list_cluster_admin_credential(cx.session, &self.cluster).await?
         } else {
             list_cluster_user_credential(cx.session, &self.cluster).await?
         };
-        let etag = lock(&self.etag).clone();
+        let etag = self.cluster_etag(cx).await?;
         let secret = kubeconfig_secret(
             &self.secret,
             &self.namespace,
@@ -529,7 +514,11 @@ impl Step for KubeconfigStep {
     }
 
     /// The garbage collector deletes the Secret with its AksCluster (owner reference).
-    async fn delete(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn delete(
+        &self,
+        _cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
     }
 }

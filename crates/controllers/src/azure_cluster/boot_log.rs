@@ -17,7 +17,7 @@ use azop_provider::resources::compute::virtual_machine::VirtualMachineKey;
 use serde_json::Value;
 use std::sync::Mutex;
 
-/// How long a machine may take from VM creation to a Ready node (`--machine-join-deadline`):
+/// How long a machine may take from VM creation to a Ready node (`--machine-join-deadline-seconds`):
 /// Azure's own VM provisioning timeout.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(20 * 60);
 /// A machine's log is read again at most this often.

@@ -4,7 +4,8 @@
 //!
 //! One listing of the resource group's VMs per pass (the sweep of removed machines uses the
 //! same listing, so a steady-state pass reads no more than before), and one list of Nodes
-//! through `<name>-kubeconfig` when azop bootstraps the cluster.
+//! through `<name>-kubeconfig` when azop bootstraps the cluster. The survey only reads: the
+//! Nodes of machines that are gone are found here and deleted by the sweep.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,7 +16,6 @@ use serde_json::Value;
 
 use super::names;
 use super::workload::{self, NodeInfo};
-use crate::context::Context;
 use crate::engine::delete::owned_by;
 
 /// Longest list walk; a resource group with more than 100 pages of VMs is not a cluster.
@@ -28,7 +28,11 @@ pub struct Survey {
     pub owned: Vec<Value>,
     /// The workload cluster, when it answered this pass: a client and its nodes by name.
     pub workload: Option<workload::Workload>,
-    /// Machines that have not joined within the deadline: their serial console's tail.
+    /// Nodes of machines whose VM no longer exists (replaced, scaled down): no kubelet will
+    /// ever report for them again, so the sweep deletes them.
+    pub stale_nodes: Vec<String>,
+    /// Machines that have not joined within the deadline: their serial console's tail
+    /// (filled by the kind's survey after this listing, [`super::boot_log`]).
     pub boot_logs: BTreeMap<String, String>,
 }
 
@@ -57,15 +61,13 @@ impl Survey {
     }
 }
 
-/// Lists the VMs, and reads the workload cluster's nodes when azop holds its kubeconfig.
-/// Nodes of machines whose VM is gone (replaced, scaled down) are deleted from it: no
-/// kubelet will ever report for them again.
+/// Lists the VMs; with the workload cluster's nodes (`workload`, when it answered), finds
+/// the Nodes of machines that are gone.
 pub async fn survey(
-    ctx: &Context,
     session: &ArmSession,
     owner: &Owner,
     cluster: &AzureCluster,
-    bootstrapped: bool,
+    workload: Option<workload::Workload>,
 ) -> Result<Survey, AzureError> {
     let rg = &cluster.spec.azure.resource_group;
     let path = format!(
@@ -85,38 +87,19 @@ pub async fn survey(
         .map(str::to_ascii_lowercase)
         .collect();
     let owned: Vec<Value> = vms.into_iter().filter(|v| owned_by(v, owner)).collect();
-    let workload = if bootstrapped {
-        workload::connect(ctx, cluster).await
-    } else {
-        None
-    };
-    if let Some(w) = &workload {
-        let stale = stale_nodes(
+    let stale = workload.as_ref().map_or_else(Vec::new, |w| {
+        stale_nodes(
             &cluster.name_any(),
             w.nodes.keys().map(String::as_str),
             &all_names,
-        );
-        for node in stale {
-            workload::delete_node(&w.client, &node).await;
-        }
-    }
-    let mut survey = Survey {
+        )
+    });
+    Ok(Survey {
         owned,
         workload,
+        stale_nodes: stale,
         boot_logs: BTreeMap::new(),
-    };
-    if bootstrapped {
-        let late = super::boot_log::overdue(
-            &survey.owned,
-            |name| survey.node(name),
-            time::OffsetDateTime::now_utc(),
-            ctx.settings.machine_join_deadline,
-        );
-        if !late.is_empty() {
-            survey.boot_logs = super::boot_log::tails(&ctx.boot_logs, session, rg, &late).await;
-        }
-    }
-    Ok(survey)
+    })
 }
 
 /// A node that lets a replacement go on: Ready, or unknown (the workload cluster not seen).

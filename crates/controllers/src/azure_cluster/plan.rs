@@ -26,7 +26,7 @@ use azop_api::v1alpha1::azure_cluster::{
 use azop_provider::resources::ArmResource;
 use azop_provider::resources::compute::virtual_machine::{
     ImageSource, ObservedVirtualMachine, OsDiskSpec, VirtualMachine, VirtualMachineKey,
-    VirtualMachineSpec,
+    VirtualMachineSpec, VmAspect, changed_aspects,
 };
 use azop_provider::resources::network::ids;
 use azop_provider::resources::network::load_balancer::{
@@ -66,8 +66,8 @@ pub enum Part {
     Workers,
 }
 
-impl Part {
-    pub const ALL: [Part; 5] = [
+impl crate::engine::Part for Part {
+    const ALL: &'static [Part] = &[
         Part::ResourceGroup,
         Part::Network,
         Part::LoadBalancer,
@@ -75,7 +75,7 @@ impl Part {
         Part::Workers,
     ];
 
-    pub fn condition_type(self) -> &'static str {
+    fn condition_type(self) -> &'static str {
         match self {
             Part::ResourceGroup => "ResourceGroupReady",
             Part::Network => "NetworkReady",
@@ -103,21 +103,17 @@ pub struct Resolved {
     pub survey: Option<Survey>,
 }
 
-/// The VM properties a worker machine is replaced for when they change.
-const WORKER_TEMPLATE: [&str; 3] = [
-    "properties.hardwareProfile.vmSize",
-    "properties.storageProfile.imageReference",
-    "properties.storageProfile.osDisk.",
-];
+/// Whether a machine of `role` is replaced (rather than updated in place) for a change in
+/// `aspect` of its VM. What Azure can only give a new VM (an image, an OS disk) replaces any
+/// machine; a worker is replaced for a new size too, as a Cluster API MachineDeployment rolls
+/// its machines, while a control-plane machine is resized in place (replacing it needs etcd
+/// membership changes azop does not make yet). Pure.
+pub fn replaced_for(role: NodeRole, aspect: VmAspect) -> bool {
+    aspect.needs_new_vm() || (role == NodeRole::Worker && aspect == VmAspect::Size)
+}
 
-/// The ones a control-plane machine cannot take in place (its VM size is resized in place).
-const CONTROL_PLANE_TEMPLATE: [&str; 2] = [
-    "properties.storageProfile.imageReference",
-    "properties.storageProfile.osDisk.",
-];
-
-/// Whether `vm` (as ARM lists it) differs from the machine's VM in a property the machine is
-/// replaced for, rather than updated in place. Pure.
+/// Whether `vm` (as ARM lists it) differs from the machine's VM in an aspect the machine is
+/// replaced for. Pure.
 pub fn outdated(
     vm_spec: &(VirtualMachineKey, VirtualMachineSpec),
     role: NodeRole,
@@ -128,16 +124,10 @@ pub fn outdated(
     };
     // The owner only shapes the tags, which are not part of a machine's template.
     let owner = azop_provider::Owner::new("AzureCluster", "", "", "");
-    let fields: &[&str] = match role {
-        NodeRole::ControlPlane => &CONTROL_PLANE_TEMPLATE,
-        NodeRole::Worker => &WORKER_TEMPLATE,
-    };
-    VirtualMachine::diff(
-        &VirtualMachine::desired(&vm_spec.0, &vm_spec.1, &owner),
-        &observed,
-    )
-    .iter()
-    .any(|d| fields.iter().any(|f| d.field.starts_with(f)))
+    let desired = VirtualMachine::desired(&vm_spec.0, &vm_spec.1, &owner);
+    changed_aspects(&desired, &observed)
+        .into_iter()
+        .any(|aspect| replaced_for(role, aspect))
 }
 
 pub use crate::engine::plan::KEY_RESOURCE_GROUP;
@@ -309,85 +299,158 @@ pub fn plan(
     spec: &AzureClusterSpec,
     resolved: Option<&Resolved>,
 ) -> Vec<PlannedStep> {
-    let az = &spec.azure;
-    let sub = &az.subscription_id;
-    let rg = &az.resource_group;
-    let loc = &az.location;
-    let tags: BTreeMap<String, String> = az.tags.clone();
-    let n = ClusterNames::for_cluster(cluster, internal_load_balancer(spec));
-    let dynamic = spec.network.existing_vnet.is_none();
-    let mut steps = Vec::new();
+    let mut g = Graph::new(cluster, spec);
+    g.steps
+        .push(resource_group(&spec.azure, Part::ResourceGroup));
+    if g.dynamic() {
+        g.network();
+    }
+    g.load_balancer();
+    let image = resolved.map_or(ImageSource::ManagedImage { id: String::new() }, |r| {
+        r.image.clone()
+    });
+    // While deleting (`resolved` is None) the Secrets are left to the garbage collector.
+    let bootstrap = resolved.and_then(|r| r.bootstrap.as_ref());
+    if let Some(b) = bootstrap {
+        g.bootstrap_secrets(b);
+    }
+    let custom_data = resolved.and_then(|r| r.custom_data.clone());
+    let machines = match resolved.and_then(|r| r.survey.as_ref()) {
+        Some(survey) => machines::with_survey(cluster, spec, survey, |m, vm| {
+            outdated(&vm_spec(spec, m, &image, None), m.role, vm)
+        }),
+        None => desired_machines(cluster, spec),
+    };
+    for m in machines {
+        g.machine(&m, &image, custom_data.clone(), bootstrap);
+    }
+    g.steps
+}
 
-    steps.push(resource_group(az, Part::ResourceGroup));
+/// One cluster's graph while it is built: what every step shares, and the steps so far.
+struct Graph<'a> {
+    cluster: &'a str,
+    spec: &'a AzureClusterSpec,
+    names: ClusterNames,
+    steps: Vec<PlannedStep>,
+}
 
-    let nsg = |name: &str, rules: Vec<SecurityRuleSpec>| {
-        ResourceStep::<NetworkSecurityGroup>::new(
+impl<'a> Graph<'a> {
+    fn new(cluster: &'a str, spec: &'a AzureClusterSpec) -> Self {
+        Graph {
+            cluster,
+            spec,
+            names: ClusterNames::for_cluster(cluster, internal_load_balancer(spec)),
+            steps: Vec::new(),
+        }
+    }
+
+    fn dynamic(&self) -> bool {
+        self.spec.network.existing_vnet.is_none()
+    }
+
+    fn rg(&self) -> &'a String {
+        &self.spec.azure.resource_group
+    }
+
+    fn sub(&self) -> &'a String {
+        &self.spec.azure.subscription_id
+    }
+
+    fn location(&self) -> String {
+        self.spec.azure.location.clone()
+    }
+
+    fn tags(&self) -> BTreeMap<String, String> {
+        self.spec.azure.tags.clone()
+    }
+
+    /// The step whose observation holds the endpoint's address: the API public IP (assigned
+    /// when it is created, long before the load balancer is done, so workers need not wait
+    /// for the load balancer), or the internal load balancer's frontend.
+    fn endpoint_key(&self) -> &'static str {
+        if internal_load_balancer(self.spec) {
+            KEY_LB
+        } else {
+            KEY_API_PIP
+        }
+    }
+
+    fn nsg(&self, name: &str, rules: Vec<SecurityRuleSpec>) -> ResourceStep<NetworkSecurityGroup> {
+        ResourceStep::new(
             name,
             NetworkSecurityGroupKey {
-                resource_group: rg.clone(),
+                resource_group: self.rg().clone(),
                 name: name.to_string(),
             },
             NetworkSecurityGroupSpec {
-                location: loc.clone(),
+                location: self.location(),
                 rules,
-                tags: tags.clone(),
+                tags: self.tags(),
             },
         )
-    };
-    let pip = |name: &str, zones: Vec<String>| {
-        ResourceStep::<PublicIp>::new(
+    }
+
+    fn public_ip(&self, name: &str, zones: Vec<String>) -> ResourceStep<PublicIp> {
+        ResourceStep::new(
             name,
             PublicIpKey {
-                resource_group: rg.clone(),
+                resource_group: self.rg().clone(),
                 name: name.to_string(),
             },
             PublicIpSpec {
-                location: loc.clone(),
+                location: self.location(),
                 zones,
-                tags: tags.clone(),
+                tags: self.tags(),
             },
         )
-    };
+    }
 
-    if dynamic {
-        let (vnet_cidr, cp_cidr, worker_cidr) = subnet_cidrs(spec);
-        steps.push(step(
-            KEY_CP_NSG,
-            &[KEY_RESOURCE_GROUP],
-            Part::Network,
-            nsg(&n.control_plane_nsg, control_plane_rules()),
-        ));
-        steps.push(step(
-            KEY_WORKER_NSG,
-            &[KEY_RESOURCE_GROUP],
-            Part::Network,
-            nsg(&n.worker_nsg, Vec::new()),
-        ));
-        steps.push(step(
-            KEY_NAT_PIP,
-            &[KEY_RESOURCE_GROUP],
-            Part::Network,
-            pip(&n.nat_gateway_public_ip, Vec::new()),
-        ));
-        steps.push(step(
-            KEY_NAT,
-            &[KEY_NAT_PIP],
-            Part::Network,
-            ResourceStep::<NatGateway>::new(
-                &n.nat_gateway,
-                NatGatewayKey {
-                    resource_group: rg.clone(),
-                    name: n.nat_gateway.clone(),
-                },
-                NatGatewaySpec {
-                    location: loc.clone(),
-                    zones: Vec::new(),
-                    public_ip_ids: vec![ids::public_ip(sub, rg, &n.nat_gateway_public_ip)],
-                    idle_timeout_minutes: None,
-                    tags: tags.clone(),
-                },
+    /// Dynamic placement: both NSGs, the NAT gateway and its IP, then the VNet with both
+    /// subnets (which reference the NAT gateway: it comes first, so the VNet is written
+    /// once).
+    fn network(&mut self) {
+        let n = self.names.clone();
+        let (sub, rg) = (self.sub(), self.rg());
+        let rg_dep = &[KEY_RESOURCE_GROUP];
+        let cp_nsg = self.nsg(&n.control_plane_nsg, control_plane_rules());
+        let worker_nsg = self.nsg(&n.worker_nsg, Vec::new());
+        let nat_ip = self.public_ip(&n.nat_gateway_public_ip, Vec::new());
+        let nat = ResourceStep::<NatGateway>::new(
+            &n.nat_gateway,
+            NatGatewayKey {
+                resource_group: rg.clone(),
+                name: n.nat_gateway.clone(),
+            },
+            NatGatewaySpec {
+                location: self.location(),
+                zones: Vec::new(),
+                public_ip_ids: vec![ids::public_ip(sub, rg, &n.nat_gateway_public_ip)],
+                idle_timeout_minutes: None,
+                tags: self.tags(),
+            },
+        );
+        let vnet = self.vnet();
+        self.steps.extend([
+            step(KEY_CP_NSG, rg_dep, Part::Network, cp_nsg),
+            step(KEY_WORKER_NSG, rg_dep, Part::Network, worker_nsg),
+            step(KEY_NAT_PIP, rg_dep, Part::Network, nat_ip),
+            step(KEY_NAT, &[KEY_NAT_PIP], Part::Network, nat),
+            step(
+                KEY_VNET,
+                &[KEY_CP_NSG, KEY_WORKER_NSG, KEY_NAT],
+                Part::Network,
+                vnet,
             ),
-        ));
+        ]);
+    }
+
+    /// The VNet with the control-plane and worker subnets, each with its NSG, both through
+    /// the NAT gateway.
+    fn vnet(&self) -> ResourceStep<VirtualNetwork> {
+        let n = &self.names;
+        let (sub, rg) = (self.sub(), self.rg());
+        let (vnet_cidr, cp_cidr, worker_cidr) = subnet_cidrs(self.spec);
         let nat_id = ids::nat_gateway(sub, rg, &n.nat_gateway);
         let subnet = |name: &str, cidr: &str, nsg_name: &str| SubnetSpec {
             name: name.to_string(),
@@ -396,193 +459,179 @@ pub fn plan(
             nat_gateway_id: Some(nat_id.clone()),
             service_endpoints: Vec::new(),
         };
-        steps.push(step(
-            KEY_VNET,
-            &[KEY_CP_NSG, KEY_WORKER_NSG, KEY_NAT],
-            Part::Network,
-            ResourceStep::<VirtualNetwork>::new(
-                &n.vnet,
-                VirtualNetworkKey {
-                    resource_group: rg.clone(),
-                    name: n.vnet.clone(),
-                },
-                VirtualNetworkSpec {
-                    location: loc.clone(),
-                    address_prefixes: vec![vnet_cidr],
-                    subnets: vec![
-                        subnet(&n.control_plane_subnet, &cp_cidr, &n.control_plane_nsg),
-                        subnet(&n.worker_subnet, &worker_cidr, &n.worker_nsg),
-                    ],
-                    tags: tags.clone(),
-                },
-            ),
-        ));
+        ResourceStep::new(
+            &n.vnet,
+            VirtualNetworkKey {
+                resource_group: rg.clone(),
+                name: n.vnet.clone(),
+            },
+            VirtualNetworkSpec {
+                location: self.location(),
+                address_prefixes: vec![vnet_cidr],
+                subnets: vec![
+                    subnet(&n.control_plane_subnet, &cp_cidr, &n.control_plane_nsg),
+                    subnet(&n.worker_subnet, &worker_cidr, &n.worker_nsg),
+                ],
+                tags: self.tags(),
+            },
+        )
     }
 
-    let (cp_subnet, worker_subnet) = subnet_ids(cluster, spec);
-    let lb_key = LoadBalancerKey {
-        resource_group: rg.clone(),
-        name: n.load_balancer.clone(),
-    };
-    let backend_pool = load_balancer::backend_pool_id(sub, &lb_key);
-    let (frontend, lb_deps) = if internal_load_balancer(spec) {
-        // Internal (static placement only): a private frontend in the control-plane subnet,
-        // which the static-placement check has already found.
-        (
-            Frontend::Internal {
-                subnet_id: cp_subnet.clone(),
-            },
-            [KEY_RESOURCE_GROUP],
-        )
-    } else {
-        // The API server's public IP is zone-redundant when the control plane spans zones, so a
-        // zone outage does not take the endpoint down with it.
-        steps.push(step(
-            KEY_API_PIP,
-            &[KEY_RESOURCE_GROUP],
-            Part::LoadBalancer,
-            pip(&n.api_server_public_ip, spec.control_plane.zones.clone()),
-        ));
-        (
-            Frontend::Public {
-                public_ip_id: ids::public_ip(sub, rg, &n.api_server_public_ip),
-            },
-            [KEY_API_PIP],
-        )
-    };
-    steps.push(step(
-        KEY_LB,
-        &lb_deps,
-        Part::LoadBalancer,
-        ResourceStep::<LoadBalancer>::new(
+    /// The API server's load balancer: public (with its IP, zone-redundant when the control
+    /// plane spans zones, so a zone outage does not take the endpoint down with it), or
+    /// internal in the control-plane subnet (static placement only, which the
+    /// static-placement check has already found).
+    fn load_balancer(&mut self) {
+        let n = self.names.clone();
+        let (sub, rg) = (self.sub(), self.rg());
+        let (frontend, lb_deps) = if internal_load_balancer(self.spec) {
+            let (cp_subnet, _) = subnet_ids(self.cluster, self.spec);
+            (
+                Frontend::Internal {
+                    subnet_id: cp_subnet,
+                },
+                [KEY_RESOURCE_GROUP],
+            )
+        } else {
+            let zones = self.spec.control_plane.zones.clone();
+            let ip = self.public_ip(&n.api_server_public_ip, zones);
+            self.steps.push(step(
+                KEY_API_PIP,
+                &[KEY_RESOURCE_GROUP],
+                Part::LoadBalancer,
+                ip,
+            ));
+            (
+                Frontend::Public {
+                    public_ip_id: ids::public_ip(sub, rg, &n.api_server_public_ip),
+                },
+                [KEY_API_PIP],
+            )
+        };
+        let lb = ResourceStep::<LoadBalancer>::new(
             &n.load_balancer,
-            lb_key,
+            self.lb_key(),
             LoadBalancerSpec {
                 subscription_id: sub.clone(),
-                location: loc.clone(),
+                location: self.location(),
                 frontend,
                 port: API_SERVER_PORT,
-                tags: tags.clone(),
+                tags: self.tags(),
             },
-        ),
-    ));
-
-    let image = resolved.map_or(ImageSource::ManagedImage { id: String::new() }, |r| {
-        r.image.clone()
-    });
-    let custom_data = resolved.and_then(|r| r.custom_data.clone());
-    // While deleting (`resolved` is None) the Secrets are left to the garbage collector.
-    let bootstrap = resolved.and_then(|r| r.bootstrap.as_ref());
-    // The step whose observation holds the endpoint's address: the API public IP (assigned
-    // when it is created, long before the load balancer is done, so workers need not wait for
-    // the load balancer), or the internal load balancer's frontend.
-    let endpoint_key = if internal_load_balancer(spec) {
-        KEY_LB
-    } else {
-        KEY_API_PIP
-    };
-    if let Some(b) = bootstrap {
-        steps.push(step(
-            KEY_PKI,
-            &[],
-            Part::ControlPlane,
-            PkiStep::new(b.clone()),
-        ));
-        steps.push(step(
-            KEY_KUBECONFIG,
-            &[KEY_PKI, endpoint_key],
-            Part::ControlPlane,
-            KubeconfigStep::new(b.clone()),
-        ));
+        );
+        self.steps
+            .push(step(KEY_LB, &lb_deps, Part::LoadBalancer, lb));
     }
-    let image_for = image.clone();
-    let machines = match resolved.and_then(|r| r.survey.as_ref()) {
-        Some(survey) => machines::with_survey(cluster, spec, survey, |m, vm| {
-            outdated(&vm_spec(spec, m, &image_for, None), m.role, vm)
-        }),
-        None => desired_machines(cluster, spec),
-    };
-    for m in machines {
+
+    fn lb_key(&self) -> LoadBalancerKey {
+        LoadBalancerKey {
+            resource_group: self.rg().clone(),
+            name: self.names.load_balancer.clone(),
+        }
+    }
+
+    /// azop's own bootstrap: the PKI Secrets first, the admin kubeconfig once the endpoint
+    /// has its address.
+    fn bootstrap_secrets(&mut self, b: &Arc<Bootstrap>) {
+        let endpoint = self.endpoint_key();
+        self.steps.extend([
+            step(KEY_PKI, &[], Part::ControlPlane, PkiStep::new(b.clone())),
+            step(
+                KEY_KUBECONFIG,
+                &[KEY_PKI, endpoint],
+                Part::ControlPlane,
+                KubeconfigStep::new(b.clone()),
+            ),
+        ]);
+    }
+
+    /// One machine: its NIC (control-plane NICs in the load balancer's pool), then its VM.
+    fn machine(
+        &mut self,
+        m: &MachinePlan,
+        image: &ImageSource,
+        custom_data: Option<String>,
+        bootstrap: Option<&Arc<Bootstrap>>,
+    ) {
+        let (cp_subnet, worker_subnet) = subnet_ids(self.cluster, self.spec);
         let (part, subnet_id, pools, mut nic_deps) = match m.role {
             NodeRole::ControlPlane => (
                 Part::ControlPlane,
-                cp_subnet.clone(),
-                vec![backend_pool.clone()],
+                cp_subnet,
+                vec![load_balancer::backend_pool_id(self.sub(), &self.lb_key())],
                 vec![KEY_LB.to_string()],
             ),
-            NodeRole::Worker => (Part::Workers, worker_subnet.clone(), Vec::new(), Vec::new()),
+            NodeRole::Worker => (Part::Workers, worker_subnet, Vec::new(), Vec::new()),
         };
         nic_deps.push(
-            if dynamic {
+            if self.dynamic() {
                 KEY_VNET
             } else {
                 KEY_RESOURCE_GROUP
             }
             .to_string(),
         );
-        let nic_key_s = nic_key(&m.name);
-        steps.push(machine_step(
-            nic_key_s.clone(),
-            nic_deps,
-            part,
-            &m,
-            ResourceStep::<NetworkInterface>::new(
-                &m.nic,
-                NetworkInterfaceKey {
-                    resource_group: rg.clone(),
-                    name: m.nic.clone(),
-                },
-                NetworkInterfaceSpec {
-                    location: loc.clone(),
-                    subnet_id,
-                    backend_pool_ids: pools,
-                    accelerated_networking: false,
-                    tags: tags.clone(),
-                },
-            ),
-        ));
-        let (vm_key_, vm_spec_) = vm_spec(spec, &m, &image, custom_data.clone());
-        let vm = ResourceStep::<VirtualMachine>::new(&m.name, vm_key_, vm_spec_);
-        match bootstrap {
-            // azop bootstraps the machine: it waits for the PKI and the endpoint's address,
-            // which its customData carries (control-plane NICs wait for the load balancer
-            // anyway).
-            Some(b) => {
-                let pool = m
-                    .pool
-                    .as_ref()
-                    .and_then(|p| spec.worker_pools.iter().find(|w| &w.name == p));
-                let step = MachineStep {
-                    vm,
-                    bootstrap: b.clone(),
-                    machine: m.clone(),
-                    labels: pool.map(|p| p.labels.clone()).unwrap_or_default(),
-                    taints: pool.map(|p| p.taints.clone()).unwrap_or_default(),
-                };
-                let deps = vec![nic_key_s, KEY_PKI.to_string(), endpoint_key.to_string()];
-                if m.outdated {
-                    steps.push(machine_step(
-                        vm_key(&m.name),
-                        deps,
-                        part,
-                        &m,
-                        KeptAsIs(step),
-                    ));
-                } else {
-                    steps.push(machine_step(vm_key(&m.name), deps, part, &m, step));
-                }
-            }
-            None if m.outdated => steps.push(machine_step(
-                vm_key(&m.name),
-                vec![nic_key_s],
-                part,
-                &m,
-                KeptAsIs(vm),
-            )),
-            None => steps.push(machine_step(vm_key(&m.name), vec![nic_key_s], part, &m, vm)),
-        }
+        let nic = ResourceStep::<NetworkInterface>::new(
+            &m.nic,
+            NetworkInterfaceKey {
+                resource_group: self.rg().clone(),
+                name: m.nic.clone(),
+            },
+            NetworkInterfaceSpec {
+                location: self.location(),
+                subnet_id,
+                backend_pool_ids: pools,
+                accelerated_networking: false,
+                tags: self.tags(),
+            },
+        );
+        self.steps
+            .push(machine_step(nic_key(&m.name), nic_deps, part, m, nic));
+        self.vm(m, part, image, custom_data, bootstrap);
     }
-    steps
+
+    /// A machine's VM: bootstrapped by azop (it waits for the PKI and the endpoint's
+    /// address, which its customData carries), or with the user's data; an outdated one is
+    /// kept as it is until the rollout removes it.
+    fn vm(
+        &mut self,
+        m: &MachinePlan,
+        part: Part,
+        image: &ImageSource,
+        custom_data: Option<String>,
+        bootstrap: Option<&Arc<Bootstrap>>,
+    ) {
+        let (key, spec) = vm_spec(self.spec, m, image, custom_data);
+        let vm = ResourceStep::<VirtualMachine>::new(&m.name, key, spec);
+        let mut deps = vec![nic_key(&m.name)];
+        let Some(b) = bootstrap else {
+            let planned = if m.outdated {
+                machine_step(vm_key(&m.name), deps, part, m, KeptAsIs(vm))
+            } else {
+                machine_step(vm_key(&m.name), deps, part, m, vm)
+            };
+            self.steps.push(planned);
+            return;
+        };
+        let pool = m
+            .pool
+            .as_ref()
+            .and_then(|p| self.spec.worker_pools.iter().find(|w| &w.name == p));
+        let machine = MachineStep {
+            vm,
+            bootstrap: b.clone(),
+            machine: m.clone(),
+            labels: pool.map(|p| p.labels.clone()).unwrap_or_default(),
+            taints: pool.map(|p| p.taints.clone()).unwrap_or_default(),
+        };
+        deps.extend([KEY_PKI.to_string(), self.endpoint_key().to_string()]);
+        let planned = if m.outdated {
+            machine_step(vm_key(&m.name), deps, part, m, KeptAsIs(machine))
+        } else {
+            machine_step(vm_key(&m.name), deps, part, m, machine)
+        };
+        self.steps.push(planned);
+    }
 }
 
 #[cfg(test)]

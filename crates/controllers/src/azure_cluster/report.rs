@@ -2,127 +2,61 @@
 
 use std::collections::BTreeMap;
 
+use azop_api::v1alpha1::AzureScope;
 use azop_api::v1alpha1::azure_cluster::{
     ApiEndpoint, AzureClusterStatus, MachineState, NodeRole, NodeStatus,
 };
-use azop_api::v1alpha1::{AzureStatus, CommonStatus, Phase};
 
 use super::AzureClusterKind;
 use super::machines::MachinePlan;
 use super::plan::{KEY_API_PIP, KEY_LB, Part};
-use crate::conditions::{self, Observation as Cond, Status};
-use crate::engine::{NodeState, Ownership, ReportInput};
+use crate::conditions::{Cond, Status};
+use crate::engine::report::{Stall, Wording};
+use crate::engine::{NodeState, Part as _, ReportInput};
 
 /// One step as the report sees it.
 pub type StepView<'a> = crate::engine::StepView<'a, Part, MachinePlan>;
 
-fn short_type(t: &str) -> &str {
-    t.rsplit('/').next().unwrap_or(t)
+/// AzureCluster's words in the shared condition ladder.
+struct ClusterWording<'a> {
+    scope: &'a AzureScope,
 }
 
-fn part_condition(
-    part: Part,
-    steps: &[&StepView<'_>],
-    removing: &[String],
-    rg: &str,
-    sub: &str,
-) -> Cond {
-    let ty = part.condition_type();
-    if steps.is_empty() && removing.is_empty() {
+impl Wording<Part, MachinePlan> for ClusterWording<'_> {
+    fn scope(&self) -> &AzureScope {
+        self.scope
+    }
+
+    fn idle(&self, part: Part) -> Cond {
         let msg = match part {
             Part::Workers => "no worker pools",
             Part::Network => "static placement: the existing VNet, subnets and NSGs are in place",
             _ => "nothing to create",
         };
-        return Cond::new(ty, Status::True, "Ready", msg);
+        Cond::new(part.condition_type(), Status::True, "Ready", msg)
     }
-    let label = |s: &StepView<'_>| format!("{} {}", short_type(s.resource_type), s.name);
-    if let Some(s) = steps
-        .iter()
-        .find(|s| s.ownership == Ownership::Existing && *s.state == NodeState::Absent)
-    {
-        return Cond::new(
-            ty,
-            Status::False,
-            "ResourceGroupNotFound",
-            format!(
-                "resource group {} does not exist in subscription {sub}: create it, or set spec.createResourceGroup: true to let azop create and own it",
-                s.name
-            ),
-        );
+
+    fn not_owned(&self, labels: &[String]) -> String {
+        format!(
+            "{} in resource group {} already exist(s) without this object's azop.dev/uid tag; azop never changes what it did not create: delete or rename it, or rename the cluster",
+            labels.join(", "),
+            self.scope.resource_group
+        )
     }
-    let failed: Vec<String> = steps
-        .iter()
-        .filter_map(|s| match s.state {
-            NodeState::Failed(m) => Some(format!("{}: {m}", label(s))),
-            _ => None,
-        })
-        .collect();
-    if !failed.is_empty() {
-        return Cond::new(ty, Status::False, "ProvisioningFailed", failed.join("; "));
+
+    fn removing_part(&self) -> Option<Part> {
+        Some(Part::Workers)
     }
-    let not_owned: Vec<String> = steps
-        .iter()
-        .filter(|s| *s.state == NodeState::NotOwned)
-        .map(|s| label(s))
-        .collect();
-    if !not_owned.is_empty() {
-        return Cond::new(
-            ty,
-            Status::False,
-            "NotOwned",
-            format!(
-                "{} in resource group {rg} already exist(s) without this object's azop.dev/uid tag; azop never changes what it did not create: delete or rename it, or rename the cluster",
-                not_owned.join(", ")
-            ),
-        );
+
+    /// Machines running in Azure whose nodes have not joined within the deadline: what to
+    /// look at first, their serial console says why.
+    fn stalled(&self, _part: Part, steps: &[&StepView<'_>]) -> Option<Stall> {
+        not_joined(steps)
     }
-    let ready = steps
-        .iter()
-        .filter(|s| *s.state == NodeState::Ready)
-        .count();
-    if let Some(s) = steps.iter().find(|s| s.is_foreign_in_use())
-        && ready == steps.len()
-        && removing.is_empty()
-    {
-        return Cond::new(
-            ty,
-            Status::True,
-            "ExistingResourceGroup",
-            format!(
-                "resource group {} already existed without this object's azop.dev/uid tag: azop uses it as it is and never changes or deletes it",
-                s.name
-            ),
-        );
-    }
-    if ready == steps.len() && removing.is_empty() {
-        return Cond::new(
-            ty,
-            Status::True,
-            "Ready",
-            format!("{ready} of {} resources ready", steps.len()),
-        );
-    }
-    let pending: Vec<String> = steps
-        .iter()
-        .filter(|s| *s.state != NodeState::Ready)
-        .map(|s| {
-            let what = match s.state {
-                NodeState::Drifted => "updating",
-                NodeState::Busy => "in progress",
-                _ => "waiting",
-            };
-            format!("{} ({what})", label(s))
-        })
-        .chain(removing.iter().map(|r| format!("{r} (removing)")))
-        .collect();
-    Cond::new(
-        ty,
-        Status::False,
-        "Provisioning",
-        format!("{ready} of {} ready; {}", steps.len(), pending.join(", ")),
-    )
 }
+
+/// The reason of a part whose machines have not joined within the deadline.
+pub const NOT_JOINED: &str = "NotJoined";
 
 fn machine_state(state: &NodeState) -> MachineState {
     match state {
@@ -231,12 +165,13 @@ fn control_plane_outdated(steps: &[StepView<'_>]) -> Option<Cond> {
     })
 }
 
-/// The condition of `part` when some of its machines have not joined within the deadline:
-/// each with the tail of its serial console (boot diagnostics). Pure.
-fn not_joined(steps: &[StepView<'_>], part: Part) -> Option<Cond> {
+/// The stall of a part some of whose machines have not joined within the deadline (the
+/// survey read a serial console tail for each, [`super::boot_log`]): each with that tail.
+/// Decided on the machines' typed state. Pure.
+fn not_joined(steps: &[&StepView<'_>]) -> Option<Stall> {
     let late: Vec<String> = steps
         .iter()
-        .filter(|s| s.key.starts_with("vm/") && s.part == part)
+        .filter(|s| s.key.starts_with("vm/"))
         .filter_map(|s| {
             let m = s.extra?;
             let log = m.boot_log.as_ref()?;
@@ -250,33 +185,15 @@ fn not_joined(steps: &[StepView<'_>], part: Part) -> Option<Cond> {
             ))
         })
         .collect();
-    (!late.is_empty()).then(|| {
-        Cond::new(
-            part.condition_type(),
-            Status::False,
-            "NotJoined",
-            late.join("\n"),
-        )
+    (!late.is_empty()).then(|| Stall {
+        reason: NOT_JOINED,
+        message: late.join("\n"),
     })
 }
 
 /// The status to apply (pure).
 pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
-    let rg = &input.scope.resource_group;
-    let sub = &input.scope.subscription_id;
-    let by_part =
-        |p: Part| -> Vec<&StepView<'_>> { input.steps.iter().filter(|s| s.part == p).collect() };
-    let mut parts: Vec<Cond> = Part::ALL
-        .iter()
-        .map(|p| {
-            let removing: Vec<String> = if *p == Part::Workers {
-                input.removing.clone()
-            } else {
-                Vec::new()
-            };
-            part_condition(*p, &by_part(*p), &removing, rg, sub)
-        })
-        .collect();
+    let mut parts = input.part_conditions(&ClusterWording { scope: input.scope });
     for c in parts.iter_mut() {
         let replacing = match c.type_.as_str() {
             "WorkersReady" => replacement(&input.steps, &input.removing),
@@ -294,23 +211,8 @@ pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
             Some(r) => c.message = format!("{}; {}", c.message, r.message),
             None => {}
         }
-        let part = match c.type_.as_str() {
-            "ControlPlaneReady" => Some(Part::ControlPlane),
-            "WorkersReady" => Some(Part::Workers),
-            _ => None,
-        };
-        // A machine that has not joined is what to look at first: its console says why.
-        match part.and_then(|p| not_joined(&input.steps, p)) {
-            Some(j) if c.status == Status::True => *c = j,
-            Some(j) => {
-                c.message = format!("{}; {}", j.message, c.message);
-                c.reason = j.reason;
-            }
-            None => {}
-        }
     }
-    let ready = conditions::ready_rollup(&parts);
-    parts.insert(0, ready.clone());
+    let azure = input.azure_status(parts);
 
     let nics: BTreeMap<&str, &StepView<'_>> = input
         .steps
@@ -363,28 +265,8 @@ pub fn status(input: ReportInput<'_, AzureClusterKind>) -> AzureClusterStatus {
         })
         .map(|host| ApiEndpoint { host, port: 6443 });
 
-    let previous_phase = input.previous.azure.common.phase;
-    let phase = if ready.status == Status::True {
-        Phase::Running
-    } else if matches!(previous_phase, Some(Phase::Running | Phase::Updating)) {
-        Phase::Updating
-    } else {
-        Phase::Provisioning
-    };
     AzureClusterStatus {
-        azure: AzureStatus {
-            common: CommonStatus {
-                conditions: conditions::merge(
-                    &input.previous.azure.common.conditions,
-                    &parts,
-                    input.generation,
-                    &input.now,
-                ),
-                observed_generation: input.generation,
-                phase: Some(phase),
-            },
-            ..input.azure
-        },
+        azure,
         control_plane_endpoint: endpoint.or_else(|| input.previous.control_plane_endpoint.clone()),
         nodes,
         failure_domains,
@@ -400,14 +282,13 @@ mod tests {
     use crate::azure_cluster::plan::{
         self, KEY_API_PIP, KEY_RESOURCE_GROUP, KEY_VNET, PlannedStep, Resolved,
     };
-    use crate::engine::{Observation, StepView as View};
+    use crate::engine::{Observation, Ownership, StepView as View};
+    use crate::retry::Failure;
     use crate::testing::{
-        self, ClusterFixture, absent, cluster, condition, found, ours, status_in,
+        self, ClusterFixture, Seen, absent, cluster, cond, condition, found, ours, status_in,
     };
+    use azop_api::v1alpha1::Phase;
     use azop_provider::resources::compute::virtual_machine::ImageSource;
-
-    /// What one step looked like this pass.
-    type Seen = (NodeState, Observation);
 
     fn ready() -> Seen {
         (NodeState::Ready, ours())
@@ -429,46 +310,15 @@ mod tests {
             survey: None,
         };
         let steps: Vec<PlannedStep> = plan::plan("c", &c.spec, Some(&resolved));
-        let seen: Vec<Seen> = steps.iter().map(|s| seen(&s.key)).collect();
-        let views: Vec<StepView<'_>> = steps
-            .iter()
-            .zip(&seen)
-            .map(|(s, (state, obs))| View {
-                key: &s.key,
-                part: s.part,
-                ownership: s.ownership,
-                resource_type: s.step.resource_type(),
-                name: s.step.name(),
-                id: s.step.id(testing::SUBSCRIPTION),
-                extra: s.extra.as_ref(),
-                state,
-                observed: obs,
-            })
-            .collect();
-        let azure = AzureStatus {
-            resources: crate::engine::report_resources(&views),
-            ..AzureStatus::default()
-        };
-        status(ReportInput {
-            steps: views,
-            removing,
-            azure,
+        let seen = testing::observed(&steps, seen);
+        status(testing::report_input::<AzureClusterKind>(
+            &steps,
+            &seen,
             previous,
-            generation: Some(1),
-            scope: &c.spec.azure,
-            now: testing::at(2_000),
-        })
-    }
-
-    fn cond<'a>(s: &'a AzureClusterStatus, type_: &str) -> (&'a str, &'a str, &'a str) {
-        let c = s
-            .azure
-            .common
-            .conditions
-            .iter()
-            .find(|c| c.type_ == type_)
-            .unwrap_or_else(|| panic!("no condition {type_}"));
-        (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+            removing,
+            Default::default(),
+            &c.spec.azure,
+        ))
     }
 
     fn fresh() -> AzureClusterStatus {
@@ -566,7 +416,9 @@ mod tests {
                 seen: |k| {
                     if k == "vm/c-cp-0" {
                         (
-                            NodeState::Failed("OSProvisioningInternalError: boom".into()),
+                            NodeState::Failed(Failure::transient(
+                                "OSProvisioningInternalError: boom",
+                            )),
                             found(true, "Failed", json!({})),
                         )
                     } else {
@@ -735,36 +587,62 @@ mod tests {
         assert!(replacement(&current, &removing).is_none());
     }
 
+    /// Through the ladder: the machine's part says NotJoined with its console's tail (before
+    /// what is still under way), the other parts are untouched, and Ready rolls it up.
     #[test]
     fn a_machine_that_has_not_joined_is_quoted_from_its_serial_console() {
         let c: AzureCluster = cluster("c").pool("w", 1, &[]).build();
-        let mut m = crate::azure_cluster::machines::desired_machines("c", &c.spec);
-        m[1].node = Some(azop_api::v1alpha1::azure_cluster::NodeReadiness::NotRegistered);
-        m[1].boot_log = Some("azop: kubeadm join failed 3 times".into());
-        let (state, obs) = (NodeState::Ready, Observation::default());
-        let view = |i: usize, part: Part| View {
-            key: if i == 0 { "vm/c-cp-0" } else { "vm/c-w-0" },
-            part,
-            ownership: Ownership::Owned,
-            resource_type: "Microsoft.Compute/virtualMachines",
-            name: if i == 0 { "c-cp-0" } else { "c-w-0" },
-            id: String::new(),
-            extra: Some(&m[i]),
-            state: &state,
-            observed: &obs,
+        let survey = crate::azure_cluster::fleet::Survey {
+            boot_logs: [(
+                "c-w-0".to_string(),
+                "azop: kubeadm join failed 3 times".to_string(),
+            )]
+            .into(),
+            ..Default::default()
         };
-        let views = [view(0, Part::ControlPlane), view(1, Part::Workers)];
-        assert!(not_joined(&views, Part::ControlPlane).is_none());
-        let cond = not_joined(&views, Part::Workers).expect("not joined");
+        let resolved = Resolved {
+            image: ImageSource::ManagedImage {
+                id: testing::managed_image_id("base"),
+            },
+            custom_data: None,
+            bootstrap: None,
+            survey: Some(survey),
+        };
+        let steps: Vec<PlannedStep> = plan::plan("c", &c.spec, Some(&resolved));
+        let pass = |nic_busy: bool| {
+            let seen = testing::observed(&steps, |k| {
+                if nic_busy && k == "nic/c-w-0" {
+                    (NodeState::Busy, found(true, "Updating", json!({})))
+                } else {
+                    ready()
+                }
+            });
+            status(testing::report_input::<AzureClusterKind>(
+                &steps,
+                &seen,
+                &fresh(),
+                vec![],
+                Default::default(),
+                &c.spec.azure,
+            ))
+        };
+        let s = pass(false);
+        let (status_, reason, message) = cond(&s, "WorkersReady");
+        assert_eq!((status_, reason), ("False", NOT_JOINED));
         assert_eq!(
-            (cond.status, cond.reason.as_str()),
-            (Status::False, "NotJoined")
+            message,
+            "machine c-w-0 has not joined the cluster within the join deadline (the cluster's API server does not answer); its serial console (boot diagnostics) ends:\nazop: kubeadm join failed 3 times"
         );
+        assert_eq!(cond(&s, "ControlPlaneReady").0, "True");
+        let (ready_status, ready_reason, _) = cond(&s, "Ready");
+        assert_eq!((ready_status, ready_reason), ("False", NOT_JOINED));
+        // Something else under way is said after it.
+        let busy = pass(true);
+        let (_, reason, message) = cond(&busy, "WorkersReady");
+        assert_eq!(reason, NOT_JOINED);
         assert!(
-            cond.message.starts_with("machine c-w-0 has not joined the cluster within the join deadline (its node is NotRegistered)")
-                && cond.message.ends_with("ends:\nazop: kubeadm join failed 3 times"),
-            "{}",
-            cond.message
+            message.ends_with("; 1 of 2 ready; networkInterfaces c-w-0-nic (in progress)"),
+            "{message}"
         );
     }
 

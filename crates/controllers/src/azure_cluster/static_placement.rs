@@ -119,27 +119,50 @@ pub async fn check(
     ];
     for (field, subnet, control_plane) in subnets {
         let Some(s) = subnet else { continue };
-        let name = s.name.clone().unwrap_or_default();
-        let Some(observed) = existing::subnet(session, rg, &vnet_ref.name, &name).await? else {
-            problems.push(format!(
-                "spec.network.{field}.name: subnet {name} does not exist in VNet {}",
-                vnet_ref.name
-            ));
-            continue;
+        let check = SubnetCheck {
+            field,
+            spec: s,
+            control_plane,
+            resource_group: rg,
+            vnet: &vnet_ref.name,
+            vnet_prefixes: &prefixes,
         };
-        for p in existing::subnet_problems(&observed, &[]) {
-            problems.push(format!("spec.network.{field}: {p}"));
-        }
+        problems.extend(check.problems(session).await?);
+    }
+    Ok((!problems.is_empty()).then(|| format!("static placement: {}", problems.join("; "))))
+}
+
+/// One named subnet of static placement, checked against what Azure has.
+struct SubnetCheck<'a> {
+    /// `controlPlaneSubnet` or `workerSubnet`.
+    field: &'a str,
+    spec: &'a SubnetSpec,
+    control_plane: bool,
+    resource_group: &'a str,
+    vnet: &'a str,
+    vnet_prefixes: &'a [Ipv4Net],
+}
+
+impl SubnetCheck<'_> {
+    /// Every problem of the subnet: missing, outside the VNet, another CIDR than the spec's,
+    /// its NSG missing, not attached, or (control plane) not letting the API server in.
+    async fn problems(&self, session: &ArmSession) -> Result<Vec<String>, AzureError> {
+        let (field, vnet, rg) = (self.field, self.vnet, self.resource_group);
+        let name = self.spec.name.clone().unwrap_or_default();
+        let Some(observed) = existing::subnet(session, rg, vnet, &name).await? else {
+            return Ok(vec![format!(
+                "spec.network.{field}.name: subnet {name} does not exist in VNet {vnet}"
+            )]);
+        };
+        let mut problems: Vec<String> = existing::subnet_problems(&observed, &[])
+            .into_iter()
+            .map(|p| format!("spec.network.{field}: {p}"))
+            .collect();
         let actual = observed.properties.prefixes();
-        for prefix in &actual {
-            if !inside(&prefixes, prefix) {
-                problems.push(format!(
-                    "subnet {name} ({prefix}) lies outside VNet {}",
-                    vnet_ref.name
-                ));
-            }
+        for prefix in actual.iter().filter(|p| !inside(self.vnet_prefixes, p)) {
+            problems.push(format!("subnet {name} ({prefix}) lies outside VNet {vnet}"));
         }
-        if let Some(cidr) = &s.cidr
+        if let Some(cidr) = &self.spec.cidr
             && !actual.iter().any(|a| a == cidr)
         {
             problems.push(format!(
@@ -147,28 +170,33 @@ pub async fn check(
                 actual.join(", ")
             ));
         }
-        let nsg_name = s.security_group_name.clone().unwrap_or_default();
-        match existing::network_security_group(session, rg, &nsg_name).await? {
-            None => problems.push(format!(
+        let nsg_name = self.spec.security_group_name.clone().unwrap_or_default();
+        let Some(nsg) = existing::network_security_group(session, rg, &nsg_name).await? else {
+            problems.push(format!(
                 "spec.network.{field}.securityGroupName: NSG {nsg_name} does not exist in resource group {rg}"
-            )),
-            Some(nsg) => {
-                let attached = observed
-                    .properties
-                    .network_security_group_id()
-                    .is_some_and(|id| id.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(&nsg_name)));
-                if !attached {
-                    problems.push(format!("NSG {nsg_name} is not attached to subnet {name}: attach it, or name the subnet's NSG"));
-                }
-                if control_plane && !allows_inbound_tcp(&nsg, 6443) {
-                    problems.push(format!(
-                        "NSG {nsg_name} of the control-plane subnet does not allow inbound TCP 6443: add an Allow rule for the API server port"
-                    ));
-                }
-            }
+            ));
+            return Ok(problems);
+        };
+        let attached = observed
+            .properties
+            .network_security_group_id()
+            .is_some_and(|id| {
+                id.rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&nsg_name))
+            });
+        if !attached {
+            problems.push(format!(
+                "NSG {nsg_name} is not attached to subnet {name}: attach it, or name the subnet's NSG"
+            ));
         }
+        if self.control_plane && !allows_inbound_tcp(&nsg, 6443) {
+            problems.push(format!(
+                "NSG {nsg_name} of the control-plane subnet does not allow inbound TCP 6443: add an Allow rule for the API server port"
+            ));
+        }
+        Ok(problems)
     }
-    Ok((!problems.is_empty()).then(|| format!("static placement: {}", problems.join("; "))))
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 
 use super::node_steps::workload_client;
 use super::pki;
-use crate::context::Context;
 
 /// How long azop leaves an unreachable workload cluster alone.
 pub const RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -63,14 +62,18 @@ impl Probes {
 
 /// The workload cluster and its nodes, or `None` when azop has no kubeconfig for it yet or it
 /// does not answer.
-pub async fn connect(ctx: &Context, cluster: &AzureCluster) -> Option<Workload> {
+pub async fn connect(
+    client: &kube::Client,
+    probes: &Probes,
+    cluster: &AzureCluster,
+) -> Option<Workload> {
     let key = cluster.uid().unwrap_or_default();
     let now = Instant::now();
-    if !ctx.workload_probes.due(&key, now) {
+    if !probes.due(&key, now) {
         return None;
     }
     let namespace = cluster.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let name = pki::kubeconfig_secret_name(&cluster.name_any());
     let kubeconfig = secrets
         .get_opt(&name)
@@ -86,12 +89,12 @@ pub async fn connect(ctx: &Context, cluster: &AzureCluster) -> Option<Workload> 
     };
     match answer {
         Ok(w) => {
-            ctx.workload_probes.answered(&key);
+            probes.answered(&key);
             Some(w)
         }
         Err(e) => {
             tracing::debug!(cluster = %cluster.name_any(), error = %e, "workload cluster not reachable");
-            ctx.workload_probes.failed(&key, now);
+            probes.failed(&key, now);
             None
         }
     }

@@ -1,7 +1,7 @@
 //! Act: PUT every step the graph allows now, in parallel, except those held after a failed
-//! write. Also the holds' bookkeeping, shared with the delete pass.
+//! write ([`crate::retry`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use azop_api::v1alpha1::AzureStatus;
 use futures::{StreamExt, stream};
@@ -9,75 +9,28 @@ use kube::runtime::events::EventType;
 
 use super::PARALLEL_CALLS;
 use super::graph::{self, NodeState};
-use super::holds::{RetryGate, Source};
 use super::observe::Observed;
 use super::operations;
-use super::plan::{self, Ownership, Planned};
+use super::plan::{self, Ownership, Planned, StepOutcome};
+use super::status::Note;
 use super::step::StepCtx;
-use crate::backoff::RetryClass;
-
-/// An Event the pass asks for (published by the caller, after the writes).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Note {
-    pub type_: EventType,
-    pub reason: &'static str,
-    pub action: &'static str,
-    pub message: String,
-}
-
-/// Retry holds of one object's steps: the gate, and how a step's key becomes a hold key.
-pub struct Holds<'a> {
-    pub gate: &'a RetryGate,
-    pub key: &'a (dyn Fn(&str) -> String + Sync),
-    pub now: Instant,
-}
-
-impl Holds<'_> {
-    /// `None`: the write may go now. `Some((wait, message))`: held.
-    pub fn check(&self, step: &str) -> Option<(Duration, String)> {
-        self.gate.check(&(self.key)(step), self.now)
-    }
-
-    /// A write refused now: starts (or lengthens) the hold. Returns the wait and the message
-    /// to show until the retry.
-    pub fn refused(&self, step: &str, message: &str, class: RetryClass) -> (Duration, String) {
-        let hold = self
-            .gate
-            .failed(&(self.key)(step), message, Source::Azure, class, self.now);
-        (hold.until.saturating_duration_since(self.now), hold.message)
-    }
-
-    /// Whether any step of this object (whatever its key) has a failure on record: known
-    /// before the plan is made.
-    pub fn any_at_all(&self) -> bool {
-        self.gate.has_failure_under(&(self.key)(""))
-    }
-}
+use crate::retry::{HoldSource, ObjectHolds};
 
 /// Failures observed this pass start (or keep) a hold on the step; one that is as desired
-/// again clears it. The state then shows the hold's message (Azure's code, kept across reads
+/// again clears it. The state then shows the hold's failure (Azure's code, kept across reads
 /// that only say `provisioningState: Failed`).
-pub fn record_failures<P, X>(plan: &[Planned<P, X>], seen: &mut Observed, holds: &Holds<'_>) {
+pub fn record_failures<P, X>(plan: &[Planned<P, X>], seen: &mut Observed, holds: &ObjectHolds<'_>) {
     for s in plan {
         match seen.states.get(&s.key) {
-            Some(NodeState::Ready) => holds.gate.succeeded(&(holds.key)(&s.key)),
-            Some(NodeState::Failed(message)) => {
+            Some(NodeState::Ready) => holds.succeeded(&s.key),
+            Some(NodeState::Failed(failure)) => {
                 let source = if seen.failed_ops.contains(&s.key) {
-                    Source::Azure
+                    HoldSource::Write
                 } else {
-                    Source::ProvisioningState
+                    HoldSource::Read
                 };
-                let class = seen
-                    .observation(&s.key)
-                    .failure
-                    .as_ref()
-                    .map_or(RetryClass::Transient, |(_, c)| *c);
-                let hold =
-                    holds
-                        .gate
-                        .failed(&(holds.key)(&s.key), message, source, class, holds.now);
-                seen.states
-                    .insert(s.key.clone(), NodeState::Failed(hold.message));
+                let (_, shown) = holds.failed(&s.key, &failure.clone(), source);
+                seen.states.insert(s.key.clone(), NodeState::Failed(shown));
             }
             _ => {}
         }
@@ -98,22 +51,22 @@ fn sooner(a: Option<Duration>, b: Duration) -> Option<Duration> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-/// PUTs what the graph allows now, in parallel; records started operations in `seen`.
-pub async fn put_ready<P, X>(
-    cx: &StepCtx<'_>,
-    plan: &[Planned<P, X>],
+/// The steps to PUT now: what the graph allows, minus what azop never writes (a must-exist
+/// step, or a foreign one used as it is), minus held ones (their state then shows the
+/// hold's failure). Pure but for the holds' bookkeeping.
+fn due<'p, P, X>(
+    plan: &'p [Planned<P, X>],
     seen: &mut Observed,
-    holds: &Holds<'_>,
-    previous: &AzureStatus,
-) -> Acted {
-    let mut acted = Acted::default();
-    let mut to_put: Vec<&Planned<P, X>> = Vec::new();
+    holds: &ObjectHolds<'_>,
+    acted: &mut Acted,
+) -> Vec<&'p Planned<P, X>> {
+    let mut to_put = Vec::new();
     for key in graph::next_creates(&plan::nodes(plan), &seen.states) {
         let Some(s) = plan.iter().find(|s| s.key == key) else {
             continue;
         };
-        // Never written: must exist, or exists and is someone else's.
-        let foreign = seen.observation(&s.key).exists && !seen.observation(&s.key).owned;
+        let obs = seen.observation(&s.key);
+        let foreign = obs.exists && !obs.owned;
         if s.ownership == Ownership::Existing
             || (s.ownership == Ownership::OwnedOrExisting && foreign)
         {
@@ -121,52 +74,94 @@ pub async fn put_ready<P, X>(
         }
         match holds.check(&s.key) {
             None => to_put.push(s),
-            Some((wait, message)) => {
+            Some((wait, failure)) => {
                 acted.held_wait = sooner(acted.held_wait, wait);
-                seen.states.insert(key, NodeState::Failed(message));
+                seen.states.insert(key, NodeState::Failed(failure));
             }
         }
     }
-    let mut puts = Vec::with_capacity(to_put.len());
-    for s in to_put {
-        puts.push(async move { (s, s.step.put(cx).await) });
+    to_put
+}
+
+/// The Event a PUT deserves: drift corrected on a resource that exists, or one recreated
+/// after it was deleted outside azop.
+fn drift_note<P, X>(s: &Planned<P, X>, seen: &Observed, previous: &AzureStatus) -> Option<Note> {
+    let obs = seen.observation(&s.key);
+    let label = s.label();
+    if obs.exists {
+        let diffs: Vec<String> = obs.drift.iter().map(|d| d.to_string()).collect();
+        return Some(Note {
+            type_: EventType::Normal,
+            reason: "DriftCorrected",
+            action: "Update",
+            message: format!("corrected drift on {label}: {}", diffs.join("; ")),
+        });
     }
-    let results: Vec<super::plan::StepOutcome<'_, P, X>> = stream::iter(puts)
+    was_created_before(previous, s.step.resource_type(), s.step.name()).then(|| Note {
+        type_: EventType::Warning,
+        reason: "DriftCorrected",
+        action: "Create",
+        message: format!("{label} was deleted outside azop; recreating it"),
+    })
+}
+
+/// A write to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    Put,
+    Delete,
+}
+
+/// Sends `write` for each step, [`PARALLEL_CALLS`] at a time, each with what this pass
+/// observed of it.
+pub async fn send<'p, P, X>(
+    cx: &StepCtx<'_>,
+    steps: Vec<&'p Planned<P, X>>,
+    seen: &Observed,
+    write: Write,
+) -> Vec<StepOutcome<'p, P, X>> {
+    // Futures are built in a loop (not by a stream closure) to keep the reconcile future Send.
+    let mut calls = Vec::with_capacity(steps.len());
+    for s in steps {
+        let obs = seen.observation(&s.key);
+        calls.push(async move {
+            let r = match write {
+                Write::Put => s.step.put(cx, obs).await,
+                Write::Delete => s.step.delete(cx, obs).await,
+            };
+            (s, r)
+        });
+    }
+    stream::iter(calls)
         .buffer_unordered(PARALLEL_CALLS)
         .collect()
-        .await;
-    for (s, r) in results {
-        let label = s.label();
+        .await
+}
+
+/// PUTs what the graph allows now, in parallel; records started operations in `seen`.
+pub async fn put_ready<P, X>(
+    cx: &StepCtx<'_>,
+    plan: &[Planned<P, X>],
+    seen: &mut Observed,
+    holds: &ObjectHolds<'_>,
+    previous: &AzureStatus,
+) -> Acted {
+    let mut acted = Acted::default();
+    let to_put = due(plan, seen, holds, &mut acted);
+    for (s, r) in send(cx, to_put, seen, Write::Put).await {
         match r {
             Ok(handle) => {
                 acted.wrote = true;
-                let obs = seen.observation(&s.key);
-                if obs.exists {
-                    let diffs: Vec<String> = obs.drift.iter().map(|d| d.to_string()).collect();
-                    acted.notes.push(Note {
-                        type_: EventType::Normal,
-                        reason: "DriftCorrected",
-                        action: "Update",
-                        message: format!("corrected drift on {label}: {}", diffs.join("; ")),
-                    });
-                } else if was_created_before(previous, s.step.resource_type(), s.step.name()) {
-                    acted.notes.push(Note {
-                        type_: EventType::Warning,
-                        reason: "DriftCorrected",
-                        action: "Create",
-                        message: format!("{label} was deleted outside azop; recreating it"),
-                    });
-                }
+                acted.notes.extend(drift_note(s, seen, previous));
                 if let Some(h) = handle {
                     seen.operations.push(operations::from_handle(&h));
                 }
                 seen.states.insert(s.key.clone(), NodeState::Busy);
             }
             Err(e) => {
-                let (wait, message) = holds.refused(&s.key, &e.to_string(), e.retry_class());
+                let (wait, shown) = holds.failed(&s.key, &e.failure(), HoldSource::Write);
                 acted.held_wait = sooner(acted.held_wait, wait);
-                seen.states
-                    .insert(s.key.clone(), NodeState::Failed(message));
+                seen.states.insert(s.key.clone(), NodeState::Failed(shown));
             }
         }
     }

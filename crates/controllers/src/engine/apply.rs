@@ -1,175 +1,238 @@
-//! The create/update pass: validate → resolve → names → observe → act → sweep → report.
+//! The create/update pass, as a pipeline: prepare (validate, finalizer, references,
+//! credentials, names) → precheck → poll → survey → plan → observe → act → sweep → report →
+//! when to come back. Each stage either hands the next what it needs or stops the pass with
+//! a [`Halt`]; [`run`] turns a stop into the `Ready` condition and the per-object backoff.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
-use azop_api::v1alpha1::Phase;
+use azop_api::Validate;
+use azop_api::v1alpha1::{AzureObject, HasAzureStatus, Phase};
+use azop_provider::{ArmSession, Owner};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
-use super::act::{self, Holds, Note};
+use super::act::{self, Acted};
 use super::graph::NodeState;
-use super::observe;
+use super::kind::{Kind, ReportInput, Stop, Sweep};
+use super::observe::{self, Observed};
 use super::operations;
-use super::plan::StepView;
-use super::settle::Verdict;
-use super::status;
+use super::plan::{Planned, StepView};
+use super::report::report_resources;
+use super::status::{self, Note};
 use super::step::{PerResourceGet, StepCtx};
-use super::{Kind, ReportInput};
-use crate::backoff::RetryClass;
 use crate::context::Context;
 use crate::error::Error;
+use crate::retry::{ObjectHolds, PassOutcome, RetryClass};
 use crate::{credentials, finalizer};
 
-/// Reports an error that stops the pass before any Azure write (missing reference,
-/// credentials, a failed read) and backs off per its class. Kubernetes errors go to the
-/// error policy instead: status could not be written either.
-pub async fn blocked_by<K: Kind>(
-    ctx: &Context,
-    obj: &K::Object,
-    previous: &K::Status,
-    err: Error,
-) -> Result<Verdict, Error> {
-    if matches!(err, Error::Kube { .. }) {
-        return Err(err);
-    }
-    status::report_blocked::<K>(ctx, obj, previous, err.reason(), &err.chain(), None).await?;
-    Ok(Verdict::blocked(err.retry_class()))
+/// Why a pass ends before it got through.
+pub enum Halt {
+    /// Stopped before writing to Azure: reported as `Ready=False`, backed off per object.
+    Stop(Stop),
+    /// Kubernetes failed (status could not be written either): the error policy backs off.
+    Fail(Error),
 }
 
-pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Error> {
-    let id = K::IDENTITY;
-    let previous = K::status(obj);
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Kube { .. } => Halt::Fail(e),
+            other => Halt::Stop(Stop::from_error(&other)),
+        }
+    }
+}
+
+impl From<Stop> for Halt {
+    fn from(s: Stop) -> Self {
+        Halt::Stop(s)
+    }
+}
+
+/// What a pass works with once prepared.
+pub struct Prepared<R> {
+    pub session: ArmSession,
+    pub owner: Owner,
+    pub resolved: R,
+    pub names: BTreeMap<String, String>,
+}
+
+/// The status an object carries now (default when it has none).
+pub fn current_status<O: AzureObject>(obj: &O) -> O::Status {
+    obj.azure_object_status().cloned().unwrap_or_default()
+}
+
+/// Opens the ARM session with the object's credentials (its Secret, or the operator's own
+/// identity).
+pub async fn open_session<O: AzureObject + Resource>(
+    ctx: &Context,
+    obj: &O,
+) -> Result<ArmSession, Error> {
+    let scope = obj.scope();
     let ns = obj.namespace().unwrap_or_default();
-    let generation = obj.meta().generation;
-    let scope = K::scope(obj);
+    let creds = credentials::resolve(&ctx.client, &ns, scope.credentials_ref.as_ref()).await?;
+    ctx.provider
+        .session(&creds, &scope.subscription_id)
+        .map_err(|e| Error::azure("open an ARM session", e))
+}
 
-    // Invalid specs stop here: a condition and an Event, no Azure call.
-    if let Err(message) = K::validate(obj) {
-        status::report_blocked::<K>(
-            ctx,
-            obj,
-            &previous,
-            "InvalidSpec",
-            &message,
-            Some(Phase::Failed),
-        )
-        .await?;
-        return Ok(Verdict::blocked(RetryClass::InvalidSpec));
-    }
-    finalizer::ensure(&ctx.client, obj, id.finalizer).await?;
-
-    let resolved = match K::resolve(ctx, obj).await {
-        Ok(r) => r,
-        Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
-    };
-    let creds = match credentials::resolve(&ctx.client, &ns, scope.credentials_ref.as_ref()).await {
-        Ok(c) => c,
-        Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
-    };
-
-    let session = match ctx.provider.session(&creds, &scope.subscription_id) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = Error::azure("open an ARM session", e);
-            return blocked_by::<K>(ctx, obj, &previous, e).await;
+/// How a pass ended, as the per-object backoff takes it: a stop is reported (`report`) and
+/// backs off; a Kubernetes failure goes to the error policy.
+pub async fn conclude<F: Future<Output = Result<(), Error>>>(
+    ended: Result<PassOutcome, Halt>,
+    report: impl FnOnce(Stop) -> F,
+) -> Result<PassOutcome, Error> {
+    match ended {
+        Ok(outcome) => Ok(outcome),
+        Err(Halt::Fail(e)) => Err(e),
+        Err(Halt::Stop(stop)) => {
+            let (retry, floor) = (stop.retry, stop.floor);
+            report(stop).await?;
+            Ok(PassOutcome::Stopped { retry, floor })
         }
-    };
-
-    // Names are fixed in status before the first PUT.
-    let names = match K::choose_names(&session, obj, &K::azure(&previous).azure_names).await {
-        Ok(n) => n,
-        Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
-    };
-    if K::azure(&previous).azure_names != names {
-        let mut first = previous.clone();
-        let shared = K::azure_mut(&mut first);
-        shared.azure_names = names.clone();
-        shared.common.phase = Some(
-            K::azure(&previous)
-                .common
-                .phase
-                .unwrap_or(Phase::Provisioning),
-        );
-        shared.common.observed_generation = generation;
-        status::apply_status(&ctx.client, id.field_manager, obj, &first)
-            .await
-            .map_err(|e| Error::kube(format!("write status of {}", id.object_key(obj)), e))?;
     }
+}
 
-    let owner = id.owner(obj);
+pub async fn run<K: Kind>(kind: &K, obj: &K::Object, ctx: &Context) -> Result<PassOutcome, Error> {
+    let previous = current_status(obj);
+    let ended = pass(kind, obj, ctx, &previous).await;
+    conclude(ended, |stop| async move {
+        status::report_stop::<K>(ctx, obj, &previous, &stop).await
+    })
+    .await
+}
 
-    // A read-only check before anything is written (static placement).
-    match K::precheck(&session, obj).await {
-        Ok(None) => {}
-        Ok(Some(b)) => {
-            status::report_blocked::<K>(ctx, obj, &previous, b.reason, &b.message, None).await?;
-            return Ok(Verdict::Blocked {
-                retry: b.retry,
-                floor: b.floor,
-            });
-        }
-        Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
+async fn pass<K: Kind>(
+    kind: &K,
+    obj: &K::Object,
+    ctx: &Context,
+    previous: &K::Status,
+) -> Result<PassOutcome, Halt> {
+    let mut p = prepare(kind, obj, ctx, previous).await?;
+    if let Some(stop) = kind.precheck(&p.session, obj).await? {
+        return Err(stop.into());
     }
-
-    let hold_key = |step: &str| id.hold_key(obj, step);
-    let holds = Holds {
-        gate: &ctx.retries,
-        key: &hold_key,
+    let holds = ObjectHolds {
+        holds: &ctx.holds,
+        prefix: K::IDENTITY.holds_prefix(obj),
         now: std::time::Instant::now(),
     };
     // A failure on record needs a full pass (to retry it, or to clear it).
-    let any_hold = holds.any_at_all();
     let polled = match operations::poll_or_requeue(
-        &session,
-        K::azure(&previous),
-        generation,
-        any_hold,
+        &p.session,
+        previous.azure(),
+        obj.meta().generation,
+        holds.any(),
         ctx.settings.max_poll_interval,
     )
     .await
     {
-        Ok(p) => p,
-        Err(requeue) => return Ok(Verdict::Done(requeue)),
+        Ok(polled) => polled,
+        Err(requeue) => return Ok(PassOutcome::Done(requeue)),
     };
     // What the plan needs from Azure besides the spec (the machines there are now), read
     // only in passes that go on past the poll.
-    let mut resolved = resolved;
-    if let Err(e) = K::survey(ctx, &session, &owner, obj, &mut resolved).await {
-        return blocked_by::<K>(ctx, obj, &previous, e).await;
-    }
-    let plan = K::plan(obj, Some(&resolved), &names);
-    let observer = PerResourceGet::new(&session);
+    kind.survey(ctx, &p.session, &p.owner, obj, &mut p.resolved)
+        .await?;
+    let plan = kind.plan(obj, Some(&p.resolved), &p.names);
+    let ns = obj.namespace().unwrap_or_default();
+    let observer = PerResourceGet::new(&p.session);
     let cx = StepCtx {
-        session: &session,
+        session: &p.session,
         observer: &observer,
-        owner: &owner,
+        owner: &p.owner,
         kube: &ctx.client,
         namespace: &ns,
     };
-    let mut seen = match observe::observe(&cx, &plan, polled).await {
-        Ok(o) => o,
-        Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
-    };
+    let mut seen = observe::observe(&cx, &plan, polled).await?;
     act::record_failures(&plan, &mut seen, &holds);
-    let acted = act::put_ready(&cx, &plan, &mut seen, &holds, K::azure(&previous)).await;
-    let mut notes = acted.notes;
+    let acted = act::put_ready(&cx, &plan, &mut seen, &holds, previous.azure()).await;
+    let sweep = kind
+        .sweep(
+            &p.session,
+            &p.owner,
+            obj,
+            Some(&p.resolved),
+            &plan,
+            &mut seen.operations,
+        )
+        .await
+        .map_err(|e| Error::azure("remove resources the spec no longer has", e))?;
+    let next = report(kind, obj, ctx, previous, &p, &plan, &seen, &acted, &sweep).await?;
+    Ok(next_visit::<K>(ctx, &next, &seen, &acted, &sweep))
+}
 
-    // Resources the plan no longer has (a scale-down).
-    let sweep = K::sweep(
-        &session,
-        &owner,
-        obj,
-        Some(&resolved),
-        &plan,
-        &mut seen.operations,
-    )
-    .await
-    .map_err(|e| Error::azure("remove resources the spec no longer has", e));
-    let sweep = match sweep {
-        Ok(s) => s,
-        Err(e) => return blocked_by::<K>(ctx, obj, &previous, e).await,
-    };
+/// Validate, finalizer, references, credentials, names (written to status before the first
+/// PUT).
+async fn prepare<K: Kind>(
+    kind: &K,
+    obj: &K::Object,
+    ctx: &Context,
+    previous: &K::Status,
+) -> Result<Prepared<K::Resolved>, Halt> {
+    // Invalid specs stop here: a condition and an Event, no Azure call.
+    if let Err(errors) = obj.validate() {
+        let mut stop = Stop::new("InvalidSpec", errors.to_string(), RetryClass::InvalidSpec);
+        stop.phase = Some(Phase::Failed);
+        return Err(stop.into());
+    }
+    finalizer::ensure(&ctx.client, obj, K::IDENTITY.finalizer)
+        .await
+        .map_err(Halt::Fail)?;
+    let resolved = kind.resolve(ctx, obj).await?;
+    let session = open_session(ctx, obj).await?;
+    let recorded = &previous.azure().azure_names;
+    let names = kind.choose_names(&session, obj, recorded).await?;
+    if *recorded != names {
+        record_names::<K>(ctx, obj, previous, &names).await?;
+    }
+    Ok(Prepared {
+        session,
+        owner: K::IDENTITY.owner(obj),
+        resolved,
+        names,
+    })
+}
+
+/// Writes the names to status before anything is created under them.
+async fn record_names<K: Kind>(
+    ctx: &Context,
+    obj: &K::Object,
+    previous: &K::Status,
+    names: &BTreeMap<String, String>,
+) -> Result<(), Halt> {
+    let mut first = previous.clone();
+    let shared = first.azure_mut();
+    shared.azure_names = names.clone();
+    shared.common.phase = Some(previous.azure().common.phase.unwrap_or(Phase::Provisioning));
+    shared.common.observed_generation = obj.meta().generation;
+    let id = K::IDENTITY;
+    status::apply_status(&ctx.client, id.field_manager, obj, &first)
+        .await
+        .map_err(|e| {
+            Halt::Fail(Error::kube(
+                format!("write status of {}", id.object_key(obj)),
+                e,
+            ))
+        })
+}
+
+/// Publishes the pass's Events, computes the status (the kind's pure report) and writes it.
+#[allow(clippy::too_many_arguments)]
+async fn report<K: Kind>(
+    kind: &K,
+    obj: &K::Object,
+    ctx: &Context,
+    previous: &K::Status,
+    p: &Prepared<K::Resolved>,
+    plan: &[Planned<K::Part, K::Extra>],
+    seen: &Observed,
+    acted: &Acted,
+    sweep: &Sweep,
+) -> Result<K::Status, Halt> {
+    let mut notes = acted.notes.clone();
     if !sweep.started.is_empty() {
         notes.push(Note {
             type_: EventType::Normal,
@@ -179,29 +242,37 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         });
     }
     status::publish::<K>(ctx, obj, notes).await;
-
-    // Report.
-    let views = views(&plan, &seen, &scope.subscription_id);
+    let scope = obj.scope();
+    let steps = views(plan, seen, &scope.subscription_id);
     let azure = azop_api::v1alpha1::AzureStatus {
         common: Default::default(),
-        azure_names: names,
-        resources: super::report_resources(&views),
+        azure_names: p.names.clone(),
+        resources: report_resources(&steps),
         operations: seen.operations.clone(),
     };
-    let next = K::report(ReportInput {
-        steps: views,
+    let next = kind.report(ReportInput {
+        steps,
         removing: sweep.pending.clone(),
         azure,
-        previous: &previous,
-        generation,
+        previous,
+        generation: obj.meta().generation,
         scope,
         now: status::now(),
     });
-    status::write::<K>(ctx, obj, &previous, &next).await?;
-    status::publish::<K>(ctx, obj, K::notes(&previous, &next)).await;
+    status::write::<K>(ctx, obj, previous, &next).await?;
+    status::publish::<K>(ctx, obj, kind.notes(previous, &next)).await;
+    Ok(next)
+}
 
-    // When to come back: the soonest of an operation's poll, a held retry, and a look at
-    // what was just written.
+/// When to come back: the soonest of an operation's poll, a held retry, and a look at what
+/// was just written; the resync when Running.
+fn next_visit<K: Kind>(
+    ctx: &Context,
+    next: &K::Status,
+    seen: &Observed,
+    acted: &Acted,
+    sweep: &Sweep,
+) -> PassOutcome {
     let soonest = [
         (!seen.operations.is_empty()).then(|| {
             seen.next_poll
@@ -221,26 +292,24 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     .into_iter()
     .flatten()
     .min();
-    if let Some(wait) = soonest {
-        return Ok(Verdict::Done(Action::requeue(
-            wait.max(Duration::from_millis(500)),
-        )));
+    match soonest {
+        Some(wait) => PassOutcome::Done(Action::requeue(wait.max(Duration::from_millis(500)))),
+        None if next.azure().common.phase == Some(Phase::Running) => {
+            PassOutcome::Done(Action::requeue(ctx.settings.resync))
+        }
+        // Waiting on something not ours (a resource we do not own, a missing group): nothing
+        // this pass can do; look again, backing off while it lasts.
+        None => PassOutcome::Stopped {
+            retry: RetryClass::Transient,
+            floor: Duration::from_secs(10),
+        },
     }
-    if K::azure(&next).common.phase == Some(Phase::Running) {
-        return Ok(Verdict::Done(Action::requeue(ctx.settings.resync)));
-    }
-    // Waiting on something not ours (a resource we do not own, a missing group): nothing this
-    // pass can do; look again, backing off while it lasts.
-    Ok(Verdict::Blocked {
-        retry: RetryClass::Transient,
-        floor: Duration::from_secs(10),
-    })
 }
 
 /// The plan as the report sees it.
 pub fn views<'a, P: Copy, X>(
-    plan: &'a [super::Planned<P, X>],
-    seen: &'a observe::Observed,
+    plan: &'a [Planned<P, X>],
+    seen: &'a Observed,
     subscription_id: &str,
 ) -> Vec<StepView<'a, P, X>> {
     plan.iter()

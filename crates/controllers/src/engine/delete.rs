@@ -1,44 +1,43 @@
-//! The delete pass: the graph in reverse, in parallel where independent, each DELETE held
-//! after a refusal like a PUT, only what this pass saw with our uid tag. A container (resource
-//! group) goes last, and only when a listing shows nothing in it that azop did not create.
-//! The finalizer is removed once Azure is clean.
+//! The delete pass, as a pipeline: precheck → credentials → poll → observe → sweep → what is
+//! due → DELETE → done (finalizer removed) or status. The graph goes in reverse, in parallel
+//! where independent, each DELETE held after a refusal like a PUT, only what this pass saw
+//! with our uid tag. A container (resource group) goes last, and only when a listing shows
+//! nothing in it that azop did not create.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use azop_api::v1alpha1::Phase;
+use azop_api::v1alpha1::{ArmOperation, HasAzureStatus, Phase};
 use azop_provider::resources::{ArmResource, UID_TAG, resource_group::ResourceGroup};
 use azop_provider::{ArmSession, AzureError, Owner};
-use futures::{StreamExt, stream};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
-use super::act::{Holds, Note};
+use super::act::{self, Write};
+use super::apply::{Halt, conclude, current_status, open_session};
 use super::graph::{self, Node, NodeState};
+use super::kind::{Kind, Stop, Sweep};
 use super::observe::{self, Observed};
 use super::operations;
 use super::plan::{Ownership, Planned};
-use super::settle::Verdict;
-use super::status;
+use super::status::{self, Note};
 use super::step::{PerResourceGet, StepCtx};
-use super::{Kind, PARALLEL_CALLS};
-use crate::conditions::{self, Observation as Cond, Status};
+use crate::conditions::{self, Cond, Status};
 use crate::context::Context;
-use crate::credentials;
 use crate::error::Error;
 use crate::finalizer;
+use crate::retry::{HoldSource, ObjectHolds, PassOutcome, split_held};
 
 /// Longest list walk; a resource group with more than 100 pages of resources is not ours.
 const MAX_PAGES: usize = 100;
-
 /// Why something is still there. Typed, so no decision reads a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
-    /// A container kept for good: it holds resources azop did not create. Not a blocker.
+    /// A container kept for good: it holds resources azop did not create. It does not hold the deletion.
     KeptForeignInside { label: String, foreign: Vec<String> },
-    /// A resource azop uses but did not create: kept for good. Not a blocker.
+    /// A resource azop uses but did not create: kept for good. It does not hold the deletion.
     KeptNotOurs { label: String },
     /// Azure refused the DELETE; retried when its hold is due.
     Refused { label: String, message: String },
@@ -165,24 +164,6 @@ pub async fn foreign_inside(
         .collect())
 }
 
-/// Splits the due steps into those whose write may go now and those held after a failure
-/// (with the wait and the message to show).
-pub fn hold_back<T>(
-    due: Vec<T>,
-    key: impl Fn(&T) -> &str,
-    holds: &Holds<'_>,
-) -> (Vec<T>, Vec<(T, Duration, String)>) {
-    let mut send = Vec::new();
-    let mut held = Vec::new();
-    for s in due {
-        match holds.check(key(&s)) {
-            None => send.push(s),
-            Some((wait, message)) => held.push((s, wait, message)),
-        }
-    }
-    (send, held)
-}
-
 /// The `Ready` message while deleting. Pure.
 pub fn deleting_message(remaining: &[String], problems: &[Problem]) -> String {
     let mut message = format!(
@@ -201,54 +182,43 @@ pub fn deleting_message(remaining: &[String], problems: &[Problem]) -> String {
     message
 }
 
-/// Reports deletion blocked before Azure could be asked (credentials gone, a read failing):
-/// names what status says is left and how to give up.
-async fn blocked_deleting<K: Kind>(
-    ctx: &Context,
-    obj: &K::Object,
-    previous: &K::Status,
-    err: Error,
-) -> Result<Verdict, Error> {
+/// A deletion stopped before Azure could be asked (credentials gone, a read failing): the
+/// message names what status says is left and how to give up. Kubernetes errors go to the
+/// error policy.
+fn delete_blocked<S: HasAzureStatus>(previous: &S, finalizer: &str, err: Error) -> Halt {
     if matches!(err, Error::Kube { .. }) {
-        return Err(err);
+        return Halt::Fail(err);
     }
-    let left: Vec<String> = K::azure(previous)
+    let left: Vec<String> = previous
+        .azure()
         .resources
         .iter()
         .filter(|r| r.id.is_some() && r.state.as_deref() != Some("Existing"))
         .map(|r| format!("{} {}", r.kind, r.name))
         .collect();
     let message = format!(
-        "cannot delete the Azure resources: {}; still in Azure: {}. Fix the cause, or remove the finalizer {} to give up (azop then leaves them behind)",
+        "cannot delete the Azure resources: {}; still in Azure: {}. Fix the cause, or remove the finalizer {finalizer} to give up (azop then leaves them behind)",
         err.chain(),
         if left.is_empty() {
             "unknown".to_string()
         } else {
             left.join(", ")
         },
-        K::IDENTITY.finalizer,
     );
-    let next = deleting_status::<K>(
-        previous,
-        obj.meta().generation,
-        "DeleteBlocked",
-        message,
-        None,
-    );
-    status::write::<K>(ctx, obj, previous, &next).await?;
-    Ok(Verdict::blocked(err.retry_class()))
+    Halt::Stop(Stop::new("DeleteBlocked", message, err.retry_class()))
 }
 
-fn deleting_status<K: Kind>(
-    previous: &K::Status,
+/// The status while deleting (pure): phase `Deleting`, `Ready=False` with `reason`.
+fn deleting_status<S: HasAzureStatus + Clone>(
+    previous: &S,
     generation: Option<i64>,
     reason: &str,
     message: String,
-    operations: Option<Vec<azop_api::v1alpha1::ArmOperation>>,
-) -> K::Status {
+    operations: Option<Vec<ArmOperation>>,
+) -> S {
     let mut next = previous.clone();
-    let before = K::azure(previous).common.conditions.clone();
-    let shared = K::azure_mut(&mut next);
+    let before = previous.azure().common.conditions.clone();
+    let shared = next.azure_mut();
     if let Some(ops) = operations {
         shared.operations = ops;
     }
@@ -263,44 +233,38 @@ fn deleting_status<K: Kind>(
     next
 }
 
-pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Error> {
-    let id = K::IDENTITY;
-    if !obj.finalizers().iter().any(|f| f == id.finalizer) {
-        return Ok(Verdict::Done(Action::await_change()));
+pub async fn run<K: Kind>(kind: &K, obj: &K::Object, ctx: &Context) -> Result<PassOutcome, Error> {
+    if !obj.finalizers().iter().any(|f| f == K::IDENTITY.finalizer) {
+        return Ok(PassOutcome::Done(Action::await_change()));
     }
-    let previous = K::status(obj);
-    let ns = obj.namespace().unwrap_or_default();
-    let scope = K::scope(obj);
+    let previous = current_status(obj);
+    let ended = pass(kind, obj, ctx, &previous).await;
+    conclude(ended, |stop| async move {
+        let generation = obj.meta().generation;
+        let next = deleting_status(&previous, generation, stop.reason, stop.message, None);
+        status::write::<K>(ctx, obj, &previous, &next).await
+    })
+    .await
+}
+
+async fn pass<K: Kind>(
+    kind: &K,
+    obj: &K::Object,
+    ctx: &Context,
+    previous: &K::Status,
+) -> Result<PassOutcome, Halt> {
+    // Errors before Azure could be asked stop the pass as `DeleteBlocked`.
+    let stopped = |e: Error| delete_blocked(previous, K::IDENTITY.finalizer, e);
     // Something outside Azure still needs the resources (clusters booting from an image).
-    match K::delete_precheck(ctx, obj).await {
-        Ok(None) => {}
-        Ok(Some(b)) => {
-            let next =
-                deleting_status::<K>(&previous, obj.meta().generation, b.reason, b.message, None);
-            status::write::<K>(ctx, obj, &previous, &next).await?;
-            return Ok(Verdict::Blocked {
-                retry: b.retry,
-                floor: b.floor,
-            });
-        }
-        Err(e) => return blocked_deleting::<K>(ctx, obj, &previous, e).await,
+    if let Some(stop) = kind.delete_precheck(ctx, obj).await.map_err(stopped)? {
+        return Err(stop.into());
     }
-    let creds = match credentials::resolve(&ctx.client, &ns, scope.credentials_ref.as_ref()).await {
-        Ok(c) => c,
-        Err(e) => return blocked_deleting::<K>(ctx, obj, &previous, e).await,
-    };
-    let session = match ctx.provider.session(&creds, &scope.subscription_id) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = Error::azure("open an ARM session", e);
-            return blocked_deleting::<K>(ctx, obj, &previous, e).await;
-        }
-    };
-    let owner = id.owner(obj);
-    let plan = K::plan(obj, None, &K::azure(&previous).azure_names);
+    let session = open_session(ctx, obj).await.map_err(stopped)?;
+    let owner = K::IDENTITY.owner(obj);
+    let plan = kind.plan(obj, None, &previous.azure().azure_names);
     let polled = match operations::poll_or_requeue(
         &session,
-        K::azure(&previous),
+        previous.azure(),
         obj.meta().generation,
         false,
         ctx.settings.max_poll_interval,
@@ -308,8 +272,9 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     .await
     {
         Ok(p) => p,
-        Err(requeue) => return Ok(Verdict::Done(requeue)),
+        Err(requeue) => return Ok(PassOutcome::Done(requeue)),
     };
+    let ns = obj.namespace().unwrap_or_default();
     let observer = PerResourceGet::new(&session);
     let cx = StepCtx {
         session: &session,
@@ -318,204 +283,267 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         kube: &ctx.client,
         namespace: &ns,
     };
-    let mut seen = match observe::observe(&cx, &plan, polled).await {
-        Ok(o) => o,
-        Err(e) => return blocked_deleting::<K>(ctx, obj, &previous, e).await,
-    };
-
+    let mut seen = observe::observe(&cx, &plan, polled)
+        .await
+        .map_err(stopped)?;
     // Resources the plan does not have go by listing; the planned ones through the graph.
-    let sweep = match K::sweep(&session, &owner, obj, None, &plan, &mut seen.operations).await {
-        Ok(s) => s,
-        Err(e) => {
-            let e = Error::azure("delete resources the plan does not have", e);
-            return blocked_deleting::<K>(ctx, obj, &previous, e).await;
-        }
-    };
-
-    let (nodes, mut states) = deletion_graph(&plan, &seen);
-    let mut problems: Vec<Problem> = Vec::new();
-    // Foreign containers in use are kept for good, and said so.
-    for s in plan.iter().filter(|s| s.container) {
-        if states.get(&s.key) == Some(&NodeState::NotOwned) {
-            problems.push(Problem::KeptNotOurs { label: s.label() });
-        }
-    }
-    let hold_key = |step: &str| id.hold_key(obj, &format!("delete/{step}"));
-    let holds = Holds {
-        gate: &ctx.retries,
-        key: &hold_key,
+    let sweep = kind
+        .sweep(&session, &owner, obj, None, &plan, &mut seen.operations)
+        .await
+        .map_err(|e| stopped(Error::azure("delete resources the plan does not have", e)))?;
+    let holds = ObjectHolds {
+        holds: &ctx.holds,
+        prefix: format!("{}delete/", K::IDENTITY.holds_prefix(obj)),
         now: std::time::Instant::now(),
     };
-    let mut to_delete: Vec<&Planned<K::Part, K::Extra>> = Vec::new();
-    let mut held_wait: Option<Duration> = None;
-    for key in due(&plan, &nodes, &states, !sweep.pending.is_empty()) {
-        let Some(s) = plan.iter().find(|s| s.key == key) else {
-            continue;
-        };
-        // Only what this pass saw with our uid tag (deletion_graph made the rest NotOwned,
-        // which next_deletes never returns); checked again here because it is the one rule
-        // that must never break.
-        if !seen.observation(&s.key).owned {
-            continue;
+    let mut round = Round::new(&plan, &seen);
+    round
+        .choose(&cx, &plan, &seen, &sweep, &holds)
+        .await
+        .map_err(stopped)?;
+    round.delete(&cx, &mut seen, &holds).await;
+    round.note_failures(&plan);
+    finish::<K>(obj, ctx, previous, &plan, &seen, &sweep, round).await
+}
+
+/// One pass's deletions: the deletion graph and its states, what is due, and why something
+/// is still there.
+struct Round<'p, P, X> {
+    nodes: Vec<Node<String>>,
+    states: BTreeMap<String, NodeState>,
+    to_delete: Vec<&'p Planned<P, X>>,
+    problems: Vec<Problem>,
+    started: Vec<String>,
+    held_wait: Option<Duration>,
+}
+
+impl<'p, P, X> Round<'p, P, X> {
+    fn new(plan: &'p [Planned<P, X>], seen: &Observed) -> Self {
+        let (nodes, states) = deletion_graph(plan, seen);
+        // Foreign containers in use are kept for good, and said so.
+        let problems = plan
+            .iter()
+            .filter(|s| s.container && states.get(&s.key) == Some(&NodeState::NotOwned))
+            .map(|s| Problem::KeptNotOurs { label: s.label() })
+            .collect();
+        Round {
+            nodes,
+            states,
+            to_delete: Vec::new(),
+            problems,
+            started: Vec::new(),
+            held_wait: None,
         }
-        if s.container {
-            let cid = s.step.id(session.subscription_id());
-            let foreign = foreign_inside(&session, &owner, &cid)
-                .await
-                .map_err(|e| Error::azure(format!("list {}", s.label()), e));
-            let foreign = match foreign {
-                Ok(f) => f,
-                Err(e) => return blocked_deleting::<K>(ctx, obj, &previous, e).await,
-            };
-            if !foreign.is_empty() {
-                problems.push(Problem::KeptForeignInside {
-                    label: s.label(),
-                    foreign,
-                });
-                continue;
-            }
-        }
-        to_delete.push(s);
-    }
-    // A DELETE Azure refused waits for its hold, like a refused PUT, instead of going out again
-    // on every pass.
-    let (to_delete, held) = hold_back(to_delete, |s| s.key.as_str(), &holds);
-    for (s, wait, message) in held {
-        held_wait = Some(held_wait.map_or(wait, |w| w.min(wait)));
-        problems.push(Problem::Refused {
-            label: s.label(),
-            message,
-        });
-    }
-    let mut deletes = Vec::with_capacity(to_delete.len());
-    for s in to_delete {
-        let cx = &cx;
-        deletes.push(async move { (s, s.step.delete(cx).await) });
-    }
-    let results: Vec<super::plan::StepOutcome<'_, K::Part, K::Extra>> = stream::iter(deletes)
-        .buffer_unordered(PARALLEL_CALLS)
-        .collect()
-        .await;
-    let mut started = Vec::new();
-    for (s, r) in results {
-        match r {
-            Ok(handle) => {
-                holds.gate.succeeded(&hold_key(&s.key));
-                if let Some(h) = handle {
-                    seen.operations.push(operations::from_handle(&h));
-                }
-                states.insert(s.key.clone(), NodeState::Busy);
-                started.push(s.label());
-            }
-            Err(e) => {
-                let (wait, message) = holds.refused(&s.key, &e.to_string(), e.retry_class());
-                held_wait = Some(held_wait.map_or(wait, |w| w.min(wait)));
-                problems.push(Problem::Refused {
-                    label: s.label(),
-                    message,
-                });
-            }
-        }
-    }
-    for s in &plan {
-        if let Some(NodeState::Failed(message)) = states.get(&s.key) {
-            problems.push(Problem::Failed {
-                label: s.label(),
-                message: message.clone(),
-            });
-        }
-    }
-    let mut notes = Vec::new();
-    if !started.is_empty() {
-        notes.push(Note {
-            type_: EventType::Normal,
-            reason: "Deleting",
-            action: "Delete",
-            message: format!("deleting {}", started.join(", ")),
-        });
     }
 
-    let kept: Vec<&Problem> = problems.iter().filter(|p| p.is_kept()).collect();
-    let kept_keys: Vec<&str> = plan
-        .iter()
-        .filter(|s| {
-            kept.iter().any(|p| match p {
-                Problem::KeptForeignInside { label, .. } | Problem::KeptNotOurs { label } => {
-                    *label == s.label()
+    fn hold(&mut self, wait: Duration) {
+        self.held_wait = Some(self.held_wait.map_or(wait, |w| w.min(wait)));
+    }
+
+    /// The steps to DELETE now: due in the graph, seen with our uid tag, a container only
+    /// when it holds nothing foreign, and not held after a refusal.
+    async fn choose(
+        &mut self,
+        cx: &StepCtx<'_>,
+        plan: &'p [Planned<P, X>],
+        seen: &Observed,
+        sweep: &Sweep,
+        holds: &ObjectHolds<'_>,
+    ) -> Result<(), Error> {
+        let mut chosen = Vec::new();
+        for key in due(plan, &self.nodes, &self.states, !sweep.pending.is_empty()) {
+            let Some(s) = plan.iter().find(|s| s.key == key) else {
+                continue;
+            };
+            // Only what this pass saw with our uid tag (deletion_graph made the rest NotOwned,
+            // which next_deletes never returns); checked again here because it is the one rule
+            // that must never break.
+            if !seen.observation(&s.key).owned {
+                continue;
+            }
+            if s.container {
+                let cid = s.step.id(cx.session.subscription_id());
+                let foreign = foreign_inside(cx.session, cx.owner, &cid)
+                    .await
+                    .map_err(|e| Error::azure(format!("list {}", s.label()), e))?;
+                if !foreign.is_empty() {
+                    self.problems.push(Problem::KeptForeignInside {
+                        label: s.label(),
+                        foreign,
+                    });
+                    continue;
                 }
-                _ => false,
-            })
-        })
-        .map(|s| s.key.as_str())
-        .collect();
-    let left: Vec<Node<String>> = nodes
-        .iter()
-        .filter(|n| !kept_keys.contains(&n.key.as_str()))
-        .cloned()
-        .collect();
-    let done =
-        seen.operations.is_empty() && sweep.pending.is_empty() && graph::all_gone(&left, &states);
-    if done {
-        for p in &kept {
-            notes.push(Note {
-                type_: match p {
-                    Problem::KeptNotOurs { .. } => EventType::Normal,
-                    _ => EventType::Warning,
-                },
-                reason: "ResourceGroupKept",
-                action: "Delete",
-                message: p.message(),
+            }
+            chosen.push(s);
+        }
+        // A DELETE Azure refused waits for its hold, like a refused PUT, instead of going out
+        // again on every pass.
+        let (send, held) = split_held(chosen, |s| s.key.as_str(), holds);
+        for (s, wait, failure) in held {
+            self.hold(wait);
+            self.problems.push(Problem::Refused {
+                label: s.label(),
+                message: failure.message,
             });
         }
-        notes.push(Note {
+        self.to_delete = send;
+        Ok(())
+    }
+
+    /// Sends the DELETEs in parallel; records the operations they start.
+    async fn delete(&mut self, cx: &StepCtx<'_>, seen: &mut Observed, holds: &ObjectHolds<'_>) {
+        let to_delete = std::mem::take(&mut self.to_delete);
+        for (s, r) in act::send(cx, to_delete, seen, Write::Delete).await {
+            match r {
+                Ok(handle) => {
+                    holds.succeeded(&s.key);
+                    if let Some(h) = handle {
+                        seen.operations.push(operations::from_handle(&h));
+                    }
+                    self.states.insert(s.key.clone(), NodeState::Busy);
+                    self.started.push(s.label());
+                }
+                Err(e) => {
+                    let (wait, failure) = holds.failed(&s.key, &e.failure(), HoldSource::Write);
+                    self.hold(wait);
+                    self.problems.push(Problem::Refused {
+                        label: s.label(),
+                        message: failure.message,
+                    });
+                }
+            }
+        }
+    }
+
+    fn note_failures(&mut self, plan: &[Planned<P, X>]) {
+        for s in plan {
+            if let Some(NodeState::Failed(f)) = self.states.get(&s.key) {
+                self.problems.push(Problem::Failed {
+                    label: s.label(),
+                    message: f.message.clone(),
+                });
+            }
+        }
+    }
+
+    /// The nodes still to go: every node but those kept for good.
+    fn left(&self, plan: &[Planned<P, X>]) -> Vec<Node<String>> {
+        let kept: Vec<&str> = self
+            .problems
+            .iter()
+            .filter_map(|p| match p {
+                Problem::KeptForeignInside { label, .. } | Problem::KeptNotOurs { label } => {
+                    Some(label.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        let kept_keys: Vec<&str> = plan
+            .iter()
+            .filter(|s| kept.contains(&s.label().as_str()))
+            .map(|s| s.key.as_str())
+            .collect();
+        self.nodes
+            .iter()
+            .filter(|n| !kept_keys.contains(&n.key.as_str()))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The Events of a deletion that is done: what was kept, and that it is done.
+fn done_notes(problems: &[Problem]) -> Vec<Note> {
+    problems
+        .iter()
+        .filter(|p| p.is_kept())
+        .map(|p| Note {
+            type_: match p {
+                Problem::KeptNotOurs { .. } => EventType::Normal,
+                _ => EventType::Warning,
+            },
+            reason: "ResourceGroupKept",
+            action: "Delete",
+            message: p.message(),
+        })
+        .chain([Note {
             type_: EventType::Normal,
             reason: "Deleted",
             action: "Delete",
             message: "every Azure resource azop created for this object is gone".to_string(),
+        }])
+        .collect()
+}
+
+/// Done: the finalizer goes. Else: the status says what is left and why, and the pass comes
+/// back at the soonest of an operation's poll and a held retry (2 s while deleting, 10 s
+/// while something blocks: a failed resource needs Azure's time).
+async fn finish<K: Kind>(
+    obj: &K::Object,
+    ctx: &Context,
+    previous: &K::Status,
+    plan: &[Planned<K::Part, K::Extra>],
+    seen: &Observed,
+    sweep: &Sweep,
+    round: Round<'_, K::Part, K::Extra>,
+) -> Result<PassOutcome, Halt> {
+    let mut notes = Vec::new();
+    if !round.started.is_empty() {
+        notes.push(Note {
+            type_: EventType::Normal,
+            reason: "Deleting",
+            action: "Delete",
+            message: format!("deleting {}", round.started.join(", ")),
         });
+    }
+    let left = round.left(plan);
+    let done = seen.operations.is_empty()
+        && sweep.pending.is_empty()
+        && graph::all_gone(&left, &round.states);
+    if done {
+        notes.extend(done_notes(&round.problems));
         status::publish::<K>(ctx, obj, notes).await;
-        finalizer::remove(&ctx.client, obj, id.finalizer).await?;
-        ctx.retries.forget(&id.holds_prefix(obj));
-        return Ok(Verdict::Done(Action::await_change()));
+        finalizer::remove(&ctx.client, obj, K::IDENTITY.finalizer)
+            .await
+            .map_err(Halt::Fail)?;
+        ctx.holds.forget(&K::IDENTITY.all_holds_prefix(obj));
+        return Ok(PassOutcome::Done(Action::await_change()));
     }
     status::publish::<K>(ctx, obj, notes).await;
-
     let remaining: Vec<String> = plan
         .iter()
         .filter(|s| left.iter().any(|n| n.key == s.key))
         .filter(|s| {
             !matches!(
-                states.get(&s.key),
+                round.states.get(&s.key),
                 None | Some(NodeState::Absent | NodeState::NotOwned)
             )
         })
         .map(|s| s.label())
         .chain(sweep.pending.iter().cloned())
         .collect();
-    let blocked = problems.iter().any(|p| !p.is_kept());
-    let next = deleting_status::<K>(
-        &previous,
+    // Something not kept for good is in the way: the condition says `DeleteBlocked`.
+    let held_up = round.problems.iter().any(|p| !p.is_kept());
+    let next = deleting_status(
+        previous,
         obj.meta().generation,
-        if blocked { "DeleteBlocked" } else { "Deleting" },
-        deleting_message(&remaining, &problems),
+        if held_up { "DeleteBlocked" } else { "Deleting" },
+        deleting_message(&remaining, &round.problems),
         Some(seen.operations.clone()),
     );
-    status::write::<K>(ctx, obj, &previous, &next).await?;
-    // The soonest of an operation's poll and a held retry; with neither, look again in 2 s
-    // while deleting, 10 s while something blocks (a failed resource: Azure needs time).
+    status::write::<K>(ctx, obj, previous, &next).await?;
     let wait = [
         (!seen.operations.is_empty()).then(|| seen.next_poll.unwrap_or(Duration::from_secs(2))),
-        held_wait,
+        round.held_wait,
     ]
     .into_iter()
     .flatten()
     .min()
-    .unwrap_or(if blocked {
+    .unwrap_or(if held_up {
         Duration::from_secs(10)
     } else {
         Duration::from_secs(2)
     });
-    Ok(Verdict::Done(Action::requeue(wait.clamp(
+    Ok(PassOutcome::Done(Action::requeue(wait.clamp(
         Duration::from_millis(500),
         ctx.settings.max_poll_interval,
     ))))
@@ -524,12 +552,9 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::time::Instant;
 
     use super::*;
-    use crate::backoff::RetryClass;
     use crate::engine::Observation;
-    use crate::engine::holds::RetryGate;
     use crate::testing::{absent, found, node, ours};
 
     /// rg ─┬─ nsg ─ vnet ─┐
@@ -638,32 +663,6 @@ mod tests {
         assert!(nodes.iter().all(|n| n.key != "rg"));
         let nsg = nodes.iter().find(|n| n.key == "nsg").expect("nsg");
         assert!(nsg.deps.is_empty(), "{:?}", nsg.deps);
-    }
-
-    /// Before the engine, a refused DELETE went out again on every pass (about once a second,
-    /// since every status write woke the object). Now it waits for its hold, as a PUT does.
-    #[test]
-    fn a_refused_delete_is_held_then_retried_once() {
-        let gate = RetryGate::default();
-        let key = |k: &str| format!("uid/1/delete/{k}");
-        let t0 = Instant::now();
-        let at = |now| Holds {
-            gate: &gate,
-            key: &key,
-            now,
-        };
-        let (wait, _) = at(t0).refused("nic", "NicInUse: attached", RetryClass::Busy);
-        assert_eq!(wait, Duration::from_secs(5));
-        let due = || vec!["nic".to_string(), "lb".to_string()];
-        let (send, held) = hold_back(due(), |k| k.as_str(), &at(t0 + Duration::from_secs(1)));
-        assert_eq!(send, vec!["lb"]);
-        assert_eq!(held.len(), 1);
-        assert_eq!(held[0].0, "nic");
-        assert_eq!(held[0].1, Duration::from_secs(4));
-        assert!(held[0].2.contains("NicInUse"));
-        let (send, held) = hold_back(due(), |k| k.as_str(), &at(t0 + Duration::from_secs(5)));
-        assert_eq!(send, vec!["nic", "lb"]);
-        assert!(held.is_empty());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::retry::Failure;
+
 /// What a reconcile knows about one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NodeState {
@@ -20,8 +22,8 @@ pub enum NodeState {
     Busy,
     /// In Azure, but without this object's uid tag: never written or deleted.
     NotOwned,
-    /// The last operation on it failed; the message is Azure's.
-    Failed(String),
+    /// The last operation on it failed (Azure's class, code and message, or the step's own).
+    Failed(Failure),
 }
 
 /// A node of the graph: a key and the keys it depends on.

@@ -36,18 +36,19 @@ impl Identity {
         )
     }
 
-    /// The key of one step's retry hold: per object uid and generation, so a spec change
-    /// lets every write through at once.
-    pub fn hold_key<K: Resource>(&self, obj: &K, step: &str) -> String {
+    /// The prefix of the retry holds of `obj`'s steps: per object uid and generation, so a
+    /// spec change lets every write through at once.
+    pub fn holds_prefix<K: Resource>(&self, obj: &K) -> String {
         format!(
-            "{}/{}/{step}",
+            "{}/{}/",
             obj.uid().unwrap_or_default(),
             obj.meta().generation.unwrap_or_default()
         )
     }
 
-    /// The prefix of every hold of `obj` (to forget them when it is gone).
-    pub fn holds_prefix<K: Resource>(&self, obj: &K) -> String {
+    /// The prefix of every hold of `obj`, whatever the generation (to forget them when it is
+    /// gone).
+    pub fn all_holds_prefix<K: Resource>(&self, obj: &K) -> String {
         format!("{}/", obj.uid().unwrap_or_default())
     }
 }

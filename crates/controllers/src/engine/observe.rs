@@ -12,6 +12,7 @@ use super::operations::Polled;
 use super::plan::{Ownership, Planned};
 use super::step::{Observation, StepCtx, StepError};
 use crate::error::Error;
+use crate::retry::Failure;
 
 /// Everything one pass learned, per graph key.
 pub struct Observed {
@@ -28,16 +29,7 @@ pub struct Observed {
 
 impl Observed {
     pub fn observation(&self, key: &str) -> &Observation {
-        static EMPTY: Observation = Observation {
-            exists: false,
-            owned: false,
-            provisioning_state: None,
-            drift: Vec::new(),
-            raw: None,
-            poll_after: None,
-            failure: None,
-        };
-        self.observations.get(key).unwrap_or(&EMPTY)
+        self.observations.get(key).unwrap_or(&super::step::ABSENT)
     }
 }
 
@@ -46,7 +38,7 @@ pub fn state_of(
     ownership: Ownership,
     obs: &Observation,
     busy: bool,
-    failure: Option<&String>,
+    failure: Option<&Failure>,
 ) -> NodeState {
     if busy {
         return NodeState::Busy;
@@ -65,11 +57,10 @@ pub fn state_of(
     }
     if obs.failed() {
         return NodeState::Failed(match &obs.failure {
-            Some((message, _)) => message.clone(),
-            None => format!(
-                "provisioningState is {}",
-                obs.provisioning_state.clone().unwrap_or_default()
-            ),
+            Some(f) => f.clone(),
+            None => {
+                Failure::provisioning_state(obs.provisioning_state.as_deref().unwrap_or_default())
+            }
         });
     }
     if !obs.succeeded() {
@@ -145,9 +136,9 @@ mod tests {
 
     #[test]
     fn states_follow_ownership_and_provisioning() {
-        let failed = "Conflict: busy".to_string();
+        let failed = Failure::transient("Conflict: busy");
         let absent = Observation::default();
-        let cases: Vec<(Ownership, Observation, bool, Option<&String>, NodeState)> = vec![
+        let cases: Vec<(Ownership, Observation, bool, Option<&Failure>, NodeState)> = vec![
             (
                 Ownership::Owned,
                 absent.clone(),
@@ -204,7 +195,7 @@ mod tests {
                 seen(true, Some("Failed")),
                 false,
                 None,
-                NodeState::Failed("provisioningState is Failed".into()),
+                NodeState::Failed(Failure::provisioning_state("Failed")),
             ),
             (
                 Ownership::Owned,

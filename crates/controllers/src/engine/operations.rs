@@ -12,13 +12,14 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 
 use super::PARALLEL_CALLS;
+use crate::retry::Failure;
 
 /// What polling the recorded operations found.
 pub struct Polled {
     /// Still running: kept in status.
     pub running: Vec<ArmOperation>,
     /// Azure's error, by lower-case resource id, for operations that ended Failed.
-    pub failures: BTreeMap<String, String>,
+    pub failures: BTreeMap<String, Failure>,
     /// Shortest Retry-After among the running ones.
     pub next_poll: Option<Duration>,
 }
@@ -95,7 +96,7 @@ pub async fn poll(session: &ArmSession, ops: &[ArmOperation]) -> Polled {
             }
             Ok(PollOutcome::Succeeded { .. }) => {}
             Ok(PollOutcome::Failed(e)) => {
-                failures.insert(op.resource_id.to_ascii_lowercase(), e.to_string());
+                failures.insert(op.resource_id.to_ascii_lowercase(), Failure::operation(&e));
             }
             // The operation URL is gone (Azure forgets finished operations): what the resource
             // looks like now tells the rest.
@@ -178,7 +179,7 @@ mod tests {
             running,
             failures: failed
                 .iter()
-                .map(|f| (f.to_string(), "Failed".to_string()))
+                .map(|f| (f.to_string(), Failure::transient("Failed")))
                 .collect(),
             next_poll: Some(Duration::from_secs(7)),
         }

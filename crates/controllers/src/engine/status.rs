@@ -3,7 +3,7 @@
 
 use std::fmt::Debug;
 
-use azop_api::v1alpha1::Phase;
+use azop_api::v1alpha1::{HasAzureStatus, Phase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -12,12 +12,20 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Kind;
-use super::act::Note;
-use crate::conditions::{self, Observation as Cond, Status};
+use super::{Kind, Stop};
+use crate::conditions::{self, Cond, Status};
 use crate::context::Context;
 use crate::error::Error;
 use crate::events;
+
+/// An Event a pass asks for (published after its writes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub type_: EventType,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub message: String,
+}
 
 pub fn now() -> Time {
     Time(Timestamp::now())
@@ -97,8 +105,8 @@ pub async fn write<K: Kind>(
         .await
         .map_err(|e| Error::kube(format!("write status of {}", id.object_key(obj)), e))?;
     for c in transitions(
-        &K::azure(previous).common.conditions,
-        &K::azure(next).common.conditions,
+        &previous.azure().common.conditions,
+        &next.azure().common.conditions,
     ) {
         let (type_, action) = if c.status == "True" {
             (EventType::Normal, "Ready")
@@ -111,41 +119,35 @@ pub async fn write<K: Kind>(
     Ok(())
 }
 
-/// The status of a pass stopped before any write: `Ready=False` with `reason` and `message`,
-/// the part conditions kept as they were. Pure.
-pub fn blocked_status<K: Kind>(
-    previous: &K::Status,
+/// The status of a pass stopped before any write: `Ready=False` with the stop's reason and
+/// message, the part conditions kept as they were. Pure.
+pub fn stopped_status<S: HasAzureStatus + Clone>(
+    previous: &S,
     generation: Option<i64>,
-    reason: &str,
-    message: &str,
-    phase: Option<Phase>,
+    stop: &Stop,
     now: &Time,
-) -> K::Status {
-    let before = K::azure(previous);
-    let mut observations = vec![Cond::new("Ready", Status::False, reason, message)];
+) -> S {
+    let before = previous.azure();
+    let mut observations = vec![Cond::new(
+        "Ready",
+        Status::False,
+        stop.reason,
+        &stop.message,
+    )];
     observations.extend(
         before
             .common
             .conditions
             .iter()
             .filter(|c| c.type_ != "Ready")
-            .map(|c| Cond {
-                type_: c.type_.clone(),
-                status: match c.status.as_str() {
-                    "True" => Status::True,
-                    "False" => Status::False,
-                    _ => Status::Unknown,
-                },
-                reason: c.reason.clone(),
-                message: c.message.clone(),
-            }),
+            .map(Cond::from_condition),
     );
     let mut next = previous.clone();
-    let common = &mut K::azure_mut(&mut next).common;
+    let common = &mut next.azure_mut().common;
     common.conditions =
         conditions::merge(&before.common.conditions, &observations, generation, now);
     common.observed_generation = generation;
-    common.phase = Some(phase.unwrap_or(match before.common.phase {
+    common.phase = Some(stop.phase.unwrap_or(match before.common.phase {
         Some(Phase::Running | Phase::Updating) => Phase::Updating,
         Some(Phase::Failed) | None => Phase::Pending,
         Some(p) => p,
@@ -155,40 +157,32 @@ pub fn blocked_status<K: Kind>(
 
 /// Reports a pass stopped before any write, with a Warning Event when `Ready` stays False
 /// but for a new reason (a flip already has its own Event).
-pub async fn report_blocked<K: Kind>(
+pub async fn report_stop<K: Kind>(
     ctx: &Context,
     obj: &K::Object,
     previous: &K::Status,
-    reason: &str,
-    message: &str,
-    phase: Option<Phase>,
+    stop: &Stop,
 ) -> Result<(), Error> {
-    let next = blocked_status::<K>(
-        previous,
-        obj.meta().generation,
-        reason,
-        message,
-        phase,
-        &now(),
-    );
+    let next = stopped_status(previous, obj.meta().generation, stop, &now());
     write::<K>(ctx, obj, previous, &next).await?;
-    let ready = K::azure(previous)
+    let ready = previous
+        .azure()
         .common
         .conditions
         .iter()
         .find(|c| c.type_ == "Ready");
     if let Some(c) = ready
         && c.status == "False"
-        && (c.message != message || c.reason != reason)
+        && (c.message != stop.message || c.reason != stop.reason)
     {
         events::publish(
             ctx,
             K::IDENTITY.reporter,
             obj,
             EventType::Warning,
-            reason,
+            stop.reason,
             "Reconcile",
-            message.to_string(),
+            stop.message.clone(),
         )
         .await;
     }
@@ -198,11 +192,11 @@ pub async fn report_blocked<K: Kind>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::azure_cluster::AzureClusterKind;
+    use crate::retry::RetryClass;
     use crate::testing::{at, condition, status_in};
 
     #[test]
-    fn a_blocked_pass_explains_itself_in_ready_and_keeps_the_parts() {
+    fn a_stopped_pass_explains_itself_in_ready_and_keeps_the_parts() {
         let table: Vec<(Option<Phase>, Option<Phase>, Phase)> = vec![
             (None, None, Phase::Pending),
             (Some(Phase::Provisioning), None, Phase::Provisioning),
@@ -221,14 +215,13 @@ mod tests {
                 ],
             );
             previous.azure.common.phase = before;
-            let next = blocked_status::<AzureClusterKind>(
-                &previous,
-                Some(2),
+            let mut stop = Stop::new(
                 "MissingReference",
                 "Secret ns/creds does not exist",
-                asked,
-                &at(5_000),
+                RetryClass::WaitForReference,
             );
+            stop.phase = asked;
+            let next = stopped_status(&previous, Some(2), &stop, &at(5_000));
             assert_eq!(next.azure.common.phase, Some(want), "{before:?} {asked:?}");
             assert_eq!(next.azure.common.observed_generation, Some(2));
             let ready = &next.azure.common.conditions[0];

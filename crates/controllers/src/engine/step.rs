@@ -5,8 +5,10 @@
 //! only through the provider's pure `desired`/`diff` and its PUT/DELETE calls. A custom step
 //! (a VHD copy, a credentials read, a Secret written to Kubernetes) implements [`Step`]
 //! itself, with the same contract: observe without side effects, put and delete idempotently,
-//! hand back an operation handle instead of waiting. The engine reads every step once, then
-//! writes only the steps the graph says to — so a steady-state resync is reads only.
+//! hand back an operation handle instead of waiting. What a write needs from Azure comes to
+//! it as the pass's [`Observation`] of the step (and, for another resource, the observer's
+//! answer of this pass), never from state the step kept. The engine reads every step once,
+//! then writes only the steps the graph says to — so a steady-state resync is reads only.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,8 +19,8 @@ use azop_provider::{ArmSession, AzureError, Difference, LroHandle, Owner, RawRes
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::backoff::RetryClass;
 use crate::error::Error;
+use crate::retry::Failure;
 
 /// Where observations come from. One GET per resource today; a subscription-wide cache of ARM
 /// list calls can implement this later and serve every controller without touching them.
@@ -72,7 +74,8 @@ pub struct StepCtx<'a> {
     pub namespace: &'a str,
 }
 
-/// A step's failure: Azure's (classified by the provider's one table) or Kubernetes'.
+/// A step's failure: Azure's (classified by the provider's one table), Kubernetes', or a
+/// custom step's own.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     #[error(transparent)]
@@ -83,19 +86,25 @@ pub enum StepError {
         #[source]
         source: Box<kube::Error>,
     },
-    /// A custom step that cannot write yet, or cannot as the spec stands (bootstrap data over
-    /// Azure's size limit, a workload cluster not reachable for a fresh join token).
+    /// The step cannot write as the spec (or what the user keeps) stands: bootstrap data
+    /// over Azure's size limit, a CA Secret that is not a CA.
     #[error("{message}")]
-    Blocked { message: String, retry: RetryClass },
+    InvalidSpec { message: String },
+    /// The step cannot write yet: something it needs is not there (the endpoint's address,
+    /// a workload cluster that answers for a fresh join token).
+    #[error("{message}")]
+    NotReady { message: String },
 }
 
 impl StepError {
-    /// How a write that failed this way is held back.
-    pub fn retry_class(&self) -> RetryClass {
+    /// The failure, typed, as holds keep it and conditions show it.
+    pub fn failure(&self) -> Failure {
         match self {
-            StepError::Azure(e) => RetryClass::from(e.retry()),
-            StepError::Kube { .. } => RetryClass::Transient,
-            StepError::Blocked { retry, .. } => *retry,
+            StepError::Azure(e) => Failure::azure(e),
+            StepError::Kube { .. } | StepError::NotReady { .. } => {
+                Failure::transient(self.to_string())
+            }
+            StepError::InvalidSpec { message } => Failure::invalid(None, message.clone()),
         }
     }
 
@@ -107,13 +116,11 @@ impl StepError {
                 action: format!("{}: {a}", action.into()),
                 source,
             },
-            StepError::Blocked { message, retry } => match retry {
-                RetryClass::InvalidSpec => Error::InvalidSpec {
-                    message: format!("{}: {message}", action.into()),
-                },
-                _ => Error::MissingReference {
-                    message: format!("{}: {message}", action.into()),
-                },
+            StepError::InvalidSpec { message } => Error::InvalidSpec {
+                message: format!("{}: {message}", action.into()),
+            },
+            StepError::NotReady { message } => Error::MissingReference {
+                message: format!("{}: {message}", action.into()),
             },
         }
     }
@@ -135,10 +142,43 @@ pub struct Observation {
     /// Why a failed resource failed, when the step knows more than `provisioningState is
     /// Failed` (a copy's status description, a VHD that is not fixed), and how its retry is
     /// held.
-    pub failure: Option<(String, RetryClass)>,
+    pub failure: Option<Failure>,
 }
 
+/// Nothing there: what a step not read this pass counts as.
+pub static ABSENT: Observation = Observation {
+    exists: false,
+    owned: false,
+    provisioning_state: None,
+    drift: Vec::new(),
+    raw: None,
+    poll_after: None,
+    failure: None,
+};
+
 impl Observation {
+    /// A resource that exists, as ARM returned it (`raw`): its provisioning state read from
+    /// it, `drift` when it is ours.
+    pub fn found(owned: bool, drift: Vec<Difference>, raw: Option<Value>) -> Self {
+        Observation {
+            exists: true,
+            owned,
+            provisioning_state: raw.as_ref().and_then(provisioning_state),
+            drift,
+            raw,
+            poll_after: None,
+            failure: None,
+        }
+    }
+
+    /// The raw resource read back into the provider's typed model (what a write that depends
+    /// on what runs is computed from). `None` when absent or unreadable.
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        self.raw
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
     /// Provisioned: no state means Succeeded, as in ARM.
     pub fn succeeded(&self) -> bool {
         self.exists
@@ -178,10 +218,19 @@ pub trait Step: Send + Sync {
     }
     /// What exists now. No side effects.
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError>;
-    /// Create or update to the desired state. `Some(handle)` when an operation is under way.
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError>;
-    /// Delete. The engine calls it only after this pass observed the step as ours.
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError>;
+    /// Create or update to the desired state, given what this pass observed of the step.
+    /// `Some(handle)` when an operation is under way.
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError>;
+    /// Delete. The engine calls it only after this pass observed the step as ours (`seen`).
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError>;
 }
 
 /// A provider resource module with its key and spec.
@@ -242,22 +291,22 @@ where
         } else {
             Vec::new()
         };
-        Ok(Observation {
-            exists: true,
-            owned,
-            provisioning_state: raw.as_ref().and_then(provisioning_state),
-            drift,
-            raw,
-            poll_after: None,
-            failure: None,
-        })
+        Ok(Observation::found(owned, drift, raw))
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(resources::put_desired::<R>(cx.session, &self.key, &self.spec, cx.owner).await?)
     }
 
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(resources::delete_observed::<R>(cx.session, &self.key).await?)
     }
 }

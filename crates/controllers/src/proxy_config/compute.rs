@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::ResourceExt;
 
 use super::inherit;
-use crate::conditions::{self, Observation, Status};
+use crate::conditions::{self, Cond, Status};
 
 /// Most consumers listed in status: a namespace with thousands of injected workloads must not
 /// grow the object towards etcd's size limit. The count is in the Ready message.
@@ -123,7 +123,7 @@ pub struct Transition {
 /// status and reason did not change: repeats are not news).
 pub fn report(
     p: &ProxyConfig,
-    parts: &[Observation],
+    parts: &[Cond],
     mut consumers: Vec<ProxyConsumer>,
     now: &Time,
 ) -> (ProxyConfigStatus, Option<Transition>) {
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn ready_flips_produce_one_event_each() {
         let mut p = proxy("a", "corp", false);
-        let good = [Observation::new("SpecValid", Status::True, "Valid", "")];
+        let good = [Cond::new("SpecValid", Status::True, "Valid", "")];
         let (status, ev) = report(&p, &good, vec![], &at(10));
         assert_eq!(status.common.phase, Some(Phase::Running));
         assert_eq!(status.common.observed_generation, Some(3));
@@ -238,7 +238,7 @@ mod tests {
         let (status, ev) = report(&p, &good, vec![], &at(20));
         assert_eq!(ev, None, "unchanged Ready publishes nothing");
         p.status = Some(status);
-        let bad = [Observation::new(
+        let bad = [Cond::new(
             "DefaultUnique",
             Status::False,
             "MultipleDefaults",
@@ -269,7 +269,7 @@ mod tests {
                 no_proxy: vec![],
             })
             .collect();
-        let good = [Observation::new("SpecValid", Status::True, "Valid", "")];
+        let good = [Cond::new("SpecValid", Status::True, "Valid", "")];
         let (status, _) = report(&p, &good, many, &at(1));
         assert_eq!(status.consumers.len(), MAX_CONSUMERS);
         let ready = status.common.conditions.last().expect("ready");

@@ -9,6 +9,8 @@
 //! - [`ca`]: reading the CA from its Secret/ConfigMap, keeping the bundle ConfigMap pods
 //!   mount (I/O).
 //! - [`reconcile`]: one pass (I/O).
+//! - [`inject`]: the mutating webhook's decisions for labelled pods and workloads (pure; the
+//!   operator binary serves them).
 //!
 //! A ProxyConfig has no finalizer: nothing outside Kubernetes belongs to it, and the bundle
 //! ConfigMap carries an owner reference, so the garbage collector removes it.
@@ -16,6 +18,7 @@
 pub mod ca;
 pub mod compute;
 pub mod inherit;
+pub mod inject;
 pub mod reconcile;
 pub mod resolve;
 pub mod validate;

@@ -13,7 +13,8 @@ use kube::runtime::events::EventType;
 use super::{ProxyContext, ca, compute, validate};
 use crate::engine::status;
 use crate::error::Error;
-use crate::{backoff, events};
+use crate::events;
+use crate::retry::PassOutcome;
 
 pub const KIND: &str = "ProxyConfig";
 pub const MANAGER: &str = "proxyconfigs.azop.dev";
@@ -23,38 +24,21 @@ pub async fn reconcile(obj: Arc<ProxyConfig>, pctx: Arc<ProxyContext>) -> Result
     let started = std::time::Instant::now();
     let result = apply(&obj, &pctx).await;
     let ctx = &pctx.ctx;
+    let label = if result.is_ok() { "ok" } else { "error" };
     ctx.metrics
-        .duration
-        .get_or_create(&crate::metrics::ControllerLabel {
-            controller: CONTROLLER,
-        })
-        .observe(started.elapsed().as_secs_f64());
-    ctx.metrics
-        .reconciles
-        .get_or_create(&crate::metrics::ReconcileLabels {
-            controller: CONTROLLER,
-            result: if result.is_ok() { "ok" } else { "error" },
-        })
-        .inc();
+        .record_pass(CONTROLLER, label, started.elapsed());
     if result.is_ok() {
-        ctx.failures.succeeded(&object_key(&obj));
+        ctx.backoff.succeeded(&object_key(&obj));
     }
     result
 }
 
 pub fn error_policy(obj: Arc<ProxyConfig>, err: &Error, pctx: Arc<ProxyContext>) -> Action {
     let ctx = &pctx.ctx;
-    ctx.metrics
-        .errors
-        .get_or_create(&crate::metrics::ErrorLabels {
-            controller: CONTROLLER,
-            class: err.reason(),
-        })
-        .inc();
-    let failures = ctx.failures.failed(&object_key(&obj));
-    let delay = backoff::delay(err.retry_class(), failures);
-    tracing::warn!(object = %object_key(&obj), error = %err.chain(), ?delay, "reconcile failed");
-    Action::requeue(delay)
+    ctx.metrics.record_error(CONTROLLER, err.class_label());
+    tracing::warn!(object = %object_key(&obj), error = %err.chain(), "reconcile failed");
+    ctx.backoff
+        .requeue(&object_key(&obj), PassOutcome::stopped(err.retry_class()))
 }
 
 fn object_key(obj: &ProxyConfig) -> String {

@@ -7,7 +7,7 @@ use azop_api::Validate;
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
 use kube::ResourceExt;
 
-use crate::conditions::{Observation, Status};
+use crate::conditions::{Cond, Status};
 
 pub const SPEC_VALID: &str = "SpecValid";
 pub const TRUSTED_CA_VALID: &str = "TrustedCAValid";
@@ -15,7 +15,7 @@ pub const DEFAULT_UNIQUE: &str = "DefaultUnique";
 
 /// `SpecValid`: the schema/CEL rules (the same `Validate` the CRD enforces, for servers
 /// without CEL) plus the noProxy entry grammar, which the schema only checks loosely.
-pub fn spec(p: &ProxyConfig) -> Observation {
+pub fn spec(p: &ProxyConfig) -> Cond {
     let mut problems = Vec::new();
     if let Err(e) = p.validate() {
         problems.push(e.to_string());
@@ -24,9 +24,9 @@ pub fn spec(p: &ProxyConfig) -> Observation {
         problems.push(e);
     }
     if problems.is_empty() {
-        Observation::new(SPEC_VALID, Status::True, "Valid", "the settings are valid")
+        Cond::new(SPEC_VALID, Status::True, "Valid", "the settings are valid")
     } else {
-        Observation::new(
+        Cond::new(
             SPEC_VALID,
             Status::False,
             "InvalidSpec",
@@ -165,14 +165,14 @@ pub enum CaSource {
 }
 
 /// `TrustedCAValid`, and the parsed bundle when there is one.
-pub fn trusted_ca(source: &CaSource, now_unix: i64) -> (Observation, Option<CaBundle>) {
+pub fn trusted_ca(source: &CaSource, now_unix: i64) -> (Cond, Option<CaBundle>) {
     match source {
         CaSource::NotSet => (
-            Observation::new(TRUSTED_CA_VALID, Status::True, "NotSet", "no trusted CA"),
+            Cond::new(TRUSTED_CA_VALID, Status::True, "NotSet", "no trusted CA"),
             None,
         ),
         CaSource::Missing(what) => (
-            Observation::new(
+            Cond::new(
                 TRUSTED_CA_VALID,
                 Status::False,
                 "MissingReference",
@@ -182,7 +182,7 @@ pub fn trusted_ca(source: &CaSource, now_unix: i64) -> (Observation, Option<CaBu
         ),
         CaSource::Found(pem) => match ca_bundle(pem) {
             Ok(b) if b.earliest_expiry < now_unix => (
-                Observation::new(
+                Cond::new(
                     TRUSTED_CA_VALID,
                     Status::False,
                     "Expired",
@@ -194,7 +194,7 @@ pub fn trusted_ca(source: &CaSource, now_unix: i64) -> (Observation, Option<CaBu
                 None,
             ),
             Ok(b) => (
-                Observation::new(
+                Cond::new(
                     TRUSTED_CA_VALID,
                     Status::True,
                     "Valid",
@@ -207,7 +207,7 @@ pub fn trusted_ca(source: &CaSource, now_unix: i64) -> (Observation, Option<CaBu
                 Some(b),
             ),
             Err(e) => (
-                Observation::new(TRUSTED_CA_VALID, Status::False, "InvalidCA", e),
+                Cond::new(TRUSTED_CA_VALID, Status::False, "InvalidCA", e),
                 None,
             ),
         },
@@ -222,12 +222,9 @@ fn show_time(unix: i64) -> String {
 
 /// `DefaultUnique`: a second `default: true` in the namespace is a condition on every one of
 /// them (each names the others), never a silent pick.
-pub fn default_unique(
-    p: &ProxyConfig,
-    all: &[impl std::ops::Deref<Target = ProxyConfig>],
-) -> Observation {
+pub fn default_unique(p: &ProxyConfig, all: &[impl std::ops::Deref<Target = ProxyConfig>]) -> Cond {
     if !p.spec.default {
-        return Observation::new(
+        return Cond::new(
             DEFAULT_UNIQUE,
             Status::True,
             "NotDefault",
@@ -241,14 +238,14 @@ pub fn default_unique(
         .filter(|n| *n != p.name_any())
         .collect();
     if others.is_empty() {
-        Observation::new(
+        Cond::new(
             DEFAULT_UNIQUE,
             Status::True,
             "NamespaceDefault",
             format!("the default of namespace {ns}"),
         )
     } else {
-        Observation::new(
+        Cond::new(
             DEFAULT_UNIQUE,
             Status::False,
             "MultipleDefaults",

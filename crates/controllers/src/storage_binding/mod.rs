@@ -6,8 +6,8 @@
 //! - [`plan`]: what should exist (pure).
 //! - [`steps`]: the custom steps (the VHD copy, the image from its blob, the DNS zone group).
 //! - [`report`]: status, conditions and the copy's Events (pure).
-//! - [`StorageBindingKind`] and [`run`]: the registration, the read-only prechecks, and the
-//!   wait for clusters still booting from the image before a delete.
+//! - [`StorageBindingKind`]: the registration (what wakes a binding), the read-only
+//!   prechecks, and the wait for clusters still booting from the image before a delete.
 
 pub mod names;
 pub mod plan;
@@ -17,34 +17,27 @@ pub mod steps;
 pub mod testing;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use azop_api::Validate;
 use azop_api::naming::STORAGE_BINDING_FINALIZER;
 use azop_api::v1alpha1::azure_cluster::AzureCluster;
 use azop_api::v1alpha1::storage_binding::{
     NetworkAccessMode, StorageBinding, StorageBindingStatus,
 };
-use azop_api::v1alpha1::{AzureScope, AzureStatus};
 use azop_provider::resources::ArmResource;
 use azop_provider::resources::blob_container::{BlobContainer, BlobContainerKey};
 use azop_provider::resources::storage_account::{StorageAccount, StorageAccountKey};
 use azop_provider::{ArmSession, AzureError, SecretString};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::{Config, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use serde_json::Value;
 
-use crate::backoff::RetryClass;
 use crate::context::Context;
-use crate::engine::{self, Blocker, Identity, Kind, ReportInput};
+use crate::engine::{Identity, Kind, Note, ReportInput, Stop, Watches};
 use crate::error::Error;
+use crate::retry::RetryClass;
 use plan::{Part, PlannedStep, Resolved};
 
 /// StorageBinding as the engine sees it.
@@ -53,13 +46,9 @@ pub struct StorageBindingKind;
 /// The subnet API version for the read-only checks.
 const NETWORK_API: &str = azop_provider::resources::network::API_VERSION;
 
-fn blocker(reason: &'static str, message: String) -> Blocker {
-    Blocker {
-        reason,
-        message,
-        retry: RetryClass::Busy,
-        floor: Duration::from_secs(30),
-    }
+/// A precheck's stop: the user fixes something in Azure, looked at again every 30 s.
+fn precheck_stop(reason: &'static str, message: String) -> Stop {
+    Stop::new(reason, message, RetryClass::Busy).with_floor(Duration::from_secs(30))
 }
 
 /// The subnets named by `VnetRestricted` (or `Private`) that are missing, or lack the
@@ -68,7 +57,7 @@ fn blocker(reason: &'static str, message: String) -> Blocker {
 async fn check_subnets(
     session: &ArmSession,
     sb: &StorageBinding,
-) -> Result<Option<Blocker>, AzureError> {
+) -> Result<Option<Stop>, AzureError> {
     let Some(access) = &sb.spec.network_access else {
         return Ok(None);
     };
@@ -102,7 +91,7 @@ async fn check_subnets(
         }
     }
     if !missing.is_empty() {
-        return Ok(Some(blocker(
+        return Ok(Some(precheck_stop(
             "SubnetNotFound",
             format!(
                 "subnet(s) {} do not exist: create them or correct spec.networkAccess; nothing was created",
@@ -111,7 +100,7 @@ async fn check_subnets(
         )));
     }
     if !no_endpoint.is_empty() {
-        return Ok(Some(blocker(
+        return Ok(Some(precheck_stop(
             "SubnetMissingServiceEndpoint",
             format!(
                 "subnet(s) {} have no Microsoft.Storage service endpoint, which VNet rules need: add Microsoft.Storage to each subnet's serviceEndpoints; nothing was created",
@@ -126,7 +115,7 @@ async fn check_subnets(
 async fn check_existing(
     session: &ArmSession,
     sb: &StorageBinding,
-) -> Result<Option<Blocker>, AzureError> {
+) -> Result<Option<Stop>, AzureError> {
     if names::generated_account(sb) {
         return Ok(None);
     }
@@ -149,7 +138,7 @@ async fn check_existing(
         .await?
         .is_none()
     {
-        return Ok(Some(blocker(
+        return Ok(Some(precheck_stop(
             "StorageAccountNotFound",
             format!(
                 "storage account {name} does not exist in resource group {} of subscription {sub}: create it first (azop attaches an existing account and never creates, changes or deletes it), or remove spec.storageAccount.name to let azop create one",
@@ -168,7 +157,7 @@ async fn check_existing(
             .await?
             .is_none()
         {
-            return Ok(Some(blocker(
+            return Ok(Some(precheck_stop(
                 "ContainerNotFound",
                 format!(
                     "container {container} does not exist in storage account {name}: create it first (azop never deletes a container it attaches), or remove spec.container.name to let azop create one"
@@ -254,33 +243,34 @@ impl Kind for StorageBindingKind {
         reporter: "azop",
     };
 
-    fn scope(obj: &StorageBinding) -> &AzureScope {
-        &obj.spec.azure
+    /// Its SAS Secret; and the AzureClusters naming it, so a cluster that stops using the
+    /// image (or is gone) lets a waiting deletion go on.
+    fn watches(&self) -> Watches<StorageBinding> {
+        Watches::<StorageBinding>::default()
+            .secrets(|b| {
+                b.spec
+                    .vhd
+                    .iter()
+                    .filter_map(|v| v.source_sas_secret_ref.as_ref())
+                    .map(|r| r.name.clone())
+                    .collect()
+            })
+            .referenced_by::<AzureCluster>(|c| {
+                c.spec
+                    .image
+                    .storage_binding_ref
+                    .as_ref()
+                    .map(|r| r.name.clone())
+            })
     }
 
-    fn status(obj: &StorageBinding) -> StorageBindingStatus {
-        obj.status.clone().unwrap_or_default()
-    }
-
-    fn azure(status: &StorageBindingStatus) -> &AzureStatus {
-        &status.azure
-    }
-
-    fn azure_mut(status: &mut StorageBindingStatus) -> &mut AzureStatus {
-        &mut status.azure
-    }
-
-    fn validate(obj: &StorageBinding) -> Result<(), String> {
-        obj.validate().map_err(|errors| errors.to_string())
-    }
-
-    async fn resolve(ctx: &Context, obj: &StorageBinding) -> Result<Resolved, Error> {
+    async fn resolve(&self, ctx: &Context, obj: &StorageBinding) -> Result<Resolved, Error> {
         Ok(Resolved {
             sas: sas(&ctx.client, obj).await?,
         })
     }
 
-    fn names(obj: &StorageBinding) -> BTreeMap<String, String> {
+    fn names(&self, obj: &StorageBinding) -> BTreeMap<String, String> {
         let account = obj
             .status
             .as_ref()
@@ -295,6 +285,7 @@ impl Kind for StorageBindingKind {
     }
 
     async fn choose_names(
+        &self,
         session: &ArmSession,
         obj: &StorageBinding,
         recorded: &BTreeMap<String, String>,
@@ -303,14 +294,15 @@ impl Kind for StorageBindingKind {
     }
 
     async fn precheck(
+        &self,
         session: &ArmSession,
         obj: &StorageBinding,
-    ) -> Result<Option<Blocker>, Error> {
-        if let Some(b) = check_existing(session, obj)
+    ) -> Result<Option<Stop>, Error> {
+        if let Some(stop) = check_existing(session, obj)
             .await
             .map_err(|e| Error::azure("read the existing storage account", e))?
         {
-            return Ok(Some(b));
+            return Ok(Some(stop));
         }
         check_subnets(session, obj)
             .await
@@ -318,9 +310,10 @@ impl Kind for StorageBindingKind {
     }
 
     async fn delete_precheck(
+        &self,
         ctx: &Context,
         obj: &StorageBinding,
-    ) -> Result<Option<Blocker>, Error> {
+    ) -> Result<Option<Stop>, Error> {
         let ns = obj.namespace().unwrap_or_default();
         let api: Api<AzureCluster> = Api::namespaced(ctx.client.clone(), &ns);
         let clusters = api
@@ -331,18 +324,21 @@ impl Kind for StorageBindingKind {
         if users.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Blocker {
-            reason: "InUse",
-            message: format!(
-                "deletion waits: AzureCluster(s) {} in namespace {ns} boot from this binding's image (spec.image.storageBindingRef); delete them or point them at another image first",
-                users.join(", ")
-            ),
-            retry: RetryClass::WaitForReference,
-            floor: Duration::from_secs(5),
-        }))
+        Ok(Some(
+            Stop::new(
+                "InUse",
+                format!(
+                    "deletion waits: AzureCluster(s) {} in namespace {ns} boot from this binding's image (spec.image.storageBindingRef); delete them or point them at another image first",
+                    users.join(", ")
+                ),
+                RetryClass::WaitForReference,
+            )
+            .with_floor(Duration::from_secs(5)),
+        ))
     }
 
     fn plan(
+        &self,
         obj: &StorageBinding,
         resolved: Option<&Resolved>,
         names: &BTreeMap<String, String>,
@@ -350,91 +346,13 @@ impl Kind for StorageBindingKind {
         plan::plan(obj, resolved, names)
     }
 
-    fn report(input: ReportInput<'_, Self>) -> StorageBindingStatus {
+    fn report(&self, input: ReportInput<'_, Self>) -> StorageBindingStatus {
         report::status(input)
     }
 
-    fn notes(
-        previous: &StorageBindingStatus,
-        next: &StorageBindingStatus,
-    ) -> Vec<engine::act::Note> {
+    fn notes(&self, previous: &StorageBindingStatus, next: &StorageBindingStatus) -> Vec<Note> {
         report::copy_notes(previous, next)
     }
-}
-
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    ctx: Arc<Context>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
-) {
-    let bindings: Api<StorageBinding> = ctx.api();
-    let secrets: Api<Secret> = ctx.api();
-    let clusters: Api<AzureCluster> = ctx.api();
-    // Spec changes and the deletion mark wake a binding; its own status writes do not. A copy
-    // under way is polled by requeue.
-    let (reader, writer) = reflector::store();
-    let triggers = watcher(bindings, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
-    let controller = Controller::for_stream(triggers, reader)
-        .with_config(Config::default().concurrency(ctx.settings.concurrency));
-    let store = controller.store();
-    controller
-        // A changed credentials or SAS Secret wakes the bindings that name it.
-        .watches(
-            secrets,
-            watcher::Config::default(),
-            move |secret: Secret| {
-                let ns = secret.namespace().unwrap_or_default();
-                let name = secret.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|b| b.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|b| {
-                        b.spec
-                            .azure
-                            .credentials_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                            || b.spec
-                                .vhd
-                                .as_ref()
-                                .and_then(|v| v.source_sas_secret_ref.as_ref())
-                                .is_some_and(|r| r.name == name)
-                    })
-                    .map(|b| ObjectRef::from_obj(&*b))
-                    .collect::<Vec<_>>()
-            },
-        )
-        // A cluster that stops using the image (or is gone) lets a waiting deletion go on.
-        .watches(
-            clusters,
-            watcher::Config::default(),
-            |cluster: AzureCluster| {
-                let ns = cluster.namespace().unwrap_or_default();
-                cluster
-                    .spec
-                    .image
-                    .storage_binding_ref
-                    .as_ref()
-                    .map(|r| ObjectRef::<StorageBinding>::new(&r.name).within(&ns))
-            },
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            engine::reconcile::<StorageBindingKind>,
-            engine::error_policy::<StorageBindingKind>,
-            ctx,
-        )
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "storagebinding controller event");
-            }
-        })
-        .await;
 }
 
 #[cfg(test)]

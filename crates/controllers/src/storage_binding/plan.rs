@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 
 use azop_api::v1alpha1::storage_binding::{
-    HyperVGeneration as ApiGeneration, ImageOsType as ApiOsType, NetworkAccessMode, StorageBinding,
+    HyperVGeneration as ApiGeneration, ImageOsType as ApiOsType, NetworkAccess, NetworkAccessMode,
+    StorageBinding, VhdSource,
 };
 use azop_provider::SecretString;
 use azop_provider::resources::ArmResource;
@@ -47,10 +48,10 @@ pub enum Part {
     Image,
 }
 
-impl Part {
-    pub const ALL: [Part; 4] = [Part::Account, Part::Network, Part::Vhd, Part::Image];
+impl crate::engine::Part for Part {
+    const ALL: &'static [Part] = &[Part::Account, Part::Network, Part::Vhd, Part::Image];
 
-    pub fn condition_type(self) -> &'static str {
+    fn condition_type(self) -> &'static str {
         match self {
             Part::Account => "StorageAccountReady",
             Part::Network => "NetworkAccessReady",
@@ -103,128 +104,154 @@ pub fn plan(
     resolved: Option<&Resolved>,
     n: &BTreeMap<String, String>,
 ) -> Vec<PlannedStep> {
-    let az = &sb.spec.azure;
-    let sub = &az.subscription_id;
-    let rg = &az.resource_group;
-    let loc = &az.location;
-    let tags = az.tags.clone();
-    let deleting = resolved.is_none();
-    let generated = generated_account(sb);
-    let mut steps = Vec::new();
-
-    steps.push(resource_group(az, Part::Account));
-
+    let mut steps = vec![resource_group(&sb.spec.azure, Part::Account)];
     let Some(account_name) = n.get(names::STORAGE_ACCOUNT) else {
         return steps;
     };
-    let account = StorageAccountKey {
-        resource_group: account_resource_group(sb),
-        name: account_name.clone(),
-    };
-    let access = sb.spec.network_access.clone().unwrap_or_default();
-    let network = match access.mode {
-        NetworkAccessMode::Public => StorageNetworkAccess::Public,
-        NetworkAccessMode::VnetRestricted => StorageNetworkAccess::Restricted {
-            subnet_ids: access.subnet_ids.clone(),
-            ip_rules: Vec::new(),
+    let g = Graph {
+        sb,
+        names: n,
+        deleting: resolved.is_none(),
+        account: StorageAccountKey {
+            resource_group: account_resource_group(sb),
+            name: account_name.clone(),
         },
-        NetworkAccessMode::Private => StorageNetworkAccess::Private,
     };
-    let mut account_step = step(
-        KEY_ACCOUNT,
-        if generated {
+    steps.extend([g.account(), g.container()]);
+    let mut before_copy: Vec<&str> = vec![KEY_CONTAINER];
+    let private = g.private_endpoint();
+    if !private.is_empty() {
+        // The copy reaches the account through the endpoint: it waits for its DNS.
+        before_copy.push(KEY_ZONE_GROUP);
+    }
+    steps.extend(private);
+    if let Some(vhd) = &sb.spec.vhd {
+        let sas = resolved.and_then(|r| r.sas.clone());
+        steps.extend(g.vhd_and_image(vhd, sas, &before_copy));
+    }
+    steps
+}
+
+/// One binding's graph while it is built: what its steps share.
+struct Graph<'a> {
+    sb: &'a StorageBinding,
+    names: &'a BTreeMap<String, String>,
+    deleting: bool,
+    account: StorageAccountKey,
+}
+
+impl Graph<'_> {
+    fn name(&self, role: &str) -> String {
+        self.names.get(role).cloned().unwrap_or_default()
+    }
+
+    fn rg(&self) -> &String {
+        &self.sb.spec.azure.resource_group
+    }
+
+    fn tags(&self) -> BTreeMap<String, String> {
+        self.sb.spec.azure.tags.clone()
+    }
+
+    fn access(&self) -> NetworkAccess {
+        self.sb.spec.network_access.clone().unwrap_or_default()
+    }
+
+    /// The storage account: azop's when generated (after the resource group), else an
+    /// existing one, only read.
+    fn account(&self) -> PlannedStep {
+        let access = self.access();
+        let network = match access.mode {
+            NetworkAccessMode::Public => StorageNetworkAccess::Public,
+            NetworkAccessMode::VnetRestricted => StorageNetworkAccess::Restricted {
+                subnet_ids: access.subnet_ids.clone(),
+                ip_rules: Vec::new(),
+            },
+            NetworkAccessMode::Private => StorageNetworkAccess::Private,
+        };
+        let generated = generated_account(self.sb);
+        let deps: &[&str] = if generated {
             &[KEY_RESOURCE_GROUP]
         } else {
             &[]
-        },
-        Part::Account,
-        ResourceStep::<StorageAccount>::new(
-            account_name,
-            account.clone(),
-            StorageAccountSpec {
-                location: loc.clone(),
-                sku: StorageSkuName::StandardLrs,
-                network,
-                tags: tags.clone(),
-            },
-        ),
-    );
-    if !generated {
-        account_step.ownership = Ownership::Existing;
+        };
+        let mut account = step(
+            KEY_ACCOUNT,
+            deps,
+            Part::Account,
+            ResourceStep::<StorageAccount>::new(
+                &self.account.name,
+                self.account.clone(),
+                StorageAccountSpec {
+                    location: self.sb.spec.azure.location.clone(),
+                    sku: StorageSkuName::StandardLrs,
+                    network,
+                    tags: self.tags(),
+                },
+            ),
+        );
+        if !generated {
+            account.ownership = Ownership::Existing;
+        }
+        account
     }
-    steps.push(account_step);
 
-    let container_name = n.get(names::CONTAINER).cloned().unwrap_or_default();
-    let mut container_step = step(
-        KEY_CONTAINER,
-        &[KEY_ACCOUNT],
-        Part::Account,
-        ResourceStep::<BlobContainer>::new(
-            &container_name,
-            BlobContainerKey {
-                resource_group: account.resource_group.clone(),
-                account: account_name.clone(),
-                name: container_name.clone(),
-            },
-            BlobContainerSpec::default(),
-        ),
-    );
-    let custom_container = sb.spec.container.as_ref().is_some_and(|c| c.name.is_some());
-    if custom_container && !generated {
-        container_step.ownership = Ownership::Existing;
+    /// The container: azop's, unless it is a custom container in a custom account.
+    fn container(&self) -> PlannedStep {
+        let name = self.name(names::CONTAINER);
+        let mut container = step(
+            KEY_CONTAINER,
+            &[KEY_ACCOUNT],
+            Part::Account,
+            ResourceStep::<BlobContainer>::new(
+                &name,
+                BlobContainerKey {
+                    resource_group: self.account.resource_group.clone(),
+                    account: self.account.name.clone(),
+                    name: name.clone(),
+                },
+                BlobContainerSpec::default(),
+            ),
+        );
+        let custom = self
+            .sb
+            .spec
+            .container
+            .as_ref()
+            .is_some_and(|c| c.name.is_some());
+        if custom && !generated_account(self.sb) {
+            container.ownership = Ownership::Existing;
+        }
+        container
     }
-    steps.push(container_step);
 
-    let mut before_copy: Vec<&str> = vec![KEY_CONTAINER];
-    if access.mode == NetworkAccessMode::Private
-        && let (Some(pe_name), Some(zone_name), Some(subnet)) = (
-            n.get(names::PRIVATE_ENDPOINT),
-            n.get(names::PRIVATE_DNS_ZONE),
+    /// `Private` access: the private endpoint and its DNS zone group, and the shared private
+    /// DNS zone with its VNet link (created when missing, never deleted: not planned while
+    /// deleting). Empty otherwise.
+    fn private_endpoint(&self) -> Vec<PlannedStep> {
+        let access = self.access();
+        let (Some(pe_name), Some(zone_name), Some(subnet)) = (
+            self.names.get(names::PRIVATE_ENDPOINT),
+            self.names.get(names::PRIVATE_DNS_ZONE),
             access.private_endpoint_subnet_id.as_ref(),
-        )
-    {
-        let vnet_id = vnet_of_subnet(subnet);
-        let vnet_name = vnet_id.rsplit('/').next().unwrap_or_default().to_string();
+        ) else {
+            return Vec::new();
+        };
+        if access.mode != NetworkAccessMode::Private {
+            return Vec::new();
+        }
+        let sub = &self.sb.spec.azure.subscription_id;
         let zone = PrivateDnsZoneKey {
-            resource_group: rg.clone(),
+            resource_group: self.rg().clone(),
             name: zone_name.clone(),
         };
-        // Shared DNS: planned (so created when missing) but not while deleting.
-        if !deleting {
-            let mut zone_step = step(
-                KEY_DNS_ZONE,
-                &[KEY_RESOURCE_GROUP],
-                Part::Network,
-                ResourceStep::<PrivateDnsZone>::new(
-                    zone_name,
-                    zone.clone(),
-                    PrivateDnsZoneSpec { tags: tags.clone() },
-                ),
-            );
-            zone_step.ownership = Ownership::OwnedOrExisting;
-            steps.push(zone_step);
-            let mut link_step = step(
-                KEY_VNET_LINK,
-                &[KEY_DNS_ZONE],
-                Part::Network,
-                ResourceStep::<VirtualNetworkLink>::new(
-                    &vnet_name,
-                    VirtualNetworkLinkKey {
-                        resource_group: rg.clone(),
-                        zone: zone_name.clone(),
-                        name: vnet_name.clone(),
-                    },
-                    VirtualNetworkLinkSpec {
-                        vnet_id: vnet_id.clone(),
-                        tags: tags.clone(),
-                    },
-                ),
-            );
-            link_step.ownership = Ownership::OwnedOrExisting;
-            steps.push(link_step);
-        }
+        let mut steps = if self.deleting {
+            Vec::new()
+        } else {
+            self.shared_dns(&zone, subnet)
+        };
         let endpoint = PrivateEndpointKey {
-            resource_group: rg.clone(),
+            resource_group: self.rg().clone(),
             name: pe_name.clone(),
         };
         steps.push(step(
@@ -235,15 +262,15 @@ pub fn plan(
                 pe_name,
                 endpoint.clone(),
                 PrivateEndpointSpec {
-                    location: loc.clone(),
+                    location: self.sb.spec.azure.location.clone(),
                     subnet_id: subnet.clone(),
-                    target_id: StorageAccount::path(sub, &account),
+                    target_id: StorageAccount::path(sub, &self.account),
                     group_id: "blob".into(),
-                    tags: tags.clone(),
+                    tags: self.tags(),
                 },
             ),
         ));
-        let zone_deps: &[&str] = if deleting {
+        let zone_deps: &[&str] = if self.deleting {
             &[KEY_ENDPOINT]
         } else {
             &[KEY_ENDPOINT, KEY_VNET_LINK]
@@ -255,7 +282,7 @@ pub fn plan(
             ZoneGroup {
                 endpoint,
                 key: PrivateDnsZoneGroupKey {
-                    resource_group: rg.clone(),
+                    resource_group: self.rg().clone(),
                     endpoint: pe_name.clone(),
                     name: "default".into(),
                 },
@@ -264,57 +291,99 @@ pub fn plan(
                 },
             },
         ));
-        // The copy reaches the account through the endpoint: it waits for its DNS.
-        before_copy.push(KEY_ZONE_GROUP);
+        steps
     }
 
-    let Some(vhd) = &sb.spec.vhd else {
-        return steps;
-    };
-    let blob = n.get(names::BLOB).cloned().unwrap_or_default();
-    steps.push(step(
-        KEY_VHD,
-        &before_copy,
-        Part::Vhd,
-        VhdCopy {
-            account: account.clone(),
-            container: container_name.clone(),
-            blob: blob.clone(),
-            source: url::Url::parse(&vhd.source_url).ok(),
-            sas: resolved.and_then(|r| r.sas.clone()),
-            deleting,
-        },
-    ));
-    let image_name = n.get(names::IMAGE).cloned().unwrap_or_default();
-    steps.push(step(
-        KEY_IMAGE,
-        &[KEY_VHD],
-        Part::Image,
-        ImageFromBlob {
-            account,
-            container: container_name,
-            blob,
-            key: ImageKey {
-                resource_group: rg.clone(),
-                name: image_name,
-            },
-            spec: ImageSpec {
-                location: loc.clone(),
-                os_type: match vhd.os_type {
-                    ApiOsType::Linux => ImageOsType::Linux,
-                    ApiOsType::Windows => ImageOsType::Windows,
+    /// The private DNS zone and its link to the endpoint subnet's VNet: shared by every
+    /// private endpoint to blob storage in the resource group, so used as they are when
+    /// they exist.
+    fn shared_dns(&self, zone: &PrivateDnsZoneKey, subnet: &str) -> Vec<PlannedStep> {
+        let vnet_id = vnet_of_subnet(subnet);
+        let vnet_name = vnet_id.rsplit('/').next().unwrap_or_default().to_string();
+        let mut zone_step = step(
+            KEY_DNS_ZONE,
+            &[KEY_RESOURCE_GROUP],
+            Part::Network,
+            ResourceStep::<PrivateDnsZone>::new(
+                &zone.name,
+                zone.clone(),
+                PrivateDnsZoneSpec { tags: self.tags() },
+            ),
+        );
+        zone_step.ownership = Ownership::OwnedOrExisting;
+        let mut link_step = step(
+            KEY_VNET_LINK,
+            &[KEY_DNS_ZONE],
+            Part::Network,
+            ResourceStep::<VirtualNetworkLink>::new(
+                &vnet_name,
+                VirtualNetworkLinkKey {
+                    resource_group: self.rg().clone(),
+                    zone: zone.name.clone(),
+                    name: vnet_name.clone(),
                 },
-                blob_uri: String::new(),
-                storage_account_type: "Standard_LRS".into(),
-                hyper_v_generation: match vhd.hyper_v_generation {
-                    ApiGeneration::V1 => HyperVGeneration::V1,
-                    ApiGeneration::V2 => HyperVGeneration::V2,
+                VirtualNetworkLinkSpec {
+                    vnet_id,
+                    tags: self.tags(),
                 },
-                tags,
+            ),
+        );
+        link_step.ownership = Ownership::OwnedOrExisting;
+        vec![zone_step, link_step]
+    }
+
+    /// The VHD copy (after `before_copy`), then the image made from its blob.
+    fn vhd_and_image(
+        &self,
+        vhd: &VhdSource,
+        sas: Option<SecretString>,
+        before_copy: &[&str],
+    ) -> [PlannedStep; 2] {
+        let container = self.name(names::CONTAINER);
+        let blob = self.name(names::BLOB);
+        let copy = step(
+            KEY_VHD,
+            before_copy,
+            Part::Vhd,
+            VhdCopy {
+                account: self.account.clone(),
+                container: container.clone(),
+                blob: blob.clone(),
+                source: url::Url::parse(&vhd.source_url).ok(),
+                sas,
+                deleting: self.deleting,
             },
-        },
-    ));
-    steps
+        );
+        let image = step(
+            KEY_IMAGE,
+            &[KEY_VHD],
+            Part::Image,
+            ImageFromBlob {
+                account: self.account.clone(),
+                container,
+                blob,
+                key: ImageKey {
+                    resource_group: self.rg().clone(),
+                    name: self.name(names::IMAGE),
+                },
+                spec: ImageSpec {
+                    location: self.sb.spec.azure.location.clone(),
+                    os_type: match vhd.os_type {
+                        ApiOsType::Linux => ImageOsType::Linux,
+                        ApiOsType::Windows => ImageOsType::Windows,
+                    },
+                    blob_uri: String::new(),
+                    storage_account_type: "Standard_LRS".into(),
+                    hyper_v_generation: match vhd.hyper_v_generation {
+                        ApiGeneration::V1 => HyperVGeneration::V1,
+                        ApiGeneration::V2 => HyperVGeneration::V2,
+                    },
+                    tags: self.tags(),
+                },
+            },
+        );
+        [copy, image]
+    }
 }
 
 #[cfg(test)]

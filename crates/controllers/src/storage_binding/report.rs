@@ -1,63 +1,74 @@
 //! Status of a StorageBinding, computed from what one pass observed (pure), and the Events
 //! for the VHD copy's progress.
 
+use azop_api::v1alpha1::AzureScope;
 use azop_api::v1alpha1::storage_binding::{
     NetworkAccessMode, StorageBindingStatus, VhdCopyState, VhdStatus,
 };
-use azop_api::v1alpha1::{AzureStatus, CommonStatus, Phase};
 use kube::runtime::events::EventType;
 use serde_json::Value;
 
 use super::StorageBindingKind;
 use super::names;
 use super::plan::{KEY_ACCOUNT, KEY_CONTAINER, KEY_IMAGE, KEY_VHD, Part};
-use crate::conditions::{self, Observation as Cond, Status};
-use crate::engine::act::Note;
-use crate::engine::{NodeState, Ownership, ReportInput};
+use super::steps::VHD_INVALID;
+use crate::conditions::{Cond, Status};
+use crate::engine::report::{self, Wording};
+use crate::engine::{NodeState, Note, Ownership, Part as _, ReportInput};
+use crate::retry::Failure;
 
 pub type StepView<'a> = crate::engine::StepView<'a, Part, ()>;
 
-fn short_type(t: &str) -> &str {
-    t.rsplit('/').next().unwrap_or(t)
+/// StorageBinding's words in the shared condition ladder. Network access is said as the
+/// account shows it, once the account is there.
+struct BindingWording<'a> {
+    scope: &'a AzureScope,
+    access: NetworkAccessMode,
+    vnet_rules: usize,
+    account_ready: bool,
 }
 
-fn label(s: &StepView<'_>) -> String {
-    format!("{} {}", short_type(s.resource_type), s.name)
-}
-
-/// What a part with nothing to do says.
-fn idle(part: Part, access: NetworkAccessMode, subnets: usize) -> Cond {
-    let (reason, msg) = match part {
-        Part::Network => match access {
-            NetworkAccessMode::Public => (
-                "Public",
-                "public network access over HTTPS only (TLS 1.2 minimum, no anonymous blob access)"
-                    .to_string(),
-            ),
-            NetworkAccessMode::VnetRestricted => (
-                "VnetRestricted",
-                format!(
-                    "default action Deny; {subnets} subnet(s) allowed through the Microsoft.Storage service endpoint"
-                ),
-            ),
-            NetworkAccessMode::Private => ("Private", "public network access disabled".to_string()),
-        },
-        Part::Vhd => ("NoVhd", "spec.vhd is not set: nothing to copy".to_string()),
-        Part::Image => ("NoVhd", "spec.vhd is not set: no image to make".to_string()),
-        Part::Account => ("Ready", "nothing to create".to_string()),
-    };
-    Cond::new(part.condition_type(), Status::True, reason, msg)
-}
-
-fn part_condition(part: Part, steps: &[&StepView<'_>], sub: &str, idle_cond: Cond) -> Cond {
-    let ty = part.condition_type();
-    if steps.is_empty() {
-        return idle_cond;
+impl Wording<Part, ()> for BindingWording<'_> {
+    fn scope(&self) -> &AzureScope {
+        self.scope
     }
-    if let Some(s) = steps
-        .iter()
-        .find(|s| s.ownership == Ownership::Existing && *s.state == NodeState::Absent)
-    {
+
+    fn idle(&self, part: Part) -> Cond {
+        let (reason, msg) = match part {
+            Part::Network if !self.account_ready => {
+                return Cond::new(
+                    part.condition_type(),
+                    Status::False,
+                    "Provisioning",
+                    "waiting for the storage account",
+                );
+            }
+            Part::Network => match self.access {
+                NetworkAccessMode::Public => (
+                    "Public",
+                    "public network access over HTTPS only (TLS 1.2 minimum, no anonymous blob access)"
+                        .to_string(),
+                ),
+                NetworkAccessMode::VnetRestricted => (
+                    "VnetRestricted",
+                    format!(
+                        "default action Deny; {} subnet(s) allowed through the Microsoft.Storage service endpoint",
+                        self.vnet_rules
+                    ),
+                ),
+                NetworkAccessMode::Private => {
+                    ("Private", "public network access disabled".to_string())
+                }
+            },
+            Part::Vhd => ("NoVhd", "spec.vhd is not set: nothing to copy".to_string()),
+            Part::Image => ("NoVhd", "spec.vhd is not set: no image to make".to_string()),
+            Part::Account => ("Ready", "nothing to create".to_string()),
+        };
+        Cond::new(part.condition_type(), Status::True, reason, msg)
+    }
+
+    fn missing(&self, part: Part, s: &StepView<'_>) -> Cond {
+        let sub = &self.scope.subscription_id;
         let (reason, message) = match s.key {
             KEY_ACCOUNT => (
                 "StorageAccountNotFound",
@@ -73,88 +84,42 @@ fn part_condition(part: Part, steps: &[&StepView<'_>], sub: &str, idle_cond: Con
                     s.name
                 ),
             ),
-            _ => (
-                "ResourceGroupNotFound",
-                format!(
-                    "resource group {} does not exist in subscription {sub}: create it, or set spec.createResourceGroup: true to let azop create and own it",
-                    s.name
-                ),
-            ),
+            _ => return report::resource_group_not_found(part, s.name, sub),
         };
-        return Cond::new(ty, Status::False, reason, message);
+        Cond::new(part.condition_type(), Status::False, reason, message)
     }
-    let failed: Vec<String> = steps
-        .iter()
-        .filter_map(|s| match s.state {
-            NodeState::Failed(m) => Some(format!("{}: {m}", label(s))),
-            _ => None,
-        })
-        .collect();
-    if !failed.is_empty() {
-        let reason = match part {
-            Part::Vhd if failed.iter().any(|f| f.contains("VhdInvalid")) => "VhdInvalid",
+
+    /// A copy that Azure failed can be retried; a VHD that is not fixed cannot.
+    fn failed_reason(&self, part: Part, failures: &[&Failure]) -> &'static str {
+        match part {
+            Part::Vhd if failures.iter().any(|f| f.has_code(VHD_INVALID)) => VHD_INVALID,
             Part::Vhd => "CopyFailed",
             _ => "ProvisioningFailed",
-        };
-        return Cond::new(ty, Status::False, reason, failed.join("; "));
+        }
     }
-    let not_owned: Vec<String> = steps
-        .iter()
-        .filter(|s| *s.state == NodeState::NotOwned)
-        .map(|s| label(s))
-        .collect();
-    if !not_owned.is_empty() {
-        return Cond::new(
-            ty,
-            Status::False,
-            "NotOwned",
-            format!(
-                "{} already exist(s) without this binding's azop.dev/uid; azop never changes what it did not create: delete or rename it, or change the binding",
-                not_owned.join(", ")
-            ),
-        );
+
+    fn not_owned(&self, labels: &[String]) -> String {
+        format!(
+            "{} already exist(s) without this binding's azop.dev/uid; azop never changes what it did not create: delete or rename it, or change the binding",
+            labels.join(", ")
+        )
     }
-    let ready = steps
-        .iter()
-        .filter(|s| *s.state == NodeState::Ready)
-        .count();
-    if ready == steps.len() {
-        return match part {
-            Part::Network => Cond {
-                type_: ty.to_string(),
-                ..idle_cond
-            },
-            _ => Cond::new(
-                ty,
-                Status::True,
-                "Ready",
-                format!("{ready} of {} ready", steps.len()),
-            ),
-        };
+
+    /// Network access, once provisioned, says what the account allows.
+    fn ready(&self, part: Part, steps: &[&StepView<'_>]) -> Cond {
+        match part {
+            Part::Network => self.idle(part),
+            _ => report::default_ready(part, steps),
+        }
     }
-    let pending: Vec<String> = steps
-        .iter()
-        .filter(|s| *s.state != NodeState::Ready)
-        .map(|s| {
-            let what = match s.state {
-                NodeState::Drifted => "updating",
-                NodeState::Busy => "in progress",
-                _ => "waiting",
-            };
-            format!("{} ({what})", label(s))
-        })
-        .collect();
-    let reason = if part == Part::Vhd {
-        "Copying"
-    } else {
-        "Provisioning"
-    };
-    Cond::new(
-        ty,
-        Status::False,
-        reason,
-        format!("{ready} of {} ready; {}", steps.len(), pending.join(", ")),
-    )
+
+    fn progress_reason(&self, part: Part) -> &'static str {
+        if part == Part::Vhd {
+            "Copying"
+        } else {
+            "Provisioning"
+        }
+    }
 }
 
 fn percent(copied: u64, total: u64) -> i32 {
@@ -222,72 +187,31 @@ fn observed_access(account: Option<&StepView<'_>>) -> (NetworkAccessMode, usize)
 
 /// The status to apply (pure).
 pub fn status(input: ReportInput<'_, StorageBindingKind>) -> StorageBindingStatus {
-    let sub = &input.scope.subscription_id;
-    let access = observed_access(input.steps.iter().find(|s| s.key == KEY_ACCOUNT));
-    let by_part =
-        |p: Part| -> Vec<&StepView<'_>> { input.steps.iter().filter(|s| s.part == p).collect() };
-    let mut parts: Vec<Cond> = Part::ALL
-        .iter()
-        .map(|p| {
-            let account_ready = input
-                .steps
-                .iter()
-                .find(|s| s.key == KEY_ACCOUNT)
-                .is_some_and(|s| *s.state == NodeState::Ready || *s.state == NodeState::Drifted);
-            let idle_cond = if *p == Part::Network && !account_ready {
-                Cond::new(
-                    p.condition_type(),
-                    Status::False,
-                    "Provisioning",
-                    "waiting for the storage account",
-                )
-            } else {
-                idle(*p, access.0, access.1)
-            };
-            part_condition(*p, &by_part(*p), sub, idle_cond)
-        })
-        .collect();
-    let ready = conditions::ready_rollup(&parts);
-    parts.insert(0, ready.clone());
-
-    let find = |k: &str| input.steps.iter().find(|s| s.key == k);
-    let account = find(KEY_ACCOUNT);
-    let container = find(KEY_CONTAINER);
-    let vhd = find(KEY_VHD).map(vhd_status);
-    let image_id = find(KEY_IMAGE)
-        .filter(|s| *s.state == NodeState::Ready || *s.state == NodeState::Drifted)
-        .map(|s| s.id.clone());
-    let created = |s: Option<&&StepView<'_>>| {
+    let account = input.step(KEY_ACCOUNT);
+    let (access, vnet_rules) = observed_access(account);
+    let wording = BindingWording {
+        scope: input.scope,
+        access,
+        vnet_rules,
+        account_ready: account
+            .is_some_and(|s| *s.state == NodeState::Ready || *s.state == NodeState::Drifted),
+    };
+    let azure = input.azure_status(input.part_conditions(&wording));
+    let container = input.step(KEY_CONTAINER);
+    let created = |s: Option<&StepView<'_>>| {
         s.map(|s| s.ownership != Ownership::Existing && s.observed.exists && s.observed.owned)
     };
-    let previous_phase = input.previous.azure.common.phase;
-    let phase = if ready.status == Status::True {
-        Phase::Running
-    } else if matches!(previous_phase, Some(Phase::Running | Phase::Updating)) {
-        Phase::Updating
-    } else {
-        Phase::Provisioning
-    };
     StorageBindingStatus {
-        storage_account_name: input.azure.azure_names.get(names::STORAGE_ACCOUNT).cloned(),
-        container_name: input.azure.azure_names.get(names::CONTAINER).cloned(),
-        account_created_by_azop: created(account.as_ref()),
-        container_created_by_azop: created(container.as_ref()),
-        vhd,
-        image_id,
-        azure: AzureStatus {
-            common: CommonStatus {
-                conditions: conditions::merge(
-                    &input.previous.azure.common.conditions,
-                    &parts,
-                    input.generation,
-                    &input.now,
-                ),
-                observed_generation: input.generation,
-                phase: Some(phase),
-            },
-            ..input.azure
-        },
+        storage_account_name: azure.azure_names.get(names::STORAGE_ACCOUNT).cloned(),
+        container_name: azure.azure_names.get(names::CONTAINER).cloned(),
+        account_created_by_azop: created(account),
+        container_created_by_azop: created(container),
+        vhd: input.step(KEY_VHD).map(vhd_status),
+        image_id: input
+            .step(KEY_IMAGE)
+            .filter(|s| *s.state == NodeState::Ready || *s.state == NodeState::Drifted)
+            .map(|s| s.id.clone()),
+        azure,
     }
 }
 
@@ -358,13 +282,12 @@ pub fn copy_notes(previous: &StorageBindingStatus, next: &StorageBindingStatus) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Observation, StepView as View};
+    use crate::engine::Observation;
     use crate::storage_binding::plan::{self, PlannedStep, Resolved};
     use crate::storage_binding::testing::binding;
-    use crate::testing::{self, absent, found, ours};
+    use crate::testing::{self, Seen, absent, cond, found, ours};
+    use azop_api::v1alpha1::Phase;
     use serde_json::json;
-
-    type Seen = (NodeState, Observation);
 
     fn report(
         sb: &azop_api::v1alpha1::StorageBinding,
@@ -378,47 +301,16 @@ mod tests {
             .unwrap_or_else(|| "azopabc".into());
         let n = crate::storage_binding::names::names_with_account(sb, Some(&account));
         let steps: Vec<PlannedStep> = plan::plan(sb, Some(&Resolved::default()), &n);
-        let seen: Vec<Seen> = steps.iter().map(|s| seen(&s.key)).collect();
-        let views: Vec<StepView<'_>> = steps
-            .iter()
-            .zip(&seen)
-            .map(|(s, (state, obs))| View {
-                key: &s.key,
-                part: s.part,
-                ownership: s.ownership,
-                resource_type: s.step.resource_type(),
-                name: s.step.name(),
-                id: s.step.id(testing::SUBSCRIPTION),
-                extra: s.extra.as_ref(),
-                state,
-                observed: obs,
-            })
-            .collect();
-        let azure = AzureStatus {
-            azure_names: n.clone(),
-            resources: crate::engine::report_resources(&views),
-            ..AzureStatus::default()
-        };
-        status(ReportInput {
-            steps: views,
-            removing: vec![],
-            azure,
-            previous: &StorageBindingStatus::default(),
-            generation: Some(1),
-            scope: &sb.spec.azure,
-            now: testing::at(2_000),
-        })
-    }
-
-    fn cond<'a>(s: &'a StorageBindingStatus, t: &str) -> (&'a str, &'a str, &'a str) {
-        let c = s
-            .azure
-            .common
-            .conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .unwrap_or_else(|| panic!("no condition {t}"));
-        (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+        let seen = testing::observed(&steps, seen);
+        let previous = StorageBindingStatus::default();
+        status(testing::report_input::<StorageBindingKind>(
+            &steps,
+            &seen,
+            &previous,
+            vec![],
+            n.clone(),
+            &sb.spec.azure,
+        ))
     }
 
     fn copy(status: &str, copied: u64, total: u64) -> Observation {
@@ -478,7 +370,10 @@ mod tests {
 
         let s = report(&plain, |k| match k {
             plan::KEY_VHD => (
-                NodeState::Failed("VhdInvalid: the VHD is dynamic".into()),
+                NodeState::Failed(Failure::invalid(
+                    Some(VHD_INVALID),
+                    "VhdInvalid: the VHD is dynamic",
+                )),
                 copy("success", 2048, 2048),
             ),
             plan::KEY_IMAGE => (NodeState::Absent, absent()),
@@ -489,7 +384,7 @@ mod tests {
 
         let s = report(&plain, |k| match k {
             plan::KEY_VHD => (
-                NodeState::Failed("CopyAborted: x".into()),
+                NodeState::Failed(Failure::transient("CopyAborted: x")),
                 copy("aborted", 512, 2048),
             ),
             plan::KEY_IMAGE => (NodeState::Absent, absent()),

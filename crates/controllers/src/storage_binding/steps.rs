@@ -31,11 +31,14 @@ use azop_provider::{AzureError, LroHandle, Owner, SecretString};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::backoff::RetryClass;
 use crate::engine::{Observation, ResourceStep, Step, StepCtx, StepError};
+use crate::retry::{Failure, RetryClass};
 
 /// How often a copy under way is looked at.
 pub const COPY_POLL: Duration = Duration::from_secs(3);
+
+/// The failure code of a copied blob that is not a fixed VHD (no image is made from it).
+pub const VHD_INVALID: &str = "VhdInvalid";
 
 pub const BLOB_TYPE: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
 
@@ -102,25 +105,31 @@ pub fn classify(headers: Option<&BTreeMap<String, String>>, owner: &Owner) -> Bl
 pub fn copy_state(
     p: &CopyProgress,
     footer: Option<Result<vhd_copy::VhdFooter, vhd_copy::VhdProblem>>,
-) -> (&'static str, Option<(String, RetryClass)>) {
+) -> (&'static str, Option<Failure>) {
     match vhd_copy::verdict(p, None) {
         CopyVerdict::InProgress => ("Copying", None),
         CopyVerdict::Failed(e) => {
             // Azure's own failure (the source went away, a SAS expired mid-copy) is retried;
             // a blob that is not a VHD page blob is the source's fault: wait for a change.
-            let class = match p.status {
+            let retry = match p.status {
                 CopyStatus::Failed | CopyStatus::Aborted => RetryClass::Transient,
                 _ => RetryClass::InvalidSpec,
             };
-            ("Failed", Some((e.to_string(), class)))
+            (
+                "Failed",
+                Some(Failure {
+                    retry,
+                    ..Failure::azure(&e)
+                }),
+            )
         }
         CopyVerdict::Verified { .. } => match footer {
             Some(Ok(_)) | None => ("Succeeded", None),
             Some(Err(problem)) => (
                 "Failed",
-                Some((
-                    format!("VhdInvalid: {problem}; the image is not made from it"),
-                    RetryClass::InvalidSpec,
+                Some(Failure::invalid(
+                    Some(VHD_INVALID),
+                    format!("{VHD_INVALID}: {problem}; the image is not made from it"),
                 )),
             ),
         },
@@ -223,9 +232,8 @@ impl Step for VhdCopy {
             BlobSeen::NoCopy => {
                 obs.owned = true;
                 obs.provisioning_state = Some("Failed".into());
-                obs.failure = Some((
-                    "the blob carries azop's uid but no copy status: it was overwritten outside azop".into(),
-                    RetryClass::Transient,
+                obs.failure = Some(Failure::transient(
+                    "the blob carries azop's uid but no copy status: it was overwritten outside azop",
                 ));
             }
             BlobSeen::Copy(p) => {
@@ -268,7 +276,11 @@ impl Step for VhdCopy {
         Ok(obs)
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         let Some(source) = &self.source else {
             return Ok(None);
         };
@@ -303,7 +315,11 @@ impl Step for VhdCopy {
         Ok(None)
     }
 
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         let Some(endpoint) = blob_endpoint(cx, &self.account).await? else {
             return Ok(None);
         };
@@ -383,12 +399,20 @@ impl Step for ImageFromBlob {
         Ok(obs)
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        self.step(cx).await?.put(cx).await
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
+        self.step(cx).await?.put(cx, seen).await
     }
 
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
-        self.step(cx).await?.delete(cx).await
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
+        self.step(cx).await?.delete(cx, seen).await
     }
 }
 
@@ -451,7 +475,11 @@ impl Step for ZoneGroup {
         Ok(obs)
     }
 
-    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(
             azop_provider::resources::put_desired::<PrivateDnsZoneGroup>(
                 cx.session, &self.key, &self.spec, cx.owner,
@@ -460,7 +488,11 @@ impl Step for ZoneGroup {
         )
     }
 
-    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
         Ok(
             azop_provider::resources::delete_observed::<PrivateDnsZoneGroup>(cx.session, &self.key)
                 .await?,
@@ -540,13 +572,13 @@ mod tests {
         );
         let (state, failure) = copy_state(&failed, None);
         assert_eq!(state, "Failed");
-        let (message, class) = failure.expect("a failure");
-        assert!(message.contains("SAS expired"), "{message}");
-        assert_eq!(class, RetryClass::Transient);
+        let f = failure.expect("a failure");
+        assert!(f.message.contains("SAS expired"), "{}", f.message);
+        assert_eq!(f.retry, RetryClass::Transient);
 
         let aborted = progress("aborted", &[]);
         assert_eq!(
-            copy_state(&aborted, None).1.map(|f| f.1),
+            copy_state(&aborted, None).1.map(|f| f.retry),
             Some(RetryClass::Transient)
         );
 
@@ -562,9 +594,10 @@ mod tests {
         let dynamic = vhd_copy::check_vhd_footer(&vhd_copy::fixed_vhd_footer(size, 3), size + 512);
         let (state, failure) = copy_state(&done, Some(dynamic));
         assert_eq!(state, "Failed");
-        let (message, class) = failure.expect("a failure");
-        assert!(message.contains("dynamic"), "{message}");
-        assert_eq!(class, RetryClass::InvalidSpec);
+        let f = failure.expect("a failure");
+        assert!(f.message.contains("dynamic"), "{}", f.message);
+        assert!(f.has_code(VHD_INVALID));
+        assert_eq!(f.retry, RetryClass::InvalidSpec);
 
         let block = {
             let mut h = ours(&[("x-ms-copy-status", "success"), ("content-length", "1024")]);
@@ -572,7 +605,7 @@ mod tests {
             vhd_copy::parse_copy_properties(&h).expect("parses")
         };
         assert_eq!(
-            copy_state(&block, None).1.map(|f| f.1),
+            copy_state(&block, None).1.map(|f| f.retry),
             Some(RetryClass::InvalidSpec)
         );
     }

@@ -2,12 +2,12 @@
 //! the API server calls whichever replica the Service picks, and admission must not stall
 //! while leadership changes hands).
 //!
-//! - [`mutate`]: the decision, pure — AdmissionReview in, JSON patch out.
+//! - the decisions, pure — AdmissionReview in, JSON patch out — are the ProxyConfig
+//!   controller's ([`azop_controllers::proxy_config::inject`]).
 //! - [`certs`]: the serving certificate (self-managed Secret + caBundle, or cert-manager files).
 //! - here: flags, the ProxyConfig cache, the HTTPS server, Events for skipped pods.
 
 pub mod certs;
-pub mod mutate;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -27,7 +27,9 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 
-use mutate::{AdmissionReview, MutationSettings, Outcome};
+use azop_controllers::proxy_config::inject::{
+    self as mutate, AdmissionReview, MutationSettings, Outcome,
+};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct WebhookArgs {

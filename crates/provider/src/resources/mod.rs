@@ -3,15 +3,20 @@
 //! Each kind implements [`ArmResource`]: how to address it (`Key`), what the user wants
 //! (`Spec`), the ARM PUT body (`Body`, built by the pure [`ArmResource::desired`]), what a
 //! GET returns (`Observed`), the pure [`ArmResource::diff`], and the three calls (GET, PUT,
-//! DELETE — usually through a generated azure_mgmt builder's `.send()`). The generic
-//! functions [`observe`], [`ensure`] and [`delete`] give every kind the same behaviour:
+//! DELETE — usually through a generated azure_mgmt builder's `.send()`).
 //!
-//! - `ensure`: GET; absent → PUT; present but not carrying this object's `azop.dev/uid` →
+//! The controllers' engine (`azop-controllers`, `engine::ResourceStep`) reads each resource
+//! once per pass through its observer, compares with `desired`/`diff` itself, and writes
+//! with [`put_desired`] / [`delete_observed`]; a PUT or DELETE that starts an operation
+//! returns its [`LroHandle`], which the engine stores in status and polls with
+//! [`crate::ArmSession::poll_once`] on later passes. The self-contained functions below give
+//! every kind the same read-compare-write behaviour for callers without an engine (tools,
+//! the provider's own tests):
+//!
+//! - [`ensure`]: GET; absent → PUT; present but not carrying this object's `azop.dev/uid` →
 //!   [`EnsureOutcome::NotOwned`], no write; present and owned → PUT only when `diff` is not
-//!   empty. A PUT that starts an operation returns its [`LroHandle`]; the controller stores it
-//!   in status and calls [`crate::ArmSession::poll_once`] on later reconciles (never
-//!   `ensure` again while it is in flight), then `observe`s the result.
-//! - `delete`: GET; absent → Gone; not ours → NotOwned (no DELETE is sent); else DELETE,
+//!   empty.
+//! - [`delete`]: GET; absent → Gone; not ours → NotOwned (no DELETE is sent); else DELETE,
 //!   404/204/200 → Gone, 202 → Started(handle).
 //!
 //! # How to add a resource module
@@ -271,7 +276,17 @@ pub async fn put_desired<R: ArmResource>(
     spec: &R::Spec,
     owner: &Owner,
 ) -> Result<Option<LroHandle>, AzureError> {
-    let resp = R::put(session, key, &R::desired(key, spec, owner)).await?;
+    put_body::<R>(session, key, &R::desired(key, spec, owner)).await
+}
+
+/// PUT a body the caller computed from what it observed (an AKS cluster at the version that
+/// runs, a pool with the autoscaler's count). `Some(handle)` when an operation is under way.
+pub async fn put_body<R: ArmResource>(
+    session: &ArmSession,
+    key: &R::Key,
+    body: &R::Body,
+) -> Result<Option<LroHandle>, AzureError> {
+    let resp = R::put(session, key, body).await?;
     let path = R::path(session.subscription_id(), key);
     Ok(session.start_lro("PUT", &path, R::API_VERSION, &resp))
 }

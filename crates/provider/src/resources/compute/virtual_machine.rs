@@ -322,148 +322,10 @@ impl ArmResource for VirtualMachine {
     }
 
     fn diff(desired: &VmModel, observed: &ObservedVirtualMachine) -> Vec<Difference> {
-        let mut d = Diff::new();
-        d.location(&desired.resource.location, observed.location.as_deref());
-        d.string_set(
-            "zones",
-            desired.zones.iter().map(String::as_str),
-            observed.zones.iter().map(String::as_str),
-        );
-        let Some(p) = &desired.properties else {
-            return d.finish();
-        };
-        let op = &observed.properties;
-        d.ignore_case(
-            "properties.hardwareProfile.vmSize",
-            p.hardware_profile
-                .as_ref()
-                .and_then(|h| h.vm_size.as_ref())
-                .map(wire)
-                .as_deref(),
-            op.hardware_profile
-                .as_ref()
-                .and_then(|h| h.vm_size.as_deref()),
-        );
-        let ostorage = op.storage_profile.clone().unwrap_or_default();
-        if let Some(storage) = &p.storage_profile {
-            let oimg = ostorage.image_reference.clone().unwrap_or_default();
-            if let Some(img) = &storage.image_reference {
-                let f = "properties.storageProfile.imageReference";
-                d.id_set(
-                    &format!("{f}.id"),
-                    img.sub_resource.id.as_deref(),
-                    oimg.id.as_deref(),
-                );
-                d.ignore_case(
-                    &format!("{f}.publisher"),
-                    img.publisher.as_deref(),
-                    oimg.publisher.as_deref(),
-                );
-                d.ignore_case(
-                    &format!("{f}.offer"),
-                    img.offer.as_deref(),
-                    oimg.offer.as_deref(),
-                );
-                d.ignore_case(&format!("{f}.sku"), img.sku.as_deref(), oimg.sku.as_deref());
-                d.ignore_case(
-                    &format!("{f}.version"),
-                    img.version.as_deref(),
-                    oimg.version.as_deref(),
-                );
-            }
-            let oos = ostorage.os_disk.clone().unwrap_or_default();
-            if let Some(os) = &storage.os_disk {
-                let f = "properties.storageProfile.osDisk";
-                if let Some(size) = os.disk_size_gb
-                    && oos.disk_size_gb != Some(size)
-                {
-                    d.push(
-                        &format!("{f}.diskSizeGB"),
-                        size,
-                        oos.disk_size_gb
-                            .map_or("<unset>".to_owned(), |s| s.to_string()),
-                    );
-                }
-                d.ignore_case(
-                    &format!("{f}.managedDisk.storageAccountType"),
-                    os.managed_disk
-                        .as_ref()
-                        .and_then(|m| m.storage_account_type.as_ref())
-                        .map(wire)
-                        .as_deref(),
-                    oos.managed_disk
-                        .as_ref()
-                        .and_then(|m| m.storage_account_type.as_deref()),
-                );
-                d.ignore_case(
-                    &format!("{f}.deleteOption"),
-                    os.delete_option.as_ref().map(wire).as_deref(),
-                    // Azure's default is Detach.
-                    Some(oos.delete_option.as_deref().unwrap_or("Detach")),
-                );
-            }
-        }
-        if let Some(diag) = &p.diagnostics_profile {
-            d.boolean(
-                "properties.diagnosticsProfile.bootDiagnostics.enabled",
-                diag.boot_diagnostics.as_ref().and_then(|b| b.enabled),
-                op.diagnostics_profile
-                    .as_ref()
-                    .and_then(|o| o.boot_diagnostics.as_ref())
-                    .and_then(|b| b.enabled),
-            );
-        }
-        if let Some(os) = &p.os_profile {
-            let oos = op.os_profile.clone().unwrap_or_default();
-            d.exact(
-                "properties.osProfile.adminUsername",
-                os.admin_username.as_deref(),
-                oos.admin_username.as_deref(),
-            );
-            // customData: never compared (Azure never returns it).
-            if let Some(linux) = &os.linux_configuration {
-                let olinux = oos.linux_configuration.clone().unwrap_or_default();
-                d.boolean(
-                    "properties.osProfile.linuxConfiguration.disablePasswordAuthentication",
-                    linux.disable_password_authentication,
-                    olinux.disable_password_authentication,
-                );
-                let want = trimmed_keys(
-                    linux
-                        .ssh
-                        .iter()
-                        .flat_map(|s| s.public_keys.iter())
-                        .filter_map(|k| k.key_data.as_deref()),
-                );
-                let have = trimmed_keys(
-                    olinux
-                        .ssh
-                        .iter()
-                        .flat_map(|s| s.public_keys.iter())
-                        .filter_map(|k| k.key_data.as_deref()),
-                );
-                d.string_set(
-                    "properties.osProfile.linuxConfiguration.ssh.publicKeys",
-                    want.iter().map(String::as_str),
-                    have.iter().map(String::as_str),
-                );
-            }
-        }
-        if let Some(net) = &p.network_profile {
-            let onet = op.network_profile.clone().unwrap_or_default();
-            d.id_set(
-                "properties.networkProfile.networkInterfaces",
-                net.network_interfaces
-                    .iter()
-                    .filter_map(|n| n.sub_resource.id.as_deref()),
-                ref_ids(&onet.network_interfaces),
-            );
-        }
-        d.tags(
-            &tags_from_value(&desired.resource.tags),
-            &observed.tags.clone().unwrap_or_default(),
-        );
-        d.finish()
+        diff_by_aspect(desired, observed)
+            .into_iter()
+            .flat_map(|(_, d)| d)
+            .collect()
     }
 
     fn owner_uid(observed: &ObservedVirtualMachine) -> Option<String> {
@@ -505,6 +367,236 @@ impl ArmResource for VirtualMachine {
             .send();
         send_via_mgmt(session, send).await
     }
+}
+
+/// The part of a VM a difference is in. Whether a machine is updated in place or replaced is
+/// decided on these, never on the diff's field paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VmAspect {
+    /// Location and zones.
+    Placement,
+    /// `hardwareProfile.vmSize`.
+    Size,
+    /// `storageProfile.imageReference`.
+    Image,
+    /// `storageProfile.osDisk`: size, storage type, delete option.
+    OsDisk,
+    /// `osProfile`: admin user, password login, SSH keys.
+    OsProfile,
+    /// `networkProfile`: the NICs.
+    Network,
+    /// `diagnosticsProfile.bootDiagnostics`: on or off (an in-place update).
+    Diagnostics,
+    Tags,
+}
+
+impl VmAspect {
+    /// Whether Azure can apply a change here only to a new VM: an image or OS disk is made
+    /// once, when the VM is created. (A size can change in place, with a restart.)
+    pub fn needs_new_vm(self) -> bool {
+        matches!(self, VmAspect::Image | VmAspect::OsDisk)
+    }
+}
+
+/// The managed differences by aspect (pure); [`VirtualMachine::diff`] is these, in this order.
+/// Aspects without a difference are left out.
+pub fn diff_by_aspect(
+    desired: &VmModel,
+    observed: &ObservedVirtualMachine,
+) -> Vec<(VmAspect, Vec<Difference>)> {
+    let mut placement = Diff::new();
+    placement.location(&desired.resource.location, observed.location.as_deref());
+    placement.string_set(
+        "zones",
+        desired.zones.iter().map(String::as_str),
+        observed.zones.iter().map(String::as_str),
+    );
+    let mut out = vec![(VmAspect::Placement, placement.finish())];
+    if let Some(p) = &desired.properties {
+        let op = &observed.properties;
+        out.push((VmAspect::Size, size_diff(p, op)));
+        if let Some(storage) = &p.storage_profile {
+            let ostorage = op.storage_profile.clone().unwrap_or_default();
+            out.push((VmAspect::Image, image_diff(storage, &ostorage)));
+            out.push((VmAspect::OsDisk, os_disk_diff(storage, &ostorage)));
+        }
+        out.push((VmAspect::OsProfile, os_profile_diff(p, op)));
+        out.push((VmAspect::Network, network_diff(p, op)));
+        out.push((VmAspect::Diagnostics, diagnostics_diff(p, op)));
+        let mut tags = Diff::new();
+        tags.tags(
+            &tags_from_value(&desired.resource.tags),
+            &observed.tags.clone().unwrap_or_default(),
+        );
+        out.push((VmAspect::Tags, tags.finish()));
+    }
+    out.retain(|(_, d)| !d.is_empty());
+    out
+}
+
+/// The aspects in which `observed` differs from `desired` (pure).
+pub fn changed_aspects(
+    desired: &VmModel,
+    observed: &ObservedVirtualMachine,
+) -> std::collections::BTreeSet<VmAspect> {
+    diff_by_aspect(desired, observed)
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect()
+}
+
+fn size_diff(p: &VirtualMachineProperties, op: &ObservedVmProperties) -> Vec<Difference> {
+    let mut d = Diff::new();
+    d.ignore_case(
+        "properties.hardwareProfile.vmSize",
+        p.hardware_profile
+            .as_ref()
+            .and_then(|h| h.vm_size.as_ref())
+            .map(wire)
+            .as_deref(),
+        op.hardware_profile
+            .as_ref()
+            .and_then(|h| h.vm_size.as_deref()),
+    );
+    d.finish()
+}
+
+fn image_diff(storage: &StorageProfile, ostorage: &ObservedStorageProfile) -> Vec<Difference> {
+    let mut d = Diff::new();
+    let oimg = ostorage.image_reference.clone().unwrap_or_default();
+    if let Some(img) = &storage.image_reference {
+        let f = "properties.storageProfile.imageReference";
+        d.id_set(
+            &format!("{f}.id"),
+            img.sub_resource.id.as_deref(),
+            oimg.id.as_deref(),
+        );
+        d.ignore_case(
+            &format!("{f}.publisher"),
+            img.publisher.as_deref(),
+            oimg.publisher.as_deref(),
+        );
+        d.ignore_case(
+            &format!("{f}.offer"),
+            img.offer.as_deref(),
+            oimg.offer.as_deref(),
+        );
+        d.ignore_case(&format!("{f}.sku"), img.sku.as_deref(), oimg.sku.as_deref());
+        d.ignore_case(
+            &format!("{f}.version"),
+            img.version.as_deref(),
+            oimg.version.as_deref(),
+        );
+    }
+    d.finish()
+}
+
+fn os_disk_diff(storage: &StorageProfile, ostorage: &ObservedStorageProfile) -> Vec<Difference> {
+    let mut d = Diff::new();
+    let oos = ostorage.os_disk.clone().unwrap_or_default();
+    if let Some(os) = &storage.os_disk {
+        let f = "properties.storageProfile.osDisk";
+        if let Some(size) = os.disk_size_gb
+            && oos.disk_size_gb != Some(size)
+        {
+            d.push(
+                &format!("{f}.diskSizeGB"),
+                size,
+                oos.disk_size_gb
+                    .map_or("<unset>".to_owned(), |s| s.to_string()),
+            );
+        }
+        d.ignore_case(
+            &format!("{f}.managedDisk.storageAccountType"),
+            os.managed_disk
+                .as_ref()
+                .and_then(|m| m.storage_account_type.as_ref())
+                .map(wire)
+                .as_deref(),
+            oos.managed_disk
+                .as_ref()
+                .and_then(|m| m.storage_account_type.as_deref()),
+        );
+        d.ignore_case(
+            &format!("{f}.deleteOption"),
+            os.delete_option.as_ref().map(wire).as_deref(),
+            // Azure's default is Detach.
+            Some(oos.delete_option.as_deref().unwrap_or("Detach")),
+        );
+    }
+    d.finish()
+}
+
+fn os_profile_diff(p: &VirtualMachineProperties, op: &ObservedVmProperties) -> Vec<Difference> {
+    let mut d = Diff::new();
+    let Some(os) = &p.os_profile else {
+        return d.finish();
+    };
+    let oos = op.os_profile.clone().unwrap_or_default();
+    d.exact(
+        "properties.osProfile.adminUsername",
+        os.admin_username.as_deref(),
+        oos.admin_username.as_deref(),
+    );
+    // customData: never compared (Azure never returns it).
+    if let Some(linux) = &os.linux_configuration {
+        let olinux = oos.linux_configuration.clone().unwrap_or_default();
+        d.boolean(
+            "properties.osProfile.linuxConfiguration.disablePasswordAuthentication",
+            linux.disable_password_authentication,
+            olinux.disable_password_authentication,
+        );
+        let want = trimmed_keys(
+            linux
+                .ssh
+                .iter()
+                .flat_map(|s| s.public_keys.iter())
+                .filter_map(|k| k.key_data.as_deref()),
+        );
+        let have = trimmed_keys(
+            olinux
+                .ssh
+                .iter()
+                .flat_map(|s| s.public_keys.iter())
+                .filter_map(|k| k.key_data.as_deref()),
+        );
+        d.string_set(
+            "properties.osProfile.linuxConfiguration.ssh.publicKeys",
+            want.iter().map(String::as_str),
+            have.iter().map(String::as_str),
+        );
+    }
+    d.finish()
+}
+
+fn network_diff(p: &VirtualMachineProperties, op: &ObservedVmProperties) -> Vec<Difference> {
+    let mut d = Diff::new();
+    if let Some(net) = &p.network_profile {
+        let onet = op.network_profile.clone().unwrap_or_default();
+        d.id_set(
+            "properties.networkProfile.networkInterfaces",
+            net.network_interfaces
+                .iter()
+                .filter_map(|n| n.sub_resource.id.as_deref()),
+            ref_ids(&onet.network_interfaces),
+        );
+    }
+    d.finish()
+}
+
+fn diagnostics_diff(p: &VirtualMachineProperties, op: &ObservedVmProperties) -> Vec<Difference> {
+    let mut d = Diff::new();
+    if let Some(diag) = &p.diagnostics_profile {
+        d.boolean(
+            "properties.diagnosticsProfile.bootDiagnostics.enabled",
+            diag.boot_diagnostics.as_ref().and_then(|b| b.enabled),
+            op.diagnostics_profile
+                .as_ref()
+                .and_then(|o| o.boot_diagnostics.as_ref())
+                .and_then(|b| b.enabled),
+        );
+    }
+    d.finish()
 }
 
 #[cfg(test)]
@@ -551,7 +643,7 @@ mod tests {
     }
 
     /// VirtualMachines_CreateOrUpdate, example "VirtualMachine_Create_LinuxVmWithSshAuthentication.json"
-    /// (2024-07-01), re-typed with a zone, disk size, deleteOption and our tags, as the
+    /// (2024-07-01), re-typed with a zone, disk size, deleteOption, boot diagnostics and our tags, as the
     /// response carries them: no customData, the OS disk's managed disk id, the key's path,
     /// exactVersion, vmId, a lower-cased NIC id, provisioningState Creating.
     fn get_after_put() -> serde_json::Value {
@@ -599,6 +691,7 @@ mod tests {
                 },
                 "vmId": "e0de9b84-a506-4b95-9623-00a425d05c90",
                 "hardwareProfile": {"vmSize": "Standard_D1_v2"},
+                "diagnosticsProfile": {"bootDiagnostics": {"enabled": true}},
                 "provisioningState": "Creating",
                 "timeCreated": "2026-01-01T00:00:00.000000+00:00"
             }
@@ -618,6 +711,67 @@ mod tests {
             o.os_disk_id()
                 .is_some_and(|id| id.ends_with("/myVM-osdisk"))
         );
+    }
+
+    /// Each change is put in its aspect, so whether a machine is replaced is decided on types,
+    /// whatever the diff's field paths read.
+    #[test]
+    fn every_difference_has_its_aspect() {
+        let base = get_after_put();
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = base.clone();
+            f(&mut v);
+            changed_aspects(&desired(), &observed(v))
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(edit(&|_| {}), vec![]);
+        assert_eq!(
+            edit(&|v| v["properties"]["hardwareProfile"]["vmSize"] = "Standard_D2_v2".into()),
+            vec![VmAspect::Size]
+        );
+        assert_eq!(
+            edit(&|v| v["properties"]["storageProfile"]["imageReference"]["sku"] = "other".into()),
+            vec![VmAspect::Image]
+        );
+        assert_eq!(
+            edit(&|v| v["properties"]["storageProfile"]["osDisk"]["diskSizeGB"] = 128.into()),
+            vec![VmAspect::OsDisk]
+        );
+        assert_eq!(
+            edit(&|v| {
+                v["properties"]["storageProfile"]["osDisk"]["managedDisk"]["storageAccountType"] =
+                    "Standard_LRS".into();
+                v["zones"] = serde_json::json!(["1"]);
+                v["tags"]["env"] = "x".into();
+            }),
+            vec![VmAspect::Placement, VmAspect::OsDisk]
+        );
+        assert_eq!(
+            edit(&|v| v["tags"] = serde_json::json!({})),
+            vec![VmAspect::Tags]
+        );
+        assert_eq!(
+            edit(
+                &|v| v["properties"]["diagnosticsProfile"]["bootDiagnostics"]["enabled"] =
+                    false.into()
+            ),
+            vec![VmAspect::Diagnostics]
+        );
+        assert!(!VmAspect::Diagnostics.needs_new_vm());
+        assert!(VmAspect::Image.needs_new_vm() && VmAspect::OsDisk.needs_new_vm());
+        assert!(!VmAspect::Size.needs_new_vm() && !VmAspect::Tags.needs_new_vm());
+        // The flat diff is every aspect's differences.
+        let mut v = base.clone();
+        v["properties"]["hardwareProfile"]["vmSize"] = "Standard_D2_v2".into();
+        v["properties"]["storageProfile"]["osDisk"]["diskSizeGB"] = 128.into();
+        let flat = VirtualMachine::diff(&desired(), &observed(v.clone()));
+        let by_aspect: Vec<Difference> = diff_by_aspect(&desired(), &observed(v))
+            .into_iter()
+            .flat_map(|(_, d)| d)
+            .collect();
+        assert_eq!(flat, by_aspect);
+        assert_eq!(flat.len(), 2);
     }
 
     #[test]

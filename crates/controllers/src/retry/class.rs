@@ -1,10 +1,8 @@
-//! Requeue delays that follow the error's class, and per-object exponential backoff.
+//! Retry classes and the delays they give.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
-/// How a failed reconcile should be retried. Azure errors map from the provider's one table,
+/// How a failure is retried. Azure errors map from the provider's one table,
 /// [`azop_provider::Retry`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryClass {
@@ -13,7 +11,8 @@ pub enum RetryClass {
     /// Azure's table says when to come back (Retry-After when throttled or busy, a fixed
     /// delay for a missing permission or a rejected token).
     After(Duration),
-    /// Another operation holds the resource: retry in seconds.
+    /// Something else holds the resource (or a check waits on something outside azop): retry
+    /// in seconds.
     Busy,
     /// A referenced object (Secret, StorageBinding) is missing or not ready. Watches on those
     /// kinds wake the object when it changes, so this is only a safety net.
@@ -58,27 +57,6 @@ pub fn delay(class: RetryClass, failures: u32) -> Duration {
     }
 }
 
-/// Counts consecutive failures per object; a success resets the count.
-#[derive(Default)]
-pub struct FailureCounter {
-    counts: Mutex<HashMap<String, u32>>,
-}
-
-impl FailureCounter {
-    /// Records one more failure of `key` and returns the count.
-    pub fn failed(&self, key: &str) -> u32 {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = counts.entry(key.to_string()).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
-    }
-
-    pub fn succeeded(&self, key: &str) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.remove(key);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,15 +73,5 @@ mod tests {
     fn throttled_follows_retry_after() {
         let d = delay(RetryClass::After(Duration::from_secs(17)), 9);
         assert_eq!(d, Duration::from_secs(17));
-    }
-
-    #[test]
-    fn counter_resets_on_success() {
-        let c = FailureCounter::default();
-        assert_eq!(c.failed("ns/a"), 1);
-        assert_eq!(c.failed("ns/a"), 2);
-        assert_eq!(c.failed("ns/b"), 1);
-        c.succeeded("ns/a");
-        assert_eq!(c.failed("ns/a"), 1);
     }
 }

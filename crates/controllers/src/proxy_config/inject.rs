@@ -1,4 +1,7 @@
-//! The mutation itself (pure): AdmissionReview in, AdmissionReview with a JSON patch out.
+//! The proxy webhook's decisions (pure): AdmissionReview in, AdmissionReview with a JSON
+//! patch out. They sit beside the ProxyConfig controller whose rules they share (which
+//! ProxyConfig applies, the effective noProxy, the CA bundle ConfigMap); the operator binary
+//! only serves them over HTTPS.
 //!
 //! Pods carrying the proxy label get the proxy variables, and with a trusted CA the bundle,
 //! in every container and init container. Workloads carrying the label get it copied onto
@@ -11,12 +14,12 @@
 
 use std::collections::BTreeSet;
 
+use super::ca::{CA_CONFIGMAP_KEY, ca_configmap_name, label_value};
+use super::compute::INJECTED_LABEL;
+use super::inherit::proxy_env;
+use super::resolve::{ResolvedProxy, effective_proxy_for};
 use azop_api::proxy::effective_no_proxy;
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
-use azop_controllers::proxy_config::ca::{CA_CONFIGMAP_KEY, ca_configmap_name, label_value};
-use azop_controllers::proxy_config::compute::INJECTED_LABEL;
-use azop_controllers::proxy_config::inherit::proxy_env;
-use azop_controllers::proxy_config::resolve::{ResolvedProxy, effective_proxy_for};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
