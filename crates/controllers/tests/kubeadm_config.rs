@@ -109,14 +109,31 @@ fn kubeadm_version() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// A new, empty directory (tests run in parallel: each call gets its own).
-fn dir(name: &str) -> PathBuf {
+/// A new, empty directory (tests run in parallel: each call gets its own), removed with
+/// everything in it when the value is dropped, so runs leave nothing under /tmp.
+fn dir(name: &str) -> Scratch {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let d = std::env::temp_dir().join(format!("azop-kubeadm-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
+}
+
+/// A test's scratch directory ([`dir`]).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn output_text(o: &std::process::Output) -> String {
@@ -129,7 +146,8 @@ fn output_text(o: &std::process::Output) -> String {
 
 /// `kubeadm config validate --config` on `yaml`: Ok, or kubeadm's complaint.
 fn validate(yaml: &str, name: &str) -> Result<(), String> {
-    let path = dir("validate").join(name);
+    let scratch = dir("validate");
+    let path = scratch.join(name);
     std::fs::write(&path, yaml).unwrap();
     validate_file(&path)
 }
@@ -153,7 +171,8 @@ fn validate_file(path: &Path) -> Result<(), String> {
 
 /// `cloud-init schema --config-file` on `doc`.
 fn schema(doc: &str, name: &str) -> Result<(), String> {
-    let path = dir("schema").join(name);
+    let scratch = dir("schema");
+    let path = scratch.join(name);
     std::fs::write(&path, doc).unwrap();
     let out = Command::new(cloud_init())
         .args(["schema", "--config-file"])
@@ -521,7 +540,7 @@ fn each_step_runs_only_after_the_one_before_succeeded() {
 
 /// A `kubeadm` that fails its first `failures` runs of init/join (logging every call to
 /// `calls`), and a stamp dir with a CA under a fake `/etc/kubernetes/pki` the script keeps.
-fn flaky_kubeadm(failures: u32) -> (PathBuf, PathBuf) {
+fn flaky_kubeadm(failures: u32) -> (Scratch, PathBuf) {
     let bin = dir("flaky-bin");
     let calls = bin.join("calls");
     let script = format!(
@@ -721,7 +740,7 @@ fn version_part(script: &str, config: &Path) -> String {
 }
 
 /// A directory with the real kubeadm and a `kubelet` that says `version`.
-fn fake_node_bin(version: &str) -> PathBuf {
+fn fake_node_bin(version: &str) -> Scratch {
     let bin = dir(&format!("bin-{version}"));
     std::os::unix::fs::symlink(kubeadm(), bin.join("kubeadm")).unwrap();
     let kubelet = bin.join("kubelet");
@@ -741,7 +760,8 @@ fn a_minor_only_version_becomes_the_installed_kubeadms_version() {
     let have = kubeadm_version();
     let c = cluster(&minor);
     let f = fragment(&c, &MachineBootstrap::Init { node_name: "cp-0" }).unwrap();
-    let config = dir("rewrite").join("kubeadm.yaml");
+    let scratch = dir("rewrite");
+    let config = scratch.join("kubeadm.yaml");
     let written = file(&f, KUBEADM_CONFIG_PATH);
     let placeholder = format!("kubernetesVersion: v{minor}.0\n");
     assert!(written.contains(&placeholder), "{written}");
@@ -793,7 +813,8 @@ fn the_script_refuses_binaries_of_another_minor() {
         &MachineBootstrap::JoinControlPlane { node_name: "cp-1" },
     )
     .unwrap();
-    let config = dir("minor").join("kubeadm.yaml");
+    let scratch = dir("minor");
+    let config = scratch.join("kubeadm.yaml");
     std::fs::write(&config, file(&f, KUBEADM_CONFIG_PATH)).unwrap();
     let out = bash(
         &version_part(file(&f, INSTALL_SCRIPT_PATH), &config),
@@ -837,7 +858,8 @@ fn the_scripts_read_the_proxy_drop_in_back_exactly() {
         Some(https),
         "localhost,20.1.2.3",
     );
-    let drop_in = dir("drop-in").join("http-proxy.conf");
+    let scratch = dir("drop-in");
+    let drop_in = scratch.join("http-proxy.conf");
     std::fs::write(&drop_in, systemd_drop_in(&env)).unwrap();
     for path in [INSTALL_SCRIPT_PATH, CNI_SCRIPT_PATH] {
         let script = file(&f, path);

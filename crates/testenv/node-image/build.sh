@@ -192,13 +192,17 @@ fi
 
 # The images kubeadm will ask for, exactly.
 mapfile -t KUBEADM_IMAGES < <("$KUBEADM" config images list --kubernetes-version "$KUBE_VERSION")
-printf '%s\n' "${KUBEADM_IMAGES[@]}" | grep -qx "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" || {
+# Whole outputs captured, then matched: `producer | grep -q` ends grep at the first match and
+# the producer, still writing, dies of SIGPIPE (141 under pipefail; seen with etcd).
+IMAGE_LIST=$(printf '%s\n' "${KUBEADM_IMAGES[@]}")
+grep -qx "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" <<<"$IMAGE_LIST" || {
     echo "ERROR: kubeadm $KUBE_VERSION deploys $(printf '%s\n' "${KUBEADM_IMAGES[@]}" | grep coredns); set COREDNS_VERSION in $0 to its tag" >&2
     false
 }
 ETCD_TAG=$(printf '%s\n' "${KUBEADM_IMAGES[@]}" | sed -n 's#^registry.k8s.io/etcd:##p')
-"$TOOLS_DIR/etcd" --version | grep -q "etcd Version: ${ETCD_TAG%%-*}" || {
-    echo "ERROR: kubeadm wants etcd $ETCD_TAG, the Go tools built $("$TOOLS_DIR/etcd" --version | head -1)" >&2
+ETCD_VERSION_OUT=$("$TOOLS_DIR/etcd" --version)
+grep -q "etcd Version: ${ETCD_TAG%%-*}" <<<"$ETCD_VERSION_OUT" || {
+    echo "ERROR: kubeadm wants etcd $ETCD_TAG, the Go tools built $(sed -n 1p <<<"$ETCD_VERSION_OUT")" >&2
     false
 }
 
