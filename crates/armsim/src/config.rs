@@ -142,6 +142,11 @@ pub struct SimConfig {
     /// region's pool, so nothing ever dials off this machine for a public IP; a test API
     /// server or a load balancer frontend can listen on one).
     pub public_pool: ipnet::Ipv4Net,
+    /// Where in the pool this simulator starts looking for a free address (default: random
+    /// per process). Several simulators on one machine (test runs side by side) share the
+    /// loopback pool; starting each at the same address would hand them all 127.50.0.4 and
+    /// make their listeners on it collide.
+    pub public_pool_offset: u32,
     /// VMs boot as QEMU guests (`--machines qemu`); `None`: they have no guest.
     pub machines: Option<MachinesConfig>,
 }
@@ -212,6 +217,7 @@ impl Default for SimConfig {
             aks_kubeconfig: None,
             blob_service: None,
             public_pool: crate::types::network::addressing::PUBLIC_POOL,
+            public_pool_offset: crate::types::network::addressing::random_offset(),
             machines: None,
         }
     }
@@ -296,6 +302,13 @@ impl SimConfig {
 
     pub fn public_pool(mut self, pool: ipnet::Ipv4Net) -> Self {
         self.public_pool = pool;
+        self
+    }
+
+    /// Start the search for a free public address `offset` addresses into the pool (see
+    /// [`SimConfig::public_pool_offset`]; 0: the pool's first usable address).
+    pub fn public_pool_offset(mut self, offset: u32) -> Self {
+        self.public_pool_offset = offset;
         self
     }
 

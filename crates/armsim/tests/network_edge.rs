@@ -18,7 +18,7 @@ fn pip_body(sku: &str, method: Option<&str>) -> serde_json::Value {
 
 #[tokio::test]
 async fn public_ips_sku_allocation_and_in_use() {
-    let c = sim(SimConfig::default()).await;
+    let c = sim(SimConfig::default().public_pool_offset(0)).await;
     c.rg("rg").await;
     let p1 = net_id("rg", "publicIPAddresses", "p1");
     let (s, code) = put_err(&c, &p1, NET, pip_body("Standard", Some("Dynamic"))).await;

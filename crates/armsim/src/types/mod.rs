@@ -217,7 +217,7 @@ pub fn registry_for(config: &crate::SimConfig) -> Registry {
     reg.add(resources::ResourceGroups);
     storage::register(&mut reg, config.blob_service.clone());
     containerservice::register(&mut reg);
-    network::register(&mut reg, config.public_pool);
+    network::register(&mut reg, config.public_pool, config.public_pool_offset);
     compute::register(&mut reg);
     reg
 }
