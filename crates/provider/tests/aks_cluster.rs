@@ -82,6 +82,9 @@ fn pool(name: &str, mode: PoolMode, scale: PoolScale) -> AgentPoolSpec {
         vnet_subnet_id: None,
         node_labels: BTreeMap::new(),
         node_taints: vec![],
+        os_sku: None,
+        spot: None,
+        upgrade: None,
         orchestrator_version: None,
         tags: BTreeMap::new(),
     }
@@ -136,6 +139,13 @@ fn spec() -> ManagedClusterSpec {
         }),
         disable_local_accounts: false,
         oidc_issuer: true,
+        workload_identity: None,
+        identity: ClusterIdentity::SystemAssigned,
+        kubelet_identity: None,
+        addons: vec![],
+        keda: None,
+        vertical_pod_autoscaler: None,
+        autoscaler_profile: BTreeMap::new(),
         tags: [("team".to_owned(), "a".to_owned())].into_iter().collect(),
     }
 }

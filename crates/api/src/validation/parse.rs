@@ -23,6 +23,51 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     ),
     ("spec.nodePools[].mode", msg::POOL_MODE),
     ("spec.nodePools[].osType", msg::OS_TYPE),
+    ("spec.nodePools[].osSKU", msg::OS_SKU),
+    ("spec.nodePools[].scaleSetPriority", msg::SCALE_SET_PRIORITY),
+    ("spec.nodePools[].scaleSetEvictionPolicy", msg::EVICTION_POLICY),
+    ("spec.managedControlPlane.addonProfiles[].name", msg::ADDON_NAME),
+    ("spec.managedControlPlane.identity.type", msg::IDENTITY_TYPE),
+    (
+        "spec.managedControlPlane.autoscalerProfile.expander",
+        msg::AUTOSCALER_EXPANDER,
+    ),
+    (
+        "spec.managedControlPlane.autoscalerProfile.balanceSimilarNodeGroups",
+        msg::AUTOSCALER_BOOLEAN,
+    ),
+    (
+        "spec.managedControlPlane.autoscalerProfile.skipNodesWithLocalStorage",
+        msg::AUTOSCALER_BOOLEAN,
+    ),
+    (
+        "spec.managedControlPlane.autoscalerProfile.skipNodesWithSystemPods",
+        msg::AUTOSCALER_BOOLEAN,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.autoUpgrade.schedule.weekly.dayOfWeek",
+        msg::MAINTENANCE_WEEK_DAY,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.nodeOSUpgrade.schedule.weekly.dayOfWeek",
+        msg::MAINTENANCE_WEEK_DAY,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.autoUpgrade.schedule.relativeMonthly.dayOfWeek",
+        msg::MAINTENANCE_WEEK_DAY,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.nodeOSUpgrade.schedule.relativeMonthly.dayOfWeek",
+        msg::MAINTENANCE_WEEK_DAY,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.autoUpgrade.schedule.relativeMonthly.weekIndex",
+        msg::MAINTENANCE_WEEK_INDEX,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.nodeOSUpgrade.schedule.relativeMonthly.weekIndex",
+        msg::MAINTENANCE_WEEK_INDEX,
+    ),
     ("spec.network.plugin", msg::NETWORK_PLUGIN),
     ("spec.networkAccess.mode", msg::NETWORK_ACCESS_MODE),
     ("spec.vhd.osType", msg::VHD_OS_TYPE),

@@ -565,6 +565,9 @@ mod tests {
             vnet_subnet_id: None,
             node_labels: BTreeMap::new(),
             node_taints: vec![],
+            os_sku: None,
+            spot: None,
+            upgrade: None,
             orchestrator_version: None,
             tags: BTreeMap::new(),
         }
@@ -592,6 +595,13 @@ mod tests {
             linux_profile: None,
             disable_local_accounts: false,
             oidc_issuer: true,
+            workload_identity: None,
+            identity: ClusterIdentity::SystemAssigned,
+            kubelet_identity: None,
+            addons: vec![],
+            keda: None,
+            vertical_pod_autoscaler: None,
+            autoscaler_profile: BTreeMap::new(),
             tags: BTreeMap::new(),
         }
     }

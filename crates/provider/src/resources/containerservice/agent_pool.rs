@@ -76,6 +76,9 @@ mod tests {
             vnet_subnet_id: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/aks".into()),
             node_labels: [("workload".to_owned(), "batch".to_owned())].into_iter().collect(),
             node_taints: vec!["key1=val1:NoSchedule".into()],
+            os_sku: None,
+            spot: None,
+            upgrade: None,
             orchestrator_version: None,
             tags: [("env".to_owned(), "prod".to_owned())].into_iter().collect(),
         }
