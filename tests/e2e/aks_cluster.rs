@@ -73,8 +73,8 @@ async fn free_sample_from_apply_to_delete() {
     let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
     assert_eq!(mc["sku"], json!({"name": "Base", "tier": "Free"}));
     let p = &mc["properties"];
-    assert_eq!(p["kubernetesVersion"], "1.32");
-    assert_eq!(p["currentKubernetesVersion"], "1.32.7");
+    assert_eq!(p["kubernetesVersion"], "1.35");
+    assert_eq!(p["currentKubernetesVersion"], "1.35.4");
     assert_eq!(p["supportPlan"], "KubernetesOfficial");
     assert_eq!(
         p["autoUpgradeProfile"],
@@ -114,7 +114,7 @@ async fn free_sample_from_apply_to_delete() {
             "{pool}"
         );
         assert_eq!(pool["properties"]["tags"]["env"], "dev", "{pool}");
-        assert_eq!(pool["properties"]["currentOrchestratorVersion"], "1.32.7");
+        assert_eq!(pool["properties"]["currentOrchestratorVersion"], "1.35.4");
     }
     // The cluster PUT carried the System pool; the User pool came after, as its own resource.
     let writes = operator_writes(&world);
@@ -130,7 +130,7 @@ async fn free_sample_from_apply_to_delete() {
     // Status users read.
     let s = &obj.data["status"];
     assert_eq!(s["phase"], "Running");
-    assert_eq!(s["kubernetesVersion"], "1.32.7");
+    assert_eq!(s["kubernetesVersion"], "1.35.4");
     assert_eq!(s["provisioningState"], "Succeeded");
     assert_eq!(s["powerState"], "Running");
     assert_eq!(s["nodeResourceGroup"], "MC_rg-dev_dev-aks_westeurope");
@@ -168,7 +168,7 @@ async fn free_sample_from_apply_to_delete() {
         assert!(header.contains(col), "{table}");
     }
     assert!(
-        table.contains("1.32.7") && table.contains("Free") && table.contains("patch"),
+        table.contains("1.35.4") && table.contains("Free") && table.contains("patch"),
         "{table}"
     );
 
@@ -221,16 +221,16 @@ async fn free_sample_from_apply_to_delete() {
     merge_patch(
         &world,
         "dev-aks",
-        json!({"spec": {"kubernetesVersion": "1.33"}}),
+        json!({"spec": {"kubernetesVersion": "1.36"}}),
     )
     .await
     .unwrap();
-    let obj = wait_object(&world, "dev-aks", "runs 1.33 everywhere", |o| {
-        o.data.pointer("/status/kubernetesVersion") == Some(&json!("1.33.3"))
+    let obj = wait_object(&world, "dev-aks", "runs 1.36 everywhere", |o| {
+        o.data.pointer("/status/kubernetesVersion") == Some(&json!("1.36.3"))
             && condition(o, "Ready").is_some_and(|c| c.0 == "True")
             && o.data["status"]["nodePools"]
                 .as_array()
-                .is_some_and(|ps| ps.iter().all(|p| p["kubernetesVersion"] == "1.33.3"))
+                .is_some_and(|ps| ps.iter().all(|p| p["kubernetesVersion"] == "1.36.3"))
     })
     .await
     .unwrap();
@@ -248,17 +248,17 @@ async fn free_sample_from_apply_to_delete() {
     assert!(
         events
             .iter()
-            .any(|(r, n)| r == "Upgrading" && n.contains("from Kubernetes 1.32.7 to 1.33")),
+            .any(|(r, n)| r == "Upgrading" && n.contains("from Kubernetes 1.35.4 to 1.36")),
         "{events:?}"
     );
     assert_eq!(obj.data["status"]["phase"], "Running");
 
     // Auto-upgrade moves the cluster past the spec: reported, never undone.
     let id = cluster_id("rg-dev", "dev-aks");
-    world.sim.aks_auto_upgrade(&id, "1.34").unwrap();
+    world.sim.aks_auto_upgrade(&id, "1.37").unwrap();
     let before = operator_writes(&world).len();
-    wait_object(&world, "dev-aks", "status shows 1.34.1", |o| {
-        o.data.pointer("/status/kubernetesVersion") == Some(&json!("1.34.1"))
+    wait_object(&world, "dev-aks", "status shows 1.37.2", |o| {
+        o.data.pointer("/status/kubernetesVersion") == Some(&json!("1.37.2"))
     })
     .await
     .unwrap();
@@ -275,7 +275,7 @@ async fn free_sample_from_apply_to_delete() {
     let err = merge_patch(
         &world,
         "dev-aks",
-        json!({"spec": {"kubernetesVersion": "1.33.3"}}),
+        json!({"spec": {"kubernetesVersion": "1.36.3"}}),
     )
     .await
     .expect_err("below what runs");
@@ -293,7 +293,7 @@ async fn free_sample_from_apply_to_delete() {
     .unwrap();
     wait_ready(&world, "dev-aks").await.unwrap();
     let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
-    assert_eq!(mc["properties"]["currentKubernetesVersion"], "1.34.1");
+    assert_eq!(mc["properties"]["currentKubernetesVersion"], "1.37.2");
     assert_eq!(mc["tags"]["team"], "a");
     // Skipping a minor is refused at admission too.
     let err = merge_patch(
@@ -344,7 +344,7 @@ async fn free_sample_from_apply_to_delete() {
     );
     assert_eq!(
         pool_named(&ps, "batch")["properties"]["currentOrchestratorVersion"],
-        "1.34.1",
+        "1.37.2",
         "a new pool runs what the control plane runs"
     );
     let w = writes_since(&world, before);
@@ -623,7 +623,7 @@ async fn a_version_aks_does_not_offer_is_reported_with_the_offered_ones_and_noth
     .unwrap();
     let (_, _, message) = condition(&obj, "Ready").unwrap();
     assert!(
-        message.contains("Kubernetes 1.29 is not offered by AKS in westeurope; offered: 1.31 (up to 1.31.11), 1.32 (up to 1.32.7)"),
+        message.contains("Kubernetes 1.29 is not offered by AKS in westeurope; offered: 1.35 (up to 1.35.4), 1.36 (up to 1.36.3), 1.37 (up to 1.37.2)"),
         "{message}"
     );
     assert!(
@@ -635,12 +635,12 @@ async fn a_version_aks_does_not_offer_is_reported_with_the_offered_ones_and_noth
     merge_patch(
         &world,
         "dev-aks",
-        json!({"spec": {"kubernetesVersion": "1.33"}}),
+        json!({"spec": {"kubernetesVersion": "1.36"}}),
     )
     .await
     .unwrap();
     let g = generation(&world, "dev-aks").await.unwrap();
     let obj = wait_ready(&world, "dev-aks").await.unwrap();
     assert_eq!(obj.metadata.generation, Some(g));
-    assert_eq!(obj.data["status"]["kubernetesVersion"], "1.33.3");
+    assert_eq!(obj.data["status"]["kubernetesVersion"], "1.36.3");
 }

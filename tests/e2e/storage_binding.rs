@@ -527,7 +527,7 @@ async fn custom_account_is_attached_and_left_untouched() {
     assert_eq!(obj.data["status"]["containerCreatedByAzop"], false);
     assert_eq!(obj.data["status"]["storageAccountName"], "contosoimages01");
     let copied = user
-        .get("k8s-base-images", "ubuntu/2404/k8s-1.33.vhd")
+        .get("k8s-base-images", "ubuntu/2404/k8s-1.37.vhd")
         .await
         .unwrap();
     assert!(copied == vhd, "copied bytes differ");
@@ -557,7 +557,7 @@ async fn custom_account_is_attached_and_left_untouched() {
     .unwrap();
     // The blob azop copied is gone, the user's source stays.
     assert!(
-        user.properties("k8s-base-images", "ubuntu/2404/k8s-1.33.vhd")
+        user.properties("k8s-base-images", "ubuntu/2404/k8s-1.37.vhd")
             .await
             .is_err()
     );

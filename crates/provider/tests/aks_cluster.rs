@@ -95,7 +95,7 @@ fn spec() -> ManagedClusterSpec {
         location: "westeurope".into(),
         sku_tier: SkuTier::Standard,
         support_plan: None,
-        kubernetes_version: "1.33".into(),
+        kubernetes_version: "1.36".into(),
         dns_prefix: "prod-team-a".into(),
         auto_upgrade: Some(AutoUpgradeSpec {
             upgrade_channel: Some(UpgradeChannel::Patch),
@@ -211,7 +211,7 @@ async fn aks_cluster_is_created_polled_to_succeeded_and_hands_out_credentials() 
     assert!(
         cluster
             .current_kubernetes_version()
-            .is_some_and(|v| v.starts_with("1.33."))
+            .is_some_and(|v| v.starts_with("1.36."))
     );
     assert_eq!(
         ManagedClusterResource::owner_uid(&cluster).as_deref(),

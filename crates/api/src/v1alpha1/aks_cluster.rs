@@ -285,6 +285,15 @@ pub enum EvictionPolicy {
     Deallocate,
 }
 
+impl EvictionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictionPolicy::Delete => "Delete",
+            EvictionPolicy::Deallocate => "Deallocate",
+        }
+    }
+}
+
 /// How AKS upgrades a pool's nodes.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -325,7 +325,9 @@ pub struct AddonProfile {
 }
 
 /// The AKS add-ons azop manages.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
 pub enum AddonName {
     /// Azure Policy for Kubernetes (Gatekeeper): policy assignments enforced in the cluster.
     #[serde(rename = "azurepolicy")]
@@ -496,20 +498,32 @@ impl AutoscalerProfile {
     pub fn aks_settings(&self) -> BTreeMap<&'static str, String> {
         let b = |v: &Option<StringBool>| v.map(|b| b.as_str().to_string());
         [
-            ("balance-similar-node-groups", b(&self.balance_similar_node_groups)),
+            (
+                "balance-similar-node-groups",
+                b(&self.balance_similar_node_groups),
+            ),
             ("expander", self.expander.map(|e| e.as_str().to_string())),
             ("max-empty-bulk-delete", self.max_empty_bulk_delete.clone()),
             (
                 "max-graceful-termination-sec",
                 self.max_graceful_termination_sec.clone(),
             ),
-            ("max-node-provision-time", self.max_node_provision_time.clone()),
+            (
+                "max-node-provision-time",
+                self.max_node_provision_time.clone(),
+            ),
             (
                 "max-total-unready-percentage",
                 self.max_total_unready_percentage.clone(),
             ),
-            ("new-pod-scale-up-delay", self.new_pod_scale_up_delay.clone()),
-            ("ok-total-unready-count", self.ok_total_unready_count.clone()),
+            (
+                "new-pod-scale-up-delay",
+                self.new_pod_scale_up_delay.clone(),
+            ),
+            (
+                "ok-total-unready-count",
+                self.ok_total_unready_count.clone(),
+            ),
             ("scan-interval", self.scan_interval.clone()),
             (
                 "scale-down-delay-after-add",
@@ -523,8 +537,14 @@ impl AutoscalerProfile {
                 "scale-down-delay-after-failure",
                 self.scale_down_delay_after_failure.clone(),
             ),
-            ("scale-down-unneeded-time", self.scale_down_unneeded_time.clone()),
-            ("scale-down-unready-time", self.scale_down_unready_time.clone()),
+            (
+                "scale-down-unneeded-time",
+                self.scale_down_unneeded_time.clone(),
+            ),
+            (
+                "scale-down-unready-time",
+                self.scale_down_unready_time.clone(),
+            ),
             (
                 "scale-down-utilization-threshold",
                 self.scale_down_utilization_threshold.clone(),

@@ -5,9 +5,9 @@ use kube::ResourceExt;
 use super::rules::{self, cidr, overlaps};
 use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
 use crate::v1alpha1::{
-    AddonName, AddonProfile, AksCluster, AksClusterSpec, AksNetwork, AksNodePool, AutoscalerProfile,
-    IdentityType, MaintenanceWindow, ManagedControlPlane, NetworkPlugin, NodeOsUpgradeChannel,
-    OsType, PoolMode, ScaleSetPriority, UpgradeChannel,
+    AddonName, AddonProfile, AksCluster, AksClusterSpec, AksNetwork, AksNodePool,
+    AutoscalerProfile, IdentityType, MaintenanceWindow, ManagedControlPlane, NetworkPlugin,
+    NodeOsUpgradeChannel, OsType, PoolMode, ScaleSetPriority, UpgradeChannel,
 };
 
 impl Validate for AksCluster {
@@ -239,11 +239,16 @@ fn spec(errs: &mut Errors, spec: &AksClusterSpec) {
 fn control_plane(errs: &mut Errors, cp: &ManagedControlPlane) {
     const AT: &str = "spec.managedControlPlane";
     if cp.disable_local_accounts == Some(true) && cp.aad_profile.is_none() {
-        errs.push(format!("{AT}.disableLocalAccounts"), msg::LOCAL_ACCOUNTS_NEED_AAD);
+        errs.push(
+            format!("{AT}.disableLocalAccounts"),
+            msg::LOCAL_ACCOUNTS_NEED_AAD,
+        );
     }
     if let (Some(old_key), Some(new_key)) = (
         cp.disable_local_accounts,
-        cp.aad_profile.as_ref().and_then(|a| a.disable_local_accounts),
+        cp.aad_profile
+            .as_ref()
+            .and_then(|a| a.disable_local_accounts),
     ) && old_key != new_key
     {
         errs.push(
@@ -256,7 +261,11 @@ fn control_plane(errs: &mut Errors, cp: &ManagedControlPlane) {
         if cp.addon_profiles[..i].iter().any(|a| a.name == addon.name) {
             errs.push(
                 format!("{AT}.addonProfiles[{i}].name"),
-                format!("{:?} is listed twice: {}", addon.name.as_str(), msg::ADDON_NAME),
+                format!(
+                    "{:?} is listed twice: {}",
+                    addon.name.as_str(),
+                    msg::ADDON_NAME
+                ),
             );
         }
     }
@@ -334,7 +343,10 @@ fn control_plane(errs: &mut Errors, cp: &ManagedControlPlane) {
         if let Some(os) = &w.node_os_upgrade {
             maintenance_window(errs, &format!("{AT}.maintenanceWindows.nodeOSUpgrade"), os);
             if node_os.is_some_and(|c| {
-                matches!(c, NodeOsUpgradeChannel::None | NodeOsUpgradeChannel::Unmanaged)
+                matches!(
+                    c,
+                    NodeOsUpgradeChannel::None | NodeOsUpgradeChannel::Unmanaged
+                )
             }) {
                 errs.push(
                     format!("{AT}.maintenanceWindows.nodeOSUpgrade"),
@@ -371,8 +383,8 @@ fn addon_profile(errs: &mut Errors, at: &str, addon: &AddonProfile) {
                 "useAADAuth" => v == "true" || v == "false",
                 _ => false,
             });
-            let missing = addon.enabled
-                && !addon.config.contains_key("logAnalyticsWorkspaceResourceID");
+            let missing =
+                addon.enabled && !addon.config.contains_key("logAnalyticsWorkspaceResourceID");
             if let Some(k) = bad {
                 errs.push(field, format!("config {k:?}: {}", msg::MONITORING_CONFIG));
             } else if missing {
@@ -394,7 +406,12 @@ fn addon_profile(errs: &mut Errors, at: &str, addon: &AddonProfile) {
 fn autoscaler_profile(errs: &mut Errors, a: &AutoscalerProfile) {
     const AT: &str = "spec.managedControlPlane.autoscalerProfile";
     let checks: [(&str, &Option<String>, &'static str, &str); 13] = [
-        ("maxEmptyBulkDelete", &a.max_empty_bulk_delete, patterns::COUNT, msg::AUTOSCALER_COUNT),
+        (
+            "maxEmptyBulkDelete",
+            &a.max_empty_bulk_delete,
+            patterns::COUNT,
+            msg::AUTOSCALER_COUNT,
+        ),
         (
             "maxGracefulTerminationSec",
             &a.max_graceful_termination_sec,
@@ -469,7 +486,14 @@ fn autoscaler_profile(errs: &mut Errors, a: &AutoscalerProfile) {
         ),
     ];
     for (key, value, pattern, message) in checks {
-        rules::opt_string(errs, &format!("{AT}.{key}"), value.as_ref(), pattern, (1, 16), message);
+        rules::opt_string(
+            errs,
+            &format!("{AT}.{key}"),
+            value.as_ref(),
+            pattern,
+            (1, 16),
+            message,
+        );
     }
 }
 
@@ -485,7 +509,13 @@ fn maintenance_window(errs: &mut Errors, at: &str, w: &MaintenanceWindow) {
         errs.push(format!("{at}.schedule"), msg::MAINTENANCE_ONE_SCHEDULE);
     }
     let interval = |errs: &mut Errors, field: &str, v: i32, bounds: (i32, i32)| {
-        rules::range(errs, &format!("{at}.schedule.{field}"), v, bounds, msg::MAINTENANCE_INTERVAL);
+        rules::range(
+            errs,
+            &format!("{at}.schedule.{field}"),
+            v,
+            bounds,
+            msg::MAINTENANCE_INTERVAL,
+        );
     };
     if let Some(d) = &s.daily {
         interval(errs, "daily.intervalDays", d.interval_days, (1, 7));
@@ -494,14 +524,30 @@ fn maintenance_window(errs: &mut Errors, at: &str, w: &MaintenanceWindow) {
         interval(errs, "weekly.intervalWeeks", wk.interval_weeks, (1, 4));
     }
     if let Some(m) = &s.absolute_monthly {
-        interval(errs, "absoluteMonthly.intervalMonths", m.interval_months, (1, 6));
+        interval(
+            errs,
+            "absoluteMonthly.intervalMonths",
+            m.interval_months,
+            (1, 6),
+        );
         interval(errs, "absoluteMonthly.dayOfMonth", m.day_of_month, (1, 31));
     }
     if let Some(m) = &s.relative_monthly {
-        interval(errs, "relativeMonthly.intervalMonths", m.interval_months, (1, 6));
+        interval(
+            errs,
+            "relativeMonthly.intervalMonths",
+            m.interval_months,
+            (1, 6),
+        );
     }
     if let Some(h) = w.duration_hours {
-        rules::range(errs, &format!("{at}.durationHours"), h, (4, 24), msg::MAINTENANCE_DURATION);
+        rules::range(
+            errs,
+            &format!("{at}.durationHours"),
+            h,
+            (4, 24),
+            msg::MAINTENANCE_DURATION,
+        );
     }
     rules::string(
         errs,
@@ -535,12 +581,31 @@ fn maintenance_window(errs: &mut Errors, at: &str, w: &MaintenanceWindow) {
     }
     for (i, span) in w.not_allowed_dates.iter().enumerate() {
         let f = format!("{at}.notAllowedDates[{i}]");
-        rules::string(errs, &format!("{f}.start"), &span.start, patterns::DATE, (10, 10), msg::MAINTENANCE_DATE);
-        rules::string(errs, &format!("{f}.end"), &span.end, patterns::DATE, (10, 10), msg::MAINTENANCE_DATE);
+        rules::string(
+            errs,
+            &format!("{f}.start"),
+            &span.start,
+            patterns::DATE,
+            (10, 10),
+            msg::MAINTENANCE_DATE,
+        );
+        rules::string(
+            errs,
+            &format!("{f}.end"),
+            &span.end,
+            patterns::DATE,
+            (10, 10),
+            msg::MAINTENANCE_DATE,
+        );
         if span.start > span.end {
             errs.push(
                 format!("{f}.end"),
-                format!("{} to {}: {}", span.start, span.end, msg::MAINTENANCE_NOT_ALLOWED),
+                format!(
+                    "{} to {}: {}",
+                    span.start,
+                    span.end,
+                    msg::MAINTENANCE_NOT_ALLOWED
+                ),
             );
         }
     }
@@ -655,7 +720,12 @@ fn node_pool(errs: &mut Errors, at: &str, pool: &AksNodePool) {
     {
         errs.push(
             format!("{at}.osSKU"),
-            format!("{:?} on a {:?} pool: {}", sku.as_str(), pool.os_type, msg::OS_SKU_MISMATCH),
+            format!(
+                "{:?} on a {:?} pool: {}",
+                sku.as_str(),
+                pool.os_type,
+                msg::OS_SKU_MISMATCH
+            ),
         );
     }
     let spot = pool.scale_set_priority == Some(ScaleSetPriority::Spot);
@@ -669,7 +739,10 @@ fn node_pool(errs: &mut Errors, at: &str, pool: &AksNodePool) {
         && p != -1.0
         && p <= 0.0
     {
-        errs.push(format!("{at}.spotMaxPrice"), format!("{p}: {}", msg::SPOT_MAX_PRICE));
+        errs.push(
+            format!("{at}.spotMaxPrice"),
+            format!("{p}: {}", msg::SPOT_MAX_PRICE),
+        );
     }
     if let Some(u) = &pool.upgrade_settings {
         rules::opt_string(

@@ -118,14 +118,20 @@ pub const AZURE_POLICY_CONFIG: &str = "the azurepolicy add-on takes no config bu
 pub const MONITORING_CONFIG: &str = "the omsagent (monitoring) add-on needs config.logAnalyticsWorkspaceResourceID, a Log Analytics workspace id (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.OperationalInsights/workspaces/<name>), and accepts besides it only useAADAuth (\"true\" or \"false\")";
 pub const KEY_VAULT_CONFIG: &str = "the azureKeyvaultSecretsProvider add-on accepts only config enableSecretRotation (\"true\" or \"false\") and rotationPollInterval (a duration such as 2m or 120s)";
 pub const KEDA_VERSION: &str = "workloadAutoScalerProfile.keda needs kubernetesVersion 1.26 or newer: AKS ships the KEDA add-on from 1.26 on; raise kubernetesVersion or turn KEDA off";
-pub const AUTOSCALER_MINUTES: &str = "must be a whole number of minutes such as 10m: AKS accepts minutes only here";
+pub const AUTOSCALER_MINUTES: &str =
+    "must be a whole number of minutes such as 10m: AKS accepts minutes only here";
 pub const AUTOSCALER_COUNT: &str = "must be a whole number such as 10";
-pub const AUTOSCALER_SCAN_INTERVAL: &str = "autoscalerProfile.scanInterval must be whole seconds such as 10s";
+pub const AUTOSCALER_SCAN_INTERVAL: &str =
+    "autoscalerProfile.scanInterval must be whole seconds such as 10s";
 pub const AUTOSCALER_DELAY: &str = "autoscalerProfile.newPodScaleUpDelay must be a whole number followed by s, m or h, such as 30s";
-pub const AUTOSCALER_THRESHOLD: &str = "autoscalerProfile.scaleDownUtilizationThreshold must be a decimal from 0 to 1 such as 0.5";
-pub const AUTOSCALER_PERCENTAGE: &str = "autoscalerProfile.maxTotalUnreadyPercentage must be a whole number from 0 to 100";
-pub const AUTOSCALER_BOOLEAN: &str = "must be \"true\" or \"false\" (a string, as AKS and Cluster API Provider Azure spell it)";
-pub const AUTOSCALER_EXPANDER: &str = "autoscalerProfile.expander must be least-waste, most-pods, priority or random";
+pub const AUTOSCALER_THRESHOLD: &str =
+    "autoscalerProfile.scaleDownUtilizationThreshold must be a decimal from 0 to 1 such as 0.5";
+pub const AUTOSCALER_PERCENTAGE: &str =
+    "autoscalerProfile.maxTotalUnreadyPercentage must be a whole number from 0 to 100";
+pub const AUTOSCALER_BOOLEAN: &str =
+    "must be \"true\" or \"false\" (a string, as AKS and Cluster API Provider Azure spell it)";
+pub const AUTOSCALER_EXPANDER: &str =
+    "autoscalerProfile.expander must be least-waste, most-pods, priority or random";
 pub const IDENTITY_TYPE: &str = "identity.type must be SystemAssigned or UserAssigned";
 pub const IDENTITY_RESOURCE_ID: &str = "identity.userAssignedIdentityResourceID goes with identity.type UserAssigned, and only with it: name the control plane's user-assigned identity, or use SystemAssigned without an id";
 pub const USER_ASSIGNED_IDENTITY_ID: &str = "must be a user-assigned identity id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>";
@@ -139,19 +145,24 @@ pub const SCALE_SET_PRIORITY: &str = "scaleSetPriority must be Regular or Spot";
 pub const EVICTION_POLICY: &str = "scaleSetEvictionPolicy must be Delete or Deallocate";
 pub const SPOT_SYSTEM_POOL: &str = "System pools cannot be Spot: AKS runs its system pods on regular VMs; use mode User for a Spot pool";
 pub const SPOT_ONLY: &str = "scaleSetEvictionPolicy and spotMaxPrice apply to Spot pools only: set scaleSetPriority: Spot or remove them";
-pub const SPOT_MAX_PRICE: &str = "spotMaxPrice must be -1 (pay up to the on-demand price) or a price above 0 in US dollars";
+pub const SPOT_MAX_PRICE: &str =
+    "spotMaxPrice must be -1 (pay up to the on-demand price) or a price above 0 in US dollars";
 pub const MAX_SURGE: &str = "upgradeSettings.maxSurge must be a whole number of nodes (1 or more) or a percentage from 1% to 100%, such as 33%";
 pub const DRAIN_TIMEOUT: &str = "upgradeSettings.drainTimeoutInMinutes must be between 1 and 1440";
 pub const NODE_SOAK: &str = "upgradeSettings.nodeSoakDurationInMinutes must be between 0 and 30";
 pub const MAINTENANCE_ONE_SCHEDULE: &str = "a maintenance window's schedule needs exactly one of daily, weekly, absoluteMonthly or relativeMonthly";
 pub const MAINTENANCE_DAILY_AUTO_UPGRADE: &str = "maintenanceWindows.autoUpgrade cannot recur daily: AKS allows a daily schedule for node OS upgrades only; use weekly, absoluteMonthly or relativeMonthly";
-pub const MAINTENANCE_START_TIME: &str = "startTime must be HH:mm from 00:00 to 23:59, such as 02:00";
-pub const MAINTENANCE_UTC_OFFSET: &str = "utcOffset must be +HH:mm or -HH:mm from -12:00 to +14:00, such as +05:30";
+pub const MAINTENANCE_START_TIME: &str =
+    "startTime must be HH:mm from 00:00 to 23:59, such as 02:00";
+pub const MAINTENANCE_UTC_OFFSET: &str =
+    "utcOffset must be +HH:mm or -HH:mm from -12:00 to +14:00, such as +05:30";
 pub const MAINTENANCE_DATE: &str = "dates must be YYYY-MM-DD, such as 2027-01-15";
 pub const MAINTENANCE_NOT_ALLOWED: &str = "notAllowedDates entries need start no later than end";
-pub const MAINTENANCE_DURATION: &str = "durationHours must be between 4 and 24: AKS needs at least 4 hours for an upgrade";
+pub const MAINTENANCE_DURATION: &str =
+    "durationHours must be between 4 and 24: AKS needs at least 4 hours for an upgrade";
 pub const MAINTENANCE_INTERVAL: &str = "schedule intervals must be intervalDays 1-7, intervalWeeks 1-4, intervalMonths 1-6 and dayOfMonth 1-31";
-pub const MAINTENANCE_WEEK_DAY: &str = "dayOfWeek must be Sunday, Monday, Tuesday, Wednesday, Thursday, Friday or Saturday";
+pub const MAINTENANCE_WEEK_DAY: &str =
+    "dayOfWeek must be Sunday, Monday, Tuesday, Wednesday, Thursday, Friday or Saturday";
 pub const MAINTENANCE_WEEK_INDEX: &str = "weekIndex must be First, Second, Third, Fourth or Last";
 pub const MAINTENANCE_AUTO_UPGRADE_CHANNEL: &str = "maintenanceWindows.autoUpgrade needs autoUpgradeProfile.upgradeChannel set and not none: the window schedules that channel's upgrades";
 pub const MAINTENANCE_NODE_OS_CHANNEL: &str = "maintenanceWindows.nodeOSUpgrade needs nodeOSUpgradeChannel NodeImage or SecurityPatch (NodeImage when unset): None and Unmanaged have nothing for AKS to schedule";

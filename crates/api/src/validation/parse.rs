@@ -25,8 +25,14 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     ("spec.nodePools[].osType", msg::OS_TYPE),
     ("spec.nodePools[].osSKU", msg::OS_SKU),
     ("spec.nodePools[].scaleSetPriority", msg::SCALE_SET_PRIORITY),
-    ("spec.nodePools[].scaleSetEvictionPolicy", msg::EVICTION_POLICY),
-    ("spec.managedControlPlane.addonProfiles[].name", msg::ADDON_NAME),
+    (
+        "spec.nodePools[].scaleSetEvictionPolicy",
+        msg::EVICTION_POLICY,
+    ),
+    (
+        "spec.managedControlPlane.addonProfiles[].name",
+        msg::ADDON_NAME,
+    ),
     ("spec.managedControlPlane.identity.type", msg::IDENTITY_TYPE),
     (
         "spec.managedControlPlane.autoscalerProfile.expander",

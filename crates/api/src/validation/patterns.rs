@@ -69,7 +69,8 @@ pub const MAX_SURGE: &str = r"^([1-9][0-9]?%|100%|[1-9][0-9]{0,3})$";
 /// A time of day, `HH:mm`.
 pub const TIME_OF_DAY: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9]$";
 /// A UTC offset from -12:00 to +14:00.
-pub const UTC_OFFSET: &str = r"^(\+(0[0-9]|1[0-3]):[0-5][0-9]|\+14:00|-(0[0-9]|1[01]):[0-5][0-9]|-12:00)$";
+pub const UTC_OFFSET: &str =
+    r"^(\+(0[0-9]|1[0-3]):[0-5][0-9]|\+14:00|-(0[0-9]|1[01]):[0-5][0-9]|-12:00)$";
 /// A calendar date, `YYYY-MM-DD`.
 pub const DATE: &str = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
 /// Whole minutes, as the cluster autoscaler's AKS settings take them (`10m`).

@@ -1,6 +1,8 @@
 //! Status of an AksCluster, from what one pass observed (pure).
 
-use azop_api::v1alpha1::aks_cluster::{AksClusterStatus, AksNodePoolStatus, Autoscale};
+use azop_api::v1alpha1::aks_cluster::{
+    AksAddonStatus, AksClusterStatus, AksNodePoolStatus, Autoscale, ManagedIdentityStatus,
+};
 use azop_api::v1alpha1::{AzureStatus, CommonStatus, Phase, SecretRef};
 use azop_provider::resources::containerservice::version_satisfies;
 use azop_provider::resources::containerservice::versions::target_version;
@@ -8,6 +10,7 @@ use serde_json::Value;
 
 use super::AksClusterKind;
 use super::plan::{Extra, KEY_CLUSTER, Part};
+use super::steps::INVALID_KUBECONFIG;
 use crate::conditions::{self, Observation as Cond, Status};
 use crate::engine::{NodeState, Ownership, ReportInput};
 
@@ -27,6 +30,8 @@ fn int_at(raw: Option<&Value>, p: &str) -> Option<i32> {
 fn failure_reason(message: &str) -> &'static str {
     if message.contains("is busy") || message.contains("OperationNotAllowed") {
         "Busy"
+    } else if message.contains(INVALID_KUBECONFIG) {
+        INVALID_KUBECONFIG
     } else {
         "ProvisioningFailed"
     }
@@ -110,7 +115,39 @@ fn resource_group(steps: &[&StepView<'_>], sub: &str) -> Cond {
     }
 }
 
-fn control_plane(cluster: Option<&StepView<'_>>, sub: &str) -> Cond {
+/// The control plane: the managed cluster, then its maintenance windows (settings of the
+/// cluster, written once it is up).
+fn control_plane(cluster: Option<&StepView<'_>>, maintenance: &[&StepView<'_>], sub: &str) -> Cond {
+    let ty = Part::ControlPlane.condition_type();
+    let mut c = managed_cluster(cluster, sub);
+    if c.status != Status::True {
+        return c;
+    }
+    if let Some(p) = problem(ty, maintenance, sub) {
+        return p;
+    }
+    let pending: Vec<&str> = maintenance
+        .iter()
+        .filter(|s| *s.state != NodeState::Ready)
+        .map(|s| s.name)
+        .collect();
+    if !pending.is_empty() {
+        return Cond::new(
+            ty,
+            Status::False,
+            "Updating",
+            format!("applying maintenance window(s) {}", pending.join(", ")),
+        );
+    }
+    if !maintenance.is_empty() {
+        let names: Vec<&str> = maintenance.iter().map(|s| s.name).collect();
+        c.message
+            .push_str(&format!("; maintenance windows: {}", names.join(", ")));
+    }
+    c
+}
+
+fn managed_cluster(cluster: Option<&StepView<'_>>, sub: &str) -> Cond {
     let ty = Part::ControlPlane.condition_type();
     let Some(c) = cluster else {
         return Cond::new(ty, Status::Unknown, "Waiting", "no managed cluster planned");
@@ -316,9 +353,14 @@ pub fn status(input: ReportInput<'_, AksClusterKind>) -> AksClusterStatus {
     let by_part =
         |p: Part| -> Vec<&StepView<'_>> { input.steps.iter().filter(|s| s.part == p).collect() };
     let cluster = input.steps.iter().find(|s| s.key == KEY_CLUSTER);
+    let maintenance: Vec<&StepView<'_>> = input
+        .steps
+        .iter()
+        .filter(|s| matches!(s.extra, Some(Extra::Maintenance { .. })))
+        .collect();
     let mut parts = vec![
         resource_group(&by_part(Part::ResourceGroup), sub),
-        control_plane(cluster, sub),
+        control_plane(cluster, &maintenance, sub),
         node_pools(&by_part(Part::NodePools), &input.removing, sub),
         kubeconfigs(&by_part(Part::Kubeconfig), sub),
     ];
@@ -414,7 +456,47 @@ pub fn status(input: ReportInput<'_, AksClusterKind>) -> AksClusterStatus {
         kubeconfig_secret_ref: secret_ref(true),
         user_kubeconfig_secret_ref: secret_ref(false),
         node_pools: pools,
+        addon_profiles: match raw {
+            Some(r) => addons(r),
+            None => previous.addon_profiles.clone(),
+        },
+        kubelet_identity: raw
+            .and_then(|r| r.pointer("/properties/identityProfile/kubeletidentity"))
+            .map(identity)
+            .or_else(|| previous.kubelet_identity.clone()),
+        // Every window the spec has is azop's to apply (and, once gone from the spec, to
+        // remove); the sweep keeps a removal that failed here by stopping the pass.
+        maintenance_configurations: maintenance
+            .iter()
+            .filter_map(|s| match s.extra {
+                Some(Extra::Maintenance { name }) => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
     }
+}
+
+fn identity(v: &Value) -> ManagedIdentityStatus {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    ManagedIdentityStatus {
+        resource_id: s("resourceId"),
+        client_id: s("clientId"),
+        object_id: s("objectId"),
+    }
+}
+
+/// The add-ons AKS reports, with their identities (pure).
+fn addons(raw: &Value) -> Vec<AksAddonStatus> {
+    raw.pointer("/properties/addonProfiles")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, a)| AksAddonStatus {
+            name: name.clone(),
+            enabled: a.get("enabled").and_then(Value::as_bool),
+            identity: a.get("identity").map(identity),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -460,7 +542,7 @@ mod tests {
         };
         let busy = NodeState::Busy;
         let obs = seen("1.33.3", "Upgrading");
-        let c = control_plane(Some(&cluster_view(&busy, &obs, &extra)), "s");
+        let c = control_plane(Some(&cluster_view(&busy, &obs, &extra)), &[], "s");
         assert_eq!((c.status, c.reason.as_str()), (Status::False, "Upgrading"));
         assert!(
             c.message.contains("from Kubernetes 1.33.3 to 1.34"),
@@ -473,7 +555,7 @@ mod tests {
         };
         let ready = NodeState::Ready;
         let obs = seen("1.34.1", "Succeeded");
-        let c = control_plane(Some(&cluster_view(&ready, &obs, &extra)), "s");
+        let c = control_plane(Some(&cluster_view(&ready, &obs, &extra)), &[], "s");
         assert_eq!(c.status, Status::True);
         assert!(
             c.message
@@ -487,7 +569,7 @@ mod tests {
         };
         let obs = seen("1.33.3", "Succeeded");
         let drifted = NodeState::Drifted;
-        let c = control_plane(Some(&cluster_view(&drifted, &obs, &extra)), "s");
+        let c = control_plane(Some(&cluster_view(&drifted, &obs, &extra)), &[], "s");
         assert!(
             c.message
                 .contains("to 1.34 (AKS upgrades one minor version at a time"),
@@ -496,11 +578,95 @@ mod tests {
         );
     }
 
+    fn window_view<'a>(
+        state: &'a NodeState,
+        obs: &'a Observation,
+        extra: &'a Extra,
+    ) -> StepView<'a> {
+        StepView {
+            key: "maintenance/aksManagedAutoUpgradeSchedule",
+            part: Part::ControlPlane,
+            ownership: Ownership::Owned,
+            resource_type: "Microsoft.ContainerService/managedClusters/maintenanceConfigurations",
+            name: "aksManagedAutoUpgradeSchedule",
+            id: "/x/maintenanceConfigurations/aksManagedAutoUpgradeSchedule".into(),
+            extra: Some(extra),
+            state,
+            observed: obs,
+        }
+    }
+
+    #[test]
+    fn maintenance_windows_follow_the_cluster_in_the_control_plane_condition() {
+        let extra = Extra::Cluster {
+            version: "1.37".into(),
+        };
+        let window = Extra::Maintenance {
+            name: "aksManagedAutoUpgradeSchedule".into(),
+        };
+        let ready = NodeState::Ready;
+        let obs = seen("1.37.2", "Succeeded");
+        let cluster = cluster_view(&ready, &obs, &extra);
+        let absent = NodeState::Absent;
+        let none = Observation::default();
+        let w = window_view(&absent, &none, &window);
+        let c = control_plane(Some(&cluster), &[&w], "s");
+        assert_eq!((c.status, c.reason.as_str()), (Status::False, "Updating"));
+        assert!(
+            c.message.contains("aksManagedAutoUpgradeSchedule"),
+            "{}",
+            c.message
+        );
+        let w = window_view(&ready, &obs, &window);
+        let c = control_plane(Some(&cluster), &[&w], "s");
+        assert_eq!(c.status, Status::True);
+        assert!(
+            c.message
+                .contains("maintenance windows: aksManagedAutoUpgradeSchedule"),
+            "{}",
+            c.message
+        );
+        let failed = NodeState::Failed("azure rejected the request (InvalidParameter): x".into());
+        let w = window_view(&failed, &obs, &window);
+        let c = control_plane(Some(&cluster), &[&w], "s");
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (Status::False, "ProvisioningFailed")
+        );
+        // A cluster still on its way says so first.
+        let busy = NodeState::Busy;
+        let cluster = cluster_view(&busy, &obs, &extra);
+        let c = control_plane(Some(&cluster), &[&w], "s");
+        assert_eq!(c.reason, "Provisioning");
+    }
+
+    #[test]
+    fn add_ons_and_the_kubelet_identity_are_read_from_the_cluster() {
+        let raw = serde_json::json!({"properties": {"addonProfiles": {
+            "azurepolicy": {"enabled": true, "identity": {"resourceId": "/id/azurepolicy-c", "clientId": "c1", "objectId": "o1"}},
+            "omsagent": {"enabled": false}
+        }}});
+        let a = addons(&raw);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].name, "azurepolicy");
+        assert_eq!(
+            a[0].identity.as_ref().and_then(|i| i.object_id.as_deref()),
+            Some("o1")
+        );
+        assert_eq!((a[1].enabled, a[1].identity.clone()), (Some(false), None));
+    }
+
     #[test]
     fn a_busy_refusal_is_a_wait() {
         assert_eq!(
             failure_reason("azure resource is busy (OperationNotAllowed): x"),
             "Busy"
+        );
+        assert_eq!(
+            failure_reason(
+                "InvalidKubeconfig: AKS returned a user kubeconfig that kubectl cannot load (x)"
+            ),
+            "InvalidKubeconfig"
         );
         assert_eq!(
             failure_reason("azure rejected the request (InvalidParameter)"),

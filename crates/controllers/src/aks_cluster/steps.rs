@@ -23,11 +23,14 @@ use azop_provider::resources::containerservice::agent_pool::{AgentPoolKey, Agent
 use azop_provider::resources::containerservice::credentials::{
     Kubeconfig, list_cluster_admin_credential, list_cluster_user_credential,
 };
+use azop_provider::resources::containerservice::maintenance_configuration::{
+    MaintenanceConfigurationKey, MaintenanceConfigurationResource, MaintenanceWindowSpec,
+};
 use azop_provider::resources::containerservice::managed_cluster::{
     AgentPoolSpec, ManagedClusterKey, ManagedClusterResource, ManagedClusterSpec, PoolScale,
 };
 use azop_provider::resources::containerservice::models::{
-    AgentPool, AgentPoolProfile, ManagedCluster,
+    AddonProfile, AgentPool, AgentPoolProfile, ManagedCluster, ManagedClusterProperties,
 };
 use azop_provider::resources::containerservice::versions::target_version;
 use azop_provider::resources::containerservice::{API_VERSION, version_satisfies};
@@ -38,6 +41,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
 
+use crate::backoff::RetryClass;
 use crate::cluster_secrets;
 use crate::engine::{Observation, Step, StepCtx, StepError};
 
@@ -115,8 +119,50 @@ pub fn cluster_body(
     let mut body = ManagedClusterResource::desired(key, &spec, owner);
     if let (Some(o), Some(props)) = (observed, body.properties.as_mut()) {
         props.agent_pool_profiles = Some(echo_pools(o));
+        if let Some(have) = o.properties.as_ref() {
+            echo_unmanaged(props, have);
+        }
     }
     body
+}
+
+/// What the spec does not name is sent back as AKS has it (pure): add-ons it does not list,
+/// autoscaler settings it does not set, the workload autoscaler it does not mention. So an
+/// update changes only what the spec says, whatever AKS does with a partial map.
+pub fn echo_unmanaged(want: &mut ManagedClusterProperties, have: &ManagedClusterProperties) {
+    if let (Some(w), Some(h)) = (want.addon_profiles.as_mut(), have.addon_profiles.as_ref()) {
+        for (name, addon) in h {
+            if !w.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+                w.insert(
+                    name.clone(),
+                    AddonProfile {
+                        enabled: addon.enabled,
+                        config: addon.config.clone(),
+                        ..AddonProfile::default()
+                    },
+                );
+            }
+        }
+    }
+    if let (Some(w), Some(h)) = (
+        want.auto_scaler_profile.as_mut(),
+        have.auto_scaler_profile.as_ref(),
+    ) {
+        for (k, v) in h {
+            w.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if let (Some(w), Some(h)) = (
+        want.workload_auto_scaler_profile.as_mut(),
+        have.workload_auto_scaler_profile.as_ref(),
+    ) {
+        if w.keda.is_none() {
+            w.keda = h.keda.clone();
+        }
+        if w.vertical_pod_autoscaler.is_none() {
+            w.vertical_pod_autoscaler = h.vertical_pod_autoscaler.clone();
+        }
+    }
 }
 
 pub struct ClusterStep {
@@ -364,6 +410,92 @@ impl Step for PoolStep {
     }
 }
 
+/// The code that starts the message of a kubeconfig AKS returned broken (the report's
+/// `InvalidKubeconfig` reason).
+pub const INVALID_KUBECONFIG: &str = "InvalidKubeconfig";
+
+/// One maintenance window: AKS's maintenance configuration of that name. It has no tags: it
+/// is ours when its cluster is (a setting of the cluster, deleted with it).
+pub struct MaintenanceStep {
+    key: MaintenanceConfigurationKey,
+    cluster: ManagedClusterKey,
+    spec: MaintenanceWindowSpec,
+}
+
+impl MaintenanceStep {
+    pub fn new(
+        key: MaintenanceConfigurationKey,
+        cluster: ManagedClusterKey,
+        spec: MaintenanceWindowSpec,
+    ) -> Self {
+        MaintenanceStep { key, cluster, spec }
+    }
+}
+
+#[async_trait]
+impl Step for MaintenanceStep {
+    fn resource_type(&self) -> &'static str {
+        MaintenanceConfigurationResource::RESOURCE_TYPE
+    }
+
+    fn name(&self) -> &str {
+        &self.key.name
+    }
+
+    fn id(&self, subscription_id: &str) -> String {
+        MaintenanceConfigurationResource::path(subscription_id, &self.key)
+    }
+
+    fn desired(&self, owner: &Owner) -> Option<Value> {
+        serde_json::to_value(MaintenanceConfigurationResource::desired(
+            &self.key, &self.spec, owner,
+        ))
+        .ok()
+    }
+
+    async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
+        let cluster_owned = read_cluster(cx, &self.cluster)
+            .await?
+            .is_some_and(|(c, _)| {
+                cx.owner
+                    .owns(ManagedClusterResource::owner_uid(&c).as_deref())
+            });
+        let path = self.id(cx.session.subscription_id());
+        let Some(resp) = cx.observer.get(&path, API_VERSION).await? else {
+            return Ok(Observation::default());
+        };
+        let observed = resp.parse(MaintenanceConfigurationResource::RESOURCE_TYPE)?;
+        let drift = if cluster_owned {
+            let want = MaintenanceConfigurationResource::desired(&self.key, &self.spec, cx.owner);
+            MaintenanceConfigurationResource::diff(&want, &observed)
+        } else {
+            Vec::new()
+        };
+        Ok(Observation {
+            exists: true,
+            owned: cluster_owned,
+            provisioning_state: None,
+            drift,
+            raw: resp.json(),
+            ..Default::default()
+        })
+    }
+
+    async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        Ok(resources::put_desired::<MaintenanceConfigurationResource>(
+            cx.session, &self.key, &self.spec, cx.owner,
+        )
+        .await?)
+    }
+
+    async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
+        Ok(
+            resources::delete_observed::<MaintenanceConfigurationResource>(cx.session, &self.key)
+                .await?,
+        )
+    }
+}
+
 /// The Secret for a kubeconfig (pure): key `value`, Cluster API's conventions
 /// ([`cluster_secrets`]), the cluster eTag it was fetched at, owned by the AksCluster.
 pub fn kubeconfig_secret(
@@ -509,6 +641,17 @@ impl Step for KubeconfigStep {
         } else {
             list_cluster_user_credential(cx.session, &self.cluster).await?
         };
+        // A broken answer never replaces a working Secret; the content is never shown.
+        if let Some(problem) = cluster_secrets::kubeconfig_problem(kubeconfig.as_bytes()) {
+            return Err(StepError::Blocked {
+                message: format!(
+                    "{INVALID_KUBECONFIG}: AKS returned {} kubeconfig that kubectl cannot load ({problem}); Secret {} is not written, and azop asks again",
+                    if self.admin { "an admin" } else { "a user" },
+                    self.secret
+                ),
+                retry: RetryClass::Transient,
+            });
+        }
         let etag = lock(&self.etag).clone();
         let secret = kubeconfig_secret(
             &self.secret,
@@ -538,7 +681,7 @@ impl Step for KubeconfigStep {
 mod tests {
     use super::*;
     use azop_provider::resources::containerservice::managed_cluster::{
-        ClusterNetworkSpec, PoolMode, PoolOsType, SkuTier,
+        AddonSpec, ClusterIdentity, ClusterNetworkSpec, PoolMode, PoolOsType, SkuTier,
     };
 
     fn owner() -> Owner {
@@ -652,6 +795,67 @@ mod tests {
                 .and_then(|p| p.kubernetes_version)
                 .as_deref(),
             Some("1.34.1")
+        );
+    }
+
+    #[test]
+    fn an_update_sends_back_what_the_spec_does_not_name() {
+        let mut s = spec();
+        s.addons = vec![AddonSpec {
+            name: "azurepolicy".into(),
+            enabled: true,
+            config: BTreeMap::new(),
+        }];
+        s.autoscaler_profile = BTreeMap::from([("scan-interval".to_string(), "20s".to_string())]);
+        s.keda = Some(true);
+        let o: ManagedCluster = serde_json::from_value(serde_json::json!({
+            "name": "c", "location": "westeurope", "tags": {"azop.dev/uid": "uid-1"},
+            "properties": {
+                "kubernetesVersion": "1.33", "currentKubernetesVersion": "1.33.3", "agentPoolProfiles": [],
+                "addonProfiles": {
+                    "AzurePolicy": {"enabled": false},
+                    "omsagent": {"enabled": true, "config": {"logAnalyticsWorkspaceResourceID": "/w"}, "identity": {"resourceId": "/id", "clientId": "c", "objectId": "o"}}
+                },
+                "autoScalerProfile": {"scan-interval": "10s", "expander": "random", "daemonset-eviction-for-empty-nodes": false},
+                "workloadAutoScalerProfile": {"keda": {"enabled": false}, "verticalPodAutoscaler": {"enabled": true}}
+            }
+        }))
+        .expect("cluster");
+        let body = serde_json::to_value(cluster_body(&key(), &s, "1.33", &owner(), Some(&o)))
+            .expect("json");
+        let p = &body["properties"];
+        assert_eq!(
+            p["addonProfiles"]["azurepolicy"]["enabled"], true,
+            "the spec's wins"
+        );
+        assert!(p["addonProfiles"].get("AzurePolicy").is_none());
+        assert_eq!(
+            p["addonProfiles"]["omsagent"]["config"]["logAnalyticsWorkspaceResourceID"],
+            "/w"
+        );
+        assert!(
+            p["addonProfiles"]["omsagent"].get("identity").is_none(),
+            "read-only"
+        );
+        assert_eq!(p["autoScalerProfile"]["scan-interval"], "20s");
+        assert_eq!(p["autoScalerProfile"]["expander"], "random");
+        assert_eq!(
+            p["autoScalerProfile"]["daemonset-eviction-for-empty-nodes"],
+            false
+        );
+        assert_eq!(p["workloadAutoScalerProfile"]["keda"]["enabled"], true);
+        assert_eq!(
+            p["workloadAutoScalerProfile"]["verticalPodAutoscaler"]["enabled"],
+            true
+        );
+        // A create sends only the spec.
+        let create =
+            serde_json::to_value(cluster_body(&key(), &s, "1.33", &owner(), None)).expect("json");
+        assert_eq!(
+            create["properties"]["addonProfiles"]
+                .as_object()
+                .map(|m| m.len()),
+            Some(1)
         );
     }
 

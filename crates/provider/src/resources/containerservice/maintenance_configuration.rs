@@ -78,7 +78,10 @@ impl ArmResource for MaintenanceConfigurationResource {
         }
     }
 
-    fn diff(desired: &MaintenanceConfiguration, observed: &MaintenanceConfiguration) -> Vec<Difference> {
+    fn diff(
+        desired: &MaintenanceConfiguration,
+        observed: &MaintenanceConfiguration,
+    ) -> Vec<Difference> {
         let mut d = Diff::new();
         let window = |c: &MaintenanceConfiguration| {
             c.properties
@@ -159,7 +162,10 @@ mod tests {
     #[test]
     fn a_get_right_after_our_put_shows_no_drift_and_the_body_is_the_wire_shape() {
         let o: MaintenanceConfiguration = serde_json::from_value(get_after_put()).expect("fixture");
-        assert_eq!(MaintenanceConfigurationResource::diff(&desired(), &o), vec![]);
+        assert_eq!(
+            MaintenanceConfigurationResource::diff(&desired(), &o),
+            vec![]
+        );
         let body = serde_json::to_value(desired()).expect("json");
         assert_eq!(body, json!({"properties": {"maintenanceWindow": window()}}));
         assert_eq!(MaintenanceConfigurationResource::owner_uid(&o), None);
@@ -168,9 +174,21 @@ mod tests {
     #[test]
     fn each_part_of_the_window_is_drift() {
         let cases: Vec<(&str, &str, Value)> = vec![
-            ("properties.maintenanceWindow.durationHours", "/properties/maintenanceWindow/durationHours", json!(4)),
-            ("properties.maintenanceWindow.startTime", "/properties/maintenanceWindow/startTime", json!("02:00")),
-            ("properties.maintenanceWindow.utcOffset", "/properties/maintenanceWindow/utcOffset", json!("+00:00")),
+            (
+                "properties.maintenanceWindow.durationHours",
+                "/properties/maintenanceWindow/durationHours",
+                json!(4),
+            ),
+            (
+                "properties.maintenanceWindow.startTime",
+                "/properties/maintenanceWindow/startTime",
+                json!("02:00"),
+            ),
+            (
+                "properties.maintenanceWindow.utcOffset",
+                "/properties/maintenanceWindow/utcOffset",
+                json!("+00:00"),
+            ),
             (
                 "properties.maintenanceWindow.schedule",
                 "/properties/maintenanceWindow/schedule",

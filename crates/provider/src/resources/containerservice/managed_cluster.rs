@@ -543,7 +543,10 @@ fn diff_features(d: &mut Diff, want: &ManagedClusterProperties, have: &ManagedCl
         }
     }
     if let Some(w) = &want.workload_auto_scaler_profile {
-        let hw = have.workload_auto_scaler_profile.clone().unwrap_or_default();
+        let hw = have
+            .workload_auto_scaler_profile
+            .clone()
+            .unwrap_or_default();
         let f = "properties.workloadAutoScalerProfile";
         if let Some(k) = &w.keda {
             d.boolean(
