@@ -124,8 +124,21 @@ impl ArmResource for BlobContainer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            BlobContainer::RESOURCE_TYPE,
+            BlobContainer::wire(&BlobContainer::desired(
+                &key(),
+                &BlobContainerSpec::default(),
+                &owner(),
+            ))
+            .expect("wire"),
+        )
+    }
 
     fn owner() -> Owner {
         Owner::new("StorageBinding", "ns", "images", "uid-7")

@@ -45,6 +45,7 @@ pub mod compute;
 pub mod containerservice;
 pub mod diff;
 pub mod network;
+pub mod read_only;
 pub mod resource_group;
 pub mod storage_account;
 
@@ -195,7 +196,17 @@ pub trait ArmResource: Send + Sync + 'static {
         }
     }
 
-    /// PUT. Default: a raw PUT at `API_VERSION`.
+    /// Pure: the JSON a PUT of `body` sends. Default: the body's serialization, which is what
+    /// a generated builder sends too. A kind whose generated model serializes read-only fields
+    /// as `null` overrides it with [`without_nulls`] and PUTs through `call` (see
+    /// [`read_only`]: every kind's wire body is checked against the read-only properties of
+    /// its REST spec).
+    fn wire(body: &Self::Body) -> Result<serde_json::Value, AzureError> {
+        serde_json::to_value(body)
+            .map_err(|e| AzureError::config(format!("failed to serialize request body: {e}")))
+    }
+
+    /// PUT. Default: a raw PUT of [`ArmResource::wire`] at `API_VERSION`.
     async fn put(
         session: &ArmSession,
         key: &Self::Key,
@@ -207,7 +218,7 @@ pub trait ArmResource: Send + Sync + 'static {
                 azure_core::Method::Put,
                 &path,
                 Self::API_VERSION,
-                Some(body),
+                Some(&Self::wire(body)?),
             )
             .await
     }
@@ -218,6 +229,23 @@ pub trait ArmResource: Send + Sync + 'static {
         session
             .call::<()>(azure_core::Method::Delete, &path, Self::API_VERSION, None)
             .await
+    }
+}
+
+/// `v` without `null` members, at any depth (pure). A PUT never needs a `null`: an unset
+/// property is left out, and the generated models' `null`s are read-only fields
+/// (`timeCreated`) that Azure never takes.
+pub fn without_nulls(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+        other => other,
     }
 }
 

@@ -58,8 +58,16 @@ impl ArmResource for AgentPoolResource {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            AgentPoolResource::RESOURCE_TYPE,
+            AgentPoolResource::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::containerservice::managed_cluster::{PoolMode, PoolOsType, PoolScale};
     use crate::resources::network::FixtureEdit;
 

@@ -107,8 +107,16 @@ impl ArmResource for MaintenanceConfigurationResource {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            MaintenanceConfigurationResource::RESOURCE_TYPE,
+            MaintenanceConfigurationResource::wire(&desired()).expect("wire"),
+        )
+    }
     use serde_json::json;
 
     fn key() -> MaintenanceConfigurationKey {

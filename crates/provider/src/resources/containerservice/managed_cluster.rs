@@ -1004,8 +1004,16 @@ impl ArmResource for ManagedClusterResource {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            ManagedClusterResource::RESOURCE_TYPE,
+            ManagedClusterResource::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
 
     pub(crate) fn system_pool() -> AgentPoolSpec {
