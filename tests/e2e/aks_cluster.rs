@@ -644,3 +644,272 @@ async fn a_version_aks_does_not_offer_is_reported_with_the_offered_ones_and_noth
     assert_eq!(obj.metadata.generation, Some(g));
     assert_eq!(obj.data["status"]["kubernetesVersion"], "1.36.3");
 }
+
+/// The recorded bodies of the operator's PUTs to paths containing `path` (2xx only).
+fn put_bodies(world: &World, path: &str) -> Vec<Value> {
+    world
+        .sim
+        .requests(&azop_armsim::RequestFilter {
+            method: Some("PUT".into()),
+            path: Some(path.into()),
+            ..Default::default()
+        })
+        .into_iter()
+        .filter(|r| r.status < 300)
+        .filter_map(|r| r.body)
+        .collect()
+}
+
+/// A Palette `kubernetes-aks` profile (tests/e2e/testdata, written from Palette's documented
+/// keys, not an azop sample) pasted unchanged into `spec.managedControlPlane` reaches AKS with
+/// the same meaning; then what users change on a running cluster is changed in place:
+/// an add-on turned off, VPA off, a taint, maintenance windows added and one removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_palette_aks_profile_reaches_aks_unchanged_in_meaning() {
+    let world = World::new("aks-palette", SimConfig::default())
+        .await
+        .unwrap();
+    kubeconfigs_point_here(&world).await.unwrap();
+    resource_group(&world, "rg-dev").await.unwrap();
+    let _op = world
+        .start_operator("a", &["--resync-seconds", "1"])
+        .unwrap();
+    let profile: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            azop_testenv::repo_root().join("tests/e2e/testdata/palette-aks-profile.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut manifest = sample("akscluster-free.yaml", &world.ns).unwrap();
+    manifest["spec"]["kubernetesVersion"] = json!("1.37");
+    manifest["spec"]["managedControlPlane"] = profile["managedControlPlane"].clone();
+    manifest["spec"]["nodePools"] = json!([
+        {"name": "system", "mode": "System", "vmSize": "Standard_D4s_v5", "count": 2,
+         "osSKU": "AzureLinux", "taints": ["CriticalAddonsOnly=true:NoSchedule"],
+         "upgradeSettings": {"maxSurge": "33%"}},
+        {"name": "spot", "mode": "User", "vmSize": "Standard_D8s_v5", "autoscale": {"min": 0, "max": 5},
+         "scaleSetPriority": "Spot", "taints": ["workload=batch:NoSchedule"], "labels": {"workload": "batch"}}
+    ]);
+    create(&world, &manifest).await.unwrap();
+    let obj = wait_ready(&world, "dev-aks").await.unwrap();
+
+    // What the first cluster PUT said, key by key, against the profile.
+    let body = put_bodies(&world, "/managedclusters/dev-aks")
+        .into_iter()
+        .next()
+        .expect("a cluster PUT");
+    assert_eq!(body["sku"], json!({"name": "Base", "tier": "Standard"}));
+    let id_base = "/subscriptions/00000000-0000-0000-0000-0000000000a1/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities";
+    assert_eq!(
+        body["identity"],
+        json!({"type": "UserAssigned", "userAssignedIdentities": {format!("{id_base}/palette-aks-cp"): {}}})
+    );
+    let p = &body["properties"];
+    assert_eq!(p["autoUpgradeProfile"]["upgradeChannel"], "rapid");
+    assert_eq!(
+        p["aadProfile"],
+        json!({"managed": true, "enableAzureRBAC": true, "adminGroupObjectIDs": ["aaaaaaaa-0000-1111-2222-bbbbbbbbbbbb"]})
+    );
+    assert_eq!(
+        p["disableLocalAccounts"], true,
+        "Palette's aadProfile.disableLocalAccounts"
+    );
+    assert_eq!(p["oidcIssuerProfile"], json!({"enabled": true}));
+    assert_eq!(
+        p["securityProfile"],
+        json!({"workloadIdentity": {"enabled": true}})
+    );
+    assert_eq!(
+        p["identityProfile"],
+        json!({"kubeletidentity": {"resourceId": format!("{id_base}/palette-aks-kubelet")}})
+    );
+    assert_eq!(
+        p["addonProfiles"],
+        json!({
+            "azurepolicy": {"enabled": true},
+            "azureKeyvaultSecretsProvider": {"enabled": true, "config": {"enableSecretRotation": "true", "rotationPollInterval": "5m"}},
+            "omsagent": {"enabled": true, "config": {"logAnalyticsWorkspaceResourceID": "/subscriptions/00000000-0000-0000-0000-0000000000a1/resourcegroups/rg-logs/providers/microsoft.operationalinsights/workspaces/palette-logs"}}
+        })
+    );
+    assert_eq!(
+        p["autoScalerProfile"],
+        json!({"balance-similar-node-groups": "true", "expander": "least-waste", "max-node-provision-time": "15m",
+               "scale-down-unneeded-time": "5m", "skip-nodes-with-local-storage": "false"})
+    );
+    assert_eq!(
+        p["workloadAutoScalerProfile"],
+        json!({"keda": {"enabled": true}, "verticalPodAutoscaler": {"enabled": true}})
+    );
+    let system = &p["agentPoolProfiles"][0];
+    assert_eq!(
+        (
+            &system["osSKU"],
+            &system["nodeTaints"],
+            &system["upgradeSettings"]
+        ),
+        (
+            &json!("AzureLinux"),
+            &json!(["CriticalAddonsOnly=true:NoSchedule"]),
+            &json!({"maxSurge": "33%"})
+        )
+    );
+    let spot = put_bodies(&world, "/agentpools/spot")
+        .into_iter()
+        .next()
+        .expect("a spot pool PUT");
+    assert_eq!(spot["properties"]["scaleSetPriority"], "Spot");
+    assert_eq!(
+        spot["properties"]["nodeTaints"],
+        json!(["workload=batch:NoSchedule"])
+    );
+    assert!(
+        spot["properties"].get("scaleSetEvictionPolicy").is_none(),
+        "AKS's default"
+    );
+
+    // Status: the identities AKS made for the add-ons and the kubelet, to grant roles to.
+    let s = &obj.data["status"];
+    let addons = s["addonProfiles"].as_array().unwrap();
+    assert_eq!(addons.len(), 3, "{addons:?}");
+    assert!(
+        addons
+            .iter()
+            .all(|a| a["enabled"] == true && a["identity"]["objectId"].is_string()),
+        "{addons:?}"
+    );
+    assert_eq!(
+        s["kubeletIdentity"]["resourceId"],
+        format!("{id_base}/palette-aks-kubelet")
+    );
+    // Local accounts are off: only the user kubeconfig, and kubectl can load it.
+    assert!(s.get("kubeconfigSecretRef").is_none_or(Value::is_null));
+    let (file, _) = kubeconfig_file(&world, "dev-aks-kubeconfig-user")
+        .await
+        .unwrap();
+    let out = std::process::Command::new(azop_testenv::binaries::kubectl().unwrap())
+        .arg("--kubeconfig")
+        .arg(&file)
+        .args(["config", "view", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["users"][0]["user"]["exec"]["command"], "kubelogin");
+
+    // A steady state writes nothing: the profile matches what AKS reports back.
+    let before = operator_writes(&world).len();
+    resyncs().await;
+    assert_eq!(writes_since(&world, before), vec![]);
+
+    // Day 2, in place: Azure Policy and VPA off, a taint changed, maintenance windows set.
+    let mut cp = profile["managedControlPlane"].clone();
+    cp["addonProfiles"][0]["enabled"] = json!(false);
+    cp["workloadAutoScalerProfile"]["verticalPodAutoscaler"]["enabled"] = json!(false);
+    cp["autoUpgradeProfile"]["nodeOSUpgradeChannel"] = json!("SecurityPatch");
+    cp["maintenanceWindows"] = json!({
+        "autoUpgrade": {"schedule": {"weekly": {"intervalWeeks": 2, "dayOfWeek": "Sunday"}},
+                        "durationHours": 8, "utcOffset": "+02:00", "startTime": "01:00"},
+        "nodeOSUpgrade": {"schedule": {"daily": {"intervalDays": 1}}, "startTime": "23:00"}
+    });
+    let mut pools_spec = manifest["spec"]["nodePools"].clone();
+    pools_spec[1]["taints"] = json!(["workload=batch:NoExecute"]);
+    let before = operator_writes(&world).len();
+    merge_patch(
+        &world,
+        "dev-aks",
+        json!({"spec": {"managedControlPlane": cp, "nodePools": pools_spec}}),
+    )
+    .await
+    .unwrap();
+    let g = generation(&world, "dev-aks").await.unwrap();
+    let obj = wait_object(
+        &world,
+        "dev-aks",
+        "Ready at the new generation with windows",
+        |o| {
+            condition(o, "Ready").is_some_and(|c| c.0 == "True")
+                && o.metadata.generation == Some(g)
+                && o.data.pointer("/status/observedGeneration") == Some(&json!(g))
+                && o.data["status"]["maintenanceConfigurations"]
+                    .as_array()
+                    .map(Vec::len)
+                    == Some(2)
+        },
+    )
+    .await
+    .unwrap();
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    let p = &mc["properties"];
+    assert_eq!(p["addonProfiles"]["azurepolicy"]["enabled"], false);
+    assert_eq!(p["addonProfiles"]["omsagent"]["enabled"], true, "untouched");
+    assert_eq!(
+        p["workloadAutoScalerProfile"]["verticalPodAutoscaler"]["enabled"],
+        false
+    );
+    assert_eq!(p["workloadAutoScalerProfile"]["keda"]["enabled"], true);
+    let ps = pools(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(
+        pool_named(&ps, "spot")["properties"]["nodeTaints"],
+        json!([
+            "workload=batch:NoExecute",
+            "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
+        ])
+    );
+    let writes = writes_since(&world, before);
+    assert!(
+        writes.iter().all(|(m, _, _)| m == "PUT"),
+        "updates in place, nothing deleted: {writes:?}"
+    );
+    let window = |name: &str| {
+        world.arm(
+            reqwest::Method::GET,
+            &format!(
+                "{}/maintenanceConfigurations/{name}",
+                cluster_id("rg-dev", "dev-aks")
+            ),
+            aks::AKS_API,
+            None,
+        )
+    };
+    let auto = window("aksManagedAutoUpgradeSchedule").await.unwrap();
+    assert_eq!(
+        auto["properties"]["maintenanceWindow"]["schedule"]["weekly"],
+        json!({"intervalWeeks": 2, "dayOfWeek": "Sunday"})
+    );
+    let os = window("aksManagedNodeOSUpgradeSchedule").await.unwrap();
+    assert_eq!(os["properties"]["maintenanceWindow"]["durationHours"], 24);
+    assert!(
+        condition(&obj, "ControlPlaneReady").is_some_and(|c| c
+            .2
+            .contains("maintenance windows: aksManagedAutoUpgradeSchedule")),
+        "{:?}",
+        condition(&obj, "ControlPlaneReady")
+    );
+
+    // A window removed from the spec is removed from AKS; the other stays.
+    merge_patch(
+        &world,
+        "dev-aks",
+        json!({"spec": {"managedControlPlane": {"maintenanceWindows": {"autoUpgrade": null}}}}),
+    )
+    .await
+    .unwrap();
+    wait_object(&world, "dev-aks", "one window left", |o| {
+        o.data["status"]["maintenanceConfigurations"] == json!(["aksManagedNodeOSUpgradeSchedule"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        window("aksManagedAutoUpgradeSchedule").await.is_err(),
+        "deleted"
+    );
+    assert!(window("aksManagedNodeOSUpgradeSchedule").await.is_ok());
+
+    api_delete(&world, "dev-aks").await;
+    wait_gone(&world, "dev-aks").await.unwrap();
+}

@@ -214,7 +214,7 @@ def test_add_ons_identities_and_autoscalers_are_echoed_as_aks_does(aks, resource
     mc = aks.managed_clusters.begin_create_or_update(resource_group, "featured", body).result()
     assert mc.addon_profiles["omsagent"].enabled
     # Spot is for good.
-    pool = aks.agent_pools.get(resource_group, "featured", "spot").serialize()
+    pool = aks.agent_pools.get(resource_group, "featured", "spot").as_dict()
     pool["properties"]["scaleSetPriority"] = "Regular"
     with pytest.raises(HttpResponseError) as e:
         aks.agent_pools.begin_create_or_update(resource_group, "featured", "spot", pool).result()

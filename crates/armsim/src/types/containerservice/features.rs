@@ -295,6 +295,18 @@ pub fn apply_features(
         .and_then(|k| k.get("resourceId"))
         .and_then(Value::as_str)
         .map(str::to_string);
+    let own = ids.managed_identity(&format!("{}-agentpool", ids.name));
+    let kept = old_props
+        .pointer("/identityProfile/kubeletidentity/resourceId")
+        .and_then(Value::as_str);
+    // A body that sends back what a GET showed (AKS's own identity, or the one already set)
+    // changes nothing.
+    let brought = brought.filter(|id| {
+        !own["resourceId"]
+            .as_str()
+            .is_some_and(|o| o.eq_ignore_ascii_case(id))
+            && !kept.is_some_and(|k| k.eq_ignore_ascii_case(id))
+    });
     let kubelet = match brought {
         Some(id) => {
             if identity_type != "UserAssigned" {
@@ -313,7 +325,16 @@ pub fn apply_features(
                 "objectId": guid(&id, "object"),
             })
         }
-        None => ids.managed_identity(&format!("{}-agentpool", ids.name)),
+        None => match kept {
+            Some(id)
+                if !own["resourceId"]
+                    .as_str()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(id)) =>
+            {
+                old_props["identityProfile"]["kubeletidentity"].clone()
+            }
+            _ => own,
+        },
     };
     props.insert(
         "identityProfile".into(),
