@@ -866,15 +866,16 @@ async fn a_palette_aks_profile_reaches_aks_unchanged_in_meaning() {
         "updates in place, nothing deleted: {writes:?}"
     );
     let window = |name: &str| {
-        world.arm(
-            reqwest::Method::GET,
-            &format!(
-                "{}/maintenanceConfigurations/{name}",
-                cluster_id("rg-dev", "dev-aks")
-            ),
-            aks::AKS_API,
-            None,
-        )
+        let path = format!(
+            "{}/maintenanceConfigurations/{name}",
+            cluster_id("rg-dev", "dev-aks")
+        );
+        let world = &world;
+        async move {
+            world
+                .arm(reqwest::Method::GET, &path, aks::AKS_API, None)
+                .await
+        }
     };
     let auto = window("aksManagedAutoUpgradeSchedule").await.unwrap();
     assert_eq!(

@@ -320,8 +320,9 @@ async fn vnet_restricted_sample_needs_the_service_endpoint() {
 }
 
 /// Private: public network access off, a private endpoint in the hub subnet with its DNS zone
-/// group, the zone linked to the VNet. Delete removes the endpoint and account; the shared
-/// zone and its link stay.
+/// group, the zone linked to the VNet, both marked shared. Delete removes the endpoint and
+/// account; the shared zone and its link stay while another binding uses them and go with the
+/// last one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_sample_gets_an_endpoint_and_dns() {
     let sw = StorageWorld::new("sb-private").await.unwrap();
@@ -423,28 +424,67 @@ async fn private_sample_gets_an_endpoint_and_dns() {
     );
     assert_eq!(cond(&obj, "NetworkAccessReady").1, "Private");
 
+    // The shared zone and link claim no owner: marked shared, no binding's uid.
+    for path in [zone.clone(), format!("{zone}/virtualNetworkLinks/vnet-hub")] {
+        let put = writes_to(w, &path)
+            .into_iter()
+            .find(|(m, p, _, _)| m == "PUT" && p.eq_ignore_ascii_case(&path))
+            .unwrap()
+            .3
+            .unwrap();
+        assert_eq!(put["tags"]["azop.dev/shared"], "true", "{put}");
+        assert!(put["tags"].get("azop.dev/uid").is_none(), "{put}");
+        assert!(put["tags"].get("azop.dev/owner").is_none(), "{put}");
+    }
+
+    // A second binding resolves through the same zone.
+    let mut second = sb.clone();
+    second["metadata"]["name"] = json!("images-private-2");
+    create(w, &second).await.unwrap();
+    let obj2 = wait_ready(w, "images-private-2").await.unwrap();
+    let account2 = obj2.data["status"]["storageAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(account, account2);
+
     api(w)
         .delete("images-private", &DeleteParams::default())
         .await
         .unwrap();
     wait_gone(w, "images-private").await.unwrap();
     let inv = w.inventory();
-    for gone in [
-        "microsoft.network/privateendpoints",
-        "microsoft.storage/storageaccounts",
-        "microsoft.compute/images",
-    ] {
-        assert!(!inv.iter().any(|(t, _)| t == gone), "{gone} left: {inv:?}");
-    }
+    assert!(
+        !inv.iter()
+            .any(|(t, n)| t == "microsoft.storage/storageaccounts" && *n == account),
+        "{inv:?}"
+    );
     assert!(
         inv.iter()
             .any(|(t, _)| t == "microsoft.network/privatednszones"),
-        "the shared zone stays"
+        "the zone stays while another binding uses it: {inv:?}"
     );
     assert!(
         inv.iter()
             .any(|(t, _)| t == "microsoft.network/privatednszones/virtualnetworklinks")
     );
+
+    // The last user goes: so do the zone and its link.
+    api(w)
+        .delete("images-private-2", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(w, "images-private-2").await.unwrap();
+    let inv = w.inventory();
+    for gone in [
+        "microsoft.network/privateendpoints",
+        "microsoft.storage/storageaccounts",
+        "microsoft.compute/images",
+        "microsoft.network/privatednszones",
+        "microsoft.network/privatednszones/virtualnetworklinks",
+    ] {
+        assert!(!inv.iter().any(|(t, _)| t == gone), "{gone} left: {inv:?}");
+    }
     op.kill();
 }
 

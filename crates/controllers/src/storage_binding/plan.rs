@@ -8,8 +8,8 @@
 //! A generated account is azop's (created, owned, deleted); a custom one (`storageAccount.name`)
 //! must exist and is only read. The container is azop's unless it is a custom container in a
 //! custom account, which must exist. The private DNS zone and its VNet link are shared by every
-//! private endpoint to blob storage in the resource group: created when missing and never
-//! deleted (another binding's endpoint may resolve through them).
+//! private endpoint to blob storage in the resource group: created when missing, marked shared,
+//! and deleted with the last binding that used them ([`super::shared_dns`]).
 
 use std::collections::BTreeMap;
 
@@ -26,14 +26,14 @@ use azop_provider::resources::compute::image::{
 };
 use azop_provider::resources::network::private_endpoint::{
     PrivateDnsZone, PrivateDnsZoneGroupKey, PrivateDnsZoneGroupSpec, PrivateDnsZoneKey,
-    PrivateDnsZoneSpec, PrivateEndpoint, PrivateEndpointKey, PrivateEndpointSpec,
-    VirtualNetworkLink, VirtualNetworkLinkKey, VirtualNetworkLinkSpec,
+    PrivateEndpoint, PrivateEndpointKey, PrivateEndpointSpec, VirtualNetworkLinkKey,
 };
 use azop_provider::resources::storage_account::{
     StorageAccount, StorageAccountKey, StorageAccountSpec, StorageNetworkAccess, StorageSkuName,
 };
 
 use super::names::{self, account_resource_group, generated_account};
+use super::shared_dns::{SharedLink, SharedZone};
 use super::steps::{ImageFromBlob, VhdCopy, ZoneGroup};
 use crate::engine::plan::resource_group;
 use crate::engine::{Ownership, Planned, ResourceStep};
@@ -189,40 +189,34 @@ pub fn plan(
             resource_group: rg.clone(),
             name: zone_name.clone(),
         };
-        // Shared DNS: planned (so created when missing) but not while deleting.
-        if !deleting {
-            let mut zone_step = step(
-                KEY_DNS_ZONE,
-                &[KEY_RESOURCE_GROUP],
-                Part::Network,
-                ResourceStep::<PrivateDnsZone>::new(
-                    zone_name,
-                    zone.clone(),
-                    PrivateDnsZoneSpec { tags: tags.clone() },
-                ),
-            );
-            zone_step.ownership = Ownership::OwnedOrExisting;
-            steps.push(zone_step);
-            let mut link_step = step(
-                KEY_VNET_LINK,
-                &[KEY_DNS_ZONE],
-                Part::Network,
-                ResourceStep::<VirtualNetworkLink>::new(
-                    &vnet_name,
-                    VirtualNetworkLinkKey {
-                        resource_group: rg.clone(),
-                        zone: zone_name.clone(),
-                        name: vnet_name.clone(),
-                    },
-                    VirtualNetworkLinkSpec {
-                        vnet_id: vnet_id.clone(),
-                        tags: tags.clone(),
-                    },
-                ),
-            );
-            link_step.ownership = Ownership::OwnedOrExisting;
-            steps.push(link_step);
-        }
+        // Shared DNS (see shared_dns): created when missing, marked shared; while deleting,
+        // removed only once no endpoint uses it any more.
+        let mut zone_step = step(
+            KEY_DNS_ZONE,
+            &[KEY_RESOURCE_GROUP],
+            Part::Network,
+            SharedZone::new(zone.clone(), tags.clone(), deleting),
+        );
+        zone_step.ownership = Ownership::OwnedOrExisting;
+        steps.push(zone_step);
+        let mut link_step = step(
+            KEY_VNET_LINK,
+            &[KEY_DNS_ZONE],
+            Part::Network,
+            SharedLink::new(
+                VirtualNetworkLinkKey {
+                    resource_group: rg.clone(),
+                    zone: zone_name.clone(),
+                    name: vnet_name.clone(),
+                },
+                zone.clone(),
+                vnet_id.clone(),
+                tags.clone(),
+                deleting,
+            ),
+        );
+        link_step.ownership = Ownership::OwnedOrExisting;
+        steps.push(link_step);
         let endpoint = PrivateEndpointKey {
             resource_group: rg.clone(),
             name: pe_name.clone(),
@@ -403,13 +397,20 @@ mod tests {
             Ownership::Owned,
             vec![KEY_CONTAINER, KEY_ZONE_GROUP]
         )));
-        // The shared DNS zone and link are never deleted.
+        // The shared DNS zone and link are planned while deleting too: they go with the last
+        // binding that uses them, the link before the zone.
         let deleting = plan(&sb, None, &n);
-        assert!(
-            !deleting
-                .iter()
-                .any(|s| s.key == KEY_DNS_ZONE || s.key == KEY_VNET_LINK)
-        );
+        let k = keys(&deleting);
+        assert!(k.contains(&(
+            KEY_DNS_ZONE,
+            Ownership::OwnedOrExisting,
+            vec![KEY_RESOURCE_GROUP]
+        )));
+        assert!(k.contains(&(
+            KEY_VNET_LINK,
+            Ownership::OwnedOrExisting,
+            vec![KEY_DNS_ZONE]
+        )));
         assert!(deleting.iter().any(|s| s.key == KEY_ENDPOINT));
         assert_eq!(
             vnet_of_subnet("/x/virtualNetworks/v/subnets/pe"),
