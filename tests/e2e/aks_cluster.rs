@@ -295,11 +295,12 @@ async fn free_sample_from_apply_to_delete() {
     let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
     assert_eq!(mc["properties"]["currentKubernetesVersion"], "1.37.2");
     assert_eq!(mc["tags"]["team"], "a");
-    // Skipping a minor is refused at admission too.
+    // Skipping a minor (past both the spec's 1.36 and the running 1.37) is refused at
+    // admission too.
     let err = merge_patch(
         &world,
         "dev-aks",
-        json!({"spec": {"kubernetesVersion": "1.36"}}),
+        json!({"spec": {"kubernetesVersion": "1.39"}}),
     )
     .await
     .expect_err("skip");
@@ -691,8 +692,14 @@ async fn a_palette_aks_profile_reaches_aks_unchanged_in_meaning() {
         {"name": "spot", "mode": "User", "vmSize": "Standard_D8s_v5", "autoscale": {"min": 0, "max": 5},
          "scaleSetPriority": "Spot", "taints": ["workload=batch:NoSchedule"], "labels": {"workload": "batch"}}
     ]);
-    create(&world, &manifest).await.unwrap();
-    let obj = wait_ready(&world, "dev-aks").await.unwrap();
+    let created = create(&world, &manifest).await.unwrap();
+    let obj = match wait_ready(&world, "dev-aks").await {
+        Ok(o) => o,
+        Err(e) => panic!(
+            "{e:#}\nevents: {:?}",
+            events_for(&world, created.metadata.uid.as_deref().unwrap_or_default()).await
+        ),
+    };
 
     // What the first cluster PUT said, key by key, against the profile.
     let body = put_bodies(&world, "/managedclusters/dev-aks")
@@ -861,8 +868,13 @@ async fn a_palette_aks_profile_reaches_aks_unchanged_in_meaning() {
         ])
     );
     let writes = writes_since(&world, before);
+    // Updates in place, nothing deleted (the user kubeconfig is fetched again: the cluster's
+    // eTag moved).
     assert!(
-        writes.iter().all(|(m, _, _)| m == "PUT"),
+        writes
+            .iter()
+            .all(|(m, p, _)| m == "PUT"
+                || (m == "POST" && p.ends_with("/listclusterusercredential"))),
         "updates in place, nothing deleted: {writes:?}"
     );
     let window = |name: &str| {
@@ -913,4 +925,196 @@ async fn a_palette_aks_profile_reaches_aks_unchanged_in_meaning() {
 
     api_delete(&world, "dev-aks").await;
     wait_gone(&world, "dev-aks").await.unwrap();
+}
+
+fn has_marks(tags: &Value) -> bool {
+    tags.get("azop.dev/uid").is_some() || tags.get("azop.dev/owner").is_some()
+}
+
+fn cluster_state(obj: &kube::api::DynamicObject) -> Option<String> {
+    obj.data
+        .pointer("/status/resources")?
+        .as_array()?
+        .iter()
+        .find(|r| {
+            r["kind"]
+                .as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case(CLUSTER_TYPE))
+        })?
+        .get("state")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// deletionPolicy Orphan keeps the AKS cluster and changes nothing but azop's marks (the
+/// cluster's tags through the Tags API, each pool's tags); a new object of the same name
+/// leaves it alone (NotOwned) until it opts in with adoptExisting, then owns and manages it,
+/// and — with the default policy — deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_cluster_stays_and_is_adopted_only_on_request() {
+    let world = World::new("aks-orphan", SimConfig::default())
+        .await
+        .unwrap();
+    kubeconfigs_point_here(&world).await.unwrap();
+    resource_group(&world, "rg-dev").await.unwrap();
+    let _op = world
+        .start_operator("a", &["--resync-seconds", "1"])
+        .unwrap();
+    let mut manifest = sample("akscluster-free.yaml", &world.ns).unwrap();
+    manifest["spec"]["deletionPolicy"] = json!("Orphan");
+    let first = create(&world, &manifest).await.unwrap();
+    let first_uid = first.metadata.uid.clone().unwrap();
+    wait_ready(&world, "dev-aks").await.unwrap();
+    let mc_before = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(mc_before["tags"]["azop.dev/uid"], first_uid.as_str());
+    let pools_before = pools(&world, "rg-dev", "dev-aks").await.unwrap();
+
+    let before = operator_writes(&world).len();
+    api_delete(&world, "dev-aks").await;
+    wait_gone(&world, "dev-aks").await.unwrap();
+
+    // Only the marks went: a Tags API PATCH for the cluster, a PUT of each pool as it was.
+    let writes = writes_since(&world, before);
+    assert!(
+        writes.iter().all(|(m, p, _)| (m == "PATCH"
+            && p.ends_with("/managedclusters/dev-aks/providers/microsoft.resources/tags/default"))
+            || (m == "PUT" && p.contains("/managedclusters/dev-aks/agentpools/"))),
+        "{writes:?}"
+    );
+    assert!(writes.iter().any(|(m, _, _)| m == "PATCH"), "{writes:?}");
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert!(!has_marks(&mc["tags"]), "{}", mc["tags"]);
+    assert_eq!(mc["tags"]["env"], "dev");
+    assert_eq!(mc["sku"], mc_before["sku"]);
+    assert_eq!(
+        mc["properties"]["currentKubernetesVersion"],
+        mc_before["properties"]["currentKubernetesVersion"]
+    );
+    let ps = pools(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(ps.len(), pools_before.len());
+    for (p, b) in ps.iter().zip(&pools_before) {
+        assert!(!has_marks(&p["properties"]["tags"]), "{p}");
+        assert_eq!(p["properties"]["tags"]["env"], "dev", "{p}");
+        for field in ["count", "vmSize", "mode", "osType", "orchestratorVersion"] {
+            assert_eq!(
+                p["properties"][field], b["properties"][field],
+                "{field}: {p}"
+            );
+        }
+    }
+    let events = events_for(&world, &first_uid).await.unwrap();
+    assert!(
+        events.iter().any(|(r, n)| r == "Orphaned"
+            && n.contains("Microsoft.ContainerService/managedClusters dev-aks")),
+        "{events:?}"
+    );
+    secret_gone(&world, "dev-aks-kubeconfig").await;
+
+    // A new object of the same name does not take the cluster by name.
+    let again = sample("akscluster-free.yaml", &world.ns).unwrap();
+    let second = create(&world, &again).await.unwrap();
+    let second_uid = second.metadata.uid.clone().unwrap();
+    wait_object(&world, "dev-aks", "cluster NotOwned", |o| {
+        cluster_state(o).as_deref() == Some("NotOwned")
+    })
+    .await
+    .unwrap();
+    resyncs().await;
+    let before = operator_writes(&world).len();
+    resyncs().await;
+    assert_eq!(
+        writes_since(&world, before),
+        vec![],
+        "a cluster not adopted is never written"
+    );
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert!(!has_marks(&mc["tags"]), "{}", mc["tags"]);
+
+    // Opting in adopts it: marks written by the next PUT, pools too; then it is managed.
+    merge_patch(&world, "dev-aks", json!({"spec": {"adoptExisting": true}}))
+        .await
+        .unwrap();
+    let obj = wait_ready(&world, "dev-aks").await.unwrap();
+    assert_eq!(cluster_state(&obj).as_deref(), Some("Succeeded"));
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(mc["tags"]["azop.dev/uid"], second_uid.as_str());
+    assert_eq!(
+        mc["tags"]["azop.dev/owner"],
+        format!("AksCluster/{}/dev-aks", world.ns)
+    );
+    for p in pools(&world, "rg-dev", "dev-aks").await.unwrap() {
+        assert_eq!(
+            p["properties"]["tags"]["azop.dev/uid"],
+            second_uid.as_str(),
+            "{p}"
+        );
+    }
+    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.ns);
+    wait_for("the adopted cluster's kubeconfig", aks::TIMEOUT, || async {
+        match secrets.get_opt("dev-aks-kubeconfig").await {
+            Ok(Some(_)) => Check::Done(()),
+            Ok(None) => Check::Pending("not yet".to_string()),
+            Err(e) => Check::Pending(e.to_string()),
+        }
+    })
+    .await
+    .unwrap();
+
+    // Owned now: the default policy deletes it with the object.
+    api_delete(&world, "dev-aks").await;
+    wait_gone(&world, "dev-aks").await.unwrap();
+    assert!(managed_cluster(&world, "rg-dev", "dev-aks").await.is_err());
+}
+
+/// A cluster that carries another object's uid is never adopted, whatever the spec says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adoption_never_takes_a_cluster_another_object_owns() {
+    let world = World::new("aks-adopt-other", SimConfig::default())
+        .await
+        .unwrap();
+    kubeconfigs_point_here(&world).await.unwrap();
+    resource_group(&world, "rg-dev").await.unwrap();
+    let _op = world
+        .start_operator("a", &["--resync-seconds", "1"])
+        .unwrap();
+    // Made outside azop, but tagged as if another azop object owned it.
+    let body = json!({
+        "location": "westeurope",
+        "tags": {"azop.dev/uid": "someone-else", "azop.dev/owner": "AksCluster/other/dev-aks"},
+        "properties": {
+            "dnsPrefix": "dev-aks",
+            "agentPoolProfiles": [{"name": "system", "mode": "System", "count": 1, "vmSize": "Standard_B4ms", "osType": "Linux"}]
+        }
+    });
+    world
+        .arm(
+            reqwest::Method::PUT,
+            &cluster_id("rg-dev", "dev-aks"),
+            aks::AKS_API,
+            Some(body),
+        )
+        .await
+        .unwrap();
+    let mut manifest = sample("akscluster-free.yaml", &world.ns).unwrap();
+    manifest["spec"]["adoptExisting"] = json!(true);
+    create(&world, &manifest).await.unwrap();
+    wait_object(&world, "dev-aks", "cluster NotOwned", |o| {
+        cluster_state(o).as_deref() == Some("NotOwned")
+    })
+    .await
+    .unwrap();
+    resyncs().await;
+    assert!(
+        operator_writes(&world)
+            .iter()
+            .all(|(_, p, _)| !p.contains("/managedclusters/dev-aks")),
+        "{:?}",
+        operator_writes(&world)
+    );
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(mc["tags"]["azop.dev/uid"], "someone-else");
+    // Deleting the object leaves it too.
+    api_delete(&world, "dev-aks").await;
+    wait_gone(&world, "dev-aks").await.unwrap();
+    assert!(managed_cluster(&world, "rg-dev", "dev-aks").await.is_ok());
 }

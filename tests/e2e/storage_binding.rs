@@ -806,3 +806,101 @@ async fn vhds_of_several_sizes_become_ready_with_their_times() {
     }
     op.kill();
 }
+
+/// deletionPolicy Orphan: deleting the binding deletes nothing. The account, the container,
+/// the copied VHD and the image stay, as they were, without azop's marks (the tags through
+/// the Tags API, the container's and the blob's metadata); the user's own tags stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_binding_leaves_everything_without_its_marks() {
+    let sw = StorageWorld::new("sb-orphan").await.unwrap();
+    let w = &sw.world;
+    sw.resource_group(RG).await.unwrap();
+    let vhd = make_vhd(VhdKind::Fixed, 2).unwrap();
+    let url = sw.upload_source("ubuntu.vhd", &vhd).await.unwrap();
+    let docs = sample("storagebinding-default.yaml").unwrap();
+    let mut sb = binding_of(&docs).unwrap();
+    sb["spec"]["vhd"]["sourceUrl"] = json!(url);
+    sb["spec"]["deletionPolicy"] = json!("Orphan");
+    sw.sas_secret("vhd-source-sas", &sw.source_sas())
+        .await
+        .unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
+    let created = create(w, &sb).await.unwrap();
+    let uid = created.metadata.uid.clone().unwrap();
+    wait_ready(w, "base-images").await.unwrap();
+    let account = azop_api::naming::storage_account_name(&uid);
+    let acct = account_path(RG, &account);
+    let image = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers/Microsoft.Compute/images/base-images-image"
+    );
+    let container = container_path(RG, &account, "azop-vhds");
+    let acct_before = w.arm(Method::GET, &acct, STORAGE_API, None).await.unwrap();
+    let dst = sw.account_client(RG, &account).await.unwrap();
+    let blob_before = dst.properties("azop-vhds", "base.vhd").await.unwrap();
+    assert_eq!(
+        blob_before.metadata.get("azop_uid").map(String::as_str),
+        Some(uid.as_str())
+    );
+    let writes_before = operator_calls(w)
+        .iter()
+        .filter(|(m, _, _, _)| m != "GET")
+        .count();
+
+    api(w)
+        .delete("base-images", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(w, "base-images").await.unwrap();
+
+    let writes: Vec<(String, String)> = operator_calls(w)
+        .into_iter()
+        .filter(|(m, _, _, _)| m != "GET")
+        .skip(writes_before)
+        .map(|(m, p, _, _)| (m, p))
+        .collect();
+    assert!(
+        !writes.iter().any(|(m, _)| m == "DELETE"),
+        "nothing deleted: {writes:?}"
+    );
+    let acct_after = w.arm(Method::GET, &acct, STORAGE_API, None).await.unwrap();
+    assert!(
+        acct_after["tags"].get("azop.dev/uid").is_none(),
+        "{acct_after}"
+    );
+    assert!(
+        acct_after["tags"].get("azop.dev/owner").is_none(),
+        "{acct_after}"
+    );
+    assert_eq!(acct_after["tags"]["department"], "finance");
+    assert_eq!(acct_after["sku"], acct_before["sku"]);
+    assert_eq!(
+        acct_after["properties"]["networkAcls"],
+        acct_before["properties"]["networkAcls"]
+    );
+    let img = w
+        .arm(Method::GET, &image, "2024-07-01", None)
+        .await
+        .unwrap();
+    assert!(img["tags"].get("azop.dev/uid").is_none(), "{img}");
+    assert_eq!(img["tags"]["env"], "prod");
+    let c = w
+        .arm(Method::GET, &container, STORAGE_API, None)
+        .await
+        .unwrap();
+    let meta = &c["properties"]["metadata"];
+    assert!(
+        meta.get("azop_uid").is_none() && meta.get("azop_owner").is_none(),
+        "{c}"
+    );
+    let blob_after = dst.properties("azop-vhds", "base.vhd").await.unwrap();
+    assert!(blob_after.metadata.is_empty(), "{:?}", blob_after.metadata);
+    assert_eq!(blob_after.length, blob_before.length);
+    assert_eq!(blob_after.copy_status, blob_before.copy_status);
+    let copied = dst.get("azop-vhds", "base.vhd").await.unwrap();
+    assert!(copied == vhd, "the orphaned VHD changed");
+    let events = events_for(w, &uid).await.unwrap();
+    assert!(events.iter().any(|(r, _)| r == "Orphaned"), "{events:?}");
+    op.kill();
+}

@@ -109,6 +109,14 @@ pub struct AksClusterSpec {
     /// it the namespace's default ProxyConfig (if any) is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_config_ref: Option<LocalObjectRef>,
+    /// Adopt an AKS cluster of this name that already exists in the resource group and
+    /// carries no azop owner tag: azop tags it (and the spec's node pools it has) as this
+    /// object's and from then on manages it like one it created, changing it to match the
+    /// spec. Default false: an existing cluster is left alone (NotOwned). A cluster that
+    /// carries another object's uid is never adopted, whatever this says. Deleting an adopted
+    /// cluster's object deletes the cluster unless deletionPolicy is Orphan.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt_existing: bool,
 }
 
 const POOL_RULES: &[CelRule] = &[
@@ -126,12 +134,6 @@ const POOL_RULES: &[CelRule] = &[
         "!has(self.mode) || self.mode != 'System' || (has(self.count) ? self.count >= 1 : (!has(self.autoscale) || self.autoscale.min >= 1))",
         msg::SYSTEM_POOL_EMPTY,
     ),
-    CelRule::new(
-        concat!("!has(self.taints) || self.taints.all(t, t.matches('", crate::aks_taint_pattern!(), "'))"),
-        msg::TAINT_FORMAT,
-    )
-    .at(".taints")
-    .show(concat!("'\"' + self.taints.filter(t, !t.matches('", crate::aks_taint_pattern!(), "'))[0] + '\"'")),
     CelRule::new(
         "!has(self.osSKU) || ((has(self.osType) && self.osType == 'Windows') == self.osSKU.startsWith('Windows'))",
         msg::OS_SKU_MISMATCH,
@@ -205,9 +207,11 @@ pub struct AksNodePool {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// Kubernetes taints for the pool's nodes, `key=value:Effect` (for example
-    /// `sku=gpu:NoSchedule`), as AKS takes them. Can change at any time.
+    /// `sku=gpu:NoSchedule`), as AKS takes them. Can change at any time. (A schema pattern,
+    /// not a CEL rule: a regex per taint of up to 100 pools is over the API server's CEL cost
+    /// budget.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(length(max = 400)), transform = list_set, length(max = 50))]
+    #[schemars(inner(length(max = 400), regex(pattern = patterns::AKS_TAINT)), transform = list_set, length(max = 50))]
     pub taints: Vec<String>,
     /// Node OS image: Ubuntu (AKS's default for Linux), Ubuntu2204, Ubuntu2404, AzureLinux or
     /// AzureLinux3 for Linux pools; Windows2022 or Windows2025 for Windows pools. A Linux pool

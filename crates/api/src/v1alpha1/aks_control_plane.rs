@@ -319,8 +319,9 @@ pub struct AddonProfile {
     /// The add-on's settings: azurepolicy takes `version: v2` at most; omsagent needs
     /// `logAnalyticsWorkspaceResourceID` (and takes `useAADAuth`); azureKeyvaultSecretsProvider
     /// takes `enableSecretRotation` and `rotationPollInterval`.
+    /// Values are at most 1024 characters (a bound the API server's CEL cost budget needs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 8))]
+    #[schemars(extend("maxProperties" = 8, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
     pub config: BTreeMap<String, String>,
 }
 
@@ -754,9 +755,9 @@ pub enum WeekIndex {
 #[schemars(transform = cel([CelRule::new("self.start <= self.end", msg::MAINTENANCE_NOT_ALLOWED).at(".end")]))]
 pub struct DateSpan {
     /// First day, `YYYY-MM-DD`.
-    #[schemars(regex(pattern = patterns::DATE))]
+    #[schemars(regex(pattern = patterns::DATE), length(max = 10))]
     pub start: String,
     /// Last day, `YYYY-MM-DD`.
-    #[schemars(regex(pattern = patterns::DATE))]
+    #[schemars(regex(pattern = patterns::DATE), length(max = 10))]
     pub end: String,
 }

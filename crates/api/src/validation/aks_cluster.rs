@@ -362,6 +362,15 @@ fn addon_profile(errs: &mut Errors, at: &str, addon: &AddonProfile) {
     if addon.config.len() > 8 {
         errs.push(&field, format!("{} keys, at most 8", addon.config.len()));
     }
+    if let Some((k, v)) = addon.config.iter().find(|(_, v)| v.chars().count() > 1024) {
+        errs.push(
+            &field,
+            format!(
+                "config {k:?}: {} characters, at most 1024",
+                v.chars().count()
+            ),
+        );
+    }
     let bad_key = |allowed: &dyn Fn(&str, &str) -> bool| {
         addon
             .config

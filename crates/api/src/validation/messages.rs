@@ -171,6 +171,7 @@ pub const SUBNET_ID: &str = "must be a subnet id: /subscriptions/<id>/resourceGr
 // ---- StorageBinding ----
 pub const STORAGE_ACCOUNT_NAME: &str = "storage account names must be 3-24 lowercase letters and digits, unique across Azure: choose another name";
 pub const CONTAINER_NAME: &str = "container names must be 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit";
+pub const DELETION_POLICY: &str = "deletionPolicy must be Delete or Orphan";
 pub const NETWORK_ACCESS_MODE: &str =
     "networkAccess.mode must be Public, VnetRestricted or Private";
 pub const RESTRICTED_NEEDS_SUBNETS: &str = "VnetRestricted access needs at least one entry in networkAccess.subnetIds: list the subnets allowed to reach the account";
@@ -326,6 +327,7 @@ pub const ALL: &[&str] = &[
     STORAGE_ACCOUNT_NAME,
     CONTAINER_NAME,
     NETWORK_ACCESS_MODE,
+    DELETION_POLICY,
     RESTRICTED_NEEDS_SUBNETS,
     PRIVATE_NEEDS_ENDPOINT_SUBNET,
     NETWORK_ACCESS_FIELDS,

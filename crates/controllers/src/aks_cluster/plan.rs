@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use azop_api::v1alpha1::DeletionPolicy;
 use azop_api::v1alpha1::aks_cluster::{
     AksClusterSpec, AksNodePool, AksSku, IdentityType, MaintenanceWindow, NetworkPlugin,
     NodeOsUpgradeChannel, OsType, PoolMode, ScaleSetPriority, UpgradeChannel,
@@ -369,11 +370,14 @@ pub fn plan(
     steps.push(resource_group(az, Part::ResourceGroup));
 
     let default_resolved = Resolved::default();
+    // Adoption is for a live object only: a deletion never claims anything.
+    let adopt = spec.adopt_existing && resolved.is_some();
     let cluster = ClusterStep::new(
         key.clone(),
         cluster_spec(name, spec, resolved.unwrap_or(&default_resolved)),
         spec.kubernetes_version.clone(),
-    );
+    )
+    .adopting(adopt);
     let mut cluster_step = Planned::new(
         KEY_CLUSTER,
         &[KEY_RESOURCE_GROUP],
@@ -384,7 +388,9 @@ pub fn plan(
         version: spec.kubernetes_version.clone(),
     });
     steps.push(cluster_step);
-    if resolved.is_none() {
+    // Deleting: the pools and windows go with the cluster. Orphaning: the pools carry marks
+    // of their own (their tags), so they are planned to lose them.
+    if resolved.is_none() && spec.azure.deletion_policy != DeletionPolicy::Orphan {
         return steps;
     }
 
@@ -398,7 +404,8 @@ pub fn plan(
             key.clone(),
             pool_spec(spec, p),
             spec.kubernetes_version.clone(),
-        );
+        )
+        .adopting(adopt);
         let mut s = Planned::new(&pool_key(&p.name), &[KEY_CLUSTER], Part::NodePools, pool);
         s.extra = Some(Extra::Pool {
             name: p.name.clone(),
@@ -419,7 +426,8 @@ pub fn plan(
             },
             key.clone(),
             window,
-        );
+        )
+        .adopting(adopt);
         let mut s = Planned::new(
             &maintenance_key(config),
             &[KEY_CLUSTER],

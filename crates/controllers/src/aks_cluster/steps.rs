@@ -77,6 +77,52 @@ async fn read_cluster(
     }
 }
 
+/// Whose a cluster or pool is, as a step sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// It carries this object's uid.
+    Ours,
+    /// It carries no azop uid and the spec adopts it (`adoptExisting`, never while deleting):
+    /// the next PUT writes the marks.
+    Adopting,
+    /// Another object's, or not adopted: never written.
+    NotOurs,
+}
+
+/// How this object stands to a resource whose uid mark is `observed_uid` (pure). A resource
+/// with another object's uid is never adopted.
+pub fn claim(owner: &Owner, observed_uid: Option<&str>, adopt: bool) -> Claim {
+    match observed_uid {
+        Some(_) if owner.owns(observed_uid) => Claim::Ours,
+        None if adopt => Claim::Adopting,
+        _ => Claim::NotOurs,
+    }
+}
+
+/// The drift an adoption reports, so the engine PUTs the marks (pure).
+pub fn adoption_drift(owner: &Owner) -> Difference {
+    Difference {
+        field: format!("tags.{}", azop_provider::resources::UID_TAG),
+        desired: owner.uid.clone(),
+        observed: "<unset> (adoptExisting)".to_string(),
+    }
+}
+
+/// The cluster's claim as this pass read it (shared GET).
+async fn cluster_claim(
+    cx: &StepCtx<'_>,
+    key: &ManagedClusterKey,
+    adopt: bool,
+) -> Result<Option<Claim>, StepError> {
+    Ok(read_cluster(cx, key).await?.map(|(c, _)| {
+        claim(
+            cx.owner,
+            ManagedClusterResource::owner_uid(&c).as_deref(),
+            adopt,
+        )
+    }))
+}
+
 /// Pools as AKS has them, for an update of the cluster: read-only fields dropped, the rest
 /// (versions, counts, what azop does not manage) sent back as it is. Pure.
 pub fn echo_pools(observed: &ManagedCluster) -> Vec<AgentPoolProfile> {
@@ -170,6 +216,8 @@ pub struct ClusterStep {
     spec: ManagedClusterSpec,
     /// The spec's version: a floor.
     floor: String,
+    /// Adopt a cluster without azop's marks (`adoptExisting`, never while deleting).
+    adopt: bool,
     seen: Mutex<Option<ManagedCluster>>,
 }
 
@@ -179,8 +227,15 @@ impl ClusterStep {
             key,
             spec,
             floor,
+            adopt: false,
             seen: Mutex::new(None),
         }
+    }
+
+    /// Adopts an unmarked cluster when `adopt`.
+    pub fn adopting(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
     }
 }
 
@@ -215,10 +270,13 @@ impl Step for ClusterStep {
             *lock(&self.seen) = None;
             return Ok(Observation::default());
         };
-        let owned = cx
-            .owner
-            .owns(ManagedClusterResource::owner_uid(&observed).as_deref());
-        let drift = if owned {
+        let claim = claim(
+            cx.owner,
+            ManagedClusterResource::owner_uid(&observed).as_deref(),
+            self.adopt,
+        );
+        let owned = claim != Claim::NotOurs;
+        let mut drift = if owned {
             let body = cluster_body(
                 &self.key,
                 &self.spec,
@@ -230,6 +288,9 @@ impl Step for ClusterStep {
         } else {
             Vec::new()
         };
+        if claim == Claim::Adopting {
+            drift.insert(0, adoption_drift(cx.owner));
+        }
         *lock(&self.seen) = Some(observed);
         let raw = resp.json();
         Ok(Observation {
@@ -312,6 +373,8 @@ pub struct PoolStep {
     cluster: ManagedClusterKey,
     spec: AgentPoolSpec,
     floor: String,
+    /// Adopt an unmarked pool of a cluster that is ours or being adopted.
+    adopt: bool,
     seen: Mutex<PoolSeen>,
 }
 
@@ -327,8 +390,15 @@ impl PoolStep {
             cluster,
             spec,
             floor,
+            adopt: false,
             seen: Mutex::new(PoolSeen::default()),
         }
+    }
+
+    /// Adopts an unmarked pool when `adopt` (and its cluster is not another object's).
+    pub fn adopting(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
     }
 
     fn body(&self, owner: &Owner) -> AgentPool {
@@ -363,9 +433,18 @@ impl Step for PoolStep {
     }
 
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
-        let control_plane = read_cluster(cx, &self.cluster)
-            .await?
+        let cluster = read_cluster(cx, &self.cluster).await?;
+        let control_plane = cluster
+            .as_ref()
             .and_then(|(c, _)| c.current_kubernetes_version().map(str::to_string));
+        let adopt = self.adopt
+            && cluster.as_ref().is_some_and(|(c, _)| {
+                claim(
+                    cx.owner,
+                    ManagedClusterResource::owner_uid(c).as_deref(),
+                    true,
+                ) != Claim::NotOurs
+            });
         let path = self.id(cx.session.subscription_id());
         let Some(resp) = cx.observer.get(&path, API_VERSION).await? else {
             *lock(&self.seen) = PoolSeen {
@@ -375,18 +454,24 @@ impl Step for PoolStep {
             return Ok(Observation::default());
         };
         let observed: AgentPool = resp.parse(AgentPoolResource::RESOURCE_TYPE)?;
-        let owned = cx
-            .owner
-            .owns(AgentPoolResource::owner_uid(&observed).as_deref());
+        let claim = claim(
+            cx.owner,
+            AgentPoolResource::owner_uid(&observed).as_deref(),
+            adopt,
+        );
+        let owned = claim != Claim::NotOurs;
         *lock(&self.seen) = PoolSeen {
             pool: Some(observed.clone()),
             control_plane,
         };
-        let drift = if owned {
+        let mut drift = if owned {
             AgentPoolResource::diff(&self.body(cx.owner), &observed)
         } else {
             Vec::new()
         };
+        if claim == Claim::Adopting {
+            drift.insert(0, adoption_drift(cx.owner));
+        }
         let raw = resp.json();
         Ok(Observation {
             exists: true,
@@ -408,6 +493,10 @@ impl Step for PoolStep {
     async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
         Ok(resources::delete_observed::<AgentPoolResource>(cx.session, &self.key).await?)
     }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(resources::disown::<AgentPoolResource>(cx.session, &self.key, cx.owner).await?)
+    }
 }
 
 /// The code that starts the message of a kubeconfig AKS returned broken (the report's
@@ -420,6 +509,8 @@ pub struct MaintenanceStep {
     key: MaintenanceConfigurationKey,
     cluster: ManagedClusterKey,
     spec: MaintenanceWindowSpec,
+    /// The cluster is adopted: its windows are ours as soon as it is.
+    adopt: bool,
 }
 
 impl MaintenanceStep {
@@ -428,7 +519,18 @@ impl MaintenanceStep {
         cluster: ManagedClusterKey,
         spec: MaintenanceWindowSpec,
     ) -> Self {
-        MaintenanceStep { key, cluster, spec }
+        MaintenanceStep {
+            key,
+            cluster,
+            spec,
+            adopt: false,
+        }
+    }
+
+    /// Counts the windows of an adopted cluster as ours when `adopt`.
+    pub fn adopting(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
     }
 }
 
@@ -454,12 +556,9 @@ impl Step for MaintenanceStep {
     }
 
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
-        let cluster_owned = read_cluster(cx, &self.cluster)
+        let cluster_owned = cluster_claim(cx, &self.cluster, self.adopt)
             .await?
-            .is_some_and(|(c, _)| {
-                cx.owner
-                    .owns(ManagedClusterResource::owner_uid(&c).as_deref())
-            });
+            .is_some_and(|c| c != Claim::NotOurs);
         let path = self.id(cx.session.subscription_id());
         let Some(resp) = cx.observer.get(&path, API_VERSION).await? else {
             return Ok(Observation::default());
@@ -493,6 +592,11 @@ impl Step for MaintenanceStep {
             resources::delete_observed::<MaintenanceConfigurationResource>(cx.session, &self.key)
                 .await?,
         )
+    }
+
+    /// No marks of its own: it is ours through its cluster.
+    async fn disown(&self, _cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
     }
 }
 
@@ -674,6 +778,13 @@ impl Step for KubeconfigStep {
     /// The garbage collector deletes the Secret with its AksCluster (owner reference).
     async fn delete(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
+    }
+
+    /// A Secret's mark is its owner reference to the object, which the garbage collector
+    /// follows when the object goes: nothing in Azure to change. (`kubectl delete
+    /// --cascade=orphan` keeps the Secrets too.)
+    async fn disown(&self, _cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
     }
 }
 

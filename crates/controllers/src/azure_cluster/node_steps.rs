@@ -389,6 +389,13 @@ impl Step for PkiStep {
     async fn delete(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
     }
+
+    /// A Secret's mark is its owner reference to the object, which the garbage collector
+    /// follows when the object goes: nothing in Azure to change. (`kubectl delete
+    /// --cascade=orphan` keeps the Secrets too.)
+    async fn disown(&self, _cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
+    }
 }
 
 /// `<cluster>-kubeconfig`: an admin kubeconfig for the endpoint, signed by the cluster CA.
@@ -508,6 +515,13 @@ impl Step for KubeconfigStep {
 
     async fn delete(&self, _cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
+    }
+
+    /// A Secret's mark is its owner reference to the object, which the garbage collector
+    /// follows when the object goes: nothing in Azure to change. (`kubectl delete
+    /// --cascade=orphan` keeps the Secrets too.)
+    async fn disown(&self, _cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
     }
 }
 
@@ -643,6 +657,10 @@ impl Step for MachineStep {
     async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
         self.vm.delete(cx).await
     }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        self.vm.disown(cx).await
+    }
 }
 
 /// How often a pass runs while a pool replaces machines.
@@ -686,5 +704,9 @@ impl<S: Step> Step for KeptAsIs<S> {
 
     async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
         self.0.delete(cx).await
+    }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        self.0.disown(cx).await
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use azop_api::v1alpha1::Phase;
+use azop_api::v1alpha1::{DeletionPolicy, Phase};
 use azop_provider::resources::{ArmResource, UID_TAG, resource_group::ResourceGroup};
 use azop_provider::{ArmSession, AzureError, Owner};
 use futures::{StreamExt, stream};
@@ -271,8 +271,14 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
     let previous = K::status(obj);
     let ns = obj.namespace().unwrap_or_default();
     let scope = K::scope(obj);
-    // Something outside Azure still needs the resources (clusters booting from an image).
-    match K::delete_precheck(ctx, obj).await {
+    let orphan = scope.deletion_policy == DeletionPolicy::Orphan;
+    // Something outside Azure still needs the resources (clusters booting from an image);
+    // with Orphan they stay, so nothing needs to wait.
+    match if orphan {
+        Ok(None)
+    } else {
+        K::delete_precheck(ctx, obj).await
+    } {
         Ok(None) => {}
         Ok(Some(b)) => {
             let next =
@@ -322,6 +328,10 @@ pub async fn run<K: Kind>(obj: &K::Object, ctx: &Context) -> Result<Verdict, Err
         Ok(o) => o,
         Err(e) => return blocked_deleting::<K>(ctx, obj, &previous, e).await,
     };
+
+    if orphan {
+        return super::orphan::run::<K>(ctx, obj, &cx, &plan, &seen, &previous).await;
+    }
 
     // Resources the plan does not have go by listing; the planned ones through the graph.
     let sweep = match K::sweep(&session, &owner, obj, None, &plan, &mut seen.operations).await {

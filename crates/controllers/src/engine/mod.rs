@@ -11,7 +11,8 @@
 //!    requeue;
 //! 3. **delete** ([`delete`]): the graph in reverse, in parallel where independent, with the
 //!    same holds for refused DELETEs, only what this pass saw with our uid tag, a container
-//!    (resource group) last and only when it holds nothing foreign;
+//!    (resource group) last and only when it holds nothing foreign; with `deletionPolicy:
+//!    Orphan` ([`orphan`]) nothing is deleted: only azop's ownership marks are removed;
 //! 4. **status** ([`status`]): written once by server-side apply, an Event per condition that
 //!    flips.
 //!
@@ -26,6 +27,7 @@ pub mod holds;
 pub mod identity;
 pub mod observe;
 pub mod operations;
+pub mod orphan;
 pub mod plan;
 pub mod settle;
 pub mod status;

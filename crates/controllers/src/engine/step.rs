@@ -182,6 +182,14 @@ pub trait Step: Send + Sync {
     async fn put(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError>;
     /// Delete. The engine calls it only after this pass observed the step as ours.
     async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError>;
+    /// Remove this object's ownership marks and change nothing else (`deletionPolicy:
+    /// Orphan`). The engine calls it only after this pass observed the step as ours. Default:
+    /// the Tags API on [`Step::id`] (a tracked ARM resource); a step whose marks are elsewhere
+    /// (a blob's metadata, a Secret's owner reference) or that has none overrides it.
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        let id = self.id(cx.session.subscription_id());
+        Ok(resources::remove_ownership_tags(cx.session, &id, cx.owner).await?)
+    }
 }
 
 /// A provider resource module with its key and spec.
@@ -259,5 +267,9 @@ where
 
     async fn delete(&self, cx: &StepCtx<'_>) -> Result<Option<LroHandle>, StepError> {
         Ok(resources::delete_observed::<R>(cx.session, &self.key).await?)
+    }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(resources::disown::<R>(cx.session, &self.key, cx.owner).await?)
     }
 }

@@ -86,7 +86,12 @@ fn tags_of(raw: &Value) -> Option<&serde_json::Map<String, Value>> {
 
 /// The observation of a shared resource (pure): ours when azop made it; while deleting,
 /// ours only once the zone is unused; a legacy one drifts until it is re-tagged.
-fn observation(raw: Value, deleting: bool, zone_unused: bool, mut drift: Vec<Difference>) -> Observation {
+fn observation(
+    raw: Value,
+    deleting: bool,
+    zone_unused: bool,
+    mut drift: Vec<Difference>,
+) -> Observation {
     let mark = marking(tags_of(&raw));
     let ours = mark != Marking::Foreign;
     if mark == Marking::Legacy {
@@ -316,7 +321,10 @@ mod tests {
         assert!(!observation(foreign.clone(), false, true, Vec::new()).owned);
         assert!(!observation(foreign, true, true, Vec::new()).owned);
         // One an older azop tagged with a binding's uid: ours, re-tagged.
-        let legacy = zone(json!({UID_TAG: "gone", OWNER_TAG: "StorageBinding/ns/old", "env": "dev"}), 2);
+        let legacy = zone(
+            json!({UID_TAG: "gone", OWNER_TAG: "StorageBinding/ns/old", "env": "dev"}),
+            2,
+        );
         let o = observation(legacy.clone(), false, false, Vec::new());
         assert!(o.owned);
         assert_eq!(o.drift[0].field, "tags");
@@ -326,7 +334,10 @@ mod tests {
         assert!(!zone_in_use(&zone(json!({}), 1)));
         assert!(zone_in_use(&json!({})), "unknown is in use");
         // A new zone carries the binding's tags and the mark, no ownership.
-        let fresh = shared_tags(None, &BTreeMap::from([("env".to_string(), "prod".to_string())]));
+        let fresh = shared_tags(
+            None,
+            &BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        );
         assert_eq!(fresh, json!({"env": "prod", SHARED_TAG: "true"}));
     }
 }

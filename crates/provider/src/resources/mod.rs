@@ -230,6 +230,65 @@ pub trait ArmResource: Send + Sync + 'static {
             .call::<()>(azure_core::Method::Delete, &path, Self::API_VERSION, None)
             .await
     }
+
+    /// Removes this owner's marks and nothing else (`deletionPolicy: Orphan`). Default: the
+    /// Tags API ([`remove_ownership_tags`]); a kind whose marks are not ARM tags (an agent
+    /// pool's `properties.tags`, a container's metadata) or that has none overrides it.
+    async fn disown(
+        session: &ArmSession,
+        key: &Self::Key,
+        owner: &Owner,
+    ) -> Result<(), AzureError> {
+        remove_ownership_tags(session, &Self::path(session.subscription_id(), key), owner).await
+    }
+}
+
+/// The Tags API's version (`Microsoft.Resources/tags` at a scope).
+pub const TAGS_API_VERSION: &str = "2021-04-01";
+
+/// The Tags API body that deletes this owner's two tags (pure): `operation: Delete` removes a
+/// tag only where name and value both match, so another owner's tags stay.
+pub fn ownership_tags_delete(owner: &Owner) -> serde_json::Value {
+    let tags: serde_json::Map<String, serde_json::Value> = [
+        (OWNER_TAG.to_owned(), owner.owner_tag_value().into()),
+        (UID_TAG.to_owned(), owner.uid.clone().into()),
+    ]
+    .into_iter()
+    .collect();
+    serde_json::json!({"operation": "Delete", "properties": {"tags": tags}})
+}
+
+/// Removes this owner's `azop.dev/owner` and `azop.dev/uid` tags from the resource (or
+/// resource group) at `id` through the Tags API (`PATCH {id}/providers/Microsoft.Resources/
+/// tags/default`): its other tags and its properties are not touched, and no PUT of the
+/// resource is sent. Already gone is done.
+pub async fn remove_ownership_tags(
+    session: &ArmSession,
+    id: &str,
+    owner: &Owner,
+) -> Result<(), AzureError> {
+    let path = format!("{id}/providers/Microsoft.Resources/tags/default");
+    match session
+        .call(
+            azure_core::Method::Patch,
+            &path,
+            TAGS_API_VERSION,
+            Some(&ownership_tags_delete(owner)),
+        )
+        .await
+    {
+        Ok(_) | Err(AzureError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes this owner's marks from the resource (see [`ArmResource::disown`]).
+pub async fn disown<R: ArmResource>(
+    session: &ArmSession,
+    key: &R::Key,
+    owner: &Owner,
+) -> Result<(), AzureError> {
+    R::disown(session, key, owner).await
 }
 
 /// `v` without `null` members, at any depth (pure). A PUT never needs a `null`: an unset

@@ -138,6 +138,7 @@ pub fn read_only(resource_type: &str) -> Option<&'static [&'static str]> {
         ],
         "Microsoft.ContainerService/managedClusters/agentPools" => &[
             "/properties/currentOrchestratorVersion",
+            "/properties/nodeImageVersion",
             "/properties/status",
         ],
         "Microsoft.ContainerService/managedClusters/maintenanceConfigurations" => {
@@ -170,6 +171,48 @@ pub fn problems(resource_type: &str, body: &Value) -> Vec<String> {
         }
     });
     out
+}
+
+/// `body` (a resource as a GET returned it) made fit to PUT back unchanged (pure): the ARM
+/// envelope (`id`, `name`, `type`, `systemData`), `null`s, and every read-only property of
+/// the kind removed. `None` for a kind without a read-only list.
+pub fn strip(resource_type: &str, body: &Value) -> Option<Value> {
+    let patterns = read_only(resource_type)?;
+    fn go(v: &Value, path: &mut Vec<String>, patterns: &[&str]) -> Option<Value> {
+        let key = path.last().map(String::as_str).unwrap_or_default();
+        if v.is_null()
+            || (!path.is_empty() && EVERYWHERE.contains(&key))
+            || (path.len() == 1 && ["id", "name", "type"].contains(&key))
+            || patterns.iter().any(|p| matches(p, path))
+        {
+            return None;
+        }
+        Some(match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter_map(|(k, c)| {
+                        path.push(k.clone());
+                        let out = go(c, path, patterns).map(|c| (k.clone(), c));
+                        path.pop();
+                        out
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        path.push(i.to_string());
+                        let out = go(c, path, patterns);
+                        path.pop();
+                        out
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        })
+    }
+    go(body, &mut Vec::new(), patterns)
 }
 
 fn walk(v: &Value, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &Value)) {
@@ -224,6 +267,42 @@ mod tests {
         .into_iter()
         .chain(network::private_endpoint::tests::wire_bodies())
         .collect()
+    }
+
+    #[test]
+    fn a_stripped_get_carries_nothing_read_only() {
+        let pool = serde_json::json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c/agentPools/p",
+            "name": "p",
+            "type": "Microsoft.ContainerService/managedClusters/agentPools",
+            "systemData": {"createdBy": "x"},
+            "properties": {
+                "count": 3,
+                "provisioningState": "Succeeded",
+                "currentOrchestratorVersion": "1.36.3",
+                "nodeImageVersion": "AKSUbuntu-2204gen2-202601.01.0",
+                "eTag": "e",
+                "orchestratorVersion": "1.36",
+                "powerState": {"code": "Running"},
+                "status": {"provisioningError": null},
+                "tags": {"team": "a"},
+                "upgradeSettings": {"maxSurge": "10%", "drainTimeoutInMinutes": null}
+            }
+        });
+        let kind = "Microsoft.ContainerService/managedClusters/agentPools";
+        let out = strip(kind, &pool).expect("known kind");
+        assert!(problems(kind, &out).is_empty(), "{out}");
+        assert_eq!(
+            out,
+            serde_json::json!({"properties": {
+                "count": 3,
+                "orchestratorVersion": "1.36",
+                "powerState": {"code": "Running"},
+                "tags": {"team": "a"},
+                "upgradeSettings": {"maxSurge": "10%"}
+            }})
+        );
+        assert!(strip("Microsoft.Unknown/things", &pool).is_none());
     }
 
     #[test]

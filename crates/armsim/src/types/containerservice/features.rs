@@ -215,12 +215,12 @@ pub fn apply_features(
         .and_then(Value::as_object_mut)
     {
         for part in ["keda", "verticalPodAutoscaler"] {
-            if let Some(p) = w.get(part).filter(|p| !p.is_null()) {
-                if p.get("enabled").and_then(Value::as_bool).is_none() {
-                    return Err(bad(format!(
-                        "The value of parameter workloadAutoScalerProfile.{part}.enabled is required."
-                    )));
-                }
+            if let Some(p) = w.get(part).filter(|p| !p.is_null())
+                && p.get("enabled").and_then(Value::as_bool).is_none()
+            {
+                return Err(bad(format!(
+                    "The value of parameter workloadAutoScalerProfile.{part}.enabled is required."
+                )));
             }
         }
         let keda = w

@@ -12,6 +12,7 @@ use super::API_VERSION;
 use super::models::{MaintenanceConfiguration, MaintenanceConfigurationProperties};
 use crate::resources::diff::Diff;
 use crate::resources::{ArmResource, Difference, Owner};
+use crate::{ArmSession, AzureError};
 
 /// The window of the upgrade channel's (Kubernetes) upgrades.
 pub const AUTO_UPGRADE_SCHEDULE: &str = "aksManagedAutoUpgradeSchedule";
@@ -103,6 +104,15 @@ impl ArmResource for MaintenanceConfigurationResource {
 
     fn owner_uid(_observed: &MaintenanceConfiguration) -> Option<String> {
         None
+    }
+
+    /// No marks of its own (it is ours through its parent): nothing to remove.
+    async fn disown(
+        _session: &ArmSession,
+        _key: &Self::Key,
+        _owner: &Owner,
+    ) -> Result<(), AzureError> {
+        Ok(())
     }
 }
 

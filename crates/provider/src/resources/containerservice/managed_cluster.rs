@@ -423,9 +423,12 @@ pub fn diff_pool(
             d.push(&format!("{field}.orchestratorVersion"), v, current);
         }
     }
-    let want_labels = want.node_labels.clone().unwrap_or_default();
+    // AKS's own Spot label and taint are left out on both sides: the cluster body sends a
+    // pool back as AKS has it (with them), a pool body as the spec says (without).
+    let mut want_labels = want.node_labels.clone().unwrap_or_default();
     let mut have_labels = have.node_labels.clone().unwrap_or_default();
-    if is_spot(have) {
+    if is_spot(have) || is_spot(want) {
+        want_labels.remove(SPOT_LABEL);
         have_labels.remove(SPOT_LABEL);
     }
     if want_labels != have_labels {
@@ -437,7 +440,11 @@ pub fn diff_pool(
     }
     d.string_set(
         &format!("{field}.nodeTaints"),
-        want.node_taints.iter().flatten().map(String::as_str),
+        want.node_taints
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|t| !aks_taint(want, t) && !aks_taint(have, t)),
         have.node_taints
             .iter()
             .flatten()
@@ -563,13 +570,17 @@ fn diff_features(d: &mut Diff, want: &ManagedClusterProperties, have: &ManagedCl
             );
         }
     }
+    // Most settings are strings; a few are booleans in AKS's schema (the daemonset eviction
+    // ones), sent back as AKS gave them: both compared as text.
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
     let have_autoscaler = have.auto_scaler_profile.clone().unwrap_or_default();
     for (k, v) in want.auto_scaler_profile.iter().flatten() {
-        let want_value = v.as_str().unwrap_or_default();
-        let hv = have_autoscaler.get(k).map(|h| match h {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
+        let want_value = text(v);
+        let want_value = want_value.as_str();
+        let hv = have_autoscaler.get(k).map(text);
         if hv.as_deref() != Some(want_value) {
             d.push(
                 &format!("properties.autoScalerProfile.{k}"),
@@ -1450,6 +1461,57 @@ pub(crate) mod tests {
         assert_eq!(effective_kubernetes_version("1.33", Some(&o)), "1.34.1");
         assert_eq!(effective_kubernetes_version("1.35", Some(&o)), "1.35");
         assert_eq!(effective_kubernetes_version("1.33", None), "1.33");
+    }
+
+    #[test]
+    fn a_spot_pool_sent_back_with_aks_own_label_and_taint_is_not_drift() {
+        let pool = |taints: serde_json::Value, labels: serde_json::Value| {
+            serde_json::json!({"properties": {"agentPoolProfiles": [{
+                "name": "spot", "mode": "User", "count": 0, "vmSize": "Standard_D8s_v5",
+                "scaleSetPriority": "Spot", "nodeTaints": taints, "nodeLabels": labels
+            }]}})
+        };
+        let aks_has = pool(
+            serde_json::json!([SPOT_TAINT, "workload=batch:NoSchedule"]),
+            serde_json::json!({SPOT_LABEL: "spot", "workload": "batch"}),
+        );
+        let echoed: ManagedCluster = serde_json::from_value(aks_has.clone()).expect("want");
+        let have: ManagedCluster = serde_json::from_value(aks_has).expect("have");
+        assert_eq!(ManagedClusterResource::diff(&echoed, &have), vec![]);
+        let spec_like: ManagedCluster = serde_json::from_value(pool(
+            serde_json::json!(["workload=batch:NoSchedule"]),
+            serde_json::json!({"workload": "batch"}),
+        ))
+        .expect("spec");
+        assert_eq!(ManagedClusterResource::diff(&spec_like, &have), vec![]);
+    }
+
+    #[test]
+    fn autoscaler_booleans_sent_back_as_aks_gave_them_are_not_drift() {
+        let profile = serde_json::json!({
+            "properties": {"autoScalerProfile": {
+                "daemonset-eviction-for-empty-nodes": false,
+                "ignore-daemonsets-utilization": false,
+                "expander": "least-waste"
+            }}
+        });
+        let want: ManagedCluster = serde_json::from_value(profile.clone()).expect("want");
+        let have: ManagedCluster = serde_json::from_value(profile).expect("have");
+        assert_eq!(ManagedClusterResource::diff(&want, &have), vec![]);
+        let changed: ManagedCluster = serde_json::from_value(serde_json::json!({
+            "properties": {"autoScalerProfile": {
+                "daemonset-eviction-for-empty-nodes": true,
+                "ignore-daemonsets-utilization": false,
+                "expander": "least-waste"
+            }}
+        }))
+        .expect("changed");
+        let d = ManagedClusterResource::diff(&want, &changed);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].desired.as_str(), d[0].observed.as_str()),
+            ("false", "true")
+        );
     }
 
     #[test]

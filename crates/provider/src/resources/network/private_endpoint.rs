@@ -10,6 +10,7 @@
 use super::{ObservedRef, uid_tag};
 use crate::resources::diff::{Diff, tags_from_value, tags_to_value};
 use crate::resources::{ArmResource, Difference, Owner};
+use crate::{ArmSession, AzureError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -245,6 +246,15 @@ impl ArmResource for PrivateDnsZoneGroup {
         // No tags: a zone group is ours when its endpoint is (the controller's step checks
         // the endpoint).
         None
+    }
+
+    /// No marks of its own (it is ours through its parent): nothing to remove.
+    async fn disown(
+        _session: &ArmSession,
+        _key: &Self::Key,
+        _owner: &Owner,
+    ) -> Result<(), AzureError> {
+        Ok(())
     }
 }
 
