@@ -72,7 +72,13 @@ pub fn kubeconfig_problem(bytes: &[u8]) -> Option<String> {
     };
     let config = match kube::config::Kubeconfig::from_yaml(text) {
         Ok(c) => c,
-        Err(e) => return Some(format!("not a valid kubeconfig: {e}")),
+        // The parser's first line names the place (line, column); the lines after it quote
+        // the source, which may hold credentials.
+        Err(e) => {
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or_default();
+            return Some(format!("not a valid kubeconfig: {first}"));
+        }
     };
     let Some(current) = config.current_context.as_deref().filter(|c| !c.is_empty()) else {
         return Some("no current-context".to_string());

@@ -197,7 +197,10 @@ fn versions(c: &StepView<'_>) -> (String, Option<String>, String) {
 fn control_plane_ready(c: &StepView<'_>) -> Cond {
     let (floor, running, _) = versions(c);
     let r = running.unwrap_or_default();
-    let past = if !version_satisfies(&r, &floor) {
+    // Past the spec only where the spec names a version: 1.37.2 runs spec 1.37 as asked.
+    let named = floor.split('.').count();
+    let running_named: Vec<&str> = r.split('.').take(named).collect();
+    let past = if !version_satisfies(&running_named.join("."), &floor) {
         format!(" (auto-upgrade moved it past spec.kubernetesVersion {floor}; azop keeps it)")
     } else {
         String::new()
