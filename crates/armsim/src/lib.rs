@@ -26,6 +26,7 @@ pub mod sim_api;
 pub mod state;
 pub mod state_file;
 pub mod store;
+pub mod tags;
 pub mod throttle;
 pub mod tls;
 pub mod types;

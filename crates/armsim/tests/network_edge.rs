@@ -433,3 +433,79 @@ async fn private_endpoints_make_their_nic() {
     );
     delete_ok(&c, &subnet, NET).await;
 }
+
+#[tokio::test]
+async fn the_tags_api_merges_deletes_and_replaces_at_a_scope() {
+    let c = sim(SimConfig::default()).await;
+    c.rg("rg").await;
+    let p = net_id("rg", "publicIPAddresses", "tagged");
+    let mut body = pip_body("Standard", None);
+    body["tags"] = json!({"azop.dev/owner": "ns/x", "azop.dev/uid": "u1", "team": "a"});
+    let before = put_ok(&c, &p, NET, body).await;
+    let tags = format!("{p}/providers/Microsoft.Resources/tags/default");
+    let got = c.call("GET", &q(&tags, RES), None).await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    assert_eq!(got.json()["properties"]["tags"]["team"], "a");
+
+    // Delete removes a tag only when its value matches too
+    let del = json!({"operation": "Delete", "properties": {"tags": {"azop.dev/owner": "ns/x", "azop.dev/uid": "other"}}});
+    let r = c.call("PATCH", &q(&tags, RES), Some(del)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["properties"]["tags"],
+        json!({"azop.dev/uid": "u1", "team": "a"})
+    );
+    let after = c.call("GET", &q(&p, NET), None).await.json();
+    assert_eq!(after["tags"], json!({"azop.dev/uid": "u1", "team": "a"}));
+    assert_ne!(after["etag"], before["etag"]);
+    // the resource's other properties are untouched
+    assert_eq!(
+        after["properties"]["ipAddress"],
+        before["properties"]["ipAddress"]
+    );
+
+    let merge = json!({"operation": "Merge", "properties": {"tags": {"team": "b", "cost": "1"}}});
+    let r = c.call("PATCH", &q(&tags, RES), Some(merge)).await;
+    assert_eq!(
+        r.json()["properties"]["tags"],
+        json!({"azop.dev/uid": "u1", "team": "b", "cost": "1"})
+    );
+    let r = c
+        .call(
+            "PUT",
+            &q(&tags, RES),
+            Some(json!({"properties": {"tags": {"only": "this"}}})),
+        )
+        .await;
+    assert_eq!(r.json()["properties"]["tags"], json!({"only": "this"}));
+    let r = c
+        .call(
+            "PATCH",
+            &q(&tags, RES),
+            Some(json!({"operation": "Rename", "properties": {}})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "InvalidRequestContent")
+    );
+
+    // a resource group is a scope too; a missing resource is not
+    let rg_tags = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Resources/tags/default"
+    );
+    let r = c
+        .call(
+            "PATCH",
+            &q(&rg_tags, RES),
+            Some(json!({"operation": "Merge", "properties": {"tags": {"k": "v"}}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let missing = format!(
+        "{}/providers/Microsoft.Resources/tags/default",
+        net_id("rg", "publicIPAddresses", "nope")
+    );
+    let r = c.call("GET", &q(&missing, RES), None).await;
+    assert_eq!((r.status, r.code().as_str()), (404, "ResourceNotFound"));
+}

@@ -164,6 +164,10 @@ impl Step for MachineStep {
     ) -> Result<Option<LroHandle>, StepError> {
         self.vm.delete(cx, seen).await
     }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        self.vm.disown(cx).await
+    }
 }
 
 /// How often a pass runs while a pool replaces machines.
@@ -219,6 +223,10 @@ impl<S: Step> Step for KeptAsIs<S> {
         seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError> {
         self.0.delete(cx, seen).await
+    }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        self.0.disown(cx).await
     }
 }
 

@@ -343,21 +343,28 @@ impl ArmResource for VirtualMachine {
         get_via_mgmt(session, send, Self::RESOURCE_TYPE).await
     }
 
+    /// The generated model serializes the read-only `timeCreated` as `null`; Azure must
+    /// not be sent read-only properties, so the body goes out without them.
+    fn wire(body: &VmModel) -> Result<serde_json::Value, AzureError> {
+        serde_json::to_value(body)
+            .map(crate::resources::without_nulls)
+            .map_err(|e| AzureError::config(format!("failed to serialize request body: {e}")))
+    }
+
     async fn put(
         session: &ArmSession,
         key: &Self::Key,
         body: &VmModel,
     ) -> Result<RawResponse, AzureError> {
-        let client = session.compute_client().virtual_machines_client();
-        let send = client
-            .create_or_update(
-                &key.resource_group,
-                &key.name,
-                body.clone(),
-                session.subscription_id(),
+        let path = Self::path(session.subscription_id(), key);
+        session
+            .call(
+                azure_core::Method::Put,
+                &path,
+                Self::API_VERSION,
+                Some(&Self::wire(body)?),
             )
-            .send();
-        send_via_mgmt(session, send).await
+            .await
     }
 
     async fn send_delete(session: &ArmSession, key: &Self::Key) -> Result<RawResponse, AzureError> {
@@ -600,8 +607,29 @@ fn diagnostics_diff(p: &VirtualMachineProperties, op: &ObservedVmProperties) -> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn the_read_only_time_created_the_model_serializes_stays_off_the_wire() {
+        let model = serde_json::to_value(desired()).expect("json");
+        assert!(
+            model
+                .pointer("/properties/timeCreated")
+                .is_some_and(|v| v.is_null()),
+            "the generated model writes timeCreated: null (why wire() exists)"
+        );
+        let (_, wire) = wire_body();
+        assert!(wire.pointer("/properties/timeCreated").is_none());
+    }
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            VirtualMachine::RESOURCE_TYPE,
+            VirtualMachine::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
 
     const NIC: &str = "/subscriptions/{subscription-id}/resourceGroups/myResourceGroup/providers/Microsoft.Network/networkInterfaces/{existing-nic-name}";
