@@ -418,7 +418,11 @@ pub fn generate(
         let mut case = base.clone();
         for _ in 0..rng.random_range(1..=2) {
             let mut o = case.object.clone();
-            let label = if rng.random_bool(0.5) {
+            // A named mutation assumes the samples' shape (`spec.controlPlane` an object, …);
+            // after a leaf mutation (labels `/pointer=value`) that shape may be gone, so only
+            // leaf mutations follow one.
+            let leafed = case.mutations.iter().any(|m| m.starts_with('/'));
+            let label = if !leafed && rng.random_bool(0.5) {
                 let fits: Vec<&Known> = KNOWN.iter().filter(|(_, m)| m(&o).is_some()).collect();
                 let Some((label, m)) = fits.choose(&mut rng) else {
                     continue;

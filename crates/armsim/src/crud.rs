@@ -179,7 +179,7 @@ pub fn put(
             ),
         ));
     }
-    crate::tags::check(ty.tag_limits(), &body)?;
+    crate::tag_rules::check(ty.tag_limits(), &body)?;
     let mut body = ty.validate(PutContext {
         id,
         id_str: &id_str,
@@ -468,6 +468,8 @@ pub fn action(
             api_version: &api_version,
             query: &req.query,
             kubeconfig: state.aks_kubeconfig.lock().clone(),
+            base_url: &state.base_url,
+            sas_key: &state.sas_key,
         },
     )?;
     Ok(respond::json(StatusCode::OK, &out))

@@ -1,237 +1,167 @@
-//! Azure's tag rules, checked by ARM before any resource provider sees a PUT or PATCH.
-//!
-//! From Microsoft Learn ("Use tags to organize your Azure resources", limitations): at most 50
-//! tags a resource; names of at most 512 characters (128 on storage accounts) without
-//! `< > % & \ ? /` or control characters (`InvalidTagNameCharacters`); values of at most 256;
-//! Azure DNS and private DNS zones (with their records and virtual network links) at most 15
-//! tags, names without spaces, special characters or a leading digit; virtual machines at most
-//! 2048 characters of names and values together. The error codes other than
-//! `InvalidTagNameCharacters` are unverified.
+//! The Tags API at a scope: `{scope}/providers/Microsoft.Resources/tags/default`
+//! (Tags_GetAtScope, Tags_CreateOrUpdateAtScope, Tags_UpdateAtScope). `scope` is a resource
+//! group or a tracked resource (one with a `location`; proxy resources such as agent pools and
+//! blob containers have no tags). PATCH takes `{"operation": "Merge"|"Replace"|"Delete",
+//! "properties": {"tags": {...}}}`; Delete removes the tags whose name and value both match.
+//! A write changes the resource's etag and is refused while the resource is busy.
 
-use serde_json::Value;
-
+use crate::api_versions;
 use crate::errors::ArmError;
+use crate::lro;
+use crate::request::ArmRequest;
+use crate::respond;
+use crate::state::AppState;
+use crate::store::new_etag;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+use std::time::Instant;
 
-/// What one resource type allows for its tags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TagLimits {
-    pub max_count: usize,
-    pub max_name: usize,
-    pub max_value: usize,
-    /// DNS zones' rule for names: letters, digits, `_`, `.`, `-`, no leading digit.
-    pub dns_names: bool,
-    /// The most characters names and values may take together (virtual machines).
-    pub max_total: Option<usize>,
+/// The suffix of a tags request, lower-cased.
+pub const SUFFIX: &str = "/providers/microsoft.resources/tags/default";
+
+/// The scope of a tags request, if `path` is one.
+pub fn scope_of(path: &str) -> Option<&str> {
+    let lower = path.to_ascii_lowercase();
+    lower
+        .strip_suffix(SUFFIX)
+        .map(|scope| &path[..scope.len()])
+        .filter(|s| !s.is_empty())
 }
 
-impl TagLimits {
-    /// Every resource type unless it says otherwise.
-    pub const GENERAL: TagLimits = TagLimits {
-        max_count: 50,
-        max_name: 512,
-        max_value: 256,
-        dns_names: false,
-        max_total: None,
-    };
-    /// Storage accounts: names of at most 128 characters.
-    pub const STORAGE_ACCOUNT: TagLimits = TagLimits {
-        max_name: 128,
-        ..TagLimits::GENERAL
-    };
-    /// Public and private DNS zones, their records and virtual network links.
-    pub const DNS_ZONE: TagLimits = TagLimits {
-        max_count: 15,
-        dns_names: true,
-        ..TagLimits::GENERAL
-    };
-    /// Virtual machines (and scale sets): 2048 characters in all.
-    pub const VIRTUAL_MACHINE: TagLimits = TagLimits {
-        max_total: Some(2048),
-        ..TagLimits::GENERAL
-    };
+fn answer(scope: &str, tags: &Map<String, Value>) -> Response {
+    respond::json(
+        StatusCode::OK,
+        &json!({
+            "id": format!("{scope}/providers/Microsoft.Resources/tags/default"),
+            "name": "default",
+            "type": "Microsoft.Resources/tags",
+            "properties": {"tags": tags},
+        }),
+    )
 }
 
-fn bad(code: &str, message: String) -> ArmError {
-    ArmError::bad_request(code, message)
+fn tags_in(body: &Value) -> Result<Map<String, Value>, ArmError> {
+    match body.pointer("/properties/tags") {
+        Some(Value::Object(m)) if m.values().all(Value::is_string) => Ok(m.clone()),
+        None | Some(Value::Null) => Ok(Map::new()),
+        _ => Err(ArmError::bad_request(
+            "InvalidRequestContent",
+            "properties.tags must be an object of strings.",
+        )),
+    }
 }
 
-/// Checks the `tags` of a PUT or PATCH body (after a merge patch: the tags the resource would
-/// have) against `limits`.
-pub fn check(limits: TagLimits, body: &Value) -> Result<(), ArmError> {
-    let Some(tags) = body.get("tags").filter(|t| !t.is_null()) else {
-        return Ok(());
-    };
-    let Some(tags) = tags.as_object() else {
-        return Err(ArmError::invalid_request_content(
-            "tags must be an object of names and string values",
+pub fn at_scope(state: &AppState, req: &ArmRequest, scope: &str) -> Result<Response, ArmError> {
+    api_versions::check(
+        "Microsoft.Resources",
+        "tags",
+        req.api_version(),
+        &state.config.extra_api_versions,
+    )?;
+    let mut store = state.store.lock();
+    lro::settle(&mut store, &state.registry, Instant::now());
+    let Some(existing) = store.get(scope).cloned() else {
+        return Err(ArmError::not_found(
+            "ResourceNotFound",
+            format!("The Resource '{scope}' was not found."),
         ));
     };
-    let bad_chars: Vec<&str> = tags
-        .keys()
-        .filter(|k| {
-            k.chars()
-                .any(|c| "<>%&\\?/".contains(c) || c.is_ascii_control())
-        })
-        .map(String::as_str)
-        .collect();
-    if !bad_chars.is_empty() {
-        return Err(bad(
-            "InvalidTagNameCharacters",
+    let tracked = existing.body.get("location").is_some_and(|l| !l.is_null());
+    if !tracked {
+        return Err(ArmError::bad_request(
+            "InvalidResourceType",
             format!(
-                "The tag names '{}' have reserved characters '<,>,%,&,\\,?,/' or control characters.",
-                bad_chars.join(",")
+                "The resource type '{}' does not support tags.",
+                existing.type_name
             ),
         ));
     }
-    if tags.len() > limits.max_count {
-        return Err(bad(
-            "InvalidTagCount",
-            format!(
-                "The resource has {} tags; at most {} are allowed for this resource type.",
-                tags.len(),
-                limits.max_count
-            ),
+    let current: Map<String, Value> = existing
+        .body
+        .get("tags")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if req.method == Method::GET {
+        return Ok(answer(scope, &current));
+    }
+    if existing.pending.is_some() {
+        return Err(ArmError::conflict(
+            "AnotherOperationInProgress",
+            format!("The resource '{scope}' is being changed by another operation."),
         ));
     }
-    let mut seen = std::collections::BTreeSet::new();
-    let mut total = 0usize;
-    for (name, value) in tags {
-        let value = value.as_str().ok_or_else(|| {
-            ArmError::invalid_request_content(format!("the value of tag '{name}' is not a string"))
-        })?;
-        let len = name.chars().count();
-        if len == 0 || len > limits.max_name {
-            return Err(bad(
-                "InvalidTagNameLength",
+    let body = req.json_body()?;
+    let given = tags_in(&body)?;
+    let next = match (
+        req.method.clone(),
+        body.get("operation").and_then(Value::as_str),
+    ) {
+        (Method::PUT, _) => given,
+        (Method::PATCH, Some("Replace")) => given,
+        (Method::PATCH, Some("Merge")) => {
+            let mut t = current;
+            t.extend(given);
+            t
+        }
+        (Method::PATCH, Some("Delete")) => {
+            let mut t = current;
+            t.retain(|k, v| given.get(k) != Some(v));
+            t
+        }
+        (Method::PATCH, other) => {
+            return Err(ArmError::bad_request(
+                "InvalidRequestContent",
                 format!(
-                    "Tag name too large. Following tag name '{name}' exceeded the maximum length. Maximum allowed length for tag name - '{}' characters.",
-                    limits.max_name
+                    "The tags operation '{}' is invalid (Merge|Replace|Delete).",
+                    other.unwrap_or("<missing>")
                 ),
             ));
         }
-        if value.chars().count() > limits.max_value {
-            return Err(bad(
-                "InvalidTagValueLength",
-                format!(
-                    "Tag value too large. The value of tag '{name}' exceeded the maximum length. Maximum allowed length for tag value - '{}' characters.",
-                    limits.max_value
-                ),
+        _ => {
+            return Err(ArmError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "The method is not allowed on tags.",
             ));
         }
-        if !seen.insert(name.to_ascii_lowercase()) {
-            return Err(bad(
-                "InvalidTagNameDuplicate",
-                format!("Tag names are case-insensitive: '{name}' appears twice."),
-            ));
-        }
-        if limits.dns_names && !dns_name_ok(name) {
-            return Err(bad(
-                "InvalidTagName",
-                format!(
-                    "The tag name '{name}' is not valid for DNS zones: use letters, digits, '_', '.' and '-', not starting with a digit."
-                ),
-            ));
-        }
-        total += len + value.chars().count();
+    };
+    // The Tags API keeps ARM's tag rules: a name Azure refuses on a PUT of the resource is
+    // refused here too.
+    let limits = state
+        .registry
+        .get(&existing.type_name)
+        .map(|ty| ty.tag_limits())
+        .unwrap_or(crate::tag_rules::TagLimits::GENERAL);
+    crate::tag_rules::check(limits, &json!({ "tags": next }))?;
+    if let Some(res) = store.get_mut(scope) {
+        res.body["tags"] = Value::Object(next.clone());
+        res.etag = new_etag();
     }
-    if let Some(max) = limits.max_total
-        && total > max
-    {
-        return Err(bad(
-            "InvalidParameter",
-            format!(
-                "The tags of a virtual machine may take at most {max} characters of names and values; these take {total}. (target: 'tags')"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn dns_name_ok(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    Ok(answer(scope, &next))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn code(limits: TagLimits, tags: Value) -> Option<String> {
-        check(limits, &json!({ "tags": tags }))
-            .err()
-            .map(|e| e.code)
-    }
 
     #[test]
-    fn azure_refuses_these() {
-        let g = TagLimits::GENERAL;
+    fn a_tags_path_names_its_scope() {
         assert_eq!(
-            code(g, json!({"a/b": "x"})).as_deref(),
-            Some("InvalidTagNameCharacters")
+            scope_of(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/providers/Microsoft.Resources/tags/default"
+            ),
+            Some(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v"
+            )
         );
         assert_eq!(
-            code(g, json!({"a\tb": "x"})).as_deref(),
-            Some("InvalidTagNameCharacters")
+            scope_of(
+                "/subscriptions/s/resourceGroups/rg/providers/microsoft.resources/TAGS/default"
+            ),
+            Some("/subscriptions/s/resourceGroups/rg")
         );
-        assert_eq!(
-            code(g, json!({"k".repeat(513): "x"})).as_deref(),
-            Some("InvalidTagNameLength")
-        );
-        assert_eq!(
-            code(g, json!({"k": "v".repeat(257)})).as_deref(),
-            Some("InvalidTagValueLength")
-        );
-        assert_eq!(
-            code(g, json!({"Env": "a", "env": "b"})).as_deref(),
-            Some("InvalidTagNameDuplicate")
-        );
-        let many: serde_json::Map<String, Value> =
-            (0..51).map(|i| (format!("t{i}"), json!("v"))).collect();
-        assert_eq!(
-            code(g, Value::Object(many)).as_deref(),
-            Some("InvalidTagCount")
-        );
-        assert_eq!(
-            code(TagLimits::STORAGE_ACCOUNT, json!({"k".repeat(129): "x"})).as_deref(),
-            Some("InvalidTagNameLength")
-        );
-        assert_eq!(
-            code(TagLimits::DNS_ZONE, json!({"cost center": "1"})).as_deref(),
-            Some("InvalidTagName")
-        );
-        assert_eq!(
-            code(TagLimits::DNS_ZONE, json!({"1st": "1"})).as_deref(),
-            Some("InvalidTagName")
-        );
-        let big: serde_json::Map<String, Value> = (0..9)
-            .map(|i| (format!("t{i}"), json!("v".repeat(250))))
-            .collect();
-        assert_eq!(
-            code(TagLimits::VIRTUAL_MACHINE, Value::Object(big)).as_deref(),
-            Some("InvalidParameter")
-        );
-    }
-
-    #[test]
-    fn and_accepts_these() {
-        for limits in [
-            TagLimits::GENERAL,
-            TagLimits::STORAGE_ACCOUNT,
-            TagLimits::DNS_ZONE,
-            TagLimits::VIRTUAL_MACHINE,
-        ] {
-            assert_eq!(
-                code(
-                    limits,
-                    json!({"azop.dev_owner": "AzureCluster/ns/a", "azop.dev_uid": "u", "env": "prod"})
-                ),
-                None
-            );
-        }
-        assert_eq!(check(TagLimits::GENERAL, &json!({})).err(), None);
+        assert_eq!(scope_of("/subscriptions/s/resourceGroups/rg"), None);
     }
 }

@@ -53,6 +53,15 @@ pub struct RunArgs {
     /// instead (an operation Azure lost, or one that never ends): nothing is polled forever.
     #[arg(long, default_value_t = 3600, env = "AZOP_OPERATION_DEADLINE_SECONDS")]
     operation_deadline_seconds: u64,
+    /// How long, in seconds, an AzureCluster machine may take from VM creation to a Ready
+    /// node before azop reads its serial console (boot diagnostics) into the cluster's
+    /// condition (default 20 minutes, Azure's own provisioning timeout).
+    #[arg(
+        long,
+        default_value_t = 1200,
+        env = "AZOP_MACHINE_JOIN_DEADLINE_SECONDS"
+    )]
+    machine_join_deadline_seconds: u64,
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "AZOP_WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -192,6 +201,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let kind_settings = KindSettings {
         bootstrap_token_ttl: Duration::from_secs(args.bootstrap_token_ttl_seconds),
+        machine_join_deadline: Duration::from_secs(args.machine_join_deadline_seconds),
     };
     let ctx =
         azop_controllers::Context::new(client.clone(), provider, controller_metrics, settings);

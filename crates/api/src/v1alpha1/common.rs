@@ -122,6 +122,29 @@ pub struct AzureScope {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = cel(TAG_RULES), transform = tags)]
     pub tags: BTreeMap<String, String>,
+    /// What deleting this object does in Azure. Delete (default): every resource azop created
+    /// for it (those carrying its uid tag) is deleted, then the finalizer is removed. Orphan:
+    /// nothing is deleted or changed except azop's ownership marks (the `azop.dev_owner` and
+    /// `azop.dev_uid` tags, a blob's or container's `azop_owner`/`azop_uid` metadata), then the
+    /// finalizer is removed. May be changed at any time, also just before deleting.
+    #[serde(default, skip_serializing_if = "DeletionPolicy::is_delete")]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// What deleting a Kubernetes object does to what azop made for it.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete what azop created for the object.
+    #[default]
+    Delete,
+    /// Keep it: remove only azop's ownership marks.
+    Orphan,
+}
+
+impl DeletionPolicy {
+    pub fn is_delete(&self) -> bool {
+        *self == DeletionPolicy::Delete
+    }
 }
 
 /// Reference to a Secret in the same namespace.

@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CommonStatus, KeyRef};
+use super::common::{CommonStatus, DeletionPolicy, KeyRef};
 use super::schema::{CelRule, cel};
 use crate::validation::{messages as msg, patterns};
 
@@ -91,6 +91,12 @@ pub struct ProxyConfigSpec {
     /// Make this the namespace default that clusters without a proxyConfigRef inherit.
     #[serde(default)]
     pub default: bool,
+    /// What deleting this ProxyConfig does to the CA bundle ConfigMap azop keeps for it (the
+    /// one pods mount). Delete (default): it carries an owner reference and the garbage
+    /// collector removes it with the ProxyConfig. Orphan: it carries none and stays, as it
+    /// was last written. Nothing of a ProxyConfig is in Azure.
+    #[serde(default, skip_serializing_if = "DeletionPolicy::is_delete")]
+    pub deletion_policy: DeletionPolicy,
 }
 
 /// Where the CA bundle is: exactly one of secretRef or configMapRef.

@@ -77,6 +77,10 @@ pub struct ActionContext<'a> {
     pub query: &'a [(String, String)],
     /// Where AKS kubeconfigs point, when the simulator was told.
     pub kubeconfig: Option<crate::config::KubeconfigTarget>,
+    /// The simulator's base URL (links it hands out: boot diagnostics).
+    pub base_url: &'a str,
+    /// Signs the SAS-like links it hands out.
+    pub sas_key: &'a [u8],
 }
 
 impl ActionContext<'_> {
@@ -153,8 +157,8 @@ pub trait ResourceType: Send + Sync + 'static {
         "ResourceNotFound"
     }
     /// What this type allows for its tags (checked by ARM before `validate`).
-    fn tag_limits(&self) -> crate::tags::TagLimits {
-        crate::tags::TagLimits::GENERAL
+    fn tag_limits(&self) -> crate::tag_rules::TagLimits {
+        crate::tag_rules::TagLimits::GENERAL
     }
     /// The longest name this type allows, when the engine checks it (`InvalidResourceName`).
     fn max_name_length(&self) -> Option<usize> {
@@ -221,7 +225,7 @@ pub fn registry_for(config: &crate::SimConfig) -> Registry {
     reg.add(resources::ResourceGroups);
     storage::register(&mut reg, config.blob_service.clone());
     containerservice::register(&mut reg);
-    network::register(&mut reg, config.public_pool);
+    network::register(&mut reg, config.public_pool, config.public_pool_offset);
     compute::register(&mut reg);
     reg
 }

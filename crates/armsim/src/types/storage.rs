@@ -223,8 +223,8 @@ impl StorageAccounts {
 }
 
 impl ResourceType for StorageAccounts {
-    fn tag_limits(&self) -> crate::tags::TagLimits {
-        crate::tags::TagLimits::STORAGE_ACCOUNT
+    fn tag_limits(&self) -> crate::tag_rules::TagLimits {
+        crate::tag_rules::TagLimits::STORAGE_ACCOUNT
     }
     fn type_name(&self) -> &'static str {
         ACCOUNT

@@ -101,7 +101,7 @@ pub fn azop_bootstrap(
         &spec.kubernetes_version,
         net.pod_cidr(),
         net.service_cidr(),
-        net.cni(),
+        net.cni,
         // Marketplace images are plain Ubuntu; azop's own images carry the packages.
         matches!(image, ImageSource::Marketplace { .. }),
         fragments(proxy).into_iter().next(),
@@ -174,6 +174,7 @@ mod tests {
                 no_proxy: vec![],
                 trusted_ca: None,
                 default: true,
+                deletion_policy: Default::default(),
             },
         );
         p.metadata.namespace = Some("a".into());

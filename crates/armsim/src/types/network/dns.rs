@@ -30,8 +30,8 @@ fn global(body: &Value) -> Result<String, ArmError> {
 pub struct PrivateDnsZones;
 
 impl ResourceType for PrivateDnsZones {
-    fn tag_limits(&self) -> crate::tags::TagLimits {
-        crate::tags::TagLimits::DNS_ZONE
+    fn tag_limits(&self) -> crate::tag_rules::TagLimits {
+        crate::tag_rules::TagLimits::DNS_ZONE
     }
     fn type_name(&self) -> &'static str {
         ZONE
@@ -113,8 +113,8 @@ impl ResourceType for VirtualNetworkLinks {
     fn max_name_length(&self) -> Option<usize> {
         Some(80)
     }
-    fn tag_limits(&self) -> crate::tags::TagLimits {
-        crate::tags::TagLimits::DNS_ZONE
+    fn tag_limits(&self) -> crate::tag_rules::TagLimits {
+        crate::tag_rules::TagLimits::DNS_ZONE
     }
     fn type_name(&self) -> &'static str {
         LINK

@@ -12,6 +12,9 @@
 //! the simulator was given one. `/_sim/aks/*` plays the auto-upgrader, the autoscaler and a
 //! certificate rotation.
 
+pub mod features;
+pub mod maintenance;
+
 use super::util::{require_location, tracked_body};
 use super::{ActionContext, Flow, PutContext, Registry, ResourceType};
 use crate::config::KubeconfigTarget;
@@ -25,19 +28,21 @@ pub const CLUSTER: &str = "Microsoft.ContainerService/managedClusters";
 pub const POOL: &str = "Microsoft.ContainerService/managedClusters/agentPools";
 
 /// Kubernetes minor versions offered in every region, with their patches (oldest first).
+/// What AKS offers in late 2026: the three supported minors, the default the one before the
+/// newest (as AKS picks it).
 const VERSIONS: &[(&str, &[&str])] = &[
-    ("1.31", &["1.31.10", "1.31.11"]),
-    ("1.32", &["1.32.6", "1.32.7"]),
-    ("1.33", &["1.33.2", "1.33.3"]),
-    ("1.34", &["1.34.0", "1.34.1"]),
+    ("1.35", &["1.35.3", "1.35.4"]),
+    ("1.36", &["1.36.1", "1.36.3"]),
+    ("1.37", &["1.37.1", "1.37.2"]),
 ];
-const DEFAULT_VERSION: &str = "1.33";
+const DEFAULT_VERSION: &str = "1.36";
 /// Hidden in the stored body (never rendered): bumped by a credential rotation.
 const CREDENTIAL_GENERATION: &str = "x-armsim-credentialGeneration";
 
 pub fn register(reg: &mut Registry) {
     reg.add(ManagedClusters);
     reg.add(AgentPools);
+    reg.add(maintenance::MaintenanceConfigurations);
     reg.add_location_read(
         "Microsoft.ContainerService",
         "kubernetesVersions",
@@ -175,6 +180,7 @@ fn normalize_pool(
     name: &str,
     props: &mut Map<String, Value>,
     version: &str,
+    old: Option<&Map<String, Value>>,
 ) -> Result<(), ArmError> {
     let os = props
         .get("osType")
@@ -208,8 +214,20 @@ fn normalize_pool(
             ),
         ));
     }
+    // AKS's own label on a Spot pool comes back in every GET: a body that sends it back (a
+    // read-modify-write client) is accepted, as AKS accepts it. A Spot pool's body that asks
+    // for Regular is left to the priority's own check (Spot is for good).
+    let is_spot = |p: &Map<String, Value>| {
+        p.get("scaleSetPriority")
+            .and_then(Value::as_str)
+            .is_some_and(|p| p.eq_ignore_ascii_case("Spot"))
+    };
+    let spot = is_spot(props) || old.is_some_and(is_spot);
     if let Some(labels) = props.get("nodeLabels").and_then(Value::as_object) {
         for (key, value) in labels {
+            if spot && key == features::SPOT_LABEL && value.as_str() == Some("spot") {
+                continue;
+            }
             if let Some(problem) = node_label_problem(key, value.as_str().unwrap_or_default()) {
                 return Err(bad(
                     "InvalidParameter",
@@ -242,6 +260,7 @@ fn normalize_pool(
             ),
         ));
     }
+    features::apply_pool_features(name, props, old)?;
     props.insert("currentOrchestratorVersion".into(), json!(current));
     props.insert("powerState".into(), json!({"code": "Running"}));
     props.insert(
@@ -291,14 +310,14 @@ impl ResourceType for ManagedClusters {
         // AKS puts the cluster's tags on the node pools' scale sets and, for a private
         // cluster, on its private DNS zone: their limits apply (AKS fails the operation on
         // them; the simulator refuses the request).
-        crate::tags::check(crate::tags::TagLimits::VIRTUAL_MACHINE, &ctx.body)?;
+        crate::tag_rules::check(crate::tag_rules::TagLimits::VIRTUAL_MACHINE, &ctx.body)?;
         let private_cluster = ctx
             .body
             .pointer("/properties/apiServerAccessProfile/enablePrivateCluster")
             .and_then(Value::as_bool)
             .unwrap_or(false);
         if private_cluster {
-            crate::tags::check(crate::tags::TagLimits::DNS_ZONE, &ctx.body)?;
+            crate::tag_rules::check(crate::tag_rules::TagLimits::DNS_ZONE, &ctx.body)?;
         }
         let mut out = tracked_body(&ctx.body, &[]);
         out["location"] = json!(location);
@@ -321,19 +340,12 @@ impl ResourceType for ManagedClusters {
             .unwrap_or("Base")
             .to_string();
         out["sku"] = json!({"name": sku_name, "tier": sku_tier});
-        if out.get("identity").is_none() {
-            out["identity"] = json!({"type": "SystemAssigned"});
-        }
-        if out["identity"].get("principalId").is_none() {
-            out["identity"]["principalId"] = json!(
-                uuid::Uuid::new_v5(
-                    &uuid::Uuid::NAMESPACE_URL,
-                    ctx.id_str.to_ascii_lowercase().as_bytes()
-                )
-                .to_string()
-            );
-            out["identity"]["tenantId"] = json!("00000000-0000-0000-0000-000000000000");
-        }
+        features::apply_identity(&mut out, ctx.id_str)?;
+        let identity_type = out
+            .pointer("/identity/type")
+            .and_then(Value::as_str)
+            .unwrap_or("SystemAssigned")
+            .to_string();
         let old = ctx.existing.map(|e| e.body.clone()).unwrap_or(Value::Null);
         let props = out["properties"]
             .as_object_mut()
@@ -450,7 +462,12 @@ impl ResourceType for ManagedClusters {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            normalize_pool(&pname, obj, &current)?;
+            let before = ctx
+                .store
+                .get(&format!("{}/agentPools/{pname}", ctx.id_str))
+                .and_then(|r| r.body.get("properties"))
+                .and_then(Value::as_object);
+            normalize_pool(&pname, obj, &current, before)?;
         }
         let has_system = pools
             .iter()
@@ -591,6 +608,23 @@ impl ResourceType for ManagedClusters {
             np.entry("loadBalancerSku").or_insert(json!("standard"));
             np.entry("outboundType").or_insert(json!("loadBalancer"));
         }
+        let node_resource_group = props
+            .get("nodeResourceGroup")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        features::apply_features(
+            props,
+            &old,
+            &features::ClusterIds {
+                cluster_id: ctx.id_str,
+                name,
+                subscription: &ctx.id.subscription,
+                node_resource_group: &node_resource_group,
+                version: &current,
+            },
+            &identity_type,
+        )?;
         out[CREDENTIAL_GENERATION] = generation;
         Ok(out)
     }
@@ -813,7 +847,7 @@ fn kubeconfig(c: &Credential<'_>) -> String {
     .to_string();
     let user_body = if c.exec {
         format!(
-            "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args:\n      - get-token\n      - --environment\n      - AzurePublicCloud\n      - --server-id\n      - 6dae42f8-4368-4678-94ff-3960e28e3630\n      - --client-id\n      - 80faf920-1908-4b52-b5ef-a8e7bedfc67a\n      - --tenant-id\n      - {}\n      - --login\n      - devicecode\n      installHint: kubelogin is required: https://aka.ms/aks/kubelogin\n      provideClusterInfo: false\n",
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args:\n      - get-token\n      - --environment\n      - AzurePublicCloud\n      - --server-id\n      - 6dae42f8-4368-4678-94ff-3960e28e3630\n      - --client-id\n      - 80faf920-1908-4b52-b5ef-a8e7bedfc67a\n      - --tenant-id\n      - {}\n      - --login\n      - devicecode\n      installHint: 'kubelogin is required: https://aka.ms/aks/kubelogin'\n      provideClusterInfo: false\n",
             c.tenant
         )
     } else {
@@ -953,7 +987,11 @@ impl ResourceType for AgentPools {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        normalize_pool(ctx.id.name(), &mut props, &version)?;
+        let before = ctx
+            .existing
+            .and_then(|e| e.body.get("properties"))
+            .and_then(Value::as_object);
+        normalize_pool(ctx.id.name(), &mut props, &version, before)?;
         Ok(json!({"properties": props}))
     }
 
@@ -998,21 +1036,46 @@ mod tests {
 
     #[test]
     fn versions_resolve_and_compare() {
-        assert_eq!(resolve_version("1.33", "westeurope").expect("ok"), "1.33.3");
-        assert_eq!(resolve_version("1.32.6", "x").expect("ok"), "1.32.6");
+        assert_eq!(resolve_version("1.37", "westeurope").expect("ok"), "1.37.2");
+        assert_eq!(resolve_version("1.36.1", "x").expect("ok"), "1.36.1");
         assert_eq!(
-            resolve_version("1.32.1", "x")
+            resolve_version("1.36.2", "x")
                 .expect_err("unknown patch")
                 .code,
             "K8sVersionNotSupported"
         );
-        assert_eq!(
-            resolve_version("1.20", "x").expect_err("old").code,
-            "K8sVersionNotSupported"
-        );
+        for gone in ["1.20", "1.33", "1.34"] {
+            assert_eq!(
+                resolve_version(gone, "x").expect_err("out of support").code,
+                "K8sVersionNotSupported"
+            );
+        }
         assert!(version_tuple("1.33.3") > version_tuple("1.32.9"));
         assert!(pool_name_ok("system1", "Linux"));
         assert!(!pool_name_ok("winpool1", "Windows"));
         assert!(!pool_name_ok("Sys", "Linux"));
+    }
+
+    #[test]
+    fn aks_own_spot_label_comes_back_only_on_a_spot_pool() {
+        let pool = |priority: &str| {
+            json!({"mode": "User", "scaleSetPriority": priority,
+                   "nodeLabels": {features::SPOT_LABEL: "spot"}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+        };
+        let mut spot = pool("Spot");
+        assert!(normalize_pool("spot", &mut spot, "1.36.1", None).is_ok());
+        let mut regular = pool("Regular");
+        let err = normalize_pool("regular", &mut regular, "1.36.1", None)
+            .expect_err("AKS's label on a Regular pool");
+        assert_eq!(err.code, "InvalidParameter");
+        let mut other = json!({"mode": "User", "scaleSetPriority": "Spot",
+                               "nodeLabels": {"kubernetes.azure.com/mine": "x"}})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        assert!(normalize_pool("spot", &mut other, "1.36.1", None).is_err());
     }
 }
