@@ -577,6 +577,134 @@ fn kubeadm_script_at(root: &Path) -> String {
     )
     .replace("/etc/azop", &root.join("azop").display().to_string())
     .replace("sleep 10", "true")
+    .replace("sleep 5", "true")
+}
+
+/// A `curl` that answers the HTTP codes in `codes` in turn (the last one from then on), as
+/// `-w '%{http_code}'` prints them, logging its arguments to `calls`, in `bin`.
+fn fake_curl(bin: &Path, codes: &[&str]) -> PathBuf {
+    let calls = bin.join("curl-calls");
+    let list = codes.join(" ");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$@" >> {calls}
+n=$(wc -l < {calls})
+set -- {list}
+i=1
+code=$1
+for c in "$@"; do [ "$i" -le "$n" ] && code=$c; i=$((i + 1)); done
+printf '%s' "$code"
+[ "$code" = 200 ]
+"#,
+        calls = calls.display()
+    );
+    let c = bin.join("curl");
+    std::fs::write(&c, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o755)).unwrap();
+    calls
+}
+
+/// The worker's join configuration azop renders (endpoint 20.1.2.3:6443).
+fn join_config() -> String {
+    let (full, _) = versions();
+    let (labels, taints) = (labels(), taints());
+    let worker = machines(&labels, &taints)
+        .into_iter()
+        .map(|(_, m)| m)
+        .find(|m| matches!(m, MachineBootstrap::JoinWorker { .. }))
+        .unwrap();
+    kubeadm_config(&cluster(&full), &worker).unwrap()
+}
+
+#[test]
+fn a_join_waits_until_cluster_info_is_readable_then_joins() {
+    let root = dir("wait-cluster-info");
+    std::fs::write(root.join("kubeadm.yaml"), join_config()).unwrap();
+    let (bin, calls) = flaky_kubeadm(0);
+    // Not listening, then listening but cluster-info not published or not yet readable
+    // anonymously, then readable.
+    let curl_calls = fake_curl(&bin, &["000", "000", "404", "403", "200"]);
+    let out = bash(
+        &format!("set -- join\n{}", kubeadm_script_at(&root)),
+        Some(&bin),
+    );
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    let curl_log = std::fs::read_to_string(&curl_calls).unwrap();
+    assert_eq!(curl_log.lines().count(), 5, "{curl_log}");
+    assert!(
+        curl_log.contains(
+            "https://20.1.2.3:6443/api/v1/namespaces/kube-public/configmaps/cluster-info"
+        ),
+        "{curl_log}"
+    );
+    assert!(
+        text.contains("waiting up to 900 s for cluster-info at 20.1.2.3:6443"),
+        "{text}"
+    );
+    assert!(
+        text.contains("waiting for cluster-info at 20.1.2.3:6443: 000 after 0 s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cluster-info at 20.1.2.3:6443 is readable after"),
+        "{text}"
+    );
+    let log = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        log.lines()
+            .map(|l| l.split_whitespace().next().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["join"],
+        "{log}"
+    );
+}
+
+#[test]
+fn a_join_whose_cluster_info_never_answers_still_runs_kubeadm_when_the_wait_ends() {
+    let root = dir("wait-cluster-info-timeout");
+    std::fs::write(root.join("kubeadm.yaml"), join_config()).unwrap();
+    let (bin, calls) = flaky_kubeadm(0);
+    let curl_calls = fake_curl(&bin, &["000"]);
+    let script = kubeadm_script_at(&root);
+    assert!(script.contains("WAIT_SECONDS=900"), "{script}");
+    let out = bash(
+        &format!(
+            "set -- join\n{}",
+            script.replace("WAIT_SECONDS=900", "WAIT_SECONDS=0")
+        ),
+        Some(&bin),
+    );
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("cluster-info at 20.1.2.3:6443 not readable after 0 s (last answer: 000): running kubeadm join anyway"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&curl_calls)
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    assert!(std::fs::read_to_string(&calls).unwrap().starts_with("join"));
+}
+
+#[test]
+fn init_does_not_wait_for_cluster_info() {
+    let root = dir("init-no-wait");
+    std::fs::write(root.join("kubeadm.yaml"), "kubernetesVersion: v1.37.2\n").unwrap();
+    let (bin, calls) = flaky_kubeadm(0);
+    let curl_calls = fake_curl(&bin, &["000"]);
+    let out = bash(
+        &format!("set -- init\n{}", kubeadm_script_at(&root)),
+        Some(&bin),
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(!curl_calls.exists(), "init must not call curl");
+    assert!(std::fs::read_to_string(&calls).unwrap().starts_with("init"));
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! after a reset, and the pod network an image carries (azop's node image: offline).
 //!
 //! - [`KUBEADM_SCRIPT_PATH`] `init|join`: runs `kubeadm init|join` with azop's configuration;
-//!   a failed attempt is followed by `kubeadm reset -f` and another, three in all. A first
+//!   a failed attempt is followed by `kubeadm reset -f` and another, three in all. Before a
+//!   join it waits (bounded by [`DISCOVERY_TIMEOUT`]) until the control plane's endpoint
+//!   serves `cluster-info`, which discovery reads anonymously. A first
 //!   boot can time a step out (kubeadm waits minutes at most for the control plane, an API
 //!   call 10 s; a slow disk, a restarting API server): the retry is bounded and logged. The
 //!   cluster's CAs azop wrote under `/etc/kubernetes/pki` are kept across the reset, which
@@ -48,8 +50,13 @@ pub const KUBEADM_TIMEOUTS: [(&str, Duration); 6] = [
     ("kubernetesAPICall", Duration::from_secs(5 * 60)),
     ("etcdAPICall", Duration::from_secs(5 * 60)),
     ("tlsBootstrap", Duration::from_secs(15 * 60)),
-    ("discovery", Duration::from_secs(15 * 60)),
+    ("discovery", DISCOVERY_TIMEOUT),
 ];
+
+/// kubeadm's discovery timeout (in [`KUBEADM_TIMEOUTS`]), also the bound of the kubeadm
+/// script's wait for `cluster-info` before a join: waiting longer than kubeadm itself would
+/// only hide a control plane that is really not coming.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Leader election of kube-controller-manager and kube-scheduler (`extraArgs` of kubeadm's
 /// ClusterConfiguration): a 60 s lease renewed within 40 s, tried every 10 s, instead of
@@ -77,6 +84,7 @@ pub const KUBEADM_ATTEMPTS: u32 = 3;
 /// [`KUBEADM_SCRIPT_PATH`], for the configuration at `config` and containerd at
 /// `cri_socket`; the CAs are kept in `stamp_dir`.
 pub fn kubeadm_script(config: &str, cri_socket: &str, stamp_dir: &str) -> String {
+    let discovery_secs = DISCOVERY_TIMEOUT.as_secs();
     format!(
         r#"#!/bin/bash
 # Written by azop: kubeadm init|join with azop's configuration, retried after a reset (a
@@ -100,6 +108,43 @@ fi
 KEEP="{stamp_dir}/pki.orig"
 if [ -d /etc/kubernetes/pki ] && [ ! -e "$KEEP" ]; then
   mkdir -p "{stamp_dir}" && cp -a /etc/kubernetes/pki "$KEEP"
+fi
+# A join's discovery reads the cluster-info ConfigMap (kube-public) anonymously from the
+# control plane's endpoint, and fails an attempt when it is not readable yet. Workers created
+# with their control plane can wait many minutes for it (a first boot on a busy host), longer
+# than a few quick attempts would: wait until it is readable, bounded by kubeadm's discovery
+# timeout ({discovery_secs} s), logging progress. curl runs with kubeadm's environment, so
+# it takes the same (proxy) route. Not readable by then: kubeadm tries anyway and reports.
+if [ "$MODE" = join ]; then
+  EP="$(sed -n 's/^[[:space:]]*apiServerEndpoint:[[:space:]]*//p' "$CONFIG" | head -n 1 | tr -d "\"' ")"
+  if [ -z "$EP" ]; then
+    echo "azop: no apiServerEndpoint in $CONFIG: not waiting for cluster-info" >&2
+  elif ! command -v curl >/dev/null 2>&1; then
+    echo "azop: curl is not installed: not waiting for cluster-info at $EP" >&2
+  else
+    URL="https://$EP/api/v1/namespaces/kube-public/configmaps/cluster-info"
+    WAIT_SECONDS={discovery_secs}
+    start=$SECONDS
+    last=-60
+    echo "azop: waiting up to $WAIT_SECONDS s for cluster-info at $EP" >&2
+    while true; do
+      code="$(curl -gsk -o /dev/null -w '%{{http_code}}' --connect-timeout 5 --max-time 10 "$URL" 2>/dev/null)"
+      waited=$((SECONDS - start))
+      if [ "$code" = 200 ]; then
+        echo "azop: cluster-info at $EP is readable after $waited s" >&2
+        break
+      fi
+      if [ "$waited" -ge "$WAIT_SECONDS" ]; then
+        echo "azop: cluster-info at $EP not readable after $waited s (last answer: ${{code:-none}}): running kubeadm join anyway" >&2
+        break
+      fi
+      if [ $((waited - last)) -ge 60 ]; then
+        echo "azop: waiting for cluster-info at $EP: ${{code:-no answer}} after $waited s" >&2
+        last=$waited
+      fi
+      sleep 5
+    done
+  fi
 fi
 n=1
 while true; do
@@ -148,5 +193,21 @@ mod tests {
         assert_eq!(pod_network(Some(Cni::Calico), false), kubeadm::Cni::Calico);
         assert_eq!(pod_network(Some(Cni::None), false), kubeadm::Cni::None);
         assert_eq!(pod_network(Some(Cni::None), true), kubeadm::Cni::None);
+    }
+
+    #[test]
+    fn the_wait_for_cluster_info_is_bounded_by_kubeadms_discovery_timeout() {
+        assert!(KUBEADM_TIMEOUTS.contains(&("discovery", DISCOVERY_TIMEOUT)));
+        let script = kubeadm_script("/run/kubeadm/kubeadm.yaml", "unix:///c.sock", "/run/azop");
+        assert!(script.contains(&format!("WAIT_SECONDS={}\n", DISCOVERY_TIMEOUT.as_secs())));
+        // Before the first join attempt, and the reset-and-retry loop is still there.
+        let wait = script
+            .find("/configmaps/cluster-info")
+            .unwrap_or(usize::MAX);
+        let first = script.find("if kubeadm \"$MODE\"").unwrap_or(0);
+        assert!(wait < first, "{script}");
+        assert!(script.contains("kubeadm reset -f --cri-socket"));
+        // curl does not glob an IPv6 endpoint's brackets.
+        assert!(script.contains("curl -gsk"));
     }
 }
