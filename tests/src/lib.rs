@@ -12,6 +12,7 @@ pub mod blob;
 pub mod gitops;
 pub mod objects;
 pub mod operator;
+pub mod plugin;
 pub mod samples;
 pub mod storage_binding;
 pub mod targets;

@@ -306,6 +306,7 @@ fn cluster_proxy() -> ClusterProxy {
             no_proxy: vec![".corp.example".into()],
             trusted_ca: None,
             default: true,
+            reconcile_policy: Default::default(),
         },
     );
     p.metadata.namespace = Some("team-a".into());

@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CommonStatus, KeyRef};
+use super::common::{CommonStatus, DriftRecord, KeyRef, ReconcilePolicy};
 use super::schema::{CelRule, cel};
 use crate::validation::{messages as msg, patterns};
 
@@ -91,6 +91,13 @@ pub struct ProxyConfigSpec {
     /// Make this the namespace default that clusters without a proxyConfigRef inherit.
     #[serde(default)]
     pub default: bool,
+    /// Manage (default): azop keeps the CA bundle ConfigMap it writes for this ProxyConfig
+    /// as the spec says, putting it back when it is changed by hand (recorded in
+    /// `status.drift`). DetectOnly: azop reports a ConfigMap that differs (condition
+    /// `InSync`, `status.drift`, an Event) and does not write it. Nothing of a ProxyConfig is
+    /// in Azure.
+    #[serde(default, skip_serializing_if = "ReconcilePolicy::is_manage")]
+    pub reconcile_policy: ReconcilePolicy,
 }
 
 /// Where the CA bundle is: exactly one of secretRef or configMapRef.
@@ -119,6 +126,10 @@ pub struct ProxyConfigStatus {
     /// noProxy after azop's additions (without any cluster's own CIDRs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effective_no_proxy: Vec<String>,
+    /// The CA bundle ConfigMap found different from what azop writes: Detected (DetectOnly)
+    /// or Corrected (Manage, the last 10, newest first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<DriftRecord>,
 }
 
 /// An object using a ProxyConfig.

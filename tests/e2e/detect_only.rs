@@ -1,0 +1,166 @@
+//! `spec.reconcilePolicy: DetectOnly`: drift made out of band is reported (`InSync=False`,
+//! `status.drift`, a `DriftDetected` Event) and nothing is written to Azure for three
+//! resyncs; switching back to Manage corrects it and records the correction.
+
+#![allow(clippy::unwrap_used)]
+
+use anyhow::{Result, ensure};
+use azop_armsim::{RequestFilter, SimConfig};
+use azop_e2e::azure_cluster::*;
+use azop_e2e::operator::World;
+use azop_e2e::plugin::kubectl_azop;
+use kube::api::DynamicObject;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const NET: &str = "2024-03-01";
+
+fn drift_of(obj: &DynamicObject) -> Vec<Value> {
+    obj.data["status"]["drift"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn record<'a>(drift: &'a [Value], name: &str, state: &str) -> Option<&'a Value> {
+    drift
+        .iter()
+        .find(|r| r["name"] == name && r["state"] == state)
+}
+
+fn writes_since(world: &World, from: usize) -> Vec<String> {
+    world
+        .sim
+        .requests(&RequestFilter::default())
+        .into_iter()
+        .skip(from)
+        .filter(|r| !r.path.contains("/oauth2/") && r.method != "GET")
+        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_only_reports_drift_writes_nothing_then_manage_corrects_it() -> Result<()> {
+    let world = World::new("azc-detect", SimConfig::default()).await?;
+    let rg = "rg-e2e-detect";
+    let op = world.start_operator("a", &["--resync-seconds", "1"])?;
+    let created = create(&world, cluster("watch", rg, 1)).await?;
+    let uid = created.metadata.uid.clone().unwrap_or_default();
+    or_dump(wait_ready(&world, "watch").await, &[&op]);
+
+    merge_patch(
+        &world,
+        "watch",
+        json!({"spec": {"reconcilePolicy": "DetectOnly"}}),
+    )
+    .await?;
+    // The operator has seen the new generation before anything is changed in Azure.
+    or_dump(
+        wait_object(&world, "watch", "DetectOnly seen", TIMEOUT, |o| {
+            o.data["status"]["observedGeneration"] == o.metadata.generation.unwrap_or(0)
+                && condition(o, "InSync").is_some_and(|(s, _, _)| s == "True")
+        })
+        .await,
+        &[&op],
+    );
+
+    // A tag on the VNet changed outside azop.
+    let vnet_path = resource_path(rg, "Microsoft.Network/virtualNetworks", "watch-vnet");
+    let mut vnet = world.arm(Method::GET, &vnet_path, NET, None).await?;
+    vnet["tags"]["env"] = json!("tampered");
+    world.arm(Method::PUT, &vnet_path, NET, Some(vnet)).await?;
+    let from = world.sim.requests(&RequestFilter::default()).len();
+
+    let reported = or_dump(
+        wait_object(&world, "watch", "drift reported", TIMEOUT, |o| {
+            record(&drift_of(o), "watch-vnet", "Detected").is_some()
+                && condition(o, "InSync").is_some_and(|(s, _, _)| s == "False")
+        })
+        .await,
+        &[&op],
+    );
+    let rec = record(&drift_of(&reported), "watch-vnet", "Detected")
+        .cloned()
+        .unwrap_or_default();
+    let change = &rec["changes"][0];
+    ensure!(change["path"] == "tags", "{rec}");
+    ensure!(
+        change["azure"] == "env=tampered" && change["spec"] == "env=e2e",
+        "{rec}"
+    );
+    let (_, reason, message) = condition(&reported, "InSync").unwrap_or_default();
+    ensure!(reason == "DriftDetected", "{reason}: {message}");
+    ensure!(message.contains("watch-vnet"), "{message}");
+    or_dump(
+        wait_event(&world, &uid, "DriftDetected", "watch-vnet").await,
+        &[&op],
+    );
+
+    // Three more resyncs read the VNet; none writes anything.
+    or_dump(wait_reads(&world, "/watch-vnet", 3).await, &[&op]);
+    let writes = writes_since(&world, from);
+    ensure!(writes.is_empty(), "DetectOnly wrote: {writes:?}");
+    let vnet = world.arm(Method::GET, &vnet_path, NET, None).await?;
+    ensure!(vnet["tags"]["env"] == "tampered", "left as it is: {vnet}");
+    let still = wait_object(&world, "watch", "still reported", TIMEOUT, |o| {
+        record(&drift_of(o), "watch-vnet", "Detected").is_some()
+    })
+    .await?;
+    ensure!(
+        record(&drift_of(&still), "watch-vnet", "Detected").map(|r| &r["detectedAt"])
+            == Some(&rec["detectedAt"]),
+        "the record keeps when the drift was first seen"
+    );
+
+    // What `kubectl azop drift` shows of it.
+    let dir = tempfile::tempdir()?;
+    let shown = kubectl_azop(
+        &world,
+        dir.path(),
+        &["drift", "-n", &world.ns, "-o", "json"],
+    )?;
+    ensure!(
+        shown.code == 0,
+        "kubectl azop drift: {}{}",
+        shown.stdout,
+        shown.stderr
+    );
+    let rows: Value = serde_json::from_str(&shown.stdout)?;
+    ensure!(
+        rows.as_array().into_iter().flatten().any(|r| r["resource"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("watch-vnet"))
+            && r["state"] == "Detected"
+            && r["path"] == "tags"),
+        "kubectl azop drift lists the VNet's tag: {rows}"
+    );
+
+    // Back to Manage: the tag is put back, and the correction is on record.
+    merge_patch(
+        &world,
+        "watch",
+        json!({"spec": {"reconcilePolicy": "Manage"}}),
+    )
+    .await?;
+    or_dump(
+        wait_inventory(&world, "VNet tag restored", TIMEOUT, |inv| {
+            find(inv, VNET_TYPE, "watch-vnet").is_some_and(|v| v["tags"]["env"] == "e2e")
+        })
+        .await,
+        &[&op],
+    );
+    let corrected = or_dump(
+        wait_object(&world, "watch", "correction recorded", TIMEOUT, |o| {
+            record(&drift_of(o), "watch-vnet", "Corrected").is_some()
+                && record(&drift_of(o), "watch-vnet", "Detected").is_none()
+                && condition(o, "InSync").is_some_and(|(s, _, _)| s == "True")
+        })
+        .await,
+        &[&op],
+    );
+    let rec = record(&drift_of(&corrected), "watch-vnet", "Corrected")
+        .cloned()
+        .unwrap_or_default();
+    ensure!(rec["correctedAt"].is_string(), "{rec}");
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! `azop plan` against the real kube-apiserver and azop-armsim: every sample's plan matches
+//! its golden file (`AZOP_UPDATE_GOLDEN=1` rewrites them), a plan sends nothing but reads to
+//! Azure (armsim's request log), a worker VM size change lists the rolling replacement in
+//! order, and a tag change lists only tag updates.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use azop_armsim::{RequestFilter, SimConfig};
+use azop_e2e::azure_cluster::*;
+use azop_e2e::operator::{World, azop_binary};
+use azop_e2e::plugin::{Ran, kubectl_azop};
+use azop_e2e::samples;
+use serde_json::Value;
+
+/// `azop plan -o json -f <file>` with the admin kubeconfig, run in `dir` (so the plan's
+/// `source` names the file, not the temporary directory).
+fn plan(world: &World, dir: &Path, file: &str) -> Result<Ran> {
+    let out = Command::new(azop_binary()?)
+        .current_dir(dir)
+        .args(["plan", "-o", "json", "-f", file, "-n", &world.ns])
+        .arg("--kubeconfig")
+        .arg(world.env.kubeconfig_path())
+        .args(["--arm-endpoint", world.sim.url()])
+        .args(["--authority-host", world.sim.url()])
+        .env_remove("KUBECONFIG")
+        .output()
+        .context("run azop plan")?;
+    Ok(Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Every request armsim received after the first `from`, as `METHOD path`, that is not a
+/// read (token calls aside: a plan signs in).
+fn writes_since(world: &World, from: usize) -> Vec<String> {
+    world
+        .sim
+        .requests(&RequestFilter::default())
+        .into_iter()
+        .skip(from)
+        .filter(|r| !r.path.contains("/oauth2/"))
+        .filter(|r| !azop_provider::access::is_read(&r.method, &r.path))
+        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .collect()
+}
+
+fn requests_so_far(world: &World) -> usize {
+    world.sim.requests(&RequestFilter::default()).len()
+}
+
+/// The plan JSON without what changes from run to run: the namespace and armsim's address.
+fn stable(world: &World, json: &str) -> Result<String> {
+    let text = json
+        .replace(&world.ns, "NAMESPACE")
+        .replace(world.sim.url().trim_end_matches('/'), "ARM_ENDPOINT");
+    let v: Value = serde_json::from_str(&text).with_context(|| format!("plan JSON: {json}"))?;
+    Ok(format!("{}\n", serde_json::to_string_pretty(&v)?))
+}
+
+fn golden_dir() -> PathBuf {
+    azop_testenv::repo_root().join("tests/golden/plan")
+}
+
+/// Compares with the golden file, or writes it under `AZOP_UPDATE_GOLDEN=1`.
+fn check_golden(name: &str, got: &str) -> Result<()> {
+    let path = golden_dir().join(format!("{name}.json"));
+    if std::env::var_os("AZOP_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden_dir())?;
+        std::fs::write(&path, got)?;
+        return Ok(());
+    }
+    let want = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} missing: run with AZOP_UPDATE_GOLDEN=1 and review the file",
+            path.display()
+        )
+    })?;
+    if want != got {
+        bail!(
+            "plan of {name} differs from {} (AZOP_UPDATE_GOLDEN=1 rewrites it after review):\n--- want\n{want}\n--- got\n{got}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The sample's documents with every namespace set to the world's, as one YAML stream.
+fn in_namespace(docs: &[Value], ns: &str) -> Result<String> {
+    let mut out = String::new();
+    for d in docs {
+        let mut d = d.clone();
+        d["metadata"]["namespace"] = Value::from(ns);
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&d)?);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sample_plans_as_its_golden_file_and_sends_only_reads() -> Result<()> {
+    let world = World::new("plan-samples", SimConfig::default()).await?;
+    let dir = tempfile::tempdir()?;
+    let valid = samples::valid_samples(&azop_testenv::samples_dir())?;
+    ensure!(!valid.is_empty(), "config/samples holds no valid sample");
+    let mut failures = Vec::new();
+    for (path, docs) in &valid {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .context("sample name")?
+            .to_string();
+        let file = format!("{stem}.yaml");
+        std::fs::write(dir.path().join(&file), in_namespace(docs, &world.ns)?)?;
+        let before = requests_so_far(&world);
+        let ran = plan(&world, dir.path(), &file)?;
+        let writes = writes_since(&world, before);
+        ensure!(
+            writes.is_empty(),
+            "plan of {stem} wrote to Azure: {writes:?}"
+        );
+        let report: Value = serde_json::from_str(&ran.stdout)
+            .with_context(|| format!("plan of {stem}: {}\n{}", ran.stdout, ran.stderr))?;
+        ensure!(
+            report["exitCode"].as_i64() == Some(i64::from(ran.code)),
+            "plan of {stem}: exit code {} but the report says {}",
+            ran.code,
+            report["exitCode"]
+        );
+        // Nothing exists in this armsim yet: every sample has something to do, or waits
+        // for something (2), or is refused (1) — never "no changes".
+        ensure!(
+            ran.code == 1 || ran.code == 2,
+            "plan of {stem}: exit {}\n{}",
+            ran.code,
+            ran.stdout
+        );
+        if let Err(e) = check_golden(&stem, &stable(&world, &ran.stdout)?) {
+            failures.push(format!("{e:#}"));
+        }
+    }
+    ensure!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // Nothing was created by any of it.
+    ensure!(
+        world.inventory().is_empty(),
+        "armsim holds resources after plans only: {:?}",
+        world.inventory()
+    );
+    Ok(())
+}
+
+fn rows(report: &Value) -> Vec<Value> {
+    report["objects"][0]["changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn yaml_of(manifest: &Value) -> Result<String> {
+    Ok(serde_yaml::to_string(manifest)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_cluster_plans_its_rollout_in_order_and_a_tag_change_as_tag_updates() -> Result<()>
+{
+    let world = World::new("plan-changes", SimConfig::default()).await?;
+    let rg = "rg-e2e-plan";
+    let mut op = world.start_operator("a", &["--resync-seconds", "2"])?;
+    create(&world, cluster("planned", rg, 2)).await?;
+    or_dump(wait_ready(&world, "planned").await, &[&op]);
+    // The plan is compared with a cluster at rest: the operator stops, so every request
+    // armsim receives from here on is the plan's.
+    op.terminate()?;
+    let dir = tempfile::tempdir()?;
+
+    // The spec as it is: nothing to do.
+    std::fs::write(
+        dir.path().join("same.yaml"),
+        yaml_of(&cluster("planned", rg, 2))?,
+    )?;
+    let before = requests_so_far(&world);
+    let same = plan(&world, dir.path(), "same.yaml")?;
+    ensure!(
+        same.code == 0,
+        "unchanged spec: exit {}\n{}{}",
+        same.code,
+        same.stdout,
+        same.stderr
+    );
+
+    // A worker VM size change: the pool's machines are replaced one by one, in order.
+    let mut bigger = cluster("planned", rg, 2);
+    bigger["spec"]["workerPools"][0]["vmSize"] = Value::from("Standard_D16s_v5");
+    std::fs::write(dir.path().join("bigger.yaml"), yaml_of(&bigger)?)?;
+    let ran = plan(&world, dir.path(), "bigger.yaml")?;
+    ensure!(
+        ran.code == 2,
+        "vm size: exit {}\n{}{}",
+        ran.code,
+        ran.stdout,
+        ran.stderr
+    );
+    let report: Value = serde_json::from_str(&ran.stdout)?;
+    let replaced: Vec<(String, u64, String)> = rows(&report)
+        .iter()
+        .filter(|r| r["action"] == "replace")
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or_default().to_string(),
+                r["order"].as_u64().unwrap_or_default(),
+                r["replacedBy"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    // The operator's order: the highest index first, each after its replacement is ready.
+    let want = [
+        (
+            "planned-general-1".to_string(),
+            1,
+            "planned-general-2".to_string(),
+        ),
+        (
+            "planned-general-0".to_string(),
+            2,
+            "planned-general-3".to_string(),
+        ),
+    ];
+    ensure!(
+        replaced == want,
+        "both workers replaced in order: {replaced:?}\n{}",
+        ran.stdout
+    );
+    for r in rows(&report).iter().filter(|r| r["action"] == "replace") {
+        let paths: Vec<&str> = r["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["path"].as_str())
+            .collect();
+        ensure!(
+            paths.iter().any(|p| p.contains("vmSize")),
+            "a replacement says why: {r}"
+        );
+    }
+    ensure!(
+        rows(&report)
+            .iter()
+            .filter(|r| r["kind"] != VM_TYPE && r["kind"] != NIC_TYPE && r["kind"] != DISK_TYPE)
+            .all(|r| r["action"] == "untouched"),
+        "only the workers change: {}",
+        ran.stdout
+    );
+
+    // A tag change: updates of tags, nothing created, replaced or deleted.
+    let mut retagged = cluster("planned", rg, 2);
+    retagged["spec"]["tags"]["env"] = Value::from("prod");
+    std::fs::write(dir.path().join("retagged.yaml"), yaml_of(&retagged)?)?;
+    let ran = plan(&world, dir.path(), "retagged.yaml")?;
+    ensure!(
+        ran.code == 2,
+        "tags: exit {}\n{}{}",
+        ran.code,
+        ran.stdout,
+        ran.stderr
+    );
+    let report: Value = serde_json::from_str(&ran.stdout)?;
+    let all = rows(&report);
+    let updates: Vec<&Value> = all.iter().filter(|r| r["action"] == "update").collect();
+    ensure!(!updates.is_empty(), "tag updates listed: {}", ran.stdout);
+    for r in &all {
+        ensure!(
+            r["action"] == "update" || r["action"] == "untouched",
+            "a tag change only updates: {r}"
+        );
+    }
+    for r in &updates {
+        let changes = r["changes"].as_array().cloned().unwrap_or_default();
+        ensure!(
+            !changes.is_empty() && changes.iter().all(|c| c["path"] == "tags"),
+            "only tags change: {r}"
+        );
+        ensure!(
+            changes.iter().all(
+                |c| c["spec"].as_str().is_some_and(|s| s.contains("env=prod"))
+                    && c["azure"].as_str().is_some_and(|s| s.contains("env=e2e"))
+            ),
+            "old → new: {r}"
+        );
+    }
+
+    // The same plan through kubectl, as a plugin: the same verdict and exit code.
+    let via_kubectl = kubectl_azop(
+        &world,
+        dir.path(),
+        &[
+            "plan",
+            "-f",
+            "retagged.yaml",
+            "-o",
+            "json",
+            "-n",
+            &world.ns,
+            "--arm-endpoint",
+            world.sim.url(),
+            "--authority-host",
+            world.sim.url(),
+        ],
+    )?;
+    ensure!(
+        via_kubectl.code == 2,
+        "kubectl azop plan: exit {}\n{}{}",
+        via_kubectl.code,
+        via_kubectl.stdout,
+        via_kubectl.stderr
+    );
+    let again: Value = serde_json::from_str(&via_kubectl.stdout)?;
+    ensure!(again["summary"] == report["summary"], "{again}");
+    let status = kubectl_azop(
+        &world,
+        dir.path(),
+        &["status", "-n", &world.ns, "-o", "json"],
+    )?;
+    ensure!(
+        status.code == 0,
+        "kubectl azop status: {}{}",
+        status.stdout,
+        status.stderr
+    );
+    let listed: Value = serde_json::from_str(&status.stdout)?;
+    ensure!(
+        listed.to_string().contains("\"planned\""),
+        "status lists the cluster: {listed}"
+    );
+    let table = kubectl_azop(&world, dir.path(), &["status", "-A"])?;
+    ensure!(
+        table.code == 0 && table.stdout.contains("planned"),
+        "kubectl azop status -A: {}{}",
+        table.stdout,
+        table.stderr
+    );
+
+    let writes = writes_since(&world, before);
+    ensure!(writes.is_empty(), "the plans wrote to Azure: {writes:?}");
+    Ok(())
+}
