@@ -380,3 +380,122 @@ async fn a_running_cluster_plans_its_rollout_in_order_and_a_tag_change_as_tag_up
     ensure!(writes.is_empty(), "the plans wrote to Azure: {writes:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_come_from_admission_from_validation_and_from_what_azop_does_not_own() -> Result<()>
+{
+    let world = World::new("plan-refusals", SimConfig::default()).await?;
+    let dir = tempfile::tempdir()?;
+    let start = requests_so_far(&world);
+
+    // Every create-case invalid sample: refused by the API server's dry run (schema, CEL) or
+    // by azop's own validation (InvalidSpec); exit 1 either way.
+    let invalid = samples::invalid_samples(&azop_testenv::samples_dir())?;
+    let mut failures = Vec::new();
+    let mut seen = (0, 0);
+    for s in invalid.iter().filter(|s| s.docs.len() == 1) {
+        let file = "invalid.yaml";
+        std::fs::write(dir.path().join(file), in_namespace(&s.docs, &world.ns)?)?;
+        let ran = plan(&world, dir.path(), file)?;
+        let report: Value = serde_json::from_str(&ran.stdout)
+            .with_context(|| format!("{}: {}{}", s.path.display(), ran.stdout, ran.stderr))?;
+        let o = &report["objects"][0];
+        let leaf = samples::field_leaf(&s.header.field);
+        let ok = match s.header.layer {
+            samples::Layer::Schema | samples::Layer::Cel => {
+                seen.0 += 1;
+                o["admissionRefusal"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(leaf))
+            }
+            samples::Layer::Validate => {
+                seen.1 += 1;
+                o["refusals"].as_array().is_some_and(|rs| {
+                    rs.iter().any(|r| {
+                        r["reason"] == "InvalidSpec"
+                            && r["message"].as_str().is_some_and(|m| m.contains(leaf))
+                    })
+                }) || o["admissionRefusal"].is_object()
+            }
+        };
+        if ran.code != 1 || !ok {
+            failures.push(format!(
+                "{} ({:?} {}): exit {}, {o}",
+                s.path.display(),
+                s.header.layer,
+                s.header.field,
+                ran.code
+            ));
+        }
+    }
+    ensure!(seen.0 > 0, "no schema or CEL invalid sample planned");
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A VNet of the name azop would use, made by someone else: NotOwned, nothing planned on it.
+    let rg = "rg-e2e-notmine";
+    world
+        .arm(
+            reqwest::Method::PUT,
+            &rg_path(rg),
+            "2021-04-01",
+            Some(serde_json::json!({"location": "westeurope"})),
+        )
+        .await?;
+    world
+        .arm(
+            reqwest::Method::PUT,
+            &resource_path(rg, "Microsoft.Network/virtualNetworks", "notmine-vnet"),
+            "2024-03-01",
+            Some(serde_json::json!({
+                "location": "westeurope",
+                "properties": {"addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}},
+            })),
+        )
+        .await?;
+    let from = requests_so_far(&world);
+    let mut theirs = cluster("notmine", rg, 1);
+    theirs["spec"]["createResourceGroup"] = Value::from(false);
+    std::fs::write(dir.path().join("theirs.yaml"), yaml_of(&theirs)?)?;
+    let ran = plan(&world, dir.path(), "theirs.yaml")?;
+    ensure!(ran.code == 1, "NotOwned: exit {}\n{}", ran.code, ran.stdout);
+    let report: Value = serde_json::from_str(&ran.stdout)?;
+    let refusals = report["objects"][0]["refusals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        refusals.iter().any(|r| r["reason"] == "NotOwned"
+            && r["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("notmine-vnet"))),
+        "{}",
+        ran.stdout
+    );
+    ensure!(
+        rows(&report)
+            .iter()
+            .any(|r| r["name"] == "notmine-vnet" && r["action"] == "refused"),
+        "{}",
+        ran.stdout
+    );
+    let writes = writes_since(&world, from);
+    ensure!(writes.is_empty(), "the plan wrote: {writes:?}");
+    // The invalid samples' plans wrote nothing either (the PUTs above are the test's own).
+    let before_setup: Vec<String> = world
+        .sim
+        .requests(&RequestFilter::default())
+        .into_iter()
+        .skip(start)
+        .take(from.saturating_sub(start))
+        .filter(|r| {
+            !r.path.contains("/oauth2/") && !azop_provider::access::is_read(&r.method, &r.path)
+        })
+        .filter(|r| !r.path.to_ascii_lowercase().contains("rg-e2e-notmine"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    ensure!(
+        before_setup.is_empty(),
+        "plans of invalid samples wrote: {before_setup:?}"
+    );
+    Ok(())
+}
