@@ -3,8 +3,8 @@
 //!
 //! For every azop object in the manifests:
 //!
-//! 1. **Admission**: a server-side dry run of the apply (`kubectl apply --server-side
-//!    --dry-run=server`, field manager `azop-plan`): the API server's schema, CEL rules and
+//! 1. **Admission**: a server-side dry run (a create for a new object, a server-side apply
+//!    for one the cluster holds; field manager `azop-plan`): the API server's schema, CEL rules and
 //!    admission webhooks answer, nothing is stored, and the object comes back as it would be
 //!    stored (defaults filled in). A namespace that does not exist yet (it is in the same
 //!    change) cannot be asked: the object is then checked with azop's own rules (the same
@@ -34,7 +34,9 @@ use azop_controllers::proxy_config::{ca, validate};
 use azop_controllers::{Context, Settings};
 use azop_provider::{Access, EndpointOverrides, Provider, ProviderConfig};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -261,9 +263,25 @@ async fn admit(client: &kube::Client, kind: Kind, ns: &str, doc: &Value) -> Resu
         .await
         .with_context(|| format!("read {} {ns}/{name}", kind.as_str()))?
         .is_some();
-    let mut params = PatchParams::apply(FIELD_MANAGER).force();
-    params.dry_run = true;
-    match api.patch(&name, &params, &Patch::Apply(doc)).await {
+    // A new object is sent as `kubectl apply` creates one: a dry-run create, which the API
+    // server validates in full (a duplicate key of a list-map is a 422 there; a server-side
+    // apply patch of it fails earlier with a 500, building the typed patch). An object the
+    // cluster holds is patched as `kubectl apply --server-side` would, so fields other
+    // managers own stay as they are.
+    let answer = if existed {
+        let mut params = PatchParams::apply(FIELD_MANAGER).force();
+        params.dry_run = true;
+        api.patch(&name, &params, &Patch::Apply(doc)).await
+    } else {
+        let params = PostParams {
+            dry_run: true,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        let typed: DynamicObject = serde_json::from_value(doc.clone())
+            .with_context(|| format!("{} {ns}/{name} is not an object", kind.as_str()))?;
+        api.create(&params, &typed).await
+    };
+    match answer {
         Ok(stored) => Ok(Admitted::Stored {
             object: serde_json::to_value(&stored)?,
             existed,
@@ -280,7 +298,8 @@ async fn admit(client: &kube::Client, kind: Kind, ns: &str, doc: &Value) -> Resu
         }
         Err(e) => Err(e).with_context(|| {
             format!(
-                "dry-run apply of {} {ns}/{name} (the plan needs get and patch on azop's kinds)",
+                "dry-run {} of {} {ns}/{name} (the plan needs get, create and patch on azop's kinds)",
+                if existed { "apply" } else { "create" },
                 kind.as_str()
             )
         }),
