@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 export AZOP_CACHE ?= $(HOME)/.cache/azop
 
-.PHONY: help build generate check-generated fmt lint test test-rust test-sdk test-helm test-argocd testenv demo bench image clean-testenv
+.PHONY: help build generate check-generated fmt lint test test-rust test-sdk test-helm test-argocd testenv demo bench image clean-testenv node-image test-machines
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -31,6 +31,9 @@ lint: ## rustfmt --check and clippy -D warnings (each skipped, saying so, when t
 testenv: ## build/install Kubernetes v1.37 (apiserver, controller-manager, kubeadm, kubectl), etcd, helm, Argo CD, Azurite into ~/.cache/azop (idempotent)
 	bash crates/testenv/scripts/install.sh
 
+node-image: ## azop's node image: Debian + Kubernetes built offline, cached in ~/.cache/azop/node-image (docs/node-image.md; ~15 min cold)
+	bash crates/testenv/node-image/build.sh
+
 test: testenv test-rust test-sdk test-helm ## run every test, installing what it needs
 
 test-rust: ## every Rust test: unit, integration, end-to-end (real kube-apiserver, armsim, Azurite)
@@ -42,6 +45,12 @@ test-sdk: ## Microsoft's Python SDKs against azop-armsim
 
 test-helm: ## the chart with the real helm: lint, template, schema, install/upgrade/test/uninstall
 	bash tests/helm/run.sh
+
+# Not part of `make test`: ~20 minutes of software-emulated VMs, and it needs the node image.
+test-machines: testenv ## the boot test: a two-node cluster of QEMU guests booted from the node image (run make node-image first)
+	@bash crates/testenv/node-image/build.sh --check || { echo "make test-machines boots azop's node image: run 'make node-image' first"; exit 1; }
+	$(CARGO) build -p azop --bin azop   # the operator under test: built fresh, never stale
+	$(CARGO) test -p azop-e2e --features machines --test machines -- --nocapture
 
 # Part of test-rust; this target runs only the Argo CD tests.
 test-argocd: testenv ## Argo CD: every health_test.yaml case judged by the real argocd, and the GitOps end-to-end test

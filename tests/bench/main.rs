@@ -206,7 +206,7 @@ fn cluster(name: &str, subscription: &str) -> Value {
             "location": "westeurope",
             "resourceGroup": format!("rg-{name}"),
             "createResourceGroup": true,
-            "kubernetesVersion": "1.33",
+            "kubernetesVersion": "1.36",
             "controlPlane": {"replicas": 3, "vmSize": "Standard_D4s_v5", "zones": ["1", "2", "3"]},
             "workerPools": [{"name": "general", "replicas": 3, "vmSize": "Standard_D8s_v5", "zones": ["1", "2", "3"]}],
             "image": {"marketplace": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}},
@@ -228,7 +228,7 @@ fn aks_cluster(name: &str) -> Value {
             "location": "westeurope",
             "resourceGroup": format!("rg-{name}"),
             "createResourceGroup": true,
-            "kubernetesVersion": "1.33",
+            "kubernetesVersion": "1.36",
             "managedControlPlane": {"sku": "Standard", "autoUpgradeProfile": {"upgradeChannel": "patch"}},
             "nodePools": [
                 {"name": "system", "mode": "System", "vmSize": "Standard_D4s_v5", "count": 3, "zones": ["1", "2", "3"]},

@@ -73,8 +73,8 @@ async fn free_sample_from_apply_to_delete() {
     let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
     assert_eq!(mc["sku"], json!({"name": "Base", "tier": "Free"}));
     let p = &mc["properties"];
-    assert_eq!(p["kubernetesVersion"], "1.32");
-    assert_eq!(p["currentKubernetesVersion"], "1.32.7");
+    assert_eq!(p["kubernetesVersion"], "1.35");
+    assert_eq!(p["currentKubernetesVersion"], "1.35.4");
     assert_eq!(p["supportPlan"], "KubernetesOfficial");
     assert_eq!(
         p["autoUpgradeProfile"],
@@ -114,7 +114,7 @@ async fn free_sample_from_apply_to_delete() {
             "{pool}"
         );
         assert_eq!(pool["properties"]["tags"]["env"], "dev", "{pool}");
-        assert_eq!(pool["properties"]["currentOrchestratorVersion"], "1.32.7");
+        assert_eq!(pool["properties"]["currentOrchestratorVersion"], "1.35.4");
     }
     // The cluster PUT carried the System pool; the User pool came after, as its own resource.
     let writes = operator_writes(&world);
@@ -130,7 +130,7 @@ async fn free_sample_from_apply_to_delete() {
     // Status users read.
     let s = &obj.data["status"];
     assert_eq!(s["phase"], "Running");
-    assert_eq!(s["kubernetesVersion"], "1.32.7");
+    assert_eq!(s["kubernetesVersion"], "1.35.4");
     assert_eq!(s["provisioningState"], "Succeeded");
     assert_eq!(s["powerState"], "Running");
     assert_eq!(s["nodeResourceGroup"], "MC_rg-dev_dev-aks_westeurope");
@@ -168,7 +168,7 @@ async fn free_sample_from_apply_to_delete() {
         assert!(header.contains(col), "{table}");
     }
     assert!(
-        table.contains("1.32.7") && table.contains("Free") && table.contains("patch"),
+        table.contains("1.35.4") && table.contains("Free") && table.contains("patch"),
         "{table}"
     );
 
@@ -221,16 +221,16 @@ async fn free_sample_from_apply_to_delete() {
     merge_patch(
         &world,
         "dev-aks",
-        json!({"spec": {"kubernetesVersion": "1.33"}}),
+        json!({"spec": {"kubernetesVersion": "1.36"}}),
     )
     .await
     .unwrap();
-    let obj = wait_object(&world, "dev-aks", "runs 1.33 everywhere", |o| {
-        o.data.pointer("/status/kubernetesVersion") == Some(&json!("1.33.3"))
+    let obj = wait_object(&world, "dev-aks", "runs 1.36 everywhere", |o| {
+        o.data.pointer("/status/kubernetesVersion") == Some(&json!("1.36.3"))
             && condition(o, "Ready").is_some_and(|c| c.0 == "True")
             && o.data["status"]["nodePools"]
                 .as_array()
-                .is_some_and(|ps| ps.iter().all(|p| p["kubernetesVersion"] == "1.33.3"))
+                .is_some_and(|ps| ps.iter().all(|p| p["kubernetesVersion"] == "1.36.3"))
     })
     .await
     .unwrap();
@@ -248,17 +248,17 @@ async fn free_sample_from_apply_to_delete() {
     assert!(
         events
             .iter()
-            .any(|(r, n)| r == "Upgrading" && n.contains("from Kubernetes 1.32.7 to 1.33")),
+            .any(|(r, n)| r == "Upgrading" && n.contains("from Kubernetes 1.35.4 to 1.36")),
         "{events:?}"
     );
     assert_eq!(obj.data["status"]["phase"], "Running");
 
     // Auto-upgrade moves the cluster past the spec: reported, never undone.
     let id = cluster_id("rg-dev", "dev-aks");
-    world.sim.aks_auto_upgrade(&id, "1.34").unwrap();
+    world.sim.aks_auto_upgrade(&id, "1.37").unwrap();
     let before = operator_writes(&world).len();
-    wait_object(&world, "dev-aks", "status shows 1.34.1", |o| {
-        o.data.pointer("/status/kubernetesVersion") == Some(&json!("1.34.1"))
+    wait_object(&world, "dev-aks", "status shows 1.37.2", |o| {
+        o.data.pointer("/status/kubernetesVersion") == Some(&json!("1.37.2"))
     })
     .await
     .unwrap();
@@ -275,7 +275,7 @@ async fn free_sample_from_apply_to_delete() {
     let err = merge_patch(
         &world,
         "dev-aks",
-        json!({"spec": {"kubernetesVersion": "1.33.3"}}),
+        json!({"spec": {"kubernetesVersion": "1.36.3"}}),
     )
     .await
     .expect_err("below what runs");
@@ -293,13 +293,14 @@ async fn free_sample_from_apply_to_delete() {
     .unwrap();
     wait_ready(&world, "dev-aks").await.unwrap();
     let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
-    assert_eq!(mc["properties"]["currentKubernetesVersion"], "1.34.1");
+    assert_eq!(mc["properties"]["currentKubernetesVersion"], "1.37.2");
     assert_eq!(mc["tags"]["team"], "a");
-    // Skipping a minor is refused at admission too.
+    // Skipping a minor (past both the spec's 1.36 and the running 1.37) is refused at
+    // admission too.
     let err = merge_patch(
         &world,
         "dev-aks",
-        json!({"spec": {"kubernetesVersion": "1.36"}}),
+        json!({"spec": {"kubernetesVersion": "1.39"}}),
     )
     .await
     .expect_err("skip");
@@ -344,7 +345,7 @@ async fn free_sample_from_apply_to_delete() {
     );
     assert_eq!(
         pool_named(&ps, "batch")["properties"]["currentOrchestratorVersion"],
-        "1.34.1",
+        "1.37.2",
         "a new pool runs what the control plane runs"
     );
     let w = writes_since(&world, before);
@@ -623,7 +624,7 @@ async fn a_version_aks_does_not_offer_is_reported_with_the_offered_ones_and_noth
     .unwrap();
     let (_, _, message) = condition(&obj, "Ready").unwrap();
     assert!(
-        message.contains("Kubernetes 1.29 is not offered by AKS in westeurope; offered: 1.31 (up to 1.31.11), 1.32 (up to 1.32.7)"),
+        message.contains("Kubernetes 1.29 is not offered by AKS in westeurope; offered: 1.35 (up to 1.35.4), 1.36 (up to 1.36.3), 1.37 (up to 1.37.2)"),
         "{message}"
     );
     assert!(
@@ -635,12 +636,485 @@ async fn a_version_aks_does_not_offer_is_reported_with_the_offered_ones_and_noth
     merge_patch(
         &world,
         "dev-aks",
-        json!({"spec": {"kubernetesVersion": "1.33"}}),
+        json!({"spec": {"kubernetesVersion": "1.36"}}),
     )
     .await
     .unwrap();
     let g = generation(&world, "dev-aks").await.unwrap();
     let obj = wait_ready(&world, "dev-aks").await.unwrap();
     assert_eq!(obj.metadata.generation, Some(g));
-    assert_eq!(obj.data["status"]["kubernetesVersion"], "1.33.3");
+    assert_eq!(obj.data["status"]["kubernetesVersion"], "1.36.3");
+}
+
+/// The recorded bodies of the operator's PUTs to paths containing `path` (2xx only).
+fn put_bodies(world: &World, path: &str) -> Vec<Value> {
+    world
+        .sim
+        .requests(&azop_armsim::RequestFilter {
+            method: Some("PUT".into()),
+            path: Some(path.into()),
+            ..Default::default()
+        })
+        .into_iter()
+        .filter(|r| r.status < 300)
+        .filter_map(|r| r.body)
+        .collect()
+}
+
+/// A Palette `kubernetes-aks` profile (tests/e2e/testdata, written from Palette's documented
+/// keys, not an azop sample) pasted unchanged into `spec.managedControlPlane` reaches AKS with
+/// the same meaning; then what users change on a running cluster is changed in place:
+/// an add-on turned off, VPA off, a taint, maintenance windows added and one removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_palette_aks_profile_reaches_aks_unchanged_in_meaning() {
+    let world = World::new("aks-palette", SimConfig::default())
+        .await
+        .unwrap();
+    kubeconfigs_point_here(&world).await.unwrap();
+    resource_group(&world, "rg-dev").await.unwrap();
+    let _op = world
+        .start_operator("a", &["--resync-seconds", "1"])
+        .unwrap();
+    let profile: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            azop_testenv::repo_root().join("tests/e2e/testdata/palette-aks-profile.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut manifest = sample("akscluster-free.yaml", &world.ns).unwrap();
+    manifest["spec"]["kubernetesVersion"] = json!("1.37");
+    manifest["spec"]["managedControlPlane"] = profile["managedControlPlane"].clone();
+    manifest["spec"]["nodePools"] = json!([
+        {"name": "system", "mode": "System", "vmSize": "Standard_D4s_v5", "count": 2,
+         "osSKU": "AzureLinux", "taints": ["CriticalAddonsOnly=true:NoSchedule"],
+         "upgradeSettings": {"maxSurge": "33%"}},
+        {"name": "spot", "mode": "User", "vmSize": "Standard_D8s_v5", "autoscale": {"min": 0, "max": 5},
+         "scaleSetPriority": "Spot", "taints": ["workload=batch:NoSchedule"], "labels": {"workload": "batch"}}
+    ]);
+    let created = create(&world, &manifest).await.unwrap();
+    let obj = match wait_ready(&world, "dev-aks").await {
+        Ok(o) => o,
+        Err(e) => panic!(
+            "{e:#}\nevents: {:?}",
+            events_for(&world, created.metadata.uid.as_deref().unwrap_or_default()).await
+        ),
+    };
+
+    // What the first cluster PUT said, key by key, against the profile.
+    let body = put_bodies(&world, "/managedclusters/dev-aks")
+        .into_iter()
+        .next()
+        .expect("a cluster PUT");
+    assert_eq!(body["sku"], json!({"name": "Base", "tier": "Standard"}));
+    let id_base = "/subscriptions/00000000-0000-0000-0000-0000000000a1/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities";
+    assert_eq!(
+        body["identity"],
+        json!({"type": "UserAssigned", "userAssignedIdentities": {format!("{id_base}/palette-aks-cp"): {}}})
+    );
+    let p = &body["properties"];
+    assert_eq!(p["autoUpgradeProfile"]["upgradeChannel"], "rapid");
+    assert_eq!(
+        p["aadProfile"],
+        json!({"managed": true, "enableAzureRBAC": true, "adminGroupObjectIDs": ["aaaaaaaa-0000-1111-2222-bbbbbbbbbbbb"]})
+    );
+    assert_eq!(
+        p["disableLocalAccounts"], true,
+        "Palette's aadProfile.disableLocalAccounts"
+    );
+    assert_eq!(p["oidcIssuerProfile"], json!({"enabled": true}));
+    assert_eq!(
+        p["securityProfile"],
+        json!({"workloadIdentity": {"enabled": true}})
+    );
+    assert_eq!(
+        p["identityProfile"],
+        json!({"kubeletidentity": {"resourceId": format!("{id_base}/palette-aks-kubelet")}})
+    );
+    assert_eq!(
+        p["addonProfiles"],
+        json!({
+            "azurepolicy": {"enabled": true},
+            "azureKeyvaultSecretsProvider": {"enabled": true, "config": {"enableSecretRotation": "true", "rotationPollInterval": "5m"}},
+            "omsagent": {"enabled": true, "config": {"logAnalyticsWorkspaceResourceID": "/subscriptions/00000000-0000-0000-0000-0000000000a1/resourcegroups/rg-logs/providers/microsoft.operationalinsights/workspaces/palette-logs"}}
+        })
+    );
+    assert_eq!(
+        p["autoScalerProfile"],
+        json!({"balance-similar-node-groups": "true", "expander": "least-waste", "max-node-provision-time": "15m",
+               "scale-down-unneeded-time": "5m", "skip-nodes-with-local-storage": "false"})
+    );
+    assert_eq!(
+        p["workloadAutoScalerProfile"],
+        json!({"keda": {"enabled": true}, "verticalPodAutoscaler": {"enabled": true}})
+    );
+    let system = &p["agentPoolProfiles"][0];
+    assert_eq!(
+        (
+            &system["osSKU"],
+            &system["nodeTaints"],
+            &system["upgradeSettings"]
+        ),
+        (
+            &json!("AzureLinux"),
+            &json!(["CriticalAddonsOnly=true:NoSchedule"]),
+            &json!({"maxSurge": "33%"})
+        )
+    );
+    let spot = put_bodies(&world, "/agentpools/spot")
+        .into_iter()
+        .next()
+        .expect("a spot pool PUT");
+    assert_eq!(spot["properties"]["scaleSetPriority"], "Spot");
+    assert_eq!(
+        spot["properties"]["nodeTaints"],
+        json!(["workload=batch:NoSchedule"])
+    );
+    assert!(
+        spot["properties"].get("scaleSetEvictionPolicy").is_none(),
+        "AKS's default"
+    );
+
+    // Status: the identities AKS made for the add-ons and the kubelet, to grant roles to.
+    let s = &obj.data["status"];
+    let addons = s["addonProfiles"].as_array().unwrap();
+    assert_eq!(addons.len(), 3, "{addons:?}");
+    assert!(
+        addons
+            .iter()
+            .all(|a| a["enabled"] == true && a["identity"]["objectId"].is_string()),
+        "{addons:?}"
+    );
+    assert_eq!(
+        s["kubeletIdentity"]["resourceId"],
+        format!("{id_base}/palette-aks-kubelet")
+    );
+    // Local accounts are off: only the user kubeconfig, and kubectl can load it.
+    assert!(s.get("kubeconfigSecretRef").is_none_or(Value::is_null));
+    let (file, _) = kubeconfig_file(&world, "dev-aks-kubeconfig-user")
+        .await
+        .unwrap();
+    let out = std::process::Command::new(azop_testenv::binaries::kubectl().unwrap())
+        .arg("--kubeconfig")
+        .arg(&file)
+        .args(["config", "view", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["users"][0]["user"]["exec"]["command"], "kubelogin");
+
+    // A steady state writes nothing: the profile matches what AKS reports back.
+    let before = operator_writes(&world).len();
+    resyncs().await;
+    assert_eq!(writes_since(&world, before), vec![]);
+
+    // Day 2, in place: Azure Policy and VPA off, a taint changed, maintenance windows set.
+    let mut cp = profile["managedControlPlane"].clone();
+    cp["addonProfiles"][0]["enabled"] = json!(false);
+    cp["workloadAutoScalerProfile"]["verticalPodAutoscaler"]["enabled"] = json!(false);
+    cp["autoUpgradeProfile"]["nodeOSUpgradeChannel"] = json!("SecurityPatch");
+    cp["maintenanceWindows"] = json!({
+        "autoUpgrade": {"schedule": {"weekly": {"intervalWeeks": 2, "dayOfWeek": "Sunday"}},
+                        "durationHours": 8, "utcOffset": "+02:00", "startTime": "01:00"},
+        "nodeOSUpgrade": {"schedule": {"daily": {"intervalDays": 1}}, "startTime": "23:00"}
+    });
+    let mut pools_spec = manifest["spec"]["nodePools"].clone();
+    pools_spec[1]["taints"] = json!(["workload=batch:NoExecute"]);
+    let before = operator_writes(&world).len();
+    merge_patch(
+        &world,
+        "dev-aks",
+        json!({"spec": {"managedControlPlane": cp, "nodePools": pools_spec}}),
+    )
+    .await
+    .unwrap();
+    let g = generation(&world, "dev-aks").await.unwrap();
+    let obj = wait_object(
+        &world,
+        "dev-aks",
+        "Ready at the new generation with windows",
+        |o| {
+            condition(o, "Ready").is_some_and(|c| c.0 == "True")
+                && o.metadata.generation == Some(g)
+                && o.data.pointer("/status/observedGeneration") == Some(&json!(g))
+                && o.data["status"]["maintenanceConfigurations"]
+                    .as_array()
+                    .map(Vec::len)
+                    == Some(2)
+        },
+    )
+    .await
+    .unwrap();
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    let p = &mc["properties"];
+    assert_eq!(p["addonProfiles"]["azurepolicy"]["enabled"], false);
+    assert_eq!(p["addonProfiles"]["omsagent"]["enabled"], true, "untouched");
+    assert_eq!(
+        p["workloadAutoScalerProfile"]["verticalPodAutoscaler"]["enabled"],
+        false
+    );
+    assert_eq!(p["workloadAutoScalerProfile"]["keda"]["enabled"], true);
+    let ps = pools(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(
+        pool_named(&ps, "spot")["properties"]["nodeTaints"],
+        json!([
+            "workload=batch:NoExecute",
+            "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
+        ])
+    );
+    let writes = writes_since(&world, before);
+    // Updates in place, nothing deleted (the user kubeconfig is fetched again: the cluster's
+    // eTag moved).
+    assert!(
+        writes
+            .iter()
+            .all(|(m, p, _)| m == "PUT"
+                || (m == "POST" && p.ends_with("/listclusterusercredential"))),
+        "updates in place, nothing deleted: {writes:?}"
+    );
+    let window = |name: &str| {
+        let path = format!(
+            "{}/maintenanceConfigurations/{name}",
+            cluster_id("rg-dev", "dev-aks")
+        );
+        let world = &world;
+        async move {
+            world
+                .arm(reqwest::Method::GET, &path, aks::AKS_API, None)
+                .await
+        }
+    };
+    let auto = window("aksManagedAutoUpgradeSchedule").await.unwrap();
+    assert_eq!(
+        auto["properties"]["maintenanceWindow"]["schedule"]["weekly"],
+        json!({"intervalWeeks": 2, "dayOfWeek": "Sunday"})
+    );
+    let os = window("aksManagedNodeOSUpgradeSchedule").await.unwrap();
+    assert_eq!(os["properties"]["maintenanceWindow"]["durationHours"], 24);
+    assert!(
+        condition(&obj, "ControlPlaneReady").is_some_and(|c| c
+            .2
+            .contains("maintenance windows: aksManagedAutoUpgradeSchedule")),
+        "{:?}",
+        condition(&obj, "ControlPlaneReady")
+    );
+
+    // A window removed from the spec is removed from AKS; the other stays.
+    merge_patch(
+        &world,
+        "dev-aks",
+        json!({"spec": {"managedControlPlane": {"maintenanceWindows": {"autoUpgrade": null}}}}),
+    )
+    .await
+    .unwrap();
+    wait_object(&world, "dev-aks", "one window left", |o| {
+        o.data["status"]["maintenanceConfigurations"] == json!(["aksManagedNodeOSUpgradeSchedule"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        window("aksManagedAutoUpgradeSchedule").await.is_err(),
+        "deleted"
+    );
+    assert!(window("aksManagedNodeOSUpgradeSchedule").await.is_ok());
+
+    api_delete(&world, "dev-aks").await;
+    wait_gone(&world, "dev-aks").await.unwrap();
+}
+
+fn has_marks(tags: &Value) -> bool {
+    tags.get("azop.dev/uid").is_some() || tags.get("azop.dev/owner").is_some()
+}
+
+fn cluster_state(obj: &kube::api::DynamicObject) -> Option<String> {
+    obj.data
+        .pointer("/status/resources")?
+        .as_array()?
+        .iter()
+        .find(|r| {
+            r["kind"]
+                .as_str()
+                .is_some_and(|k| k.eq_ignore_ascii_case(CLUSTER_TYPE))
+        })?
+        .get("state")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// deletionPolicy Orphan keeps the AKS cluster and changes nothing but azop's marks (the
+/// cluster's tags through the Tags API, each pool's tags); a new object of the same name
+/// leaves it alone (NotOwned) until it opts in with adoptExisting, then owns and manages it,
+/// and — with the default policy — deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_cluster_stays_and_is_adopted_only_on_request() {
+    let world = World::new("aks-orphan", SimConfig::default())
+        .await
+        .unwrap();
+    kubeconfigs_point_here(&world).await.unwrap();
+    resource_group(&world, "rg-dev").await.unwrap();
+    let _op = world
+        .start_operator("a", &["--resync-seconds", "1"])
+        .unwrap();
+    let mut manifest = sample("akscluster-free.yaml", &world.ns).unwrap();
+    manifest["spec"]["deletionPolicy"] = json!("Orphan");
+    let first = create(&world, &manifest).await.unwrap();
+    let first_uid = first.metadata.uid.clone().unwrap();
+    wait_ready(&world, "dev-aks").await.unwrap();
+    let mc_before = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(mc_before["tags"]["azop.dev/uid"], first_uid.as_str());
+    let pools_before = pools(&world, "rg-dev", "dev-aks").await.unwrap();
+
+    let before = operator_writes(&world).len();
+    api_delete(&world, "dev-aks").await;
+    wait_gone(&world, "dev-aks").await.unwrap();
+
+    // Only the marks went: a Tags API PATCH for the cluster, a PUT of each pool as it was.
+    let writes = writes_since(&world, before);
+    assert!(
+        writes.iter().all(|(m, p, _)| (m == "PATCH"
+            && p.ends_with("/managedclusters/dev-aks/providers/microsoft.resources/tags/default"))
+            || (m == "PUT" && p.contains("/managedclusters/dev-aks/agentpools/"))),
+        "{writes:?}"
+    );
+    assert!(writes.iter().any(|(m, _, _)| m == "PATCH"), "{writes:?}");
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert!(!has_marks(&mc["tags"]), "{}", mc["tags"]);
+    assert_eq!(mc["tags"]["env"], "dev");
+    assert_eq!(mc["sku"], mc_before["sku"]);
+    assert_eq!(
+        mc["properties"]["currentKubernetesVersion"],
+        mc_before["properties"]["currentKubernetesVersion"]
+    );
+    let ps = pools(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(ps.len(), pools_before.len());
+    for (p, b) in ps.iter().zip(&pools_before) {
+        assert!(!has_marks(&p["properties"]["tags"]), "{p}");
+        assert_eq!(p["properties"]["tags"]["env"], "dev", "{p}");
+        for field in ["count", "vmSize", "mode", "osType", "orchestratorVersion"] {
+            assert_eq!(
+                p["properties"][field], b["properties"][field],
+                "{field}: {p}"
+            );
+        }
+    }
+    let events = events_for(&world, &first_uid).await.unwrap();
+    assert!(
+        events.iter().any(|(r, n)| r == "Orphaned"
+            && n.contains("Microsoft.ContainerService/managedClusters dev-aks")),
+        "{events:?}"
+    );
+    secret_gone(&world, "dev-aks-kubeconfig").await;
+
+    // A new object of the same name does not take the cluster by name.
+    let again = sample("akscluster-free.yaml", &world.ns).unwrap();
+    let second = create(&world, &again).await.unwrap();
+    let second_uid = second.metadata.uid.clone().unwrap();
+    wait_object(&world, "dev-aks", "cluster NotOwned", |o| {
+        cluster_state(o).as_deref() == Some("NotOwned")
+    })
+    .await
+    .unwrap();
+    resyncs().await;
+    let before = operator_writes(&world).len();
+    resyncs().await;
+    assert_eq!(
+        writes_since(&world, before),
+        vec![],
+        "a cluster not adopted is never written"
+    );
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert!(!has_marks(&mc["tags"]), "{}", mc["tags"]);
+
+    // Opting in adopts it: marks written by the next PUT, pools too; then it is managed.
+    merge_patch(&world, "dev-aks", json!({"spec": {"adoptExisting": true}}))
+        .await
+        .unwrap();
+    let obj = wait_ready(&world, "dev-aks").await.unwrap();
+    assert_eq!(cluster_state(&obj).as_deref(), Some("Succeeded"));
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(mc["tags"]["azop.dev/uid"], second_uid.as_str());
+    assert_eq!(
+        mc["tags"]["azop.dev/owner"],
+        format!("AksCluster/{}/dev-aks", world.ns)
+    );
+    for p in pools(&world, "rg-dev", "dev-aks").await.unwrap() {
+        assert_eq!(
+            p["properties"]["tags"]["azop.dev/uid"],
+            second_uid.as_str(),
+            "{p}"
+        );
+    }
+    let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.ns);
+    wait_for("the adopted cluster's kubeconfig", aks::TIMEOUT, || async {
+        match secrets.get_opt("dev-aks-kubeconfig").await {
+            Ok(Some(_)) => Check::Done(()),
+            Ok(None) => Check::Pending("not yet".to_string()),
+            Err(e) => Check::Pending(e.to_string()),
+        }
+    })
+    .await
+    .unwrap();
+
+    // Owned now: the default policy deletes it with the object.
+    api_delete(&world, "dev-aks").await;
+    wait_gone(&world, "dev-aks").await.unwrap();
+    assert!(managed_cluster(&world, "rg-dev", "dev-aks").await.is_err());
+}
+
+/// A cluster that carries another object's uid is never adopted, whatever the spec says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adoption_never_takes_a_cluster_another_object_owns() {
+    let world = World::new("aks-adopt-other", SimConfig::default())
+        .await
+        .unwrap();
+    kubeconfigs_point_here(&world).await.unwrap();
+    resource_group(&world, "rg-dev").await.unwrap();
+    let _op = world
+        .start_operator("a", &["--resync-seconds", "1"])
+        .unwrap();
+    // Made outside azop, but tagged as if another azop object owned it.
+    let body = json!({
+        "location": "westeurope",
+        "tags": {"azop.dev/uid": "someone-else", "azop.dev/owner": "AksCluster/other/dev-aks"},
+        "properties": {
+            "dnsPrefix": "dev-aks",
+            "agentPoolProfiles": [{"name": "system", "mode": "System", "count": 1, "vmSize": "Standard_B4ms", "osType": "Linux"}]
+        }
+    });
+    world
+        .arm(
+            reqwest::Method::PUT,
+            &cluster_id("rg-dev", "dev-aks"),
+            aks::AKS_API,
+            Some(body),
+        )
+        .await
+        .unwrap();
+    let mut manifest = sample("akscluster-free.yaml", &world.ns).unwrap();
+    manifest["spec"]["adoptExisting"] = json!(true);
+    create(&world, &manifest).await.unwrap();
+    wait_object(&world, "dev-aks", "cluster NotOwned", |o| {
+        cluster_state(o).as_deref() == Some("NotOwned")
+    })
+    .await
+    .unwrap();
+    resyncs().await;
+    assert!(
+        operator_writes(&world)
+            .iter()
+            .all(|(_, p, _)| !p.contains("/managedclusters/dev-aks")),
+        "{:?}",
+        operator_writes(&world)
+    );
+    let mc = managed_cluster(&world, "rg-dev", "dev-aks").await.unwrap();
+    assert_eq!(mc["tags"]["azop.dev/uid"], "someone-else");
+    // Deleting the object leaves it too.
+    api_delete(&world, "dev-aks").await;
+    wait_gone(&world, "dev-aks").await.unwrap();
+    assert!(managed_cluster(&world, "rg-dev", "dev-aks").await.is_ok());
 }

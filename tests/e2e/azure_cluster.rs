@@ -33,7 +33,7 @@ fn cluster(name: &str, rg: &str, workers: i64) -> Value {
             "resourceGroup": rg,
             "createResourceGroup": true,
             "tags": {"env": "e2e"},
-            "kubernetesVersion": "1.33",
+            "kubernetesVersion": "1.37",
             "controlPlane": {"replicas": 3, "vmSize": "Standard_D4s_v5", "zones": ["1", "2", "3"]},
             "workerPools": [{"name": "general", "replicas": workers, "vmSize": "Standard_D8s_v5", "zones": ["1", "2"]}],
             "image": {"marketplace": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}},
@@ -392,4 +392,74 @@ async fn a_cluster_waits_for_its_storage_binding_image_and_wakes_when_it_is_read
         );
     }
     assert_eq!(obj.data["status"]["phase"], "Running");
+}
+
+/// deletionPolicy Orphan: deleting the AzureCluster deletes nothing — no VM, no network, not
+/// the resource group azop created. Every resource stays as it was, without azop's two tags
+/// (removed through the Tags API; the user's tags stay), and the object goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_cluster_keeps_every_resource_without_azops_marks() {
+    let world = World::new("azc-orphan", SimConfig::default())
+        .await
+        .unwrap();
+    let mut op = world
+        .start_operator("a", &["--resync-seconds", "1"])
+        .unwrap();
+    let mut manifest = cluster("keep", "rg-e2e-orphan", 1);
+    manifest["spec"]["deletionPolicy"] = json!("Orphan");
+    create(&world, manifest).await;
+    wait_ready(&world, "keep").await;
+    let tagged = |r: &Value| {
+        r.get("tags")
+            .is_some_and(|t| t.get("azop.dev/uid").is_some() || t.get("azop.dev/owner").is_some())
+    };
+    let strip = |r: &Value| {
+        let mut r = r.clone();
+        if let Some(t) = r.get_mut("tags").and_then(Value::as_object_mut) {
+            t.remove("azop.dev/uid");
+            t.remove("azop.dev/owner");
+        }
+        // What changes with any write, the Tags API's too: the etags (sub-resources show
+        // their parent's) and systemData.
+        fn unversioned(v: &mut Value) {
+            match v {
+                Value::Object(o) => {
+                    o.remove("etag");
+                    o.remove("systemData");
+                    o.values_mut().for_each(unversioned);
+                }
+                Value::Array(a) => a.iter_mut().for_each(unversioned),
+                _ => {}
+            }
+        }
+        unversioned(&mut r);
+        r
+    };
+    let before = world.sim.inventory();
+    assert!(before.iter().any(tagged));
+    let writes_before = world.writes().len();
+
+    api(&world)
+        .delete("keep", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&world, "keep").await;
+
+    let after = world.sim.inventory();
+    assert_eq!(after.len(), before.len(), "nothing deleted");
+    for (a, b) in after.iter().zip(&before) {
+        assert!(!tagged(a), "still marked: {}", a["id"]);
+        assert_eq!(strip(a), strip(b), "changed beyond its marks: {}", a["id"]);
+    }
+    for r in after.iter().filter(|r| r.get("tags").is_some()) {
+        assert_eq!(r["tags"]["env"], "e2e", "{}", r["id"]);
+    }
+    let writes: Vec<String> = world.writes().into_iter().skip(writes_before).collect();
+    assert!(
+        writes.iter().all(|w| w.starts_with("PATCH ")
+            && w.to_ascii_lowercase()
+                .contains("/providers/microsoft.resources/tags/default")),
+        "only the Tags API: {writes:?}"
+    );
+    op.terminate().unwrap();
 }

@@ -164,3 +164,58 @@ async fn detect_only_reports_drift_writes_nothing_then_manage_corrects_it() -> R
     ensure!(rec["correctedAt"].is_string(), "{rec}");
     Ok(())
 }
+
+/// Deleting a DetectOnly object writes nothing to Azure, whatever `deletionPolicy` says
+/// (docs/plan.md): with `Orphan` the resources stay as under Orphan, but even azop's marks
+/// stay, since removing them is a write; an Event `LeftInAzure` names what stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_detect_only_object_writes_nothing_even_with_orphan() -> Result<()> {
+    let world = World::new("azc-detect-delete", SimConfig::default()).await?;
+    let rg = "rg-e2e-detect-delete";
+    let op = world.start_operator("a", &["--resync-seconds", "1"])?;
+    let created = create(&world, cluster("left", rg, 1)).await?;
+    let uid = created.metadata.uid.clone().unwrap_or_default();
+    or_dump(wait_ready(&world, "left").await, &[&op]);
+    merge_patch(
+        &world,
+        "left",
+        json!({"spec": {"reconcilePolicy": "DetectOnly", "deletionPolicy": "Orphan"}}),
+    )
+    .await?;
+    or_dump(
+        wait_object(&world, "left", "DetectOnly seen", TIMEOUT, |o| {
+            o.data["status"]["observedGeneration"] == o.metadata.generation.unwrap_or(0)
+        })
+        .await,
+        &[&op],
+    );
+    let before = world.sim.inventory();
+    let marked = |r: &Value| r["tags"]["azop.dev/uid"] == uid.as_str();
+    ensure!(before.iter().any(marked), "azop's resources carry the uid");
+    let from = world.sim.requests(&RequestFilter::default()).len();
+
+    api(&world)
+        .delete("left", &kube::api::DeleteParams::default())
+        .await?;
+    or_dump(wait_gone(&world, "left").await, &[&op]);
+
+    let writes = writes_since(&world, from);
+    ensure!(
+        writes.is_empty(),
+        "deleting a DetectOnly object wrote: {writes:?}"
+    );
+    let after = world.sim.inventory();
+    ensure!(
+        after.len() == before.len()
+            && after.iter().filter(|r| marked(r)).count()
+                == before.iter().filter(|r| marked(r)).count(),
+        "everything stays, marks included: {} before, {} after",
+        before.len(),
+        after.len()
+    );
+    or_dump(
+        wait_event(&world, &uid, "LeftInAzure", "left-vnet").await,
+        &[&op],
+    );
+    Ok(())
+}

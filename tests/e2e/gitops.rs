@@ -218,7 +218,7 @@ async fn a_platform_repo_is_synced_into_azure_and_argo_cd_tells_its_health() {
             .unwrap()
             .trim_start_matches('v')
             .to_string(),
-        aks_version: "1.34".to_string(),
+        aks_version: "1.36".to_string(),
     };
 
     let mut op = w.start_operator("a", &[]).unwrap();

@@ -499,3 +499,103 @@ async fn refusals_come_from_admission_from_validation_and_from_what_azop_does_no
     );
     Ok(())
 }
+
+/// The AKS features main gained after the plan was written go through the same read-only
+/// session: planning the adoption (`adoptExisting`) of a cluster made outside azop, whose
+/// planned maintenance differs from the spec, lists the adoption and the maintenance
+/// change, and writes nothing — not the marks, not the maintenance configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopting_a_cluster_with_other_maintenance_windows_is_planned_without_a_write() -> Result<()>
+{
+    let world = World::new("plan-adopt", SimConfig::default()).await?;
+    let (rg, name) = ("rg-analytics", "analytics-aks");
+    azop_e2e::aks_cluster::resource_group(&world, rg).await?;
+    let id = azop_e2e::aks_cluster::cluster_id(rg, name);
+    let api = azop_e2e::aks_cluster::AKS_API;
+    // Made outside azop (no azop.dev marks), with its own auto-upgrade window.
+    world
+        .arm(
+            reqwest::Method::PUT,
+            &id,
+            api,
+            Some(serde_json::json!({
+                "location": "westeurope",
+                "tags": {"department": "analytics"},
+                "properties": {
+                    "dnsPrefix": name,
+                    "kubernetesVersion": "1.37",
+                    "agentPoolProfiles": [{"name": "system", "mode": "System", "count": 3,
+                        "vmSize": "Standard_D4s_v5", "osType": "Linux"}]
+                }
+            })),
+        )
+        .await?;
+    let window = format!("{id}/maintenanceConfigurations/aksManagedAutoUpgradeSchedule");
+    world
+        .arm(
+            reqwest::Method::PUT,
+            &window,
+            api,
+            Some(serde_json::json!({"properties": {"maintenanceWindow": {
+                "schedule": {"weekly": {"intervalWeeks": 1, "dayOfWeek": "Monday"}},
+                "durationHours": 4, "utcOffset": "+00:00", "startTime": "03:00"
+            }}})),
+        )
+        .await?;
+    let cluster_before = world.arm(reqwest::Method::GET, &id, api, None).await?;
+    let window_before = world.arm(reqwest::Method::GET, &window, api, None).await?;
+
+    let mut manifest =
+        azop_e2e::aks_cluster::sample("akscluster-governed-autoscaled.yaml", &world.ns)?;
+    manifest["spec"]["adoptExisting"] = Value::Bool(true);
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("adopt.yaml"), yaml_of(&manifest)?)?;
+    let before = requests_so_far(&world);
+    let ran = plan(&world, dir.path(), "adopt.yaml")?;
+    let writes = writes_since(&world, before);
+    ensure!(writes.is_empty(), "the adoption plan wrote: {writes:?}");
+    ensure!(
+        ran.code == 2,
+        "adoption: exit {}\n{}{}",
+        ran.code,
+        ran.stdout,
+        ran.stderr
+    );
+    let report: Value = serde_json::from_str(&ran.stdout)?;
+    let rows = rows(&report);
+    let action_of = |kind: &str, n: &str| {
+        rows.iter()
+            .find(|r| r["kind"] == kind && r["name"] == n)
+            .and_then(|r| r["action"].as_str())
+            .map(str::to_string)
+    };
+    let cluster_action = action_of("Microsoft.ContainerService/managedClusters", name);
+    ensure!(
+        cluster_action.as_deref() == Some("update"),
+        "the adopted cluster should be an update (marks and spec), got {cluster_action:?}\n{}",
+        ran.stdout
+    );
+    let window_action = action_of(
+        "Microsoft.ContainerService/managedClusters/maintenanceConfigurations",
+        "aksManagedAutoUpgradeSchedule",
+    );
+    ensure!(
+        window_action.as_deref() == Some("update"),
+        "the differing window should be an update, got {window_action:?}\n{}",
+        ran.stdout
+    );
+    // And Azure is as it was: no marks, the window unchanged.
+    let cluster_after = world.arm(reqwest::Method::GET, &id, api, None).await?;
+    ensure!(
+        cluster_after["tags"] == cluster_before["tags"]
+            && cluster_after["tags"].get("azop.dev/uid").is_none(),
+        "the cluster's tags changed: {}",
+        cluster_after["tags"]
+    );
+    let window_after = world.arm(reqwest::Method::GET, &window, api, None).await?;
+    ensure!(
+        window_after["properties"] == window_before["properties"],
+        "the window changed: {window_after}"
+    );
+    Ok(())
+}

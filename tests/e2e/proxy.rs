@@ -1191,3 +1191,64 @@ async fn the_operators_arm_and_entra_traffic_goes_through_a_forward_proxy() -> R
     ensure!(tokens > 0, "no token request reached armsim");
     Ok(())
 }
+
+/// deletionPolicy Orphan on a ProxyConfig keeps the CA bundle ConfigMap pods mount: it never
+/// carries an owner reference, so the garbage collector leaves it when the ProxyConfig goes;
+/// with the default (Delete) it goes with its ProxyConfig.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_proxy_configs_ca_bundle_stays() -> Result<()> {
+    let world = world("proxy-orphan", SimConfig::default()).await?;
+    ca_secret(&world, "corp-ca").await?;
+    let mut keep = proxy_config("keep", false, HTTP_PROXY, Some("corp-ca"));
+    keep["spec"]["deletionPolicy"] = json!("Orphan");
+    create_proxy_config(&world, keep).await?;
+    create_proxy_config(
+        &world,
+        proxy_config("gone", false, HTTP_PROXY, Some("corp-ca")),
+    )
+    .await?;
+    let mut op = world.start_operator("a", &["--controllers", "proxyconfig"])?;
+    wait_proxy_config(&world, "keep", "Ready", ready_for_generation).await?;
+    wait_proxy_config(&world, "gone", "Ready", ready_for_generation).await?;
+    let cms: Api<ConfigMap> = Api::namespaced(world.client.clone(), &world.ns);
+    let owners = |cm: &ConfigMap| cm.metadata.owner_references.clone().unwrap_or_default();
+    let kept = wait_for("both CA ConfigMaps", TIMEOUT, || async {
+        match (
+            cms.get_opt("keep-proxy-ca").await,
+            cms.get_opt("gone-proxy-ca").await,
+        ) {
+            (Ok(Some(k)), Ok(Some(g))) => Check::Done((k, g)),
+            other => Check::Pending(format!("{:?}", other.0.map(|c| c.is_some()))),
+        }
+    })
+    .await?;
+    ensure!(owners(&kept.0).is_empty(), "Orphan: {:?}", owners(&kept.0));
+    ensure!(
+        owners(&kept.1)
+            .iter()
+            .any(|r| r.kind == "ProxyConfig" && r.name == "gone"),
+        "Delete: {:?}",
+        owners(&kept.1)
+    );
+    for name in ["keep", "gone"] {
+        proxy_configs(&world)
+            .delete(name, &DeleteParams::default())
+            .await?;
+    }
+    wait_for("gone-proxy-ca garbage-collected", TIMEOUT, || async {
+        match cms.get_opt("gone-proxy-ca").await {
+            Ok(None) => Check::Done(()),
+            Ok(Some(_)) => Check::Pending("still there".into()),
+            Err(e) => Check::Pending(e.to_string()),
+        }
+    })
+    .await?;
+    let still = cms.get("keep-proxy-ca").await?;
+    ensure!(
+        still.data == kept.0.data,
+        "the orphaned bundle changed: {:?}",
+        still.data
+    );
+    op.kill();
+    Ok(())
+}

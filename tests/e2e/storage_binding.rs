@@ -320,8 +320,9 @@ async fn vnet_restricted_sample_needs_the_service_endpoint() {
 }
 
 /// Private: public network access off, a private endpoint in the hub subnet with its DNS zone
-/// group, the zone linked to the VNet. Delete removes the endpoint and account; the shared
-/// zone and its link stay.
+/// group, the zone linked to the VNet, both marked shared. Delete removes the endpoint and
+/// account; the shared zone and its link stay while another binding uses them and go with the
+/// last one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_sample_gets_an_endpoint_and_dns() {
     let sw = StorageWorld::new("sb-private").await.unwrap();
@@ -423,28 +424,67 @@ async fn private_sample_gets_an_endpoint_and_dns() {
     );
     assert_eq!(cond(&obj, "NetworkAccessReady").1, "Private");
 
+    // The shared zone and link claim no owner: marked shared, no binding's uid.
+    for path in [zone.clone(), format!("{zone}/virtualNetworkLinks/vnet-hub")] {
+        let put = writes_to(w, &path)
+            .into_iter()
+            .find(|(m, p, _, _)| m == "PUT" && p.eq_ignore_ascii_case(&path))
+            .unwrap()
+            .3
+            .unwrap();
+        assert_eq!(put["tags"]["azop.dev/shared"], "true", "{put}");
+        assert!(put["tags"].get("azop.dev/uid").is_none(), "{put}");
+        assert!(put["tags"].get("azop.dev/owner").is_none(), "{put}");
+    }
+
+    // A second binding resolves through the same zone.
+    let mut second = sb.clone();
+    second["metadata"]["name"] = json!("images-private-2");
+    create(w, &second).await.unwrap();
+    let obj2 = wait_ready(w, "images-private-2").await.unwrap();
+    let account2 = obj2.data["status"]["storageAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(account, account2);
+
     api(w)
         .delete("images-private", &DeleteParams::default())
         .await
         .unwrap();
     wait_gone(w, "images-private").await.unwrap();
     let inv = w.inventory();
-    for gone in [
-        "microsoft.network/privateendpoints",
-        "microsoft.storage/storageaccounts",
-        "microsoft.compute/images",
-    ] {
-        assert!(!inv.iter().any(|(t, _)| t == gone), "{gone} left: {inv:?}");
-    }
+    assert!(
+        !inv.iter()
+            .any(|(t, n)| t == "microsoft.storage/storageaccounts" && *n == account),
+        "{inv:?}"
+    );
     assert!(
         inv.iter()
             .any(|(t, _)| t == "microsoft.network/privatednszones"),
-        "the shared zone stays"
+        "the zone stays while another binding uses it: {inv:?}"
     );
     assert!(
         inv.iter()
             .any(|(t, _)| t == "microsoft.network/privatednszones/virtualnetworklinks")
     );
+
+    // The last user goes: so do the zone and its link.
+    api(w)
+        .delete("images-private-2", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(w, "images-private-2").await.unwrap();
+    let inv = w.inventory();
+    for gone in [
+        "microsoft.network/privateendpoints",
+        "microsoft.storage/storageaccounts",
+        "microsoft.compute/images",
+        "microsoft.network/privatednszones",
+        "microsoft.network/privatednszones/virtualnetworklinks",
+    ] {
+        assert!(!inv.iter().any(|(t, _)| t == gone), "{gone} left: {inv:?}");
+    }
     op.kill();
 }
 
@@ -527,7 +567,7 @@ async fn custom_account_is_attached_and_left_untouched() {
     assert_eq!(obj.data["status"]["containerCreatedByAzop"], false);
     assert_eq!(obj.data["status"]["storageAccountName"], "contosoimages01");
     let copied = user
-        .get("k8s-base-images", "ubuntu/2404/k8s-1.33.vhd")
+        .get("k8s-base-images", "ubuntu/2404/k8s-1.37.vhd")
         .await
         .unwrap();
     assert!(copied == vhd, "copied bytes differ");
@@ -557,7 +597,7 @@ async fn custom_account_is_attached_and_left_untouched() {
     .unwrap();
     // The blob azop copied is gone, the user's source stays.
     assert!(
-        user.properties("k8s-base-images", "ubuntu/2404/k8s-1.33.vhd")
+        user.properties("k8s-base-images", "ubuntu/2404/k8s-1.37.vhd")
             .await
             .is_err()
     );
@@ -764,5 +804,103 @@ async fn vhds_of_several_sizes_become_ready_with_their_times() {
             t1.elapsed()
         );
     }
+    op.kill();
+}
+
+/// deletionPolicy Orphan: deleting the binding deletes nothing. The account, the container,
+/// the copied VHD and the image stay, as they were, without azop's marks (the tags through
+/// the Tags API, the container's and the blob's metadata); the user's own tags stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_binding_leaves_everything_without_its_marks() {
+    let sw = StorageWorld::new("sb-orphan").await.unwrap();
+    let w = &sw.world;
+    sw.resource_group(RG).await.unwrap();
+    let vhd = make_vhd(VhdKind::Fixed, 2).unwrap();
+    let url = sw.upload_source("ubuntu.vhd", &vhd).await.unwrap();
+    let docs = sample("storagebinding-default.yaml").unwrap();
+    let mut sb = binding_of(&docs).unwrap();
+    sb["spec"]["vhd"]["sourceUrl"] = json!(url);
+    sb["spec"]["deletionPolicy"] = json!("Orphan");
+    sw.sas_secret("vhd-source-sas", &sw.source_sas())
+        .await
+        .unwrap();
+    let mut op = w
+        .start_operator("a", &["--controllers", "storagebinding"])
+        .unwrap();
+    let created = create(w, &sb).await.unwrap();
+    let uid = created.metadata.uid.clone().unwrap();
+    wait_ready(w, "base-images").await.unwrap();
+    let account = azop_api::naming::storage_account_name(&uid);
+    let acct = account_path(RG, &account);
+    let image = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers/Microsoft.Compute/images/base-images-image"
+    );
+    let container = container_path(RG, &account, "azop-vhds");
+    let acct_before = w.arm(Method::GET, &acct, STORAGE_API, None).await.unwrap();
+    let dst = sw.account_client(RG, &account).await.unwrap();
+    let blob_before = dst.properties("azop-vhds", "base.vhd").await.unwrap();
+    assert_eq!(
+        blob_before.metadata.get("azop_uid").map(String::as_str),
+        Some(uid.as_str())
+    );
+    let writes_before = operator_calls(w)
+        .iter()
+        .filter(|(m, _, _, _)| m != "GET")
+        .count();
+
+    api(w)
+        .delete("base-images", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(w, "base-images").await.unwrap();
+
+    let writes: Vec<(String, String)> = operator_calls(w)
+        .into_iter()
+        .filter(|(m, _, _, _)| m != "GET")
+        .skip(writes_before)
+        .map(|(m, p, _, _)| (m, p))
+        .collect();
+    assert!(
+        !writes.iter().any(|(m, _)| m == "DELETE"),
+        "nothing deleted: {writes:?}"
+    );
+    let acct_after = w.arm(Method::GET, &acct, STORAGE_API, None).await.unwrap();
+    assert!(
+        acct_after["tags"].get("azop.dev/uid").is_none(),
+        "{acct_after}"
+    );
+    assert!(
+        acct_after["tags"].get("azop.dev/owner").is_none(),
+        "{acct_after}"
+    );
+    assert_eq!(acct_after["tags"]["department"], "finance");
+    assert_eq!(acct_after["sku"], acct_before["sku"]);
+    assert_eq!(
+        acct_after["properties"]["networkAcls"],
+        acct_before["properties"]["networkAcls"]
+    );
+    let img = w
+        .arm(Method::GET, &image, "2024-07-01", None)
+        .await
+        .unwrap();
+    assert!(img["tags"].get("azop.dev/uid").is_none(), "{img}");
+    assert_eq!(img["tags"]["env"], "prod");
+    let c = w
+        .arm(Method::GET, &container, STORAGE_API, None)
+        .await
+        .unwrap();
+    let meta = &c["properties"]["metadata"];
+    assert!(
+        meta.get("azop_uid").is_none() && meta.get("azop_owner").is_none(),
+        "{c}"
+    );
+    let blob_after = dst.properties("azop-vhds", "base.vhd").await.unwrap();
+    assert!(blob_after.metadata.is_empty(), "{:?}", blob_after.metadata);
+    assert_eq!(blob_after.length, blob_before.length);
+    assert_eq!(blob_after.copy_status, blob_before.copy_status);
+    let copied = dst.get("azop-vhds", "base.vhd").await.unwrap();
+    assert!(copied == vhd, "the orphaned VHD changed");
+    let events = events_for(w, &uid).await.unwrap();
+    assert!(events.iter().any(|(r, _)| r == "Orphaned"), "{events:?}");
     op.kill();
 }

@@ -224,7 +224,7 @@ spec:
   subscriptionId: 6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
   location: westeurope
   resourceGroup: rg-held
-  kubernetesVersion: "1.33"
+  kubernetesVersion: "1.37"
   controlPlane: {replicas: 1, vmSize: Standard_D4s_v5}
   image: {marketplace: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server, version: latest}}
   sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvS3qkQ8qk3m0n1y6K2c5a8yZ9jv3d9sQ0mL6n4yXw1 e2e@example.com"

@@ -127,7 +127,7 @@ def test_disks(compute, resource_group, location):
 
 def test_images_and_a_vm_from_one(compute, net, resource_group, location, subscription_id):
     rg = resource_group
-    blob = "https://azopimages.blob.core.windows.net/vhds/node-1.33.vhd"
+    blob = "https://azopimages.blob.core.windows.net/vhds/node-1.37.vhd"
     with pytest.raises(HttpResponseError) as e:
         compute.images.begin_create_or_update(rg, "bad", {"location": location, "properties": {
             "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": "nope"}}}}).result()

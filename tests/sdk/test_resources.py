@@ -29,3 +29,32 @@ def test_missing_resource_group_errors(resource_client):
 
 def test_generic_resource_list(resource_client, resource_group):
     assert list(resource_client.resources.list_by_resource_group(resource_group)) == []
+
+
+def test_tags_at_scope_merge_delete_replace(resource_client, resource_group, subscription_id):
+    """The Tags API at a scope (how azop removes its ownership tags for deletionPolicy
+    Orphan): Delete removes a tag only when name and value match."""
+    scope = f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+    tags = resource_client.tags
+    put = tags.begin_create_or_update_at_scope(
+        scope,
+        {"properties": {"tags": {"azop.dev/uid": "u1", "azop.dev/owner": "AksCluster/ns/c", "team": "a"}}},
+    ).result()
+    assert put.properties.tags == {"azop.dev/uid": "u1", "azop.dev/owner": "AksCluster/ns/c", "team": "a"}
+    deleted = tags.begin_update_at_scope(
+        scope,
+        {"operation": "Delete", "properties": {"tags": {"azop.dev/uid": "u1", "azop.dev/owner": "AksCluster/ns/other"}}},
+    ).result()
+    assert deleted.properties.tags == {"azop.dev/owner": "AksCluster/ns/c", "team": "a"}
+    merged = tags.begin_update_at_scope(
+        scope, {"operation": "Merge", "properties": {"tags": {"team": "b", "cost": "1"}}}
+    ).result()
+    assert merged.properties.tags == {"azop.dev/owner": "AksCluster/ns/c", "team": "b", "cost": "1"}
+    assert tags.get_at_scope(scope).properties.tags == merged.properties.tags
+    assert resource_client.resource_groups.get(resource_group).tags == merged.properties.tags
+    replaced = tags.begin_update_at_scope(
+        scope, {"operation": "Replace", "properties": {"tags": {"only": "this"}}}
+    ).result()
+    assert replaced.properties.tags == {"only": "this"}
+    with pytest.raises(ResourceNotFoundError):
+        tags.get_at_scope(f"{scope}/providers/Microsoft.Network/virtualNetworks/nope")

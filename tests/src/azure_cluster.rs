@@ -50,7 +50,7 @@ pub fn cluster(name: &str, rg: &str, workers: i64) -> Value {
             "resourceGroup": rg,
             "createResourceGroup": true,
             "tags": {"env": "e2e"},
-            "kubernetesVersion": "1.33",
+            "kubernetesVersion": "1.37",
             "controlPlane": {"replicas": 3, "vmSize": "Standard_D4s_v5", "zones": ["1", "2", "3"]},
             "workerPools": [{"name": "general", "replicas": workers, "vmSize": "Standard_D8s_v5", "zones": ["1", "2"]}],
             "image": {"marketplace": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}},

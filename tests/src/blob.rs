@@ -127,6 +127,8 @@ pub struct BlobProperties {
     pub copy_status: Option<String>,
     /// x-ms-copy-progress (`copied/total`).
     pub copy_progress: Option<String>,
+    /// The blob's metadata (`x-ms-meta-*`, names without the prefix, lower-cased).
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 impl BlobClient {
@@ -358,6 +360,14 @@ impl BlobClient {
             blob_type: header(&r, "x-ms-blob-type").unwrap_or_default(),
             copy_status: header(&r, "x-ms-copy-status"),
             copy_progress: header(&r, "x-ms-copy-progress"),
+            metadata: r
+                .headers()
+                .iter()
+                .filter_map(|(k, v)| {
+                    let name = k.as_str().strip_prefix("x-ms-meta-")?;
+                    Some((name.to_string(), v.to_str().ok()?.to_string()))
+                })
+                .collect(),
         })
     }
 

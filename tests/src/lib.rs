@@ -5,11 +5,13 @@
 //! - [`objects`]: creating arbitrary manifests through discovery (`DynamicObject`).
 //! - [`blob`]: a small Azure Blob REST client with Shared Key signing and account SAS, for
 //!   talking to Azurite without an SDK.
+//! - [`machines`]: the boot test's world (QEMU guests from azop's node image).
 
 pub mod aks_cluster;
 pub mod azure_cluster;
 pub mod blob;
 pub mod gitops;
+pub mod machines;
 pub mod objects;
 pub mod operator;
 pub mod plugin;

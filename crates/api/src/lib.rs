@@ -8,6 +8,15 @@
 //! - [`proxy`]: the effective `noProxy` list.
 //! - [`reference`]: docs/api.md, generated from the CRDs and the invalid samples.
 
+/// The AKS taint pattern (`key=value:Effect`) as a literal: CEL rules embed it in their text,
+/// which needs a literal, and [`validation::patterns::AKS_TAINT`] is the same string.
+macro_rules! aks_taint_pattern {
+    () => {
+        "^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?=[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?:(NoSchedule|PreferNoSchedule|NoExecute)$"
+    };
+}
+pub(crate) use aks_taint_pattern;
+
 pub mod crds;
 pub mod naming;
 pub mod proxy;

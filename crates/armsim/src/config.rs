@@ -138,11 +138,62 @@ pub struct SimConfig {
     /// Azurite behind storage accounts; `None`: accounts have Azure's public endpoints and no
     /// data plane.
     pub blob_service: Option<BlobService>,
-    /// Where Static public IPs come from (default 20.50.0.0/16, standing in for a region's
-    /// pool). Tests that must reach "the internet" at a public IP put it on loopback
-    /// (127.50.0.0/16): an azop-bootstrapped cluster's endpoint is then a local address a
-    /// test API server can listen on.
+    /// Where Static public IPs come from (default 127.50.0.0/16: loopback, standing in for a
+    /// region's pool, so nothing ever dials off this machine for a public IP; a test API
+    /// server or a load balancer frontend can listen on one).
     pub public_pool: ipnet::Ipv4Net,
+    /// Where in the pool this simulator starts looking for a free address (default: random
+    /// per process). Several simulators on one machine (test runs side by side) share the
+    /// loopback pool; starting each at the same address would hand them all 127.50.0.4 and
+    /// make their listeners on it collide.
+    pub public_pool_offset: u32,
+    /// VMs boot as QEMU guests (`--machines qemu`); `None`: they have no guest.
+    pub machines: Option<MachinesConfig>,
+}
+
+/// `--machines qemu` (see `machines`): where the guests' files go, the tools, and what
+/// each guest gets of this machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachinesConfig {
+    /// Each simulator makes its own directory under this one (removed when it stops).
+    pub dir: PathBuf,
+    pub qemu: PathBuf,
+    pub qemu_img: PathBuf,
+    pub genisoimage: PathBuf,
+    /// Hands a guest's connection to a public frontend to the host (one per connection).
+    pub socat: PathBuf,
+    /// UEFI firmware for Hyper-V generation 2 images.
+    pub ovmf: PathBuf,
+    /// Every guest's memory, MiB (Azure's sizes are larger than this machine).
+    pub memory_mib: u32,
+    /// The most vCPUs a guest gets (its size's count, capped).
+    pub max_vcpus: u32,
+}
+
+impl MachinesConfig {
+    /// The tools from `AZOP_QEMU`, `AZOP_QEMU_IMG`, `AZOP_GENISOIMAGE`, `AZOP_SOCAT`,
+    /// `AZOP_OVMF` when set (`make node-image` writes them to `~/.cache/azop/node-image.env`),
+    /// else Debian's names and paths; 3072 MiB and at most 2 vCPUs per guest (a kubeadm
+    /// control plane thrashed in 2048 MiB: no swap, its binaries' pages evicted over and
+    /// over); the temp dir.
+    pub fn from_env() -> Self {
+        let tool = |var: &str, default: &str| -> PathBuf {
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(default))
+        };
+        Self {
+            dir: std::env::temp_dir(),
+            qemu: tool("AZOP_QEMU", "qemu-system-x86_64"),
+            qemu_img: tool("AZOP_QEMU_IMG", "qemu-img"),
+            genisoimage: tool("AZOP_GENISOIMAGE", "genisoimage"),
+            socat: tool("AZOP_SOCAT", "socat"),
+            ovmf: tool("AZOP_OVMF", "/usr/share/ovmf/OVMF.fd"),
+            memory_mib: 3072,
+            max_vcpus: 2,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -166,6 +217,8 @@ impl Default for SimConfig {
             aks_kubeconfig: None,
             blob_service: None,
             public_pool: crate::types::network::addressing::PUBLIC_POOL,
+            public_pool_offset: crate::types::network::addressing::random_offset(),
+            machines: None,
         }
     }
 }
@@ -249,6 +302,19 @@ impl SimConfig {
 
     pub fn public_pool(mut self, pool: ipnet::Ipv4Net) -> Self {
         self.public_pool = pool;
+        self
+    }
+
+    /// Start the search for a free public address `offset` addresses into the pool (see
+    /// [`SimConfig::public_pool_offset`]; 0: the pool's first usable address).
+    pub fn public_pool_offset(mut self, offset: u32) -> Self {
+        self.public_pool_offset = offset;
+        self
+    }
+
+    /// VMs boot as QEMU guests (see [`MachinesConfig`]).
+    pub fn machines(mut self, m: MachinesConfig) -> Self {
+        self.machines = Some(m);
         self
     }
 

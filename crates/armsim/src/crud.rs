@@ -456,6 +456,8 @@ pub fn action(
             api_version: &api_version,
             query: &req.query,
             kubeconfig: state.aks_kubeconfig.lock().clone(),
+            base_url: &state.base_url,
+            sas_key: &state.sas_key,
         },
     )?;
     Ok(respond::json(StatusCode::OK, &out))

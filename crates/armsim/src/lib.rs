@@ -8,12 +8,14 @@
 pub mod api_versions;
 pub mod armid;
 pub mod auth;
+pub mod bootdiag;
 pub mod config;
 pub mod crud;
 pub mod errors;
 pub mod faults;
 pub mod introspect;
 pub mod lro;
+pub mod machines;
 pub mod merge_patch;
 pub mod preconditions;
 pub mod request;
@@ -24,14 +26,17 @@ pub mod sim_api;
 pub mod state;
 pub mod state_file;
 pub mod store;
+pub mod tags;
 pub mod throttle;
 pub mod tls;
 pub mod types;
 
 pub use config::{
-    BlobService, KubeconfigTarget, LatencyPreset, Principal, SimConfig, ThrottleConfig,
+    BlobService, KubeconfigTarget, LatencyPreset, MachinesConfig, Principal, SimConfig,
+    ThrottleConfig,
 };
 pub use errors::ArmError;
 pub use faults::{Fault, FaultAction, FaultSpec};
 pub use introspect::{RequestFilter, RequestRecord};
+pub use machines::MachineInfo;
 pub use server::{RunningSim, StartError, start};

@@ -47,6 +47,28 @@ enum Command {
         /// Turn request throttling off.
         #[arg(long)]
         no_throttle: bool,
+        /// Where Static public IPs come from (default 127.50.0.0/16: loopback).
+        #[arg(long)]
+        public_ip_pool: Option<ipnet::Ipv4Net>,
+        /// Azurite's blob endpoint behind storage accounts (`http://127.0.0.1:10000`).
+        #[arg(long, requires = "blob_account")]
+        blob_endpoint: Option<String>,
+        /// An Azurite account to hand out, `NAME:BASE64KEY` (repeat for more).
+        #[arg(long)]
+        blob_account: Vec<String>,
+        /// `qemu`: VMs made from a managed image boot as QEMU guests from the image's VHD
+        /// (software emulation; needs --blob-endpoint). See docs/armsim.md.
+        #[arg(long, value_parser = ["qemu"])]
+        machines: Option<String>,
+        /// Where the guests' disks, seeds and consoles go (default: the temp dir).
+        #[arg(long)]
+        machines_dir: Option<PathBuf>,
+        /// Memory of each guest, MiB.
+        #[arg(long, default_value_t = 3072)]
+        machine_memory_mib: u32,
+        /// The most vCPUs a guest gets.
+        #[arg(long, default_value_t = 2)]
+        machine_max_vcpus: u32,
     },
 }
 
@@ -69,6 +91,13 @@ async fn main() -> anyhow::Result<()> {
         page_size,
         no_auth,
         no_throttle,
+        public_ip_pool,
+        blob_endpoint,
+        blob_account,
+        machines,
+        machines_dir,
+        machine_memory_mib,
+        machine_max_vcpus,
     } = Cli::parse().command;
     let mut config = SimConfig::new()
         .addr(addr)
@@ -79,6 +108,33 @@ async fn main() -> anyhow::Result<()> {
         .require_auth(!no_auth)
         .tls(tls);
     config.throttle.enabled = !no_throttle;
+    if let Some(pool) = public_ip_pool {
+        config = config.public_pool(pool);
+    }
+    if let Some(endpoint) = blob_endpoint {
+        let pool = blob_account
+            .iter()
+            .map(|a| {
+                a.split_once(':')
+                    .map(|(n, k)| (n.to_string(), k.to_string()))
+                    .ok_or_else(|| anyhow::anyhow!("--blob-account {a:?} is not NAME:BASE64KEY"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        config = config.blob_service(azop_armsim::BlobService { endpoint, pool });
+    }
+    if machines.is_some() {
+        anyhow::ensure!(
+            config.blob_service.is_some(),
+            "--machines qemu boots VMs from their image's VHD in Azurite: give --blob-endpoint and --blob-account"
+        );
+        let mut m = azop_armsim::MachinesConfig::from_env();
+        if let Some(d) = machines_dir {
+            m.dir = d;
+        }
+        m.memory_mib = machine_memory_mib;
+        m.max_vcpus = machine_max_vcpus;
+        config = config.machines(m);
+    }
     let cert_path = tls.then(|| {
         tls_cert.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("azop-armsim-{}.pem", std::process::id()))

@@ -29,6 +29,9 @@ fn no_route(path: &str) -> ArmError {
 
 pub fn route(state: &AppState, req: &ArmRequest) -> Result<Response, ArmError> {
     let path = req.path.trim_end_matches('/').to_string();
+    if let Some(scope) = crate::tags::scope_of(&path) {
+        return crate::tags::at_scope(state, req, scope);
+    }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let m = &req.method;
     if segs.len() < 2 || !eq(segs[0], "subscriptions") {

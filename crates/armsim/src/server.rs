@@ -34,6 +34,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     StateFile(#[from] crate::state_file::StateFileError),
+    #[error("cannot prepare the machines: {0}")]
+    Machines(String),
 }
 
 /// Marks a response whose connection must be dropped instead (fault `drop`).
@@ -264,6 +266,11 @@ fn app(state: Arc<AppState>) -> Router {
             get(sim_api::requests).delete(sim_api::clear_requests),
         )
         .route("/_sim/reset", post(sim_api::reset))
+        .route("/_sim/machines", get(sim_api::machines))
+        .route(
+            "/_sim/bootdiagnostics/{vm_id}/{file}",
+            get(crate::bootdiag::serve),
+        )
         .route("/_sim/aks/kubeconfig", post(sim_api::aks_kubeconfig))
         .route("/_sim/aks/upgrade", post(sim_api::aks_upgrade))
         .route("/_sim/aks/autoscale", post(sim_api::aks_autoscale))
@@ -286,6 +293,40 @@ pub struct RunningSim {
     ca_pem: Option<String>,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    machines: Option<MachinesRun>,
+}
+
+/// The guests' loop and its watchdog (`--machines`).
+struct MachinesRun {
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    watchdog: std::process::Child,
+    root: std::path::PathBuf,
+}
+
+impl MachinesRun {
+    /// Stops the loop (its guests are killed as it ends), the watchdog, and removes the
+    /// guests' files.
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.task).await;
+        self.cleanup();
+    }
+
+    fn cleanup(&mut self) {
+        self.task.abort();
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+impl Drop for MachinesRun {
+    fn drop(&mut self) {
+        // Dropped without `shutdown` (a test that failed): the aborted loop drops its
+        // guests, which kills them.
+        self.cleanup();
+    }
 }
 
 impl RunningSim {
@@ -349,8 +390,19 @@ impl RunningSim {
         let life = self.state.config.token_lifetime.as_secs() as i64;
         auth::issue(tenant, client_id, &self.url, life).0
     }
-    /// Stops accepting connections and waits for the accept loop to end.
-    pub async fn shutdown(self) {
+    /// The guests (`--machines`): state, process, memory, forwarded ports, serial log.
+    pub fn machines(&self) -> Vec<crate::machines::MachineInfo> {
+        self.state
+            .machines
+            .as_ref()
+            .map(|m| m.machines.lock().clone())
+            .unwrap_or_default()
+    }
+    /// Stops accepting connections and waits for the accept loop to end; stops every guest.
+    pub async fn shutdown(mut self) {
+        if let Some(m) = self.machines.take() {
+            m.stop().await;
+        }
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }
@@ -389,7 +441,19 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, StartError> {
         loaded.finish_loaded();
         store = loaded;
     }
+    let (machines_shared, watchdog) = match &config.machines {
+        Some(m) => {
+            let (shared, watchdog) = crate::machines::prepare(m).map_err(StartError::Machines)?;
+            (Some(shared), Some(watchdog))
+        }
+        None => (None, None),
+    };
+    let mut sas_key = [0u8; 32];
+    sas_key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    sas_key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     let state = Arc::new(AppState {
+        sas_key,
+        machines: machines_shared.clone(),
         throttle: Throttle::new(config.throttle.clone()),
         requests: crate::introspect::RequestLog::new(config.request_log_capacity),
         faults: Default::default(),
@@ -415,12 +479,27 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, StartError> {
             }
         }
     });
+    let machines = match (machines_shared, watchdog, state.config.machines.clone()) {
+        (Some(shared), Some(watchdog), Some(config)) => {
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let root = shared.root.clone();
+            let task = tokio::spawn(crate::machines::run(state.clone(), shared, config, stop_rx));
+            Some(MachinesRun {
+                task,
+                stop,
+                watchdog,
+                root,
+            })
+        }
+        _ => None,
+    };
     Ok(RunningSim {
         url,
         state,
         ca_pem: tls.map(|t| t.cert_pem),
         shutdown: tx,
         task,
+        machines,
     })
 }
 

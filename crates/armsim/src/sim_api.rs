@@ -6,6 +6,7 @@
 //! - `GET /_sim/requests[?method=&path=&status=&principal=]` → `{"value":[record…]}`;
 //!   `DELETE /_sim/requests` clears the log.
 //! - `POST /_sim/reset` → 204: empties the store, faults, request log and throttle buckets.
+//! - `GET /_sim/machines` → `{"value":[machine…]}`: the guests (`--machines qemu`).
 //! - AKS, to play what Azure does on its own: `POST /_sim/aks/upgrade {"id", "version"}`
 //!   (the auto-upgrader moved a managed cluster and its pools), `POST /_sim/aks/autoscale
 //!   {"id", "count"}` (the cluster autoscaler resized an agent pool), `POST
@@ -38,6 +39,16 @@ pub async fn add_fault(State(s): Shared, Json(spec): Json<FaultSpec>) -> Respons
             crate::errors::ArmError::bad_request("InvalidFault", e.to_string()).into_response()
         }
     }
+}
+
+/// `GET /_sim/machines` → `{"value":[machine…]}` (`--machines`; empty without).
+pub async fn machines(State(s): Shared) -> Response {
+    let list = s
+        .machines
+        .as_ref()
+        .map(|m| m.machines.lock().clone())
+        .unwrap_or_default();
+    respond::json(StatusCode::OK, &json!({"value": list}))
 }
 
 pub async fn clear_faults(State(s): Shared) -> StatusCode {

@@ -19,6 +19,10 @@ pub struct AppState {
     pub state_file: Option<crate::state_file::StateFile>,
     /// Where AKS kubeconfigs point (starts as `config.aks_kubeconfig`).
     pub aks_kubeconfig: Mutex<Option<crate::config::KubeconfigTarget>>,
+    /// Signs the links the simulator hands out (boot diagnostics), per process.
+    pub sas_key: [u8; 32],
+    /// The guests, with `--machines`.
+    pub machines: Option<std::sync::Arc<crate::machines::Shared>>,
 }
 
 impl AppState {

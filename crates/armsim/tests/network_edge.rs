@@ -18,7 +18,7 @@ fn pip_body(sku: &str, method: Option<&str>) -> serde_json::Value {
 
 #[tokio::test]
 async fn public_ips_sku_allocation_and_in_use() {
-    let c = sim(SimConfig::default()).await;
+    let c = sim(SimConfig::default().public_pool_offset(0)).await;
     c.rg("rg").await;
     let p1 = net_id("rg", "publicIPAddresses", "p1");
     let (s, code) = put_err(&c, &p1, NET, pip_body("Standard", Some("Dynamic"))).await;
@@ -29,7 +29,7 @@ async fn public_ips_sku_allocation_and_in_use() {
     let a = put_ok(&c, &p1, NET, pip_body("Standard", None)).await;
     assert_eq!(a["properties"]["publicIPAllocationMethod"], "Static");
     assert_eq!(a["sku"], json!({"name": "Standard", "tier": "Regional"}));
-    assert_eq!(a["properties"]["ipAddress"], "20.50.0.4");
+    assert_eq!(a["properties"]["ipAddress"], "127.50.0.4");
     let b = put_ok(
         &c,
         &net_id("rg", "publicIPAddresses", "p2"),
@@ -37,7 +37,7 @@ async fn public_ips_sku_allocation_and_in_use() {
         pip_body("Standard", Some("Static")),
     )
     .await;
-    assert_eq!(b["properties"]["ipAddress"], "20.50.0.5");
+    assert_eq!(b["properties"]["ipAddress"], "127.50.0.5");
     let basic = put_ok(
         &c,
         &net_id("rg", "publicIPAddresses", "p3"),
@@ -51,7 +51,7 @@ async fn public_ips_sku_allocation_and_in_use() {
     let mut upd = pip_body("Standard", None);
     upd["tags"] = json!({"t": "1"});
     let a2 = put_ok(&c, &p1, NET, upd).await;
-    assert_eq!(a2["properties"]["ipAddress"], "20.50.0.4");
+    assert_eq!(a2["properties"]["ipAddress"], "127.50.0.4");
     assert_ne!(a2["etag"], a["etag"]);
     let (_, code) = put_err(&c, &p1, NET, pip_body("Basic", Some("Static"))).await;
     assert_eq!(code, "PublicIPSkuUpdateNotSupported");
@@ -432,4 +432,80 @@ async fn private_endpoints_make_their_nic() {
         "the NIC goes with it"
     );
     delete_ok(&c, &subnet, NET).await;
+}
+
+#[tokio::test]
+async fn the_tags_api_merges_deletes_and_replaces_at_a_scope() {
+    let c = sim(SimConfig::default()).await;
+    c.rg("rg").await;
+    let p = net_id("rg", "publicIPAddresses", "tagged");
+    let mut body = pip_body("Standard", None);
+    body["tags"] = json!({"azop.dev/owner": "ns/x", "azop.dev/uid": "u1", "team": "a"});
+    let before = put_ok(&c, &p, NET, body).await;
+    let tags = format!("{p}/providers/Microsoft.Resources/tags/default");
+    let got = c.call("GET", &q(&tags, RES), None).await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    assert_eq!(got.json()["properties"]["tags"]["team"], "a");
+
+    // Delete removes a tag only when its value matches too
+    let del = json!({"operation": "Delete", "properties": {"tags": {"azop.dev/owner": "ns/x", "azop.dev/uid": "other"}}});
+    let r = c.call("PATCH", &q(&tags, RES), Some(del)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json()["properties"]["tags"],
+        json!({"azop.dev/uid": "u1", "team": "a"})
+    );
+    let after = c.call("GET", &q(&p, NET), None).await.json();
+    assert_eq!(after["tags"], json!({"azop.dev/uid": "u1", "team": "a"}));
+    assert_ne!(after["etag"], before["etag"]);
+    // the resource's other properties are untouched
+    assert_eq!(
+        after["properties"]["ipAddress"],
+        before["properties"]["ipAddress"]
+    );
+
+    let merge = json!({"operation": "Merge", "properties": {"tags": {"team": "b", "cost": "1"}}});
+    let r = c.call("PATCH", &q(&tags, RES), Some(merge)).await;
+    assert_eq!(
+        r.json()["properties"]["tags"],
+        json!({"azop.dev/uid": "u1", "team": "b", "cost": "1"})
+    );
+    let r = c
+        .call(
+            "PUT",
+            &q(&tags, RES),
+            Some(json!({"properties": {"tags": {"only": "this"}}})),
+        )
+        .await;
+    assert_eq!(r.json()["properties"]["tags"], json!({"only": "this"}));
+    let r = c
+        .call(
+            "PATCH",
+            &q(&tags, RES),
+            Some(json!({"operation": "Rename", "properties": {}})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "InvalidRequestContent")
+    );
+
+    // a resource group is a scope too; a missing resource is not
+    let rg_tags = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Resources/tags/default"
+    );
+    let r = c
+        .call(
+            "PATCH",
+            &q(&rg_tags, RES),
+            Some(json!({"operation": "Merge", "properties": {"tags": {"k": "v"}}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let missing = format!(
+        "{}/providers/Microsoft.Resources/tags/default",
+        net_id("rg", "publicIPAddresses", "nope")
+    );
+    let r = c.call("GET", &q(&missing, RES), None).await;
+    assert_eq!((r.status, r.code().as_str()), (404, "ResourceNotFound"));
 }

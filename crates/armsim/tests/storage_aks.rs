@@ -187,11 +187,11 @@ async fn managed_clusters_lro_busy_pools_credentials_and_downgrade() {
     let rg = c.rg("rg").await;
     let url =
         format!("{rg}/providers/Microsoft.ContainerService/managedClusters/c1?api-version={AKS}");
-    let r = c.call("PUT", &url, Some(cluster("1.32"))).await;
+    let r = c.call("PUT", &url, Some(cluster("1.35"))).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let body = r.json();
     assert_eq!(body["properties"]["provisioningState"], "Creating");
-    assert_eq!(body["properties"]["currentKubernetesVersion"], "1.32.7");
+    assert_eq!(body["properties"]["currentKubernetesVersion"], "1.35.4");
     assert!(
         body["properties"]["fqdn"]
             .as_str()
@@ -199,7 +199,7 @@ async fn managed_clusters_lro_busy_pools_credentials_and_downgrade() {
             .ends_with(".hcp.westeurope.azmk8s.io")
     );
     let op = r.header("azure-asyncoperation").unwrap();
-    let busy = c.call("PUT", &url, Some(cluster("1.32"))).await;
+    let busy = c.call("PUT", &url, Some(cluster("1.35"))).await;
     assert_eq!(
         (busy.status, busy.code()),
         (409, "OperationNotAllowed".into())
@@ -274,12 +274,12 @@ async fn managed_clusters_lro_busy_pools_credentials_and_downgrade() {
         .json();
     assert_eq!(admin["kubeconfigs"][0]["name"], "clusterAdmin");
 
-    let r = c.call("PUT", &url, Some(cluster("1.33"))).await;
+    let r = c.call("PUT", &url, Some(cluster("1.36"))).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["properties"]["provisioningState"], "Updating");
     c.wait_async(&r.header("azure-asyncoperation").unwrap())
         .await;
-    let r = c.call("PUT", &url, Some(cluster("1.32"))).await;
+    let r = c.call("PUT", &url, Some(cluster("1.35"))).await;
     assert_eq!(
         (r.status, r.code()),
         (400, "NotAllowedK8sVersionDowngrading".into())

@@ -60,3 +60,81 @@ pub fn owned_secret(
         ..Secret::default()
     }
 }
+
+/// Why `bytes` is not a kubeconfig kubectl could use, if it is not (pure): it must be YAML
+/// that parses as a kubeconfig, name a current context, and that context's cluster (with a
+/// server) and user must be in it. Checked before a kubeconfig Secret is written, so a broken
+/// answer never replaces a working Secret.
+pub fn kubeconfig_problem(bytes: &[u8]) -> Option<String> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => return Some(format!("not UTF-8 text: {e}")),
+    };
+    let config = match kube::config::Kubeconfig::from_yaml(text) {
+        Ok(c) => c,
+        // The parser's first line names the place (line, column); the lines after it quote
+        // the source, which may hold credentials.
+        Err(e) => {
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or_default();
+            return Some(format!("not a valid kubeconfig: {first}"));
+        }
+    };
+    let Some(current) = config.current_context.as_deref().filter(|c| !c.is_empty()) else {
+        return Some("no current-context".to_string());
+    };
+    let Some(context) = config
+        .contexts
+        .iter()
+        .find(|c| c.name == current)
+        .and_then(|c| c.context.as_ref())
+    else {
+        return Some(format!(
+            "current-context {current:?} is not among its contexts"
+        ));
+    };
+    let Some(cluster) = config.clusters.iter().find(|c| c.name == context.cluster) else {
+        return Some(format!(
+            "cluster {:?} of context {current:?} is missing",
+            context.cluster
+        ));
+    };
+    let server = cluster.cluster.as_ref().and_then(|c| c.server.as_deref());
+    if server.is_none_or(str::is_empty) {
+        return Some(format!("cluster {:?} has no server", context.cluster));
+    }
+    let user = context.user.as_deref().unwrap_or_default();
+    if !config.auth_infos.iter().any(|u| u.name == user) {
+        return Some(format!("user {user:?} of context {current:?} is missing"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod kubeconfig_tests {
+    use super::kubeconfig_problem;
+
+    const GOOD: &str = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://c.hcp.westeurope.azmk8s.io:443\n  name: c\ncontexts:\n- context:\n    cluster: c\n    user: u\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      installHint: 'kubelogin is required: https://aka.ms/aks/kubelogin'\n";
+
+    #[test]
+    fn a_kubeconfig_kubectl_can_load_passes_and_broken_ones_say_why() {
+        assert_eq!(kubeconfig_problem(GOOD.as_bytes()), None);
+        // The unquoted installHint azop-armsim once wrote: a colon inside a plain scalar.
+        let unquoted = GOOD.replace(
+            "'kubelogin is required: https://aka.ms/aks/kubelogin'",
+            "kubelogin is required: https://aka.ms/aks/kubelogin",
+        );
+        assert!(
+            kubeconfig_problem(unquoted.as_bytes())
+                .is_some_and(|p| p.starts_with("not a valid kubeconfig"))
+        );
+        let no_context = GOOD.replace("current-context: c", "current-context: other");
+        assert!(kubeconfig_problem(no_context.as_bytes()).is_some_and(|p| p.contains("other")));
+        let no_server = GOOD.replace("    server: https://c.hcp.westeurope.azmk8s.io:443\n", "");
+        assert!(kubeconfig_problem(no_server.as_bytes()).is_some_and(|p| p.contains("no server")));
+        let no_user = GOOD.replace("- name: u\n", "- name: someone-else\n");
+        assert!(kubeconfig_problem(no_user.as_bytes()).is_some_and(|p| p.contains("\"u\"")));
+        assert!(kubeconfig_problem(&[0xff, 0xfe]).is_some());
+        assert!(kubeconfig_problem(b"").is_some());
+    }
+}

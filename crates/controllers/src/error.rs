@@ -1,8 +1,8 @@
 //! The controllers' error type: what failed, for which object, and how to retry.
 
-use azop_provider::AzureError;
+use azop_provider::{AzureError, ErrorClass};
 
-use crate::retry::RetryClass;
+use crate::retry::{Failure, RetryClass};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,6 +27,10 @@ pub enum Error {
         #[source]
         source: Box<AzureError>,
     },
+    /// A step's own check failed (a kubeconfig AKS returned that kubectl cannot load): typed
+    /// where it was learnt.
+    #[error("failed to {action}: {failure}")]
+    Failed { action: String, failure: Failure },
 }
 
 impl Error {
@@ -55,6 +59,7 @@ impl Error {
             Error::NotOwned { .. } => RetryClass::Busy,
             Error::Kube { .. } => RetryClass::Transient,
             Error::Azure { source, .. } => RetryClass::from(source.retry()),
+            Error::Failed { failure, .. } => failure.retry,
         }
     }
 
@@ -67,6 +72,10 @@ impl Error {
             Error::NotOwned { .. } => "NotOwned",
             Error::Kube { .. } => "KubernetesError",
             Error::Azure { source, .. } => source.category(),
+            Error::Failed { failure, .. } if failure.class == ErrorClass::InvalidSpec => {
+                "InvalidSpec"
+            }
+            Error::Failed { .. } => "StepFailed",
         }
     }
 
@@ -79,6 +88,7 @@ impl Error {
             Error::NotOwned { .. } => "not_owned",
             Error::Kube { .. } => "kubernetes",
             Error::Azure { source, .. } => source.class().as_str(),
+            Error::Failed { failure, .. } => failure.class.as_str(),
         }
     }
 

@@ -45,12 +45,16 @@ pub enum ControllerKind {
 pub struct KindSettings {
     /// Lifetime of the kubeadm bootstrap tokens azop makes for AzureCluster machines.
     pub bootstrap_token_ttl: Duration,
+    /// How long an AzureCluster machine may take from VM creation to a Ready node before
+    /// azop reads its serial console (boot diagnostics) into the condition.
+    pub machine_join_deadline: Duration,
 }
 
 impl Default for KindSettings {
     fn default() -> Self {
         KindSettings {
             bootstrap_token_ttl: azure_cluster::tokens::DEFAULT_TTL,
+            machine_join_deadline: azure_cluster::boot_log::DEFAULT_DEADLINE,
         }
     }
 }
@@ -72,7 +76,10 @@ pub async fn run(
         let ctx = ctx.clone();
         tasks.push(match kind {
             ControllerKind::Azurecluster => tokio::spawn(engine::run(
-                azure_cluster::AzureClusterKind::new(settings.bootstrap_token_ttl),
+                azure_cluster::AzureClusterKind::new(
+                    settings.bootstrap_token_ttl,
+                    settings.machine_join_deadline,
+                ),
                 ctx,
                 stop,
             )),

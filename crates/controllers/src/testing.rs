@@ -40,6 +40,7 @@ pub fn cluster(name: &str) -> ClusterFixture {
                 create_resource_group: true,
                 tags: BTreeMap::new(),
                 reconcile_policy: Default::default(),
+                deletion_policy: Default::default(),
             },
             kubernetes_version: "1.33".to_string(),
             network: AzureClusterNetwork::default(),

@@ -78,6 +78,7 @@ fn cluster_proxy() -> ClusterProxy {
             trusted_ca: None,
             default: true,
             reconcile_policy: Default::default(),
+            deletion_policy: Default::default(),
         },
     );
     p.metadata.namespace = Some("team-a".into());

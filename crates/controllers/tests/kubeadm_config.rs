@@ -28,9 +28,12 @@ use std::time::Duration;
 
 use azop_api::v1alpha1::azure_cluster::{Taint, TaintEffect};
 use azop_api::v1alpha1::proxy_config::{ProxyConfig, ProxyConfigSpec};
+use azop_controllers::azure_cluster::boot_scripts::{
+    KUBEADM_SCRIPT_PATH, POD_NETWORK_SCRIPT_PATH, kubeadm_script, pod_network_script,
+};
 use azop_controllers::azure_cluster::kubeadm::{
-    CNI_SCRIPT_PATH, ClusterBootstrap, ClusterPki, Cni, INSTALL_SCRIPT_PATH, KUBEADM_CONFIG_PATH,
-    MachineBootstrap, STAMP_DIR, check_size, fragment, kubeadm_config,
+    CNI_SCRIPT_PATH, CRI_SOCKET, ClusterBootstrap, ClusterPki, Cni, INSTALL_SCRIPT_PATH,
+    KUBEADM_CONFIG_PATH, MachineBootstrap, STAMP_DIR, check_size, fragment, kubeadm_config,
 };
 use azop_controllers::node_bootstrap::{Fragment, compose};
 use azop_controllers::proxy_config::inherit::{
@@ -106,14 +109,31 @@ fn kubeadm_version() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// A new, empty directory (tests run in parallel: each call gets its own).
-fn dir(name: &str) -> PathBuf {
+/// A new, empty directory (tests run in parallel: each call gets its own), removed with
+/// everything in it when the value is dropped, so runs leave nothing under /tmp.
+fn dir(name: &str) -> Scratch {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let d = std::env::temp_dir().join(format!("azop-kubeadm-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
+}
+
+/// A test's scratch directory ([`dir`]).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn output_text(o: &std::process::Output) -> String {
@@ -126,7 +146,8 @@ fn output_text(o: &std::process::Output) -> String {
 
 /// `kubeadm config validate --config` on `yaml`: Ok, or kubeadm's complaint.
 fn validate(yaml: &str, name: &str) -> Result<(), String> {
-    let path = dir("validate").join(name);
+    let scratch = dir("validate");
+    let path = scratch.join(name);
     std::fs::write(&path, yaml).unwrap();
     validate_file(&path)
 }
@@ -150,7 +171,8 @@ fn validate_file(path: &Path) -> Result<(), String> {
 
 /// `cloud-init schema --config-file` on `doc`.
 fn schema(doc: &str, name: &str) -> Result<(), String> {
-    let path = dir("schema").join(name);
+    let scratch = dir("schema");
+    let path = scratch.join(name);
     std::fs::write(&path, doc).unwrap();
     let out = Command::new(cloud_init())
         .args(["schema", "--config-file"])
@@ -307,6 +329,7 @@ fn cluster_proxy() -> ClusterProxy {
             trusted_ca: None,
             default: true,
             reconcile_policy: Default::default(),
+            deletion_policy: Default::default(),
         },
     );
     p.metadata.namespace = Some("team-a".into());
@@ -445,10 +468,16 @@ fn kubeadm_signs_its_certificates_with_the_written_cas() {
 fn the_scripts_parse() {
     let (full, _) = versions();
     let mut c = cluster(&full);
+    c.cni = Cni::ImageDefault;
     for install in [true, false] {
         c.install_at_boot = install;
         let f = fragment(&c, &MachineBootstrap::Init { node_name: "cp-0" }).unwrap();
-        for path in [INSTALL_SCRIPT_PATH, CNI_SCRIPT_PATH] {
+        for path in [
+            INSTALL_SCRIPT_PATH,
+            CNI_SCRIPT_PATH,
+            KUBEADM_SCRIPT_PATH,
+            POD_NETWORK_SCRIPT_PATH,
+        ] {
             let out = Command::new("bash")
                 .args(["-n", "-c", file(&f, path)])
                 .output()
@@ -482,10 +511,7 @@ fn each_step_runs_only_after_the_one_before_succeeded() {
         assert_eq!(cmd[..2], ["sh".to_string(), "-c".to_string()]);
         let text = cmd[2]
             .replace(STAMP_DIR, &stamps.display().to_string())
-            .replace(
-                &format!("then kubeadm init --config {KUBEADM_CONFIG_PATH}"),
-                "then true",
-            )
+            .replace(&format!("then {KUBEADM_SCRIPT_PATH} init"), "then true")
             .replace(&format!("then {CNI_SCRIPT_PATH}"), "then true");
         Command::new("sh").args(["-c", &text]).output().unwrap()
     };
@@ -494,7 +520,7 @@ fn each_step_runs_only_after_the_one_before_succeeded() {
     assert!(!out.status.success());
     assert!(
         output_text(&out).contains(&format!(
-            "not running kubeadm init --config {KUBEADM_CONFIG_PATH}: {INSTALL_SCRIPT_PATH} failed"
+            "not running {KUBEADM_SCRIPT_PATH} init: {INSTALL_SCRIPT_PATH} failed"
         )),
         "{}",
         output_text(&out)
@@ -512,6 +538,182 @@ fn each_step_runs_only_after_the_one_before_succeeded() {
     assert!(stamps.join("kubeadm.ok").exists());
     assert!(run(&f.runcmd[2]).status.success());
     assert!(stamps.join("cni.ok").exists());
+}
+
+/// A `kubeadm` that fails its first `failures` runs of init/join (logging every call to
+/// `calls`), and a stamp dir with a CA under a fake `/etc/kubernetes/pki` the script keeps.
+fn flaky_kubeadm(failures: u32) -> (Scratch, PathBuf) {
+    let bin = dir("flaky-bin");
+    let calls = bin.join("calls");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$@" >> {calls}
+case "$1" in
+  init|join)
+    n=$(grep -c -E '^(init|join)' {calls})
+    [ "$n" -gt {failures} ] || {{ echo "timed out waiting for the condition" >&2; exit 1; }} ;;
+esac
+exit 0
+"#,
+        calls = calls.display()
+    );
+    let k = bin.join("kubeadm");
+    std::fs::write(&k, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (bin, calls)
+}
+
+/// The kubeadm script with its paths (config, /etc/kubernetes/pki, /etc/azop) under `root`
+/// and no waiting between attempts.
+fn kubeadm_script_at(root: &Path) -> String {
+    kubeadm_script(
+        &root.join("kubeadm.yaml").display().to_string(),
+        CRI_SOCKET,
+        &root.join("stamps").display().to_string(),
+    )
+    .replace(
+        "/etc/kubernetes/pki",
+        &root.join("pki").display().to_string(),
+    )
+    .replace("/etc/azop", &root.join("azop").display().to_string())
+    .replace("sleep 10", "true")
+}
+
+#[test]
+fn kubeadm_is_retried_after_a_reset_and_the_cas_survive_it() {
+    let root = dir("retry");
+    std::fs::write(
+        root.join("kubeadm.yaml"),
+        "kubernetesVersion: v1.37.2
+",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("pki/etcd")).unwrap();
+    std::fs::write(root.join("pki/ca.crt"), "the cluster's CA").unwrap();
+    let (bin, calls) = flaky_kubeadm(2);
+    // `kubeadm reset` removes the pki directory, as the real one does.
+    let script = kubeadm_script_at(&root).replace(
+        &format!("kubeadm reset -f --cri-socket \"{CRI_SOCKET}\" || true"),
+        &format!(
+            "kubeadm reset -f --cri-socket \"{CRI_SOCKET}\" || true; rm -rf {}",
+            root.join("pki").display()
+        ),
+    );
+    let out = bash(&format!("set -- init\n{script}"), Some(&bin));
+    assert!(out.status.success(), "{}", output_text(&out));
+    let log = std::fs::read_to_string(&calls).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(lines, ["init", "reset", "init", "reset", "init"], "{log}");
+    assert!(
+        output_text(&out).contains("kubeadm init failed (attempt 2 of 3)"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("pki/ca.crt")).unwrap(),
+        "the cluster's CA"
+    );
+
+    // Three failures: it gives up, saying so.
+    let root = dir("retry-fail");
+    std::fs::write(root.join("kubeadm.yaml"), "").unwrap();
+    let (bin, calls) = flaky_kubeadm(5);
+    let out = bash(
+        &format!("set -- join\n{}", kubeadm_script_at(&root)),
+        Some(&bin),
+    );
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out).contains("kubeadm join failed 3 times"),
+        "{}",
+        output_text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&calls)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("join"))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn an_image_preloading_another_version_is_refused_before_kubeadm_runs() {
+    let root = dir("image-version");
+    std::fs::write(
+        root.join("kubeadm.yaml"),
+        "kubernetesVersion: \"v1.37.1\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("azop")).unwrap();
+    std::fs::write(
+        root.join("azop/node-image.env"),
+        "AZOP_KUBERNETES_VERSION=v1.37.2\n",
+    )
+    .unwrap();
+    let (bin, calls) = flaky_kubeadm(0);
+    let out = bash(
+        &format!("set -- init\n{}", kubeadm_script_at(&root)),
+        Some(&bin),
+    );
+    assert!(!out.status.success());
+    assert!(
+        output_text(&out)
+            .contains("this image preloads Kubernetes v1.37.2; the cluster asks for v1.37.1"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(!calls.exists(), "kubeadm must not run");
+    // The same version goes on.
+    std::fs::write(root.join("kubeadm.yaml"), "kubernetesVersion: v1.37.2\n").unwrap();
+    let out = bash(
+        &format!("set -- init\n{}", kubeadm_script_at(&root)),
+        Some(&bin),
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+}
+
+#[test]
+fn the_pod_network_is_the_images_when_it_carries_one_else_calico() {
+    let root = dir("pod-network");
+    let calico = root.join("calico.sh");
+    std::fs::write(&calico, "#!/bin/sh\necho calico-applied\n").unwrap();
+    let apply = root.join("apply-cni");
+    std::fs::write(&apply, "#!/bin/sh\necho image-cni \"$1\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&calico, &apply] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let script = |env: &Path| {
+        pod_network_script("192.168.0.0/16", &calico.display().to_string())
+            .replace("/etc/azop/node-image.env", &env.display().to_string())
+    };
+    let env = root.join("node-image.env");
+    // No node-image.env: Calico.
+    let out = bash(&script(&env), None);
+    assert!(
+        output_text(&out).contains("calico-applied"),
+        "{}",
+        output_text(&out)
+    );
+    std::fs::write(
+        &env,
+        format!("AZOP_CNI=flannel\nAZOP_CNI_APPLY={}\n", apply.display()),
+    )
+    .unwrap();
+    let out = bash(&script(&env), None);
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("image-cni 192.168.0.0/16"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(!output_text(&out).contains("calico-applied"));
 }
 
 /// The install script's header (variables, `fail`) and its version check and minor-only
@@ -540,7 +742,7 @@ fn version_part(script: &str, config: &Path) -> String {
 }
 
 /// A directory with the real kubeadm and a `kubelet` that says `version`.
-fn fake_node_bin(version: &str) -> PathBuf {
+fn fake_node_bin(version: &str) -> Scratch {
     let bin = dir(&format!("bin-{version}"));
     std::os::unix::fs::symlink(kubeadm(), bin.join("kubeadm")).unwrap();
     let kubelet = bin.join("kubelet");
@@ -560,7 +762,8 @@ fn a_minor_only_version_becomes_the_installed_kubeadms_version() {
     let have = kubeadm_version();
     let c = cluster(&minor);
     let f = fragment(&c, &MachineBootstrap::Init { node_name: "cp-0" }).unwrap();
-    let config = dir("rewrite").join("kubeadm.yaml");
+    let scratch = dir("rewrite");
+    let config = scratch.join("kubeadm.yaml");
     let written = file(&f, KUBEADM_CONFIG_PATH);
     let placeholder = format!("kubernetesVersion: v{minor}.0\n");
     assert!(written.contains(&placeholder), "{written}");
@@ -612,7 +815,8 @@ fn the_script_refuses_binaries_of_another_minor() {
         &MachineBootstrap::JoinControlPlane { node_name: "cp-1" },
     )
     .unwrap();
-    let config = dir("minor").join("kubeadm.yaml");
+    let scratch = dir("minor");
+    let config = scratch.join("kubeadm.yaml");
     std::fs::write(&config, file(&f, KUBEADM_CONFIG_PATH)).unwrap();
     let out = bash(
         &version_part(file(&f, INSTALL_SCRIPT_PATH), &config),
@@ -656,7 +860,8 @@ fn the_scripts_read_the_proxy_drop_in_back_exactly() {
         Some(https),
         "localhost,20.1.2.3",
     );
-    let drop_in = dir("drop-in").join("http-proxy.conf");
+    let scratch = dir("drop-in");
+    let drop_in = scratch.join("http-proxy.conf");
     std::fs::write(&drop_in, systemd_drop_in(&env)).unwrap();
     for path in [INSTALL_SCRIPT_PATH, CNI_SCRIPT_PATH] {
         let script = file(&f, path);
@@ -731,8 +936,11 @@ fn after_the_proxy_with_user_data_the_documents_are_valid() {
                 .unwrap_or_else(|| panic!("{needle} not in {cmds:?}"))
         };
         assert!(at("daemon-reload") < at(INSTALL_SCRIPT_PATH), "{cmds:?}");
-        assert!(at(INSTALL_SCRIPT_PATH) < at("kubeadm "), "{cmds:?}");
-        assert!(at("kubeadm ") < at("user-step"), "{cmds:?}");
+        assert!(
+            at(INSTALL_SCRIPT_PATH) < at(KUBEADM_SCRIPT_PATH),
+            "{cmds:?}"
+        );
+        assert!(at(KUBEADM_SCRIPT_PATH) < at("user-step"), "{cmds:?}");
         assert_eq!(v["packages"][0], "jq");
 
         // With a user script: the multipart document's cloud-config part is valid, and the

@@ -49,6 +49,15 @@ pub struct RunArgs {
         env = "AZOP_BOOTSTRAP_TOKEN_TTL_SECONDS"
     )]
     bootstrap_token_ttl_seconds: u64,
+    /// How long, in seconds, an AzureCluster machine may take from VM creation to a Ready
+    /// node before azop reads its serial console (boot diagnostics) into the cluster's
+    /// condition (default 20 minutes, Azure's own provisioning timeout).
+    #[arg(
+        long,
+        default_value_t = 1200,
+        env = "AZOP_MACHINE_JOIN_DEADLINE_SECONDS"
+    )]
+    machine_join_deadline_seconds: u64,
     /// Watch only this namespace (default: every namespace).
     #[arg(long, env = "AZOP_WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -184,6 +193,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let kind_settings = KindSettings {
         bootstrap_token_ttl: Duration::from_secs(args.bootstrap_token_ttl_seconds),
+        machine_join_deadline: Duration::from_secs(args.machine_join_deadline_seconds),
     };
     let ctx =
         azop_controllers::Context::new(client.clone(), provider, controller_metrics, settings);

@@ -575,6 +575,35 @@ impl BlobClient {
         Ok(body)
     }
 
+    /// Set Blob Metadata: the blob's metadata becomes exactly `metadata` (names without the
+    /// `x-ms-meta-` prefix); its content, properties and a copy's status are untouched.
+    pub async fn set_metadata(
+        &self,
+        container: &str,
+        blob: &str,
+        metadata: &[(String, String)],
+    ) -> Result<(), AzureError> {
+        let mut url = self.blob_url(container, blob)?;
+        url.query_pairs_mut().append_pair("comp", "metadata");
+        let headers: Vec<(String, String)> = metadata
+            .iter()
+            .map(|(k, v)| (format!("x-ms-meta-{k}"), v.clone()))
+            .collect();
+        let headers: Vec<(&str, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        self.send(
+            reqwest::Method::PUT,
+            url,
+            &headers,
+            Vec::new(),
+            "set blob metadata",
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Delete the blob (and its snapshots). Already gone is done.
     pub async fn delete_blob(&self, container: &str, blob: &str) -> Result<(), AzureError> {
         let url = self.blob_url(container, blob)?;

@@ -82,6 +82,9 @@ fn pool(name: &str, mode: PoolMode, scale: PoolScale) -> AgentPoolSpec {
         vnet_subnet_id: None,
         node_labels: BTreeMap::new(),
         node_taints: vec![],
+        os_sku: None,
+        spot: None,
+        upgrade: None,
         orchestrator_version: None,
         tags: BTreeMap::new(),
     }
@@ -92,7 +95,7 @@ fn spec() -> ManagedClusterSpec {
         location: "westeurope".into(),
         sku_tier: SkuTier::Standard,
         support_plan: None,
-        kubernetes_version: "1.33".into(),
+        kubernetes_version: "1.36".into(),
         dns_prefix: "prod-team-a".into(),
         auto_upgrade: Some(AutoUpgradeSpec {
             upgrade_channel: Some(UpgradeChannel::Patch),
@@ -136,6 +139,13 @@ fn spec() -> ManagedClusterSpec {
         }),
         disable_local_accounts: false,
         oidc_issuer: true,
+        workload_identity: None,
+        identity: ClusterIdentity::SystemAssigned,
+        kubelet_identity: None,
+        addons: vec![],
+        keda: None,
+        vertical_pod_autoscaler: None,
+        autoscaler_profile: BTreeMap::new(),
         tags: [("team".to_owned(), "a".to_owned())].into_iter().collect(),
     }
 }
@@ -201,7 +211,7 @@ async fn aks_cluster_is_created_polled_to_succeeded_and_hands_out_credentials() 
     assert!(
         cluster
             .current_kubernetes_version()
-            .is_some_and(|v| v.starts_with("1.33."))
+            .is_some_and(|v| v.starts_with("1.36."))
     );
     assert_eq!(
         ManagedClusterResource::owner_uid(&cluster).as_deref(),

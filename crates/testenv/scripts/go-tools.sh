@@ -4,10 +4,15 @@
 #   kube-apiserver, kube-controller-manager, kubeadm, kubectl  (k8s.io/kubernetes)
 #   etcd                                                       (go.etcd.io/etcd/server/v3)
 #   helm                                                       (helm.sh/helm/v3)
-# The versions are pinned in crates/testenv/go/kube/go.mod (one module, one `go build`, so the
-# tools share compiled packages). The Go module and build caches live under $CACHE/go/.
+# and, with --node (only the node image needs them: `make test` never pays for them), under
+# $CACHE/go-node-tools-<kubernetes version>-<same hash>/:
+#   kubelet, kube-scheduler, kube-proxy                        (k8s.io/kubernetes)
+# The versions are pinned in crates/testenv/go/kube/go.mod (one module, so both builds share
+# every compiled package through the Go build cache). The Go module and build caches live
+# under $CACHE/go/.
 #
 #   go-tools.sh                 build (or find cached) and print BIN_DIR=<dir> on the last line
+#   go-tools.sh --node          the same for the node's tools
 #   go-tools.sh --bump v1.N.M   rewrite go.mod for another Kubernetes release (then commit it)
 set -Eeuo pipefail
 
@@ -50,26 +55,40 @@ EOF
 }
 
 if [ "${1:-}" = "--bump" ]; then bump "${2:-}"; exit 0; fi
+NODE=0
+if [ "${1:-}" = "--node" ]; then NODE=1; fi
 
 command -v go >/dev/null || { echo "ERROR: go is not installed (Go >= 1.26 is needed)" >&2; exit 1; }
 KUBE_VERSION=$(mod_version k8s.io/kubernetes)
 HELM_VERSION=$(mod_version helm.sh/helm/v3)
 ETCD_VERSION=$(mod_version go.etcd.io/etcd/server/v3)
 KEY=$( (cat "$MOD_DIR/go.mod" "$MOD_DIR/go.sum"; echo "recipe=$RECIPE"; go env GOVERSION) | sha256sum | cut -c1-12)
-BIN_DIR="$CACHE/go-tools-$KUBE_VERSION-$KEY"
-TOOLS=(kube-apiserver kube-controller-manager kubeadm kubectl etcd helm)
+if [ "$NODE" = 1 ]; then
+    BIN_DIR="$CACHE/go-node-tools-$KUBE_VERSION-$KEY"
+    TOOLS=(kubelet kube-scheduler kube-proxy)
+    PKGS=(k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler
+        k8s.io/kubernetes/cmd/kube-proxy)
+    WHAT="Kubernetes $KUBE_VERSION node tools (kubelet, kube-scheduler, kube-proxy)"
+else
+    BIN_DIR="$CACHE/go-tools-$KUBE_VERSION-$KEY"
+    TOOLS=(kube-apiserver kube-controller-manager kubeadm kubectl etcd helm)
+    PKGS=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+        k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3
+        helm.sh/helm/v3/cmd/helm)
+    WHAT="Kubernetes $KUBE_VERSION (kube-apiserver, kube-controller-manager, kubeadm, kubectl), etcd $ETCD_VERSION and helm $HELM_VERSION"
+fi
 
 cached=1
 for t in "${TOOLS[@]}"; do [ -x "$BIN_DIR/$t" ] || cached=0; done
 if [ "$cached" = 1 ]; then
-    log "Go tools: cached ($BIN_DIR: Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION)"
+    log "Go tools: cached ($BIN_DIR: $WHAT)"
     echo "BIN_DIR=$BIN_DIR"
     exit 0
 fi
 
 t0=$(date +%s)
-log "building Kubernetes $KUBE_VERSION (kube-apiserver, kube-controller-manager, kubeadm, kubectl), etcd $ETCD_VERSION and helm $HELM_VERSION from their Go modules"
-log "the first build takes about 30 minutes on 2 cores; later runs use the cache in $BIN_DIR"
+log "building $WHAT from their Go modules"
+log "the first build takes about 30 minutes on 2 cores (the node tools about 10 more); later runs use the cache in $BIN_DIR"
 cd "$MOD_DIR"
 log "downloading Go modules into $GOMODCACHE"
 go mod download
@@ -90,14 +109,11 @@ helm_x() { # what helm's Makefile sets; without the k8s ones helm assumes Kubern
     printf -- '-X %s/pkg/lint/rules.k8sVersionMajor=1 -X %s/pkg/lint/rules.k8sVersionMinor=%s ' "$p" "$p" "$kmin"
 }
 LDFLAGS="-s -w $(k8s_x)$(helm_x)"
-PKGS=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-    k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3
-    helm.sh/helm/v3/cmd/helm)
 
 # Progress: `go build -v` names each package as it is compiled; print a line every 5 %.
 total=$(go list -deps -tags selinux,notest "${PKGS[@]}" | wc -l)
 log "compiling up to $total packages (already compiled ones come from $GOCACHE)"
-out="$CACHE/go-tools.partial"
+out="$BIN_DIR.partial"
 rm -rf "$out"; mkdir -p "$out"
 go build -v -trimpath -tags selinux,notest -ldflags "$LDFLAGS" -o "$out/" "${PKGS[@]}" 2>&1 | {
     n=0 next_pct=0
@@ -114,12 +130,16 @@ go build -v -trimpath -tags selinux,notest -ldflags "$LDFLAGS" -o "$out/" "${PKG
 }
 [ "${PIPESTATUS[0]}" -eq 0 ]
 # `go build` names the etcd binary after its module path (.../server/v3 -> server).
-mv "$out/server" "$out/etcd"
+if [ "$NODE" = 0 ]; then mv "$out/server" "$out/etcd"; fi
 for t in "${TOOLS[@]}"; do [ -x "$out/$t" ] || { echo "ERROR: $t was not built" >&2; exit 1; }; done
 rm -rf "$BIN_DIR"; mv "$out" "$BIN_DIR"
-"$BIN_DIR/kube-apiserver" --version >&2
-# sed, not head: head exits after one line and etcd, still writing, dies of SIGPIPE (141 under pipefail)
-"$BIN_DIR/etcd" --version | sed -n 1p >&2
-"$BIN_DIR/helm" version --short >&2
+if [ "$NODE" = 1 ]; then
+    "$BIN_DIR/kubelet" --version >&2
+else
+    "$BIN_DIR/kube-apiserver" --version >&2
+    # sed, not head: head exits after one line and etcd, still writing, dies of SIGPIPE (141 under pipefail)
+    "$BIN_DIR/etcd" --version | sed -n 1p >&2
+    "$BIN_DIR/helm" version --short >&2
+fi
 log "Go tools built in $(( $(date +%s) - t0 ))s"
 echo "BIN_DIR=$BIN_DIR"

@@ -9,7 +9,8 @@
 #     with its own config and port; Debian's tinyproxy service, where systemd starts it, is
 #     never used)
 #   - qemu-img        (Debian's qemu-utils: the StorageBinding tests make real fixed and
-#                     dynamic VHDs with it)
+#                     dynamic VHDs with it, armsim's machines make OS disks with it)
+#   - genisoimage     (armsim's machines write each guest's NoCloud seed with it)
 #   - Argo CD         (application-controller, repo-server and the argocd CLI: one binary built
 #                     from its Go module at the version pinned in crates/testenv/go/argocd/go.mod,
 #                     by argocd.sh) with Debian's redis-server and git, for the GitOps tests
@@ -55,7 +56,8 @@ APT_UPDATED=0
 apt_update() {
     if [ "$APT_UPDATED" -eq 0 ]; then
         step "apt-get update"
-        $SUDO apt-get update -q
+        # Other builds on this machine may hold apt's locks: wait for them.
+        $SUDO apt-get update -q -o DPkg::Lock::Timeout=600
         APT_UPDATED=1
     fi
 }
@@ -69,7 +71,7 @@ apt_install() {
     if [ "${#missing[@]}" -gt 0 ]; then
         apt_update
         step "apt-get install ${missing[*]}"
-        $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+        $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
     fi
 }
 
@@ -122,7 +124,7 @@ build_argocd
 install_azurite
 # redis-server: Argo CD's cache (the GitOps tests run their own instance on a loopback port;
 # Debian's service, where systemd starts it, is never used). git: Argo CD's repo-server.
-apt_install cloud-init tinyproxy redis-server git
+apt_install cloud-init tinyproxy genisoimage redis-server git
 install_qemu_img
 
 step "write $ENV_FILE"

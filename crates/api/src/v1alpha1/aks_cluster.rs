@@ -14,6 +14,8 @@ use super::common::{
 use super::schema::{CelRule, cel, list_map, list_set};
 use crate::validation::{messages as msg, patterns};
 
+pub use super::aks_control_plane::*;
+
 const SPEC_RULES: &[CelRule] = &[
     CelRule::new(
         "self.nodePools.exists(p, has(p.mode) && p.mode == 'System' && (!has(p.osType) || p.osType == 'Linux'))",
@@ -26,7 +28,7 @@ const SPEC_RULES: &[CelRule] = &[
     )
     .at(".nodePools"),
     CelRule::new(
-        "self.nodePools.all(p, !oldSelf.nodePools.exists(o, o.name == p.name) || oldSelf.nodePools.exists(o, o.name == p.name && (has(o.osType) ? o.osType : 'Linux') == (has(p.osType) ? p.osType : 'Linux') && o.vmSize == p.vmSize && (has(o.osDiskSizeGiB) ? o.osDiskSizeGiB : 0) == (has(p.osDiskSizeGiB) ? p.osDiskSizeGiB : 0) && (has(o.zones) ? o.zones : []) == (has(p.zones) ? p.zones : []) && (has(o.maxPods) ? o.maxPods : 0) == (has(p.maxPods) ? p.maxPods : 0) && (has(o.subnetId) ? o.subnetId : '') == (has(p.subnetId) ? p.subnetId : '')))",
+        "self.nodePools.all(p, !oldSelf.nodePools.exists(o, o.name == p.name) || oldSelf.nodePools.exists(o, o.name == p.name && (has(o.osType) ? o.osType : 'Linux') == (has(p.osType) ? p.osType : 'Linux') && o.vmSize == p.vmSize && (has(o.osDiskSizeGiB) ? o.osDiskSizeGiB : 0) == (has(p.osDiskSizeGiB) ? p.osDiskSizeGiB : 0) && (has(o.zones) ? o.zones : []) == (has(p.zones) ? p.zones : []) && (has(o.maxPods) ? o.maxPods : 0) == (has(p.maxPods) ? p.maxPods : 0) && (has(o.subnetId) ? o.subnetId : '') == (has(p.subnetId) ? p.subnetId : '') && (has(o.scaleSetPriority) ? o.scaleSetPriority : 'Regular') == (has(p.scaleSetPriority) ? p.scaleSetPriority : 'Regular') && (has(o.scaleSetEvictionPolicy) ? o.scaleSetEvictionPolicy : '') == (has(p.scaleSetEvictionPolicy) ? p.scaleSetEvictionPolicy : '') && (has(o.spotMaxPrice) ? double(o.spotMaxPrice) : -1.0) == (has(p.spotMaxPrice) ? double(p.spotMaxPrice) : -1.0) && ((has(p.osType) ? p.osType : 'Linux') != 'Windows' || (has(o.osSKU) ? o.osSKU : '') == (has(p.osSKU) ? p.osSKU : ''))))",
         msg::POOL_IMMUTABLE,
     )
     .at(".nodePools"),
@@ -35,6 +37,18 @@ const SPEC_RULES: &[CelRule] = &[
         msg::PRIVATE_CLUSTER_IMMUTABLE,
     )
     .at(".apiServerAccess"),
+    CelRule::new(
+        "!has(self.managedControlPlane) || !has(self.managedControlPlane.workloadAutoScalerProfile) || !has(self.managedControlPlane.workloadAutoScalerProfile.keda) || !self.managedControlPlane.workloadAutoScalerProfile.keda.enabled || !self.kubernetesVersion.matches('^[0-9]+[.][0-9]+') || int(self.kubernetesVersion.split('.')[0]) > 1 || int(self.kubernetesVersion.split('.')[1]) >= 26",
+        msg::KEDA_VERSION,
+    )
+    .at(".managedControlPlane.workloadAutoScalerProfile.keda"),
+    // Here, not on managedControlPlane: a cluster created without that block has the issuer
+    // on (azop's default), and a rule there would not see the old object.
+    CelRule::new(
+        "(has(oldSelf.managedControlPlane) && has(oldSelf.managedControlPlane.oidcIssuerProfile) && !oldSelf.managedControlPlane.oidcIssuerProfile.enabled) || !has(self.managedControlPlane) || !has(self.managedControlPlane.oidcIssuerProfile) || self.managedControlPlane.oidcIssuerProfile.enabled",
+        msg::OIDC_ISSUER_CANNOT_DISABLE,
+    )
+    .at(".managedControlPlane.oidcIssuerProfile.enabled"),
 ];
 
 /// Spec of an AksCluster: a managed AKS cluster, its node pools, network and API server access.
@@ -95,147 +109,14 @@ pub struct AksClusterSpec {
     /// it the namespace's default ProxyConfig (if any) is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_config_ref: Option<LocalObjectRef>,
-}
-
-const CONTROL_PLANE_RULES: &[CelRule] = &[
-    CelRule::new(
-        "!has(oldSelf.autoUpgradeProfile) || !has(oldSelf.autoUpgradeProfile.upgradeChannel) || (has(self.autoUpgradeProfile) && has(self.autoUpgradeProfile.upgradeChannel))",
-        msg::UPGRADE_CHANNEL_REMOVED,
-    )
-    .at(".autoUpgradeProfile"),
-    CelRule::new(
-        "!has(oldSelf.aadProfile) || has(self.aadProfile)",
-        msg::AAD_DISABLED,
-    )
-    .at(".aadProfile"),
-    CelRule::new(
-        "!has(oldSelf.aadProfile) || !has(oldSelf.aadProfile.managed) || !oldSelf.aadProfile.managed || (has(self.aadProfile) && has(self.aadProfile.managed) && self.aadProfile.managed)",
-        msg::AAD_MANAGED_OFF,
-    )
-    .at(".aadProfile"),
-    CelRule::new(
-        "!has(oldSelf.aadProfile) || !has(oldSelf.aadProfile.adminGroupObjectIDs) || oldSelf.aadProfile.adminGroupObjectIDs.size() == 0 || (has(self.aadProfile) && has(self.aadProfile.adminGroupObjectIDs) && self.aadProfile.adminGroupObjectIDs.size() > 0)",
-        msg::AAD_ADMIN_GROUPS_EMPTY,
-    )
-    .at(".aadProfile"),
-    CelRule::new(
-        "!has(self.disableLocalAccounts) || !self.disableLocalAccounts || has(self.aadProfile)",
-        msg::LOCAL_ACCOUNTS_NEED_AAD,
-    )
-    .at(".disableLocalAccounts"),
-    CelRule::new(
-        "!has(oldSelf.disableLocalAccounts) || (has(self.disableLocalAccounts) && self.disableLocalAccounts == oldSelf.disableLocalAccounts)",
-        msg::LOCAL_ACCOUNTS_IMMUTABLE,
-    )
-    .at(".disableLocalAccounts"),
-];
-
-/// The AKS control plane, with the keys Palette's cluster profiles use.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = cel(CONTROL_PLANE_RULES))]
-pub struct ManagedControlPlane {
-    /// AKS tier (sku.tier; sku.name is always Base): Free for small and non-production
-    /// clusters, Standard (default) for production with the uptime SLA, Premium for long-term
-    /// support.
-    #[serde(default)]
-    pub sku: AksSku,
-    /// Automatic upgrades. Once an upgrade channel is set it cannot be removed; set it to
-    /// `none` instead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auto_upgrade_profile: Option<AutoUpgradeProfile>,
-    /// Entra ID (AAD) integration: AKS-managed Entra ID with Azure RBAC for Kubernetes
-    /// authorization (as Cluster API Provider Azure sets it); the admin groups get
-    /// cluster-admin. Once set it cannot be removed, `managed` cannot go from true to false
-    /// and the admin group list cannot become empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aad_profile: Option<AadProfile>,
-    /// No static (local) admin credentials: only Entra ID sign-in, so azop writes no
-    /// `<name>-kubeconfig` admin Secret, only `<name>-kubeconfig-user`. Needs aadProfile;
-    /// cannot change once set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disable_local_accounts: Option<bool>,
-}
-
-/// AKS pricing tiers.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub enum AksSku {
-    /// No SLA; for small and non-production clusters.
-    Free,
-    /// Uptime SLA; for production.
-    #[default]
-    Standard,
-    /// Standard plus long-term support.
-    Premium,
-}
-
-/// AKS automatic upgrades.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = cel([CelRule::new(
-    "!has(self.upgradeChannel) || self.upgradeChannel != 'node-image' || !has(self.nodeOSUpgradeChannel) || self.nodeOSUpgradeChannel == 'NodeImage'",
-    msg::NODE_IMAGE_CHANNEL_NODE_OS,
-)
-.at(".nodeOSUpgradeChannel")]))]
-pub struct AutoUpgradeProfile {
-    /// none, patch (latest patch of the current minor), stable (latest patch of minor N-1),
-    /// rapid (latest patch of the newest minor) or node-image (node image only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upgrade_channel: Option<UpgradeChannel>,
-    /// How the nodes' OS gets security updates: NodeImage (default: a new node image weekly),
-    /// SecurityPatch, Unmanaged (the OS's own unattended upgrades) or None.
-    #[serde(
-        rename = "nodeOSUpgradeChannel",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub node_os_upgrade_channel: Option<NodeOsUpgradeChannel>,
-}
-
-/// AKS node OS upgrade channels.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum NodeOsUpgradeChannel {
-    /// No OS updates beyond what a node image upgrade brings.
-    None,
-    /// The OS's own unattended upgrades.
-    Unmanaged,
-    /// Security patches applied to the nodes, without a reimage.
-    SecurityPatch,
-    /// A new node image (the default).
-    NodeImage,
-}
-
-/// AKS auto-upgrade channels.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpgradeChannel {
-    /// No automatic upgrades.
-    None,
-    /// The latest patch of the current minor version.
-    Patch,
-    /// The latest patch of minor version N-1.
-    Stable,
-    /// The latest patch of the newest minor version.
-    Rapid,
-    /// The node image only.
-    NodeImage,
-}
-
-/// Entra ID (AAD) integration.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AadProfile {
-    /// Managed Entra ID integration. Cannot change from true to false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub managed: Option<bool>,
-    /// Object ids of the Entra groups that get cluster-admin. Cannot become empty once set.
-    #[serde(
-        rename = "adminGroupObjectIDs",
-        default,
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    #[schemars(inner(regex(pattern = patterns::GUID)), transform = list_set, length(max = 50))]
-    pub admin_group_object_ids: Vec<String>,
+    /// Adopt an AKS cluster of this name that already exists in the resource group and
+    /// carries no azop owner tag: azop tags it (and the spec's node pools it has) as this
+    /// object's and from then on manages it like one it created, changing it to match the
+    /// spec. Default false: an existing cluster is left alone (NotOwned). A cluster that
+    /// carries another object's uid is never adopted, whatever this says. Deleting an adopted
+    /// cluster's object deletes the cluster unless deletionPolicy is Orphan.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt_existing: bool,
 }
 
 const POOL_RULES: &[CelRule] = &[
@@ -253,6 +134,26 @@ const POOL_RULES: &[CelRule] = &[
         "!has(self.mode) || self.mode != 'System' || (has(self.count) ? self.count >= 1 : (!has(self.autoscale) || self.autoscale.min >= 1))",
         msg::SYSTEM_POOL_EMPTY,
     ),
+    CelRule::new(
+        "!has(self.osSKU) || ((has(self.osType) && self.osType == 'Windows') == self.osSKU.startsWith('Windows'))",
+        msg::OS_SKU_MISMATCH,
+    )
+    .at(".osSKU"),
+    CelRule::new(
+        "!has(self.scaleSetPriority) || self.scaleSetPriority != 'Spot' || !has(self.mode) || self.mode != 'System'",
+        msg::SPOT_SYSTEM_POOL,
+    )
+    .at(".scaleSetPriority"),
+    CelRule::new(
+        "(has(self.scaleSetPriority) && self.scaleSetPriority == 'Spot') || (!has(self.scaleSetEvictionPolicy) && !has(self.spotMaxPrice))",
+        msg::SPOT_ONLY,
+    )
+    .at(".scaleSetPriority"),
+    CelRule::new(
+        "!has(self.spotMaxPrice) || double(self.spotMaxPrice) == -1.0 || double(self.spotMaxPrice) > 0.0",
+        msg::SPOT_MAX_PRICE,
+    )
+    .at(".spotMaxPrice"),
 ];
 
 /// An AKS node pool (agent pool). osType, vmSize, osDiskSizeGiB, zones, maxPods and subnetId
@@ -305,6 +206,115 @@ pub struct AksNodePool {
     /// Kubernetes labels for the pool's nodes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Kubernetes taints for the pool's nodes, `key=value:Effect` (for example
+    /// `sku=gpu:NoSchedule`), as AKS takes them. Can change at any time. (A schema pattern,
+    /// not a CEL rule: a regex per taint of up to 100 pools is over the API server's CEL cost
+    /// budget.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(max = 400), regex(pattern = patterns::AKS_TAINT)), transform = list_set, length(max = 50))]
+    pub taints: Vec<String>,
+    /// Node OS image: Ubuntu (AKS's default for Linux), Ubuntu2204, Ubuntu2404, AzureLinux or
+    /// AzureLinux3 for Linux pools; Windows2022 or Windows2025 for Windows pools. A Linux pool
+    /// may move between Linux SKUs (AKS reimages its nodes); a Windows pool's is immutable.
+    #[serde(rename = "osSKU", default, skip_serializing_if = "Option::is_none")]
+    pub os_sku: Option<OsSku>,
+    /// Regular (default) or Spot (evictable, discounted VMs; User pools only; AKS taints
+    /// them `kubernetes.azure.com/scalesetpriority=spot:NoSchedule`). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_set_priority: Option<ScaleSetPriority>,
+    /// Spot only: Delete (default) or Deallocate evicted nodes. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_set_eviction_policy: Option<EvictionPolicy>,
+    /// Spot only: the most to pay per hour in US dollars, or -1 (default) for up to the
+    /// on-demand price. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_max_price: Option<f64>,
+    /// How AKS upgrades the pool's nodes. Can change at any time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_settings: Option<PoolUpgradeSettings>,
+}
+
+/// AKS node OS images.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum OsSku {
+    /// Ubuntu, the version AKS picks for the Kubernetes version.
+    Ubuntu,
+    /// Ubuntu 22.04.
+    Ubuntu2204,
+    /// Ubuntu 24.04.
+    Ubuntu2404,
+    /// Azure Linux, the version AKS picks.
+    AzureLinux,
+    /// Azure Linux 3.
+    AzureLinux3,
+    /// Windows Server 2022.
+    Windows2022,
+    /// Windows Server 2025.
+    Windows2025,
+}
+
+impl OsSku {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OsSku::Ubuntu => "Ubuntu",
+            OsSku::Ubuntu2204 => "Ubuntu2204",
+            OsSku::Ubuntu2404 => "Ubuntu2404",
+            OsSku::AzureLinux => "AzureLinux",
+            OsSku::AzureLinux3 => "AzureLinux3",
+            OsSku::Windows2022 => "Windows2022",
+            OsSku::Windows2025 => "Windows2025",
+        }
+    }
+
+    pub fn is_windows(self) -> bool {
+        matches!(self, OsSku::Windows2022 | OsSku::Windows2025)
+    }
+}
+
+/// VM priority of a pool's scale set.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ScaleSetPriority {
+    /// Regular VMs.
+    Regular,
+    /// Spot VMs: no SLA, evicted when Azure needs the capacity.
+    Spot,
+}
+
+/// What happens to an evicted Spot node.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum EvictionPolicy {
+    /// Deleted (the default).
+    Delete,
+    /// Stopped and deallocated (still counts against quota).
+    Deallocate,
+}
+
+impl EvictionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictionPolicy::Delete => "Delete",
+            EvictionPolicy::Deallocate => "Deallocate",
+        }
+    }
+}
+
+/// How AKS upgrades a pool's nodes.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolUpgradeSettings {
+    /// Extra nodes during an upgrade: a number (`1`) or a percentage of the pool (`33%`).
+    /// AKS's default is 10%.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = patterns::MAX_SURGE), length(max = 5))]
+    pub max_surge: Option<String>,
+    /// Minutes to wait for each node's pods to be evicted (1-1440; AKS's default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1440))]
+    pub drain_timeout_in_minutes: Option<i32>,
+    /// Minutes to wait after draining a node before the next (0-30; default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 30))]
+    pub node_soak_duration_in_minutes: Option<i32>,
 }
 
 /// Node pool modes.
@@ -531,6 +541,46 @@ pub struct AksClusterStatus {
     /// Observed node pools.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_pools: Vec<AksNodePoolStatus>,
+    /// Add-ons as AKS reports them, with the identity each runs as (grant it the Azure roles
+    /// it needs, such as Key Vault access for azureKeyvaultSecretsProvider).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addon_profiles: Vec<AksAddonStatus>,
+    /// The identity the kubelets run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet_identity: Option<ManagedIdentityStatus>,
+    /// The AKS maintenance configurations azop applied (their AKS names); azop removes only
+    /// these when their window leaves the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance_configurations: Vec<String>,
+}
+
+/// One add-on as AKS reports it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AksAddonStatus {
+    /// The add-on's AKS name.
+    pub name: String,
+    /// Whether it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The managed identity AKS made for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<ManagedIdentityStatus>,
+}
+
+/// A managed identity, as AKS reports it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedIdentityStatus {
+    /// Resource id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// Client (application) id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Object (principal) id: what role assignments name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
 }
 
 /// Observed state of one node pool.

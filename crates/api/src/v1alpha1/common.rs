@@ -77,10 +77,35 @@ pub struct AzureScope {
     /// deletes what it created when the object goes; each correction is recorded in
     /// `status.drift`. DetectOnly: azop reads Azure and reports what differs (condition
     /// `InSync`, `status.drift`, an Event) but writes nothing to Azure — no create, update or
-    /// delete, also not when the object is deleted. Switching back to Manage corrects the
-    /// drift on the next pass.
+    /// delete, also not when the object is deleted (whatever `deletionPolicy` says: even
+    /// azop's ownership tags stay). Switching back to Manage corrects the drift on the next
+    /// pass.
     #[serde(default, skip_serializing_if = "ReconcilePolicy::is_manage")]
     pub reconcile_policy: ReconcilePolicy,
+    /// What deleting this object does in Azure. Delete (default): every resource azop created
+    /// for it (those carrying its uid tag) is deleted, then the finalizer is removed. Orphan:
+    /// nothing is deleted or changed except azop's ownership marks (the `azop.dev/owner` and
+    /// `azop.dev/uid` tags, a blob's or container's `azop_owner`/`azop_uid` metadata), then the
+    /// finalizer is removed. May be changed at any time, also just before deleting. Under
+    /// `reconcilePolicy: DetectOnly` neither applies: nothing in Azure is written at all.
+    #[serde(default, skip_serializing_if = "DeletionPolicy::is_delete")]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// What deleting a Kubernetes object does to what azop made for it.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete what azop created for the object.
+    #[default]
+    Delete,
+    /// Keep it: remove only azop's ownership marks.
+    Orphan,
+}
+
+impl DeletionPolicy {
+    pub fn is_delete(&self) -> bool {
+        *self == DeletionPolicy::Delete
+    }
 }
 
 /// Whether azop corrects Azure or only reports how it differs from the spec.

@@ -3,6 +3,7 @@
 // Each `printcolumn(...)` repeats `type_ = ...`; clippy mistakes that for a duplicate.
 #[allow(clippy::duplicated_attributes)]
 pub mod aks_cluster;
+pub mod aks_control_plane;
 // Each `printcolumn(...)` repeats `type_ = ...`; clippy mistakes that for a duplicate.
 #[allow(clippy::duplicated_attributes)]
 pub mod azure_cluster;

@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CommonStatus, DriftRecord, KeyRef, ReconcilePolicy};
+use super::common::{CommonStatus, DeletionPolicy, DriftRecord, KeyRef, ReconcilePolicy};
 use super::schema::{CelRule, cel};
 use crate::validation::{messages as msg, patterns};
 
@@ -98,6 +98,14 @@ pub struct ProxyConfigSpec {
     /// in Azure.
     #[serde(default, skip_serializing_if = "ReconcilePolicy::is_manage")]
     pub reconcile_policy: ReconcilePolicy,
+    /// What deleting this ProxyConfig does to the CA bundle ConfigMap azop keeps for it (the
+    /// one pods mount). Delete (default): it carries an owner reference and the garbage
+    /// collector removes it with the ProxyConfig. Orphan: it carries none and stays, as it
+    /// was last written. Nothing of a ProxyConfig is in Azure. Under `reconcilePolicy:
+    /// DetectOnly` the ConfigMap is not rewritten, so a change here takes effect once back
+    /// to Manage.
+    #[serde(default, skip_serializing_if = "DeletionPolicy::is_delete")]
+    pub deletion_policy: DeletionPolicy,
 }
 
 /// Where the CA bundle is: exactly one of secretRef or configMapRef.

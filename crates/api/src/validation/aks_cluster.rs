@@ -5,8 +5,9 @@ use kube::ResourceExt;
 use super::rules::{self, cidr, overlaps};
 use super::{Errors, Validate, ValidationErrors, messages as msg, patterns};
 use crate::v1alpha1::{
-    AksCluster, AksClusterSpec, AksNetwork, AksNodePool, ManagedControlPlane, NetworkPlugin,
-    NodeOsUpgradeChannel, OsType, PoolMode, UpgradeChannel,
+    AddonName, AddonProfile, AksCluster, AksClusterSpec, AksNetwork, AksNodePool,
+    AutoscalerProfile, IdentityType, MaintenanceWindow, ManagedControlPlane, NetworkPlugin,
+    NodeOsUpgradeChannel, OsType, PoolMode, ScaleSetPriority, UpgradeChannel,
 };
 
 impl Validate for AksCluster {
@@ -84,6 +85,14 @@ impl Validate for AksCluster {
             &o.managed_control_plane,
             &n.managed_control_plane,
         );
+        if o.managed_control_plane.oidc_issuer_enabled()
+            && !n.managed_control_plane.oidc_issuer_enabled()
+        {
+            errs.push(
+                "spec.managedControlPlane.oidcIssuerProfile.enabled",
+                msg::OIDC_ISSUER_CANNOT_DISABLE,
+            );
+        }
         if n.node_pools.iter().any(|p| {
             o.node_pools.iter().any(|q| q.name == p.name)
                 && !o
@@ -107,12 +116,18 @@ impl Validate for AksCluster {
 }
 
 fn same_immutables(old: &AksNodePool, new: &AksNodePool) -> bool {
+    let priority = |p: &AksNodePool| p.scale_set_priority.unwrap_or(ScaleSetPriority::Regular);
     old.os_type == new.os_type
         && old.vm_size == new.vm_size
         && old.os_disk_size_gib == new.os_disk_size_gib
         && old.zones == new.zones
         && old.max_pods == new.max_pods
         && old.subnet_id == new.subnet_id
+        && priority(old) == priority(new)
+        && old.scale_set_eviction_policy == new.scale_set_eviction_policy
+        && old.spot_max_price.unwrap_or(-1.0) == new.spot_max_price.unwrap_or(-1.0)
+        // A Linux pool may move between Linux SKUs (AKS reimages it); Windows SKUs stay.
+        && (new.os_type != OsType::Windows || old.os_sku == new.os_sku)
 }
 
 fn spec(errs: &mut Errors, spec: &AksClusterSpec) {
@@ -120,10 +135,16 @@ fn spec(errs: &mut Errors, spec: &AksClusterSpec) {
     rules::kubernetes_version(errs, "spec.kubernetesVersion", &spec.kubernetes_version);
 
     let cp = &spec.managed_control_plane;
-    if cp.disable_local_accounts == Some(true) && cp.aad_profile.is_none() {
+    control_plane(errs, cp);
+    if let Some(w) = &cp.workload_auto_scaler_profile
+        && w.keda.is_some_and(|k| k.enabled)
+        && let Some((major, minor, _)) = rules::parse_version(&spec.kubernetes_version)
+        && major == 1
+        && minor < 26
+    {
         errs.push(
-            "spec.managedControlPlane.disableLocalAccounts",
-            msg::LOCAL_ACCOUNTS_NEED_AAD,
+            "spec.managedControlPlane.workloadAutoScalerProfile.keda",
+            format!("{:?}: {}", spec.kubernetes_version, msg::KEDA_VERSION),
         );
     }
     if let Some(p) = &cp.auto_upgrade_profile
@@ -211,6 +232,391 @@ fn spec(errs: &mut Errors, spec: &AksClusterSpec) {
     );
     if let Some(r) = &spec.proxy_config_ref {
         rules::object_name(errs, "spec.proxyConfigRef.name", &r.name);
+    }
+}
+
+/// The control plane on its own (the rules CEL enforces on `managedControlPlane`).
+fn control_plane(errs: &mut Errors, cp: &ManagedControlPlane) {
+    const AT: &str = "spec.managedControlPlane";
+    if cp.disable_local_accounts == Some(true) && cp.aad_profile.is_none() {
+        errs.push(
+            format!("{AT}.disableLocalAccounts"),
+            msg::LOCAL_ACCOUNTS_NEED_AAD,
+        );
+    }
+    if let (Some(old_key), Some(new_key)) = (
+        cp.disable_local_accounts,
+        cp.aad_profile
+            .as_ref()
+            .and_then(|a| a.disable_local_accounts),
+    ) && old_key != new_key
+    {
+        errs.push(
+            format!("{AT}.aadProfile.disableLocalAccounts"),
+            msg::LOCAL_ACCOUNTS_CONFLICT,
+        );
+    }
+    for (i, addon) in cp.addon_profiles.iter().enumerate() {
+        addon_profile(errs, &format!("{AT}.addonProfiles[{i}]"), addon);
+        if cp.addon_profiles[..i].iter().any(|a| a.name == addon.name) {
+            errs.push(
+                format!("{AT}.addonProfiles[{i}].name"),
+                format!(
+                    "{:?} is listed twice: {}",
+                    addon.name.as_str(),
+                    msg::ADDON_NAME
+                ),
+            );
+        }
+    }
+    if let Some(a) = &cp.autoscaler_profile {
+        autoscaler_profile(errs, a);
+    }
+    if let Some(id) = &cp.identity {
+        let user_assigned = id.type_ == IdentityType::UserAssigned;
+        if user_assigned != id.user_assigned_identity_resource_id.is_some() {
+            errs.push(
+                format!("{AT}.identity.userAssignedIdentityResourceID"),
+                msg::IDENTITY_RESOURCE_ID,
+            );
+        }
+        rules::opt_string(
+            errs,
+            &format!("{AT}.identity.userAssignedIdentityResourceID"),
+            id.user_assigned_identity_resource_id.as_ref(),
+            patterns::USER_ASSIGNED_IDENTITY_ID,
+            (1, 1024),
+            msg::USER_ASSIGNED_IDENTITY_ID,
+        );
+    }
+    rules::opt_string(
+        errs,
+        &format!("{AT}.kubeletUserAssignedIdentity"),
+        cp.kubelet_user_assigned_identity.as_ref(),
+        patterns::USER_ASSIGNED_IDENTITY_ID,
+        (1, 1024),
+        msg::USER_ASSIGNED_IDENTITY_ID,
+    );
+    if cp.kubelet_user_assigned_identity.is_some()
+        && cp.identity.as_ref().map(|i| i.type_) != Some(IdentityType::UserAssigned)
+    {
+        errs.push(
+            format!("{AT}.kubeletUserAssignedIdentity"),
+            msg::KUBELET_IDENTITY_NEEDS_USER_ASSIGNED,
+        );
+    }
+    let workload_identity = cp
+        .security_profile
+        .as_ref()
+        .and_then(|s| s.workload_identity)
+        .is_some_and(|w| w.enabled);
+    if workload_identity && !cp.oidc_issuer_enabled() {
+        errs.push(
+            format!("{AT}.securityProfile.workloadIdentity"),
+            msg::WORKLOAD_IDENTITY_NEEDS_OIDC,
+        );
+    }
+    let channel = cp
+        .auto_upgrade_profile
+        .as_ref()
+        .and_then(|p| p.upgrade_channel);
+    let node_os = cp
+        .auto_upgrade_profile
+        .as_ref()
+        .and_then(|p| p.node_os_upgrade_channel);
+    if let Some(w) = &cp.maintenance_windows {
+        if let Some(auto) = &w.auto_upgrade {
+            maintenance_window(errs, &format!("{AT}.maintenanceWindows.autoUpgrade"), auto);
+            if auto.schedule.daily.is_some() {
+                errs.push(
+                    format!("{AT}.maintenanceWindows.autoUpgrade.schedule"),
+                    msg::MAINTENANCE_DAILY_AUTO_UPGRADE,
+                );
+            }
+            if channel.is_none_or(|c| c == UpgradeChannel::None) {
+                errs.push(
+                    format!("{AT}.maintenanceWindows.autoUpgrade"),
+                    msg::MAINTENANCE_AUTO_UPGRADE_CHANNEL,
+                );
+            }
+        }
+        if let Some(os) = &w.node_os_upgrade {
+            maintenance_window(errs, &format!("{AT}.maintenanceWindows.nodeOSUpgrade"), os);
+            if node_os.is_some_and(|c| {
+                matches!(
+                    c,
+                    NodeOsUpgradeChannel::None | NodeOsUpgradeChannel::Unmanaged
+                )
+            }) {
+                errs.push(
+                    format!("{AT}.maintenanceWindows.nodeOSUpgrade"),
+                    msg::MAINTENANCE_NODE_OS_CHANNEL,
+                );
+            }
+        }
+    }
+}
+
+fn addon_profile(errs: &mut Errors, at: &str, addon: &AddonProfile) {
+    let field = format!("{at}.config");
+    if addon.config.len() > 8 {
+        errs.push(&field, format!("{} keys, at most 8", addon.config.len()));
+    }
+    if let Some((k, v)) = addon.config.iter().find(|(_, v)| v.chars().count() > 1024) {
+        errs.push(
+            &field,
+            format!(
+                "config {k:?}: {} characters, at most 1024",
+                v.chars().count()
+            ),
+        );
+    }
+    let bad_key = |allowed: &dyn Fn(&str, &str) -> bool| {
+        addon
+            .config
+            .iter()
+            .find(|(k, v)| !allowed(k, v))
+            .map(|(k, _)| k.clone())
+    };
+    match addon.name {
+        AddonName::AzurePolicy => {
+            if let Some(k) = bad_key(&|k, v| k == "version" && v == "v2") {
+                errs.push(field, format!("config {k:?}: {}", msg::AZURE_POLICY_CONFIG));
+            }
+        }
+        AddonName::Monitoring => {
+            let bad = bad_key(&|k, v| match k {
+                "logAnalyticsWorkspaceResourceID" => {
+                    rules::matches(patterns::LOG_ANALYTICS_WORKSPACE_ID, v)
+                }
+                "useAADAuth" => v == "true" || v == "false",
+                _ => false,
+            });
+            let missing =
+                addon.enabled && !addon.config.contains_key("logAnalyticsWorkspaceResourceID");
+            if let Some(k) = bad {
+                errs.push(field, format!("config {k:?}: {}", msg::MONITORING_CONFIG));
+            } else if missing {
+                errs.push(field, msg::MONITORING_CONFIG);
+            }
+        }
+        AddonName::KeyVaultSecretsProvider => {
+            if let Some(k) = bad_key(&|k, v| match k {
+                "enableSecretRotation" => v == "true" || v == "false",
+                "rotationPollInterval" => rules::matches(patterns::DURATION, v),
+                _ => false,
+            }) {
+                errs.push(field, format!("config {k:?}: {}", msg::KEY_VAULT_CONFIG));
+            }
+        }
+    }
+}
+
+fn autoscaler_profile(errs: &mut Errors, a: &AutoscalerProfile) {
+    const AT: &str = "spec.managedControlPlane.autoscalerProfile";
+    let checks: [(&str, &Option<String>, &'static str, &str); 13] = [
+        (
+            "maxEmptyBulkDelete",
+            &a.max_empty_bulk_delete,
+            patterns::COUNT,
+            msg::AUTOSCALER_COUNT,
+        ),
+        (
+            "maxGracefulTerminationSec",
+            &a.max_graceful_termination_sec,
+            patterns::COUNT,
+            msg::AUTOSCALER_COUNT,
+        ),
+        (
+            "maxNodeProvisionTime",
+            &a.max_node_provision_time,
+            patterns::MINUTES,
+            msg::AUTOSCALER_MINUTES,
+        ),
+        (
+            "maxTotalUnreadyPercentage",
+            &a.max_total_unready_percentage,
+            patterns::PERCENTAGE,
+            msg::AUTOSCALER_PERCENTAGE,
+        ),
+        (
+            "newPodScaleUpDelay",
+            &a.new_pod_scale_up_delay,
+            patterns::DURATION,
+            msg::AUTOSCALER_DELAY,
+        ),
+        (
+            "okTotalUnreadyCount",
+            &a.ok_total_unready_count,
+            patterns::COUNT,
+            msg::AUTOSCALER_COUNT,
+        ),
+        (
+            "scanInterval",
+            &a.scan_interval,
+            patterns::SECONDS,
+            msg::AUTOSCALER_SCAN_INTERVAL,
+        ),
+        (
+            "scaleDownDelayAfterAdd",
+            &a.scale_down_delay_after_add,
+            patterns::MINUTES,
+            msg::AUTOSCALER_MINUTES,
+        ),
+        (
+            "scaleDownDelayAfterDelete",
+            &a.scale_down_delay_after_delete,
+            patterns::MINUTES,
+            msg::AUTOSCALER_MINUTES,
+        ),
+        (
+            "scaleDownDelayAfterFailure",
+            &a.scale_down_delay_after_failure,
+            patterns::MINUTES,
+            msg::AUTOSCALER_MINUTES,
+        ),
+        (
+            "scaleDownUnneededTime",
+            &a.scale_down_unneeded_time,
+            patterns::MINUTES,
+            msg::AUTOSCALER_MINUTES,
+        ),
+        (
+            "scaleDownUnreadyTime",
+            &a.scale_down_unready_time,
+            patterns::MINUTES,
+            msg::AUTOSCALER_MINUTES,
+        ),
+        (
+            "scaleDownUtilizationThreshold",
+            &a.scale_down_utilization_threshold,
+            patterns::FRACTION,
+            msg::AUTOSCALER_THRESHOLD,
+        ),
+    ];
+    for (key, value, pattern, message) in checks {
+        rules::opt_string(
+            errs,
+            &format!("{AT}.{key}"),
+            value.as_ref(),
+            pattern,
+            (1, 16),
+            message,
+        );
+    }
+}
+
+fn maintenance_window(errs: &mut Errors, at: &str, w: &MaintenanceWindow) {
+    let s = &w.schedule;
+    let kinds = [
+        s.daily.is_some(),
+        s.weekly.is_some(),
+        s.absolute_monthly.is_some(),
+        s.relative_monthly.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        errs.push(format!("{at}.schedule"), msg::MAINTENANCE_ONE_SCHEDULE);
+    }
+    let interval = |errs: &mut Errors, field: &str, v: i32, bounds: (i32, i32)| {
+        rules::range(
+            errs,
+            &format!("{at}.schedule.{field}"),
+            v,
+            bounds,
+            msg::MAINTENANCE_INTERVAL,
+        );
+    };
+    if let Some(d) = &s.daily {
+        interval(errs, "daily.intervalDays", d.interval_days, (1, 7));
+    }
+    if let Some(wk) = &s.weekly {
+        interval(errs, "weekly.intervalWeeks", wk.interval_weeks, (1, 4));
+    }
+    if let Some(m) = &s.absolute_monthly {
+        interval(
+            errs,
+            "absoluteMonthly.intervalMonths",
+            m.interval_months,
+            (1, 6),
+        );
+        interval(errs, "absoluteMonthly.dayOfMonth", m.day_of_month, (1, 31));
+    }
+    if let Some(m) = &s.relative_monthly {
+        interval(
+            errs,
+            "relativeMonthly.intervalMonths",
+            m.interval_months,
+            (1, 6),
+        );
+    }
+    if let Some(h) = w.duration_hours {
+        rules::range(
+            errs,
+            &format!("{at}.durationHours"),
+            h,
+            (4, 24),
+            msg::MAINTENANCE_DURATION,
+        );
+    }
+    rules::string(
+        errs,
+        &format!("{at}.startTime"),
+        &w.start_time,
+        patterns::TIME_OF_DAY,
+        (5, 5),
+        msg::MAINTENANCE_START_TIME,
+    );
+    rules::opt_string(
+        errs,
+        &format!("{at}.utcOffset"),
+        w.utc_offset.as_ref(),
+        patterns::UTC_OFFSET,
+        (6, 6),
+        msg::MAINTENANCE_UTC_OFFSET,
+    );
+    rules::opt_string(
+        errs,
+        &format!("{at}.startDate"),
+        w.start_date.as_ref(),
+        patterns::DATE,
+        (10, 10),
+        msg::MAINTENANCE_DATE,
+    );
+    if w.not_allowed_dates.len() > 32 {
+        errs.push(
+            format!("{at}.notAllowedDates"),
+            format!("{} ranges, at most 32", w.not_allowed_dates.len()),
+        );
+    }
+    for (i, span) in w.not_allowed_dates.iter().enumerate() {
+        let f = format!("{at}.notAllowedDates[{i}]");
+        rules::string(
+            errs,
+            &format!("{f}.start"),
+            &span.start,
+            patterns::DATE,
+            (10, 10),
+            msg::MAINTENANCE_DATE,
+        );
+        rules::string(
+            errs,
+            &format!("{f}.end"),
+            &span.end,
+            patterns::DATE,
+            (10, 10),
+            msg::MAINTENANCE_DATE,
+        );
+        if span.start > span.end {
+            errs.push(
+                format!("{f}.end"),
+                format!(
+                    "{} to {}: {}",
+                    span.start,
+                    span.end,
+                    msg::MAINTENANCE_NOT_ALLOWED
+                ),
+            );
+        }
     }
 }
 
@@ -302,6 +708,79 @@ fn node_pool(errs: &mut Errors, at: &str, pool: &AksNodePool) {
         (1, 1024),
         msg::SUBNET_ID,
     );
+    if pool.taints.len() > 50 {
+        errs.push(
+            format!("{at}.taints"),
+            format!("{} taints: {}", pool.taints.len(), msg::TAINT_FORMAT),
+        );
+    }
+    if let Some(t) = pool
+        .taints
+        .iter()
+        .find(|t| t.chars().count() > 400 || !rules::matches(patterns::AKS_TAINT, t))
+    {
+        errs.push(
+            format!("{at}.taints"),
+            format!("{}: {}", rules::show(t), msg::TAINT_FORMAT),
+        );
+    }
+    if let Some(sku) = pool.os_sku
+        && sku.is_windows() != (pool.os_type == OsType::Windows)
+    {
+        errs.push(
+            format!("{at}.osSKU"),
+            format!(
+                "{:?} on a {:?} pool: {}",
+                sku.as_str(),
+                pool.os_type,
+                msg::OS_SKU_MISMATCH
+            ),
+        );
+    }
+    let spot = pool.scale_set_priority == Some(ScaleSetPriority::Spot);
+    if spot && pool.mode == PoolMode::System {
+        errs.push(format!("{at}.scaleSetPriority"), msg::SPOT_SYSTEM_POOL);
+    }
+    if !spot && (pool.scale_set_eviction_policy.is_some() || pool.spot_max_price.is_some()) {
+        errs.push(format!("{at}.scaleSetPriority"), msg::SPOT_ONLY);
+    }
+    if let Some(p) = pool.spot_max_price
+        && p != -1.0
+        && p <= 0.0
+    {
+        errs.push(
+            format!("{at}.spotMaxPrice"),
+            format!("{p}: {}", msg::SPOT_MAX_PRICE),
+        );
+    }
+    if let Some(u) = &pool.upgrade_settings {
+        rules::opt_string(
+            errs,
+            &format!("{at}.upgradeSettings.maxSurge"),
+            u.max_surge.as_ref(),
+            patterns::MAX_SURGE,
+            (1, 5),
+            msg::MAX_SURGE,
+        );
+        if let Some(d) = u.drain_timeout_in_minutes {
+            rules::range(
+                errs,
+                &format!("{at}.upgradeSettings.drainTimeoutInMinutes"),
+                d,
+                (1, 1440),
+                msg::DRAIN_TIMEOUT,
+            );
+        }
+        if let Some(d) = u.node_soak_duration_in_minutes {
+            rules::range(
+                errs,
+                &format!("{at}.upgradeSettings.nodeSoakDurationInMinutes"),
+                d,
+                (0, 30),
+                msg::NODE_SOAK,
+            );
+        }
+    }
 }
 
 fn network(errs: &mut Errors, net: &AksNetwork) {
@@ -358,8 +837,9 @@ fn network(errs: &mut Errors, net: &AksNetwork) {
 }
 
 fn control_plane_update(errs: &mut Errors, old: &ManagedControlPlane, new: &ManagedControlPlane) {
-    if old.disable_local_accounts.is_some()
-        && new.disable_local_accounts != old.disable_local_accounts
+    // Either key may carry it; moving it from the old key to Palette's is no change.
+    if old.local_accounts_disabled().is_some()
+        && new.local_accounts_disabled() != old.local_accounts_disabled()
     {
         errs.push(
             "spec.managedControlPlane.disableLocalAccounts",

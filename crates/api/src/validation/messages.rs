@@ -90,7 +90,7 @@ pub const POOL_COUNT_OR_AUTOSCALE: &str =
 pub const AUTOSCALE_MIN_MAX: &str = "autoscale.min must be less than or equal to autoscale.max";
 pub const SYSTEM_POOL_EMPTY: &str =
     "System node pools need at least one node: set count or autoscale.min to 1 or more";
-pub const POOL_IMMUTABLE: &str = "a node pool's osType, vmSize, osDiskSizeGiB, zones, maxPods and subnetId are immutable: add a new pool with the new settings and remove the old one";
+pub const POOL_IMMUTABLE: &str = "a node pool's osType, vmSize, osDiskSizeGiB, zones, maxPods, subnetId, scaleSetPriority, scaleSetEvictionPolicy, spotMaxPrice and (for Windows pools) osSKU are immutable: add a new pool with the new settings and remove the old one";
 pub const OS_TYPE: &str = "osType must be Linux or Windows";
 pub const POOL_MODE: &str = "mode must be System or User";
 pub const WINDOWS_NEEDS_AZURE_CNI: &str =
@@ -112,11 +112,66 @@ pub const AUTHORIZED_IP_RANGE: &str =
     "authorizedIPRanges entries must be IPv4 CIDRs such as 203.0.113.0/24";
 pub const PRIVATE_CLUSTER_IMMUTABLE: &str = "apiServerAccess.privateCluster is immutable: only authorizedIPRanges can change; create a new cluster to change how the API server is exposed";
 pub const PRIVATE_WITH_AUTHORIZED_RANGES: &str = "authorizedIPRanges cannot be used with privateCluster: a private API server has no public endpoint to restrict; remove one of them";
+pub const LOCAL_ACCOUNTS_CONFLICT: &str = "managedControlPlane.disableLocalAccounts (deprecated) and managedControlPlane.aadProfile.disableLocalAccounts disagree: keep aadProfile.disableLocalAccounts (Palette's key) and remove the other";
+pub const ADDON_NAME: &str = "addonProfiles[].name must be azurepolicy, omsagent or azureKeyvaultSecretsProvider: the AKS add-ons azop manages";
+pub const AZURE_POLICY_CONFIG: &str = "the azurepolicy add-on takes no config but version: v2 (AKS retired v1 and refuses other keys): remove the other keys";
+pub const MONITORING_CONFIG: &str = "the omsagent (monitoring) add-on needs config.logAnalyticsWorkspaceResourceID, a Log Analytics workspace id (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.OperationalInsights/workspaces/<name>), and accepts besides it only useAADAuth (\"true\" or \"false\")";
+pub const KEY_VAULT_CONFIG: &str = "the azureKeyvaultSecretsProvider add-on accepts only config enableSecretRotation (\"true\" or \"false\") and rotationPollInterval (a duration such as 2m or 120s)";
+pub const KEDA_VERSION: &str = "workloadAutoScalerProfile.keda needs kubernetesVersion 1.26 or newer: AKS ships the KEDA add-on from 1.26 on; raise kubernetesVersion or turn KEDA off";
+pub const AUTOSCALER_MINUTES: &str =
+    "must be a whole number of minutes such as 10m: AKS accepts minutes only here";
+pub const AUTOSCALER_COUNT: &str = "must be a whole number such as 10";
+pub const AUTOSCALER_SCAN_INTERVAL: &str =
+    "autoscalerProfile.scanInterval must be whole seconds such as 10s";
+pub const AUTOSCALER_DELAY: &str = "autoscalerProfile.newPodScaleUpDelay must be a whole number followed by s, m or h, such as 30s";
+pub const AUTOSCALER_THRESHOLD: &str =
+    "autoscalerProfile.scaleDownUtilizationThreshold must be a decimal from 0 to 1 such as 0.5";
+pub const AUTOSCALER_PERCENTAGE: &str =
+    "autoscalerProfile.maxTotalUnreadyPercentage must be a whole number from 0 to 100";
+pub const AUTOSCALER_BOOLEAN: &str =
+    "must be \"true\" or \"false\" (a string, as AKS and Cluster API Provider Azure spell it)";
+pub const AUTOSCALER_EXPANDER: &str =
+    "autoscalerProfile.expander must be least-waste, most-pods, priority or random";
+pub const IDENTITY_TYPE: &str = "identity.type must be SystemAssigned or UserAssigned";
+pub const IDENTITY_RESOURCE_ID: &str = "identity.userAssignedIdentityResourceID goes with identity.type UserAssigned, and only with it: name the control plane's user-assigned identity, or use SystemAssigned without an id";
+pub const USER_ASSIGNED_IDENTITY_ID: &str = "must be a user-assigned identity id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>";
+pub const KUBELET_IDENTITY_NEEDS_USER_ASSIGNED: &str = "kubeletUserAssignedIdentity needs a user-assigned control-plane identity (identity.type: UserAssigned): AKS refuses a kubelet identity next to a system-assigned one";
+pub const WORKLOAD_IDENTITY_NEEDS_OIDC: &str = "securityProfile.workloadIdentity needs the OIDC issuer: remove oidcIssuerProfile.enabled: false";
+pub const OIDC_ISSUER_CANNOT_DISABLE: &str = "oidcIssuerProfile.enabled cannot go back to false: AKS cannot turn the OIDC issuer off once it is on (azop turns it on unless told otherwise at creation)";
+pub const TAINT_FORMAT: &str = "taints must look like key=value:Effect, the effect NoSchedule, PreferNoSchedule or NoExecute (for example sku=gpu:NoSchedule), at most 50";
+pub const OS_SKU: &str = "osSKU must be Ubuntu, Ubuntu2204, Ubuntu2404, AzureLinux or AzureLinux3 (Linux pools), Windows2022 or Windows2025 (Windows pools)";
+pub const OS_SKU_MISMATCH: &str = "osSKU must match osType: Ubuntu, Ubuntu2204, Ubuntu2404, AzureLinux or AzureLinux3 for Linux pools, Windows2022 or Windows2025 for Windows pools";
+pub const SCALE_SET_PRIORITY: &str = "scaleSetPriority must be Regular or Spot";
+pub const EVICTION_POLICY: &str = "scaleSetEvictionPolicy must be Delete or Deallocate";
+pub const SPOT_SYSTEM_POOL: &str = "System pools cannot be Spot: AKS runs its system pods on regular VMs; use mode User for a Spot pool";
+pub const SPOT_ONLY: &str = "scaleSetEvictionPolicy and spotMaxPrice apply to Spot pools only: set scaleSetPriority: Spot or remove them";
+pub const SPOT_MAX_PRICE: &str =
+    "spotMaxPrice must be -1 (pay up to the on-demand price) or a price above 0 in US dollars";
+pub const MAX_SURGE: &str = "upgradeSettings.maxSurge must be a whole number of nodes (1 or more) or a percentage from 1% to 100%, such as 33%";
+pub const DRAIN_TIMEOUT: &str = "upgradeSettings.drainTimeoutInMinutes must be between 1 and 1440";
+pub const NODE_SOAK: &str = "upgradeSettings.nodeSoakDurationInMinutes must be between 0 and 30";
+pub const MAINTENANCE_ONE_SCHEDULE: &str = "a maintenance window's schedule needs exactly one of daily, weekly, absoluteMonthly or relativeMonthly";
+pub const MAINTENANCE_DAILY_AUTO_UPGRADE: &str = "maintenanceWindows.autoUpgrade cannot recur daily: AKS allows a daily schedule for node OS upgrades only; use weekly, absoluteMonthly or relativeMonthly";
+pub const MAINTENANCE_START_TIME: &str =
+    "startTime must be HH:mm from 00:00 to 23:59, such as 02:00";
+pub const MAINTENANCE_UTC_OFFSET: &str =
+    "utcOffset must be +HH:mm or -HH:mm from -12:00 to +14:00, such as +05:30";
+pub const MAINTENANCE_DATE: &str = "dates must be YYYY-MM-DD, such as 2027-01-15";
+pub const MAINTENANCE_NOT_ALLOWED: &str = "notAllowedDates entries need start no later than end";
+pub const MAINTENANCE_DURATION: &str =
+    "durationHours must be between 4 and 24: AKS needs at least 4 hours for an upgrade";
+pub const MAINTENANCE_INTERVAL: &str = "schedule intervals must be intervalDays 1-7, intervalWeeks 1-4, intervalMonths 1-6 and dayOfMonth 1-31";
+pub const MAINTENANCE_WEEK_DAY: &str =
+    "dayOfWeek must be Sunday, Monday, Tuesday, Wednesday, Thursday, Friday or Saturday";
+pub const MAINTENANCE_WEEK_INDEX: &str = "weekIndex must be First, Second, Third, Fourth or Last";
+pub const MAINTENANCE_AUTO_UPGRADE_CHANNEL: &str = "maintenanceWindows.autoUpgrade needs autoUpgradeProfile.upgradeChannel set and not none: the window schedules that channel's upgrades";
+pub const MAINTENANCE_NODE_OS_CHANNEL: &str = "maintenanceWindows.nodeOSUpgrade needs nodeOSUpgradeChannel NodeImage or SecurityPatch (NodeImage when unset): None and Unmanaged have nothing for AKS to schedule";
 pub const SUBNET_ID: &str = "must be a subnet id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>";
 
 // ---- StorageBinding ----
 pub const STORAGE_ACCOUNT_NAME: &str = "storage account names must be 3-24 lowercase letters and digits, unique across Azure: choose another name";
 pub const CONTAINER_NAME: &str = "container names must be 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit";
+pub const DELETION_POLICY: &str = "deletionPolicy must be Delete or Orphan";
 pub const NETWORK_ACCESS_MODE: &str =
     "networkAccess.mode must be Public, VnetRestricted or Private";
 pub const RESTRICTED_NEEDS_SUBNETS: &str = "VnetRestricted access needs at least one entry in networkAccess.subnetIds: list the subnets allowed to reach the account";
@@ -222,6 +277,49 @@ pub const ALL: &[&str] = &[
     DNS_SERVICE_IP_OUTSIDE,
     POD_SERVICE_OVERLAP,
     AKS_NETWORK_IMMUTABLE,
+    LOCAL_ACCOUNTS_CONFLICT,
+    ADDON_NAME,
+    AZURE_POLICY_CONFIG,
+    MONITORING_CONFIG,
+    KEY_VAULT_CONFIG,
+    KEDA_VERSION,
+    AUTOSCALER_MINUTES,
+    AUTOSCALER_COUNT,
+    AUTOSCALER_SCAN_INTERVAL,
+    AUTOSCALER_DELAY,
+    AUTOSCALER_THRESHOLD,
+    AUTOSCALER_PERCENTAGE,
+    AUTOSCALER_BOOLEAN,
+    AUTOSCALER_EXPANDER,
+    IDENTITY_TYPE,
+    IDENTITY_RESOURCE_ID,
+    USER_ASSIGNED_IDENTITY_ID,
+    KUBELET_IDENTITY_NEEDS_USER_ASSIGNED,
+    WORKLOAD_IDENTITY_NEEDS_OIDC,
+    OIDC_ISSUER_CANNOT_DISABLE,
+    TAINT_FORMAT,
+    OS_SKU,
+    OS_SKU_MISMATCH,
+    SCALE_SET_PRIORITY,
+    EVICTION_POLICY,
+    SPOT_SYSTEM_POOL,
+    SPOT_ONLY,
+    SPOT_MAX_PRICE,
+    MAX_SURGE,
+    DRAIN_TIMEOUT,
+    NODE_SOAK,
+    MAINTENANCE_ONE_SCHEDULE,
+    MAINTENANCE_DAILY_AUTO_UPGRADE,
+    MAINTENANCE_START_TIME,
+    MAINTENANCE_UTC_OFFSET,
+    MAINTENANCE_DATE,
+    MAINTENANCE_NOT_ALLOWED,
+    MAINTENANCE_DURATION,
+    MAINTENANCE_INTERVAL,
+    MAINTENANCE_WEEK_DAY,
+    MAINTENANCE_WEEK_INDEX,
+    MAINTENANCE_AUTO_UPGRADE_CHANNEL,
+    MAINTENANCE_NODE_OS_CHANNEL,
     AUTHORIZED_IP_RANGE,
     PRIVATE_CLUSTER_IMMUTABLE,
     PRIVATE_WITH_AUTHORIZED_RANGES,
@@ -229,6 +327,7 @@ pub const ALL: &[&str] = &[
     STORAGE_ACCOUNT_NAME,
     CONTAINER_NAME,
     NETWORK_ACCESS_MODE,
+    DELETION_POLICY,
     RESTRICTED_NEEDS_SUBNETS,
     PRIVATE_NEEDS_ENDPOINT_SUBNET,
     NETWORK_ACCESS_FIELDS,

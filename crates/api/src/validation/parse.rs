@@ -23,15 +23,94 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     ),
     ("spec.nodePools[].mode", msg::POOL_MODE),
     ("spec.nodePools[].osType", msg::OS_TYPE),
+    ("spec.nodePools[].osSKU", msg::OS_SKU),
+    ("spec.nodePools[].scaleSetPriority", msg::SCALE_SET_PRIORITY),
+    (
+        "spec.nodePools[].scaleSetEvictionPolicy",
+        msg::EVICTION_POLICY,
+    ),
+    (
+        "spec.managedControlPlane.addonProfiles[].name",
+        msg::ADDON_NAME,
+    ),
+    ("spec.managedControlPlane.identity.type", msg::IDENTITY_TYPE),
+    (
+        "spec.managedControlPlane.autoscalerProfile.expander",
+        msg::AUTOSCALER_EXPANDER,
+    ),
+    (
+        "spec.managedControlPlane.autoscalerProfile.balanceSimilarNodeGroups",
+        msg::AUTOSCALER_BOOLEAN,
+    ),
+    (
+        "spec.managedControlPlane.autoscalerProfile.skipNodesWithLocalStorage",
+        msg::AUTOSCALER_BOOLEAN,
+    ),
+    (
+        "spec.managedControlPlane.autoscalerProfile.skipNodesWithSystemPods",
+        msg::AUTOSCALER_BOOLEAN,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.autoUpgrade.schedule.weekly.dayOfWeek",
+        msg::MAINTENANCE_WEEK_DAY,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.nodeOSUpgrade.schedule.weekly.dayOfWeek",
+        msg::MAINTENANCE_WEEK_DAY,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.autoUpgrade.schedule.relativeMonthly.dayOfWeek",
+        msg::MAINTENANCE_WEEK_DAY,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.nodeOSUpgrade.schedule.relativeMonthly.dayOfWeek",
+        msg::MAINTENANCE_WEEK_DAY,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.autoUpgrade.schedule.relativeMonthly.weekIndex",
+        msg::MAINTENANCE_WEEK_INDEX,
+    ),
+    (
+        "spec.managedControlPlane.maintenanceWindows.nodeOSUpgrade.schedule.relativeMonthly.weekIndex",
+        msg::MAINTENANCE_WEEK_INDEX,
+    ),
     ("spec.network.plugin", msg::NETWORK_PLUGIN),
     ("spec.networkAccess.mode", msg::NETWORK_ACCESS_MODE),
     ("spec.vhd.osType", msg::VHD_OS_TYPE),
     ("spec.vhd.hyperVGeneration", msg::VHD_HYPER_V_GENERATION),
 ];
 
+/// Enum fields inside a `#[serde(flatten)]` struct (the [`crate::v1alpha1::AzureScope`] in
+/// every spec): serde reports their errors at the flattening parent (`spec`), so they are
+/// checked here first, with their own path.
+const FLATTENED_ENUMS: &[(&str, &str, &[&str], &str)] = &[(
+    "spec",
+    "deletionPolicy",
+    &["Delete", "Orphan"],
+    msg::DELETION_POLICY,
+)];
+
+fn flattened_enum_error(value: &serde_json::Value) -> Option<ValidationErrors> {
+    FLATTENED_ENUMS
+        .iter()
+        .find_map(|(parent, key, allowed, m)| {
+            let v = value.get(*parent)?.get(*key)?;
+            if v.as_str().is_some_and(|s| allowed.contains(&s)) {
+                return None;
+            }
+            Some(ValidationErrors(vec![ValidationError {
+                field: format!("{parent}.{key}"),
+                message: format!("{v}: {m}"),
+            }]))
+        })
+}
+
 /// Deserializes an object (for example one read from a manifest) into its kind's type. A
 /// failure names the field and, for enum fields, carries the shared message.
 pub fn parse_object<K: DeserializeOwned>(value: serde_json::Value) -> Result<K, ValidationErrors> {
+    if let Some(e) = flattened_enum_error(&value) {
+        return Err(e);
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
         let generic = strip_indices(&field);

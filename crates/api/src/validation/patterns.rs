@@ -57,3 +57,31 @@ pub const NO_PROXY_ENTRY: &str = r"^[^\s,]+$";
 /// The length limit (1024) is the schema's maxLength: Go's regexp, which the API server uses,
 /// refuses repeat counts above 1000.
 pub const VHD_BLOB_NAME: &str = r"^[A-Za-z0-9][-A-Za-z0-9._/]*\.vhd$";
+/// A user-assigned managed identity resource id (ARM ids are case-insensitive).
+pub const USER_ASSIGNED_IDENTITY_ID: &str = r"(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$";
+/// A Log Analytics workspace resource id (the portal often shows it lower-cased).
+pub const LOG_ANALYTICS_WORKSPACE_ID: &str = r"(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.OperationalInsights/workspaces/[^/]+$";
+/// An AKS node taint, `key=value:Effect` (the key may carry a DNS prefix). Written out again
+/// in the CEL rule (`aks_taint_pattern!`), which needs a literal.
+pub const AKS_TAINT: &str = crate::aks_taint_pattern!();
+/// A surge: a whole number of nodes (1 or more) or a percentage from 1% to 100%.
+pub const MAX_SURGE: &str = r"^([1-9][0-9]?%|100%|[1-9][0-9]{0,3})$";
+/// A time of day, `HH:mm`.
+pub const TIME_OF_DAY: &str = r"^([01][0-9]|2[0-3]):[0-5][0-9]$";
+/// A UTC offset from -12:00 to +14:00.
+pub const UTC_OFFSET: &str =
+    r"^(\+(0[0-9]|1[0-3]):[0-5][0-9]|\+14:00|-(0[0-9]|1[01]):[0-5][0-9]|-12:00)$";
+/// A calendar date, `YYYY-MM-DD`.
+pub const DATE: &str = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+/// Whole minutes, as the cluster autoscaler's AKS settings take them (`10m`).
+pub const MINUTES: &str = r"^[0-9]{1,6}m$";
+/// Whole seconds (`10s`).
+pub const SECONDS: &str = r"^[0-9]{1,6}s$";
+/// A whole number.
+pub const COUNT: &str = r"^[0-9]{1,6}$";
+/// A duration with a unit of s, m or h (`30s`).
+pub const DURATION: &str = r"^[0-9]{1,6}(s|m|h)$";
+/// A fraction from 0 to 1 (`0.5`).
+pub const FRACTION: &str = r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$";
+/// A whole percentage from 0 to 100.
+pub const PERCENTAGE: &str = r"^([0-9]|[1-9][0-9]|100)$";

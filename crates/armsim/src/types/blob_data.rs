@@ -25,7 +25,51 @@ pub struct DataPlane {
     pub key: String,
 }
 
-fn rfc1123_now() -> String {
+/// Azure Storage's Shared Key signature of a request without a body (Azurite checks it as
+/// Azure does). `path` is the URL path (path style: `/<account>/<container>/...`),
+/// `x_ms_headers` every `x-ms-*` header sent, `query` the query pairs. Returns the signature
+/// and the query string to send (sorted, lower-case names, as signed).
+pub fn shared_key(
+    account: &str,
+    key_b64: &str,
+    method: &str,
+    path: &str,
+    x_ms_headers: &[(&str, &str)],
+    query: &[(&str, &str)],
+) -> Result<(String, String), String> {
+    let mut headers: Vec<(String, &str)> = x_ms_headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), *v))
+        .collect();
+    headers.sort();
+    let mut q: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_string()))
+        .collect();
+    q.sort();
+    let mut to_sign = format!("{method}\n\n\n\n\n\n\n\n\n\n\n\n");
+    for (k, v) in &headers {
+        to_sign.push_str(&format!("{k}:{v}\n"));
+    }
+    to_sign.push_str(&format!("/{account}{path}"));
+    for (k, v) in &q {
+        to_sign.push_str(&format!("\n{k}:{v}"));
+    }
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key_b64)
+        .map_err(|e| format!("account key is not base64: {e}"))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| format!("hmac: {e}"))?;
+    mac.update(to_sign.as_bytes());
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let query_string = q
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    Ok((sig, query_string))
+}
+
+pub fn rfc1123_now() -> String {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
@@ -49,29 +93,14 @@ impl DataPlane {
     ) -> Result<(u16, String), String> {
         let date = rfc1123_now();
         let full_path = format!("/{}{path}", self.account);
-        let mut q: Vec<(String, String)> = query
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_string()))
-            .collect();
-        q.sort();
-        let mut to_sign = format!(
-            "{method}\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{VERSION}\n/{}{full_path}",
-            self.account
-        );
-        for (k, v) in &q {
-            to_sign.push_str(&format!("\n{k}:{v}"));
-        }
-        let key = base64::engine::general_purpose::STANDARD
-            .decode(&self.key)
-            .map_err(|e| format!("account key is not base64: {e}"))?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| format!("hmac: {e}"))?;
-        mac.update(to_sign.as_bytes());
-        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        let query_string = q
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&");
+        let (sig, query_string) = shared_key(
+            &self.account,
+            &self.key,
+            method,
+            &full_path,
+            &[("x-ms-date", &date), ("x-ms-version", VERSION)],
+            query,
+        )?;
         let target = if query_string.is_empty() {
             full_path
         } else {

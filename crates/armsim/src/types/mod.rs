@@ -77,6 +77,10 @@ pub struct ActionContext<'a> {
     pub query: &'a [(String, String)],
     /// Where AKS kubeconfigs point, when the simulator was told.
     pub kubeconfig: Option<crate::config::KubeconfigTarget>,
+    /// The simulator's base URL (links it hands out: boot diagnostics).
+    pub base_url: &'a str,
+    /// Signs the SAS-like links it hands out.
+    pub sas_key: &'a [u8],
 }
 
 impl ActionContext<'_> {
@@ -213,7 +217,7 @@ pub fn registry_for(config: &crate::SimConfig) -> Registry {
     reg.add(resources::ResourceGroups);
     storage::register(&mut reg, config.blob_service.clone());
     containerservice::register(&mut reg);
-    network::register(&mut reg, config.public_pool);
+    network::register(&mut reg, config.public_pool, config.public_pool_offset);
     compute::register(&mut reg);
     reg
 }

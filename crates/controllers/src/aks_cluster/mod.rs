@@ -24,6 +24,10 @@ use azop_api::naming::AKS_CLUSTER_FINALIZER;
 use azop_api::v1alpha1::ArmOperation;
 use azop_api::v1alpha1::aks_cluster::{AksCluster, AksClusterStatus};
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
+use azop_provider::resources;
+use azop_provider::resources::containerservice::maintenance_configuration::{
+    MaintenanceConfigurationKey, MaintenanceConfigurationResource,
+};
 use azop_provider::resources::containerservice::versions::{
     list_kubernetes_versions, target_version,
 };
@@ -162,7 +166,26 @@ impl Kind for AksClusterKind {
             &obj.spec.azure.resource_group,
             &obj.name_any(),
         );
-        pools::remove(session, owner, &path, &wanted, operations).await
+        let mut sweep = pools::remove(session, owner, &path, &wanted, operations).await?;
+        // Maintenance windows azop applied that the spec no longer has. A refusal (the cluster
+        // is busy) stops the pass, so status keeps naming the window until it is gone.
+        let applied = obj
+            .status
+            .as_ref()
+            .map(|s| s.maintenance_configurations.clone())
+            .unwrap_or_default();
+        for name in plan::stale_maintenance(&applied, &obj.spec) {
+            let key = MaintenanceConfigurationKey {
+                resource_group: obj.spec.azure.resource_group.clone(),
+                cluster: obj.name_any(),
+                name: name.clone(),
+            };
+            resources::delete_observed::<MaintenanceConfigurationResource>(session, &key).await?;
+            sweep
+                .started
+                .push(format!("maintenanceConfigurations {name}"));
+        }
+        Ok(sweep)
     }
 
     async fn leftovers(

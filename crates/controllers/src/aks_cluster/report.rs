@@ -1,6 +1,8 @@
 //! Status of an AksCluster, from what one pass observed (pure).
 
-use azop_api::v1alpha1::aks_cluster::{AksClusterStatus, AksNodePoolStatus, Autoscale};
+use azop_api::v1alpha1::aks_cluster::{
+    AksAddonStatus, AksClusterStatus, AksNodePoolStatus, Autoscale, ManagedIdentityStatus,
+};
 use azop_api::v1alpha1::{AzureScope, SecretRef};
 use azop_provider::ErrorClass;
 use azop_provider::resources::containerservice::version_satisfies;
@@ -9,6 +11,7 @@ use serde_json::Value;
 
 use super::AksClusterKind;
 use super::plan::{Extra, KEY_CLUSTER, Part};
+use super::steps::INVALID_KUBECONFIG;
 use crate::conditions::{Cond, Status};
 use crate::engine::report::{self, Wording};
 use crate::engine::{NodeState, Part as _, ReportInput};
@@ -52,17 +55,19 @@ impl Wording<Part, Extra> for AksWording<'_> {
         }
     }
 
-    /// A write AKS refused because an operation runs is a wait, not a failure.
+    /// A write AKS refused because an operation runs is a wait, not a failure; a kubeconfig
+    /// AKS returned broken says so. Decided on the first failure's class and code.
     fn failed_reason(&self, _part: Part, failures: &[&Failure]) -> &'static str {
         match failures.first() {
             Some(f) if f.class == ErrorClass::Busy => "Busy",
+            Some(f) if f.has_code(INVALID_KUBECONFIG) => INVALID_KUBECONFIG,
             _ => "ProvisioningFailed",
         }
     }
 
     fn not_owned(&self, labels: &[String]) -> String {
         format!(
-            "{} already exist(s) without this AksCluster's ownership (azop.dev/uid tag, or owner reference for a Secret); azop never changes what it did not create: delete or rename it, or rename the cluster",
+            "{} already exist(s) without this AksCluster's ownership (azop.dev/uid tag, or owner reference for a Secret); azop never changes what it did not create: delete or rename it, rename the cluster, or, for a cluster made outside azop that carries no azop.dev/uid tag, set spec.adoptExisting: true to adopt it",
             labels.join(", ")
         )
     }
@@ -80,8 +85,8 @@ impl Wording<Part, Extra> for AksWording<'_> {
                 ),
                 None => self.idle(part),
             },
-            Part::ControlPlane => match steps.first() {
-                Some(c) => control_plane_ready(c),
+            Part::ControlPlane => match cluster_of(steps) {
+                Some(c) => with_windows(control_plane_ready(c), &windows_of(steps)),
                 None => self.idle(part),
             },
             Part::NodePools => {
@@ -109,8 +114,9 @@ impl Wording<Part, Extra> for AksWording<'_> {
                     steps.first().map_or("", |s| s.name)
                 ),
             ),
-            Part::ControlPlane => match steps.first() {
-                Some(c) => control_plane_progress(c),
+            Part::ControlPlane => match cluster_of(steps) {
+                Some(c) if *c.state != NodeState::Ready => control_plane_progress(c),
+                Some(_) => windows_progress(&windows_of(steps)),
                 None => self.idle(part),
             },
             Part::NodePools => pools_progress(steps, removing),
@@ -134,6 +140,46 @@ impl Wording<Part, Extra> for AksWording<'_> {
     }
 }
 
+/// The managed cluster among the control plane's steps (its maintenance windows follow it).
+fn cluster_of<'s, 'a>(steps: &[&'s StepView<'a>]) -> Option<&'s StepView<'a>> {
+    steps.iter().copied().find(|s| s.key == KEY_CLUSTER)
+}
+
+/// The maintenance windows among the control plane's steps.
+fn windows_of<'s, 'a>(steps: &[&'s StepView<'a>]) -> Vec<&'s StepView<'a>> {
+    steps
+        .iter()
+        .copied()
+        .filter(|s| matches!(s.extra, Some(Extra::Maintenance { .. })))
+        .collect()
+}
+
+/// A ready control plane names the maintenance windows it has.
+fn with_windows(mut c: Cond, windows: &[&StepView<'_>]) -> Cond {
+    if !windows.is_empty() {
+        let names: Vec<&str> = windows.iter().map(|s| s.name).collect();
+        c.message
+            .push_str(&format!("; maintenance windows: {}", names.join(", ")));
+    }
+    c
+}
+
+/// The cluster is up, its maintenance windows are being written (settings of the cluster,
+/// written once it is up).
+fn windows_progress(windows: &[&StepView<'_>]) -> Cond {
+    let pending: Vec<&str> = windows
+        .iter()
+        .filter(|s| *s.state != NodeState::Ready)
+        .map(|s| s.name)
+        .collect();
+    Cond::new(
+        Part::ControlPlane.condition_type(),
+        Status::False,
+        "Updating",
+        format!("applying maintenance window(s) {}", pending.join(", ")),
+    )
+}
+
 /// The spec's version (a floor), what runs, and the version to ask for.
 fn versions(c: &StepView<'_>) -> (String, Option<String>, String) {
     let floor = match c.extra {
@@ -151,7 +197,10 @@ fn versions(c: &StepView<'_>) -> (String, Option<String>, String) {
 fn control_plane_ready(c: &StepView<'_>) -> Cond {
     let (floor, running, _) = versions(c);
     let r = running.unwrap_or_default();
-    let past = if !version_satisfies(&r, &floor) {
+    // Past the spec only where the spec names a version: 1.37.2 runs spec 1.37 as asked.
+    let named = floor.split('.').count();
+    let running_named: Vec<&str> = r.split('.').take(named).collect();
+    let past = if !version_satisfies(&running_named.join("."), &floor) {
         format!(" (auto-upgrade moved it past spec.kubernetesVersion {floor}; azop keeps it)")
     } else {
         String::new()
@@ -370,7 +419,53 @@ pub fn status(input: ReportInput<'_, AksClusterKind>) -> AksClusterStatus {
         kubeconfig_secret_ref: secret_ref(true),
         user_kubeconfig_secret_ref: secret_ref(false),
         node_pools: pools,
+        addon_profiles: match raw {
+            Some(r) => addons(r),
+            None => previous.addon_profiles.clone(),
+        },
+        kubelet_identity: raw
+            .and_then(|r| r.pointer("/properties/identityProfile/kubeletidentity"))
+            .map(identity)
+            .or_else(|| previous.kubelet_identity.clone()),
+        maintenance_configurations: applied_windows(&input.steps),
     }
+}
+
+/// The maintenance windows azop applied (pure): those this pass saw as ours or just wrote.
+/// The sweep removes a window that leaves the spec only when this list named it, so a window
+/// of a cluster azop does not own (`NotOwned`), or one never written, is never removed.
+fn applied_windows(steps: &[StepView<'_>]) -> Vec<String> {
+    steps
+        .iter()
+        .filter(|s| !matches!(s.state, NodeState::Absent | NodeState::NotOwned))
+        .filter_map(|s| match s.extra {
+            Some(Extra::Maintenance { name }) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn identity(v: &Value) -> ManagedIdentityStatus {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    ManagedIdentityStatus {
+        resource_id: s("resourceId"),
+        client_id: s("clientId"),
+        object_id: s("objectId"),
+    }
+}
+
+/// The add-ons AKS reports, with their identities (pure).
+fn addons(raw: &Value) -> Vec<AksAddonStatus> {
+    raw.pointer("/properties/addonProfiles")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, a)| AksAddonStatus {
+            name: name.clone(),
+            enabled: a.get("enabled").and_then(Value::as_bool),
+            identity: a.get("identity").map(identity),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -456,6 +551,152 @@ mod tests {
                 .contains("to 1.34 (AKS upgrades one minor version at a time"),
             "{}",
             c.message
+        );
+    }
+
+    fn window_view<'a>(
+        state: &'a NodeState,
+        obs: &'a Observation,
+        extra: &'a Extra,
+    ) -> StepView<'a> {
+        StepView {
+            key: "maintenance/aksManagedAutoUpgradeSchedule",
+            part: Part::ControlPlane,
+            ownership: Ownership::Owned,
+            resource_type: "Microsoft.ContainerService/managedClusters/maintenanceConfigurations",
+            name: "aksManagedAutoUpgradeSchedule",
+            id: "/x/maintenanceConfigurations/aksManagedAutoUpgradeSchedule".into(),
+            extra: Some(extra),
+            state,
+            observed: obs,
+        }
+    }
+
+    #[test]
+    fn maintenance_windows_follow_the_cluster_in_the_control_plane_condition() {
+        let scope = AzureScope::default();
+        let w = AksWording { scope: &scope };
+        let cp = |steps: &[&StepView<'_>]| part_condition(&w, Part::ControlPlane, steps, &[]);
+        let extra = Extra::Cluster {
+            version: "1.37".into(),
+        };
+        let window = Extra::Maintenance {
+            name: "aksManagedAutoUpgradeSchedule".into(),
+        };
+        let ready = NodeState::Ready;
+        let obs = seen("1.37.2", "Succeeded");
+        let cluster = cluster_view(&ready, &obs, &extra);
+        let absent = NodeState::Absent;
+        let none = Observation::default();
+        let pending = window_view(&absent, &none, &window);
+        let c = cp(&[&cluster, &pending]);
+        assert_eq!((c.status, c.reason.as_str()), (Status::False, "Updating"));
+        assert!(
+            c.message
+                .contains("applying maintenance window(s) aksManagedAutoUpgradeSchedule"),
+            "{}",
+            c.message
+        );
+        let applied = window_view(&ready, &obs, &window);
+        let c = cp(&[&cluster, &applied]);
+        assert_eq!(c.status, Status::True);
+        assert!(
+            c.message.contains(
+                "runs Kubernetes 1.37.2; maintenance windows: aksManagedAutoUpgradeSchedule"
+            ),
+            "{}",
+            c.message
+        );
+        // A window AKS refused is the control plane's failure, with AKS's words.
+        let failed = NodeState::Failed(Failure::azure(&azop_provider::AzureError::InvalidSpec {
+            status: 400,
+            code: "InvalidParameter".into(),
+            message: "bad window".into(),
+        }));
+        let refused = window_view(&failed, &obs, &window);
+        let c = cp(&[&cluster, &refused]);
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (Status::False, "ProvisioningFailed")
+        );
+        assert!(
+            c.message.starts_with("aksManagedAutoUpgradeSchedule: "),
+            "{}",
+            c.message
+        );
+        // A cluster still on its way says so first: its windows wait for it.
+        let busy = NodeState::Busy;
+        let creating = Observation {
+            exists: false,
+            ..Default::default()
+        };
+        let cluster = cluster_view(&busy, &creating, &extra);
+        let c = cp(&[&cluster, &pending]);
+        assert_eq!(c.reason, "Provisioning");
+    }
+
+    /// Only windows this pass saw as ours, or wrote, count as applied (the sweep removes no
+    /// other).
+    #[test]
+    fn applied_windows_are_the_ones_seen_as_ours_or_written() {
+        let window = Extra::Maintenance {
+            name: "aksManagedAutoUpgradeSchedule".into(),
+        };
+        let obs = Observation::default();
+        let states = [
+            (NodeState::Ready, true),
+            (NodeState::Busy, true),
+            (NodeState::Drifted, true),
+            (NodeState::Absent, false),
+            (NodeState::NotOwned, false),
+        ];
+        for (state, listed) in states {
+            let views = [window_view(&state, &obs, &window)];
+            assert_eq!(!applied_windows(&views).is_empty(), listed, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn add_ons_and_the_kubelet_identity_are_read_from_the_cluster() {
+        let raw = serde_json::json!({"properties": {"addonProfiles": {
+            "azurepolicy": {"enabled": true, "identity": {"resourceId": "/id/azurepolicy-c", "clientId": "c1", "objectId": "o1"}},
+            "omsagent": {"enabled": false}
+        }}});
+        let a = addons(&raw);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].name, "azurepolicy");
+        assert_eq!(
+            a[0].identity.as_ref().and_then(|i| i.object_id.as_deref()),
+            Some("o1")
+        );
+        assert_eq!((a[1].enabled, a[1].identity.clone()), (Some(false), None));
+    }
+
+    /// A kubeconfig AKS returned broken is `InvalidKubeconfig` by the failure's code, whatever
+    /// its message says; a message that merely mentions it decides nothing.
+    #[test]
+    fn an_invalid_kubeconfig_is_known_by_its_code() {
+        let scope = AzureScope::default();
+        let w = AksWording { scope: &scope };
+        let kc = azop_provider::resources::containerservice::credentials::Kubeconfig::new(
+            b"apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    exec:\n      installHint: kubelogin is required: https://x\n".to_vec(),
+        );
+        let broken = super::super::steps::check_kubeconfig(false, "c-kubeconfig-user", &kc)
+            .expect_err("kubectl cannot load it");
+        assert!(broken.has_code(INVALID_KUBECONFIG));
+        assert!(
+            !broken.message.contains("kubelogin"),
+            "never the content: {}",
+            broken.message
+        );
+        assert_eq!(
+            w.failed_reason(Part::Kubeconfig, &[&broken]),
+            INVALID_KUBECONFIG
+        );
+        let mentions = Failure::transient("InvalidKubeconfig somewhere in a message");
+        assert_eq!(
+            w.failed_reason(Part::Kubeconfig, &[&mentions]),
+            "ProvisioningFailed"
         );
     }
 

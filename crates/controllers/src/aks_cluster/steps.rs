@@ -9,9 +9,16 @@
 //! - [`PoolStep`]: one agent pool. Its version follows the control plane once it is below the
 //!   spec (never above the control plane, which AKS refuses); with autoscaling on, the count
 //!   sent is the one the autoscaler chose.
+//! - [`MaintenanceStep`]: one maintenance window (AKS's maintenance configuration of that
+//!   name). It has no tags of its own: it is ours when its cluster is.
 //! - [`KubeconfigStep`]: a kubeconfig Secret, fetched again whenever the cluster's eTag moved
 //!   since it was written (every AKS operation changes it, a certificate rotation too), so a
-//!   steady state fetches nothing.
+//!   steady state fetches nothing. A kubeconfig kubectl could not load is never written: the
+//!   write fails with a typed [`Failure`] of code [`INVALID_KUBECONFIG`].
+//!
+//! With `adoptExisting`, a cluster (and the spec's pools, and its windows) without any azop
+//! uid is counted as ours ([`Claim::Adopting`]) and the adoption reported as drift, so the next
+//! PUT writes the marks; one with another object's uid never is.
 //!
 //! The cluster is read once per pass whatever number of steps need it (the engine's observer
 //! shares one GET per resource, in the observation and in the write).
@@ -23,16 +30,19 @@ use azop_provider::resources::containerservice::agent_pool::{AgentPoolKey, Agent
 use azop_provider::resources::containerservice::credentials::{
     Kubeconfig, list_cluster_admin_credential, list_cluster_user_credential,
 };
+use azop_provider::resources::containerservice::maintenance_configuration::{
+    MaintenanceConfigurationKey, MaintenanceConfigurationResource, MaintenanceWindowSpec,
+};
 use azop_provider::resources::containerservice::managed_cluster::{
     AgentPoolSpec, ManagedClusterKey, ManagedClusterResource, ManagedClusterSpec, PoolScale,
 };
 use azop_provider::resources::containerservice::models::{
-    AgentPool, AgentPoolProfile, ManagedCluster,
+    AddonProfile, AgentPool, AgentPoolProfile, ManagedCluster, ManagedClusterProperties,
 };
 use azop_provider::resources::containerservice::versions::target_version;
 use azop_provider::resources::containerservice::{API_VERSION, version_satisfies};
 use azop_provider::resources::{self, ArmResource};
-use azop_provider::{Difference, LroHandle, Owner, RawResponse};
+use azop_provider::{Difference, ErrorClass, LroHandle, Owner, RawResponse};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
@@ -40,6 +50,7 @@ use serde_json::Value;
 
 use crate::cluster_secrets;
 use crate::engine::{Observation, Step, StepCtx, StepError};
+use crate::retry::{Failure, RetryClass};
 
 /// The field manager of the kubeconfig Secrets (the controller's own).
 pub const FIELD_MANAGER: &str = "aksclusters.azop.dev";
@@ -60,6 +71,52 @@ async fn read_cluster(
             resp,
         ))),
     }
+}
+
+/// Whose a cluster or pool is, as a step sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// It carries this object's uid.
+    Ours,
+    /// It carries no azop uid and the spec adopts it (`adoptExisting`, never while deleting):
+    /// the next PUT writes the marks.
+    Adopting,
+    /// Another object's, or not adopted: never written.
+    NotOurs,
+}
+
+/// How this object stands to a resource whose uid mark is `observed_uid` (pure). A resource
+/// with another object's uid is never adopted.
+pub fn claim(owner: &Owner, observed_uid: Option<&str>, adopt: bool) -> Claim {
+    match observed_uid {
+        Some(_) if owner.owns(observed_uid) => Claim::Ours,
+        None if adopt => Claim::Adopting,
+        _ => Claim::NotOurs,
+    }
+}
+
+/// The drift an adoption reports, so the engine PUTs the marks (pure).
+pub fn adoption_drift(owner: &Owner) -> Difference {
+    Difference {
+        field: format!("tags.{}", azop_provider::resources::UID_TAG),
+        desired: owner.uid.clone(),
+        observed: "<unset> (adoptExisting)".to_string(),
+    }
+}
+
+/// The cluster's claim as this pass read it (shared GET).
+async fn cluster_claim(
+    cx: &StepCtx<'_>,
+    key: &ManagedClusterKey,
+    adopt: bool,
+) -> Result<Option<Claim>, StepError> {
+    Ok(read_cluster(cx, key).await?.map(|(c, _)| {
+        claim(
+            cx.owner,
+            ManagedClusterResource::owner_uid(&c).as_deref(),
+            adopt,
+        )
+    }))
 }
 
 /// Pools as AKS has them, for an update of the cluster: read-only fields dropped, the rest
@@ -104,8 +161,50 @@ pub fn cluster_body(
     let mut body = ManagedClusterResource::desired(key, &spec, owner);
     if let (Some(o), Some(props)) = (observed, body.properties.as_mut()) {
         props.agent_pool_profiles = Some(echo_pools(o));
+        if let Some(have) = o.properties.as_ref() {
+            echo_unmanaged(props, have);
+        }
     }
     body
+}
+
+/// What the spec does not name is sent back as AKS has it (pure): add-ons it does not list,
+/// autoscaler settings it does not set, the workload autoscaler it does not mention. So an
+/// update changes only what the spec says, whatever AKS does with a partial map.
+pub fn echo_unmanaged(want: &mut ManagedClusterProperties, have: &ManagedClusterProperties) {
+    if let (Some(w), Some(h)) = (want.addon_profiles.as_mut(), have.addon_profiles.as_ref()) {
+        for (name, addon) in h {
+            if !w.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+                w.insert(
+                    name.clone(),
+                    AddonProfile {
+                        enabled: addon.enabled,
+                        config: addon.config.clone(),
+                        ..AddonProfile::default()
+                    },
+                );
+            }
+        }
+    }
+    if let (Some(w), Some(h)) = (
+        want.auto_scaler_profile.as_mut(),
+        have.auto_scaler_profile.as_ref(),
+    ) {
+        for (k, v) in h {
+            w.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if let (Some(w), Some(h)) = (
+        want.workload_auto_scaler_profile.as_mut(),
+        have.workload_auto_scaler_profile.as_ref(),
+    ) {
+        if w.keda.is_none() {
+            w.keda = h.keda.clone();
+        }
+        if w.vertical_pod_autoscaler.is_none() {
+            w.vertical_pod_autoscaler = h.vertical_pod_autoscaler.clone();
+        }
+    }
 }
 
 pub struct ClusterStep {
@@ -113,11 +212,24 @@ pub struct ClusterStep {
     spec: ManagedClusterSpec,
     /// The spec's version: a floor.
     floor: String,
+    /// Adopt a cluster without azop's marks (`adoptExisting`, never while deleting).
+    adopt: bool,
 }
 
 impl ClusterStep {
     pub fn new(key: ManagedClusterKey, spec: ManagedClusterSpec, floor: String) -> Self {
-        ClusterStep { key, spec, floor }
+        ClusterStep {
+            key,
+            spec,
+            floor,
+            adopt: false,
+        }
+    }
+
+    /// Adopts an unmarked cluster when `adopt`.
+    pub fn adopting(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
     }
 }
 
@@ -151,10 +263,13 @@ impl Step for ClusterStep {
         let Some((observed, resp)) = read_cluster(cx, &self.key).await? else {
             return Ok(Observation::default());
         };
-        let owned = cx
-            .owner
-            .owns(ManagedClusterResource::owner_uid(&observed).as_deref());
-        let drift = if owned {
+        let claim = claim(
+            cx.owner,
+            ManagedClusterResource::owner_uid(&observed).as_deref(),
+            self.adopt,
+        );
+        let owned = claim != Claim::NotOurs;
+        let mut drift = if owned {
             let body = cluster_body(
                 &self.key,
                 &self.spec,
@@ -166,6 +281,9 @@ impl Step for ClusterStep {
         } else {
             Vec::new()
         };
+        if claim == Claim::Adopting {
+            drift.insert(0, adoption_drift(cx.owner));
+        }
         Ok(Observation::found(owned, drift, resp.json()))
     }
 
@@ -245,6 +363,8 @@ pub struct PoolStep {
     cluster: ManagedClusterKey,
     spec: AgentPoolSpec,
     floor: String,
+    /// Adopt an unmarked pool of a cluster that is ours or being adopted.
+    adopt: bool,
 }
 
 impl PoolStep {
@@ -259,7 +379,14 @@ impl PoolStep {
             cluster,
             spec,
             floor,
+            adopt: false,
         }
+    }
+
+    /// Adopts an unmarked pool when `adopt` (and its cluster is not another object's).
+    pub fn adopting(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
     }
 
     fn body(
@@ -306,21 +433,39 @@ impl Step for PoolStep {
     }
 
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
-        let control_plane = self.control_plane(cx).await?;
+        let cluster = read_cluster(cx, &self.cluster).await?;
+        let control_plane = cluster
+            .as_ref()
+            .and_then(|(c, _)| c.current_kubernetes_version().map(str::to_string));
+        // A pool is adopted only with its cluster: never under another object's cluster.
+        let adopt = self.adopt
+            && cluster.as_ref().is_some_and(|(c, _)| {
+                claim(
+                    cx.owner,
+                    ManagedClusterResource::owner_uid(c).as_deref(),
+                    true,
+                ) != Claim::NotOurs
+            });
         let path = self.id(cx.session.subscription_id());
         let Some(resp) = cx.observer.get(&path, API_VERSION).await? else {
             return Ok(Observation::default());
         };
         let observed: AgentPool = resp.parse(AgentPoolResource::RESOURCE_TYPE)?;
-        let owned = cx
-            .owner
-            .owns(AgentPoolResource::owner_uid(&observed).as_deref());
-        let drift = if owned {
+        let claim = claim(
+            cx.owner,
+            AgentPoolResource::owner_uid(&observed).as_deref(),
+            adopt,
+        );
+        let owned = claim != Claim::NotOurs;
+        let mut drift = if owned {
             let body = self.body(cx.owner, control_plane.as_deref(), Some(&observed));
             AgentPoolResource::diff(&body, &observed)
         } else {
             Vec::new()
         };
+        if claim == Claim::Adopting {
+            drift.insert(0, adoption_drift(cx.owner));
+        }
         Ok(Observation::found(owned, drift, resp.json()))
     }
 
@@ -341,6 +486,137 @@ impl Step for PoolStep {
         _seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError> {
         Ok(resources::delete_observed::<AgentPoolResource>(cx.session, &self.key).await?)
+    }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(resources::disown::<AgentPoolResource>(cx.session, &self.key, cx.owner).await?)
+    }
+}
+
+/// The code of the failure of a kubeconfig AKS returned broken (the report's
+/// `InvalidKubeconfig` reason, decided on the code).
+pub const INVALID_KUBECONFIG: &str = "InvalidKubeconfig";
+
+/// Whether kubectl could load `kubeconfig` (pure): `Err` is the typed failure the Secret's
+/// write ends with otherwise — AKS's answer, not the spec, is at fault, so it is retried with
+/// backoff; the message says what is wrong and never shows the content.
+pub fn check_kubeconfig(admin: bool, secret: &str, kubeconfig: &Kubeconfig) -> Result<(), Failure> {
+    match cluster_secrets::kubeconfig_problem(kubeconfig.as_bytes()) {
+        None => Ok(()),
+        Some(problem) => Err(Failure::new(
+            ErrorClass::Transient,
+            Some(INVALID_KUBECONFIG),
+            format!(
+                "AKS returned {} kubeconfig that kubectl cannot load ({problem}); Secret {secret} is not written, and azop asks again",
+                if admin { "an admin" } else { "a user" },
+            ),
+            RetryClass::Transient,
+        )),
+    }
+}
+
+/// One maintenance window: AKS's maintenance configuration of that name. It has no tags: it
+/// is ours when its cluster is (a setting of the cluster, deleted with it).
+pub struct MaintenanceStep {
+    key: MaintenanceConfigurationKey,
+    cluster: ManagedClusterKey,
+    spec: MaintenanceWindowSpec,
+    /// The cluster is adopted: its windows are ours as soon as it is.
+    adopt: bool,
+}
+
+impl MaintenanceStep {
+    pub fn new(
+        key: MaintenanceConfigurationKey,
+        cluster: ManagedClusterKey,
+        spec: MaintenanceWindowSpec,
+    ) -> Self {
+        MaintenanceStep {
+            key,
+            cluster,
+            spec,
+            adopt: false,
+        }
+    }
+
+    /// Counts the windows of an adopted cluster as ours when `adopt`.
+    pub fn adopting(mut self, adopt: bool) -> Self {
+        self.adopt = adopt;
+        self
+    }
+}
+
+#[async_trait]
+impl Step for MaintenanceStep {
+    fn resource_type(&self) -> &'static str {
+        MaintenanceConfigurationResource::RESOURCE_TYPE
+    }
+
+    fn name(&self) -> &str {
+        &self.key.name
+    }
+
+    fn id(&self, subscription_id: &str) -> String {
+        MaintenanceConfigurationResource::path(subscription_id, &self.key)
+    }
+
+    fn desired(&self, owner: &Owner) -> Option<Value> {
+        serde_json::to_value(MaintenanceConfigurationResource::desired(
+            &self.key, &self.spec, owner,
+        ))
+        .ok()
+    }
+
+    async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
+        let cluster_owned = cluster_claim(cx, &self.cluster, self.adopt)
+            .await?
+            .is_some_and(|c| c != Claim::NotOurs);
+        let path = self.id(cx.session.subscription_id());
+        let Some(resp) = cx.observer.get(&path, API_VERSION).await? else {
+            return Ok(Observation::default());
+        };
+        let observed = resp.parse(MaintenanceConfigurationResource::RESOURCE_TYPE)?;
+        let drift = if cluster_owned {
+            let want = MaintenanceConfigurationResource::desired(&self.key, &self.spec, cx.owner);
+            MaintenanceConfigurationResource::diff(&want, &observed)
+        } else {
+            Vec::new()
+        };
+        Ok(Observation {
+            exists: true,
+            owned: cluster_owned,
+            provisioning_state: None,
+            drift,
+            raw: resp.json(),
+            ..Default::default()
+        })
+    }
+
+    async fn put(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
+        Ok(resources::put_desired::<MaintenanceConfigurationResource>(
+            cx.session, &self.key, &self.spec, cx.owner,
+        )
+        .await?)
+    }
+
+    async fn delete(
+        &self,
+        cx: &StepCtx<'_>,
+        _seen: &Observation,
+    ) -> Result<Option<LroHandle>, StepError> {
+        Ok(
+            resources::delete_observed::<MaintenanceConfigurationResource>(cx.session, &self.key)
+                .await?,
+        )
+    }
+
+    /// No marks of its own: it is ours through its cluster.
+    async fn disown(&self, _cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
     }
 }
 
@@ -494,6 +770,8 @@ impl Step for KubeconfigStep {
         } else {
             list_cluster_user_credential(cx.session, &self.cluster).await?
         };
+        // A broken answer never replaces a working Secret; the content is never shown.
+        check_kubeconfig(self.admin, &self.secret, &kubeconfig).map_err(StepError::Failed)?;
         let etag = self.cluster_etag(cx).await?;
         let secret = kubeconfig_secret(
             &self.secret,
@@ -521,13 +799,20 @@ impl Step for KubeconfigStep {
     ) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
     }
+
+    /// A Secret's mark is its owner reference to the object, which the garbage collector
+    /// follows when the object goes: nothing in Azure to change. (`kubectl delete
+    /// --cascade=orphan` keeps the Secrets too.)
+    async fn disown(&self, _cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use azop_provider::resources::containerservice::managed_cluster::{
-        ClusterNetworkSpec, PoolMode, PoolOsType, SkuTier,
+        AddonSpec, ClusterIdentity, ClusterNetworkSpec, PoolMode, PoolOsType, SkuTier,
     };
 
     fn owner() -> Owner {
@@ -554,6 +839,9 @@ mod tests {
             vnet_subnet_id: None,
             node_labels: BTreeMap::new(),
             node_taints: vec![],
+            os_sku: None,
+            spot: None,
+            upgrade: None,
             orchestrator_version: None,
             tags: BTreeMap::new(),
         }
@@ -581,6 +869,13 @@ mod tests {
             linux_profile: None,
             disable_local_accounts: false,
             oidc_issuer: true,
+            workload_identity: None,
+            identity: ClusterIdentity::SystemAssigned,
+            kubelet_identity: None,
+            addons: vec![],
+            keda: None,
+            vertical_pod_autoscaler: None,
+            autoscaler_profile: BTreeMap::new(),
             tags: BTreeMap::new(),
         }
     }
@@ -631,6 +926,67 @@ mod tests {
                 .and_then(|p| p.kubernetes_version)
                 .as_deref(),
             Some("1.34.1")
+        );
+    }
+
+    #[test]
+    fn an_update_sends_back_what_the_spec_does_not_name() {
+        let mut s = spec();
+        s.addons = vec![AddonSpec {
+            name: "azurepolicy".into(),
+            enabled: true,
+            config: BTreeMap::new(),
+        }];
+        s.autoscaler_profile = BTreeMap::from([("scan-interval".to_string(), "20s".to_string())]);
+        s.keda = Some(true);
+        let o: ManagedCluster = serde_json::from_value(serde_json::json!({
+            "name": "c", "location": "westeurope", "tags": {"azop.dev/uid": "uid-1"},
+            "properties": {
+                "kubernetesVersion": "1.33", "currentKubernetesVersion": "1.33.3", "agentPoolProfiles": [],
+                "addonProfiles": {
+                    "AzurePolicy": {"enabled": false},
+                    "omsagent": {"enabled": true, "config": {"logAnalyticsWorkspaceResourceID": "/w"}, "identity": {"resourceId": "/id", "clientId": "c", "objectId": "o"}}
+                },
+                "autoScalerProfile": {"scan-interval": "10s", "expander": "random", "daemonset-eviction-for-empty-nodes": false},
+                "workloadAutoScalerProfile": {"keda": {"enabled": false}, "verticalPodAutoscaler": {"enabled": true}}
+            }
+        }))
+        .expect("cluster");
+        let body = serde_json::to_value(cluster_body(&key(), &s, "1.33", &owner(), Some(&o)))
+            .expect("json");
+        let p = &body["properties"];
+        assert_eq!(
+            p["addonProfiles"]["azurepolicy"]["enabled"], true,
+            "the spec's wins"
+        );
+        assert!(p["addonProfiles"].get("AzurePolicy").is_none());
+        assert_eq!(
+            p["addonProfiles"]["omsagent"]["config"]["logAnalyticsWorkspaceResourceID"],
+            "/w"
+        );
+        assert!(
+            p["addonProfiles"]["omsagent"].get("identity").is_none(),
+            "read-only"
+        );
+        assert_eq!(p["autoScalerProfile"]["scan-interval"], "20s");
+        assert_eq!(p["autoScalerProfile"]["expander"], "random");
+        assert_eq!(
+            p["autoScalerProfile"]["daemonset-eviction-for-empty-nodes"],
+            false
+        );
+        assert_eq!(p["workloadAutoScalerProfile"]["keda"]["enabled"], true);
+        assert_eq!(
+            p["workloadAutoScalerProfile"]["verticalPodAutoscaler"]["enabled"],
+            true
+        );
+        // A create sends only the spec.
+        let create =
+            serde_json::to_value(cluster_body(&key(), &s, "1.33", &owner(), None)).expect("json");
+        assert_eq!(
+            create["properties"]["addonProfiles"]
+                .as_object()
+                .map(|m| m.len()),
+            Some(1)
         );
     }
 

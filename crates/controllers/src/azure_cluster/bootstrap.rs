@@ -101,7 +101,7 @@ pub fn azop_bootstrap(
         &spec.kubernetes_version,
         net.pod_cidr(),
         net.service_cidr(),
-        net.cni(),
+        net.cni,
         // Marketplace images are plain Ubuntu; azop's own images carry the packages.
         matches!(image, ImageSource::Marketplace { .. }),
         fragments(proxy).into_iter().next(),
@@ -175,6 +175,7 @@ mod tests {
                 trusted_ca: None,
                 default: true,
                 reconcile_policy: Default::default(),
+                deletion_policy: Default::default(),
             },
         );
         p.metadata.namespace = Some("a".into());

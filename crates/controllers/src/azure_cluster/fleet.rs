@@ -31,6 +31,9 @@ pub struct Survey {
     /// Nodes of machines whose VM no longer exists (replaced, scaled down): no kubelet will
     /// ever report for them again, so the sweep deletes them.
     pub stale_nodes: Vec<String>,
+    /// Machines that have not joined within the deadline: their serial console's tail
+    /// (filled by the kind's survey after this listing, [`super::boot_log`]).
+    pub boot_logs: BTreeMap<String, String>,
 }
 
 impl Survey {
@@ -95,6 +98,7 @@ pub async fn survey(
         owned,
         workload,
         stale_nodes: stale,
+        boot_logs: BTreeMap::new(),
     })
 }
 

@@ -25,6 +25,8 @@ pub struct MachinePlan {
     pub outdated: bool,
     /// Its node, when the workload cluster answered this pass.
     pub node: Option<NodeReadiness>,
+    /// It has not joined within the deadline: the tail of its serial console.
+    pub boot_log: Option<String>,
 }
 
 /// Zone of the `index`-th machine of a pool: deterministic round-robin, so replicas spread
@@ -54,6 +56,7 @@ pub fn desired_machines(cluster: &str, spec: &AzureClusterSpec) -> Vec<MachinePl
             os_disk: cp.os_disk.clone(),
             outdated: false,
             node: None,
+            boot_log: None,
         }
     });
     let workers = spec.worker_pools.iter().flat_map(|pool| {
@@ -77,6 +80,7 @@ pub fn worker(cluster: &str, pool: &WorkerPool, index: usize) -> MachinePlan {
         os_disk: pool.os_disk.clone(),
         outdated: false,
         node: None,
+        boot_log: None,
     }
 }
 
@@ -93,6 +97,7 @@ pub fn with_survey(
     let listed = fleet::by_name(&survey.owned);
     let found = |mut m: MachinePlan| {
         m.node = survey.node(&m.name);
+        m.boot_log = survey.boot_logs.get(&m.name).cloned();
         if let Some(vm) = listed.get(&m.name) {
             m.zone = fleet::zone(vm).or(m.zone);
             m.outdated = outdated(&m, vm);

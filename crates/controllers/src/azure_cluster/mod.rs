@@ -15,8 +15,11 @@
 //! - [`orphans`]: the sweep — machines the spec no longer has, found by listing, drained then
 //!   removed, and the Nodes of machines that are gone.
 //! - [`AzureClusterKind`]: the registration, and the kind's own state (when each workload
-//!   cluster may be tried again, the join tokens' lifetime).
+//!   cluster may be tried again, the join tokens' lifetime, the join deadline and the serial
+//!   console tails read lately, [`boot_log`]).
 
+pub mod boot_log;
+pub mod boot_scripts;
 pub mod bootstrap;
 pub mod fleet;
 pub mod kubeadm;
@@ -58,19 +61,26 @@ pub struct AzureClusterKind {
     pub probes: workload::Probes,
     /// Lifetime of the kubeadm bootstrap tokens azop makes for the machines.
     pub token_ttl: Duration,
+    /// How long a machine may take from VM creation to a Ready node before its serial
+    /// console is read into the condition.
+    pub join_deadline: Duration,
+    /// Serial console tails of machines that have not joined, read lately.
+    pub boot_logs: boot_log::Cache,
 }
 
 impl Default for AzureClusterKind {
     fn default() -> Self {
-        AzureClusterKind::new(tokens::DEFAULT_TTL)
+        AzureClusterKind::new(tokens::DEFAULT_TTL, boot_log::DEFAULT_DEADLINE)
     }
 }
 
 impl AzureClusterKind {
-    pub fn new(token_ttl: Duration) -> Self {
+    pub fn new(token_ttl: Duration, join_deadline: Duration) -> Self {
         AzureClusterKind {
             probes: workload::Probes::default(),
             token_ttl,
+            join_deadline,
+            boot_logs: boot_log::Cache::default(),
         }
     }
 }
@@ -153,9 +163,29 @@ impl Kind for AzureClusterKind {
         } else {
             None
         };
-        let survey = fleet::survey(session, owner, obj, workload)
+        let bootstrapped = resolved.bootstrap.is_some();
+        let mut survey = fleet::survey(session, owner, obj, workload)
             .await
             .map_err(|e| Error::azure("list the cluster's machines", e))?;
+        // Only azop's own bootstrap promises a node per machine; with the user's bootstrap
+        // data a machine need not ever join.
+        if bootstrapped {
+            let late = boot_log::overdue(
+                &survey.owned,
+                |name| survey.node(name),
+                time::OffsetDateTime::now_utc(),
+                self.join_deadline,
+            );
+            if !late.is_empty() {
+                survey.boot_logs = boot_log::tails(
+                    &self.boot_logs,
+                    session,
+                    &obj.spec.azure.resource_group,
+                    &late,
+                )
+                .await;
+            }
+        }
         resolved.survey = Some(survey);
         Ok(())
     }

@@ -11,7 +11,7 @@ use super::AzureClusterKind;
 use super::machines::MachinePlan;
 use super::plan::{KEY_API_PIP, KEY_LB, Part};
 use crate::conditions::{Cond, Status};
-use crate::engine::report::Wording;
+use crate::engine::report::{Stall, Wording};
 use crate::engine::{NodeState, Part as _, ReportInput};
 
 /// One step as the report sees it.
@@ -47,7 +47,16 @@ impl Wording<Part, MachinePlan> for ClusterWording<'_> {
     fn removing_part(&self) -> Option<Part> {
         Some(Part::Workers)
     }
+
+    /// Machines running in Azure whose nodes have not joined within the deadline: what to
+    /// look at first, their serial console says why.
+    fn stalled(&self, _part: Part, steps: &[&StepView<'_>]) -> Option<Stall> {
+        not_joined(steps)
+    }
 }
+
+/// The reason of a part whose machines have not joined within the deadline.
+pub const NOT_JOINED: &str = "NotJoined";
 
 fn machine_state(state: &NodeState) -> MachineState {
     match state {
@@ -153,6 +162,32 @@ fn control_plane_outdated(steps: &[StepView<'_>]) -> Option<Cond> {
                 outdated.join(", ")
             ),
         )
+    })
+}
+
+/// The stall of a part some of whose machines have not joined within the deadline (the
+/// survey read a serial console tail for each, [`super::boot_log`]): each with that tail.
+/// Decided on the machines' typed state. Pure.
+fn not_joined(steps: &[&StepView<'_>]) -> Option<Stall> {
+    let late: Vec<String> = steps
+        .iter()
+        .filter(|s| s.key.starts_with("vm/"))
+        .filter_map(|s| {
+            let m = s.extra?;
+            let log = m.boot_log.as_ref()?;
+            let node = match m.node {
+                Some(n) => format!("its node is {n:?}"),
+                None => "the cluster's API server does not answer".to_string(),
+            };
+            Some(format!(
+                "machine {} has not joined the cluster within the join deadline ({node}); its serial console (boot diagnostics) ends:\n{log}",
+                m.name
+            ))
+        })
+        .collect();
+    (!late.is_empty()).then(|| Stall {
+        reason: NOT_JOINED,
+        message: late.join("\n"),
     })
 }
 
@@ -550,6 +585,65 @@ mod tests {
             .filter(|v| v.extra.is_some_and(|m| !m.outdated))
             .collect();
         assert!(replacement(&current, &removing).is_none());
+    }
+
+    /// Through the ladder: the machine's part says NotJoined with its console's tail (before
+    /// what is still under way), the other parts are untouched, and Ready rolls it up.
+    #[test]
+    fn a_machine_that_has_not_joined_is_quoted_from_its_serial_console() {
+        let c: AzureCluster = cluster("c").pool("w", 1, &[]).build();
+        let survey = crate::azure_cluster::fleet::Survey {
+            boot_logs: [(
+                "c-w-0".to_string(),
+                "azop: kubeadm join failed 3 times".to_string(),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let resolved = Resolved {
+            image: ImageSource::ManagedImage {
+                id: testing::managed_image_id("base"),
+            },
+            custom_data: None,
+            bootstrap: None,
+            survey: Some(survey),
+        };
+        let steps: Vec<PlannedStep> = plan::plan("c", &c.spec, Some(&resolved));
+        let pass = |nic_busy: bool| {
+            let seen = testing::observed(&steps, |k| {
+                if nic_busy && k == "nic/c-w-0" {
+                    (NodeState::Busy, found(true, "Updating", json!({})))
+                } else {
+                    ready()
+                }
+            });
+            status(testing::report_input::<AzureClusterKind>(
+                &steps,
+                &seen,
+                &fresh(),
+                vec![],
+                Default::default(),
+                &c.spec.azure,
+            ))
+        };
+        let s = pass(false);
+        let (status_, reason, message) = cond(&s, "WorkersReady");
+        assert_eq!((status_, reason), ("False", NOT_JOINED));
+        assert_eq!(
+            message,
+            "machine c-w-0 has not joined the cluster within the join deadline (the cluster's API server does not answer); its serial console (boot diagnostics) ends:\nazop: kubeadm join failed 3 times"
+        );
+        assert_eq!(cond(&s, "ControlPlaneReady").0, "True");
+        let (ready_status, ready_reason, _) = cond(&s, "Ready");
+        assert_eq!((ready_status, ready_reason), ("False", NOT_JOINED));
+        // Something else under way is said after it.
+        let busy = pass(true);
+        let (_, reason, message) = cond(&busy, "WorkersReady");
+        assert_eq!(reason, NOT_JOINED);
+        assert!(
+            message.ends_with("; 1 of 2 ready; networkInterfaces c-w-0-nic (in progress)"),
+            "{message}"
+        );
     }
 
     #[test]

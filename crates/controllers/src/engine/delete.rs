@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use azop_api::v1alpha1::{
-    ArmOperation, AzureObject, AzureStatus, HasAzureStatus, Phase, ReconcilePolicy,
+    ArmOperation, AzureObject, AzureStatus, DeletionPolicy, HasAzureStatus, Phase, ReconcilePolicy,
 };
 use azop_provider::resources::{ArmResource, UID_TAG, resource_group::ResourceGroup};
 use azop_provider::{ArmSession, AzureError, Owner};
@@ -304,8 +304,10 @@ async fn pass<K: Kind>(
 ) -> Result<PassOutcome, Halt> {
     // Errors before Azure could be asked stop the pass as `DeleteBlocked`.
     let stopped = |e: Error| delete_blocked(previous, K::IDENTITY.finalizer, e);
-    // Something outside Azure still needs the resources (clusters booting from an image).
-    if let Some(stop) = kind.delete_precheck(ctx, obj).await.map_err(stopped)? {
+    let orphan = obj.scope().deletion_policy == DeletionPolicy::Orphan;
+    // Something outside Azure still needs the resources (clusters booting from an image);
+    // with Orphan they stay, so nothing needs to wait.
+    if !orphan && let Some(stop) = kind.delete_precheck(ctx, obj).await.map_err(stopped)? {
         return Err(stop.into());
     }
     let session = open_session(ctx, obj).await.map_err(stopped)?;
@@ -335,6 +337,11 @@ async fn pass<K: Kind>(
     let mut seen = observe::observe(&cx, &plan, polled)
         .await
         .map_err(stopped)?;
+
+    if orphan {
+        return super::orphan::run::<K>(ctx, obj, &cx, &plan, &seen).await;
+    }
+
     // Resources the plan does not have go by listing; the planned ones through the graph.
     let sweep = kind
         .sweep(&session, &owner, obj, None, &plan, &mut seen.operations)

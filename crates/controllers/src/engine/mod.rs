@@ -13,7 +13,8 @@
 //!    polled by requeue;
 //! 3. **delete** ([`delete`]): the graph in reverse, in parallel where independent, with the
 //!    same holds for refused DELETEs, only what this pass saw with our uid tag, a container
-//!    (resource group) last and only when it holds nothing foreign;
+//!    (resource group) last and only when it holds nothing foreign; with `deletionPolicy:
+//!    Orphan` ([`orphan`]) nothing is deleted: only azop's ownership marks are removed;
 //! 4. **status** ([`status`]): written once by server-side apply, an Event per condition that
 //!    flips.
 //!
@@ -29,6 +30,7 @@ pub mod identity;
 pub mod kind;
 pub mod observe;
 pub mod operations;
+pub mod orphan;
 pub mod plan;
 pub mod preview;
 pub mod registration;

@@ -10,9 +10,13 @@
 //!    each step's failure;
 //! 4. steps of that name that azop did not create → `False`, `NotOwned`,
 //!    [`Wording::not_owned`];
-//! 5. every step ready and nothing being removed → [`Wording::ready`] (`True`; a resource
+//! 5. steps that exist in Azure but do not do their job, as the kind judges from what it
+//!    observed outside ARM → `False`, [`Wording::stalled`]'s reason and message (none by
+//!    default; AzureCluster: machines whose nodes have not joined, `NotJoined`), followed by
+//!    what is still under way;
+//! 6. every step ready and nothing being removed → [`Wording::ready`] (`True`; a resource
 //!    group used as it is says `ExistingResourceGroup`);
-//! 6. else → [`Wording::progress`] (`False`, `Provisioning` by default, with what is under
+//! 7. else → [`Wording::progress`] (`False`, `Provisioning` by default, with what is under
 //!    way and what is being removed).
 //!
 //! `Ready` is rolled up from the parts in [`Part::ALL`] order: the first that is not True.
@@ -89,10 +93,24 @@ pub trait Wording<P: Part, X> {
         )
     }
 
+    /// Steps that exist in Azure but are stuck, as the kind judges from its own observations
+    /// (typed data on the steps' extras, never message text): the reason and what to say.
+    /// None by default.
+    fn stalled(&self, _part: P, _steps: &[&StepView<'_, P, X>]) -> Option<Stall> {
+        None
+    }
+
     /// The part whose condition names what the sweep is removing (none by default).
     fn removing_part(&self) -> Option<P> {
         None
     }
+}
+
+/// What [`Wording::stalled`] found: the condition's reason and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stall {
+    pub reason: &'static str,
+    pub message: String,
 }
 
 /// The shared `ready` rung: `ExistingResourceGroup` when a resource group is used as it is,
@@ -202,6 +220,14 @@ pub fn part_condition<P: Part, X>(
     }
     if let Some(c) = problem(w, part, steps) {
         return c;
+    }
+    let settled = removing.is_empty() && steps.iter().all(|s| *s.state == NodeState::Ready);
+    if let Some(stall) = w.stalled(part, steps) {
+        let mut message = stall.message;
+        if !settled {
+            message = format!("{message}; {}", w.progress(part, steps, removing).message);
+        }
+        return Cond::new(part.condition_type(), Status::False, stall.reason, message);
     }
     if removing.is_empty() && steps.iter().all(|s| *s.state == NodeState::Ready) {
         return w.ready(part, steps);
@@ -430,6 +456,81 @@ mod tests {
                 "Provisioning",
                 "1 of 2 ready; things y (in progress), things z (removing)"
             )
+        );
+    }
+
+    /// A wording that judges the step named `stuck` stuck when it exists.
+    struct Stuck(Plain);
+
+    impl Wording<P, ()> for Stuck {
+        fn scope(&self) -> &AzureScope {
+            self.0.scope()
+        }
+        fn idle(&self, part: P) -> Cond {
+            self.0.idle(part)
+        }
+        fn not_owned(&self, labels: &[String]) -> String {
+            self.0.not_owned(labels)
+        }
+        fn stalled(&self, _part: P, steps: &[&StepView<'_, P, ()>]) -> Option<Stall> {
+            steps
+                .iter()
+                .find(|s| s.name == "stuck" && *s.state == NodeState::Ready)
+                .map(|s| Stall {
+                    reason: "Stuck",
+                    message: format!("{} does nothing", s.name),
+                })
+        }
+    }
+
+    /// The stalled rung comes after failures and conflicts, before ready and progress, and
+    /// says what else is under way.
+    #[test]
+    fn a_stalled_step_is_said_before_ready_and_progress() {
+        let w = Stuck(Plain(AzureScope {
+            subscription_id: "sub".into(),
+            ..Default::default()
+        }));
+        let obs = Observation::default();
+        let (ready, busy) = (NodeState::Ready, NodeState::Busy);
+        let failed = NodeState::Failed(Failure::transient("boom"));
+        let rung = |steps: &[StepView<'_, P, ()>], removing: &[String]| {
+            let refs: Vec<&StepView<'_, P, ()>> = steps.iter().collect();
+            let c = part_condition(&w, P::A, &refs, removing);
+            (c.status, c.reason, c.message)
+        };
+        assert_eq!(
+            rung(&[view("stuck", Ownership::Owned, &ready, &obs)], &[]),
+            (Status::False, "Stuck".into(), "stuck does nothing".into())
+        );
+        assert_eq!(
+            rung(
+                &[
+                    view("stuck", Ownership::Owned, &ready, &obs),
+                    view("y", Ownership::Owned, &busy, &obs)
+                ],
+                &[]
+            ),
+            (
+                Status::False,
+                "Stuck".into(),
+                "stuck does nothing; 1 of 2 ready; things y (in progress)".into()
+            )
+        );
+        assert_eq!(
+            rung(
+                &[
+                    view("stuck", Ownership::Owned, &ready, &obs),
+                    view("x", Ownership::Owned, &failed, &obs)
+                ],
+                &[]
+            )
+            .1,
+            "ProvisioningFailed"
+        );
+        assert_eq!(
+            rung(&[view("other", Ownership::Owned, &ready, &obs)], &[]).0,
+            Status::True
         );
     }
 }

@@ -94,6 +94,10 @@ pub enum StepError {
     /// a workload cluster that answers for a fresh join token).
     #[error("{message}")]
     NotReady { message: String },
+    /// The step's own check failed, typed where it is learnt (class, code, message, retry):
+    /// AKS answered a kubeconfig kubectl cannot load. Decisions read its class and code.
+    #[error("{0}")]
+    Failed(Failure),
 }
 
 impl StepError {
@@ -105,6 +109,7 @@ impl StepError {
                 Failure::transient(self.to_string())
             }
             StepError::InvalidSpec { message } => Failure::invalid(None, message.clone()),
+            StepError::Failed(f) => f.clone(),
         }
     }
 
@@ -121,6 +126,10 @@ impl StepError {
             },
             StepError::NotReady { message } => Error::MissingReference {
                 message: format!("{}: {message}", action.into()),
+            },
+            StepError::Failed(failure) => Error::Failed {
+                action: action.into(),
+                failure,
             },
         }
     }
@@ -231,6 +240,14 @@ pub trait Step: Send + Sync {
         cx: &StepCtx<'_>,
         seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError>;
+    /// Remove this object's ownership marks and change nothing else (`deletionPolicy:
+    /// Orphan`). The engine calls it only after this pass observed the step as ours. Default:
+    /// the Tags API on [`Step::id`] (a tracked ARM resource); a step whose marks are elsewhere
+    /// (a blob's metadata, a Secret's owner reference) or that has none overrides it.
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        let id = self.id(cx.session.subscription_id());
+        Ok(resources::remove_ownership_tags(cx.session, &id, cx.owner).await?)
+    }
 }
 
 /// A provider resource module with its key and spec.
@@ -308,5 +325,9 @@ where
         _seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError> {
         Ok(resources::delete_observed::<R>(cx.session, &self.key).await?)
+    }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(resources::disown::<R>(cx.session, &self.key, cx.owner).await?)
     }
 }

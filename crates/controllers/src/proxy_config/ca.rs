@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use azop_api::v1alpha1::DeletionPolicy;
 use azop_api::v1alpha1::proxy_config::{ProxyConfig, TrustedCa};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -162,8 +163,8 @@ pub fn bundle_drift(
 }
 
 /// Keeps the bundle ConfigMap in step: applied (server-side, owned by the ProxyConfig so the
-/// garbage collector removes it with it) when there is a valid bundle, deleted otherwise so
-/// pods never mount a stale CA.
+/// garbage collector removes it with it, unless `deletionPolicy` is Orphan) when there is a
+/// valid bundle, deleted otherwise so pods never mount a stale CA.
 pub async fn keep_configmap(
     client: &kube::Client,
     proxy: &ProxyConfig,
@@ -190,7 +191,11 @@ pub async fn keep_configmap(
                         ),
                         (INJECTED_LABEL.to_string(), label_value(&proxy.name_any())),
                     ])),
-                    owner_references: Some(vec![owner]),
+                    // deletionPolicy Orphan: no owner reference, so the garbage collector
+                    // leaves the bundle when the ProxyConfig goes (server-side apply drops
+                    // one written before).
+                    owner_references: (proxy.spec.deletion_policy == DeletionPolicy::Delete)
+                        .then(|| vec![owner]),
                     ..Default::default()
                 },
                 data: Some(BTreeMap::from([(

@@ -440,6 +440,7 @@ mod tests {
                 }),
                 default,
                 reconcile_policy: Default::default(),
+                deletion_policy: Default::default(),
             },
         );
         p.metadata.namespace = Some(ns.into());

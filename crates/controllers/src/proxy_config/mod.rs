@@ -13,7 +13,8 @@
 //!   operator binary serves them).
 //!
 //! A ProxyConfig has no finalizer: nothing outside Kubernetes belongs to it, and the bundle
-//! ConfigMap carries an owner reference, so the garbage collector removes it.
+//! ConfigMap carries an owner reference, so the garbage collector removes it — unless
+//! `deletionPolicy` is Orphan, when it carries none and stays.
 
 pub mod ca;
 pub mod compute;

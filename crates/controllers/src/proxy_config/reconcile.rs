@@ -62,7 +62,8 @@ fn object_key(obj: &ProxyConfig) -> String {
 async fn apply(p: &ProxyConfig, pctx: &ProxyContext) -> Result<Action, Error> {
     let ctx = &pctx.ctx;
     if p.metadata.deletion_timestamp.is_some() {
-        // Nothing of ours to clean up: the garbage collector removes the bundle ConfigMap.
+        // Nothing of ours to clean up: the garbage collector removes the bundle ConfigMap
+        // (or, with deletionPolicy Orphan, leaves it: it has no owner reference).
         return Ok(Action::await_change());
     }
     let ns = p.namespace().unwrap_or_default();

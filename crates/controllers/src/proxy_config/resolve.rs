@@ -177,6 +177,7 @@ pub(crate) mod tests {
                 trusted_ca: None,
                 default,
                 reconcile_policy: Default::default(),
+                deletion_policy: Default::default(),
             },
         );
         p.metadata.namespace = Some(ns.into());

@@ -5,6 +5,7 @@
 //! - [`names`]: the Azure names, and the choice of a free, deterministic account name.
 //! - [`plan`]: what should exist (pure).
 //! - [`steps`]: the custom steps (the VHD copy, the image from its blob, the DNS zone group).
+//! - [`shared_dns`]: the private DNS zone and VNet link every private endpoint shares.
 //! - [`report`]: status, conditions and the copy's Events (pure).
 //! - [`StorageBindingKind`]: the registration (what wakes a binding), the read-only
 //!   prechecks, and the wait for clusters still booting from the image before a delete.
@@ -12,6 +13,7 @@
 pub mod names;
 pub mod plan;
 pub mod report;
+pub mod shared_dns;
 pub mod steps;
 #[cfg(test)]
 pub mod testing;

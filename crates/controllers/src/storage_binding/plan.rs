@@ -8,8 +8,8 @@
 //! A generated account is azop's (created, owned, deleted); a custom one (`storageAccount.name`)
 //! must exist and is only read. The container is azop's unless it is a custom container in a
 //! custom account, which must exist. The private DNS zone and its VNet link are shared by every
-//! private endpoint to blob storage in the resource group: created when missing and never
-//! deleted (another binding's endpoint may resolve through them).
+//! private endpoint to blob storage in the resource group: created when missing, marked shared,
+//! and deleted with the last binding that used them ([`super::shared_dns`]).
 
 use std::collections::BTreeMap;
 
@@ -27,14 +27,14 @@ use azop_provider::resources::compute::image::{
 };
 use azop_provider::resources::network::private_endpoint::{
     PrivateDnsZone, PrivateDnsZoneGroupKey, PrivateDnsZoneGroupSpec, PrivateDnsZoneKey,
-    PrivateDnsZoneSpec, PrivateEndpoint, PrivateEndpointKey, PrivateEndpointSpec,
-    VirtualNetworkLink, VirtualNetworkLinkKey, VirtualNetworkLinkSpec,
+    PrivateEndpoint, PrivateEndpointKey, PrivateEndpointSpec, VirtualNetworkLinkKey,
 };
 use azop_provider::resources::storage_account::{
     StorageAccount, StorageAccountKey, StorageAccountSpec, StorageNetworkAccess, StorageSkuName,
 };
 
 use super::names::{self, account_resource_group, generated_account};
+use super::shared_dns::{SharedLink, SharedZone};
 use super::steps::{ImageFromBlob, VhdCopy, ZoneGroup};
 use crate::engine::plan::resource_group;
 use crate::engine::{Ownership, Planned, ResourceStep};
@@ -226,8 +226,8 @@ impl Graph<'_> {
     }
 
     /// `Private` access: the private endpoint and its DNS zone group, and the shared private
-    /// DNS zone with its VNet link (created when missing, never deleted: not planned while
-    /// deleting). Empty otherwise.
+    /// DNS zone with its VNet link (created when missing, removed by the binding that sees
+    /// no endpoint left using them: [`super::shared_dns`]). Empty otherwise.
     fn private_endpoint(&self) -> Vec<PlannedStep> {
         let access = self.access();
         let (Some(pe_name), Some(zone_name), Some(subnet)) = (
@@ -245,11 +245,7 @@ impl Graph<'_> {
             resource_group: self.rg().clone(),
             name: zone_name.clone(),
         };
-        let mut steps = if self.deleting {
-            Vec::new()
-        } else {
-            self.shared_dns(&zone, subnet)
-        };
+        let mut steps = self.shared_dns(&zone, subnet);
         let endpoint = PrivateEndpointKey {
             resource_group: self.rg().clone(),
             name: pe_name.clone(),
@@ -295,8 +291,8 @@ impl Graph<'_> {
     }
 
     /// The private DNS zone and its link to the endpoint subnet's VNet: shared by every
-    /// private endpoint to blob storage in the resource group, so used as they are when
-    /// they exist.
+    /// private endpoint to blob storage in the resource group, marked shared, never one
+    /// binding's ([`super::shared_dns`]).
     fn shared_dns(&self, zone: &PrivateDnsZoneKey, subnet: &str) -> Vec<PlannedStep> {
         let vnet_id = vnet_of_subnet(subnet);
         let vnet_name = vnet_id.rsplit('/').next().unwrap_or_default().to_string();
@@ -304,28 +300,23 @@ impl Graph<'_> {
             KEY_DNS_ZONE,
             &[KEY_RESOURCE_GROUP],
             Part::Network,
-            ResourceStep::<PrivateDnsZone>::new(
-                &zone.name,
-                zone.clone(),
-                PrivateDnsZoneSpec { tags: self.tags() },
-            ),
+            SharedZone::new(zone.clone(), self.tags(), self.deleting),
         );
         zone_step.ownership = Ownership::OwnedOrExisting;
         let mut link_step = step(
             KEY_VNET_LINK,
             &[KEY_DNS_ZONE],
             Part::Network,
-            ResourceStep::<VirtualNetworkLink>::new(
-                &vnet_name,
+            SharedLink::new(
                 VirtualNetworkLinkKey {
                     resource_group: self.rg().clone(),
                     zone: zone.name.clone(),
-                    name: vnet_name.clone(),
+                    name: vnet_name,
                 },
-                VirtualNetworkLinkSpec {
-                    vnet_id,
-                    tags: self.tags(),
-                },
+                zone.clone(),
+                vnet_id,
+                self.tags(),
+                self.deleting,
             ),
         );
         link_step.ownership = Ownership::OwnedOrExisting;
@@ -472,13 +463,20 @@ mod tests {
             Ownership::Owned,
             vec![KEY_CONTAINER, KEY_ZONE_GROUP]
         )));
-        // The shared DNS zone and link are never deleted.
+        // The shared DNS zone and link are planned while deleting too: they go with the last
+        // binding that uses them, the link before the zone.
         let deleting = plan(&sb, None, &n);
-        assert!(
-            !deleting
-                .iter()
-                .any(|s| s.key == KEY_DNS_ZONE || s.key == KEY_VNET_LINK)
-        );
+        let k = keys(&deleting);
+        assert!(k.contains(&(
+            KEY_DNS_ZONE,
+            Ownership::OwnedOrExisting,
+            vec![KEY_RESOURCE_GROUP]
+        )));
+        assert!(k.contains(&(
+            KEY_VNET_LINK,
+            Ownership::OwnedOrExisting,
+            vec![KEY_DNS_ZONE]
+        )));
         assert!(deleting.iter().any(|s| s.key == KEY_ENDPOINT));
         assert_eq!(
             vnet_of_subnet("/x/virtualNetworks/v/subnets/pe"),

@@ -347,6 +347,46 @@ impl Step for VhdCopy {
         client.delete_blob(&self.container, &self.blob).await?;
         Ok(None)
     }
+
+    /// The blob's marks are its `azop_owner`/`azop_uid` metadata: Set Blob Metadata with the
+    /// rest of it. The content, and a copy under way, are left as they are.
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        let Some(endpoint) = blob_endpoint(cx, &self.account).await? else {
+            return Ok(());
+        };
+        let client = blob_client(cx, &self.account, endpoint).await?;
+        let headers = match client.properties(&self.container, &self.blob).await {
+            Ok(h) => h,
+            Err(AzureError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(headers) = headers else {
+            return Ok(());
+        };
+        if matches!(classify(Some(&headers), cx.owner), BlobSeen::NotOurs) {
+            return Ok(());
+        }
+        let rest = metadata_without_marks(&headers);
+        match client
+            .set_metadata(&self.container, &self.blob, &rest)
+            .await
+        {
+            Ok(()) | Err(AzureError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A blob's metadata (from its `x-ms-meta-*` headers) without azop's two marks (pure).
+pub fn metadata_without_marks(headers: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("x-ms-meta-")?;
+            (!name.eq_ignore_ascii_case(OWNER_METADATA) && !name.eq_ignore_ascii_case(UID_METADATA))
+                .then(|| (name.to_string(), v.clone()))
+        })
+        .collect()
 }
 
 /// The managed image from the copied VHD.
@@ -414,6 +454,10 @@ impl Step for ImageFromBlob {
         seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError> {
         self.step(cx).await?.delete(cx, seen).await
+    }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        self.step(cx).await?.disown(cx).await
     }
 }
 
@@ -498,6 +542,11 @@ impl Step for ZoneGroup {
             azop_provider::resources::delete_observed::<PrivateDnsZoneGroup>(cx.session, &self.key)
                 .await?,
         )
+    }
+
+    /// No marks of its own: it is ours through its endpoint.
+    async fn disown(&self, _cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@ pub fn binding(edit: impl FnOnce(&mut StorageBindingSpec)) -> StorageBinding {
             create_resource_group: false,
             tags: BTreeMap::new(),
             reconcile_policy: Default::default(),
+            deletion_policy: Default::default(),
         },
         storage_account: None,
         container: None,

@@ -11,6 +11,7 @@
 
 use super::diff::Diff;
 use super::{ArmResource, Difference, Owner};
+use crate::{ArmSession, AzureError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -121,11 +122,75 @@ impl ArmResource for BlobContainer {
     fn owner_uid(observed: &ObservedBlobContainer) -> Option<String> {
         metadata_value(observed.properties.metadata.as_ref()?, UID_METADATA).map(str::to_owned)
     }
+
+    /// A container's marks are metadata: it is PUT again with its access level and its other
+    /// metadata as they are, without this owner's two entries.
+    async fn disown(
+        session: &ArmSession,
+        key: &Self::Key,
+        owner: &Owner,
+    ) -> Result<(), AzureError> {
+        let Some(observed) = Self::observe(session, key).await? else {
+            return Ok(());
+        };
+        let Some(body) = disowned_container(&observed, owner) else {
+            return Ok(());
+        };
+        match Self::put(session, key, &body).await {
+            Ok(_) | Err(AzureError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The container's PUT body without this owner's metadata (pure); `None` when it carries no
+/// mark of this owner.
+pub fn disowned_container(
+    observed: &ObservedBlobContainer,
+    owner: &Owner,
+) -> Option<ContainerBody> {
+    if !owner.owns(BlobContainer::owner_uid(observed).as_deref()) {
+        return None;
+    }
+    let metadata = observed
+        .properties
+        .metadata
+        .iter()
+        .flatten()
+        .filter(|(k, v)| {
+            !((k.eq_ignore_ascii_case(UID_METADATA) && **v == owner.uid)
+                || (k.eq_ignore_ascii_case(OWNER_METADATA) && **v == owner.owner_tag_value()))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(ContainerBody {
+        properties: ContainerBodyProperties {
+            public_access: observed
+                .properties
+                .public_access
+                .clone()
+                .unwrap_or_else(|| "None".to_owned()),
+            metadata,
+        },
+    })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            BlobContainer::RESOURCE_TYPE,
+            BlobContainer::wire(&BlobContainer::desired(
+                &key(),
+                &BlobContainerSpec::default(),
+                &owner(),
+            ))
+            .expect("wire"),
+        )
+    }
 
     fn owner() -> Owner {
         Owner::new("StorageBinding", "ns", "images", "uid-7")

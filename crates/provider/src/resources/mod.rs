@@ -50,6 +50,7 @@ pub mod compute;
 pub mod containerservice;
 pub mod diff;
 pub mod network;
+pub mod read_only;
 pub mod resource_group;
 pub mod storage_account;
 
@@ -200,7 +201,17 @@ pub trait ArmResource: Send + Sync + 'static {
         }
     }
 
-    /// PUT. Default: a raw PUT at `API_VERSION`.
+    /// Pure: the JSON a PUT of `body` sends. Default: the body's serialization, which is what
+    /// a generated builder sends too. A kind whose generated model serializes read-only fields
+    /// as `null` overrides it with [`without_nulls`] and PUTs through `call` (see
+    /// [`read_only`]: every kind's wire body is checked against the read-only properties of
+    /// its REST spec).
+    fn wire(body: &Self::Body) -> Result<serde_json::Value, AzureError> {
+        serde_json::to_value(body)
+            .map_err(|e| AzureError::config(format!("failed to serialize request body: {e}")))
+    }
+
+    /// PUT. Default: a raw PUT of [`ArmResource::wire`] at `API_VERSION`.
     async fn put(
         session: &ArmSession,
         key: &Self::Key,
@@ -212,7 +223,7 @@ pub trait ArmResource: Send + Sync + 'static {
                 azure_core::Method::Put,
                 &path,
                 Self::API_VERSION,
-                Some(body),
+                Some(&Self::wire(body)?),
             )
             .await
     }
@@ -223,6 +234,82 @@ pub trait ArmResource: Send + Sync + 'static {
         session
             .call::<()>(azure_core::Method::Delete, &path, Self::API_VERSION, None)
             .await
+    }
+
+    /// Removes this owner's marks and nothing else (`deletionPolicy: Orphan`). Default: the
+    /// Tags API ([`remove_ownership_tags`]); a kind whose marks are not ARM tags (an agent
+    /// pool's `properties.tags`, a container's metadata) or that has none overrides it.
+    async fn disown(
+        session: &ArmSession,
+        key: &Self::Key,
+        owner: &Owner,
+    ) -> Result<(), AzureError> {
+        remove_ownership_tags(session, &Self::path(session.subscription_id(), key), owner).await
+    }
+}
+
+/// The Tags API's version (`Microsoft.Resources/tags` at a scope).
+pub const TAGS_API_VERSION: &str = "2021-04-01";
+
+/// The Tags API body that deletes this owner's two tags (pure): `operation: Delete` removes a
+/// tag only where name and value both match, so another owner's tags stay.
+pub fn ownership_tags_delete(owner: &Owner) -> serde_json::Value {
+    let tags: serde_json::Map<String, serde_json::Value> = [
+        (OWNER_TAG.to_owned(), owner.owner_tag_value().into()),
+        (UID_TAG.to_owned(), owner.uid.clone().into()),
+    ]
+    .into_iter()
+    .collect();
+    serde_json::json!({"operation": "Delete", "properties": {"tags": tags}})
+}
+
+/// Removes this owner's `azop.dev/owner` and `azop.dev/uid` tags from the resource (or
+/// resource group) at `id` through the Tags API (`PATCH {id}/providers/Microsoft.Resources/
+/// tags/default`): its other tags and its properties are not touched, and no PUT of the
+/// resource is sent. Already gone is done.
+pub async fn remove_ownership_tags(
+    session: &ArmSession,
+    id: &str,
+    owner: &Owner,
+) -> Result<(), AzureError> {
+    let path = format!("{id}/providers/Microsoft.Resources/tags/default");
+    match session
+        .call(
+            azure_core::Method::Patch,
+            &path,
+            TAGS_API_VERSION,
+            Some(&ownership_tags_delete(owner)),
+        )
+        .await
+    {
+        Ok(_) | Err(AzureError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes this owner's marks from the resource (see [`ArmResource::disown`]).
+pub async fn disown<R: ArmResource>(
+    session: &ArmSession,
+    key: &R::Key,
+    owner: &Owner,
+) -> Result<(), AzureError> {
+    R::disown(session, key, owner).await
+}
+
+/// `v` without `null` members, at any depth (pure). A PUT never needs a `null`: an unset
+/// property is left out, and the generated models' `null`s are read-only fields
+/// (`timeCreated`) that Azure never takes.
+pub fn without_nulls(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+        other => other,
     }
 }
 

@@ -96,8 +96,21 @@ impl ArmResource for ResourceGroup {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            ResourceGroup::RESOURCE_TYPE,
+            ResourceGroup::wire(&ResourceGroup::desired(
+                &ResourceGroupKey { name: "rg".into() },
+                &spec(),
+                &owner(),
+            ))
+            .expect("wire"),
+        )
+    }
 
     fn owner() -> Owner {
         Owner::new("AzureCluster", "ns", "c1", "uid-1")

@@ -376,8 +376,21 @@ pub async fn check_name_availability(
 pub use models::SkuName as StorageSkuName;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            StorageAccount::RESOURCE_TYPE,
+            StorageAccount::wire(&StorageAccount::desired(
+                &key(),
+                &spec(StorageNetworkAccess::Private),
+                &owner(),
+            ))
+            .expect("wire"),
+        )
+    }
 
     /// Changes one field of a fixture.
     type Mutation = Box<dyn Fn(&mut serde_json::Value)>;

@@ -466,10 +466,19 @@ fn instance_view(res: &Resource) -> Value {
                 "Provisioning failed",
                 "PowerState/stopped",
             ),
+            // With `--machines`, the power state is the guest's.
             _ => (
                 "ProvisioningState/succeeded",
                 "Provisioning succeeded",
-                "PowerState/running",
+                match res
+                    .body
+                    .pointer(&format!("/{GUEST_KEY}/powerState"))
+                    .and_then(Value::as_str)
+                {
+                    Some("stopped") => "PowerState/stopped",
+                    Some("starting") => "PowerState/starting",
+                    _ => "PowerState/running",
+                },
             ),
         },
     };
@@ -497,9 +506,61 @@ fn instance_view(res: &Resource) -> Value {
     })
 }
 
-/// Where a VM's body keeps what only its guest sees (customData); removed by `render`, so
-/// no GET, list or inventory shows it, as in Azure.
-const GUEST_KEY: &str = "x-armsim-guest";
+/// `retrieveBootDiagnosticsData`: SAS URIs of the serial console log and the screenshot,
+/// valid `sasUriExpirationTimeInMinutes` (default 120). Refused unless boot diagnostics are
+/// enabled. The URIs point at the simulator (`/_sim/bootdiagnostics/…`), standing in for
+/// the storage account Azure manages for boot diagnostics.
+fn boot_diagnostics_data(ctx: &ActionContext<'_>) -> Result<Value, ArmError> {
+    let res = ctx.resource;
+    let enabled = res
+        .body
+        .pointer("/properties/diagnosticsProfile/bootDiagnostics/enabled")
+        .and_then(Value::as_bool)
+        == Some(true);
+    if !enabled {
+        return Err(ArmError::conflict(
+            "OperationNotAllowed",
+            format!(
+                "Boot diagnostics is not enabled for the virtual machine '{}'. Enable it (diagnosticsProfile.bootDiagnostics.enabled) and restart the virtual machine.",
+                res.name()
+            ),
+        ));
+    }
+    let minutes = match ctx.query("sasUriExpirationTimeInMinutes") {
+        None => 120,
+        Some(m) => m
+            .parse::<i64>()
+            .ok()
+            .filter(|m| (1..=1440).contains(m))
+            .ok_or_else(|| {
+                invalid_parameter(
+                    "sasUriExpirationTimeInMinutes",
+                    format!("The value '{m}' of parameter 'sasUriExpirationTimeInMinutes' is out of range: 1 to 1440."),
+                )
+            })?,
+    };
+    let vm_id = res
+        .body
+        .pointer("/properties/vmId")
+        .and_then(Value::as_str)
+        .unwrap_or(res.name());
+    let expiry = time::OffsetDateTime::now_utc().unix_timestamp() + minutes * 60;
+    let uri = |file: &str| {
+        let sig = crate::bootdiag::sign(ctx.sas_key, vm_id, file, expiry);
+        format!(
+            "{}/_sim/bootdiagnostics/{vm_id}/{file}?se={expiry}&sig={sig}",
+            ctx.base_url
+        )
+    };
+    Ok(json!({
+        "consoleScreenshotBlobUri": uri(crate::bootdiag::SCREENSHOT),
+        "serialConsoleLogBlobUri": uri(crate::bootdiag::SERIAL_LOG),
+    }))
+}
+
+/// Where a VM's body keeps what only its guest sees (customData) and, with `--machines`,
+/// its guest's power state; removed by `render`, so no GET, list or inventory shows it.
+pub const GUEST_KEY: &str = "x-armsim-guest";
 
 /// The customData VM `id` was given (decoded text), as its guest would read it.
 pub fn guest_custom_data(store: &Store, id: &str) -> Option<String> {
@@ -793,6 +854,9 @@ impl ResourceType for VirtualMachines {
     fn action(&self, name: &str, ctx: ActionContext<'_>) -> Result<Value, ArmError> {
         if name.eq_ignore_ascii_case("instanceView") {
             return Ok(instance_view(ctx.resource));
+        }
+        if name.eq_ignore_ascii_case("retrieveBootDiagnosticsData") {
+            return boot_diagnostics_data(&ctx);
         }
         Err(ArmError::not_found(
             "ResourceNotFound",

@@ -10,9 +10,11 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// Where Static public IPs come from: 20.0.0.0/8 is Microsoft's, and this /16 stands in for a
-/// region's pool. Deterministic: the lowest free address is taken.
-pub const PUBLIC_POOL: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(20, 50, 0, 0), 16) {
+/// Where Static public IPs come from: a /16 on loopback stands in for a region's pool, so a
+/// public IP is never an address off this machine (a client that dials one reaches this
+/// machine, and a load balancer frontend can listen on it). Deterministic: the lowest free
+/// address is taken.
+pub const PUBLIC_POOL: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(127, 50, 0, 0), 16) {
     Ok(n) => n,
     Err(_) => panic!("valid constant prefix"),
 };
@@ -111,8 +113,14 @@ pub fn usable_in(net: &IpNet, ip: IpAddr) -> bool {
     }
 }
 
-/// The lowest address of `pool` (by default [`PUBLIC_POOL`]) no other public IP holds.
-pub fn allocate_public(store: &Store, except_id: &str, pool: Ipv4Net) -> Option<Ipv4Addr> {
+/// The first address of `pool` (by default [`PUBLIC_POOL`]) no other public IP holds, counting
+/// from `offset` addresses into its usable range and wrapping around.
+pub fn allocate_public(
+    store: &Store,
+    except_id: &str,
+    pool: Ipv4Net,
+    offset: u32,
+) -> Option<Ipv4Addr> {
     let used: HashSet<Ipv4Addr> = store
         .of_type(PUBLIC_IP)
         .filter(|r| key(&r.id) != key(except_id))
@@ -123,11 +131,24 @@ pub fn allocate_public(store: &Store, except_id: &str, pool: Ipv4Net) -> Option<
                 .and_then(|s| s.parse().ok())
         })
         .collect();
-    let start = u32::from(pool.network()).saturating_add(4);
-    let end = u32::from(pool.broadcast());
-    (start..end)
-        .map(Ipv4Addr::from)
+    let first = u32::from(pool.network()).saturating_add(4);
+    let count = u32::from(pool.broadcast()).saturating_sub(first);
+    if count == 0 {
+        return None;
+    }
+    (0..count)
+        .map(|i| Ipv4Addr::from(first + (offset % count + i) % count))
         .find(|ip| !used.contains(ip))
+}
+
+/// A start offset for [`allocate_public`] that differs between processes (std's hasher keys
+/// are random per process), so simulators side by side rarely hand out the same address.
+pub fn random_offset() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    // Within a /16 and below 60000: far from its end, so one run's addresses stay together.
+    (h.finish() % 60_000) as u32
 }
 
 /// Assigns the private address of one ipConfiguration (NIC) or frontend (load balancer) in
@@ -214,6 +235,20 @@ mod tests {
         assert!(parse_prefix("10.0.1.0/16").is_none());
         assert!(parse_prefix("10.0.0.0/33").is_none());
         assert!(parse_prefix("banana").is_none());
+    }
+
+    /// Simulators side by side start at different places of the pool and wrap around.
+    #[test]
+    fn public_addresses_start_at_the_offset_and_wrap() {
+        let pool: Ipv4Net = "127.60.0.0/29".parse().expect("pool");
+        let store = Store::default();
+        let at = |offset| allocate_public(&store, "", pool, offset).map(|ip| ip.to_string());
+        assert_eq!(at(0).as_deref(), Some("127.60.0.4"));
+        assert_eq!(at(2).as_deref(), Some("127.60.0.6"));
+        assert_eq!(at(4).as_deref(), Some("127.60.0.5"));
+        let tiny: Ipv4Net = "127.60.0.0/30".parse().expect("pool");
+        assert_eq!(allocate_public(&store, "", tiny, 7), None);
+        assert!(random_offset() < 60_000);
     }
 
     #[test]

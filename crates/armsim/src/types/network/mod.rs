@@ -36,12 +36,15 @@ pub const LOAD_BALANCER: &str = "Microsoft.Network/loadBalancers";
 pub const NIC: &str = "Microsoft.Network/networkInterfaces";
 pub const PRIVATE_ENDPOINT: &str = "Microsoft.Network/privateEndpoints";
 
-pub fn register(reg: &mut Registry, public_pool: ipnet::Ipv4Net) {
+pub fn register(reg: &mut Registry, public_pool: ipnet::Ipv4Net, public_pool_offset: u32) {
     reg.add(vnet::VirtualNetworks);
     reg.add(vnet::Subnets);
     reg.add(nsg::NetworkSecurityGroups);
     reg.add(nsg::SecurityRules);
-    reg.add(pip::PublicIpAddresses { pool: public_pool });
+    reg.add(pip::PublicIpAddresses {
+        pool: public_pool,
+        offset: public_pool_offset,
+    });
     reg.add(natgw::NatGateways);
     reg.add(lb::LoadBalancers);
     reg.add(nic::NetworkInterfaces);

@@ -15,6 +15,8 @@ use std::time::Duration;
 pub struct PublicIpAddresses {
     /// Where Static addresses come from ([`SimConfig::public_pool`](crate::SimConfig)).
     pub pool: ipnet::Ipv4Net,
+    /// Where in the pool the search for a free address starts.
+    pub offset: u32,
 }
 
 /// The SKU name of a stored public IP (`Basic` when absent).
@@ -153,8 +155,8 @@ impl ResourceType for PublicIpAddresses {
             let ip = match kept {
                 Some(ip) => ip,
                 None => {
-                    let ip =
-                        allocate_public(ctx.store, ctx.id_str, self.pool).ok_or_else(|| {
+                    let ip = allocate_public(ctx.store, ctx.id_str, self.pool, self.offset)
+                        .ok_or_else(|| {
                             ArmError::bad_request(
                                 "PublicIPCountLimitReached",
                                 "No public IP addresses are left in the simulated pool.",

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
+use super::super::boot_scripts;
 use super::{API_SERVER_PORT, CRI_SOCKET, ClusterBootstrap, KubeVersion};
 
 pub(super) fn map<const N: usize>(pairs: [(&str, Value); N]) -> Value {
@@ -36,7 +37,7 @@ fn endpoint(c: &ClusterBootstrap) -> String {
     }
 }
 
-fn kubelet_args(pairs: &[(&str, &str)]) -> Value {
+fn extra_args(pairs: &[(&str, &str)]) -> Value {
     Value::Sequence(
         pairs
             .iter()
@@ -63,7 +64,7 @@ pub(super) fn node_registration(
         ("criSocket", Value::from(CRI_SOCKET)),
     ]);
     if !args.is_empty() {
-        insert(&mut v, "kubeletExtraArgs", kubelet_args(&args));
+        insert(&mut v, "kubeletExtraArgs", extra_args(&args));
     }
     if let Some(t) = taints {
         insert(&mut v, "taints", t);
@@ -103,7 +104,17 @@ pub(super) fn init_configuration(c: &ClusterBootstrap, node: &str) -> Value {
             "localAPIEndpoint",
             map([("bindPort", Value::from(API_SERVER_PORT))]),
         ),
+        ("timeouts", timeouts()),
     ])
+}
+
+/// [`boot_scripts::KUBEADM_TIMEOUTS`] as kubeadm reads them (Go durations).
+fn timeouts() -> Value {
+    let mut m = Mapping::new();
+    for (k, d) in boot_scripts::KUBEADM_TIMEOUTS {
+        m.insert(Value::from(k), Value::from(go_duration(d)));
+    }
+    Value::Mapping(m)
 }
 
 pub(super) fn cluster_configuration(c: &ClusterBootstrap) -> Result<Value, String> {
@@ -136,6 +147,14 @@ pub(super) fn cluster_configuration(c: &ClusterBootstrap) -> Result<Value, Strin
                 Value::Sequence(sans.into_iter().map(Value::from).collect()),
             )]),
         ),
+        (
+            "controllerManager",
+            map([("extraArgs", extra_args(&boot_scripts::LEADER_ELECTION))]),
+        ),
+        (
+            "scheduler",
+            map([("extraArgs", extra_args(&boot_scripts::LEADER_ELECTION))]),
+        ),
     ]))
 }
 
@@ -163,6 +182,7 @@ pub(super) fn join_configuration(
             )]),
         ),
         ("nodeRegistration", node_registration),
+        ("timeouts", timeouts()),
     ]);
     if let Some(cp) = control_plane {
         insert(&mut v, "controlPlane", cp);

@@ -17,8 +17,13 @@
 //!   applies the operator's CRDs and the Tigera operator (downloaded at boot from pinned URLs:
 //!   far too big for customData) and the Installation after `kubeadm init`.
 //!
-//! `runcmd`: the script, then kubeadm, then (init, Calico) the CNI script; each step runs only
-//! when the one before it succeeded (stamp files under [`STAMP_DIR`]).
+//! - [`KUBEADM_SCRIPT_PATH`] (0755): kubeadm init/join, retried after a reset
+//!   ([`super::boot_scripts`]);
+//! - init with [`Cni::ImageDefault`]: also [`POD_NETWORK_SCRIPT_PATH`], which applies the
+//!   image's own pod network when it carries one, else runs the Calico script.
+//!
+//! `runcmd`: the install script, then the kubeadm script, then (init, a CNI) the CNI script;
+//! each step runs only when the one before it succeeded (stamp files under [`STAMP_DIR`]).
 //!
 //! Versions: kubeadm needs a full version. A minor-only spec ("1.33") installs the newest
 //! patch of that minor; the file is written with the placeholder `v1.33.0` (which `kubeadm
@@ -45,6 +50,7 @@ use config::{
 pub use scripts::calico_manifest_urls;
 use scripts::{calico_installation, calico_script, executable, install_script, secret};
 
+use super::boot_scripts::{self, KUBEADM_SCRIPT_PATH, POD_NETWORK_SCRIPT_PATH};
 use crate::node_bootstrap::{Fragment, WriteFile};
 
 /// Where the kubeadm configuration is written (tmpfs: gone after the first reboot, with the
@@ -80,6 +86,9 @@ pub enum Cni {
     Calico,
     /// None: the nodes stay NotReady until the user installs one.
     None,
+    /// The image's own pod network when it carries one (azop's node image: flannel, no
+    /// download), else Calico; decided on the machine ([`super::boot_scripts`]).
+    ImageDefault,
 }
 
 /// The cluster's CAs and service-account key pair, PEM (ECDSA P-256, PKCS#8 keys).
@@ -263,6 +272,10 @@ pub fn fragment(c: &ClusterBootstrap, m: &MachineBootstrap) -> Result<Fragment, 
         MachineBootstrap::Init { .. } => "init",
         _ => "join",
     };
+    write_files.push(executable(
+        KUBEADM_SCRIPT_PATH,
+        boot_scripts::kubeadm_script(KUBEADM_CONFIG_PATH, CRI_SOCKET, STAMP_DIR),
+    ));
     let mut runcmd = vec![
         vec![INSTALL_SCRIPT_PATH.to_string()],
         vec![
@@ -270,24 +283,33 @@ pub fn fragment(c: &ClusterBootstrap, m: &MachineBootstrap) -> Result<Fragment, 
             "-c".into(),
             guarded(
                 &stamp("install.ok"),
-                &format!("kubeadm {kubeadm} --config {KUBEADM_CONFIG_PATH}"),
+                &format!("{KUBEADM_SCRIPT_PATH} {kubeadm}"),
                 &stamp("kubeadm.ok"),
                 INSTALL_SCRIPT_PATH,
             ),
         ],
     ];
-    if matches!(m, MachineBootstrap::Init { .. }) && c.cni == Cni::Calico {
+    if matches!(m, MachineBootstrap::Init { .. }) && c.cni != Cni::None {
         write_files.push(WriteFile::root(
             CALICO_INSTALLATION_PATH,
             calico_installation(c)?,
         ));
         write_files.push(executable(CNI_SCRIPT_PATH, calico_script()));
+        let cni_step = if c.cni == Cni::ImageDefault {
+            write_files.push(executable(
+                POD_NETWORK_SCRIPT_PATH,
+                boot_scripts::pod_network_script(&c.pod_cidr, CNI_SCRIPT_PATH),
+            ));
+            POD_NETWORK_SCRIPT_PATH
+        } else {
+            CNI_SCRIPT_PATH
+        };
         runcmd.push(vec![
             "sh".into(),
             "-c".into(),
             guarded(
                 &stamp("kubeadm.ok"),
-                CNI_SCRIPT_PATH,
+                cni_step,
                 &stamp("cni.ok"),
                 &format!("kubeadm {kubeadm}"),
             ),

@@ -59,10 +59,34 @@ fn init_has_the_token_the_sans_and_the_cluster_settings() {
     assert_eq!(d[0]["nodeRegistration"]["criSocket"], CRI_SOCKET);
     assert!(d[0]["nodeRegistration"].get("kubeletExtraArgs").is_none());
     assert_eq!(d[0]["localAPIEndpoint"]["bindPort"], 6443);
+    // kubeadm's timeouts, raised for slow first boots.
+    assert_eq!(d[0]["timeouts"]["kubernetesAPICall"], "0h5m0s");
+    assert_eq!(
+        d[0]["timeouts"]["controlPlaneComponentHealthCheck"],
+        "0h10m0s"
+    );
+    let join = docs(
+        &kubeadm_config(
+            &c,
+            &MachineBootstrap::JoinControlPlane { node_name: "cp-1" },
+        )
+        .expect("ok"),
+    );
+    assert_eq!(join[0]["timeouts"]["discovery"], "0h15m0s");
     assert_eq!(d[1]["kind"], "ClusterConfiguration");
     assert_eq!(d[1]["kubernetesVersion"], "v1.33.2");
     assert_eq!(d[1]["controlPlaneEndpoint"], "20.1.2.3:6443");
     assert_eq!(d[1]["encryptionAlgorithm"], "ECDSA-P256");
+    for component in ["controllerManager", "scheduler"] {
+        assert_eq!(
+            d[1][component]["extraArgs"][1],
+            map([
+                ("name", Value::from("leader-elect-renew-deadline")),
+                ("value", Value::from("40s"))
+            ]),
+            "{component}"
+        );
+    }
     assert_eq!(d[1]["networking"]["podSubnet"], "192.168.0.0/16");
     let sans = d[1]["apiServer"]["certSANs"].as_sequence().expect("seq");
     assert!(sans.contains(&Value::from("20.1.2.3")), "{sans:?}");
@@ -292,8 +316,15 @@ fn the_fragments_files_and_commands_per_machine() {
     }
     assert_eq!(init.runcmd.len(), 3);
     assert_eq!(init.runcmd[0], vec![INSTALL_SCRIPT_PATH.to_string()]);
-    assert!(init.runcmd[1][2].contains("kubeadm init --config /run/kubeadm/kubeadm.yaml"));
+    assert!(init.runcmd[1][2].contains(&format!("then {KUBEADM_SCRIPT_PATH} init &&")));
     assert!(init.runcmd[2][2].contains(CNI_SCRIPT_PATH));
+    let kubeadm_script = &init
+        .write_files
+        .iter()
+        .find(|f| f.path == KUBEADM_SCRIPT_PATH)
+        .expect("kubeadm script")
+        .content;
+    assert!(kubeadm_script.contains("CONFIG=\"/run/kubeadm/kubeadm.yaml\""));
     let inst = init
         .write_files
         .iter()
@@ -327,7 +358,7 @@ fn the_fragments_files_and_commands_per_machine() {
     assert!(paths(&cp).contains(&"/etc/kubernetes/pki/ca.key"));
     assert!(!paths(&cp).contains(&CNI_SCRIPT_PATH));
     assert_eq!(cp.runcmd.len(), 2);
-    assert!(cp.runcmd[1][2].contains("kubeadm join --config"));
+    assert!(cp.runcmd[1][2].contains(&format!("then {KUBEADM_SCRIPT_PATH} join &&")));
 
     let labels = BTreeMap::new();
     let w = fragment(
@@ -339,13 +370,29 @@ fn the_fragments_files_and_commands_per_machine() {
         },
     )
     .expect("ok");
-    assert_eq!(paths(&w), vec![INSTALL_SCRIPT_PATH, KUBEADM_CONFIG_PATH]);
+    assert_eq!(
+        paths(&w),
+        vec![
+            INSTALL_SCRIPT_PATH,
+            KUBEADM_CONFIG_PATH,
+            KUBEADM_SCRIPT_PATH
+        ]
+    );
 
     let mut none = c.clone();
     none.cni = Cni::None;
     let n = fragment(&none, &MachineBootstrap::Init { node_name: "cp-0" }).expect("ok");
     assert_eq!(n.runcmd.len(), 2);
     assert!(!paths(&n).contains(&CNI_SCRIPT_PATH));
+
+    // The image's pod network: the dispatching script runs, Calico's stays as the
+    // fallback.
+    let mut image = c.clone();
+    image.cni = Cni::ImageDefault;
+    let i = fragment(&image, &MachineBootstrap::Init { node_name: "cp-0" }).expect("ok");
+    assert!(i.runcmd[2][2].contains(&format!("then {POD_NETWORK_SCRIPT_PATH} &&")));
+    assert!(paths(&i).contains(&CNI_SCRIPT_PATH));
+    assert!(paths(&i).contains(&POD_NETWORK_SCRIPT_PATH));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use azop_api::v1alpha1::azure_cluster::{Cni, NodeRole, Taint};
+use azop_api::v1alpha1::azure_cluster::{NodeRole, Taint};
 use azop_provider::resources::{self, compute::virtual_machine::VirtualMachine};
 use azop_provider::{LroHandle, Owner};
 
@@ -76,10 +76,7 @@ pub fn render(
         endpoint_port: kubeadm::API_SERVER_PORT,
         pod_cidr: b.pod_cidr.clone(),
         service_cidr: b.service_cidr.clone(),
-        cni: match b.cni {
-            Cni::Calico => kubeadm::Cni::Calico,
-            Cni::None => kubeadm::Cni::None,
-        },
+        cni: super::super::boot_scripts::pod_network(b.cni, b.install_at_boot),
         pki: kubeadm::ClusterPki {
             ca_crt: pki.ca.cert,
             ca_key: pki.ca.key,
@@ -167,6 +164,10 @@ impl Step for MachineStep {
     ) -> Result<Option<LroHandle>, StepError> {
         self.vm.delete(cx, seen).await
     }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        self.vm.disown(cx).await
+    }
 }
 
 /// How often a pass runs while a pool replaces machines.
@@ -222,6 +223,10 @@ impl<S: Step> Step for KeptAsIs<S> {
         seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError> {
         self.0.delete(cx, seen).await
+    }
+
+    async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
+        self.0.disown(cx).await
     }
 }
 
@@ -313,13 +318,15 @@ mod tests {
         let doc =
             |i: usize| render(&machine_step(i), "20.1.2.3".into(), pki(), &token).expect("renders");
         let (init, join_cp, worker) = (doc(0), doc(1), doc(3));
-        assert!(init.contains("kubeadm init --config"), "{init}");
+        let script = crate::azure_cluster::boot_scripts::KUBEADM_SCRIPT_PATH;
+        assert!(init.contains(&format!("{script} init")), "{init}");
         assert!(init.contains("kind: InitConfiguration"), "{init}");
         assert!(
-            join_cp.contains("kubeadm join --config") && join_cp.contains("controlPlane"),
+            join_cp.contains(&format!("{script} join")) && join_cp.contains("controlPlane:"),
             "{join_cp}"
         );
-        assert!(!worker.contains("controlPlane"), "{worker}");
+        // (`controlPlane:` the key: every config has `controlPlaneComponentHealthCheck`.)
+        assert!(!worker.contains("controlPlane:"), "{worker}");
         assert!(worker.contains("tier=web"), "{worker}");
         for d in [&init, &join_cp, &worker] {
             assert!(d.contains("20.1.2.3:6443"), "{d}");

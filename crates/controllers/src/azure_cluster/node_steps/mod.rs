@@ -60,7 +60,8 @@ pub struct Bootstrap {
     pub kubernetes_version: String,
     pub pod_cidr: String,
     pub service_cidr: String,
-    pub cni: Cni,
+    /// The spec's `clusterNetwork.cni` (`None`: unset).
+    pub cni: Option<Cni>,
     /// Marketplace images get containerd and the Kubernetes packages at boot; azop's own
     /// images (StorageBinding, managed) are checked for them.
     pub install_at_boot: bool,
@@ -80,7 +81,7 @@ impl Bootstrap {
         kubernetes_version: &str,
         pod_cidr: &str,
         service_cidr: &str,
-        cni: Cni,
+        cni: Option<Cni>,
         install_at_boot: bool,
         proxy: Option<Fragment>,
         token_ttl: Duration,

@@ -140,6 +140,13 @@ impl Step for PkiStep {
     ) -> Result<Option<LroHandle>, StepError> {
         Ok(None)
     }
+
+    /// A Secret's mark is its owner reference to the object, which the garbage collector
+    /// follows when the object goes: nothing in Azure to change. (`kubectl delete
+    /// --cascade=orphan` keeps the Secrets too.)
+    async fn disown(&self, _cx: &StepCtx<'_>) -> Result<(), StepError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -222,8 +222,13 @@ impl ArmResource for Image {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (Image::RESOURCE_TYPE, Image::wire(&desired()).expect("wire"))
+    }
     use crate::resources::network::FixtureEdit;
 
     const BLOB: &str = "https://mystorageaccount.blob.core.windows.net/osimages/osimage.vhd";

@@ -153,21 +153,28 @@ impl ArmResource for ManagedDisk {
         get_via_mgmt(session, send, Self::RESOURCE_TYPE).await
     }
 
+    /// The generated model serializes the read-only `timeCreated` as `null`; Azure must
+    /// not be sent read-only properties, so the body goes out without them.
+    fn wire(body: &DiskModel) -> Result<serde_json::Value, AzureError> {
+        serde_json::to_value(body)
+            .map(crate::resources::without_nulls)
+            .map_err(|e| AzureError::config(format!("failed to serialize request body: {e}")))
+    }
+
     async fn put(
         session: &ArmSession,
         key: &Self::Key,
         body: &DiskModel,
     ) -> Result<RawResponse, AzureError> {
-        let client = session.compute_client().disks_client();
-        let send = client
-            .create_or_update(
-                session.subscription_id(),
-                &key.resource_group,
-                &key.name,
-                body.clone(),
+        let path = Self::path(session.subscription_id(), key);
+        session
+            .call(
+                azure_core::Method::Put,
+                &path,
+                Self::API_VERSION,
+                Some(&Self::wire(body)?),
             )
-            .send();
-        send_via_mgmt(session, send).await
+            .await
     }
 
     async fn send_delete(session: &ArmSession, key: &Self::Key) -> Result<RawResponse, AzureError> {
@@ -180,8 +187,16 @@ impl ArmResource for ManagedDisk {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            ManagedDisk::RESOURCE_TYPE,
+            ManagedDisk::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
 
     fn desired() -> DiskModel {

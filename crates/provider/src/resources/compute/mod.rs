@@ -4,6 +4,7 @@
 //! (every field optional, enums as strings). Only `.send()` is used: the crate's own futures
 //! re-PUT images and disks in a loop (notes/azure-crates.md).
 
+pub mod boot_diagnostics;
 pub mod image;
 pub mod managed_disk;
 pub mod virtual_machine;

@@ -13,10 +13,11 @@ use crate::resources::diff::{Diff, tags_from_value, tags_to_value, wire};
 use crate::resources::network::{ObservedRef, get_via_mgmt, ref_ids, send_via_mgmt, uid_tag};
 use crate::resources::{ArmResource, Difference, Owner};
 use azure_mgmt_compute::models::{
-    CreateOption, DeleteOption, HardwareProfile, ImageReference, LinuxConfiguration,
-    ManagedDiskParameters, NetworkInterfaceReference, NetworkInterfaceReferenceProperties,
-    NetworkProfile, OsDisk, OsProfile, Resource, SshConfiguration, SshPublicKey, StorageProfile,
-    VirtualMachine as VmModel, VirtualMachineProperties, hardware_profile, os_disk,
+    BootDiagnostics, CreateOption, DeleteOption, DiagnosticsProfile, HardwareProfile,
+    ImageReference, LinuxConfiguration, ManagedDiskParameters, NetworkInterfaceReference,
+    NetworkInterfaceReferenceProperties, NetworkProfile, OsDisk, OsProfile, Resource,
+    SshConfiguration, SshPublicKey, StorageProfile, VirtualMachine as VmModel,
+    VirtualMachineProperties, hardware_profile, os_disk,
 };
 use base64::Engine;
 use serde::Deserialize;
@@ -93,6 +94,22 @@ pub struct ObservedVmProperties {
     pub network_profile: Option<ObservedNetworkProfile>,
     /// Present only with `$expand=instanceView`.
     pub instance_view: Option<serde_json::Value>,
+    pub diagnostics_profile: Option<ObservedDiagnosticsProfile>,
+    /// When the VM was created (RFC 3339).
+    pub time_created: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedDiagnosticsProfile {
+    pub boot_diagnostics: Option<ObservedBootDiagnostics>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedBootDiagnostics {
+    pub enabled: Option<bool>,
+    pub storage_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -283,7 +300,15 @@ impl ArmResource for VirtualMachine {
             })
             .collect();
 
+        // Boot diagnostics on, in the storage Azure manages (no storageUri): the serial
+        // console is what azop quotes when a machine does not join.
+        let mut boot = BootDiagnostics::new();
+        boot.enabled = Some(true);
+        let mut diagnostics = DiagnosticsProfile::new();
+        diagnostics.boot_diagnostics = Some(boot);
+
         let mut props = VirtualMachineProperties::new();
+        props.diagnostics_profile = Some(diagnostics);
         props.hardware_profile = Some(hardware);
         props.storage_profile = Some(storage);
         props.os_profile = Some(os_profile);
@@ -318,21 +343,28 @@ impl ArmResource for VirtualMachine {
         get_via_mgmt(session, send, Self::RESOURCE_TYPE).await
     }
 
+    /// The generated model serializes the read-only `timeCreated` as `null`; Azure must
+    /// not be sent read-only properties, so the body goes out without them.
+    fn wire(body: &VmModel) -> Result<serde_json::Value, AzureError> {
+        serde_json::to_value(body)
+            .map(crate::resources::without_nulls)
+            .map_err(|e| AzureError::config(format!("failed to serialize request body: {e}")))
+    }
+
     async fn put(
         session: &ArmSession,
         key: &Self::Key,
         body: &VmModel,
     ) -> Result<RawResponse, AzureError> {
-        let client = session.compute_client().virtual_machines_client();
-        let send = client
-            .create_or_update(
-                &key.resource_group,
-                &key.name,
-                body.clone(),
-                session.subscription_id(),
+        let path = Self::path(session.subscription_id(), key);
+        session
+            .call(
+                azure_core::Method::Put,
+                &path,
+                Self::API_VERSION,
+                Some(&Self::wire(body)?),
             )
-            .send();
-        send_via_mgmt(session, send).await
+            .await
     }
 
     async fn send_delete(session: &ArmSession, key: &Self::Key) -> Result<RawResponse, AzureError> {
@@ -360,6 +392,8 @@ pub enum VmAspect {
     OsProfile,
     /// `networkProfile`: the NICs.
     Network,
+    /// `diagnosticsProfile.bootDiagnostics`: on or off (an in-place update).
+    Diagnostics,
     Tags,
 }
 
@@ -395,6 +429,7 @@ pub fn diff_by_aspect(
         }
         out.push((VmAspect::OsProfile, os_profile_diff(p, op)));
         out.push((VmAspect::Network, network_diff(p, op)));
+        out.push((VmAspect::Diagnostics, diagnostics_diff(p, op)));
         let mut tags = Diff::new();
         tags.tags(
             &tags_from_value(&desired.resource.tags),
@@ -556,9 +591,45 @@ fn network_diff(p: &VirtualMachineProperties, op: &ObservedVmProperties) -> Vec<
     d.finish()
 }
 
+fn diagnostics_diff(p: &VirtualMachineProperties, op: &ObservedVmProperties) -> Vec<Difference> {
+    let mut d = Diff::new();
+    if let Some(diag) = &p.diagnostics_profile {
+        d.boolean(
+            "properties.diagnosticsProfile.bootDiagnostics.enabled",
+            diag.boot_diagnostics.as_ref().and_then(|b| b.enabled),
+            op.diagnostics_profile
+                .as_ref()
+                .and_then(|o| o.boot_diagnostics.as_ref())
+                .and_then(|b| b.enabled),
+        );
+    }
+    d.finish()
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn the_read_only_time_created_the_model_serializes_stays_off_the_wire() {
+        let model = serde_json::to_value(desired()).expect("json");
+        assert!(
+            model
+                .pointer("/properties/timeCreated")
+                .is_some_and(|v| v.is_null()),
+            "the generated model writes timeCreated: null (why wire() exists)"
+        );
+        let (_, wire) = wire_body();
+        assert!(wire.pointer("/properties/timeCreated").is_none());
+    }
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            VirtualMachine::RESOURCE_TYPE,
+            VirtualMachine::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
 
     const NIC: &str = "/subscriptions/{subscription-id}/resourceGroups/myResourceGroup/providers/Microsoft.Network/networkInterfaces/{existing-nic-name}";
@@ -600,7 +671,7 @@ mod tests {
     }
 
     /// VirtualMachines_CreateOrUpdate, example "VirtualMachine_Create_LinuxVmWithSshAuthentication.json"
-    /// (2024-07-01), re-typed with a zone, disk size, deleteOption and our tags, as the
+    /// (2024-07-01), re-typed with a zone, disk size, deleteOption, boot diagnostics and our tags, as the
     /// response carries them: no customData, the OS disk's managed disk id, the key's path,
     /// exactVersion, vmId, a lower-cased NIC id, provisioningState Creating.
     fn get_after_put() -> serde_json::Value {
@@ -648,6 +719,7 @@ mod tests {
                 },
                 "vmId": "e0de9b84-a506-4b95-9623-00a425d05c90",
                 "hardwareProfile": {"vmSize": "Standard_D1_v2"},
+                "diagnosticsProfile": {"bootDiagnostics": {"enabled": true}},
                 "provisioningState": "Creating",
                 "timeCreated": "2026-01-01T00:00:00.000000+00:00"
             }
@@ -707,6 +779,14 @@ mod tests {
             edit(&|v| v["tags"] = serde_json::json!({})),
             vec![VmAspect::Tags]
         );
+        assert_eq!(
+            edit(
+                &|v| v["properties"]["diagnosticsProfile"]["bootDiagnostics"]["enabled"] =
+                    false.into()
+            ),
+            vec![VmAspect::Diagnostics]
+        );
+        assert!(!VmAspect::Diagnostics.needs_new_vm());
         assert!(VmAspect::Image.needs_new_vm() && VmAspect::OsDisk.needs_new_vm());
         assert!(!VmAspect::Size.needs_new_vm() && !VmAspect::Tags.needs_new_vm());
         // The flat diff is every aspect's differences.

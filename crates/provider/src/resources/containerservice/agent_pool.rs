@@ -6,7 +6,9 @@ use super::API_VERSION;
 use super::managed_cluster::{AgentPoolSpec, diff_pool, pool_properties};
 use super::models::AgentPool;
 use crate::resources::diff::{Diff, tag_value};
-use crate::resources::{ArmResource, Difference, Owner, UID_TAG};
+use crate::resources::{ArmResource, Difference, OWNER_TAG, Owner, UID_TAG, read_only};
+use crate::{ArmSession, AzureError};
+use serde_json::{Map, Value};
 
 pub struct AgentPoolResource;
 
@@ -55,11 +57,76 @@ impl ArmResource for AgentPoolResource {
     fn owner_uid(observed: &AgentPool) -> Option<String> {
         tag_value(observed.properties.as_ref()?.tags.as_ref()?, UID_TAG).map(str::to_owned)
     }
+
+    /// A pool's marks are in `properties.tags`, which only a PUT of the pool changes (agent
+    /// pools have no PATCH and no Tags API): the pool is PUT back as AKS returned it, read-only
+    /// properties dropped, without this owner's two tags. The PUT's operation is not waited
+    /// for: its body already says everything.
+    async fn disown(
+        session: &ArmSession,
+        key: &Self::Key,
+        owner: &Owner,
+    ) -> Result<(), AzureError> {
+        let path = Self::path(session.subscription_id(), key);
+        let Some(resp) = session.get(&path, Self::API_VERSION).await? else {
+            return Ok(());
+        };
+        let Some(body) = resp.json().and_then(|raw| disowned_pool(&raw, owner)) else {
+            return Ok(());
+        };
+        match session
+            .call(
+                azure_core::Method::Put,
+                &path,
+                Self::API_VERSION,
+                Some(&body),
+            )
+            .await
+        {
+            Ok(_) | Err(AzureError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The pool as AKS returned it (`raw`), fit to PUT back, without this owner's tags (pure).
+/// `None` when it carries no mark of this owner (nothing to do).
+pub fn disowned_pool(raw: &Value, owner: &Owner) -> Option<Value> {
+    let tags = raw.pointer("/properties/tags")?.as_object()?;
+    let ours = |k: &str, v: &Value| {
+        (k.eq_ignore_ascii_case(UID_TAG) && v.as_str() == Some(owner.uid.as_str()))
+            || (k.eq_ignore_ascii_case(OWNER_TAG)
+                && v.as_str() == Some(owner.owner_tag_value().as_str()))
+    };
+    if !tags
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case(UID_TAG) && ours(k, v))
+    {
+        return None;
+    }
+    let rest: Map<String, Value> = tags
+        .iter()
+        .filter(|(k, v)| !ours(k, v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut body = read_only::strip(AgentPoolResource::RESOURCE_TYPE, raw)?;
+    if let Some(props) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("tags".to_owned(), Value::Object(rest));
+    }
+    Some(body)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            AgentPoolResource::RESOURCE_TYPE,
+            AgentPoolResource::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::containerservice::managed_cluster::{PoolMode, PoolOsType, PoolScale};
     use crate::resources::network::FixtureEdit;
 
@@ -76,9 +143,42 @@ mod tests {
             vnet_subnet_id: Some("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/aks".into()),
             node_labels: [("workload".to_owned(), "batch".to_owned())].into_iter().collect(),
             node_taints: vec!["key1=val1:NoSchedule".into()],
+            os_sku: None,
+            spot: None,
+            upgrade: None,
             orchestrator_version: None,
             tags: [("env".to_owned(), "prod".to_owned())].into_iter().collect(),
         }
+    }
+
+    #[test]
+    fn a_disowned_pool_keeps_everything_but_this_owners_tags() {
+        let owner = Owner::new("AksCluster", "ns", "c", "uid-5");
+        let raw = serde_json::json!({
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c/agentPools/p",
+            "name": "p",
+            "properties": {
+                "count": 4,
+                "vmSize": "Standard_D4s_v5",
+                "provisioningState": "Succeeded",
+                "currentOrchestratorVersion": "1.36.3",
+                "tags": {"azop.dev/owner": "AksCluster/ns/c", "azop.dev/uid": "uid-5", "env": "prod"}
+            }
+        });
+        assert_eq!(
+            disowned_pool(&raw, &owner),
+            Some(serde_json::json!({"properties": {
+                "count": 4,
+                "vmSize": "Standard_D4s_v5",
+                "tags": {"env": "prod"}
+            }}))
+        );
+        let other = Owner::new("AksCluster", "ns", "c", "uid-6");
+        assert_eq!(
+            disowned_pool(&raw, &other),
+            None,
+            "another owner's pool is not touched"
+        );
     }
 
     fn desired() -> AgentPool {

@@ -70,8 +70,29 @@ pub enum PoolScale {
     Autoscale { min: i32, max: i32 },
 }
 
+/// A Spot pool's settings (its priority is `Spot`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpotSpec {
+    /// `Delete` or `Deallocate`; `None`: AKS's default (Delete).
+    pub eviction_policy: Option<String>,
+    /// `None`: AKS's default (-1, up to the on-demand price).
+    pub max_price: Option<f64>,
+}
+
+/// How AKS upgrades a pool's nodes; `None` fields keep AKS's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolUpgradeSpec {
+    pub max_surge: Option<String>,
+    pub drain_timeout_in_minutes: Option<i32>,
+    pub node_soak_duration_in_minutes: Option<i32>,
+}
+
+/// The taint and label AKS puts on every Spot pool itself: never drift, never removed.
+pub const SPOT_TAINT: &str = "kubernetes.azure.com/scalesetpriority=spot:NoSchedule";
+pub const SPOT_LABEL: &str = "kubernetes.azure.com/scalesetpriority";
+
 /// One node pool (used inline in the cluster and by [`super::agent_pool`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentPoolSpec {
     /// Lowercase alphanumeric, ≤ 12 characters (≤ 6 for Windows).
     pub name: String,
@@ -85,8 +106,13 @@ pub struct AgentPoolSpec {
     /// Static placement: an existing subnet id.
     pub vnet_subnet_id: Option<String>,
     pub node_labels: BTreeMap<String, String>,
-    /// `key=value:NoSchedule`.
+    /// `key=value:NoSchedule`; sent even when empty, so taints removed from the spec go.
     pub node_taints: Vec<String>,
+    /// `Ubuntu`, `AzureLinux`, …; `None`: AKS's default for the OS type.
+    pub os_sku: Option<String>,
+    /// A Spot pool; `None`: regular VMs.
+    pub spot: Option<SpotSpec>,
+    pub upgrade: Option<PoolUpgradeSpec>,
     /// `None`: the control plane's version.
     pub orchestrator_version: Option<String>,
     /// The user's tags; azop's ownership tags are added (on the pool's scale set).
@@ -98,6 +124,24 @@ pub struct AutoUpgradeSpec {
     /// `None`: AKS's default (none) and not managed.
     pub upgrade_channel: Option<UpgradeChannel>,
     pub node_os_upgrade_channel: Option<NodeOsUpgradeChannel>,
+}
+
+/// One AKS add-on as the spec wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonSpec {
+    /// AKS's key (`azurepolicy`, `omsagent`, `azureKeyvaultSecretsProvider`).
+    pub name: String,
+    pub enabled: bool,
+    /// Compared key by key: keys AKS adds (defaults) are not drift.
+    pub config: BTreeMap<String, String>,
+}
+
+/// The control plane's identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterIdentity {
+    SystemAssigned,
+    /// The resource id of a user-assigned identity.
+    UserAssigned(String),
 }
 
 /// AKS-managed Entra ID integration (always `managed: true`; it cannot be switched off).
@@ -140,7 +184,7 @@ pub struct LinuxProfileSpec {
     pub ssh_public_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ManagedClusterSpec {
     pub location: String,
     pub sku_tier: SkuTier,
@@ -160,6 +204,19 @@ pub struct ManagedClusterSpec {
     pub disable_local_accounts: bool,
     /// Publish an OIDC issuer (workload identity). AKS cannot switch it off again.
     pub oidc_issuer: bool,
+    /// Microsoft Entra Workload ID; `None`: not managed.
+    pub workload_identity: Option<bool>,
+    pub identity: ClusterIdentity,
+    /// The kubelet's user-assigned identity (resource id).
+    pub kubelet_identity: Option<String>,
+    /// Add-ons the spec names; others are left as AKS has them.
+    pub addons: Vec<AddonSpec>,
+    /// KEDA; `None`: not managed.
+    pub keda: Option<bool>,
+    /// The Vertical Pod Autoscaler; `None`: not managed.
+    pub vertical_pod_autoscaler: Option<bool>,
+    /// Cluster autoscaler settings by AKS's kebab-case key; unset ones keep AKS's defaults.
+    pub autoscaler_profile: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -227,6 +284,7 @@ pub fn pool_properties(spec: &AgentPoolSpec, owner: &Owner) -> AgentPoolProperti
         // The initial count is the minimum; the autoscaler owns it afterwards.
         PoolScale::Autoscale { min, max } => (Some(min), true, Some(min), Some(max)),
     };
+    let spot = spec.spot.as_ref();
     AgentPoolProperties {
         count,
         vm_size: Some(spec.vm_size.clone()),
@@ -254,10 +312,32 @@ pub fn pool_properties(spec: &AgentPoolSpec, owner: &Owner) -> AgentPoolProperti
         vnet_subnet_id: spec.vnet_subnet_id.clone(),
         orchestrator_version: spec.orchestrator_version.clone(),
         node_labels: (!spec.node_labels.is_empty()).then(|| spec.node_labels.clone()),
-        node_taints: (!spec.node_taints.is_empty()).then(|| spec.node_taints.clone()),
+        // Always sent: an empty list is how taints removed from the spec leave the nodes.
+        node_taints: Some(spec.node_taints.clone()),
+        os_sku: spec.os_sku.clone(),
+        scale_set_priority: spot.map(|_| "Spot".to_owned()),
+        scale_set_eviction_policy: spot.and_then(|s| s.eviction_policy.clone()),
+        spot_max_price: spot.and_then(|s| s.max_price),
+        upgrade_settings: spec.upgrade.as_ref().map(|u| AgentPoolUpgradeSettings {
+            max_surge: u.max_surge.clone(),
+            drain_timeout_in_minutes: u.drain_timeout_in_minutes,
+            node_soak_duration_in_minutes: u.node_soak_duration_in_minutes,
+            ..AgentPoolUpgradeSettings::default()
+        }),
         tags: Some(owner.tags(&spec.tags)),
         ..AgentPoolProperties::default()
     }
+}
+
+/// Whether a taint is one AKS manages itself on this pool (pure).
+fn aks_taint(pool: &AgentPoolProperties, taint: &str) -> bool {
+    is_spot(pool) && taint == SPOT_TAINT
+}
+
+fn is_spot(pool: &AgentPoolProperties) -> bool {
+    pool.scale_set_priority
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("Spot"))
 }
 
 fn int(d: &mut Diff, field: &str, desired: Option<i32>, observed: Option<i32>) {
@@ -343,8 +423,15 @@ pub fn diff_pool(
             d.push(&format!("{field}.orchestratorVersion"), v, current);
         }
     }
-    let want_labels = want.node_labels.clone().unwrap_or_default();
-    if want_labels != have.node_labels.clone().unwrap_or_default() {
+    // AKS's own Spot label and taint are left out on both sides: the cluster body sends a
+    // pool back as AKS has it (with them), a pool body as the spec says (without).
+    let mut want_labels = want.node_labels.clone().unwrap_or_default();
+    let mut have_labels = have.node_labels.clone().unwrap_or_default();
+    if is_spot(have) || is_spot(want) {
+        want_labels.remove(SPOT_LABEL);
+        have_labels.remove(SPOT_LABEL);
+    }
+    if want_labels != have_labels {
         d.push(
             &format!("{field}.nodeLabels"),
             format!("{want_labels:?}"),
@@ -353,9 +440,63 @@ pub fn diff_pool(
     }
     d.string_set(
         &format!("{field}.nodeTaints"),
-        want.node_taints.iter().flatten().map(String::as_str),
-        have.node_taints.iter().flatten().map(String::as_str),
+        want.node_taints
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|t| !aks_taint(want, t) && !aks_taint(have, t)),
+        have.node_taints
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|t| !aks_taint(have, t)),
     );
+    d.ignore_case(
+        &format!("{field}.osSKU"),
+        want.os_sku.as_deref(),
+        have.os_sku.as_deref(),
+    );
+    d.ignore_case(
+        &format!("{field}.scaleSetPriority"),
+        Some(want.scale_set_priority.as_deref().unwrap_or("Regular")),
+        Some(have.scale_set_priority.as_deref().unwrap_or("Regular")),
+    );
+    d.ignore_case(
+        &format!("{field}.scaleSetEvictionPolicy"),
+        want.scale_set_eviction_policy.as_deref(),
+        have.scale_set_eviction_policy.as_deref(),
+    );
+    if let Some(price) = want.spot_max_price
+        && have.spot_max_price != Some(price)
+    {
+        d.push(
+            &format!("{field}.spotMaxPrice"),
+            price,
+            have.spot_max_price
+                .map_or("<unset>".to_owned(), |p| p.to_string()),
+        );
+    }
+    if let Some(u) = &want.upgrade_settings {
+        let hu = have.upgrade_settings.clone().unwrap_or_default();
+        let f = format!("{field}.upgradeSettings");
+        d.exact(
+            &format!("{f}.maxSurge"),
+            u.max_surge.as_deref(),
+            hu.max_surge.as_deref(),
+        );
+        int(
+            d,
+            &format!("{f}.drainTimeoutInMinutes"),
+            u.drain_timeout_in_minutes,
+            hu.drain_timeout_in_minutes,
+        );
+        int(
+            d,
+            &format!("{f}.nodeSoakDurationInMinutes"),
+            u.node_soak_duration_in_minutes,
+            hu.node_soak_duration_in_minutes,
+        );
+    }
     let mut tags = Diff::new();
     tags.tags(
         &want.tags.clone().unwrap_or_default(),
@@ -363,6 +504,122 @@ pub fn diff_pool(
     );
     for t in tags.finish() {
         d.push(&format!("{field}.tags"), t.desired, t.observed);
+    }
+}
+
+fn enabled(on: bool) -> Enabled {
+    Enabled {
+        enabled: Some(on),
+        ..Enabled::default()
+    }
+}
+
+fn enabled_of(e: Option<&Enabled>) -> bool {
+    e.and_then(|e| e.enabled).unwrap_or(false)
+}
+
+/// Add-ons, workload autoscalers, the autoscaler profile, the kubelet identity and workload
+/// identity: only what the spec names; what AKS adds (add-on identities, config defaults,
+/// autoscaler defaults) never counts.
+fn diff_features(d: &mut Diff, want: &ManagedClusterProperties, have: &ManagedClusterProperties) {
+    let have_addons = have.addon_profiles.clone().unwrap_or_default();
+    for (name, addon) in want.addon_profiles.iter().flatten() {
+        let field = format!("properties.addonProfiles.{name}");
+        let found = have_addons
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v);
+        let on = addon.enabled.unwrap_or(false);
+        let have_on = found.and_then(|a| a.enabled).unwrap_or(false);
+        if on != have_on {
+            d.push(&format!("{field}.enabled"), on, have_on);
+        }
+        if !on {
+            continue;
+        }
+        let have_config = found.and_then(|a| a.config.clone()).unwrap_or_default();
+        for (k, v) in addon.config.iter().flatten() {
+            let hv = have_config
+                .iter()
+                .find(|(hk, _)| hk.eq_ignore_ascii_case(k))
+                .map(|(_, hv)| hv.as_str());
+            // Resource ids (the workspace) may come back lower-cased.
+            if !hv.is_some_and(|hv| hv.eq_ignore_ascii_case(v)) {
+                d.push(&format!("{field}.config.{k}"), v, hv.unwrap_or("<unset>"));
+            }
+        }
+    }
+    if let Some(w) = &want.workload_auto_scaler_profile {
+        let hw = have
+            .workload_auto_scaler_profile
+            .clone()
+            .unwrap_or_default();
+        let f = "properties.workloadAutoScalerProfile";
+        if let Some(k) = &w.keda {
+            d.boolean(
+                &format!("{f}.keda.enabled"),
+                k.enabled,
+                Some(enabled_of(hw.keda.as_ref())),
+            );
+        }
+        if let Some(v) = &w.vertical_pod_autoscaler {
+            d.boolean(
+                &format!("{f}.verticalPodAutoscaler.enabled"),
+                v.enabled,
+                Some(enabled_of(hw.vertical_pod_autoscaler.as_ref())),
+            );
+        }
+    }
+    // Most settings are strings; a few are booleans in AKS's schema (the daemonset eviction
+    // ones), sent back as AKS gave them: both compared as text.
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let have_autoscaler = have.auto_scaler_profile.clone().unwrap_or_default();
+    for (k, v) in want.auto_scaler_profile.iter().flatten() {
+        let want_value = text(v);
+        let want_value = want_value.as_str();
+        let hv = have_autoscaler.get(k).map(text);
+        if hv.as_deref() != Some(want_value) {
+            d.push(
+                &format!("properties.autoScalerProfile.{k}"),
+                want_value,
+                hv.unwrap_or_else(|| "<unset>".to_owned()),
+            );
+        }
+    }
+    if let Some(want_kubelet) = want
+        .identity_profile
+        .as_ref()
+        .and_then(|p| p.get(KUBELET_IDENTITY))
+    {
+        let have_kubelet = have
+            .identity_profile
+            .iter()
+            .flatten()
+            .find(|(k, _)| k.eq_ignore_ascii_case(KUBELET_IDENTITY))
+            .and_then(|(_, v)| v.resource_id.as_deref());
+        d.id_set(
+            "properties.identityProfile.kubeletidentity.resourceId",
+            want_kubelet.resource_id.as_deref(),
+            have_kubelet,
+        );
+    }
+    if let Some(w) = want
+        .security_profile
+        .as_ref()
+        .and_then(|s| s.workload_identity.as_ref())
+    {
+        d.boolean(
+            "properties.securityProfile.workloadIdentity.enabled",
+            w.enabled,
+            Some(enabled_of(
+                have.security_profile
+                    .as_ref()
+                    .and_then(|s| s.workload_identity.as_ref()),
+            )),
+        );
     }
 }
 
@@ -445,6 +702,45 @@ impl ArmResource for ManagedClusterResource {
                 enabled: Some(true),
                 issuer_url: None,
             }),
+            addon_profiles: (!spec.addons.is_empty()).then(|| {
+                spec.addons
+                    .iter()
+                    .map(|a| {
+                        let profile = AddonProfile {
+                            enabled: Some(a.enabled),
+                            config: (!a.config.is_empty()).then(|| a.config.clone()),
+                            ..AddonProfile::default()
+                        };
+                        (a.name.clone(), profile)
+                    })
+                    .collect()
+            }),
+            workload_auto_scaler_profile: (spec.keda.is_some()
+                || spec.vertical_pod_autoscaler.is_some())
+            .then(|| WorkloadAutoScalerProfile {
+                keda: spec.keda.map(enabled),
+                vertical_pod_autoscaler: spec.vertical_pod_autoscaler.map(enabled),
+                ..WorkloadAutoScalerProfile::default()
+            }),
+            auto_scaler_profile: (!spec.autoscaler_profile.is_empty()).then(|| {
+                spec.autoscaler_profile
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect()
+            }),
+            identity_profile: spec.kubelet_identity.as_ref().map(|id| {
+                BTreeMap::from([(
+                    KUBELET_IDENTITY.to_owned(),
+                    UserAssignedIdentity {
+                        resource_id: Some(id.clone()),
+                        ..UserAssignedIdentity::default()
+                    },
+                )])
+            }),
+            security_profile: spec.workload_identity.map(|w| SecurityProfile {
+                workload_identity: Some(enabled(w)),
+                ..SecurityProfile::default()
+            }),
             ..ManagedClusterProperties::default()
         };
         ManagedCluster {
@@ -454,9 +750,19 @@ impl ArmResource for ManagedClusterResource {
                 name: Some("Base".to_owned()),
                 tier: Some(spec.sku_tier.wire().to_owned()),
             }),
-            identity: Some(ManagedClusterIdentity {
-                type_: Some("SystemAssigned".to_owned()),
-                ..ManagedClusterIdentity::default()
+            identity: Some(match &spec.identity {
+                ClusterIdentity::SystemAssigned => ManagedClusterIdentity {
+                    type_: Some("SystemAssigned".to_owned()),
+                    ..ManagedClusterIdentity::default()
+                },
+                ClusterIdentity::UserAssigned(id) => ManagedClusterIdentity {
+                    type_: Some("UserAssigned".to_owned()),
+                    user_assigned_identities: Some(BTreeMap::from([(
+                        id.clone(),
+                        serde_json::json!({}),
+                    )])),
+                    ..ManagedClusterIdentity::default()
+                },
             }),
             properties: Some(props),
             ..ManagedCluster::default()
@@ -486,6 +792,21 @@ impl ArmResource for ManagedClusterResource {
             desired.identity.as_ref().and_then(|i| i.type_.as_deref()),
             observed.identity.as_ref().and_then(|i| i.type_.as_deref()),
         );
+        if let Some(want) = desired
+            .identity
+            .as_ref()
+            .and_then(|i| i.user_assigned_identities.as_ref())
+        {
+            let have = observed
+                .identity
+                .as_ref()
+                .and_then(|i| i.user_assigned_identities.as_ref());
+            d.id_set(
+                "identity.userAssignedIdentities",
+                want.keys().map(String::as_str),
+                have.into_iter().flatten().map(|(k, _)| k.as_str()),
+            );
+        }
         let default_props = ManagedClusterProperties::default();
         let o = observed.properties.as_ref().unwrap_or(&default_props);
         if let Some(p) = &desired.properties {
@@ -654,6 +975,7 @@ impl ArmResource for ManagedClusterResource {
                     ),
                 );
             }
+            diff_features(&mut d, p, o);
             if let Some(l) = &p.linux_profile {
                 let ol = o.linux_profile.clone().unwrap_or_default();
                 d.exact(
@@ -693,8 +1015,16 @@ impl ArmResource for ManagedClusterResource {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            ManagedClusterResource::RESOURCE_TYPE,
+            ManagedClusterResource::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
 
     pub(crate) fn system_pool() -> AgentPoolSpec {
@@ -710,6 +1040,9 @@ mod tests {
             vnet_subnet_id: None,
             node_labels: BTreeMap::new(),
             node_taints: vec![],
+            os_sku: None,
+            spot: None,
+            upgrade: None,
             orchestrator_version: None,
             tags: BTreeMap::new(),
         }
@@ -755,6 +1088,13 @@ mod tests {
             }),
             disable_local_accounts: false,
             oidc_issuer: true,
+            workload_identity: None,
+            identity: ClusterIdentity::SystemAssigned,
+            kubelet_identity: None,
+            addons: vec![],
+            keda: None,
+            vertical_pod_autoscaler: None,
+            autoscaler_profile: BTreeMap::new(),
             tags: [("tier".to_owned(), "production".to_owned())]
                 .into_iter()
                 .collect(),
@@ -1121,6 +1461,57 @@ mod tests {
         assert_eq!(effective_kubernetes_version("1.33", Some(&o)), "1.34.1");
         assert_eq!(effective_kubernetes_version("1.35", Some(&o)), "1.35");
         assert_eq!(effective_kubernetes_version("1.33", None), "1.33");
+    }
+
+    #[test]
+    fn a_spot_pool_sent_back_with_aks_own_label_and_taint_is_not_drift() {
+        let pool = |taints: serde_json::Value, labels: serde_json::Value| {
+            serde_json::json!({"properties": {"agentPoolProfiles": [{
+                "name": "spot", "mode": "User", "count": 0, "vmSize": "Standard_D8s_v5",
+                "scaleSetPriority": "Spot", "nodeTaints": taints, "nodeLabels": labels
+            }]}})
+        };
+        let aks_has = pool(
+            serde_json::json!([SPOT_TAINT, "workload=batch:NoSchedule"]),
+            serde_json::json!({SPOT_LABEL: "spot", "workload": "batch"}),
+        );
+        let echoed: ManagedCluster = serde_json::from_value(aks_has.clone()).expect("want");
+        let have: ManagedCluster = serde_json::from_value(aks_has).expect("have");
+        assert_eq!(ManagedClusterResource::diff(&echoed, &have), vec![]);
+        let spec_like: ManagedCluster = serde_json::from_value(pool(
+            serde_json::json!(["workload=batch:NoSchedule"]),
+            serde_json::json!({"workload": "batch"}),
+        ))
+        .expect("spec");
+        assert_eq!(ManagedClusterResource::diff(&spec_like, &have), vec![]);
+    }
+
+    #[test]
+    fn autoscaler_booleans_sent_back_as_aks_gave_them_are_not_drift() {
+        let profile = serde_json::json!({
+            "properties": {"autoScalerProfile": {
+                "daemonset-eviction-for-empty-nodes": false,
+                "ignore-daemonsets-utilization": false,
+                "expander": "least-waste"
+            }}
+        });
+        let want: ManagedCluster = serde_json::from_value(profile.clone()).expect("want");
+        let have: ManagedCluster = serde_json::from_value(profile).expect("have");
+        assert_eq!(ManagedClusterResource::diff(&want, &have), vec![]);
+        let changed: ManagedCluster = serde_json::from_value(serde_json::json!({
+            "properties": {"autoScalerProfile": {
+                "daemonset-eviction-for-empty-nodes": true,
+                "ignore-daemonsets-utilization": false,
+                "expander": "least-waste"
+            }}
+        }))
+        .expect("changed");
+        let d = ManagedClusterResource::diff(&want, &changed);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].desired.as_str(), d[0].observed.as_str()),
+            ("false", "true")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod agent_pool;
 pub mod credentials;
+pub mod maintenance_configuration;
 pub mod managed_cluster;
 pub mod models;
 pub mod versions;

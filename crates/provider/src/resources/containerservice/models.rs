@@ -43,13 +43,112 @@ pub struct ManagedClusterSku {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedClusterIdentity {
-    /// `SystemAssigned` for azop.
+    /// `SystemAssigned` or `UserAssigned`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub type_: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Read-only.
+    #[serde(default, skip_serializing)]
     pub principal_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Read-only.
+    #[serde(default, skip_serializing)]
     pub tenant_id: Option<String>,
+    /// Resource id → `{}` in a body; AKS answers with each one's principalId and clientId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_assigned_identities: Option<BTreeMap<String, Value>>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// One add-on (`addonProfiles.<name>`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddonProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<BTreeMap<String, String>>,
+    /// Read-only: the identity AKS made for the add-on.
+    #[serde(default, skip_serializing)]
+    pub identity: Option<UserAssignedIdentity>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// A user-assigned identity as AKS names one (`identityProfile`, add-on identities).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAssignedIdentity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// Filled in by AKS; azop sends only the resource id (as Cluster API Provider Azure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+}
+
+/// Something that is on or off (`keda`, `verticalPodAutoscaler`, `workloadIdentity`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Enabled {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadAutoScalerProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keda: Option<Enabled>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertical_pod_autoscaler: Option<Enabled>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<Enabled>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentPoolUpgradeSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_surge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_timeout_in_minutes: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_soak_duration_in_minutes: Option<i32>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `…/managedClusters/{c}/maintenanceConfigurations/{name}` (a proxy resource: no tags).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceConfiguration {
+    #[serde(default, skip_serializing)]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<MaintenanceConfigurationProperties>,
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceConfigurationProperties {
+    /// The window, with AKS's keys (schedule, durationHours, utcOffset, startDate, startTime,
+    /// notAllowedDates), kept as JSON: azop sends what the spec says and compares it key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<Value>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -105,6 +204,18 @@ pub struct ManagedClusterProperties {
     pub disable_local_accounts: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_issuer_profile: Option<OidcIssuerProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addon_profiles: Option<BTreeMap<String, AddonProfile>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_auto_scaler_profile: Option<WorkloadAutoScalerProfile>,
+    /// kebab-case keys (`scan-interval`); most values are strings, a few booleans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaler_profile: Option<BTreeMap<String, Value>>,
+    /// `kubeletidentity` → the kubelet's user-assigned identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_profile: Option<BTreeMap<String, UserAssignedIdentity>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_profile: Option<SecurityProfile>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
@@ -231,6 +342,20 @@ pub struct AgentPoolProperties {
     pub node_labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_taints: Option<Vec<String>>,
+    /// `Ubuntu`, `AzureLinux`, `Windows2022`, …
+    #[serde(rename = "osSKU", default, skip_serializing_if = "Option::is_none")]
+    pub os_sku: Option<String>,
+    /// `Regular` or `Spot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_set_priority: Option<String>,
+    /// `Delete` or `Deallocate` (Spot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_set_eviction_policy: Option<String>,
+    /// Spot: US dollars per hour, or -1 for up to the on-demand price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_max_price: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_settings: Option<AgentPoolUpgradeSettings>,
     /// Tags of the pool's scale set: where azop's ownership tags go (pools have no ARM tags).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
@@ -320,6 +445,9 @@ pub struct SshPublicKey {
     pub key_data: String,
 }
 
+/// The one key AKS accepts in `identityProfile`.
+pub const KUBELET_IDENTITY: &str = "kubeletidentity";
+
 impl ManagedCluster {
     pub fn provisioning_state(&self) -> Option<&str> {
         self.properties.as_ref()?.provisioning_state.as_deref()
@@ -346,6 +474,26 @@ impl ManagedCluster {
         p.current_kubernetes_version
             .as_deref()
             .or(p.kubernetes_version.as_deref())
+    }
+
+    /// The add-ons as AKS reports them.
+    pub fn addons(&self) -> impl Iterator<Item = (&String, &AddonProfile)> {
+        self.properties
+            .as_ref()
+            .and_then(|p| p.addon_profiles.as_ref())
+            .into_iter()
+            .flatten()
+    }
+
+    /// The kubelet's identity, once AKS has one.
+    pub fn kubelet_identity(&self) -> Option<&UserAssignedIdentity> {
+        self.properties
+            .as_ref()?
+            .identity_profile
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(KUBELET_IDENTITY))
+            .map(|(_, v)| v)
     }
 
     /// The OIDC issuer URL (workload identity), once AKS has one.

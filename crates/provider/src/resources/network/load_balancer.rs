@@ -455,8 +455,16 @@ impl ArmResource for LoadBalancer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            LoadBalancer::RESOURCE_TYPE,
+            LoadBalancer::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
     use crate::resources::network::ids;
 

@@ -250,8 +250,16 @@ impl ArmResource for NetworkInterface {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            NetworkInterface::RESOURCE_TYPE,
+            NetworkInterface::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
     use crate::resources::network::ids;
     use crate::resources::network::load_balancer::{LoadBalancerKey, backend_pool_id};

@@ -330,8 +330,16 @@ impl SecurityRuleSpec {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            NetworkSecurityGroup::RESOURCE_TYPE,
+            NetworkSecurityGroup::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
 
     fn owner() -> Owner {

@@ -10,6 +10,7 @@
 use super::{ObservedRef, uid_tag};
 use crate::resources::diff::{Diff, tags_from_value, tags_to_value};
 use crate::resources::{ArmResource, Difference, Owner};
+use crate::{ArmSession, AzureError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -246,6 +247,15 @@ impl ArmResource for PrivateDnsZoneGroup {
         // the endpoint).
         None
     }
+
+    /// No marks of its own (it is ours through its parent): nothing to remove.
+    async fn disown(
+        _session: &ArmSession,
+        _key: &Self::Key,
+        _owner: &Owner,
+    ) -> Result<(), AzureError> {
+        Ok(())
+    }
 }
 
 /// A private DNS zone (global).
@@ -381,8 +391,60 @@ impl ArmResource for VirtualNetworkLink {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What PUTs of this module's four kinds send (the read-only check of every kind).
+    pub(crate) fn wire_bodies() -> Vec<(&'static str, serde_json::Value)> {
+        let zone = PrivateDnsZoneKey {
+            resource_group: "rg".into(),
+            name: BLOB_PRIVATE_DNS_ZONE.into(),
+        };
+        let endpoint = PrivateEndpoint::desired(
+            &PrivateEndpointKey {
+                resource_group: "rg".into(),
+                name: "azop1-blob-pe".into(),
+            },
+            &PrivateEndpointSpec {
+                location: "westeurope".into(),
+                subnet_id: SUBNET.into(),
+                target_id: ACCOUNT.into(),
+                group_id: "blob".into(),
+                tags: BTreeMap::new(),
+            },
+            &owner(),
+        );
+        let group = PrivateDnsZoneGroup::desired(
+            &PrivateDnsZoneGroupKey {
+                resource_group: "rg".into(),
+                endpoint: "azop1-blob-pe".into(),
+                name: "default".into(),
+            },
+            &PrivateDnsZoneGroupSpec {
+                zone_id: PrivateDnsZone::path("s", &zone),
+            },
+            &owner(),
+        );
+        let dns = PrivateDnsZone::desired(&zone, &PrivateDnsZoneSpec::default(), &owner());
+        let link = VirtualNetworkLink::desired(
+            &VirtualNetworkLinkKey {
+                resource_group: "rg".into(),
+                zone: BLOB_PRIVATE_DNS_ZONE.into(),
+                name: "vnet-hub".into(),
+            },
+            &VirtualNetworkLinkSpec {
+                vnet_id: "/v".into(),
+                tags: BTreeMap::new(),
+            },
+            &owner(),
+        );
+        vec![
+            (PrivateEndpoint::RESOURCE_TYPE, endpoint),
+            (PrivateDnsZoneGroup::RESOURCE_TYPE, group),
+            (PrivateDnsZone::RESOURCE_TYPE, dns),
+            (VirtualNetworkLink::RESOURCE_TYPE, link),
+        ]
+    }
 
     fn owner() -> Owner {
         Owner::new("StorageBinding", "ns", "img", "uid-5")

@@ -185,8 +185,16 @@ impl ArmResource for PublicIp {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// What a PUT of this module's fixture sends (the read-only check of every kind).
+    pub(crate) fn wire_body() -> (&'static str, serde_json::Value) {
+        (
+            PublicIp::RESOURCE_TYPE,
+            PublicIp::wire(&desired()).expect("wire"),
+        )
+    }
     use crate::resources::network::FixtureEdit;
 
     fn owner() -> Owner {

@@ -12,6 +12,9 @@
 //! the simulator was given one. `/_sim/aks/*` plays the auto-upgrader, the autoscaler and a
 //! certificate rotation.
 
+pub mod features;
+pub mod maintenance;
+
 use super::util::{require_location, tracked_body};
 use super::{ActionContext, Flow, PutContext, Registry, ResourceType};
 use crate::config::KubeconfigTarget;
@@ -25,19 +28,21 @@ pub const CLUSTER: &str = "Microsoft.ContainerService/managedClusters";
 pub const POOL: &str = "Microsoft.ContainerService/managedClusters/agentPools";
 
 /// Kubernetes minor versions offered in every region, with their patches (oldest first).
+/// What AKS offers in late 2026: the three supported minors, the default the one before the
+/// newest (as AKS picks it).
 const VERSIONS: &[(&str, &[&str])] = &[
-    ("1.31", &["1.31.10", "1.31.11"]),
-    ("1.32", &["1.32.6", "1.32.7"]),
-    ("1.33", &["1.33.2", "1.33.3"]),
-    ("1.34", &["1.34.0", "1.34.1"]),
+    ("1.35", &["1.35.3", "1.35.4"]),
+    ("1.36", &["1.36.1", "1.36.3"]),
+    ("1.37", &["1.37.1", "1.37.2"]),
 ];
-const DEFAULT_VERSION: &str = "1.33";
+const DEFAULT_VERSION: &str = "1.36";
 /// Hidden in the stored body (never rendered): bumped by a credential rotation.
 const CREDENTIAL_GENERATION: &str = "x-armsim-credentialGeneration";
 
 pub fn register(reg: &mut Registry) {
     reg.add(ManagedClusters);
     reg.add(AgentPools);
+    reg.add(maintenance::MaintenanceConfigurations);
     reg.add_location_read(
         "Microsoft.ContainerService",
         "kubernetesVersions",
@@ -130,6 +135,7 @@ fn normalize_pool(
     name: &str,
     props: &mut Map<String, Value>,
     version: &str,
+    old: Option<&Map<String, Value>>,
 ) -> Result<(), ArmError> {
     let os = props
         .get("osType")
@@ -178,6 +184,7 @@ fn normalize_pool(
             ),
         ));
     }
+    features::apply_pool_features(name, props, old)?;
     props.insert("currentOrchestratorVersion".into(), json!(current));
     props.insert("powerState".into(), json!({"code": "Running"}));
     props.insert(
@@ -245,19 +252,12 @@ impl ResourceType for ManagedClusters {
             .unwrap_or("Base")
             .to_string();
         out["sku"] = json!({"name": sku_name, "tier": sku_tier});
-        if out.get("identity").is_none() {
-            out["identity"] = json!({"type": "SystemAssigned"});
-        }
-        if out["identity"].get("principalId").is_none() {
-            out["identity"]["principalId"] = json!(
-                uuid::Uuid::new_v5(
-                    &uuid::Uuid::NAMESPACE_URL,
-                    ctx.id_str.to_ascii_lowercase().as_bytes()
-                )
-                .to_string()
-            );
-            out["identity"]["tenantId"] = json!("00000000-0000-0000-0000-000000000000");
-        }
+        features::apply_identity(&mut out, ctx.id_str)?;
+        let identity_type = out
+            .pointer("/identity/type")
+            .and_then(Value::as_str)
+            .unwrap_or("SystemAssigned")
+            .to_string();
         let old = ctx.existing.map(|e| e.body.clone()).unwrap_or(Value::Null);
         let props = out["properties"]
             .as_object_mut()
@@ -374,7 +374,12 @@ impl ResourceType for ManagedClusters {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            normalize_pool(&pname, obj, &current)?;
+            let before = ctx
+                .store
+                .get(&format!("{}/agentPools/{pname}", ctx.id_str))
+                .and_then(|r| r.body.get("properties"))
+                .and_then(Value::as_object);
+            normalize_pool(&pname, obj, &current, before)?;
         }
         let has_system = pools
             .iter()
@@ -494,6 +499,23 @@ impl ResourceType for ManagedClusters {
             np.entry("loadBalancerSku").or_insert(json!("standard"));
             np.entry("outboundType").or_insert(json!("loadBalancer"));
         }
+        let node_resource_group = props
+            .get("nodeResourceGroup")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        features::apply_features(
+            props,
+            &old,
+            &features::ClusterIds {
+                cluster_id: ctx.id_str,
+                name,
+                subscription: &ctx.id.subscription,
+                node_resource_group: &node_resource_group,
+                version: &current,
+            },
+            &identity_type,
+        )?;
         out[CREDENTIAL_GENERATION] = generation;
         Ok(out)
     }
@@ -716,7 +738,7 @@ fn kubeconfig(c: &Credential<'_>) -> String {
     .to_string();
     let user_body = if c.exec {
         format!(
-            "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args:\n      - get-token\n      - --environment\n      - AzurePublicCloud\n      - --server-id\n      - 6dae42f8-4368-4678-94ff-3960e28e3630\n      - --client-id\n      - 80faf920-1908-4b52-b5ef-a8e7bedfc67a\n      - --tenant-id\n      - {}\n      - --login\n      - devicecode\n      installHint: kubelogin is required: https://aka.ms/aks/kubelogin\n      provideClusterInfo: false\n",
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args:\n      - get-token\n      - --environment\n      - AzurePublicCloud\n      - --server-id\n      - 6dae42f8-4368-4678-94ff-3960e28e3630\n      - --client-id\n      - 80faf920-1908-4b52-b5ef-a8e7bedfc67a\n      - --tenant-id\n      - {}\n      - --login\n      - devicecode\n      installHint: 'kubelogin is required: https://aka.ms/aks/kubelogin'\n      provideClusterInfo: false\n",
             c.tenant
         )
     } else {
@@ -856,7 +878,11 @@ impl ResourceType for AgentPools {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        normalize_pool(ctx.id.name(), &mut props, &version)?;
+        let before = ctx
+            .existing
+            .and_then(|e| e.body.get("properties"))
+            .and_then(Value::as_object);
+        normalize_pool(ctx.id.name(), &mut props, &version, before)?;
         Ok(json!({"properties": props}))
     }
 
@@ -901,18 +927,20 @@ mod tests {
 
     #[test]
     fn versions_resolve_and_compare() {
-        assert_eq!(resolve_version("1.33", "westeurope").expect("ok"), "1.33.3");
-        assert_eq!(resolve_version("1.32.6", "x").expect("ok"), "1.32.6");
+        assert_eq!(resolve_version("1.37", "westeurope").expect("ok"), "1.37.2");
+        assert_eq!(resolve_version("1.36.1", "x").expect("ok"), "1.36.1");
         assert_eq!(
-            resolve_version("1.32.1", "x")
+            resolve_version("1.36.2", "x")
                 .expect_err("unknown patch")
                 .code,
             "K8sVersionNotSupported"
         );
-        assert_eq!(
-            resolve_version("1.20", "x").expect_err("old").code,
-            "K8sVersionNotSupported"
-        );
+        for gone in ["1.20", "1.33", "1.34"] {
+            assert_eq!(
+                resolve_version(gone, "x").expect_err("out of support").code,
+                "K8sVersionNotSupported"
+            );
+        }
         assert!(version_tuple("1.33.3") > version_tuple("1.32.9"));
         assert!(pool_name_ok("system1", "Linux"));
         assert!(!pool_name_ok("winpool1", "Windows"));
