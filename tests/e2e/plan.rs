@@ -599,3 +599,247 @@ async fn adopting_a_cluster_with_other_maintenance_windows_is_planned_without_a_
     );
     Ok(())
 }
+
+/// The plugin's read-side commands as a user runs them through kubectl: `kubeconfig` writes
+/// a cluster's kubeconfig to a file and merges it into an existing one that the real kubectl
+/// then loads (existing contexts kept); a missing cluster exits 1 naming it; `why` explains a
+/// write Azure refused (the condition chain, each link with its fix) and says nothing blocks
+/// a Ready object; `status -o yaml` parses, `-A` lists two namespaces, `-n` only one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_writes_kubeconfigs_explains_blocked_objects_and_lists_namespaces() -> Result<()>
+{
+    use azop_armsim::{FaultAction, FaultSpec};
+    let world = World::new("plan-plugin", SimConfig::default()).await?;
+    let other = World::new("plan-plugin-other", SimConfig::default()).await?;
+    azop_e2e::aks_cluster::resource_group(&world, "rg-dev").await?;
+    // The resource group write of `denied` is refused, as for a principal without the role.
+    world.sim.add_fault(FaultSpec {
+        method: Some("PUT".into()),
+        path: "/subscriptions/*/resourcegroups/rg-e2e-plugin-denied".into(),
+        times: None,
+        after: 0,
+        action: FaultAction::Respond {
+            status: 403,
+            code: "AuthorizationFailed".into(),
+            message: "The client 'azop-e2e' does not have authorization to perform action 'Microsoft.Resources/subscriptions/resourcegroups/write' over scope '/subscriptions/x/resourcegroups/rg-e2e-plugin-denied'.".into(),
+            retry_after: None,
+        },
+    })?;
+    let op = world.start_operator("a", &["--resync-seconds", "2"])?;
+    let manifest = azop_e2e::aks_cluster::sample("akscluster-free.yaml", &world.ns)?;
+    azop_e2e::aks_cluster::create(&world, &manifest).await?;
+    create(&world, cluster("denied", "rg-e2e-plugin-denied", 1)).await?;
+    // Never reconciled (no operator watches `other`): listed all the same.
+    create(&other, cluster("elsewhere", "rg-e2e-plugin-other", 1)).await?;
+    or_dump(
+        azop_e2e::aks_cluster::wait_ready(&world, "dev-aks").await,
+        &[&op],
+    );
+    or_dump(
+        wait_object(&world, "denied", "refused write reported", TIMEOUT, |o| {
+            condition(o, "Ready").is_some_and(|(s, _, m)| {
+                s == "False" && all_messages(o).contains("AuthorizationFailed") && !m.is_empty()
+            })
+        })
+        .await,
+        &[&op],
+    );
+    let dir = tempfile::tempdir()?;
+    let ns = world.ns.clone();
+    let kubectl = azop_testenv::binaries::kubectl()?;
+    let view = |file: &Path| -> Result<Value> {
+        let out = Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(file)
+            .args(["config", "view", "-o", "json"])
+            .env_remove("KUBECONFIG")
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "kubectl config view of {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let names = |v: &Value, key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["name"].as_str().map(str::to_string))
+            .collect()
+    };
+
+    // --file: the Secret's kubeconfig, which the real kubectl loads.
+    let file = dir.path().join("dev-aks.kubeconfig");
+    let file_arg = file.to_string_lossy().into_owned();
+    let ran = kubectl_azop(
+        &world,
+        dir.path(),
+        &["kubeconfig", "dev-aks", "-n", &ns, "--file", &file_arg],
+    )?;
+    ensure!(
+        ran.code == 0,
+        "kubeconfig --file: {}{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let (_, secret_text) =
+        azop_e2e::aks_cluster::kubeconfig_file(&world, "dev-aks-kubeconfig").await?;
+    ensure!(
+        std::fs::read_to_string(&file)? == secret_text,
+        "the file holds the Secret's kubeconfig"
+    );
+    let written = view(&file)?;
+    let new_contexts = names(&written, "contexts");
+    ensure!(!new_contexts.is_empty(), "no context in {written}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file)?.permissions().mode() & 0o777;
+        ensure!(
+            mode == 0o600,
+            "the kubeconfig holds credentials: mode {mode:o}"
+        );
+    }
+
+    // --merge into an existing kubeconfig: its context stays, the cluster's becomes current.
+    let mine = dir.path().join("config");
+    std::fs::write(
+        &mine,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: home\n  cluster:\n    server: https://home.example.com:6443\nusers:\n- name: me\n  user:\n    token: abc\ncontexts:\n- name: home\n  context:\n    cluster: home\n    user: me\ncurrent-context: home\n",
+    )?;
+    let mine_arg = mine.to_string_lossy().into_owned();
+    let ran = kubectl_azop(
+        &world,
+        dir.path(),
+        &["kubeconfig", "aks/dev-aks", "-n", &ns, "--merge", &mine_arg],
+    )?;
+    ensure!(
+        ran.code == 0,
+        "kubeconfig --merge: {}{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let merged = view(&mine)?;
+    let contexts = names(&merged, "contexts");
+    ensure!(
+        contexts.contains(&"home".to_string()),
+        "home kept: {contexts:?}"
+    );
+    for c in &new_contexts {
+        ensure!(contexts.contains(c), "{c} merged: {contexts:?}");
+    }
+    ensure!(
+        names(&merged, "clusters").contains(&"home".to_string())
+            && names(&merged, "users").contains(&"me".to_string()),
+        "home's cluster and user kept: {merged}"
+    );
+    ensure!(
+        merged["current-context"] == written["current-context"],
+        "the cluster's context is current: {}",
+        merged["current-context"]
+    );
+
+    // A cluster that does not exist: exit 1, saying which.
+    let ran = kubectl_azop(&world, dir.path(), &["kubeconfig", "nosuch", "-n", &ns])?;
+    ensure!(
+        ran.code == 1 && ran.stderr.contains("nosuch") && ran.stdout.is_empty(),
+        "missing cluster: exit {}\n{}{}",
+        ran.code,
+        ran.stdout,
+        ran.stderr
+    );
+
+    // why: the refused write, Ready → the part it names, each with a fix.
+    let ran = kubectl_azop(&world, dir.path(), &["why", "azc/denied", "-n", &ns])?;
+    ensure!(
+        ran.code == 0
+            && ran.stdout.contains("is not Ready")
+            && ran.stdout.contains("AuthorizationFailed")
+            && ran.stdout.contains("fix: "),
+        "why denied: exit {}\n{}{}",
+        ran.code,
+        ran.stdout,
+        ran.stderr
+    );
+    let ran = kubectl_azop(
+        &world,
+        dir.path(),
+        &["why", "azc/denied", "-n", &ns, "-o", "json"],
+    )?;
+    let links: Vec<Value> = serde_json::from_str(&ran.stdout)
+        .with_context(|| format!("why -o json: {}{}", ran.stdout, ran.stderr))?;
+    ensure!(
+        links.len() >= 2 && links[0]["condition"] == "Ready" && links[0]["status"] == "False",
+        "Ready first, then its part: {links:?}"
+    );
+    let part = &links[1];
+    ensure!(
+        part["condition"] != "Ready"
+            && part["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("AuthorizationFailed"))
+            && part["fix"].as_str().is_some_and(|f| {
+                !f.is_empty() && !f.starts_with("see the message") && !f.starts_with("nothing")
+            }),
+        "the refused part with a fix: {part}"
+    );
+    let ran = kubectl_azop(&world, dir.path(), &["why", "dev-aks", "-n", &ns])?;
+    ensure!(
+        ran.code == 0 && ran.stdout.contains("nothing blocks it"),
+        "why dev-aks: {}{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let ran = kubectl_azop(
+        &world,
+        dir.path(),
+        &["why", "dev-aks", "-n", &ns, "-o", "json"],
+    )?;
+    let none: Vec<Value> = serde_json::from_str(&ran.stdout)
+        .with_context(|| format!("why -o json: {}{}", ran.stdout, ran.stderr))?;
+    ensure!(none.is_empty(), "nothing blocks a Ready cluster: {none:?}");
+
+    // status -o yaml parses; -n shows one namespace, -A both.
+    let ran = kubectl_azop(&world, dir.path(), &["status", "-n", &ns, "-o", "yaml"])?;
+    ensure!(
+        ran.code == 0,
+        "status -o yaml: {}{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let listed: Value = serde_yaml::from_str(&ran.stdout)
+        .with_context(|| format!("status -o yaml: {}", ran.stdout))?;
+    let text = listed.to_string();
+    ensure!(
+        text.contains("\"dev-aks\"") && text.contains("\"denied\"") && !text.contains("elsewhere"),
+        "-n lists this namespace's objects only: {text}"
+    );
+    let ran = kubectl_azop(&world, dir.path(), &["status", "-A", "-o", "json"])?;
+    ensure!(ran.code == 0, "status -A: {}{}", ran.stdout, ran.stderr);
+    let all: Value = serde_json::from_str(&ran.stdout)?;
+    let text = all.to_string();
+    for want in [
+        ns.as_str(),
+        other.ns.as_str(),
+        "\"dev-aks\"",
+        "\"elsewhere\"",
+    ] {
+        ensure!(text.contains(want), "-A lists {want}: {text}");
+    }
+    let ran = kubectl_azop(
+        &world,
+        dir.path(),
+        &["status", "-n", &other.ns, "-o", "json"],
+    )?;
+    let theirs: Value = serde_json::from_str(&ran.stdout)?;
+    let text = theirs.to_string();
+    ensure!(
+        text.contains("\"elsewhere\"") && !text.contains("dev-aks"),
+        "-n {}: {text}",
+        other.ns
+    );
+    Ok(())
+}
