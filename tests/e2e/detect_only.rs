@@ -219,3 +219,131 @@ async fn deleting_a_detect_only_object_writes_nothing_even_with_orphan() -> Resu
     );
     Ok(())
 }
+
+/// The same for a StorageBinding: a tag of its storage account changed out of band is
+/// reported (`status.drift`, `InSync=False`, a `DriftDetected` Event) and left alone for
+/// three resyncs under DetectOnly; back under Manage it is put back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_only_storage_binding_reports_a_changed_account_tag_then_manage_corrects_it()
+-> Result<()> {
+    use azop_e2e::storage_binding as sb;
+    let sw = sb::StorageWorld::new("sb-detect").await?;
+    let w = &sw.world;
+    let rg = "rg-platform-prod";
+    sw.resource_group(rg).await?;
+    let url = sw
+        .upload_source("ubuntu.vhd", &sb::make_vhd(sb::VhdKind::Fixed, 4)?)
+        .await?;
+    let mut binding = sb::binding_of(&sb::sample("storagebinding-default.yaml")?)?;
+    binding["spec"]["vhd"]["sourceUrl"] = json!(url);
+    sw.sas_secret("vhd-source-sas", &sw.source_sas()).await?;
+    let op = w.start_operator(
+        "a",
+        &["--controllers", "storagebinding", "--resync-seconds", "1"],
+    )?;
+    let created = sb::create(w, &binding).await?;
+    let uid = created.metadata.uid.clone().unwrap_or_default();
+    or_dump(sb::wait_ready(w, "base-images").await, &[&op]);
+    let account = azop_api::naming::storage_account_name(&uid);
+
+    let api = sb::api(w);
+    api.patch(
+        "base-images",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"reconcilePolicy": "DetectOnly"}})),
+    )
+    .await?;
+    or_dump(
+        sb::wait(w, "base-images", "DetectOnly seen", |o| {
+            o.data["status"]["observedGeneration"] == o.metadata.generation.unwrap_or(0)
+                && condition(o, "InSync").is_some_and(|(s, _, _)| s == "True")
+        })
+        .await,
+        &[&op],
+    );
+
+    // The account's env tag changed outside azop (the sample says env=prod).
+    let path = sb::account_path(rg, &account);
+    let before = w.arm(Method::GET, &path, sb::STORAGE_API, None).await?;
+    let mut tags = before["tags"].clone();
+    ensure!(tags["env"] == "prod", "the sample's tag: {before}");
+    tags["env"] = json!("tampered");
+    w.arm(
+        Method::PATCH,
+        &path,
+        sb::STORAGE_API,
+        Some(json!({"tags": tags})),
+    )
+    .await?;
+    let from = w.sim.requests(&RequestFilter::default()).len();
+
+    let reported = or_dump(
+        sb::wait(w, "base-images", "drift reported", |o| {
+            record(&drift_of(o), &account, "Detected").is_some()
+                && condition(o, "InSync").is_some_and(|(s, _, _)| s == "False")
+        })
+        .await,
+        &[&op],
+    );
+    let rec = record(&drift_of(&reported), &account, "Detected")
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        rec["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["path"] == "tags"
+                && c["azure"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("env=tampered"))
+                && c["spec"].as_str().is_some_and(|s| s.contains("env=prod"))),
+        "{rec}"
+    );
+    let (_, reason, message) = condition(&reported, "InSync").unwrap_or_default();
+    ensure!(reason == "DriftDetected", "{reason}: {message}");
+    ensure!(message.contains(&account), "{message}");
+    or_dump(wait_event(w, &uid, "DriftDetected", &account).await, &[&op]);
+
+    // Three more resyncs read the account; nothing but reads goes out.
+    or_dump(wait_reads(w, &format!("/{account}"), 3).await, &[&op]);
+    let writes: Vec<String> = w
+        .sim
+        .requests(&RequestFilter::default())
+        .into_iter()
+        .skip(from)
+        .filter(|r| {
+            !r.path.contains("/oauth2/") && !azop_provider::access::is_read(&r.method, &r.path)
+        })
+        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .collect();
+    ensure!(writes.is_empty(), "DetectOnly wrote: {writes:?}");
+    let now = w.arm(Method::GET, &path, sb::STORAGE_API, None).await?;
+    ensure!(now["tags"]["env"] == "tampered", "left as it is: {now}");
+
+    // Back to Manage: the tag is put back and the correction recorded.
+    api.patch(
+        "base-images",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"reconcilePolicy": "Manage"}})),
+    )
+    .await?;
+    let corrected = or_dump(
+        sb::wait(w, "base-images", "correction recorded", |o| {
+            record(&drift_of(o), &account, "Corrected").is_some()
+                && record(&drift_of(o), &account, "Detected").is_none()
+                && condition(o, "InSync").is_some_and(|(s, _, _)| s == "True")
+        })
+        .await,
+        &[&op],
+    );
+    ensure!(
+        record(&drift_of(&corrected), &account, "Corrected")
+            .is_some_and(|r| r["correctedAt"].is_string()),
+        "{}",
+        corrected.data["status"]["drift"]
+    );
+    let after = w.arm(Method::GET, &path, sb::STORAGE_API, None).await?;
+    ensure!(after["tags"] == before["tags"], "tags restored: {after}");
+    Ok(())
+}
