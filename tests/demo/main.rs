@@ -8,11 +8,13 @@
 //!
 //! `prepare` installs the CRDs and config/rbac/ and writes a kubeconfig for the operator's
 //! ServiceAccount. `show` applies the sample, shows the object and the simulated Azure live
-//! until Ready, deletes it and shows everything go. On a terminal it redraws one table; without
+//! until Ready, shows `kubectl azop plan` of a change and `kubectl azop drift` of a change made
+//! by hand ([`know`]), deletes it and shows everything go. On a terminal it redraws one table; without
 //! one (CI) it prints what changed, line by line, and the full table at Ready and at the end.
 
 #[allow(dead_code)] // shared with the benchmark; each binary uses part of it
 mod kit;
+mod know;
 mod view;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -61,6 +63,9 @@ enum Command {
         /// One line saying how the simulator was started, shown in the header.
         #[arg(long, default_value = "")]
         sim_note: String,
+        /// The operator's `--resync-seconds` (how long drift made by hand takes to be seen).
+        #[arg(long, default_value_t = 30)]
+        resync_seconds: u64,
     },
 }
 
@@ -90,9 +95,11 @@ async fn run(cli: Cli) -> Result<()> {
             sample,
             timeout_seconds,
             sim_note,
+            resync_seconds,
         } => {
             let env = TestEnv::attach(&env_dir).context("attach to the test environment")?;
-            let demo = Demo::new(&env, sim, sample, sim_note)?;
+            let mut demo = Demo::new(&env, sim, sample, sim_note)?;
+            demo.resync = Duration::from_secs(resync_seconds);
             demo.run(Duration::from_secs(timeout_seconds)).await
         }
     }
@@ -115,6 +122,8 @@ struct Demo {
     name: String,
     sim_note: String,
     output: Output,
+    kubeconfig: PathBuf,
+    resync: Duration,
 }
 
 impl Demo {
@@ -157,6 +166,8 @@ impl Demo {
             name,
             sim_note,
             output,
+            kubeconfig: env.kubeconfig_path(),
+            resync: Duration::from_secs(30),
         })
     }
 
@@ -191,6 +202,7 @@ impl Demo {
             // Let the reader see the Ready table before it changes.
             tokio::time::sleep(Duration::from_secs(4)).await;
         }
+        self.know_before_you_apply(timeout).await?;
 
         self.api()
             .delete(&self.name, &DeleteParams::default())
@@ -217,6 +229,32 @@ impl Demo {
             start.elapsed().as_secs_f64()
         ));
         Ok(())
+    }
+
+    /// `kubectl azop plan` of a change and `kubectl azop drift` of a change made by hand
+    /// ([`know`]).
+    async fn know_before_you_apply(&self, timeout: Duration) -> Result<()> {
+        let cluster = self
+            .docs
+            .iter()
+            .find(|d| d["kind"] == "AzureCluster")
+            .context("no AzureCluster")?;
+        let secret_name = cluster["spec"]["credentialsRef"]["name"].clone();
+        let secret = self
+            .docs
+            .iter()
+            .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == secret_name);
+        know::Know {
+            api: self.api(),
+            http: &self.http,
+            sim: &self.sim,
+            kubeconfig: self.kubeconfig.clone(),
+            ns: &self.ns,
+            cluster,
+            secret,
+        }
+        .run(self.resync, timeout)
+        .await
     }
 
     /// Refreshes until `done` holds for a snapshot; returns that snapshot.

@@ -4,7 +4,9 @@
 # Starts a real etcd + kube-apiserver (azop-testenv), the ARM simulator (azop-armsim) with
 # realistic per-type latencies scaled down, installs the CRDs and the operator's RBAC, runs
 # `azop run` as its ServiceAccount (the least-privilege role from config/rbac/), applies
-# config/samples/azurecluster-demo.yaml, shows it converge, deletes it and shows it go.
+# config/samples/azurecluster-demo.yaml, shows it converge, shows `kubectl azop plan` of a
+# change to it and `kubectl azop drift` of a tag changed by hand in Azure (DetectOnly, then
+# corrected under Manage), deletes it and shows it go.
 # Every process started here is stopped on exit, on Ctrl-C and on SIGTERM.
 #
 # Knobs (environment): AZOP_DEMO_LATENCY_SCALE (default 0.3: about 35 s to Ready and 25 s to
@@ -14,6 +16,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 scale="${AZOP_DEMO_LATENCY_SCALE:-0.3}"
+# How often the operator reads Azure again: drift made by hand is seen within this.
+resync=10
 sample="${AZOP_DEMO_SAMPLE:-config/samples/azurecluster-demo.yaml}"
 cargo="${CARGO:-cargo}"
 
@@ -21,9 +25,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Every binary this script runs, named: `--bin` filters the selected packages down to the
 # binaries it names, so each one must be listed (a warm target dir once hid a missing one).
-bins=(azop azop-armsim azop-testenv azop-demo)
+bins=(azop kubectl-azop azop-armsim azop-testenv azop-demo)
 step "building ${bins[*]} (debug build; the first build of the workspace takes several minutes)"
-"$cargo" build -q -p azop -p azop-armsim -p azop-testenv -p azop-e2e "${bins[@]/#/--bin=}"
+"$cargo" build -q -p azop -p azop-cli -p azop-armsim -p azop-testenv -p azop-e2e "${bins[@]/#/--bin=}"
 bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 for b in "${bins[@]}"; do
 	[[ -x "$bin/$b" ]] || { echo "the build did not produce $bin/$b" >&2; exit 1; }
@@ -105,7 +109,7 @@ step "starting the operator (azop run; log: $work/operator.log)"
 KUBECONFIG="$work/operator.kubeconfig" RUST_LOG="${RUST_LOG:-info}" \
 	"$bin/azop" run --arm-endpoint "$sim_url" --authority-host "$sim_url" \
 	--leader-election-namespace azop-system --lease-name azop-demo \
-	--metrics-addr 127.0.0.1:0 --resync-seconds 30 >"$work/operator.log" 2>&1 &
+	--metrics-addr 127.0.0.1:0 --resync-seconds "$resync" >"$work/operator.log" 2>&1 &
 op_pid=$!
 sleep 1
 kill -0 "$op_pid" 2>/dev/null || { echo "the operator exited at start-up" >&2; exit 1; }
@@ -117,7 +121,7 @@ if [[ -t 1 ]]; then
 fi
 step "applying $sample"
 COLUMNS="$cols" LINES="$lines" "$bin/azop-demo" show --env-dir "$env_dir" --sim "$sim_url" \
-	--sample "$sample" --sim-note "armsim latencies: realistic x $scale"
+	--sample "$sample" --sim-note "armsim latencies: realistic x $scale" --resync-seconds "$resync"
 
 touch "$status_file"
 step "stopping the operator, azop-armsim and the API server"

@@ -15,6 +15,7 @@ pub mod gitops;
 pub mod machines;
 pub mod objects;
 pub mod operator;
+pub mod plugin;
 pub mod samples;
 pub mod storage_binding;
 pub mod targets;

@@ -39,6 +39,7 @@ pub fn cluster(name: &str) -> ClusterFixture {
                 resource_group: "rg".to_string(),
                 create_resource_group: true,
                 tags: BTreeMap::new(),
+                reconcile_policy: Default::default(),
                 deletion_policy: Default::default(),
             },
             kubernetes_version: "1.33".to_string(),

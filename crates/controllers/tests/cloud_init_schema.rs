@@ -77,6 +77,7 @@ fn cluster_proxy() -> ClusterProxy {
             no_proxy: vec![".corp.example".into(), "10.20.0.0/16".into()],
             trusted_ca: None,
             default: true,
+            reconcile_policy: Default::default(),
             deletion_policy: Default::default(),
         },
     );

@@ -328,6 +328,7 @@ fn cluster_proxy() -> ClusterProxy {
             no_proxy: vec![".corp.example".into()],
             trusted_ca: None,
             default: true,
+            reconcile_policy: Default::default(),
             deletion_policy: Default::default(),
         },
     );

@@ -11,6 +11,7 @@
 //! here, below azure_core's `TransportPolicy`, whose debug log prints the Authorization
 //! header in clear (its `Headers` Debug redacts every header *except* Authorization).
 
+use crate::access::Access;
 use crate::credentials::ResolvedCredential;
 use crate::error::{AzureError, LocalThrottle, classify, from_core_error};
 use crate::lro::{self, LroConfig, LroHandle, PollOutcome};
@@ -122,6 +123,8 @@ pub struct ArmTransport {
     throttle: Throttle,
     metrics: ProviderMetrics,
     max_throttle_wait: Duration,
+    /// Read-only sessions refuse writes here, before anything is sent.
+    access: Access,
 }
 
 impl ArmTransport {
@@ -171,6 +174,13 @@ impl Policy for ArmTransport {
     ) -> PolicyResult {
         let method = request.method().to_string();
         let path = request.url().path().to_owned();
+        if !self.access.allows(&method, &path) {
+            tracing::warn!(%method, %path, "read-only session: write refused, not sent");
+            return Err(azure_core::Error::new(
+                azure_core::error::ErrorKind::Other,
+                crate::error::AzureErrorBox(AzureError::WriteRefused { method, path }),
+            ));
+        }
         let subscription = subscription_of(&path);
         let class = OpClass::from_method(&method);
         let resource_type = resource_type_of(&path);
@@ -286,6 +296,7 @@ impl TokenCredential for DeferredCredential {
 /// One pipeline per (credential, endpoint) and the generated clients on it.
 pub(crate) struct SessionCore {
     pub(crate) credential: ResolvedCredential,
+    pub(crate) access: Access,
     pipeline: Pipeline,
     resources: azure_mgmt_resources::Client,
     storage: azure_mgmt_storage::Client,
@@ -300,6 +311,7 @@ impl SessionCore {
         throttle: Throttle,
         metrics: ProviderMetrics,
         max_throttle_wait: Duration,
+        access: Access,
     ) -> Result<SessionCore, AzureError> {
         let endpoint = credential.endpoints.arm.clone();
         let scope = endpoint
@@ -312,6 +324,7 @@ impl SessionCore {
             throttle,
             metrics,
             max_throttle_wait,
+            access,
         });
         let options = || {
             azure_core::ClientOptions::default()
@@ -361,6 +374,7 @@ impl SessionCore {
                 .build()
                 .map_err(|e| AzureError::config(format!("failed to build compute client: {e}")))?,
             credential,
+            access,
             pipeline,
         })
     }
@@ -399,6 +413,12 @@ impl std::fmt::Debug for ArmSession {
 impl ArmSession {
     pub fn subscription_id(&self) -> &str {
         &self.subscription_id
+    }
+
+    /// What this session may send: a read-only one (`azop plan`) refuses every write
+    /// unsent ([`crate::access`]).
+    pub fn access(&self) -> Access {
+        self.core.access
     }
 
     pub fn endpoint(&self) -> &Url {

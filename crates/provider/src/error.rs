@@ -115,6 +115,10 @@ pub enum AzureError {
     /// The provider itself is misconfigured (a bad endpoint URL, …).
     #[error("invalid azure provider configuration: {reason}")]
     Config { reason: String },
+
+    /// A read-only session (`azop plan`) refused to send a write; nothing reached Azure.
+    #[error("read-only session: {method} {path} was not sent (a plan only reads)")]
+    WriteRefused { method: String, path: String },
 }
 
 impl AzureError {
@@ -129,7 +133,7 @@ impl AzureError {
             AzureError::CredentialConfig { .. } | AzureError::Credential { .. } => {
                 ErrorClass::Credential
             }
-            AzureError::Config { .. } => ErrorClass::Config,
+            AzureError::Config { .. } | AzureError::WriteRefused { .. } => ErrorClass::Config,
         }
     }
 
@@ -145,6 +149,7 @@ impl AzureError {
             AzureError::CredentialConfig { .. } => "CredentialsInvalid",
             AzureError::Credential { .. } => "CredentialsRejected",
             AzureError::Config { .. } => "ProviderMisconfigured",
+            AzureError::WriteRefused { .. } => "WriteRefused",
         }
     }
 
@@ -160,7 +165,8 @@ impl AzureError {
             AzureError::NotFound { .. }
             | AzureError::InvalidSpec { .. }
             | AzureError::CredentialConfig { .. }
-            | AzureError::Config { .. } => false,
+            | AzureError::Config { .. }
+            | AzureError::WriteRefused { .. } => false,
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`lro`]: the resumable poller; [`error`]: the classified error type.
 //! - [`vhd_copy`]: the server-side VHD copy on the blob data plane.
 
+pub mod access;
 pub mod arm;
 pub mod credentials;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod resources;
 pub mod throttle;
 pub mod vhd_copy;
 
+pub use access::Access;
 pub use arm::{ArmRequest, ArmSession, RawResponse};
 pub use azure_core::Method;
 pub use credentials::{Cloud, CredentialSource, EndpointOverrides, OperatorIdentity, SecretString};

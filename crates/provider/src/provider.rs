@@ -1,6 +1,7 @@
 //! [`Provider`]: the long-lived gateway the operator builds once and clones into every
 //! controller.
 
+use crate::access::Access;
 use crate::arm::{ArmSession, SessionCore};
 use crate::credentials::{
     Cloud, CredentialCache, CredentialSource, EndpointOverrides, OperatorIdentity,
@@ -33,6 +34,9 @@ pub struct ProviderConfig {
     /// CAs trusted for ARM and Entra ID besides the public roots: a TLS-inspecting egress
     /// proxy's CA (`azop run --ca-file`), or azop-armsim's self-signed one in tests.
     pub extra_root_certificates: Vec<reqwest::Certificate>,
+    /// Read-write (the operator) or read-only (`azop plan`): every session of this provider
+    /// refuses writes unsent when read-only.
+    pub access: Access,
 }
 
 impl Default for ProviderConfig {
@@ -47,6 +51,7 @@ impl Default for ProviderConfig {
             clock: Arc::new(SystemClock),
             metrics: ProviderMetrics::default(),
             extra_root_certificates: Vec::new(),
+            access: Access::ReadWrite,
         }
     }
 }
@@ -170,6 +175,7 @@ impl Provider {
                     self.inner.throttle.clone(),
                     self.inner.config.metrics.clone(),
                     self.inner.config.max_throttle_wait,
+                    self.inner.config.access,
                 )?);
                 cores.insert(core_key, core.clone());
                 core

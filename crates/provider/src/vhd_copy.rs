@@ -185,6 +185,8 @@ pub struct BlobClient {
     /// Azurite, `http://127.0.0.1:<port>/<account>/`.
     endpoint: Url,
     auth: BlobAuth,
+    /// Read-only clients refuse writes unsent ([`crate::access`]).
+    access: crate::access::Access,
 }
 
 fn rfc1123_now() -> String {
@@ -277,7 +279,15 @@ impl BlobClient {
             http,
             endpoint,
             auth,
+            access: crate::access::Access::ReadWrite,
         })
+    }
+
+    /// The same client, refusing writes unsent when `access` is read-only (a plan observes
+    /// a VHD copy on the data plane; [`crate::access`]).
+    pub fn with_access(mut self, access: crate::access::Access) -> BlobClient {
+        self.access = access;
+        self
     }
 
     /// The account's blob endpoint.
@@ -312,6 +322,12 @@ impl BlobClient {
         body: Vec<u8>,
         what: &str,
     ) -> Result<(u16, BTreeMap<String, String>, Vec<u8>), AzureError> {
+        if !self.access.allows(method.as_str(), url.path()) {
+            return Err(AzureError::WriteRefused {
+                method: method.to_string(),
+                path: format!("{} ({what})", url.path()),
+            });
+        }
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         headers.insert("x-ms-version".into(), BLOB_API_VERSION.into());
         headers.insert("x-ms-date".into(), rfc1123_now());

@@ -122,11 +122,21 @@ pub struct AzureScope {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = cel(TAG_RULES), transform = tags)]
     pub tags: BTreeMap<String, String>,
+    /// Manage (default): azop creates what is missing, corrects what differs from the spec and
+    /// deletes what it created when the object goes; each correction is recorded in
+    /// `status.drift`. DetectOnly: azop reads Azure and reports what differs (condition
+    /// `InSync`, `status.drift`, an Event) but writes nothing to Azure — no create, update or
+    /// delete, also not when the object is deleted (whatever `deletionPolicy` says: even
+    /// azop's ownership tags stay). Switching back to Manage corrects the drift on the next
+    /// pass.
+    #[serde(default, skip_serializing_if = "ReconcilePolicy::is_manage")]
+    pub reconcile_policy: ReconcilePolicy,
     /// What deleting this object does in Azure. Delete (default): every resource azop created
     /// for it (those carrying its uid tag) is deleted, then the finalizer is removed. Orphan:
     /// nothing is deleted or changed except azop's ownership marks (the `azop.dev_owner` and
     /// `azop.dev_uid` tags, a blob's or container's `azop_owner`/`azop_uid` metadata), then the
-    /// finalizer is removed. May be changed at any time, also just before deleting.
+    /// finalizer is removed. May be changed at any time, also just before deleting. Under
+    /// `reconcilePolicy: DetectOnly` neither applies: nothing in Azure is written at all.
     #[serde(default, skip_serializing_if = "DeletionPolicy::is_delete")]
     pub deletion_policy: DeletionPolicy,
 }
@@ -145,6 +155,67 @@ impl DeletionPolicy {
     pub fn is_delete(&self) -> bool {
         *self == DeletionPolicy::Delete
     }
+}
+
+/// Whether azop corrects Azure or only reports how it differs from the spec.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ReconcilePolicy {
+    /// Create, correct and delete.
+    #[default]
+    Manage,
+    /// Observe and report drift; write nothing.
+    DetectOnly,
+}
+
+impl ReconcilePolicy {
+    pub fn is_manage(&self) -> bool {
+        *self == ReconcilePolicy::Manage
+    }
+}
+
+/// The condition that says whether Azure matches the spec (drift), next to `Ready`.
+pub const IN_SYNC: &str = "InSync";
+
+/// Whether a drift record is still there or was corrected.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DriftState {
+    /// Found and left as it is (DetectOnly).
+    Detected,
+    /// Found and corrected by azop (Manage).
+    Corrected,
+}
+
+/// One property of a resource that differs from the spec.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftChange {
+    /// JSON path in the resource (`properties.hardwareProfile.vmSize`, `tags`), or
+    /// `resource` when the whole resource is missing.
+    pub path: String,
+    /// What Azure has (`absent` for a missing resource).
+    pub azure: String,
+    /// What the spec asks for.
+    pub spec: String,
+}
+
+/// A resource azop found different from the spec: left as it is (DetectOnly) or corrected
+/// (Manage).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftRecord {
+    /// ARM resource type (or what a custom step makes, such as a Secret).
+    pub kind: String,
+    /// Name of the resource.
+    pub name: String,
+    /// What differs.
+    pub changes: Vec<DriftChange>,
+    /// Detected or Corrected.
+    pub state: DriftState,
+    /// When azop first found it.
+    pub detected_at: Time,
+    /// When azop sent the correction (Corrected only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_at: Option<Time>,
 }
 
 /// Reference to a Secret in the same namespace.
@@ -230,6 +301,10 @@ pub struct AzureStatus {
     /// ARM operations in flight, so a restarted operator resumes polling them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<ArmOperation>,
+    /// Where Azure differs from the spec: with DetectOnly what differs now (Detected), and
+    /// the last corrections azop made (Corrected, at most 10, newest first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<DriftRecord>,
 }
 
 /// One Azure resource azop manages for an object.

@@ -4,7 +4,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CommonStatus, DeletionPolicy, KeyRef};
+use super::common::{CommonStatus, DeletionPolicy, DriftRecord, KeyRef, ReconcilePolicy};
 use super::schema::{CelRule, cel};
 use crate::validation::{messages as msg, patterns};
 
@@ -91,10 +91,19 @@ pub struct ProxyConfigSpec {
     /// Make this the namespace default that clusters without a proxyConfigRef inherit.
     #[serde(default)]
     pub default: bool,
+    /// Manage (default): azop keeps the CA bundle ConfigMap it writes for this ProxyConfig
+    /// as the spec says, putting it back when it is changed by hand (recorded in
+    /// `status.drift`). DetectOnly: azop reports a ConfigMap that differs (condition
+    /// `InSync`, `status.drift`, an Event) and does not write it. Nothing of a ProxyConfig is
+    /// in Azure.
+    #[serde(default, skip_serializing_if = "ReconcilePolicy::is_manage")]
+    pub reconcile_policy: ReconcilePolicy,
     /// What deleting this ProxyConfig does to the CA bundle ConfigMap azop keeps for it (the
     /// one pods mount). Delete (default): it carries an owner reference and the garbage
     /// collector removes it with the ProxyConfig. Orphan: it carries none and stays, as it
-    /// was last written. Nothing of a ProxyConfig is in Azure.
+    /// was last written. Nothing of a ProxyConfig is in Azure. Under `reconcilePolicy:
+    /// DetectOnly` the ConfigMap is not rewritten, so a change here takes effect once back
+    /// to Manage.
     #[serde(default, skip_serializing_if = "DeletionPolicy::is_delete")]
     pub deletion_policy: DeletionPolicy,
 }
@@ -125,6 +134,10 @@ pub struct ProxyConfigStatus {
     /// noProxy after azop's additions (without any cluster's own CIDRs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effective_no_proxy: Vec<String>,
+    /// The CA bundle ConfigMap found different from what azop writes: Detected (DetectOnly)
+    /// or Corrected (Manage, the last 10, newest first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<DriftRecord>,
 }
 
 /// An object using a ProxyConfig.

@@ -37,7 +37,7 @@ use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
 
 use crate::context::Context;
-use crate::engine::{Identity, Kind, ReportInput, Stop, Sweep, Watches};
+use crate::engine::{Identity, Kind, Leftover, ReportInput, Stop, Sweep, Watches};
 use crate::error::Error;
 use crate::proxy_config;
 use crate::retry::RetryClass;
@@ -160,12 +160,7 @@ impl Kind for AksClusterKind {
         if obj.meta().deletion_timestamp.is_some() {
             return Ok(Sweep::default());
         }
-        let wanted: BTreeSet<String> = obj
-            .spec
-            .node_pools
-            .iter()
-            .map(|p| p.name.to_ascii_lowercase())
-            .collect();
+        let wanted = wanted_pools(obj);
         let path = cluster_id(
             session.subscription_id(),
             &obj.spec.azure.resource_group,
@@ -193,7 +188,37 @@ impl Kind for AksClusterKind {
         Ok(sweep)
     }
 
+    async fn leftovers(
+        &self,
+        session: &ArmSession,
+        owner: &Owner,
+        obj: &AksCluster,
+        _resolved: Option<&Resolved>,
+        _plan: &[PlannedStep],
+    ) -> Result<Vec<Leftover>, AzureError> {
+        let path = cluster_id(
+            session.subscription_id(),
+            &obj.spec.azure.resource_group,
+            &obj.name_any(),
+        );
+        let in_flight = obj
+            .status
+            .as_ref()
+            .map(|s| s.azure.operations.clone())
+            .unwrap_or_default();
+        pools::leftovers(session, owner, &path, &wanted_pools(obj), &in_flight).await
+    }
+
     fn report(&self, input: ReportInput<'_, Self>) -> AksClusterStatus {
         report::status(input)
     }
+}
+
+/// The spec's pool names, lower-case: the pools the sweep keeps.
+fn wanted_pools(obj: &AksCluster) -> BTreeSet<String> {
+    obj.spec
+        .node_pools
+        .iter()
+        .map(|p| p.name.to_ascii_lowercase())
+        .collect()
 }

@@ -14,8 +14,8 @@ use azop_provider::resources::containerservice::API_VERSION;
 use azop_provider::{ArmSession, AzureError, Owner};
 use serde_json::Value;
 
-use crate::engine::Sweep;
 use crate::engine::operations;
+use crate::engine::{Leftover, Sweep};
 
 /// What to do with one listed pool. Pure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,9 +23,20 @@ pub enum PoolFate {
     /// In the spec, or not ours: left alone.
     Keep,
     /// Ours and no longer wanted: DELETE now.
-    Delete { id: String, label: String },
-    /// Going away already, or waiting (for another System pool to be up).
-    Pending { label: String },
+    Delete { id: String, name: String },
+    /// Going away already, or waiting (`why`: for another System pool to be up).
+    Pending {
+        name: String,
+        why: Option<&'static str>,
+    },
+}
+
+/// Why the last System pool waits.
+const KEPT_FOR_SYSTEM: &str = "kept until another System pool is up";
+
+/// `agentPools <name>`, as conditions and Events name a pool.
+fn label(name: &str) -> String {
+    format!("agentPools {name}")
 }
 
 fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
@@ -62,30 +73,63 @@ pub fn fates(
             if !ours || wanted_name(p) {
                 return PoolFate::Keep;
             }
-            let label = format!("agentPools {name}");
+            let name = name.to_string();
             let deleting = str_at(p, "/properties/provisioningState")
                 .is_some_and(|s| s.eq_ignore_ascii_case("Deleting"));
             let flying = in_flight
                 .iter()
                 .any(|o| o.action == ArmAction::Delete && o.resource_id.eq_ignore_ascii_case(id));
             if deleting || flying {
-                return PoolFate::Pending { label };
+                return PoolFate::Pending { name, why: None };
             }
             let another_system_up = listed
                 .iter()
                 .any(|o| is_system(o) && wanted_name(o) && succeeded(o));
             if is_system(p) && !another_system_up {
                 return PoolFate::Pending {
-                    label: format!("{label} (kept until another System pool is up)"),
+                    name,
+                    why: Some(KEPT_FOR_SYSTEM),
                 };
             }
             PoolFate::Delete {
                 id: id.to_string(),
-                label,
+                name,
             }
         })
         .collect()
 }
+
+/// What [`remove`] would remove now, read only (`azop plan`): the same listing and the same
+/// fates.
+pub async fn leftovers(
+    session: &ArmSession,
+    owner: &Owner,
+    cluster_path: &str,
+    wanted: &BTreeSet<String>,
+    in_flight: &[ArmOperation],
+) -> Result<Vec<Leftover>, AzureError> {
+    let listed = session
+        .list(&format!("{cluster_path}/agentPools"), API_VERSION, 10)
+        .await?;
+    Ok(fates(&listed, owner, wanted, in_flight)
+        .into_iter()
+        .filter_map(|f| match f {
+            PoolFate::Keep => None,
+            PoolFate::Delete { name, .. } => Some(Leftover {
+                kind: POOL_TYPE.to_string(),
+                name,
+                note: None,
+            }),
+            PoolFate::Pending { name, why } => Some(Leftover {
+                kind: POOL_TYPE.to_string(),
+                name,
+                note: Some(why.unwrap_or("being deleted").to_string()),
+            }),
+        })
+        .collect())
+}
+
+const POOL_TYPE: &str = "Microsoft.ContainerService/managedClusters/agentPools";
 
 /// Deletes the pools of `cluster_path` that the spec no longer has.
 pub async fn remove(
@@ -102,9 +146,13 @@ pub async fn remove(
     for fate in fates(&listed, owner, wanted, ops) {
         match fate {
             PoolFate::Keep => {}
-            PoolFate::Pending { label } => out.pending.push(label),
-            PoolFate::Delete { id, label } => match session.delete_by_id(&id, API_VERSION).await {
+            PoolFate::Pending { name, why } => out.pending.push(match why {
+                Some(why) => format!("{} ({why})", label(&name)),
+                None => label(&name),
+            }),
+            PoolFate::Delete { id, name } => match session.delete_by_id(&id, API_VERSION).await {
                 Ok(handle) => {
+                    let label = label(&name);
                     if let Some(h) = handle {
                         ops.push(operations::from_handle(&h));
                     }
@@ -114,7 +162,7 @@ pub async fn remove(
                 // The cluster or the pool is busy (an upgrade): the next pass tries again.
                 Err(AzureError::Busy { .. }) => {
                     out.pending
-                        .push(format!("{label} (waiting: the cluster is busy)"));
+                        .push(format!("{} (waiting: the cluster is busy)", label(&name)));
                 }
                 Err(e) => return Err(e),
             },
@@ -152,7 +200,7 @@ mod tests {
                 PoolFate::Keep,
                 PoolFate::Delete {
                     id: "/c/agentPools/old".into(),
-                    label: "agentPools old".into()
+                    name: "old".into()
                 },
                 PoolFate::Keep,
             ]
@@ -163,7 +211,9 @@ mod tests {
             pool("sys2", "System", "me", "Creating"),
         ];
         let f = fates(&listed, &owner, &wanted(&["sys2"]), &[]);
-        assert!(matches!(&f[0], PoolFate::Pending { label } if label.contains("kept until")));
+        assert!(
+            matches!(&f[0], PoolFate::Pending { why: Some(w), .. } if w.contains("kept until"))
+        );
         let listed = vec![
             pool("sys1", "System", "me", "Succeeded"),
             pool("sys2", "System", "me", "Succeeded"),

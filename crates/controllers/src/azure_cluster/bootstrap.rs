@@ -174,6 +174,7 @@ mod tests {
                 no_proxy: vec![],
                 trusted_ca: None,
                 default: true,
+                reconcile_policy: Default::default(),
                 deletion_policy: Default::default(),
             },
         );

@@ -67,7 +67,7 @@ pub fn desired_machines(cluster: &str, spec: &AzureClusterSpec) -> Vec<MachinePl
 }
 
 /// The `index`-th machine of a worker pool, as the spec describes it.
-fn worker(cluster: &str, pool: &WorkerPool, index: usize) -> MachinePlan {
+pub fn worker(cluster: &str, pool: &WorkerPool, index: usize) -> MachinePlan {
     let name = names::worker_machine(cluster, &pool.name, index);
     MachinePlan {
         nic: names::nic(&name),
@@ -113,20 +113,7 @@ pub fn with_survey(
         .collect();
     for pool in &spec.worker_pools {
         let template = |index: usize| worker(cluster, pool, index);
-        let slots: Vec<Slot> = listed
-            .iter()
-            .filter_map(|(name, vm)| {
-                let index = fleet::pool_index(cluster, &pool.name, name)?;
-                let state = fleet::provisioning_state(vm).unwrap_or("Succeeded");
-                Some(Slot {
-                    index,
-                    current: !outdated(&template(index), vm),
-                    ready: state.eq_ignore_ascii_case("Succeeded") && survey.node_ok(name),
-                    deleting: state.eq_ignore_ascii_case("Deleting"),
-                    cordoned: survey.cordoned(name),
-                })
-            })
-            .collect();
+        let slots = pool_slots(cluster, pool, survey, &outdated);
         let replicas = usize::try_from(pool.replicas).unwrap_or(0);
         let d = rollout::decide(replicas, &slots);
         let kept = d.keep.iter().chain(&d.retire).map(|&i| found(template(i)));
@@ -136,6 +123,29 @@ pub fn with_survey(
         out.extend(pool_machines);
     }
     out
+}
+
+/// The machines `pool` has in Azure now, as [`rollout::decide`] takes them (pure).
+pub fn pool_slots(
+    cluster: &str,
+    pool: &WorkerPool,
+    survey: &Survey,
+    outdated: impl Fn(&MachinePlan, &Value) -> bool,
+) -> Vec<Slot> {
+    fleet::by_name(&survey.owned)
+        .iter()
+        .filter_map(|(name, vm)| {
+            let index = fleet::pool_index(cluster, &pool.name, name)?;
+            let state = fleet::provisioning_state(vm).unwrap_or("Succeeded");
+            Some(Slot {
+                index,
+                current: !outdated(&worker(cluster, pool, index), vm),
+                ready: state.eq_ignore_ascii_case("Succeeded") && survey.node_ok(name),
+                deleting: state.eq_ignore_ascii_case("Deleting"),
+                cordoned: survey.cordoned(name),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

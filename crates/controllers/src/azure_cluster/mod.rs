@@ -48,7 +48,7 @@ use azop_provider::{ArmSession, AzureError, Owner};
 use kube::ResourceExt;
 
 use crate::context::Context;
-use crate::engine::{Identity, Kind, ReportInput, Stop, Sweep, Watches};
+use crate::engine::{Identity, Kind, Leftover, ReportInput, Rollout, Stop, Sweep, Watches};
 use crate::error::Error;
 use crate::retry::RetryClass;
 use machines::MachinePlan;
@@ -217,6 +217,28 @@ impl Kind for AzureClusterKind {
             operations,
         )
         .await
+    }
+
+    async fn leftovers(
+        &self,
+        session: &ArmSession,
+        owner: &Owner,
+        obj: &AzureCluster,
+        resolved: Option<&Resolved>,
+        plan: &[PlannedStep],
+    ) -> Result<Vec<Leftover>, AzureError> {
+        orphans::leftovers(
+            session,
+            owner,
+            &obj.spec.azure.resource_group,
+            &planned_vms(plan),
+            resolved.and_then(|r| r.survey.as_ref()),
+        )
+        .await
+    }
+
+    fn rollout(&self, obj: &AzureCluster, resolved: &Resolved) -> Rollout {
+        plan::rollout(&obj.name_any(), &obj.spec, resolved)
     }
 
     fn report(&self, input: ReportInput<'_, Self>) -> AzureClusterStatus {

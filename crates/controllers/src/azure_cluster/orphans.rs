@@ -19,9 +19,9 @@ use serde_json::Value;
 use super::fleet::Survey;
 use super::names;
 use super::workload::{self, Drain};
-use crate::engine::Sweep;
 use crate::engine::delete::owned_by;
 use crate::engine::operations;
+use crate::engine::{Leftover, Sweep};
 
 /// Longest list walk; a resource group with more than 100 pages of VMs is not a cluster.
 const MAX_PAGES: usize = 100;
@@ -49,6 +49,102 @@ fn in_flight(ops: &[ArmOperation], id: &str) -> bool {
         .any(|o| o.action == ArmAction::Delete && o.resource_id.eq_ignore_ascii_case(id))
 }
 
+/// The listed items (VMs or NICs) that carry this object's uid and whose name is not in
+/// `desired` (lower-case): what the sweep removes. Pure.
+pub fn unwanted<'a>(
+    items: &'a [Value],
+    owner: &Owner,
+    desired: &BTreeSet<String>,
+) -> Vec<&'a Value> {
+    items
+        .iter()
+        .filter(|v| owned_by(v, owner))
+        .filter(|v| field(v, "/name").is_some_and(|n| !desired.contains(&n.to_ascii_lowercase())))
+        .collect()
+}
+
+fn lower(names: impl Iterator<Item = String>) -> BTreeSet<String> {
+    names.map(|n| n.to_ascii_lowercase()).collect()
+}
+
+/// The VMs of this pass: the survey's listing when it made one, else a fresh one.
+async fn listed_vms(
+    session: &ArmSession,
+    base: &str,
+    survey: Option<&Survey>,
+) -> Result<Vec<Value>, AzureError> {
+    match survey {
+        Some(s) => Ok(s.owned.clone()),
+        None => {
+            session
+                .list(
+                    &format!("{base}/Microsoft.Compute/virtualMachines"),
+                    COMPUTE_API,
+                    MAX_PAGES,
+                )
+                .await
+        }
+    }
+}
+
+async fn listed_nics(session: &ArmSession, base: &str) -> Result<Vec<Value>, AzureError> {
+    session
+        .list(
+            &format!("{base}/Microsoft.Network/networkInterfaces"),
+            NETWORK_API,
+            MAX_PAGES,
+        )
+        .await
+}
+
+fn providers(session: &ArmSession, resource_group: &str) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/{resource_group}/providers",
+        session.subscription_id()
+    )
+}
+
+/// What [`remove`] would remove now, read only (`azop plan`): the same listings and the same
+/// choice ([`unwanted`]).
+pub async fn leftovers(
+    session: &ArmSession,
+    owner: &Owner,
+    resource_group: &str,
+    desired_vms: &BTreeSet<String>,
+    survey: Option<&Survey>,
+) -> Result<Vec<Leftover>, AzureError> {
+    let base = providers(session, resource_group);
+    let vms = listed_vms(session, &base, survey).await?;
+    let nics = listed_nics(session, &base).await?;
+    let workload = survey.and_then(|s| s.workload.as_ref());
+    let desired = lower(desired_vms.iter().cloned());
+    let desired_nics = lower(desired_vms.iter().map(|v| names::nic(v)));
+    let name = |v: &Value| field(v, "/name").unwrap_or_default().to_string();
+    let mut out: Vec<Leftover> = unwanted(&vms, owner, &desired)
+        .into_iter()
+        .map(|vm| Leftover {
+            kind: VM_TYPE.to_string(),
+            name: name(vm),
+            note: workload
+                .filter(|w| w.nodes.contains_key(&name(vm)))
+                .map(|_| "its node is drained first".to_string()),
+        })
+        .collect();
+    out.extend(
+        unwanted(&nics, owner, &desired_nics)
+            .into_iter()
+            .map(|nic| Leftover {
+                kind: NIC_TYPE.to_string(),
+                name: name(nic),
+                note: Some("once its VM is gone".to_string()),
+            }),
+    );
+    Ok(out)
+}
+
+const VM_TYPE: &str = "Microsoft.Compute/virtualMachines";
+const NIC_TYPE: &str = "Microsoft.Network/networkInterfaces";
+
 /// Deletes owned VMs not in `desired_vms`, then their NICs once the VM is gone, and the Nodes
 /// of machines whose VM is gone.
 pub async fn remove(
@@ -59,10 +155,7 @@ pub async fn remove(
     survey: Option<&Survey>,
     ops: &mut Vec<ArmOperation>,
 ) -> Result<Sweep, AzureError> {
-    let base = format!(
-        "/subscriptions/{}/resourceGroups/{resource_group}/providers",
-        session.subscription_id()
-    );
+    let base = providers(session, resource_group);
     let mut removal = Sweep::default();
     if let Some(s) = survey
         && let Some(w) = &s.workload
@@ -72,48 +165,25 @@ pub async fn remove(
         }
     }
     // This pass's listing when the survey made one; a fresh one while deleting.
-    let listed;
-    let vms: &[Value] = match survey {
-        Some(s) => &s.owned,
-        None => {
-            listed = session
-                .list(
-                    &format!("{base}/Microsoft.Compute/virtualMachines"),
-                    COMPUTE_API,
-                    MAX_PAGES,
-                )
-                .await?;
-            &listed
-        }
-    };
+    let vms = listed_vms(session, &base, survey).await?;
     let workload = survey.and_then(|s| s.workload.as_ref());
-    let desired: BTreeSet<String> = desired_vms.iter().map(|v| v.to_ascii_lowercase()).collect();
-    for vm in vms.iter().filter(|v| owned_by(v, owner)) {
-        remove_vm(session, vm, &desired, workload, ops, &mut removal).await?;
+    let desired = lower(desired_vms.iter().cloned());
+    for vm in unwanted(&vms, owner, &desired) {
+        remove_vm(session, vm, workload, ops, &mut removal).await?;
     }
-    let desired_nics: BTreeSet<String> = desired_vms
-        .iter()
-        .map(|v| names::nic(v).to_ascii_lowercase())
-        .collect();
-    let nics = session
-        .list(
-            &format!("{base}/Microsoft.Network/networkInterfaces"),
-            NETWORK_API,
-            MAX_PAGES,
-        )
-        .await?;
-    for nic in nics.iter().filter(|n| owned_by(n, owner)) {
-        remove_nic(session, nic, &desired_nics, ops, &mut removal).await?;
+    let desired_nics = lower(desired_vms.iter().map(|v| names::nic(v)));
+    let nics = listed_nics(session, &base).await?;
+    for nic in unwanted(&nics, owner, &desired_nics) {
+        remove_nic(session, nic, ops, &mut removal).await?;
     }
     Ok(removal)
 }
 
-/// One listed VM: kept when desired; else drained (when the workload cluster answers), then
+/// One listed VM the spec no longer has: drained (when the workload cluster answers), then
 /// deleted.
 async fn remove_vm(
     session: &ArmSession,
     vm: &Value,
-    desired: &BTreeSet<String>,
     workload: Option<&workload::Workload>,
     ops: &mut Vec<ArmOperation>,
     removal: &mut Sweep,
@@ -121,9 +191,6 @@ async fn remove_vm(
     let (Some(name), Some(id)) = (field(vm, "/name"), field(vm, "/id")) else {
         return Ok(());
     };
-    if desired.contains(&name.to_ascii_lowercase()) {
-        return Ok(());
-    }
     let label = format!("virtualMachines {name}");
     let deleting = field(vm, "/properties/provisioningState")
         .is_some_and(|s| s.eq_ignore_ascii_case("Deleting"));
@@ -158,20 +225,16 @@ async fn remove_vm(
     Ok(())
 }
 
-/// One listed NIC: kept when its machine is desired; else deleted once no VM holds it.
+/// One listed NIC whose machine the spec no longer has: deleted once no VM holds it.
 async fn remove_nic(
     session: &ArmSession,
     nic: &Value,
-    desired: &BTreeSet<String>,
     ops: &mut Vec<ArmOperation>,
     removal: &mut Sweep,
 ) -> Result<(), AzureError> {
     let (Some(name), Some(id)) = (field(nic, "/name"), field(nic, "/id")) else {
         return Ok(());
     };
-    if desired.contains(&name.to_ascii_lowercase()) {
-        return Ok(());
-    }
     let label = format!("networkInterfaces {name}");
     let attached = field(nic, "/properties/virtualMachine/id").is_some();
     let deleting = field(nic, "/properties/provisioningState")

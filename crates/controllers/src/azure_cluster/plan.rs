@@ -50,8 +50,9 @@ use super::fleet::Survey;
 use super::machines::{self, MachinePlan, desired_machines};
 use super::names::ClusterNames;
 use super::node_steps::{Bootstrap, KeptAsIs, KubeconfigStep, MachineStep, PkiStep};
+use super::rollout;
 use crate::engine::plan::resource_group;
-use crate::engine::{Ownership, Planned, ResourceStep, Step};
+use crate::engine::{Ownership, Planned, ResourceStep, Rollout, Step, Swap};
 
 /// The admin user on every machine (password login is disabled; the SSH key is the way in).
 pub const ADMIN_USERNAME: &str = "azureuser";
@@ -128,6 +129,62 @@ pub fn outdated(
     changed_aspects(&desired, &observed)
         .into_iter()
         .any(|aspect| replaced_for(role, aspect))
+}
+
+/// What differs between a listed VM and the machine the spec describes, as the provider's
+/// diff says it (tags left out: they are not part of a machine's template). Pure.
+pub fn machine_changes(
+    vm_spec: &(VirtualMachineKey, VirtualMachineSpec),
+    vm: &Value,
+) -> Vec<azop_provider::Difference> {
+    let Ok(observed) = serde_json::from_value::<ObservedVirtualMachine>(vm.clone()) else {
+        return Vec::new();
+    };
+    let owner = azop_provider::Owner::new("AzureCluster", "", "", "");
+    let desired = VirtualMachine::desired(&vm_spec.0, &vm_spec.1, &owner);
+    VirtualMachine::diff(&desired, &observed)
+        .into_iter()
+        .filter(|d| d.field != "tags")
+        .collect()
+}
+
+/// The rolling replacement of every worker pool from what the survey found, walked to its
+/// end with the controller's own decision ([`rollout::schedule`]), in order (pure).
+pub fn rollout(cluster: &str, spec: &AzureClusterSpec, resolved: &Resolved) -> Rollout {
+    let mut out = Rollout::default();
+    let Some(survey) = resolved.survey.as_ref() else {
+        return out;
+    };
+    let image = &resolved.image;
+    let is_outdated =
+        |m: &MachinePlan, vm: &Value| outdated(&vm_spec(spec, m, image, None), m.role, vm);
+    let listed = super::fleet::by_name(&survey.owned);
+    let vm_type = VirtualMachine::RESOURCE_TYPE.to_string();
+    for pool in &spec.worker_pools {
+        let slots = machines::pool_slots(cluster, pool, survey, is_outdated);
+        let replicas = usize::try_from(pool.replicas).unwrap_or(0);
+        let (pairs, added, removed) = rollout::swaps(&rollout::schedule(replicas, &slots));
+        let name = |i: usize| super::names::worker_machine(cluster, &pool.name, i);
+        for (old, new) in pairs {
+            let machine = machines::worker(cluster, pool, old);
+            let changes = listed
+                .get(&machine.name)
+                .map(|vm| machine_changes(&vm_spec(spec, &machine, image, None), vm))
+                .unwrap_or_default();
+            out.swaps.push(Swap {
+                pool: pool.name.clone(),
+                kind: vm_type.clone(),
+                old: name(old),
+                new: name(new),
+                changes,
+            });
+        }
+        out.added
+            .extend(added.into_iter().map(|i| (vm_type.clone(), name(i))));
+        out.removed
+            .extend(removed.into_iter().map(|i| (vm_type.clone(), name(i))));
+    }
+    out
 }
 
 pub use crate::engine::plan::KEY_RESOURCE_GROUP;

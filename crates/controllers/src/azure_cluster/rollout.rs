@@ -82,6 +82,67 @@ pub fn decide(replicas: usize, slots: &[Slot]) -> PoolDecision {
     }
 }
 
+/// One move of a pool's machines, in the order the passes make them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Move {
+    /// A machine with this index is created.
+    Add(usize),
+    /// The machine with this index is removed (drained, then deleted).
+    Remove(usize),
+}
+
+/// The moves from `slots` to a pool that matches the spec, [`decide`]d pass after pass as the
+/// controller does, assuming each new machine becomes ready and each removal finishes before
+/// the next pass (pure). What `azop plan` shows of a rolling replacement: the same decision
+/// as the operator's, walked to its end.
+pub fn schedule(replicas: usize, slots: &[Slot]) -> Vec<Move> {
+    let mut slots: Vec<Slot> = slots.iter().filter(|s| !s.deleting).copied().collect();
+    let mut moves = Vec::new();
+    // Every pass adds or removes at least one machine until none is left to move; the bound
+    // only guards against a decision that never settles.
+    for _ in 0..4 * (replicas + slots.len()) + 4 {
+        let d = decide(replicas, &slots);
+        let kept = |s: &Slot| d.keep.contains(&s.index) || d.retire.contains(&s.index);
+        let removed: Vec<usize> = slots.iter().filter(|s| !kept(s)).map(|s| s.index).collect();
+        if d.create.is_empty() && removed.is_empty() {
+            break;
+        }
+        moves.extend(d.create.iter().map(|&i| Move::Add(i)));
+        moves.extend(removed.iter().map(|&i| Move::Remove(i)));
+        slots.retain(kept);
+        for s in &mut slots {
+            s.ready = true;
+            s.cordoned = false;
+        }
+        slots.extend(d.create.iter().map(|&index| Slot {
+            index,
+            current: true,
+            ready: true,
+            deleting: false,
+            cordoned: false,
+        }));
+    }
+    moves
+}
+
+/// Pairs each removal with the newest unpaired machine added before it: `(old, new)`
+/// swaps, then the additions and removals that are not swaps (pure).
+pub fn swaps(moves: &[Move]) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
+    let mut added: Vec<usize> = Vec::new();
+    let mut pairs = Vec::new();
+    let mut removed = Vec::new();
+    for m in moves {
+        match *m {
+            Move::Add(i) => added.push(i),
+            Move::Remove(i) => match added.pop() {
+                Some(new) => pairs.push((i, new)),
+                None => removed.push(i),
+            },
+        }
+    }
+    (pairs, added, removed)
+}
+
 fn lowest_free(used: &BTreeSet<usize>, count: usize) -> Vec<usize> {
     (0..).filter(|i| !used.contains(i)).take(count).collect()
 }
@@ -186,6 +247,43 @@ mod tests {
         let mut left: Vec<usize> = slots.iter().map(|s| s.index).collect();
         left.sort_unstable();
         assert_eq!(left, vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn the_schedule_walks_a_replacement_to_its_end_in_the_operators_order() {
+        let moves = schedule(3, &[old(0), old(1), old(2)]);
+        assert_eq!(
+            moves,
+            vec![
+                Move::Add(3),
+                Move::Remove(2),
+                Move::Add(4),
+                Move::Remove(1),
+                Move::Add(5),
+                Move::Remove(0),
+            ]
+        );
+        let (pairs, added, removed) = swaps(&moves);
+        assert_eq!(pairs, vec![(2, 3), (1, 4), (0, 5)]);
+        assert!(added.is_empty() && removed.is_empty());
+        // Half-way (the operator already swapped one): the rest, from where it stands.
+        let mut going = old(2);
+        going.deleting = true;
+        assert_eq!(
+            swaps(&schedule(3, &[old(0), old(1), going, new(3)])).0,
+            vec![(1, 4), (0, 5)]
+        );
+        // Plain scaling: additions or removals, no swaps.
+        assert_eq!(swaps(&schedule(3, &[new(0)])), (vec![], vec![1, 2], vec![]));
+        assert_eq!(
+            swaps(&schedule(1, &[new(0), new(1), new(2)])),
+            (vec![], vec![], vec![1, 2])
+        );
+        assert!(schedule(2, &[new(0), new(1)]).is_empty());
+        // Scaled up during a replacement: the extra machines are additions.
+        let (pairs, added, _) = swaps(&schedule(4, &[old(0), old(1)]));
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(added.len(), 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Act: PUT every step the graph allows now, in parallel, except those held after a failed
 //! write ([`crate::retry`]).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use azop_api::v1alpha1::AzureStatus;
@@ -45,6 +46,8 @@ pub struct Acted {
     /// The soonest held retry.
     pub held_wait: Option<Duration>,
     pub notes: Vec<Note>,
+    /// Keys whose PUT went out this pass (drift they had is corrected).
+    pub put: BTreeSet<String>,
 }
 
 fn sooner(a: Option<Duration>, b: Duration) -> Option<Duration> {
@@ -152,6 +155,7 @@ pub async fn put_ready<P, X>(
         match r {
             Ok(handle) => {
                 acted.wrote = true;
+                acted.put.insert(s.key.clone());
                 acted.notes.extend(drift_note(s, seen, previous));
                 if let Some(h) = handle {
                     seen.operations.push(operations::from_handle(&h));

@@ -8,13 +8,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use azop_api::Validate;
-use azop_api::v1alpha1::{AzureObject, HasAzureStatus, Phase};
+use azop_api::v1alpha1::{AzureObject, AzureStatus, HasAzureStatus, Phase, ReconcilePolicy};
 use azop_provider::{ArmSession, Owner};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::act::{self, Acted};
+use super::drift;
 use super::graph::NodeState;
 use super::kind::{Kind, ReportInput, Stop, Sweep};
 use super::observe::{self, Observed};
@@ -148,20 +150,55 @@ async fn pass<K: Kind>(
     };
     let mut seen = observe::observe(&cx, &plan, polled).await?;
     act::record_failures(&plan, &mut seen, &holds);
-    let acted = act::put_ready(&cx, &plan, &mut seen, &holds, previous.azure()).await;
-    let sweep = kind
-        .sweep(
-            &p.session,
-            &p.owner,
-            obj,
-            Some(&p.resolved),
-            &plan,
-            &mut seen.operations,
-        )
-        .await
-        .map_err(|e| Error::azure("remove resources the spec no longer has", e))?;
-    let next = report(kind, obj, ctx, previous, &p, &plan, &seen, &acted, &sweep).await?;
+    let policy = obj.scope().reconcile_policy;
+    let found = drift::found(&plan, &seen, previous.azure(), policy);
+    let (acted, sweep) = match policy {
+        ReconcilePolicy::Manage => {
+            let acted = act::put_ready(&cx, &plan, &mut seen, &holds, previous.azure()).await;
+            let sweep = kind
+                .sweep(
+                    &p.session,
+                    &p.owner,
+                    obj,
+                    Some(&p.resolved),
+                    &plan,
+                    &mut seen.operations,
+                )
+                .await
+                .map_err(|e| Error::azure("remove resources the spec no longer has", e))?;
+            (acted, sweep)
+        }
+        // Nothing is written: a drifted resource is reported by InSync and status.drift,
+        // and counts as there for its part's condition (it exists and is provisioned).
+        ReconcilePolicy::DetectOnly => {
+            for f in &found {
+                if seen.states.get(&f.key) == Some(&NodeState::Drifted) {
+                    seen.states.insert(f.key.clone(), NodeState::Ready);
+                }
+            }
+            (Acted::default(), Sweep::default())
+        }
+    };
+    let pass = Pass {
+        plan: &plan,
+        seen: &seen,
+        acted: &acted,
+        sweep: &sweep,
+        policy,
+        found: &found,
+    };
+    let next = report(kind, obj, ctx, previous, &p, &pass).await?;
     Ok(next_visit::<K>(ctx, &next, &seen, &acted, &sweep))
+}
+
+/// What one pass saw and did, as its report needs it.
+struct Pass<'a, P, X> {
+    plan: &'a [Planned<P, X>],
+    seen: &'a Observed,
+    acted: &'a Acted,
+    sweep: &'a Sweep,
+    policy: ReconcilePolicy,
+    found: &'a [drift::Found],
 }
 
 /// Validate, finalizer, references, credentials, names (written to status before the first
@@ -219,20 +256,20 @@ async fn record_names<K: Kind>(
         })
 }
 
-/// Publishes the pass's Events, computes the status (the kind's pure report) and writes it.
-#[allow(clippy::too_many_arguments)]
+/// Publishes the pass's Events, computes the status (the kind's pure report, then drift)
+/// and writes it.
 async fn report<K: Kind>(
     kind: &K,
     obj: &K::Object,
     ctx: &Context,
     previous: &K::Status,
     p: &Prepared<K::Resolved>,
-    plan: &[Planned<K::Part, K::Extra>],
-    seen: &Observed,
-    acted: &Acted,
-    sweep: &Sweep,
+    pass: &Pass<'_, K::Part, K::Extra>,
 ) -> Result<K::Status, Halt> {
+    let (plan, seen, acted, sweep) = (pass.plan, pass.seen, pass.acted, pass.sweep);
+    let (policy, found) = (pass.policy, pass.found);
     let mut notes = acted.notes.clone();
+    notes.extend(drift::detected_note(policy, &previous.azure().drift, found));
     if !sweep.started.is_empty() {
         notes.push(Note {
             type_: EventType::Normal,
@@ -249,19 +286,56 @@ async fn report<K: Kind>(
         azure_names: p.names.clone(),
         resources: report_resources(&steps),
         operations: seen.operations.clone(),
+        // Filled by `with_drift` once the kind has reported.
+        drift: Vec::new(),
     };
-    let next = kind.report(ReportInput {
+    let now = status::now();
+    let mut next = kind.report(ReportInput {
         steps,
         removing: sweep.pending.clone(),
         azure,
         previous,
         generation: obj.meta().generation,
         scope,
-        now: status::now(),
+        now: now.clone(),
     });
+    with_drift(
+        next.azure_mut(),
+        previous.azure(),
+        &drift::Assessed {
+            policy,
+            found,
+            corrected: &acted.put,
+        },
+        obj.meta().generation,
+        &now,
+    );
     status::write::<K>(ctx, obj, previous, &next).await?;
     status::publish::<K>(ctx, obj, kind.notes(previous, &next)).await;
     Ok(next)
+}
+
+/// Adds what a pass found of drift to the status the kind reported (pure): `status.drift`,
+/// the `InSync` condition after the parts, and under DetectOnly a `Ready` that says why
+/// nothing is being provisioned.
+pub fn with_drift(
+    next: &mut AzureStatus,
+    previous: &AzureStatus,
+    assessed: &drift::Assessed<'_>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    drift::report(
+        &mut next.common,
+        &mut next.drift,
+        (&previous.common, &previous.drift),
+        assessed,
+        generation,
+        now,
+    );
+    if assessed.policy == ReconcilePolicy::DetectOnly {
+        drift::detect_only_ready(&mut next.common.conditions, &mut next.common.phase);
+    }
 }
 
 /// When to come back: the soonest of an operation's poll, a held retry, and a look at what

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use azop_api::v1alpha1::{ArmOperation, AzureObject, DeletionPolicy, HasAzureStatus, Phase};
+use azop_api::v1alpha1::{
+    ArmOperation, AzureObject, AzureStatus, DeletionPolicy, HasAzureStatus, Phase, ReconcilePolicy,
+};
 use azop_provider::resources::{ArmResource, UID_TAG, resource_group::ResourceGroup};
 use azop_provider::{ArmSession, AzureError, Owner};
 use kube::runtime::controller::Action;
@@ -22,6 +24,7 @@ use super::kind::{Kind, Stop, Sweep};
 use super::observe::{self, Observed};
 use super::operations;
 use super::plan::{Ownership, Planned};
+use super::report::short_type;
 use super::status::{self, Note};
 use super::step::{PerResourceGet, StepCtx};
 use crate::conditions::{self, Cond, Status};
@@ -241,6 +244,9 @@ pub async fn run<K: Kind>(kind: &K, obj: &K::Object, ctx: &Context) -> Result<Pa
         return Ok(PassOutcome::Done(Action::await_change()));
     }
     let previous = current_status(obj);
+    if obj.scope().reconcile_policy == ReconcilePolicy::DetectOnly {
+        return leave_in_azure::<K>(obj, ctx, &previous).await;
+    }
     let ended = pass(kind, obj, ctx, &previous).await;
     conclude(ended, |stop| async move {
         let generation = obj.meta().generation;
@@ -248,6 +254,49 @@ pub async fn run<K: Kind>(kind: &K, obj: &K::Object, ctx: &Context) -> Result<Pa
         status::write::<K>(ctx, obj, &previous, &next).await
     })
     .await
+}
+
+/// What a DetectOnly object leaves when it is deleted: everything in Azure, as it is (a
+/// policy that writes nothing deletes nothing either). Pure.
+pub fn left_in_azure_message(kind: &str, key: &str, status: &AzureStatus) -> String {
+    let left: Vec<String> = status
+        .resources
+        .iter()
+        .filter(|r| r.id.is_some() && r.state.as_deref() != Some("Existing"))
+        .map(|r| format!("{} {}", short_type(&r.kind), r.name))
+        .collect();
+    format!(
+        "spec.reconcilePolicy is DetectOnly: nothing was deleted in Azure; what azop created for {kind} {key} stays as it is, with its azop.dev_owner and azop.dev_uid tags{}",
+        if left.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", left.join(", "))
+        }
+    )
+}
+
+/// A DetectOnly object's deletion: an Event naming what stays in Azure, then the finalizer
+/// goes. No Azure call at all.
+async fn leave_in_azure<K: Kind>(
+    obj: &K::Object,
+    ctx: &Context,
+    previous: &K::Status,
+) -> Result<PassOutcome, Error> {
+    let id = K::IDENTITY;
+    let message = left_in_azure_message(id.kind, &id.object_key(obj), previous.azure());
+    status::publish::<K>(
+        ctx,
+        obj,
+        vec![Note {
+            type_: EventType::Normal,
+            reason: "LeftInAzure",
+            action: "Delete",
+            message,
+        }],
+    )
+    .await;
+    finalizer::remove(&ctx.client, obj, id.finalizer).await?;
+    Ok(PassOutcome::Done(Action::await_change()))
 }
 
 async fn pass<K: Kind>(

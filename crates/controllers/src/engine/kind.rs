@@ -76,6 +76,43 @@ pub struct Sweep {
     pub pending: Vec<String>,
 }
 
+/// A resource of the object that the plan no longer has, found by listing: what the sweep
+/// removes (a machine of a pool scaled down, a pool taken out of the spec).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// ARM type, e.g. `Microsoft.Compute/virtualMachines`.
+    pub kind: String,
+    pub name: String,
+    /// Why it waits, when it cannot go at once (a node to drain, the last System pool).
+    pub note: Option<String>,
+}
+
+/// One machine a rolling replacement swaps for a new one, in the order it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    /// The pool (or group) the machines belong to.
+    pub pool: String,
+    /// ARM type of the machine, e.g. `Microsoft.Compute/virtualMachines`.
+    pub kind: String,
+    /// The machine removed, once `new` is ready.
+    pub old: String,
+    /// The machine created in its place, first.
+    pub new: String,
+    /// What differs between the old machine and what the spec asks for.
+    pub changes: Vec<azop_provider::Difference>,
+}
+
+/// A rolling replacement as a whole (pure): the swaps in order, and the machines it adds or
+/// removes besides (a pool resized during the replacement).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rollout {
+    pub swaps: Vec<Swap>,
+    /// Machines added in later passes that are not swaps (`(ARM type, name)`).
+    pub added: Vec<(String, String)>,
+    /// Machines removed in later passes that are not swaps.
+    pub removed: Vec<(String, String)>,
+}
+
 /// What a kind's `report` gets: the plan as seen this pass, and the shared status the engine
 /// already filled (names, resources, operations).
 pub struct ReportInput<'a, K: Kind + ?Sized> {
@@ -191,6 +228,26 @@ pub trait Kind: Send + Sync + 'static {
         _operations: &mut Vec<ArmOperation>,
     ) -> Result<Sweep, AzureError> {
         Ok(Sweep::default())
+    }
+
+    /// What the sweep would remove this pass: owned resources the plan no longer has, found
+    /// by listing. Reads only; the sweep removes exactly these (so `azop plan` shows what the
+    /// operator deletes). `resolved` as for [`Kind::sweep`]. Default: nothing.
+    async fn leftovers(
+        &self,
+        _session: &ArmSession,
+        _owner: &Owner,
+        _obj: &Self::Object,
+        _resolved: Option<&Self::Resolved>,
+        _plan: &[Planned<Self::Part, Self::Extra>],
+    ) -> Result<Vec<Leftover>, AzureError> {
+        Ok(Vec::new())
+    }
+
+    /// The machines a rolling replacement swaps from here to the end, in order, deciding
+    /// pass after pass as the operator does (pure; `azop plan` shows it). Default: none.
+    fn rollout(&self, _obj: &Self::Object, _resolved: &Self::Resolved) -> Rollout {
+        Rollout::default()
     }
 
     /// The status to write (pure).

@@ -24,6 +24,7 @@
 pub mod act;
 pub mod apply;
 pub mod delete;
+pub mod drift;
 pub mod graph;
 pub mod identity;
 pub mod kind;
@@ -31,6 +32,7 @@ pub mod observe;
 pub mod operations;
 pub mod orphan;
 pub mod plan;
+pub mod preview;
 pub mod registration;
 pub mod report;
 pub mod status;
@@ -46,7 +48,7 @@ use tracing::Instrument;
 
 pub use graph::NodeState;
 pub use identity::Identity;
-pub use kind::{Kind, Part, ReportInput, Stop, Sweep};
+pub use kind::{Kind, Leftover, Part, ReportInput, Rollout, Stop, Swap, Sweep};
 pub use plan::{Ownership, Planned, StepView};
 pub use registration::{Watches, run};
 pub use report::{Wording, report_resources};

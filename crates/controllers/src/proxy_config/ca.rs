@@ -109,6 +109,59 @@ pub async fn read(
 
 const MANAGER: &str = "proxyconfigs.azop.dev";
 
+/// The bundle ConfigMap as it is now, if any.
+pub async fn current_configmap(
+    client: &kube::Client,
+    proxy: &ProxyConfig,
+) -> Result<Option<ConfigMap>, Error> {
+    let ns = proxy.namespace().unwrap_or_default();
+    let name = ca_configmap_name(&proxy.name_any());
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    api.get_opt(&name)
+        .await
+        .map_err(|e| Error::kube(format!("read ConfigMap {ns}/{name}"), e))
+}
+
+/// A PEM bundle as status and Events may show it: its size and the start of its SHA-256,
+/// never the certificates themselves.
+fn fingerprint(pem: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(pem.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{} bytes, sha256 {hex}…", pem.len())
+}
+
+/// How the bundle ConfigMap differs from what azop writes (pure): another bundle, one that
+/// should be there and is not, or one that should not be there and is.
+pub fn bundle_drift(
+    existing: Option<&ConfigMap>,
+    bundle: Option<&CaBundle>,
+) -> Vec<azop_api::v1alpha1::DriftChange> {
+    use crate::engine::drift::absent;
+    use azop_api::v1alpha1::DriftChange;
+    let held = existing.map(|cm| {
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get(CA_CONFIGMAP_KEY))
+            .cloned()
+            .unwrap_or_default()
+    });
+    match (held, bundle) {
+        (None, Some(_)) => vec![absent()],
+        (Some(have), Some(want)) if have != want.pem => vec![DriftChange {
+            path: format!("data.{CA_CONFIGMAP_KEY}"),
+            azure: fingerprint(&have),
+            spec: fingerprint(&want.pem),
+        }],
+        (Some(_), None) => vec![DriftChange {
+            path: "resource".into(),
+            azure: "exists".into(),
+            spec: "absent (no valid trustedCA)".into(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
 /// Keeps the bundle ConfigMap in step: applied (server-side, owned by the ProxyConfig so the
 /// garbage collector removes it with it, unless `deletionPolicy` is Orphan) when there is a
 /// valid bundle, deleted otherwise so pods never mount a stale CA.

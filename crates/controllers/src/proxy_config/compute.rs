@@ -171,6 +171,8 @@ pub fn report(
             },
             consumers,
             effective_no_proxy: status_no_proxy(p),
+            // Filled by the pass (`drift::report`), which knows what it read and wrote.
+            drift: Vec::new(),
         },
         transition,
     )

@@ -439,6 +439,7 @@ mod tests {
                     config_map_ref: None,
                 }),
                 default,
+                reconcile_policy: Default::default(),
                 deletion_policy: Default::default(),
             },
         );

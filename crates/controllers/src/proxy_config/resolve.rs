@@ -176,6 +176,7 @@ pub(crate) mod tests {
                 no_proxy: vec![".corp.example.com".into()],
                 trusted_ca: None,
                 default,
+                reconcile_policy: Default::default(),
                 deletion_policy: Default::default(),
             },
         );

@@ -55,6 +55,15 @@ pub fn private(sb: &StorageBinding) -> bool {
         .is_some_and(|a| a.mode == NetworkAccessMode::Private)
 }
 
+/// The account names the binding's uid yields, in the order they are tried (pure): a binding
+/// that does not exist yet has none of them for sure (`azop plan` marks them).
+pub fn uid_candidates(sb: &StorageBinding) -> Vec<String> {
+    let uid = sb.uid().unwrap_or_default();
+    (0..MAX_CANDIDATES)
+        .map(|n| naming::storage_account_candidate(&uid, n))
+        .collect()
+}
+
 /// Every name but the account's (pure): container, blob, image, private endpoint.
 pub fn names_with_account(sb: &StorageBinding, account: Option<&str>) -> BTreeMap<String, String> {
     let mut n = BTreeMap::new();

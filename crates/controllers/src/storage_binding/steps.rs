@@ -67,10 +67,11 @@ async fn blob_client(
 ) -> Result<BlobClient, StepError> {
     let key = storage_account::list_keys(cx.session, account).await?;
     let name = vhd_copy::data_plane_account(&endpoint).unwrap_or_else(|| account.name.clone());
-    Ok(BlobClient::new(
-        endpoint,
-        BlobAuth::SharedKey { account: name, key },
-    )?)
+    // The ARM session's access carries over to the data plane: a plan's session reads only.
+    Ok(
+        BlobClient::new(endpoint, BlobAuth::SharedKey { account: name, key })?
+            .with_access(cx.session.access()),
+    )
 }
 
 /// What the destination blob says, before the footer is read (pure).

@@ -18,6 +18,7 @@ pub fn binding(edit: impl FnOnce(&mut StorageBindingSpec)) -> StorageBinding {
             resource_group: "rg".to_string(),
             create_resource_group: false,
             tags: BTreeMap::new(),
+            reconcile_policy: Default::default(),
             deletion_policy: Default::default(),
         },
         storage_account: None,

@@ -108,13 +108,19 @@ impl Diff {
         desired: &BTreeMap<String, String>,
         observed: &BTreeMap<String, String>,
     ) {
-        let missing: Vec<String> = desired
+        // Only the tags that differ, on both sides (`env=prod` → `env=test`, or `env=<unset>`),
+        // so an Event or a plan says what changed, not the whole map.
+        let differing: Vec<(&String, &String)> = desired
             .iter()
             .filter(|(k, v)| tag_value(observed, k) != Some(v.as_str()))
-            .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        if !missing.is_empty() {
-            self.push("tags", missing.join(","), "<missing or different>");
+        if !differing.is_empty() {
+            let want: Vec<String> = differing.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let have: Vec<String> = differing
+                .iter()
+                .map(|(k, _)| format!("{k}={}", tag_value(observed, k).unwrap_or("<unset>")))
+                .collect();
+            self.push("tags", want.join(","), have.join(","));
         }
     }
 }
@@ -206,7 +212,14 @@ mod tests {
         assert!(d.finish().is_empty());
         let mut d = Diff::new();
         d.tags(&desired, &BTreeMap::new());
-        assert_eq!(d.finish().len(), 1);
+        let out = d.finish();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to_string(), "tags: a=<unset> -> a=1");
+        let mut changed = observed.clone();
+        changed.insert("a".into(), "2".into());
+        let mut d = Diff::new();
+        d.tags(&desired, &changed);
+        assert_eq!(d.finish()[0].to_string(), "tags: a=2 -> a=1");
         let upper: BTreeMap<String, String> =
             [("A".to_owned(), "1".to_owned())].into_iter().collect();
         let mut d = Diff::new();
