@@ -6,6 +6,7 @@ use crate::credentials::{
     Cloud, CredentialCache, CredentialSource, EndpointOverrides, OperatorIdentity,
 };
 use crate::error::AzureError;
+use crate::listing::{ListingConfig, Listings};
 use crate::lro::LroConfig;
 use crate::metrics::ProviderMetrics;
 use crate::throttle::{Clock, SystemClock, Throttle, ThrottleLimits};
@@ -24,6 +25,8 @@ pub struct ProviderConfig {
     /// The operator's own identity (default: decided from the environment).
     pub operator_identity: OperatorIdentity,
     pub lro: LroConfig,
+    /// Observation by listing (how old a listing may be, how recent a write's evidence).
+    pub listing: ListingConfig,
     pub throttle_limits: ThrottleLimits,
     /// Longest a request is held back by the client-side throttle before the call returns
     /// `Throttled` unsent instead (see `throttle` module docs).
@@ -42,6 +45,7 @@ impl Default for ProviderConfig {
             operator_cloud: Cloud::AzurePublicCloud,
             operator_identity: OperatorIdentity::from_env(&|k| std::env::var(k).ok()),
             lro: LroConfig::default(),
+            listing: ListingConfig::default(),
             throttle_limits: ThrottleLimits::default(),
             max_throttle_wait: Duration::from_secs(5),
             clock: Arc::new(SystemClock),
@@ -56,6 +60,7 @@ struct Inner {
     http: Arc<dyn azure_core::HttpClient>,
     credentials: CredentialCache,
     throttle: Throttle,
+    listings: Listings,
     cores: Mutex<HashMap<String, Arc<SessionCore>>>,
 }
 
@@ -106,6 +111,7 @@ impl Provider {
     pub fn new(config: ProviderConfig) -> Provider {
         let http = http_client(&config.extra_root_certificates);
         let throttle = Throttle::new(config.throttle_limits, config.clock.clone());
+        let listing = config.listing;
         let credentials = CredentialCache::new(
             config.overrides.clone(),
             config.operator_cloud,
@@ -118,6 +124,7 @@ impl Provider {
                 http,
                 credentials,
                 throttle,
+                listings: Listings::new(listing),
                 cores: Mutex::new(HashMap::new()),
             }),
         }
@@ -129,6 +136,11 @@ impl Provider {
 
     pub fn throttle(&self) -> &Throttle {
         &self.inner.throttle
+    }
+
+    /// The shared listings (observation by LIST; changes found by their walks).
+    pub fn listings(&self) -> &Listings {
+        &self.inner.listings
     }
 
     pub fn config(&self) -> &ProviderConfig {
@@ -164,18 +176,27 @@ impl Provider {
                 for k in live {
                     cores.remove(&k);
                 }
+                self.inner
+                    .listings
+                    .retain(|k| self.inner.credentials.contains(k));
                 let core = Arc::new(SessionCore::new(
                     credential,
                     self.inner.http.clone(),
                     self.inner.throttle.clone(),
                     self.inner.config.metrics.clone(),
                     self.inner.config.max_throttle_wait,
+                    self.inner.listings.clone(),
                 )?);
                 cores.insert(core_key, core.clone());
                 core
             }
         };
+        let listing = self
+            .inner
+            .listings
+            .subscription(&core.credential.key, subscription_id);
         Ok(ArmSession {
+            listing,
             core,
             subscription_id: subscription_id.to_owned(),
             throttle: self.inner.throttle.clone(),

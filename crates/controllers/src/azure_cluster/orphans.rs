@@ -2,7 +2,9 @@
 //! AzureCluster's sweep.
 //!
 //! Found by listing, not from status, so a VM whose PUT went out just before the operator was
-//! killed — and never reached status — is still found and removed: nothing leaks.
+//! killed — and never reached status — is still found and removed: nothing leaks. The
+//! listing is the subscription's shared one ([`ArmSession::observe_group`]): a restarted
+//! operator walks it afresh, and azop's own writes since a walk are read again by GET.
 //!
 //! When the workload cluster answers, a machine's node is cordoned and drained first (pods
 //! evicted through the Eviction API, so PodDisruptionBudgets hold), and its VM is deleted
@@ -23,8 +25,8 @@ use crate::engine::Sweep;
 use crate::engine::delete::owned_by;
 use crate::engine::operations;
 
-/// Longest list walk; a resource group with more than 100 pages of VMs is not a cluster.
-const MAX_PAGES: usize = 100;
+const VM_TYPE: &str = "Microsoft.Compute/virtualMachines";
+const NIC_TYPE: &str = "Microsoft.Network/networkInterfaces";
 const COMPUTE_API: &str = azop_provider::resources::compute::API_VERSION;
 const NETWORK_API: &str = azop_provider::resources::network::API_VERSION;
 
@@ -59,10 +61,6 @@ pub async fn remove(
     survey: Option<&Survey>,
     ops: &mut Vec<ArmOperation>,
 ) -> Result<Sweep, AzureError> {
-    let base = format!(
-        "/subscriptions/{}/resourceGroups/{resource_group}/providers",
-        session.subscription_id()
-    );
     let mut removal = Sweep::default();
     if let Some(s) = survey
         && let Some(w) = &s.workload
@@ -77,11 +75,7 @@ pub async fn remove(
         Some(s) => &s.owned,
         None => {
             listed = session
-                .list(
-                    &format!("{base}/Microsoft.Compute/virtualMachines"),
-                    COMPUTE_API,
-                    MAX_PAGES,
-                )
+                .observe_group(resource_group, VM_TYPE, COMPUTE_API)
                 .await?;
             &listed
         }
@@ -96,11 +90,7 @@ pub async fn remove(
         .map(|v| names::nic(v).to_ascii_lowercase())
         .collect();
     let nics = session
-        .list(
-            &format!("{base}/Microsoft.Network/networkInterfaces"),
-            NETWORK_API,
-            MAX_PAGES,
-        )
+        .observe_group(resource_group, NIC_TYPE, NETWORK_API)
         .await?;
     for nic in nics.iter().filter(|n| owned_by(n, owner)) {
         remove_nic(session, nic, &desired_nics, ops, &mut removal).await?;

@@ -83,6 +83,25 @@ fn due<'p, P, X>(
     to_put
 }
 
+/// The ARM ids of the steps the graph would PUT now (held ones included): the writes whose
+/// evidence must be recent ([`azop_provider::ArmSession::refresh_evidence`]). Pure.
+pub fn write_targets<P, X>(
+    plan: &[Planned<P, X>],
+    seen: &Observed,
+    subscription: &str,
+) -> Vec<String> {
+    graph::next_creates(&plan::nodes(plan), &seen.states)
+        .into_iter()
+        .filter_map(|key| plan.iter().find(|s| s.key == key))
+        .filter(|s| {
+            let obs = seen.observation(&s.key);
+            !(s.ownership == Ownership::Existing
+                || (s.ownership == Ownership::OwnedOrExisting && obs.exists && !obs.owned))
+        })
+        .map(|s| s.step.id(subscription))
+        .collect()
+}
+
 /// The Event a PUT deserves: drift corrected on a resource that exists, or one recreated
 /// after it was deleted outside azop.
 fn drift_note<P, X>(s: &Planned<P, X>, seen: &Observed, previous: &AzureStatus) -> Option<Note> {

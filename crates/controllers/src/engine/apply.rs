@@ -22,7 +22,7 @@ use super::operations;
 use super::plan::{Planned, StepView};
 use super::report::report_resources;
 use super::status::{self, Note};
-use super::step::{PerResourceGet, StepCtx};
+use super::step::{Listed, StepCtx};
 use crate::context::Context;
 use crate::error::Error;
 use crate::retry::{ObjectHolds, PassOutcome, RetryClass};
@@ -138,15 +138,36 @@ async fn pass<K: Kind>(
         .await?;
     let plan = kind.plan(obj, Some(&p.resolved), &p.names);
     let ns = obj.namespace().unwrap_or_default();
-    let observer = PerResourceGet::new(&p.session);
+    let first = Listed::new(&p.session);
     let cx = StepCtx {
         session: &p.session,
-        observer: &observer,
+        observer: &first,
         owner: &p.owner,
         kube: &ctx.client,
         namespace: &ns,
     };
-    let mut seen = observe::observe(&cx, &plan, polled).await?;
+    let mut seen = observe::observe(&cx, &plan, polled.clone()).await?;
+    // Writes are decided on recent evidence: when the listing that says a resource is absent
+    // (or ours, or drifted) is older than the listing's write-evidence age, it is walked
+    // again and the pass looks once more before writing.
+    let targets = act::write_targets(&plan, &seen, p.session.subscription_id());
+    let again;
+    let cx = if p
+        .session
+        .refresh_evidence(&targets)
+        .await
+        .map_err(|e| Error::azure("read what is about to be written", e))?
+    {
+        again = Listed::new(&p.session);
+        let cx = StepCtx {
+            observer: &again,
+            ..cx
+        };
+        seen = observe::observe(&cx, &plan, polled).await?;
+        cx
+    } else {
+        cx
+    };
     act::record_failures(&plan, &mut seen, &holds);
     let acted = act::put_ready(&cx, &plan, &mut seen, &holds, previous.azure()).await;
     let sweep = kind
@@ -274,6 +295,7 @@ fn next_visit<K: Kind>(
     sweep: &Sweep,
 ) -> PassOutcome {
     let soonest = [
+        // ARM's Retry-After, never sooner (see `operations::poll_or_requeue`).
         (!seen.operations.is_empty()).then(|| {
             seen.next_poll
                 .unwrap_or(Duration::from_secs(2))
@@ -295,7 +317,7 @@ fn next_visit<K: Kind>(
     match soonest {
         Some(wait) => PassOutcome::Done(Action::requeue(wait.max(Duration::from_millis(500)))),
         None if next.azure().common.phase == Some(Phase::Running) => {
-            PassOutcome::Done(Action::requeue(ctx.settings.resync))
+            PassOutcome::Done(Action::requeue(jittered(ctx.settings.resync)))
         }
         // Waiting on something not ours (a resource we do not own, a missing group): nothing
         // this pass can do; look again, backing off while it lasts.
@@ -304,6 +326,13 @@ fn next_visit<K: Kind>(
             floor: Duration::from_secs(10),
         },
     }
+}
+
+/// The resync, ±10 % at random: objects created together (a GitOps sync, a restart that
+/// reconciles everything) must not resync together forever after.
+pub fn jittered(resync: Duration) -> Duration {
+    use rand::Rng;
+    resync.mul_f64(rand::rng().random_range(0.9..1.1))
 }
 
 /// The plan as the report sees it.

@@ -23,7 +23,7 @@ use super::observe::{self, Observed};
 use super::operations;
 use super::plan::{Ownership, Planned};
 use super::status::{self, Note};
-use super::step::{PerResourceGet, StepCtx};
+use super::step::{Listed, StepCtx};
 use crate::conditions::{self, Cond, Status};
 use crate::context::Context;
 use crate::error::Error;
@@ -108,6 +108,21 @@ pub fn deletion_graph<P, X>(
         })
         .collect();
     (nodes, states)
+}
+
+/// The ARM ids the graph would DELETE now (a container included): the deletions whose
+/// evidence must be recent. Pure.
+pub fn delete_targets<P, X>(
+    plan: &[Planned<P, X>],
+    seen: &Observed,
+    subscription: &str,
+) -> Vec<String> {
+    let (nodes, states) = deletion_graph(plan, seen);
+    due(plan, &nodes, &states, false)
+        .iter()
+        .filter_map(|k| plan.iter().find(|s| &s.key == k))
+        .map(|s| s.step.id(subscription))
+        .collect()
 }
 
 /// Keys to DELETE now, given what is left. A container waits until every other node is gone
@@ -275,17 +290,36 @@ async fn pass<K: Kind>(
         Err(requeue) => return Ok(PassOutcome::Done(requeue)),
     };
     let ns = obj.namespace().unwrap_or_default();
-    let observer = PerResourceGet::new(&session);
+    let first = Listed::new(&session);
     let cx = StepCtx {
         session: &session,
-        observer: &observer,
+        observer: &first,
         owner: &owner,
         kube: &ctx.client,
         namespace: &ns,
     };
-    let mut seen = observe::observe(&cx, &plan, polled)
+    let mut seen = observe::observe(&cx, &plan, polled.clone())
         .await
         .map_err(stopped)?;
+    // A DELETE is decided on recent evidence that the resource is ours, as a PUT is.
+    let again;
+    let cx = if session
+        .refresh_evidence(&delete_targets(&plan, &seen, session.subscription_id()))
+        .await
+        .map_err(|e| stopped(Error::azure("read what is about to be deleted", e)))?
+    {
+        again = Listed::new(&session);
+        let cx = StepCtx {
+            observer: &again,
+            ..cx
+        };
+        seen = observe::observe(&cx, &plan, polled)
+            .await
+            .map_err(stopped)?;
+        cx
+    } else {
+        cx
+    };
     // Resources the plan does not have go by listing; the planned ones through the graph.
     let sweep = kind
         .sweep(&session, &owner, obj, None, &plan, &mut seen.operations)
