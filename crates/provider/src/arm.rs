@@ -16,6 +16,7 @@ use crate::error::{AzureError, LocalThrottle, classify, from_core_error};
 use crate::listing::{Listings, SubscriptionListing};
 use crate::lro::{self, LroConfig, LroHandle, PollOutcome};
 use crate::metrics::{ProviderMetrics, resource_type_of};
+use crate::poll_schedule::PollSchedule;
 use crate::throttle::{Admitted, OpClass, Paused, Throttle};
 use azure_core::auth::{AccessToken, TokenCredential};
 use azure_core::headers::{AUTHORIZATION, HeaderName};
@@ -420,6 +421,8 @@ pub struct ArmSession {
     pub(crate) lro: LroConfig,
     /// The subscription's listings read with this credential (see [`crate::listing`]).
     pub(crate) listing: Arc<SubscriptionListing>,
+    /// When each operation may be polled next (ARM's Retry-After).
+    pub(crate) polls: Arc<PollSchedule>,
 }
 
 impl std::fmt::Debug for ArmSession {
@@ -630,18 +633,33 @@ impl ArmSession {
         resp: &RawResponse,
     ) -> Option<LroHandle> {
         let resource_url = self.url(resource_path, api_version).ok()?;
-        lro::handle_from_response(
+        let handle = lro::handle_from_response(
             method,
             resource_url.as_str(),
             resource_path,
             resp,
             OffsetDateTime::now_utc(),
             self.lro.default_deadline,
-        )
+        )?;
+        // The first poll waits as long as ARM asked in its first answer.
+        if let Some(wait) = lro::retry_after(resp, OffsetDateTime::now_utc()) {
+            self.polls.set(
+                &handle.url,
+                Instant::now(),
+                wait.min(self.lro.max_retry_after),
+            );
+        }
+        Some(handle)
     }
 
     /// Poll an operation once. Works for a handle stored before a restart.
+    /// Before the Retry-After ARM gave for it, answers "in progress" without a call (see
+    /// [`crate::poll_schedule`]).
     pub async fn poll_once(&self, handle: &LroHandle) -> Result<PollOutcome, AzureError> {
+        if let Some(retry_after) = self.polls.wait(&handle.url, Instant::now()) {
+            self.metrics.record_lro("not_due");
+            return Ok(PollOutcome::InProgress { retry_after });
+        }
         let url = Url::parse(&handle.url)
             .map_err(|e| AzureError::config(format!("invalid operation url in handle: {e}")))?;
         let result = match self
@@ -656,6 +674,13 @@ impl ArmSession {
             Ok(resp) => lro::interpret_poll(handle, &resp, &self.lro, OffsetDateTime::now_utc()),
             Err(e) => Err(e),
         };
+        match &result {
+            Ok(PollOutcome::InProgress { retry_after }) => {
+                self.polls.set(&handle.url, Instant::now(), *retry_after);
+            }
+            Ok(_) | Err(AzureError::NotFound { .. }) => self.polls.done(&handle.url),
+            Err(_) => {}
+        }
         // An operation that ended changed its resource: the listing reads it again.
         if matches!(
             result,

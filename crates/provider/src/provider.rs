@@ -9,6 +9,7 @@ use crate::error::AzureError;
 use crate::listing::{ListingConfig, Listings};
 use crate::lro::LroConfig;
 use crate::metrics::ProviderMetrics;
+use crate::poll_schedule::PollSchedule;
 use crate::throttle::{Clock, SystemClock, Throttle, ThrottleLimits};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -61,6 +62,7 @@ struct Inner {
     credentials: CredentialCache,
     throttle: Throttle,
     listings: Listings,
+    polls: Arc<PollSchedule>,
     cores: Mutex<HashMap<String, Arc<SessionCore>>>,
 }
 
@@ -125,6 +127,7 @@ impl Provider {
                 credentials,
                 throttle,
                 listings: Listings::new(listing),
+                polls: Arc::default(),
                 cores: Mutex::new(HashMap::new()),
             }),
         }
@@ -202,6 +205,7 @@ impl Provider {
             throttle: self.inner.throttle.clone(),
             metrics: self.inner.config.metrics.clone(),
             lro: self.inner.config.lro,
+            polls: self.inner.polls.clone(),
         })
     }
 }

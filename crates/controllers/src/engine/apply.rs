@@ -355,3 +355,27 @@ pub fn views<'a, P: Copy, X>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resyncs_spread_over_a_fifth_of_the_interval() {
+        let resync = Duration::from_secs(300);
+        let waits: Vec<Duration> = (0..500).map(|_| jittered(resync)).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_secs(270) && *w < Duration::from_secs(330)),
+            "within ±10 %"
+        );
+        let early = waits.iter().filter(|w| **w < resync).count();
+        assert!(
+            (150..=350).contains(&early),
+            "about half come early: {early} of 500"
+        );
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 400, "spread, not a few fixed values");
+    }
+}

@@ -312,4 +312,27 @@ mod tests {
         assert!(names_secret(&c, "data", Some(bootstrap)));
         assert!(!names_secret(&c, "other", Some(bootstrap)));
     }
+
+    #[test]
+    fn the_watch_cache_keeps_what_reconciles_read() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let mut c: AzureCluster = crate::testing::cluster("c").build();
+        c.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        c.metadata.annotations = Some(
+            [
+                ("kubectl.kubernetes.io/last-applied-configuration", "{...}"),
+                ("azop.dev/kept", "yes"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        );
+        let spec = c.spec.clone();
+        slim(&mut c);
+        assert_eq!(c.metadata.managed_fields, None);
+        let annotations = c.metadata.annotations.expect("annotations");
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(annotations["azop.dev/kept"], "yes");
+        assert_eq!(c.spec, spec, "the spec untouched");
+    }
 }

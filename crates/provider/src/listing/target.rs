@@ -84,10 +84,10 @@ pub fn group_collection(subscription: &str, group: &str, type_name: &str) -> Str
 
 /// The id prefix (a [`id_key`]) of everything of `type_name` in resource group `group`.
 pub fn group_prefix(subscription: &str, group: &str, type_name: &str) -> String {
-    id_key(&format!(
+    format!(
         "{}/",
-        group_collection(subscription, group, type_name)
-    ))
+        id_key(&group_collection(subscription, group, type_name))
+    )
 }
 
 /// Whether a listed id (an [`id_key`]) lies in resource group `group`.
