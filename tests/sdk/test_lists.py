@@ -50,11 +50,13 @@ def test_subscription_list_pages_with_etags(net, two_groups, location):
         assert i.etag and i.etag.startswith('W/"'), i.name
         assert i.etag == made[i.name].etag, "the list shows the etag a GET shows"
 
-    # A write changes the etag, and the list shows the new one.
-    tagged = net.public_ip_addresses.update_tags(two_groups[0], "pip-00", {"tags": {"x": "y"}})
-    assert tagged.etag != made["pip-00"].etag
+    # A write changes the etag, and the list shows the new one (the one a GET shows once
+    # the write has settled).
+    net.public_ip_addresses.update_tags(two_groups[0], "pip-00", {"tags": {"x": "y"}})
+    now = net.public_ip_addresses.get(two_groups[0], "pip-00")
+    assert now.etag != made["pip-00"].etag
     again = {i.name: i.etag for i in ours(net.public_ip_addresses.list_all(), two_groups)}
-    assert again["pip-00"] == tagged.etag
+    assert again["pip-00"] == now.etag
     assert again["pip-01"] == made["pip-01"].etag
 
 
