@@ -465,7 +465,7 @@ fn skiptoken_for(id: &str) -> String {
 }
 
 fn skiptoken_id(token: &str) -> Option<String> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
