@@ -19,7 +19,7 @@ fi
 workdir="$(mktemp -d)"
 out="$workdir/stdout"
 "${CARGO_TARGET_DIR:-$root/target}/debug/azop-armsim" serve --addr 127.0.0.1:0 --tls --tls-cert "$workdir/ca.pem" \
-  --retry-after 0.02 >"$out" 2>"$workdir/stderr" &
+  --retry-after 0.02 --page-size 10 >"$out" 2>"$workdir/stderr" &
 sim_pid=$!
 cleanup() { kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; rm -rf "$workdir"; }
 trap cleanup EXIT

@@ -377,13 +377,12 @@ pub fn list(
         ));
     }
     let store = locked_settled(state);
-    let items: Vec<Value> = match &scope {
+    let items: Vec<&Resource> = match &scope {
         ListScope::Subscription { sub, .. } => {
             let prefix = format!("/subscriptions/{sub}/").to_ascii_lowercase();
             store
                 .of_type(&tn)
                 .filter(|r| r.id.to_ascii_lowercase().starts_with(&prefix))
-                .map(|r| render(&state.registry, &store, r))
                 .collect()
         }
         ListScope::ResourceGroup { sub, rg, .. } => {
@@ -391,7 +390,6 @@ pub fn list(
             store
                 .descendants(&resource_group_id(sub, rg))
                 .filter(|r| r.type_name.eq_ignore_ascii_case(&tn))
-                .map(|r| render(&state.registry, &store, r))
                 .collect()
         }
         ListScope::Children { parent, .. } => {
@@ -413,33 +411,95 @@ pub fn list(
                     ),
                 ));
             }
-            store
-                .children(&pid, &tn)
-                .map(|r| render(&state.registry, &store, r))
-                .collect()
+            store.children(&pid, &tn).collect()
         }
     };
+    // Only the page's items are rendered: a subscription-wide list of thousands of
+    // resources is walked page by page, and rendering every item for every page would make
+    // a full walk quadratic.
+    let keyed = items
+        .into_iter()
+        .map(|r| (r.id.to_ascii_lowercase(), r))
+        .collect();
+    let (window, next) = page_window(req, state.config.page_size, keyed);
+    let value: Vec<Value> = window
+        .into_iter()
+        .map(|r| render(&state.registry, &store, r))
+        .collect();
     drop(store);
-    Ok(page(state, req, items))
+    Ok(page_response(state, req, value, next))
 }
 
 /// One page of a list, with an absolute `nextLink` when more remain.
 pub fn page(state: &AppState, req: &ArmRequest, items: Vec<Value>) -> Response {
-    let skip: usize = req
-        .query("$skiptoken")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let size = state.config.page_size;
-    let total = items.len();
-    let value: Vec<Value> = items.into_iter().skip(skip).take(size).collect();
+    let keyed = items
+        .into_iter()
+        .map(|v| {
+            let id = v
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            (id, v)
+        })
+        .collect();
+    let (value, next) = page_window(req, state.config.page_size, keyed);
+    page_response(state, req, value, next)
+}
+
+/// The page after the request's `$skiptoken` of `items` keyed by lower-case id, and the
+/// token of the page after it. ARM's skiptokens are continuation tokens, not offsets: the
+/// token names the last id served, and the next page starts after it, so a resource created
+/// or deleted while a client walks the pages shifts nothing — no existing item is skipped
+/// or listed twice (an offset would skip one for every item created before it). Pure.
+pub fn page_window<T>(
+    req: &ArmRequest,
+    size: usize,
+    mut items: Vec<(String, T)>,
+) -> (Vec<T>, Option<String>) {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let after = req.query("$skiptoken").and_then(skiptoken_id);
+    let mut rest: Vec<(String, T)> = match after {
+        Some(after) => items.into_iter().filter(|(k, _)| *k > after).collect(),
+        None => items,
+    };
+    let more = rest.len() > size;
+    rest.truncate(size);
+    let next = more
+        .then(|| rest.last().map(|(k, _)| skiptoken_for(k)))
+        .flatten();
+    (rest.into_iter().map(|(_, v)| v).collect(), next)
+}
+
+/// The opaque token for "after this id": the id's bytes in hex (URL-safe as it is).
+fn skiptoken_for(id: &str) -> String {
+    id.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn skiptoken_id(token: &str) -> Option<String> {
+    if !token.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+fn page_response(
+    state: &AppState,
+    req: &ArmRequest,
+    value: Vec<Value>,
+    next: Option<String>,
+) -> Response {
     let mut body = serde_json::json!({ "value": value });
-    if skip + size < total {
+    if let Some(token) = next {
         body["nextLink"] = Value::String(format!(
-            "{}{}?api-version={}&$skiptoken={}",
+            "{}{}?api-version={}&$skiptoken={token}",
             state.base_url,
             req.path,
             req.api_version().unwrap_or_default(),
-            skip + size
         ));
     }
     respond::json(StatusCode::OK, &body)

@@ -1,5 +1,12 @@
 //! Token-bucket throttling per subscription × principal × operation class, plus a global
 //! per-subscription bucket (ARM's model since 2024; sizes in `ThrottleConfig`).
+//!
+//! A refusal is a 429 with `Retry-After` in whole seconds, and ARM holds the client to it:
+//! "if you send a request before the retry value elapses, your request isn't processed and a
+//! new retry value is returned" (Microsoft Learn, "Request limits and throttling"). So a
+//! refused (subscription, principal, class) stays refused until its Retry-After has passed,
+//! even when the bucket has refilled a token in the meantime, and each early request is told
+//! how long is left.
 
 use crate::config::{BucketSize, ThrottleConfig};
 use parking_lot::Mutex;
@@ -54,10 +61,14 @@ pub struct Decision {
     pub retry_after: Duration,
 }
 
+type ClientKey = (String, String, OpClass);
+
 pub struct Throttle {
     cfg: Mutex<ThrottleConfig>,
-    buckets: Mutex<HashMap<(String, String, OpClass), Bucket>>,
+    buckets: Mutex<HashMap<ClientKey, Bucket>>,
     global: Mutex<HashMap<(String, OpClass), Bucket>>,
+    /// Until when a refused client is refused again, whatever its bucket holds.
+    refused_until: Mutex<HashMap<ClientKey, Instant>>,
 }
 
 impl Throttle {
@@ -66,6 +77,7 @@ impl Throttle {
             cfg: Mutex::new(cfg),
             buckets: Mutex::default(),
             global: Mutex::default(),
+            refused_until: Mutex::default(),
         }
     }
 
@@ -76,6 +88,7 @@ impl Throttle {
     pub fn reset(&self) {
         self.buckets.lock().clear();
         self.global.lock().clear();
+        self.refused_until.lock().clear();
     }
 
     pub fn take(&self, sub: &str, principal: &str, class: OpClass, now: Instant) -> Decision {
@@ -90,20 +103,31 @@ impl Throttle {
             refill_per_sec: size.refill_per_sec * cfg.global_factor,
         };
         let sub = sub.to_ascii_lowercase();
+        let client: ClientKey = (sub.clone(), principal.to_string(), class);
         let mut buckets = self.buckets.lock();
         let mut global = self.global.lock();
-        let b = buckets
-            .entry((sub.clone(), principal.to_string(), class))
-            .or_insert(Bucket {
-                tokens: size.capacity,
-                last: now,
-            });
+        let mut refused = self.refused_until.lock();
+        let b = buckets.entry(client.clone()).or_insert(Bucket {
+            tokens: size.capacity,
+            last: now,
+        });
         let g = global.entry((sub, class)).or_insert(Bucket {
             tokens: gsize.capacity,
             last: now,
         });
         b.refill(size, now);
         g.refill(gsize, now);
+        if let Some(until) = refused.get(&client).copied() {
+            if until > now {
+                return Decision {
+                    allowed: false,
+                    remaining: 0,
+                    global_remaining: g.tokens as u64,
+                    retry_after: whole_seconds(until - now),
+                };
+            }
+            refused.remove(&client);
+        }
         if b.tokens >= 1.0 && g.tokens >= 1.0 {
             b.tokens -= 1.0;
             g.tokens -= 1.0;
@@ -122,13 +146,20 @@ impl Throttle {
             }
         };
         let secs = wait(b.tokens, size).max(wait(g.tokens, gsize));
+        let retry_after = whole_seconds(Duration::from_secs_f64(secs));
+        refused.insert(client, now + retry_after);
         Decision {
             allowed: false,
             remaining: b.tokens as u64,
             global_remaining: g.tokens as u64,
-            retry_after: Duration::from_secs_f64(secs.ceil().max(1.0)),
+            retry_after,
         }
     }
+}
+
+/// ARM's Retry-After is whole seconds, at least one.
+fn whole_seconds(d: Duration) -> Duration {
+    Duration::from_secs_f64(d.as_secs_f64().ceil().max(1.0))
 }
 
 #[cfg(test)]
@@ -165,6 +196,47 @@ mod tests {
         assert!(
             t.take("s", "a", OpClass::Write, now + Duration::from_millis(1100))
                 .allowed
+        );
+    }
+
+    #[test]
+    fn a_request_before_retry_after_is_refused_again_with_what_is_left() {
+        let cfg = ThrottleConfig {
+            reads: BucketSize {
+                capacity: 1.0,
+                refill_per_sec: 25.0,
+            },
+            ..ThrottleConfig::default()
+        };
+        let t = Throttle::new(cfg);
+        let now = Instant::now();
+        assert!(t.take("s", "a", OpClass::Read, now).allowed);
+        let d = t.take("s", "a", OpClass::Read, now);
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after, Duration::from_secs(1), "whole seconds");
+        // 200 ms later the bucket has refilled five tokens, but the client was told 1 s.
+        let d = t.take("s", "a", OpClass::Read, now + Duration::from_millis(200));
+        assert!(!d.allowed, "refused again before Retry-After");
+        assert_eq!(d.remaining, 0);
+        assert_eq!(
+            d.retry_after,
+            Duration::from_secs(1),
+            "what is left, rounded up"
+        );
+        assert!(
+            t.take("s", "b", OpClass::Read, now + Duration::from_millis(200))
+                .allowed,
+            "another principal was not refused"
+        );
+        assert!(
+            t.take("s", "a", OpClass::Write, now + Duration::from_millis(200))
+                .allowed,
+            "nor another class"
+        );
+        assert!(
+            t.take("s", "a", OpClass::Read, now + Duration::from_millis(1000))
+                .allowed,
+            "served once Retry-After has passed"
         );
     }
 

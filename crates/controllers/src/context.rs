@@ -10,27 +10,33 @@ use azop_provider::Provider;
 use crate::events::EventRecorder;
 use crate::metrics::ControllerMetrics;
 use crate::retry::{ObjectBackoff, StepHolds};
+use crate::shard::ShardGate;
 
 /// Settings shared by every controller.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Steady-state resync: how often a Ready object is re-read from Azure (reads only).
     pub resync: Duration,
-    /// Longest wait between polls of an in-flight operation, whatever Retry-After says.
+    /// Longest wait between polls of an in-flight operation. ARM's Retry-After is honoured
+    /// up to this bound — azop never polls sooner than ARM asks (real ARM says 10–600 s);
+    /// without a Retry-After the provider's default (60 s) applies.
     pub max_poll_interval: Duration,
     /// Concurrent reconciles per controller.
     pub concurrency: u16,
     /// Watch only this namespace (default: all namespaces).
     pub namespace: Option<String>,
+    /// Which objects this replica reconciles (all, unless the work is sharded).
+    pub shards: ShardGate,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             resync: Duration::from_secs(300),
-            max_poll_interval: Duration::from_secs(30),
+            max_poll_interval: Duration::from_secs(600),
             concurrency: 4,
             namespace: None,
+            shards: ShardGate::all(),
         }
     }
 }

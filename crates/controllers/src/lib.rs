@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod node_bootstrap;
 pub mod proxy_config;
 pub mod retry;
+pub mod shard;
 pub mod storage_binding;
 pub mod summary;
 #[cfg(test)]

@@ -183,6 +183,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             authority_host: args.authority_host.clone(),
         },
         metrics: provider_metrics,
+        listing: azop_provider::ListingConfig::for_resync(Duration::from_secs(args.resync_seconds)),
         extra_root_certificates: match &args.ca_file {
             Some(p) => read_ca_file(p)?,
             None => Vec::new(),

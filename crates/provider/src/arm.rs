@@ -14,9 +14,11 @@
 use crate::access::Access;
 use crate::credentials::ResolvedCredential;
 use crate::error::{AzureError, LocalThrottle, classify, from_core_error};
+use crate::listing::{Listings, SubscriptionListing};
 use crate::lro::{self, LroConfig, LroHandle, PollOutcome};
 use crate::metrics::{ProviderMetrics, resource_type_of};
-use crate::throttle::{OpClass, Throttle};
+use crate::poll_schedule::PollSchedule;
+use crate::throttle::{Admitted, OpClass, Paused, Throttle};
 use azure_core::auth::{AccessToken, TokenCredential};
 use azure_core::headers::{AUTHORIZATION, HeaderName};
 use azure_core::{Context, Method, Pipeline, Policy, PolicyResult, Request, Response};
@@ -125,19 +127,34 @@ pub struct ArmTransport {
     max_throttle_wait: Duration,
     /// Read-only sessions refuse writes here, before anything is sent.
     access: Access,
+    /// Where this credential's writes are noted, so listings read them again.
+    listings: Listings,
+    credential_key: String,
 }
 
 impl ArmTransport {
-    async fn admit(&self, subscription: &str, class: OpClass) -> azure_core::Result<()> {
+    /// A PUT, PATCH or DELETE was answered: the listing must not trust what it knew of the
+    /// resource (or, for a DELETE, of anything under it).
+    fn note_write(&self, method: &str, subscription: Option<&str>, path: &str) {
+        let writes = ["PUT", "PATCH", "DELETE"];
+        if let Some(sub) = subscription
+            && writes.iter().any(|w| w.eq_ignore_ascii_case(method))
+            && let Some(listing) = self.listings.find(&self.credential_key, sub)
+        {
+            listing.touched(method, path, Instant::now());
+        }
+    }
+
+    async fn admit(&self, subscription: &str, class: OpClass) -> azure_core::Result<Admitted> {
         let mut waited = Duration::ZERO;
         loop {
             match self.throttle.try_acquire(subscription, class) {
-                Ok(()) => {
+                Ok(admitted) => {
                     if !waited.is_zero() {
                         self.metrics
                             .record_throttle(class.as_str(), "waited", waited);
                     }
-                    return Ok(());
+                    return Ok(admitted);
                 }
                 Err(wait) if waited + wait <= self.max_throttle_wait => {
                     tokio::time::sleep(wait).await;
@@ -187,9 +204,11 @@ impl Policy for ArmTransport {
         let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
         let mut retried_429 = false;
         loop {
-            if let Some(sub) = &subscription {
-                self.admit(sub, class).await?;
-            }
+            // Held until the answer is in: it counts as in flight till then.
+            let admitted = match &subscription {
+                Some(sub) => Some(self.admit(sub, class).await?),
+                None => None,
+            };
             let token = self.credential.get_token(&scopes).await?;
             request.insert_header(AUTHORIZATION, format!("Bearer {}", token.token.secret()));
             let started = Instant::now();
@@ -199,21 +218,25 @@ impl Policy for ArmTransport {
                 Err(e) => {
                     self.metrics
                         .record_call(&method, &resource_type, None, started.elapsed());
+                    // The request may have reached ARM.
+                    self.note_write(&method, subscription.as_deref(), &path);
                     return Err(e);
                 }
             };
+            self.note_write(&method, subscription.as_deref(), &path);
             let status = u16::from(response.status());
             self.metrics
                 .record_call(&method, &resource_type, Some(status), started.elapsed());
             tracing::debug!(%method, %resource_type, status, "arm call");
-            if let Some(sub) = &subscription
+            if let Some(admitted) = &admitted
                 && let Some(remaining) = response
                     .headers()
                     .get_optional_str(&HeaderName::from_static(class.remaining_header()))
                     .and_then(|v| v.trim().parse::<u64>().ok())
             {
-                self.throttle.observe_remaining(sub, class, remaining);
+                admitted.answered(remaining);
             }
+            drop(admitted);
             if status != 429 {
                 return Ok(response);
             }
@@ -229,7 +252,16 @@ impl Policy for ArmTransport {
                 .unwrap_or(Duration::from_secs(60));
             let err = collected.to_error();
             if let (Some(sub), AzureError::Throttled { .. }) = (&subscription, &err) {
-                self.throttle.pause(sub, class, retry_after);
+                if self.throttle.pause(sub, class, retry_after) == Paused::NewEpisode {
+                    tracing::warn!(
+                        subscription = %sub,
+                        class = class.as_str(),
+                        retry_after_seconds = retry_after.as_secs_f64(),
+                        "ARM is throttling this subscription: every {} request to it waits {:.0} s (ARM's budget is per subscription; see docs/provider.md, Throttling)",
+                        class.as_str().trim_end_matches('s'),
+                        retry_after.as_secs_f64()
+                    );
+                }
                 self.metrics
                     .record_throttle(class.as_str(), "server_429", Duration::ZERO);
                 if !retried_429 && retry_after <= self.max_throttle_wait {
@@ -312,6 +344,7 @@ impl SessionCore {
         metrics: ProviderMetrics,
         max_throttle_wait: Duration,
         access: Access,
+        listings: Listings,
     ) -> Result<SessionCore, AzureError> {
         let endpoint = credential.endpoints.arm.clone();
         let scope = endpoint
@@ -325,6 +358,8 @@ impl SessionCore {
             metrics,
             max_throttle_wait,
             access,
+            listings,
+            credential_key: credential.key.clone(),
         });
         let options = || {
             azure_core::ClientOptions::default()
@@ -398,6 +433,10 @@ pub struct ArmSession {
     pub(crate) throttle: Throttle,
     pub(crate) metrics: ProviderMetrics,
     pub(crate) lro: LroConfig,
+    /// The subscription's listings read with this credential (see [`crate::listing`]).
+    pub(crate) listing: Arc<SubscriptionListing>,
+    /// When each operation may be polled next (ARM's Retry-After).
+    pub(crate) polls: Arc<PollSchedule>,
 }
 
 impl std::fmt::Debug for ArmSession {
@@ -614,18 +653,33 @@ impl ArmSession {
         resp: &RawResponse,
     ) -> Option<LroHandle> {
         let resource_url = self.url(resource_path, api_version).ok()?;
-        lro::handle_from_response(
+        let handle = lro::handle_from_response(
             method,
             resource_url.as_str(),
             resource_path,
             resp,
             OffsetDateTime::now_utc(),
             self.lro.default_deadline,
-        )
+        )?;
+        // The first poll waits as long as ARM asked in its first answer.
+        if let Some(wait) = lro::retry_after(resp, OffsetDateTime::now_utc()) {
+            self.polls.set(
+                &handle.url,
+                Instant::now(),
+                wait.min(self.lro.max_retry_after),
+            );
+        }
+        Some(handle)
     }
 
     /// Poll an operation once. Works for a handle stored before a restart.
+    /// Before the Retry-After ARM gave for it, answers "in progress" without a call (see
+    /// [`crate::poll_schedule`]).
     pub async fn poll_once(&self, handle: &LroHandle) -> Result<PollOutcome, AzureError> {
+        if let Some(retry_after) = self.polls.wait(&handle.url, Instant::now()) {
+            self.metrics.record_lro("not_due");
+            return Ok(PollOutcome::InProgress { retry_after });
+        }
         let url = Url::parse(&handle.url)
             .map_err(|e| AzureError::config(format!("invalid operation url in handle: {e}")))?;
         let now = OffsetDateTime::now_utc();
@@ -642,6 +696,26 @@ impl ArmSession {
             // Unreachable past its deadline counts as expired too.
             Err(e) => lro::past_deadline(handle, Err(e), now),
         };
+        match &result {
+            Ok(PollOutcome::InProgress { retry_after }) => {
+                self.polls.set(&handle.url, Instant::now(), *retry_after);
+            }
+            Ok(_) | Err(AzureError::NotFound { .. }) => self.polls.done(&handle.url),
+            Err(_) => {}
+        }
+        // An operation that ended (or whose end can no longer be read) may have changed its
+        // resource: the listing reads it again.
+        if matches!(
+            result,
+            Ok(PollOutcome::Succeeded { .. }
+                | PollOutcome::Failed(_)
+                | PollOutcome::Gone
+                | PollOutcome::Expired)
+                | Err(AzureError::NotFound { .. })
+        ) {
+            self.listing
+                .touched(&handle.method, &handle.resource_id, Instant::now());
+        }
         self.metrics.record_lro(match &result {
             Ok(PollOutcome::InProgress { .. }) => "in_progress",
             Ok(PollOutcome::Succeeded { .. }) => "succeeded",

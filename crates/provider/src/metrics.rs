@@ -38,6 +38,14 @@ pub struct LroLabels {
     pub outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObservationLabels {
+    /// `listing` (answered from the shared listing, no call), `get` (read by GET: a child
+    /// resource, one azop wrote since the listing, a foreign one never read before),
+    /// `refresh` (a listing walked, its pages counted in `azop_arm_requests`).
+    pub source: String,
+}
+
 /// Handles to every provider metric; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProviderMetrics {
@@ -46,6 +54,7 @@ pub struct ProviderMetrics {
     pub throttle_events: Family<ThrottleLabels, Counter>,
     pub throttle_wait_seconds: Family<ThrottleLabels, Counter<f64>>,
     pub lro_polls: Family<LroLabels, Counter>,
+    pub observations: Family<ObservationLabels, Counter>,
 }
 
 impl Default for ProviderMetrics {
@@ -58,6 +67,7 @@ impl Default for ProviderMetrics {
             throttle_events: Family::default(),
             throttle_wait_seconds: Family::default(),
             lro_polls: Family::default(),
+            observations: Family::default(),
         }
     }
 }
@@ -90,6 +100,19 @@ impl ProviderMetrics {
             "Long-running operation polls by outcome",
             self.lro_polls.clone(),
         );
+        registry.register(
+            "azop_arm_observations",
+            "Resource observations by where they came from (the shared listing, a GET) and listing refreshes",
+            self.observations.clone(),
+        );
+    }
+
+    pub fn record_observation(&self, source: &str) {
+        self.observations
+            .get_or_create(&ObservationLabels {
+                source: source.to_owned(),
+            })
+            .inc();
     }
 
     pub fn record_call(

@@ -7,8 +7,10 @@ use crate::credentials::{
     Cloud, CredentialCache, CredentialSource, EndpointOverrides, OperatorIdentity,
 };
 use crate::error::AzureError;
+use crate::listing::{ListingConfig, Listings};
 use crate::lro::LroConfig;
 use crate::metrics::ProviderMetrics;
+use crate::poll_schedule::PollSchedule;
 use crate::throttle::{Clock, SystemClock, Throttle, ThrottleLimits};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -25,6 +27,8 @@ pub struct ProviderConfig {
     /// The operator's own identity (default: decided from the environment).
     pub operator_identity: OperatorIdentity,
     pub lro: LroConfig,
+    /// Observation by listing (how old a listing may be, how recent a write's evidence).
+    pub listing: ListingConfig,
     pub throttle_limits: ThrottleLimits,
     /// Longest a request is held back by the client-side throttle before the call returns
     /// `Throttled` unsent instead (see `throttle` module docs).
@@ -46,6 +50,7 @@ impl Default for ProviderConfig {
             operator_cloud: Cloud::AzurePublicCloud,
             operator_identity: OperatorIdentity::from_env(&|k| std::env::var(k).ok()),
             lro: LroConfig::default(),
+            listing: ListingConfig::default(),
             throttle_limits: ThrottleLimits::default(),
             max_throttle_wait: Duration::from_secs(5),
             clock: Arc::new(SystemClock),
@@ -61,6 +66,8 @@ struct Inner {
     http: Arc<dyn azure_core::HttpClient>,
     credentials: CredentialCache,
     throttle: Throttle,
+    listings: Listings,
+    polls: Arc<PollSchedule>,
     cores: Mutex<HashMap<String, Arc<SessionCore>>>,
 }
 
@@ -111,6 +118,7 @@ impl Provider {
     pub fn new(config: ProviderConfig) -> Provider {
         let http = http_client(&config.extra_root_certificates);
         let throttle = Throttle::new(config.throttle_limits, config.clock.clone());
+        let listing = config.listing;
         let credentials = CredentialCache::new(
             config.overrides.clone(),
             config.operator_cloud,
@@ -123,6 +131,8 @@ impl Provider {
                 http,
                 credentials,
                 throttle,
+                listings: Listings::new(listing),
+                polls: Arc::default(),
                 cores: Mutex::new(HashMap::new()),
             }),
         }
@@ -134,6 +144,11 @@ impl Provider {
 
     pub fn throttle(&self) -> &Throttle {
         &self.inner.throttle
+    }
+
+    /// The shared listings (observation by LIST; changes found by their walks).
+    pub fn listings(&self) -> &Listings {
+        &self.inner.listings
     }
 
     pub fn config(&self) -> &ProviderConfig {
@@ -169,6 +184,9 @@ impl Provider {
                 for k in live {
                     cores.remove(&k);
                 }
+                self.inner
+                    .listings
+                    .retain(|k| self.inner.credentials.contains(k));
                 let core = Arc::new(SessionCore::new(
                     credential,
                     self.inner.http.clone(),
@@ -176,17 +194,24 @@ impl Provider {
                     self.inner.config.metrics.clone(),
                     self.inner.config.max_throttle_wait,
                     self.inner.config.access,
+                    self.inner.listings.clone(),
                 )?);
                 cores.insert(core_key, core.clone());
                 core
             }
         };
+        let listing = self
+            .inner
+            .listings
+            .subscription(&core.credential.key, subscription_id);
         Ok(ArmSession {
+            listing,
             core,
             subscription_id: subscription_id.to_owned(),
             throttle: self.inner.throttle.clone(),
             metrics: self.inner.config.metrics.clone(),
             lro: self.inner.config.lro,
+            polls: self.inner.polls.clone(),
         })
     }
 }

@@ -1,5 +1,21 @@
 //! Client-side token buckets mirroring ARM's (per subscription × operation class), so azop
-//! slows itself down before ARM has to.
+//! slows itself down before ARM has to. They are the one gate of a subscription: every
+//! object, every controller and every pass of this process goes through the same three
+//! buckets, and a 429 pauses the class for all of them, not only for the object that got it.
+//!
+//! How the mirror stays honest:
+//! - **Requests in flight count.** ARM's `x-ms-ratelimit-remaining-*` header says what was
+//!   left when ARM answered *this* request; requests admitted since and not yet answered
+//!   (up to 8 per pass, several passes at once) will take from that too. The estimate
+//!   becomes `remaining − others in flight`, never just `remaining`: overwriting it let a
+//!   burst through that ARM then refused with 429s.
+//! - **A restart starts empty.** A new process cannot know what ARM's bucket holds (a
+//!   restart during a busy hour finds it drained), so a bucket starts with no tokens and
+//!   refills at ARM's rate; the first answer's remaining count replaces the guess. Starting
+//!   full sent a whole bucket's worth at once into an empty ARM bucket.
+//! - **429 pauses the class** for its Retry-After (ARM refuses anything sent earlier and
+//!   says so again) and empties it; a warning is logged once per throttling episode, so
+//!   the default log level tells the user the subscription is throttled.
 //!
 //! Policy when a bucket is empty or paused: the caller gets the wait. The HTTP layer waits
 //! out short pauses (up to `ProviderConfig::max_throttle_wait`, default 5 s) so a burst of
@@ -142,7 +158,15 @@ struct Bucket {
     tokens: f64,
     last: Instant,
     paused_until: Option<Instant>,
+    /// Admitted and not answered yet.
+    in_flight: u32,
+    /// When the current throttling episode was last reported (a 429 within
+    /// [`EPISODE`] of it is the same episode).
+    warned_at: Option<Instant>,
 }
+
+/// 429s closer together than this are one throttling episode: one warning.
+const EPISODE: Duration = Duration::from_secs(60);
 
 impl Bucket {
     fn refill(&mut self, now: Instant) {
@@ -157,6 +181,42 @@ impl Bucket {
 pub struct BucketState {
     pub tokens: f64,
     pub paused_for: Option<Duration>,
+    pub in_flight: u32,
+}
+
+/// What a 429 did to the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paused {
+    /// The first 429 of an episode: worth a warning.
+    NewEpisode,
+    /// Another 429 of the episode already reported.
+    Again,
+}
+
+/// A request the gate let through. Drop it when the request is answered or failed: it stops
+/// counting as in flight then. [`Admitted::answered`] first when ARM sent its remaining count.
+#[derive(Debug)]
+pub struct Admitted {
+    throttle: Throttle,
+    subscription: String,
+    class: OpClass,
+}
+
+impl Admitted {
+    /// ARM answered and said how many requests of the class it still allows.
+    pub fn answered(&self, remaining: u64) {
+        self.throttle
+            .observe_remaining(&self.subscription, self.class, remaining);
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.throttle
+            .with_bucket(&self.subscription, self.class, |b, _| {
+                b.in_flight = b.in_flight.saturating_sub(1);
+            });
+    }
 }
 
 /// The buckets of every subscription this operator talks to.
@@ -187,18 +247,22 @@ impl Throttle {
         let size = self.limits.size(class);
         let bucket = buckets
             .entry((subscription.to_ascii_lowercase(), class))
+            // Empty until ARM says otherwise: see the module docs.
             .or_insert_with(|| Bucket {
                 size,
-                tokens: size.capacity,
+                tokens: 0.0,
                 last: now,
                 paused_until: None,
+                in_flight: 0,
+                warned_at: None,
             });
         bucket.refill(now);
         f(bucket, now)
     }
 
     /// Take one token, or say how long until one is available. Nothing is taken on `Err`.
-    pub fn try_acquire(&self, subscription: &str, class: OpClass) -> Result<(), Duration> {
+    /// The request counts as in flight until the [`Admitted`] is dropped.
+    pub fn try_acquire(&self, subscription: &str, class: OpClass) -> Result<Admitted, Duration> {
         self.with_bucket(subscription, class, |b, now| {
             if let Some(until) = b.paused_until {
                 if until > now {
@@ -208,37 +272,64 @@ impl Throttle {
             }
             if b.tokens >= 1.0 {
                 b.tokens -= 1.0;
+                b.in_flight += 1;
                 Ok(())
             } else {
                 let missing = 1.0 - b.tokens;
                 Err(Duration::from_secs_f64(missing / b.size.refill_per_sec))
             }
+        })?;
+        Ok(Admitted {
+            throttle: self.clone(),
+            subscription: subscription.to_owned(),
+            class,
         })
     }
 
-    /// ARM told us how many requests it still allows: it knows about other clients sharing
-    /// the principal, so its count replaces ours.
+    /// ARM said how many requests of the class it still allows after answering one of ours.
+    /// It knows about every client of the principal, so its count replaces our estimate —
+    /// less the others of ours still in flight, which ARM may not have counted yet. Called
+    /// while the answered request still counts as in flight (its [`Admitted`] not dropped).
     pub fn observe_remaining(&self, subscription: &str, class: OpClass, remaining: u64) {
         self.with_bucket(subscription, class, |b, _| {
-            b.tokens = (remaining as f64).min(b.size.capacity);
+            b.tokens = remaining_estimate(remaining, b.in_flight, b.size.capacity);
         });
     }
 
-    /// A 429: nothing goes out for this class until `retry_after` has passed.
-    pub fn pause(&self, subscription: &str, class: OpClass, retry_after: Duration) {
+    /// A 429: nothing goes out for this class until `retry_after` has passed, and the bucket
+    /// is empty (ARM's is). Says whether this starts a throttling episode (worth a warning).
+    pub fn pause(&self, subscription: &str, class: OpClass, retry_after: Duration) -> Paused {
         self.with_bucket(subscription, class, |b, now| {
             let until = now + retry_after;
             b.paused_until = Some(b.paused_until.map_or(until, |u| u.max(until)));
             b.tokens = 0.0;
-        });
+            // While 429s keep coming, one warning a minute.
+            let fresh = b
+                .warned_at
+                .is_none_or(|w| now.saturating_duration_since(w) >= EPISODE);
+            if fresh {
+                b.warned_at = Some(now);
+                Paused::NewEpisode
+            } else {
+                Paused::Again
+            }
+        })
     }
 
     pub fn state(&self, subscription: &str, class: OpClass) -> BucketState {
         self.with_bucket(subscription, class, |b, now| BucketState {
             tokens: b.tokens,
             paused_for: b.paused_until.filter(|u| *u > now).map(|u| u - now),
+            in_flight: b.in_flight,
         })
     }
+}
+
+/// Tokens to assume after ARM said `remaining`, with `in_flight` of ours admitted and not
+/// answered (the answered one included). Pure.
+pub fn remaining_estimate(remaining: u64, in_flight: u32, capacity: f64) -> f64 {
+    let others = f64::from(in_flight.saturating_sub(1));
+    (remaining as f64 - others).clamp(0.0, capacity)
 }
 
 #[cfg(test)]
@@ -253,20 +344,23 @@ mod tests {
         )
     }
 
+    /// A bucket as full as ARM says it is.
+    fn told(t: &Throttle, sub: &str, class: OpClass, remaining: u64) {
+        t.observe_remaining(sub, class, remaining);
+    }
+
     #[test]
-    fn writes_bucket_holds_200_and_refills_10_per_second() {
+    fn a_new_bucket_starts_empty_and_refills_at_arms_rate() {
         let (t, clock) = throttle();
-        for _ in 0..200 {
-            t.try_acquire("s", OpClass::Write).expect("token");
+        let wait = t
+            .try_acquire("s", OpClass::Write)
+            .expect_err("empty at start");
+        assert_eq!(wait, Duration::from_millis(100), "10 writes a second");
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..10 {
+            drop(t.try_acquire("s", OpClass::Write).expect("refilled"));
         }
-        let wait = t.try_acquire("s", OpClass::Write).expect_err("empty");
-        assert_eq!(wait, Duration::from_millis(100));
-        clock.advance(Duration::from_millis(100));
-        t.try_acquire("s", OpClass::Write).expect("refilled one");
-        // Reads and other subscriptions are separate buckets.
-        t.try_acquire("s", OpClass::Read).expect("reads untouched");
-        t.try_acquire("other", OpClass::Write)
-            .expect("other sub untouched");
+        assert!(t.try_acquire("s", OpClass::Write).is_err());
         clock.advance(Duration::from_secs(3600));
         assert_eq!(
             t.state("s", OpClass::Write).tokens,
@@ -276,54 +370,126 @@ mod tests {
     }
 
     #[test]
+    fn writes_bucket_holds_200_and_refills_10_per_second() {
+        let (t, clock) = throttle();
+        told(&t, "s", OpClass::Write, 200);
+        for _ in 0..200 {
+            drop(t.try_acquire("s", OpClass::Write).expect("token"));
+        }
+        let wait = t.try_acquire("s", OpClass::Write).expect_err("empty");
+        assert_eq!(wait, Duration::from_millis(100));
+        clock.advance(Duration::from_millis(100));
+        drop(t.try_acquire("s", OpClass::Write).expect("refilled one"));
+        // Reads and other subscriptions are separate buckets.
+        told(&t, "s", OpClass::Read, 250);
+        drop(t.try_acquire("s", OpClass::Read).expect("reads untouched"));
+        told(&t, "other", OpClass::Write, 200);
+        drop(
+            t.try_acquire("other", OpClass::Write)
+                .expect("other sub untouched"),
+        );
+    }
+
+    #[test]
     fn reads_bucket_is_250_refilling_25_per_second() {
         let (t, clock) = throttle();
+        told(&t, "s", OpClass::Read, 250);
         for _ in 0..250 {
-            t.try_acquire("s", OpClass::Read).expect("token");
+            drop(t.try_acquire("s", OpClass::Read).expect("token"));
         }
         assert_eq!(
-            t.try_acquire("s", OpClass::Read),
+            t.try_acquire("s", OpClass::Read).map(drop),
             Err(Duration::from_millis(40))
         );
         clock.advance(Duration::from_secs(1));
         for _ in 0..25 {
-            t.try_acquire("s", OpClass::Read).expect("token");
+            drop(t.try_acquire("s", OpClass::Read).expect("token"));
         }
         assert!(t.try_acquire("s", OpClass::Read).is_err());
     }
 
     #[test]
-    fn remaining_header_corrects_the_estimate() {
+    fn the_remaining_count_less_what_is_in_flight_becomes_the_estimate() {
         let (t, _) = throttle();
-        t.observe_remaining("s", OpClass::Delete, 2);
-        t.try_acquire("s", OpClass::Delete).expect("1");
-        t.try_acquire("s", OpClass::Delete).expect("2");
-        assert!(t.try_acquire("s", OpClass::Delete).is_err());
-        t.observe_remaining("s", OpClass::Delete, 10_000);
+        told(&t, "s", OpClass::Delete, 20);
+        // Ten requests go out; ARM answers the first with 19 left: the nine others are
+        // still on their way and will take from those 19.
+        let admitted: Vec<Admitted> = (0..10)
+            .map(|_| t.try_acquire("s", OpClass::Delete).expect("token"))
+            .collect();
+        assert_eq!(t.state("s", OpClass::Delete).in_flight, 10);
+        admitted[0].answered(19);
+        assert_eq!(t.state("s", OpClass::Delete).tokens, 10.0);
+        drop(admitted);
+        assert_eq!(t.state("s", OpClass::Delete).in_flight, 0);
+        // ARM knows best when it has more than we thought, and when it has less (another
+        // client of the principal).
+        told(&t, "s", OpClass::Delete, 10_000);
         assert_eq!(t.state("s", OpClass::Delete).tokens, 200.0);
+        told(&t, "s", OpClass::Delete, 2);
+        drop(t.try_acquire("s", OpClass::Delete).expect("1"));
+        drop(t.try_acquire("s", OpClass::Delete).expect("2"));
+        assert!(t.try_acquire("s", OpClass::Delete).is_err());
+    }
+
+    #[test]
+    fn the_estimate_never_goes_below_zero_or_above_capacity() {
+        assert_eq!(remaining_estimate(5, 32, 250.0), 0.0);
+        assert_eq!(remaining_estimate(5, 1, 250.0), 5.0);
+        assert_eq!(remaining_estimate(12_000, 3, 250.0), 250.0);
+        assert_eq!(remaining_estimate(7, 0, 250.0), 7.0);
     }
 
     #[test]
     fn a_429_pauses_the_bucket_for_retry_after() {
         let (t, clock) = throttle();
-        t.pause("S", OpClass::Write, Duration::from_secs(30));
+        told(&t, "s", OpClass::Write, 200);
+        told(&t, "s", OpClass::Read, 250);
         assert_eq!(
-            t.try_acquire("s", OpClass::Write),
+            t.pause("S", OpClass::Write, Duration::from_secs(30)),
+            Paused::NewEpisode
+        );
+        assert_eq!(
+            t.try_acquire("s", OpClass::Write).map(drop),
             Err(Duration::from_secs(30)),
             "subscription ids compare case-insensitively"
         );
         clock.advance(Duration::from_secs(29));
         assert_eq!(
-            t.try_acquire("s", OpClass::Write),
+            t.try_acquire("s", OpClass::Write).map(drop),
             Err(Duration::from_secs(1))
         );
         clock.advance(Duration::from_secs(1));
-        // Pause over; tokens refilled 10/s × 1 s since the pause emptied it... at 29 s it had
-        // refilled, so a token is available again.
-        t.try_acquire("s", OpClass::Write).expect("pause over");
+        // The pause emptied the bucket; it refilled at 10/s meanwhile.
+        drop(t.try_acquire("s", OpClass::Write).expect("pause over"));
         assert_eq!(t.state("s", OpClass::Write).paused_for, None);
         // Reads were never paused.
-        t.try_acquire("s", OpClass::Read).expect("reads flow");
+        drop(t.try_acquire("s", OpClass::Read).expect("reads flow"));
+    }
+
+    #[test]
+    fn one_warning_per_episode() {
+        let (t, clock) = throttle();
+        assert_eq!(
+            t.pause("s", OpClass::Read, Duration::from_secs(1)),
+            Paused::NewEpisode
+        );
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(
+            t.pause("s", OpClass::Read, Duration::from_secs(1)),
+            Paused::Again
+        );
+        assert_eq!(
+            t.pause("s", OpClass::Write, Duration::from_secs(1)),
+            Paused::NewEpisode,
+            "another class is another episode"
+        );
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            t.pause("s", OpClass::Read, Duration::from_secs(1)),
+            Paused::NewEpisode,
+            "a minute later: reported again"
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! answers: what a worker pool's scaling and rolling replacement decide from
 //! ([`super::rollout`]).
 //!
-//! One listing of the resource group's VMs per pass (the sweep of removed machines uses the
-//! same listing, so a steady-state pass reads no more than before), and one list of Nodes
+//! One listing of the resource group's VMs per pass, from the subscription's shared listing
+//! (the sweep of removed machines uses the same answer, so a steady-state pass reads nothing
+//! from ARM), and one list of Nodes
 //! through `<name>-kubeconfig` when azop bootstraps the cluster. The survey only reads: the
 //! Nodes of machines that are gone are found here and deleted by the sweep.
 
@@ -17,9 +18,6 @@ use serde_json::Value;
 use super::names;
 use super::workload::{self, NodeInfo};
 use crate::engine::delete::owned_by;
-
-/// Longest list walk; a resource group with more than 100 pages of VMs is not a cluster.
-const MAX_PAGES: usize = 100;
 
 /// What the survey found this pass.
 #[derive(Clone, Default)]
@@ -70,15 +68,11 @@ pub async fn survey(
     workload: Option<workload::Workload>,
 ) -> Result<Survey, AzureError> {
     let rg = &cluster.spec.azure.resource_group;
-    let path = format!(
-        "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines",
-        session.subscription_id()
-    );
     let vms = session
-        .list(
-            &path,
+        .observe_group(
+            rg,
+            "Microsoft.Compute/virtualMachines",
             azop_provider::resources::compute::API_VERSION,
-            MAX_PAGES,
         )
         .await?;
     let all_names: BTreeSet<String> = vms
@@ -87,13 +81,29 @@ pub async fn survey(
         .map(str::to_ascii_lowercase)
         .collect();
     let owned: Vec<Value> = vms.into_iter().filter(|v| owned_by(v, owner)).collect();
-    let stale = workload.as_ref().map_or_else(Vec::new, |w| {
+    let listed_stale = workload.as_ref().map_or_else(Vec::new, |w| {
         stale_nodes(
             &cluster.name_any(),
             w.nodes.keys().map(String::as_str),
             &all_names,
         )
     });
+    // A Node is deleted only once a GET confirms its VM is gone: the listing may have been
+    // walked before the VM was made.
+    let mut stale = Vec::with_capacity(listed_stale.len());
+    for node in listed_stale {
+        let path = format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{node}",
+            session.subscription_id()
+        );
+        if session
+            .get(&path, azop_provider::resources::compute::API_VERSION)
+            .await?
+            .is_none()
+        {
+            stale.push(node);
+        }
+    }
     Ok(Survey {
         owned,
         workload,

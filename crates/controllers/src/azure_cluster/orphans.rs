@@ -2,7 +2,9 @@
 //! AzureCluster's sweep.
 //!
 //! Found by listing, not from status, so a VM whose PUT went out just before the operator was
-//! killed — and never reached status — is still found and removed: nothing leaks.
+//! killed — and never reached status — is still found and removed: nothing leaks. The
+//! listing is the subscription's shared one ([`ArmSession::observe_group`]): a restarted
+//! operator walks it afresh, and azop's own writes since a walk are read again by GET.
 //!
 //! When the workload cluster answers, a machine's node is cordoned and drained first (pods
 //! evicted through the Eviction API, so PodDisruptionBudgets hold), and its VM is deleted
@@ -23,8 +25,8 @@ use crate::engine::delete::owned_by;
 use crate::engine::operations;
 use crate::engine::{Leftover, Sweep};
 
-/// Longest list walk; a resource group with more than 100 pages of VMs is not a cluster.
-const MAX_PAGES: usize = 100;
+const VM_TYPE: &str = "Microsoft.Compute/virtualMachines";
+const NIC_TYPE: &str = "Microsoft.Network/networkInterfaces";
 const COMPUTE_API: &str = azop_provider::resources::compute::API_VERSION;
 const NETWORK_API: &str = azop_provider::resources::network::API_VERSION;
 
@@ -70,38 +72,23 @@ fn lower(names: impl Iterator<Item = String>) -> BTreeSet<String> {
 /// The VMs of this pass: the survey's listing when it made one, else a fresh one.
 async fn listed_vms(
     session: &ArmSession,
-    base: &str,
+    resource_group: &str,
     survey: Option<&Survey>,
 ) -> Result<Vec<Value>, AzureError> {
     match survey {
         Some(s) => Ok(s.owned.clone()),
         None => {
             session
-                .list(
-                    &format!("{base}/Microsoft.Compute/virtualMachines"),
-                    COMPUTE_API,
-                    MAX_PAGES,
-                )
+                .observe_group(resource_group, VM_TYPE, COMPUTE_API)
                 .await
         }
     }
 }
 
-async fn listed_nics(session: &ArmSession, base: &str) -> Result<Vec<Value>, AzureError> {
+async fn listed_nics(session: &ArmSession, resource_group: &str) -> Result<Vec<Value>, AzureError> {
     session
-        .list(
-            &format!("{base}/Microsoft.Network/networkInterfaces"),
-            NETWORK_API,
-            MAX_PAGES,
-        )
+        .observe_group(resource_group, NIC_TYPE, NETWORK_API)
         .await
-}
-
-fn providers(session: &ArmSession, resource_group: &str) -> String {
-    format!(
-        "/subscriptions/{}/resourceGroups/{resource_group}/providers",
-        session.subscription_id()
-    )
 }
 
 /// What [`remove`] would remove now, read only (`azop plan`): the same listings and the same
@@ -113,9 +100,8 @@ pub async fn leftovers(
     desired_vms: &BTreeSet<String>,
     survey: Option<&Survey>,
 ) -> Result<Vec<Leftover>, AzureError> {
-    let base = providers(session, resource_group);
-    let vms = listed_vms(session, &base, survey).await?;
-    let nics = listed_nics(session, &base).await?;
+    let vms = listed_vms(session, resource_group, survey).await?;
+    let nics = listed_nics(session, resource_group).await?;
     let workload = survey.and_then(|s| s.workload.as_ref());
     let desired = lower(desired_vms.iter().cloned());
     let desired_nics = lower(desired_vms.iter().map(|v| names::nic(v)));
@@ -142,9 +128,6 @@ pub async fn leftovers(
     Ok(out)
 }
 
-const VM_TYPE: &str = "Microsoft.Compute/virtualMachines";
-const NIC_TYPE: &str = "Microsoft.Network/networkInterfaces";
-
 /// Deletes owned VMs not in `desired_vms`, then their NICs once the VM is gone, and the Nodes
 /// of machines whose VM is gone.
 pub async fn remove(
@@ -155,7 +138,6 @@ pub async fn remove(
     survey: Option<&Survey>,
     ops: &mut Vec<ArmOperation>,
 ) -> Result<Sweep, AzureError> {
-    let base = providers(session, resource_group);
     let mut removal = Sweep::default();
     if let Some(s) = survey
         && let Some(w) = &s.workload
@@ -165,14 +147,14 @@ pub async fn remove(
         }
     }
     // This pass's listing when the survey made one; a fresh one while deleting.
-    let vms = listed_vms(session, &base, survey).await?;
+    let vms = listed_vms(session, resource_group, survey).await?;
     let workload = survey.and_then(|s| s.workload.as_ref());
     let desired = lower(desired_vms.iter().cloned());
     for vm in unwanted(&vms, owner, &desired) {
         remove_vm(session, vm, workload, ops, &mut removal).await?;
     }
     let desired_nics = lower(desired_vms.iter().map(|v| names::nic(v)));
-    let nics = listed_nics(session, &base).await?;
+    let nics = listed_nics(session, resource_group).await?;
     for nic in unwanted(&nics, owner, &desired_nics) {
         remove_nic(session, nic, ops, &mut removal).await?;
     }

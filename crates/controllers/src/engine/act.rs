@@ -86,6 +86,42 @@ fn due<'p, P, X>(
     to_put
 }
 
+/// The ARM ids of the steps the graph would PUT now over something that exists (drifted or
+/// failed; held ones included): the writes whose evidence must be recent
+/// ([`azop_provider::ArmSession::refresh_evidence`]). Creates are confirmed by GET instead
+/// ([`creates_to_confirm`]). Pure.
+pub fn write_targets<P, X>(
+    plan: &[Planned<P, X>],
+    seen: &Observed,
+    subscription: &str,
+) -> Vec<String> {
+    graph::next_creates(&plan::nodes(plan), &seen.states)
+        .into_iter()
+        .filter(|key| seen.states.get(key) != Some(&NodeState::Absent))
+        .filter_map(|key| plan.iter().find(|s| s.key == key))
+        .filter(|s| {
+            let obs = seen.observation(&s.key);
+            !(s.ownership == Ownership::Existing
+                || (s.ownership == Ownership::OwnedOrExisting && obs.exists && !obs.owned))
+        })
+        .map(|s| s.step.id(subscription))
+        .collect()
+}
+
+/// The keys of the steps the graph would create now (PUT where nothing was seen): a create
+/// over something made since the listing was walked would take it over, so the absence is
+/// confirmed by GET first. Pure.
+pub fn creates_to_confirm<P, X>(plan: &[Planned<P, X>], seen: &Observed) -> BTreeSet<String> {
+    graph::next_creates(&plan::nodes(plan), &seen.states)
+        .into_iter()
+        .filter(|key| seen.states.get(key) == Some(&NodeState::Absent))
+        .filter(|key| {
+            plan.iter()
+                .any(|s| &s.key == key && s.ownership != Ownership::Existing)
+        })
+        .collect()
+}
+
 /// The Event a PUT deserves: drift corrected on a resource that exists, or one recreated
 /// after it was deleted outside azop.
 fn drift_note<P, X>(s: &Planned<P, X>, seen: &Observed, previous: &AzureStatus) -> Option<Note> {

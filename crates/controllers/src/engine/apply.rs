@@ -24,7 +24,7 @@ use super::operations;
 use super::plan::{Planned, StepView};
 use super::report::report_resources;
 use super::status::{self, Note};
-use super::step::{PerResourceGet, StepCtx};
+use super::step::{Listed, PerResourceGet, StepCtx};
 use crate::context::Context;
 use crate::error::Error;
 use crate::retry::{ObjectHolds, PassOutcome, RetryClass};
@@ -140,15 +140,49 @@ async fn pass<K: Kind>(
         .await?;
     let plan = kind.plan(obj, Some(&p.resolved), &p.names);
     let ns = obj.namespace().unwrap_or_default();
-    let observer = PerResourceGet::new(&p.session);
+    let first = Listed::new(&p.session);
     let cx = StepCtx {
         session: &p.session,
-        observer: &observer,
+        observer: &first,
         owner: &p.owner,
         kube: &ctx.client,
         namespace: &ns,
     };
-    let mut seen = observe::observe(&cx, &plan, polled).await?;
+    let mut seen = observe::observe(&cx, &plan, polled.clone()).await?;
+    // Writes over what exists are decided on recent evidence: when the listing that says a
+    // resource is ours and drifted is older than the listing's write-evidence age, it is
+    // walked again and the pass looks once more before writing.
+    let targets = act::write_targets(&plan, &seen, p.session.subscription_id());
+    let again;
+    let cx = if p
+        .session
+        .refresh_evidence(&targets)
+        .await
+        .map_err(|e| Error::azure("read what is about to be written", e))?
+    {
+        again = Listed::new(&p.session);
+        let cx = StepCtx {
+            observer: &again,
+            ..cx
+        };
+        seen = observe::observe(&cx, &plan, polled.clone()).await?;
+        cx
+    } else {
+        cx
+    };
+    // An absence is confirmed by GET before the pass acts on it: what must exist already
+    // before the condition says it is not there, what is about to be created before the PUT
+    // (either may have been made since the listing was walked).
+    let mut missing = observe::absences_to_report(&plan, &seen);
+    missing.extend(act::creates_to_confirm(&plan, &seen));
+    if !missing.is_empty() {
+        let direct = PerResourceGet::new(&p.session);
+        let confirming = StepCtx {
+            observer: &direct,
+            ..cx
+        };
+        observe::confirm(&confirming, &plan, &missing, &polled, &mut seen).await?;
+    }
     act::record_failures(&plan, &mut seen, &holds);
     let policy = obj.scope().reconcile_policy;
     let found = drift::found(&plan, &seen, previous.azure(), policy);
@@ -348,6 +382,7 @@ fn next_visit<K: Kind>(
     sweep: &Sweep,
 ) -> PassOutcome {
     let soonest = [
+        // ARM's Retry-After, never sooner (see `operations::poll_or_requeue`).
         (!seen.operations.is_empty()).then(|| {
             seen.next_poll
                 .unwrap_or(Duration::from_secs(2))
@@ -369,7 +404,7 @@ fn next_visit<K: Kind>(
     match soonest {
         Some(wait) => PassOutcome::Done(Action::requeue(wait.max(Duration::from_millis(500)))),
         None if next.azure().common.phase == Some(Phase::Running) => {
-            PassOutcome::Done(Action::requeue(ctx.settings.resync))
+            PassOutcome::Done(Action::requeue(jittered(ctx.settings.resync)))
         }
         // Waiting on something not ours (a resource we do not own, a missing group): nothing
         // this pass can do; look again, backing off while it lasts.
@@ -378,6 +413,13 @@ fn next_visit<K: Kind>(
             floor: Duration::from_secs(10),
         },
     }
+}
+
+/// The resync, ±10 % at random: objects created together (a GitOps sync, a restart that
+/// reconciles everything) must not resync together forever after.
+pub fn jittered(resync: Duration) -> Duration {
+    use rand::Rng;
+    resync.mul_f64(rand::rng().random_range(0.9..1.1))
 }
 
 /// The plan as the report sees it.
@@ -399,4 +441,28 @@ pub fn views<'a, P: Copy, X>(
             observed: seen.observation(&s.key),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resyncs_spread_over_a_fifth_of_the_interval() {
+        let resync = Duration::from_secs(300);
+        let waits: Vec<Duration> = (0..500).map(|_| jittered(resync)).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_secs(270) && *w < Duration::from_secs(330)),
+            "within ±10 %"
+        );
+        let early = waits.iter().filter(|w| **w < resync).count();
+        assert!(
+            (150..=350).contains(&early),
+            "about half come early: {early} of 500"
+        );
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 400, "spread, not a few fixed values");
+    }
 }

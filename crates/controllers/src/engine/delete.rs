@@ -4,7 +4,7 @@
 //! with our uid tag. A container (resource group) goes last, and only when a listing shows
 //! nothing in it that azop did not create.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use azop_api::v1alpha1::{
@@ -26,7 +26,7 @@ use super::operations;
 use super::plan::{Ownership, Planned};
 use super::report::short_type;
 use super::status::{self, Note};
-use super::step::{PerResourceGet, StepCtx};
+use super::step::{Listed, PerResourceGet, StepCtx};
 use crate::conditions::{self, Cond, Status};
 use crate::context::Context;
 use crate::error::Error;
@@ -111,6 +111,20 @@ pub fn deletion_graph<P, X>(
         })
         .collect();
     (nodes, states)
+}
+
+/// The steps a delete pass reads again by GET before it acts: those the graph would DELETE
+/// now (each decided on a fresh read that it is ours and, for a shared zone, unused), or —
+/// when nothing is due and no operation runs, so the pass may find everything gone and let
+/// the object go — every step. A listing may say a resource exists; that one is gone, or
+/// that nobody else uses it, is never taken from a listing alone. Pure.
+pub fn to_confirm<P, X>(plan: &[Planned<P, X>], seen: &Observed) -> BTreeSet<String> {
+    let (nodes, states) = deletion_graph(plan, seen);
+    let due = due(plan, &nodes, &states, false);
+    if due.is_empty() && seen.operations.is_empty() {
+        return plan.iter().map(|s| s.key.clone()).collect();
+    }
+    due.into_iter().collect()
 }
 
 /// Keys to DELETE now, given what is left. A container waits until every other node is gone
@@ -329,20 +343,35 @@ async fn pass<K: Kind>(
         Err(requeue) => return Ok(PassOutcome::Done(requeue)),
     };
     let ns = obj.namespace().unwrap_or_default();
-    let observer = PerResourceGet::new(&session);
+    let first = Listed::new(&session);
     let cx = StepCtx {
         session: &session,
-        observer: &observer,
+        observer: &first,
         owner: &owner,
         kube: &ctx.client,
         namespace: &ns,
     };
-    let mut seen = observe::observe(&cx, &plan, polled)
+    let mut seen = observe::observe(&cx, &plan, polled.clone())
+        .await
+        .map_err(stopped)?;
+    // What is about to be deleted, or found gone, is read again by GET (see `to_confirm`);
+    // an orphan pass reads everything it will untag so.
+    let direct = PerResourceGet::new(&session);
+    let confirming = StepCtx {
+        observer: &direct,
+        ..cx
+    };
+    let keys = if orphan {
+        plan.iter().map(|s| s.key.clone()).collect()
+    } else {
+        to_confirm(&plan, &seen)
+    };
+    observe::confirm(&confirming, &plan, &keys, &polled, &mut seen)
         .await
         .map_err(stopped)?;
 
     if orphan {
-        return super::orphan::run::<K>(ctx, obj, &cx, &plan, &seen).await;
+        return super::orphan::run::<K>(ctx, obj, &confirming, &plan, &seen).await;
     }
 
     // Resources the plan does not have go by listing; the planned ones through the graph.
@@ -666,6 +695,35 @@ mod tests {
     fn due_now(plan: &[Planned<(), ()>], seen: &Observed, sweep_pending: bool) -> Vec<String> {
         let (nodes, states) = deletion_graph(plan, seen);
         due(plan, &nodes, &states, sweep_pending)
+    }
+
+    #[test]
+    fn a_delete_and_a_finish_are_decided_on_confirming_reads() {
+        let plan = graph();
+        let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+        // What is due is read again, nothing else.
+        assert_eq!(
+            to_confirm(&plan, &present(&["rg", "nsg", "pip", "vnet", "lb"])),
+            keys(&["lb", "vnet"])
+        );
+        // Nothing due and nothing running: the pass may let the object go, so every
+        // absence the listing showed is confirmed (a shared zone "unused", a resource
+        // "gone", may be stale).
+        assert_eq!(
+            to_confirm(&plan, &present(&[])),
+            keys(&["rg", "nsg", "pip", "vnet", "lb", "nic"])
+        );
+        // Nothing due while an operation runs: the next pass decides.
+        let mut waiting = present(&[]);
+        waiting.operations.push(azop_api::v1alpha1::ArmOperation {
+            resource_id: "/x".into(),
+            action: azop_api::v1alpha1::ArmAction::Delete,
+            url: "https://management.azure.com/op".into(),
+            kind: None,
+            started_at: None,
+            deadline: None,
+        });
+        assert!(to_confirm(&plan, &waiting).is_empty());
     }
 
     #[test]

@@ -75,13 +75,31 @@ pub async fn reconcile<K: Kind>(
     runner: Arc<Runner<K>>,
 ) -> Result<Action, Error> {
     let (kind, ctx) = (&runner.kind, &*runner.ctx);
+    let gate = &ctx.settings.shards;
+    let uid = obj.meta().uid.clone().unwrap_or_default();
+    // Another replica's object (crate::shard): woken again when this replica takes its shard.
+    if !gate.owns(&uid) {
+        return Ok(Action::await_change());
+    }
     let span = trace::reconcile_span(&K::IDENTITY, &*obj);
     async move {
         let started = std::time::Instant::now();
-        let outcome = if obj.meta().deletion_timestamp.is_some() {
-            delete::run(kind, &obj, ctx).await
-        } else {
-            apply::run(kind, &obj, ctx).await
+        let pass = async {
+            if obj.meta().deletion_timestamp.is_some() {
+                delete::run(kind, &obj, ctx).await
+            } else {
+                apply::run(kind, &obj, ctx).await
+            }
+        };
+        // The shard handed over (or not renewed in time): stop at once, before the replica
+        // taking it over starts. A pass can be stopped anywhere; the next one converges.
+        let outcome = tokio::select! {
+            biased;
+            () = gate.lost(&uid) => {
+                tracing::info!("shard no longer held: pass stopped");
+                return Ok(Action::await_change());
+            }
+            outcome = pass => outcome,
         };
         let result = match &outcome {
             Ok(o) => o.label(),

@@ -118,6 +118,59 @@ pub async fn observe<P, X>(
     })
 }
 
+/// Reads the steps `keys` of `plan` again through `cx` — a pass's confirming reads, a GET
+/// per resource ([`super::step::PerResourceGet`]) — and puts what they show in place of what
+/// the pass knew of them. A listing may say what exists, but an absence ("not found",
+/// "nobody uses it any more", "all gone") is confirmed this way before the pass reports it,
+/// deletes on it, or lets the object go.
+pub async fn confirm<P, X>(
+    cx: &StepCtx<'_>,
+    plan: &[Planned<P, X>],
+    keys: &BTreeSet<String>,
+    polled: &Polled,
+    seen: &mut Observed,
+) -> Result<(), Error> {
+    let chosen: Vec<&Planned<P, X>> = plan.iter().filter(|s| keys.contains(&s.key)).collect();
+    let mut reads = Vec::with_capacity(chosen.len());
+    for s in &chosen {
+        reads.push(async move { s.step.observe(cx).await });
+    }
+    let results: Vec<Result<Observation, StepError>> =
+        stream::iter(reads).buffered(PARALLEL_CALLS).collect().await;
+    let sub = cx.session.subscription_id();
+    let busy_ids: BTreeSet<String> = seen
+        .operations
+        .iter()
+        .map(|o| o.resource_id.to_ascii_lowercase())
+        .collect();
+    for (s, r) in chosen.into_iter().zip(results) {
+        let obs = r.map_err(|e| e.into_error(format!("read {}", s.label())))?;
+        let id = s.step.id(sub).to_ascii_lowercase();
+        seen.states.insert(
+            s.key.clone(),
+            state_of(
+                s.ownership,
+                &obs,
+                busy_ids.contains(&id),
+                polled.failures.get(&id),
+            ),
+        );
+        seen.observations.insert(s.key.clone(), obs);
+    }
+    Ok(())
+}
+
+/// The steps whose absence a create pass would report rather than mend: those that must
+/// exist already (`Existing`) and were not seen. Confirmed by GET before the condition says
+/// "not found" (a listing walked before the user made it says nothing of it). Pure.
+pub fn absences_to_report<P, X>(plan: &[Planned<P, X>], seen: &Observed) -> BTreeSet<String> {
+    plan.iter()
+        .filter(|s| s.ownership == Ownership::Existing)
+        .filter(|s| seen.states.get(&s.key) == Some(&NodeState::Absent))
+        .map(|s| s.key.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +185,66 @@ mod tests {
             poll_after: None,
             failure: None,
         }
+    }
+
+    #[test]
+    fn absences_acted_on_are_confirmed_by_get_first() {
+        use crate::testing::{absent, node, ours};
+        // rg (must exist) ─ acct ─ blob; zone beside.
+        let mut rg = node("rg", &[]);
+        rg.ownership = Ownership::Existing;
+        let plan = vec![
+            rg,
+            node("acct", &["rg"]),
+            node("blob", &["acct"]),
+            node("zone", &[]),
+        ];
+        let observed = |pairs: &[(&str, NodeState)]| Observed {
+            observations: pairs
+                .iter()
+                .map(|(k, st)| {
+                    let o = if *st == NodeState::Absent {
+                        absent()
+                    } else {
+                        ours()
+                    };
+                    (k.to_string(), o)
+                })
+                .collect(),
+            states: pairs
+                .iter()
+                .map(|(k, st)| (k.to_string(), st.clone()))
+                .collect(),
+            operations: Vec::new(),
+            next_poll: None,
+            failed_ops: BTreeSet::new(),
+        };
+        let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+        // The group the user must make is not seen: reported only after a GET.
+        let none_yet = observed(&[
+            ("rg", NodeState::Absent),
+            ("acct", NodeState::Absent),
+            ("blob", NodeState::Absent),
+            ("zone", NodeState::Absent),
+        ]);
+        assert_eq!(absences_to_report(&plan, &none_yet), keys(&["rg"]));
+        // Creates due now are confirmed, those still waiting on a dependency are not.
+        assert_eq!(
+            super::super::act::creates_to_confirm(&plan, &none_yet),
+            keys(&["zone"])
+        );
+        let group_there = observed(&[
+            ("rg", NodeState::Ready),
+            ("acct", NodeState::Absent),
+            ("blob", NodeState::Absent),
+            ("zone", NodeState::Drifted),
+        ]);
+        assert!(absences_to_report(&plan, &group_there).is_empty());
+        // A drifted one exists: its correction is no create.
+        assert_eq!(
+            super::super::act::creates_to_confirm(&plan, &group_there),
+            keys(&["acct"])
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::PARALLEL_CALLS;
 use crate::retry::Failure;
 
 /// What polling the recorded operations found.
+#[derive(Clone)]
 pub struct Polled {
     /// Still running: kept in status.
     pub running: Vec<ArmOperation>,

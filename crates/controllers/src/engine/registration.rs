@@ -10,7 +10,15 @@
 //! - ProxyConfigs by spec change only (one appearing, changing its spec or going): the one
 //!   the object names, else its namespace's default. The ProxyConfig controller's status
 //!   writes (its consumers) wake no cluster;
-//! - other azop objects it names, or that name it.
+//! - other azop objects it names, or that name it;
+//! - its Azure resources changing outside azop: the subscription's shared listing compares
+//!   ETags at each walk and names the `azop.dev_uid` of what changed
+//!   ([`azop_provider::Listings::changes`]), so drift is corrected within one walk instead of
+//!   at the object's next resync after it.
+//!
+//! The watch cache keeps each object without `metadata.managedFields` and kubectl's
+//! last-applied annotation: no reconcile reads them, and together they are often larger than
+//! the object (thousands of objects are held).
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -211,6 +219,45 @@ fn objects<O: Watchable>(
         .collect()
 }
 
+/// What the watch cache keeps of an object: everything but what no reconcile reads.
+pub fn slim<O: Resource>(obj: &mut O) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// References to the objects whose uid a listing walk named.
+fn changed_objects<O: Watchable>(
+    store: Store<O>,
+    changes: tokio::sync::broadcast::Receiver<azop_provider::Changed>,
+) -> impl futures::Stream<Item = ObjectRef<O>> + Send + 'static {
+    use tokio::sync::broadcast::error::RecvError;
+    futures::stream::unfold(changes, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(changed) => return Some((changed, rx)),
+                // Dropped changes are found by the resync.
+                Err(RecvError::Lagged(n)) => {
+                    tracing::debug!(dropped = n, "listing changes dropped");
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .flat_map(move |changed| {
+        futures::stream::iter(
+            store
+                .state()
+                .into_iter()
+                .filter(|o| o.uid().as_deref() == Some(changed.owner_uid.as_str()))
+                .map(|o| ObjectRef::from_obj(&*o))
+                .collect::<Vec<_>>(),
+        )
+    })
+}
+
 /// Runs `kind`'s controller until `shutdown` resolves.
 pub async fn run<K: Kind>(
     kind: K,
@@ -222,12 +269,18 @@ pub async fn run<K: Kind>(
     // Only spec changes (and the deletion mark, which bumps the generation) wake an object.
     let triggers = watcher(ctx.api::<K::Object>(), watcher::Config::default())
         .default_backoff()
+        .modify(slim)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(triggers, reader)
         .with_config(Config::default().concurrency(ctx.settings.concurrency));
-    let controller = watches.attach(controller, &ctx);
+    let changed = changed_objects(controller.store(), ctx.provider.listings().changes());
+    let controller = watches
+        .attach(controller, &ctx)
+        .reconcile_on(changed)
+        // A shard taken (over): its objects are reconciled at once, not at their next event.
+        .reconcile_all_on(ctx.settings.shards.acquisitions());
     let runner = Arc::new(Runner { kind, ctx });
     let label = K::IDENTITY.metrics_label;
     controller
@@ -258,5 +311,28 @@ mod tests {
         assert!(!names_secret(&c, "data", None));
         assert!(names_secret(&c, "data", Some(bootstrap)));
         assert!(!names_secret(&c, "other", Some(bootstrap)));
+    }
+
+    #[test]
+    fn the_watch_cache_keeps_what_reconciles_read() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let mut c: AzureCluster = crate::testing::cluster("c").build();
+        c.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        c.metadata.annotations = Some(
+            [
+                ("kubectl.kubernetes.io/last-applied-configuration", "{...}"),
+                ("azop.dev/kept", "yes"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        );
+        let spec = c.spec.clone();
+        slim(&mut c);
+        assert_eq!(c.metadata.managed_fields, None);
+        let annotations = c.metadata.annotations.expect("annotations");
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(annotations["azop.dev/kept"], "yes");
+        assert_eq!(c.spec, spec, "the spec untouched");
     }
 }

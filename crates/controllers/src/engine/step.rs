@@ -1,7 +1,7 @@
 //! One node of a plan, type-erased so a graph can hold every kind of step.
 //!
-//! A [`ResourceStep`] is a provider resource: it observes through the [`Observer`] (one GET
-//! today), keeping the raw JSON for status (ids, addresses, provisioning states), and writes
+//! A [`ResourceStep`] is a provider resource: it observes through the [`Observer`] (the
+//! subscription's shared listing, [`Listed`]), keeping the raw JSON for status (ids, addresses, provisioning states), and writes
 //! only through the provider's pure `desired`/`diff` and its PUT/DELETE calls. A custom step
 //! (a VHD copy, a credentials read, a Secret written to Kubernetes) implements [`Step`]
 //! itself, with the same contract: observe without side effects, put and delete idempotently,
@@ -22,30 +22,72 @@ use tokio::sync::OnceCell;
 use crate::error::Error;
 use crate::retry::Failure;
 
-/// Where observations come from. One GET per resource today; a subscription-wide cache of ARM
-/// list calls can implement this later and serve every controller without touching them.
+/// Where observations come from: the subscription's shared listing ([`Listed`]), or a GET
+/// per resource ([`PerResourceGet`]). Steps read only through it.
 #[async_trait]
 pub trait Observer: Send + Sync {
     /// The resource at `path`, or `None` when it (or its resource group) does not exist.
     async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError>;
 }
 
-/// The observer of today: a GET per resource, through the session's throttle, at most once
-/// per pass: steps that read the same resource (an AKS pool reads its cluster's version, a
-/// kubeconfig Secret its cluster's eTag) share one answer. One is made per pass, so nothing
-/// is ever served stale across passes.
-pub struct PerResourceGet<'a> {
-    session: &'a ArmSession,
+type GetResult = Result<Option<RawResponse>, AzureError>;
+
+/// At most one answer per resource per pass: steps that read the same resource (an AKS pool
+/// reads its cluster's version, a kubeconfig Secret its cluster's eTag) share it. One is
+/// made per pass, so nothing is carried across passes.
+#[derive(Default)]
+struct Memo {
     seen: Mutex<HashMap<String, Arc<OnceCell<GetResult>>>>,
 }
 
-type GetResult = Result<Option<RawResponse>, AzureError>;
+impl Memo {
+    fn cell(&self, path: &str, api_version: &str) -> Arc<OnceCell<GetResult>> {
+        let key = format!("{}?{api_version}", path.to_ascii_lowercase());
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.entry(key).or_default().clone()
+    }
+}
+
+/// The observer of every pass: the subscription's shared listing through the session
+/// ([`ArmSession::observe`]: one paged LIST per type for every object, GETs only for what a
+/// listing does not answer), once per resource per pass.
+pub struct Listed<'a> {
+    session: &'a ArmSession,
+    memo: Memo,
+}
+
+impl<'a> Listed<'a> {
+    pub fn new(session: &'a ArmSession) -> Self {
+        Listed {
+            session,
+            memo: Memo::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Observer for Listed<'_> {
+    async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError> {
+        self.memo
+            .cell(path, api_version)
+            .get_or_init(|| self.session.observe(path, api_version))
+            .await
+            .clone()
+    }
+}
+
+/// A GET per resource, once per pass, through the session's throttle: for tools and tests
+/// that must see ARM as it is this instant.
+pub struct PerResourceGet<'a> {
+    session: &'a ArmSession,
+    memo: Memo,
+}
 
 impl<'a> PerResourceGet<'a> {
     pub fn new(session: &'a ArmSession) -> Self {
         PerResourceGet {
             session,
-            seen: Mutex::new(HashMap::new()),
+            memo: Memo::default(),
         }
     }
 }
@@ -53,12 +95,9 @@ impl<'a> PerResourceGet<'a> {
 #[async_trait]
 impl Observer for PerResourceGet<'_> {
     async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError> {
-        let key = format!("{}?{api_version}", path.to_ascii_lowercase());
-        let cell = {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            seen.entry(key).or_default().clone()
-        };
-        cell.get_or_init(|| self.session.get(path, api_version))
+        self.memo
+            .cell(path, api_version)
+            .get_or_init(|| self.session.get(path, api_version))
             .await
             .clone()
     }

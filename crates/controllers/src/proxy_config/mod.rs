@@ -27,7 +27,7 @@ pub mod validate;
 use std::sync::Arc;
 
 use azop_api::v1alpha1::aks_cluster::AksCluster;
-use azop_api::v1alpha1::azure_cluster::AzureCluster;
+use azop_api::v1alpha1::azure_cluster::{AzureCluster, AzureClusterStatus};
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -65,14 +65,28 @@ pub async fn run(
         .reflect(writer)
         .touched_objects();
 
+    // The clusters, as far as consumers go: their spec and API endpoint. The rest of their
+    // status is the cluster controllers' (this is a second cache of every cluster: with
+    // thousands of clusters, what it keeps matters).
     let (azure_reader, azure_writer) = reflector::store();
     let azure = watcher(ctx.api::<AzureCluster>(), watcher::Config::default())
         .default_backoff()
+        .modify(|c: &mut AzureCluster| {
+            crate::engine::registration::slim(c);
+            c.status = c.status.take().map(|s| AzureClusterStatus {
+                control_plane_endpoint: s.control_plane_endpoint,
+                ..AzureClusterStatus::default()
+            });
+        })
         .reflect(azure_writer)
         .touched_objects();
     let (aks_reader, aks_writer) = reflector::store();
     let aks = watcher(ctx.api::<AksCluster>(), watcher::Config::default())
         .default_backoff()
+        .modify(|c: &mut AksCluster| {
+            crate::engine::registration::slim(c);
+            c.status = None;
+        })
         .reflect(aks_writer)
         .touched_objects();
     // Only the pods the webhook marked, and only their metadata: a namespace's pods are
@@ -150,6 +164,7 @@ pub async fn run(
         .watches_stream(config_maps, move |m: PartialObjectMeta<ConfigMap>| {
             ca_users(&for_config_maps, m.namespace(), &m.name_any(), false)
         })
+        .reconcile_all_on(ctx.settings.shards.acquisitions())
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, pctx)
         .for_each(|res| async move {

@@ -23,9 +23,19 @@ pub const MANAGER: &str = "proxyconfigs.azop.dev";
 const CONTROLLER: &str = "proxyconfig";
 
 pub async fn reconcile(obj: Arc<ProxyConfig>, pctx: Arc<ProxyContext>) -> Result<Action, Error> {
-    let started = std::time::Instant::now();
-    let result = apply(&obj, &pctx).await;
     let ctx = &pctx.ctx;
+    let gate = &ctx.settings.shards;
+    let uid = obj.uid().unwrap_or_default();
+    // Another replica's (see crate::shard); woken again when this one takes the shard.
+    if !gate.owns(&uid) {
+        return Ok(Action::await_change());
+    }
+    let started = std::time::Instant::now();
+    let result = tokio::select! {
+        biased;
+        () = gate.lost(&uid) => return Ok(Action::await_change()),
+        r = apply(&obj, &pctx) => r,
+    };
     let label = if result.is_ok() { "ok" } else { "error" };
     ctx.metrics
         .record_pass(CONTROLLER, label, started.elapsed());

@@ -715,6 +715,11 @@ impl ResourceType for VirtualMachines {
         Flow::AsyncOperationAndLocation
     }
 
+    /// Compute returns a VM's etag in its body in the API versions azop uses (for If-Match).
+    fn etag_in_body(&self) -> bool {
+        true
+    }
+
     fn typical_latency(&self, kind: OpKind) -> Duration {
         match kind {
             OpKind::Create => Duration::from_secs(90),

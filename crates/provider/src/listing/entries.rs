@@ -1,0 +1,473 @@
+//! What one listing knows of one ARM type: an entry per resource, and when the listing was
+//! walked. Pure (time comes in as an argument); the async walking lives in the parent module.
+//!
+//! Freshness rules, in one place:
+//! - A walk that started at `S` replaces an entry unless the entry was learned after `S`
+//!   (a GET, or one of azop's own writes, made while the walk was under way): the walk may
+//!   have read that resource before the change.
+//! - One of azop's writes marks its entry `dirty` (learned at the time of the answer): the
+//!   next observation reads it by GET instead of trusting the listing, and a walk that
+//!   started before the write does not clear it.
+//! - A walk compares each resource with the previous walk (its ETag, else its body): one that
+//!   changed, appeared or went — without a write of azop's since the previous walk — wakes
+//!   the object whose `azop.dev_uid` tag it carries. The first walk of a type wakes nobody:
+//!   there is nothing to compare with.
+//! - A resource listed (or read) in a non-terminal provisioning state (`Creating`,
+//!   `Updating`, `Deleting`) is trusted for `busy_age` only, then read by GET: its operation
+//!   ends without a write of azop's when the process that started it was killed (the handle
+//!   never reached status), and nothing else would tell the listing before its next walk.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::target::in_group;
+
+/// One resource as a listing (or a GET) showed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The id as ARM wrote it.
+    pub id: Box<str>,
+    /// The ETag (with the provisioning state), else a hash of the body: what tells a change.
+    pub fingerprint: u64,
+    /// The `azop.dev_uid` tag.
+    pub owner_uid: Option<Box<str>>,
+    /// Its provisioning state was terminal (or absent) when it was learned.
+    pub settled: bool,
+    /// The JSON body, kept only for resources azop owns or that a pass asked for: the only
+    /// ones a reconcile reads. Others are known to exist, nothing more.
+    pub body: Option<Arc<[u8]>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Known {
+    Present(Item),
+    /// A GET found nothing, or azop deleted it.
+    Absent,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub known: Known,
+    pub learned_at: Instant,
+    /// Written by azop since it was learned: read it again before trusting it.
+    pub dirty: bool,
+    /// When azop last wrote it.
+    pub touched_at: Option<Instant>,
+    /// When a pass last asked for it by id.
+    pub asked_at: Option<Instant>,
+}
+
+impl Entry {
+    /// Whether what is known must be read again by GET at `now` rather than trusted: azop
+    /// wrote it since, or it was in progress longer ago than `busy_age`. Pure.
+    pub fn needs_read(&self, now: Instant, busy_age: Duration) -> bool {
+        self.dirty
+            || matches!(&self.known, Known::Present(i)
+                if !i.settled && now.saturating_duration_since(self.learned_at) > busy_age)
+    }
+}
+
+/// What a walk covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every resource of the type in the subscription.
+    Subscription,
+    /// Those of one resource group (the principal may not list the subscription).
+    Group(String),
+}
+
+impl Scope {
+    fn covers(&self, key: &str) -> bool {
+        match self {
+            Scope::Subscription => true,
+            Scope::Group(g) => in_group(key, g),
+        }
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// Not there, as of the walk or read it was learned from.
+    Absent,
+    /// There, with its body.
+    Body(Arc<[u8]>),
+    /// Read it by GET: azop wrote it since, or its body was not kept.
+    Read,
+}
+
+/// One type's listing.
+#[derive(Debug, Default)]
+pub struct TypeState {
+    /// Start of the last complete subscription-wide walk.
+    pub listed_at: Option<Instant>,
+    /// Start of the last complete walk of each resource group (lower case), when the
+    /// principal may only list resource groups.
+    pub groups_listed_at: HashMap<String, Instant>,
+    /// By [`super::target::id_key`].
+    pub entries: HashMap<String, Entry>,
+}
+
+impl TypeState {
+    /// When what is known of resource group `group` was last walked.
+    pub fn walked_at(&self, scope: &Scope) -> Option<Instant> {
+        match scope {
+            Scope::Subscription => self.listed_at,
+            Scope::Group(g) => self.groups_listed_at.get(&g.to_ascii_lowercase()).copied(),
+        }
+    }
+
+    /// How old the evidence about `key` is at `now`: when its entry was learned, else (not
+    /// there) when its scope was walked. `None`: never walked.
+    pub fn age(&self, scope: &Scope, key: &str, now: Instant) -> Option<Duration> {
+        let learned = match self.entries.get(key) {
+            Some(e) if !e.dirty => Some(e.learned_at),
+            Some(_) => return None,
+            None => self.walked_at(scope),
+        };
+        learned.map(|t| now.saturating_duration_since(t))
+    }
+
+    /// What is known of `key`; notes that a pass asked for it. An entry in progress for
+    /// longer than `busy_age` is to be read again ([`Entry::needs_read`]).
+    pub fn lookup(&mut self, key: &str, now: Instant, busy_age: Duration) -> Lookup {
+        let Some(e) = self.entries.get_mut(key) else {
+            return Lookup::Absent;
+        };
+        e.asked_at = Some(now);
+        if e.needs_read(now, busy_age) {
+            return Lookup::Read;
+        }
+        match &e.known {
+            Known::Absent => Lookup::Absent,
+            Known::Present(Item {
+                body: Some(body), ..
+            }) => Lookup::Body(body.clone()),
+            Known::Present(_) => Lookup::Read,
+        }
+    }
+
+    /// What a GET sent at `now` answered (`None`: not found). Something learned after it
+    /// was sent (one of azop's writes answered meanwhile) is kept instead.
+    pub fn learn(&mut self, key: String, item: Option<Item>, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&key)
+            && e.learned_at > now
+        {
+            e.asked_at = Some(now);
+            return;
+        }
+        let previous = self.entries.remove(&key);
+        self.entries.insert(
+            key,
+            Entry {
+                known: item.map_or(Known::Absent, Known::Present),
+                learned_at: now,
+                dirty: false,
+                touched_at: previous.as_ref().and_then(|p| p.touched_at),
+                asked_at: Some(now),
+            },
+        );
+    }
+
+    /// azop wrote `key` (answered at `now`): read it again before trusting it.
+    pub fn touch(&mut self, key: &str, now: Instant) {
+        let e = self.entries.entry(key.to_string()).or_insert(Entry {
+            known: Known::Absent,
+            learned_at: now,
+            dirty: true,
+            touched_at: None,
+            asked_at: None,
+        });
+        e.dirty = true;
+        e.learned_at = now;
+        e.touched_at = Some(now);
+    }
+
+    /// azop deleted something that holds every entry under `prefix` (a resource group).
+    pub fn touch_under(&mut self, prefix: &str, now: Instant) {
+        for (k, e) in self.entries.iter_mut() {
+            if k.starts_with(prefix) {
+                e.dirty = true;
+                e.learned_at = now;
+                e.touched_at = Some(now);
+            }
+        }
+    }
+
+    /// Applies a complete walk of `scope` that started at `started`. `keep_body` says whether
+    /// a listed item's body is worth keeping (given its owner and when a pass last asked for
+    /// it). Returns the owner uids whose resources changed outside azop since the previous
+    /// walk of the scope.
+    pub fn apply(
+        &mut self,
+        scope: &Scope,
+        started: Instant,
+        items: Vec<(String, Item)>,
+        keep_body: impl Fn(Option<&str>, Option<Instant>) -> bool,
+    ) -> Vec<String> {
+        let previous_walk = self.walked_at(scope);
+        let ours_since_previous = |e: &Entry| match (e.touched_at, previous_walk) {
+            (Some(t), Some(p)) => t >= p,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let mut woken = Vec::new();
+        let mut listed = std::collections::HashSet::with_capacity(items.len());
+        for (key, mut item) in items {
+            listed.insert(key.clone());
+            let old = self.entries.get(&key);
+            if old.is_some_and(|e| e.learned_at > started) {
+                continue;
+            }
+            let asked_at = old.and_then(|e| e.asked_at);
+            if let Some(p) = previous_walk
+                && p < started
+                && !old.is_some_and(ours_since_previous)
+            {
+                let changed = match old.map(|e| &e.known) {
+                    Some(Known::Present(o)) => o.fingerprint != item.fingerprint,
+                    _ => true,
+                };
+                if changed && let Some(uid) = &item.owner_uid {
+                    woken.push(uid.to_string());
+                }
+            }
+            if !keep_body(item.owner_uid.as_deref(), asked_at) {
+                item.body = None;
+            }
+            let touched_at = old.and_then(|e| e.touched_at);
+            self.entries.insert(
+                key,
+                Entry {
+                    known: Known::Present(item),
+                    learned_at: started,
+                    dirty: false,
+                    touched_at,
+                    asked_at,
+                },
+            );
+        }
+        let gone: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(k, e)| scope.covers(k) && !listed.contains(*k) && e.learned_at <= started)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            if let Some(e) = self.entries.remove(&key)
+                && previous_walk.is_some()
+                && !ours_since_previous(&e)
+                && let Known::Present(item) = e.known
+                && let Some(uid) = item.owner_uid
+            {
+                woken.push(uid.to_string());
+            }
+        }
+        match scope {
+            Scope::Subscription => self.listed_at = Some(started),
+            Scope::Group(g) => {
+                self.groups_listed_at
+                    .insert(g.to_ascii_lowercase(), started);
+            }
+        }
+        woken.sort();
+        woken.dedup();
+        woken
+    }
+
+    /// The entries of resource group `group`, for a group listing.
+    pub fn in_group<'a>(&'a self, group: &'a str) -> impl Iterator<Item = (&'a String, &'a Entry)> {
+        self.entries.iter().filter(move |(k, _)| in_group(k, group))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "/subscriptions/s/resourcegroups/rg/providers/t/x/a";
+    const B: &str = "/subscriptions/s/resourcegroups/rg/providers/t/x/b";
+    const C: &str = "/subscriptions/s/resourcegroups/other/providers/t/x/c";
+
+    const BUSY: Duration = Duration::from_secs(10);
+
+    fn item(id: &str, fingerprint: u64, uid: Option<&str>) -> (String, Item) {
+        (
+            id.to_string(),
+            Item {
+                id: id.into(),
+                fingerprint,
+                owner_uid: uid.map(Into::into),
+                settled: true,
+                body: Some(Arc::from(format!("{{\"f\":{fingerprint}}}").into_bytes())),
+            },
+        )
+    }
+
+    #[test]
+    fn a_resource_listed_in_progress_is_read_again_after_busy_age() {
+        // A VM whose PUT a killed process sent: listed `Creating`, and no write of this
+        // process will ever mark it; only its age sends the next pass to a GET.
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        let (key, mut creating) = item(A, 1, Some("u1"));
+        creating.settled = false;
+        s.apply(
+            &Scope::Subscription,
+            t(0),
+            vec![(key, creating), item(B, 1, Some("u2"))],
+            keep_all,
+        );
+        assert!(matches!(s.lookup(A, t(5), BUSY), Lookup::Body(_)));
+        assert_eq!(s.lookup(A, t(11), BUSY), Lookup::Read);
+        // A settled one is trusted for as long as the listing serves.
+        assert!(matches!(s.lookup(B, t(11), BUSY), Lookup::Body(_)));
+        // The GET found it done: trusted again.
+        s.learn(A.into(), Some(item(A, 2, Some("u1")).1), t(12));
+        assert!(matches!(s.lookup(A, t(40), BUSY), Lookup::Body(_)));
+    }
+
+    fn keep_all(_: Option<&str>, _: Option<Instant>) -> bool {
+        true
+    }
+
+    #[test]
+    fn a_walk_tells_presence_absence_and_bodies() {
+        let t0 = Instant::now();
+        let mut s = TypeState::default();
+        let woken = s.apply(
+            &Scope::Subscription,
+            t0,
+            vec![item(A, 1, Some("u1")), item(C, 2, None)],
+            |uid, _| uid.is_some(),
+        );
+        assert!(woken.is_empty(), "the first walk wakes nobody");
+        assert!(matches!(s.lookup(A, t0, BUSY), Lookup::Body(_)));
+        assert_eq!(s.lookup(B, t0, BUSY), Lookup::Absent);
+        // A foreign resource's body is not kept: it is read when asked for.
+        assert_eq!(s.lookup(C, t0, BUSY), Lookup::Read);
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(
+            s.age(&Scope::Subscription, B, later),
+            Some(Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn changes_outside_azop_wake_their_owner_and_azops_own_writes_do_not() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        s.apply(
+            &Scope::Subscription,
+            t(0),
+            vec![item(A, 1, Some("u1")), item(B, 1, Some("u2"))],
+            keep_all,
+        );
+        // Someone edits A (new ETag); azop writes B, then B's new state is listed.
+        s.touch(B, t(5));
+        let woken = s.apply(
+            &Scope::Subscription,
+            t(10),
+            vec![item(A, 2, Some("u1")), item(B, 2, Some("u2"))],
+            keep_all,
+        );
+        assert_eq!(woken, vec!["u1".to_string()]);
+        // A resource deleted outside azop wakes its owner; a new one carrying a uid too.
+        let woken = s.apply(
+            &Scope::Subscription,
+            t(20),
+            vec![item(B, 2, Some("u2")), item(C, 1, Some("u3"))],
+            keep_all,
+        );
+        assert_eq!(woken, vec!["u1".to_string(), "u3".to_string()]);
+        // Nothing changed: nobody woken.
+        let woken = s.apply(
+            &Scope::Subscription,
+            t(30),
+            vec![item(B, 2, Some("u2")), item(C, 1, Some("u3"))],
+            keep_all,
+        );
+        assert!(woken.is_empty());
+    }
+
+    #[test]
+    fn a_walk_never_overrides_what_was_learned_after_it_started() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        s.apply(&Scope::Subscription, t(0), vec![item(A, 1, None)], keep_all);
+        // azop writes A at 12 (dirty: read it again) and creates B at 13.
+        s.touch(A, t(12));
+        s.touch(B, t(13));
+        assert_eq!(s.lookup(A, t(14), BUSY), Lookup::Read);
+        assert_eq!(s.lookup(B, t(14), BUSY), Lookup::Read);
+        assert_eq!(s.age(&Scope::Subscription, A, t(14)), None, "no evidence");
+        // A walk that started at 10 (before both writes) ends now: it keeps both dirty.
+        s.apply(
+            &Scope::Subscription,
+            t(10),
+            vec![item(A, 1, None)],
+            keep_all,
+        );
+        assert_eq!(s.lookup(A, t(15), BUSY), Lookup::Read);
+        assert_eq!(s.lookup(B, t(15), BUSY), Lookup::Read);
+        // A GET of B at 16 is evidence; a walk from 20 supersedes everything.
+        s.learn(B.into(), Some(item(B, 5, None).1), t(16));
+        assert!(matches!(s.lookup(B, t(17), BUSY), Lookup::Body(_)));
+        s.apply(
+            &Scope::Subscription,
+            t(20),
+            vec![item(A, 3, None)],
+            keep_all,
+        );
+        assert!(matches!(s.lookup(A, t(21), BUSY), Lookup::Body(_)));
+        assert_eq!(
+            s.lookup(B, t(21), BUSY),
+            Lookup::Absent,
+            "gone by the walk of 20"
+        );
+    }
+
+    #[test]
+    fn a_deleted_resource_group_makes_everything_in_it_read_again() {
+        let t0 = Instant::now();
+        let mut s = TypeState::default();
+        s.apply(
+            &Scope::Subscription,
+            t0,
+            vec![item(A, 1, None), item(C, 1, None)],
+            keep_all,
+        );
+        s.touch_under("/subscriptions/s/resourcegroups/rg/", t0);
+        assert_eq!(s.lookup(A, t0, BUSY), Lookup::Read);
+        assert!(matches!(s.lookup(C, t0, BUSY), Lookup::Body(_)));
+    }
+
+    #[test]
+    fn a_group_walk_covers_its_group_only() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        s.apply(
+            &Scope::Group("rg".into()),
+            t(0),
+            vec![item(A, 1, None)],
+            keep_all,
+        );
+        s.apply(
+            &Scope::Group("other".into()),
+            t(1),
+            vec![item(C, 1, None)],
+            keep_all,
+        );
+        // rg again, A gone: C (another group) is untouched.
+        s.apply(&Scope::Group("RG".into()), t(2), Vec::new(), keep_all);
+        assert_eq!(s.lookup(A, t(3), BUSY), Lookup::Absent);
+        assert!(matches!(s.lookup(C, t(3), BUSY), Lookup::Body(_)));
+        assert_eq!(s.walked_at(&Scope::Group("Rg".into())), Some(t(2)));
+        assert_eq!(s.in_group("other").count(), 1);
+    }
+}

@@ -1,0 +1,315 @@
+//! Observation by listing: one paged LIST per resource type serves every object whose
+//! resources live in the subscription, instead of one GET per resource per pass.
+//!
+//! Each (credentials, subscription) has a [`SubscriptionListing`]; each ARM type asked for in
+//! it a listing walked with one paged LIST of the whole subscription
+//! (`/subscriptions/{s}/providers/{ns}/{type}`, `nextLink` followed to the end), at most once
+//! per `max_age` (the resync interval), shared by every pass that reads the type. What a pass
+//! reads through [`crate::ArmSession::observe`]:
+//!
+//! - a top-level resource of a resource group, or a resource group: from the listing;
+//! - one azop wrote since the listing was walked (a PUT, PATCH or DELETE answered, an
+//!   operation on it ended): by GET, once, and that answer is kept;
+//! - a resource listed in progress longer ago than `busy_age`: by GET (its operation may
+//!   end without a write of this process's: one a killed process started);
+//! - a resource not carrying an `azop.dev_uid` tag that no pass asked for before: by GET the
+//!   first time (the listing keeps only the bodies of what azop owns or was asked for);
+//! - anything else (child resources such as subnets, blob containers, agent pools; actions;
+//!   operation status URLs): by GET, as before.
+//!
+//! Walks compare ETags (or bodies) with the previous walk: a resource that changed outside
+//! azop wakes its owner at once ([`Listings::changes`]), so drift is found within one walk of
+//! the type, not at the owner's next resync after it.
+//!
+//! Writes are decided on recent evidence: before a PUT or DELETE the engine asks for the
+//! listing to be no older than `write_evidence_age` ([`crate::ArmSession::refresh_evidence`]),
+//! so a resource someone created under one of azop's names since the last walk is seen
+//! before azop would write over it.
+//!
+//! A principal that may not list the subscription (403 AuthorizationFailed: its role is
+//! assigned on resource groups) gets resource-group walks instead, one per group asked for;
+//! a type that cannot be listed at all (a 400 or 404 on the list) is read by GET.
+//! Listings are per credentials Secret, never shared between two: a Secret that cannot
+//! authenticate sees nothing another one read.
+
+pub mod entries;
+pub mod observe;
+pub mod target;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+use entries::TypeState;
+use target::{Target, id_key};
+
+/// Listing settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListingConfig {
+    /// How old a listing may be when it serves a read: the steady-state resync interval.
+    pub max_age: Duration,
+    /// How old the evidence a write is decided on may be.
+    pub write_evidence_age: Duration,
+    /// How long a resource seen in progress (`Creating`, `Updating`, `Deleting`) is trusted
+    /// before it is read again by GET (see [`entries`]).
+    pub busy_age: Duration,
+    /// Bound on one walk (a misbehaving server must not loop us).
+    pub max_pages: usize,
+}
+
+impl Default for ListingConfig {
+    fn default() -> Self {
+        ListingConfig {
+            max_age: Duration::from_secs(300),
+            write_evidence_age: Duration::from_secs(30),
+            // ARM's shortest usual Retry-After: an operation is not looked at more often.
+            busy_age: Duration::from_secs(10),
+            max_pages: 10_000,
+        }
+    }
+}
+
+impl ListingConfig {
+    /// The listing of an operator resyncing every `resync`: a listing serves reads for at
+    /// most 80 % of the resync, so an object's resync — jittered ±10 %, never sooner than
+    /// 90 % of the interval after its previous one — always finds a listing walked since its
+    /// previous resync. A change made outside azop is then seen, and corrected, at the next
+    /// resync of its object at the latest (earlier when another object's resync walks the
+    /// type first: the walk wakes the owner). Pure.
+    pub fn for_resync(resync: Duration) -> ListingConfig {
+        let max_age = resync.mul_f64(0.8);
+        ListingConfig {
+            max_age,
+            write_evidence_age: ListingConfig::default().write_evidence_age.min(max_age),
+            busy_age: ListingConfig::default().busy_age.min(max_age),
+            ..ListingConfig::default()
+        }
+    }
+}
+
+/// A resource changed outside azop (or went): its owner should look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The `azop.dev_uid` tag of the resource.
+    pub owner_uid: String,
+}
+
+/// How a type is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One walk of the whole subscription.
+    Subscription,
+    /// One walk per resource group asked for (the principal may not list the subscription).
+    Group,
+    /// GET per resource (the type cannot be listed).
+    Direct,
+}
+
+/// One ARM type (at one api-version) of one subscription.
+#[derive(Debug)]
+pub struct TypeListing {
+    pub type_name: String,
+    pub api_version: String,
+    pub(crate) mode: Mutex<Mode>,
+    pub(crate) state: Mutex<TypeState>,
+    /// One walk at a time: passes that need a fresher listing wait for the walk under way.
+    pub(crate) walking: tokio::sync::Mutex<()>,
+}
+
+impl TypeListing {
+    pub fn mode(&self) -> Mode {
+        *self.mode.lock()
+    }
+}
+
+/// Everything listed in one subscription with one credential.
+#[derive(Debug)]
+pub struct SubscriptionListing {
+    pub(crate) config: ListingConfig,
+    types: Mutex<HashMap<(String, String), Arc<TypeListing>>>,
+    pub(crate) changes: broadcast::Sender<Changed>,
+}
+
+impl SubscriptionListing {
+    /// The listing of `type_name` at `api_version` (made on first use).
+    pub fn type_listing(&self, type_name: &str, api_version: &str) -> Arc<TypeListing> {
+        let key = (type_name.to_ascii_lowercase(), api_version.to_string());
+        self.types
+            .lock()
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(TypeListing {
+                    type_name: type_name.to_string(),
+                    api_version: api_version.to_string(),
+                    mode: Mutex::new(Mode::Subscription),
+                    state: Mutex::new(TypeState::default()),
+                    walking: tokio::sync::Mutex::new(()),
+                })
+            })
+            .clone()
+    }
+
+    fn listings_of(&self, type_name: &str) -> Vec<Arc<TypeListing>> {
+        self.types
+            .lock()
+            .iter()
+            .filter(|((t, _), _)| t.eq_ignore_ascii_case(type_name))
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    /// azop wrote `path` (`method` answered at `now`): what is known of it, and for a
+    /// DELETE of everything under it, must be read again.
+    pub fn touched(&self, method: &str, path: &str, now: Instant) {
+        let target = Target::of(path);
+        let key = id_key(path);
+        if let Some(type_name) = target.type_name() {
+            for l in self.listings_of(type_name) {
+                l.state.lock().touch(&key, now);
+            }
+        }
+        if method.eq_ignore_ascii_case("DELETE") {
+            let prefix = format!("{key}/");
+            let all: Vec<Arc<TypeListing>> = self.types.lock().values().cloned().collect();
+            for l in all {
+                l.state.lock().touch_under(&prefix, now);
+            }
+        }
+    }
+
+    /// How many resources the listings of this subscription hold, and how many bodies.
+    pub fn size(&self) -> (usize, usize) {
+        let all: Vec<Arc<TypeListing>> = self.types.lock().values().cloned().collect();
+        all.iter().fold((0, 0), |(n, b), l| {
+            let s = l.state.lock();
+            let bodies = s
+                .entries
+                .values()
+                .filter(|e| matches!(&e.known, entries::Known::Present(i) if i.body.is_some()))
+                .count();
+            (n + s.entries.len(), b + bodies)
+        })
+    }
+}
+
+struct Inner {
+    config: ListingConfig,
+    subs: Mutex<HashMap<(String, String), Arc<SubscriptionListing>>>,
+    changes: broadcast::Sender<Changed>,
+}
+
+/// Every listing of the process, by credentials and subscription. Cheap to clone.
+#[derive(Clone)]
+pub struct Listings {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Listings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listings")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Changes waiting for a slow reader before the oldest are dropped (the resync covers them).
+const CHANGES_BACKLOG: usize = 4096;
+
+impl Listings {
+    pub fn new(config: ListingConfig) -> Listings {
+        let (changes, _) = broadcast::channel(CHANGES_BACKLOG);
+        Listings {
+            inner: Arc::new(Inner {
+                config,
+                subs: Mutex::new(HashMap::new()),
+                changes,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> ListingConfig {
+        self.inner.config
+    }
+
+    /// Resources that changed outside azop, as walks find them.
+    pub fn changes(&self) -> broadcast::Receiver<Changed> {
+        self.inner.changes.subscribe()
+    }
+
+    /// The listing of `subscription` read with credentials `credential_key`.
+    pub fn subscription(
+        &self,
+        credential_key: &str,
+        subscription: &str,
+    ) -> Arc<SubscriptionListing> {
+        let key = (
+            credential_key.to_string(),
+            subscription.to_ascii_lowercase(),
+        );
+        self.inner
+            .subs
+            .lock()
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(SubscriptionListing {
+                    config: self.inner.config,
+                    types: Mutex::new(HashMap::new()),
+                    changes: self.inner.changes.clone(),
+                })
+            })
+            .clone()
+    }
+
+    /// The listing of `subscription` with `credential_key`, when one exists.
+    pub fn find(
+        &self,
+        credential_key: &str,
+        subscription: &str,
+    ) -> Option<Arc<SubscriptionListing>> {
+        self.inner
+            .subs
+            .lock()
+            .get(&(
+                credential_key.to_string(),
+                subscription.to_ascii_lowercase(),
+            ))
+            .cloned()
+    }
+
+    /// Drops the listings of credentials no longer in use (a Secret that was replaced).
+    pub fn retain(&self, live: impl Fn(&str) -> bool) {
+        self.inner.subs.lock().retain(|(k, _), _| live(k));
+    }
+
+    /// Resources and kept bodies over every listing.
+    pub fn size(&self) -> (usize, usize) {
+        let all: Vec<Arc<SubscriptionListing>> = self.inner.subs.lock().values().cloned().collect();
+        all.iter().fold((0, 0), |(n, b), s| {
+            let (sn, sb) = s.size();
+            (n + sn, b + sb)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_is_always_older_than_the_previous_resync_at_the_next_one() {
+        let resync = Duration::from_secs(300);
+        let c = ListingConfig::for_resync(resync);
+        assert_eq!(c.max_age, Duration::from_secs(240));
+        assert!(
+            c.max_age < resync.mul_f64(0.9),
+            "the earliest jittered resync"
+        );
+        assert_eq!(c.write_evidence_age, Duration::from_secs(30));
+        let fast = ListingConfig::for_resync(Duration::from_secs(1));
+        assert_eq!(fast.max_age, Duration::from_millis(800));
+        assert_eq!(fast.write_evidence_age, Duration::from_millis(800));
+    }
+}

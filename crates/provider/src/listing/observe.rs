@@ -1,0 +1,419 @@
+//! Reads through the listing: what an [`ArmSession`] answers from its subscription's
+//! listings, and when it walks or GETs instead (see the parent module).
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::entries::{Item, Lookup, Scope};
+use super::target::{self, Target, id_key};
+use super::{Changed, Mode, TypeListing};
+use crate::arm::{ArmSession, RawResponse};
+use crate::error::AzureError;
+use crate::resources::UID_TAG;
+
+/// Kept bodies of resources azop does not own stay this many walks after a pass last asked.
+const INTEREST_WALKS: u32 = 3;
+
+/// A listed (or read) resource made into an entry: its id key and what is kept of it. Pure.
+pub fn item_of(v: &Value) -> Option<(String, Item)> {
+    let id = v.get("id").and_then(Value::as_str)?;
+    let body = serde_json::to_vec(v).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match v
+        .get("etag")
+        .or_else(|| v.get("eTag"))
+        .and_then(Value::as_str)
+    {
+        // ARM changes a resource's ETag on every write; the provisioning state is hashed
+        // with it because an operation's end is not a write of the user's.
+        Some(etag) => {
+            etag.hash(&mut h);
+            v.pointer("/properties/provisioningState")
+                .and_then(Value::as_str)
+                .hash(&mut h);
+        }
+        None => body.hash(&mut h),
+    }
+    let owner_uid = v.get("tags").and_then(Value::as_object).and_then(|tags| {
+        tags.get(UID_TAG)
+            .or_else(|| {
+                tags.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(UID_TAG))
+                    .map(|(_, v)| v)
+            })
+            .and_then(Value::as_str)
+            .map(Into::into)
+    });
+    let settled = v
+        .pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
+        .is_none_or(|s| {
+            ["Succeeded", "Failed", "Canceled"]
+                .iter()
+                .any(|t| s.eq_ignore_ascii_case(t))
+        });
+    Some((
+        id_key(id),
+        Item {
+            id: id.into(),
+            fingerprint: h.finish(),
+            owner_uid,
+            settled,
+            body: Some(Arc::from(body)),
+        },
+    ))
+}
+
+/// Where a failed walk leaves the type: `None` when the error is the caller's to see. A
+/// principal without read on the subscription lists per resource group; one without even
+/// that, or a type that cannot be listed, reads by GET. Pure.
+pub fn fallback(mode: Mode, is_group_type: bool, err: &AzureError) -> Option<Mode> {
+    match err {
+        AzureError::Auth { code, .. } if code.eq_ignore_ascii_case("AuthorizationFailed") => {
+            Some(match mode {
+                Mode::Subscription if !is_group_type => Mode::Group,
+                _ => Mode::Direct,
+            })
+        }
+        AzureError::InvalidSpec { .. } | AzureError::NotFound { .. } => Some(Mode::Direct),
+        _ => None,
+    }
+}
+
+fn fresh(l: &TypeListing, scope: &Scope, max_age: Duration, now: Instant) -> bool {
+    l.state
+        .lock()
+        .walked_at(scope)
+        .is_some_and(|t| now.saturating_duration_since(t) <= max_age)
+}
+
+impl ArmSession {
+    /// The resource at `path` as the shared listing knows it (a walk at most
+    /// `max_age` old, or a GET where the listing cannot answer): `None` when it (or its
+    /// resource group) does not exist. What [`ArmSession::get`] answers, at a fraction of
+    /// the calls.
+    pub async fn observe(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<RawResponse>, AzureError> {
+        let target = Target::of(path);
+        let Some(type_name) = self.listable(&target) else {
+            self.metrics.record_observation("get");
+            return self.get(path, api_version).await;
+        };
+        let l = self.listing.type_listing(type_name, api_version);
+        let Some(_) = self
+            .walked(&l, &target, self.listing.config.max_age)
+            .await?
+        else {
+            return self.read(&l, path).await;
+        };
+        let found =
+            l.state
+                .lock()
+                .lookup(&id_key(path), Instant::now(), self.listing.config.busy_age);
+        match found {
+            Lookup::Absent => {
+                self.metrics.record_observation("listing");
+                Ok(None)
+            }
+            Lookup::Body(body) => {
+                self.metrics.record_observation("listing");
+                Ok(Some(RawResponse {
+                    status: 200,
+                    headers: Default::default(),
+                    body: body.to_vec(),
+                }))
+            }
+            Lookup::Read => self.read(&l, path).await,
+        }
+    }
+
+    /// The resources of `type_name` in resource group `group`, as the shared listing knows
+    /// them: those azop owns (and those a pass asked for) with their bodies, others with
+    /// their `id` and `name` only. A missing group lists nothing.
+    pub async fn observe_group(
+        &self,
+        group: &str,
+        type_name: &str,
+        api_version: &str,
+    ) -> Result<Vec<Value>, AzureError> {
+        let target = Target::Top {
+            subscription: self.subscription_id.clone(),
+            group: group.to_string(),
+            type_name: type_name.to_string(),
+            name: String::new(),
+        };
+        let l = self.listing.type_listing(type_name, api_version);
+        if self
+            .walked(&l, &target, self.listing.config.max_age)
+            .await?
+            .is_none()
+        {
+            let path = target::group_collection(&self.subscription_id, group, type_name);
+            return self
+                .list(&path, api_version, self.listing.config.max_pages)
+                .await;
+        }
+        let prefix = target::group_prefix(&self.subscription_id, group, type_name);
+        let mut out = Vec::new();
+        let mut to_read = Vec::new();
+        let now = Instant::now();
+        let busy_age = self.listing.config.busy_age;
+        {
+            let state = l.state.lock();
+            for (key, e) in state
+                .in_group(group)
+                .filter(|(k, _)| k.starts_with(&prefix))
+            {
+                match (&e.known, e.needs_read(now, busy_age)) {
+                    (_, true) => to_read.push(key.clone()),
+                    (super::entries::Known::Absent, false) => {}
+                    (super::entries::Known::Present(item), false) => match &item.body {
+                        Some(body) => {
+                            if let Ok(v) = serde_json::from_slice::<Value>(body) {
+                                out.push(v);
+                            }
+                        }
+                        None => {
+                            let name = item.id.rsplit('/').next().unwrap_or_default();
+                            out.push(serde_json::json!({"id": &*item.id, "name": name}));
+                        }
+                    },
+                }
+            }
+        }
+        self.metrics.record_observation("listing");
+        for key in to_read {
+            if let Some(resp) = self.read(&l, &key).await?
+                && let Some(v) = resp.json()
+            {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a write to each of `ids` would be decided on evidence older than the
+    /// listing's `write_evidence_age`; if so, walks their types again (once per type), so
+    /// the next observations are recent. Returns whether anything was walked.
+    pub async fn refresh_evidence(&self, ids: &[String]) -> Result<bool, AzureError> {
+        let max_age = self.listing.config.write_evidence_age;
+        let now = Instant::now();
+        let mut stale: Vec<(Arc<TypeListing>, Target)> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for id in ids {
+            let target = Target::of(id);
+            let Some(type_name) = self.listable(&target) else {
+                continue;
+            };
+            for l in self.listing.listings_of(type_name) {
+                let scope = match (l.mode(), target.group()) {
+                    (Mode::Subscription, _) => Scope::Subscription,
+                    (Mode::Group, Some(g)) => Scope::Group(g.to_string()),
+                    _ => continue,
+                };
+                let old = l
+                    .state
+                    .lock()
+                    .age(&scope, &id_key(id), now)
+                    .is_none_or(|age| age > max_age);
+                let key = (
+                    l.type_name.to_ascii_lowercase(),
+                    l.api_version.clone(),
+                    format!("{scope:?}"),
+                );
+                if old && seen.insert(key) {
+                    stale.push((l, target.clone()));
+                }
+            }
+        }
+        let walked = !stale.is_empty();
+        for (l, target) in stale {
+            self.walked(&l, &target, max_age).await?;
+        }
+        Ok(walked)
+    }
+
+    /// The type a target is listed under, when this session's listings serve it.
+    fn listable<'t>(&self, target: &'t Target) -> Option<&'t str> {
+        match target {
+            Target::Group { subscription, .. } | Target::Top { subscription, .. }
+                if subscription.eq_ignore_ascii_case(&self.subscription_id) =>
+            {
+                target.type_name()
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes the listing covering `target` at most `max_age` old, walking it when it is
+    /// older (one walk at a time; passes waiting for it share it). `None`: the type is read
+    /// by GET.
+    async fn walked(
+        &self,
+        l: &TypeListing,
+        target: &Target,
+        max_age: Duration,
+    ) -> Result<Option<Scope>, AzureError> {
+        let is_group_type = matches!(target, Target::Group { .. });
+        loop {
+            let mode = l.mode();
+            let scope = match (mode, target.group()) {
+                (Mode::Subscription, _) => Scope::Subscription,
+                (Mode::Group, Some(g)) if !is_group_type => Scope::Group(g.to_string()),
+                _ => return Ok(None),
+            };
+            if fresh(l, &scope, max_age, Instant::now()) {
+                return Ok(Some(scope));
+            }
+            let failed = {
+                let _one_walk = l.walking.lock().await;
+                if fresh(l, &scope, max_age, Instant::now()) {
+                    return Ok(Some(scope));
+                }
+                if l.mode() != mode {
+                    continue;
+                }
+                match self.walk(l, &scope).await {
+                    Ok(()) => return Ok(Some(scope)),
+                    Err(e) => e,
+                }
+            };
+            let Some(next) = fallback(mode, is_group_type, &failed) else {
+                return Err(failed);
+            };
+            tracing::info!(
+                resource_type = %l.type_name,
+                error = %failed,
+                ?next,
+                "cannot list this type across the subscription; reading it another way"
+            );
+            *l.mode.lock() = next;
+        }
+    }
+
+    /// One walk of `scope`, applied to the listing; owners of what changed outside azop are
+    /// told.
+    async fn walk(&self, l: &TypeListing, scope: &Scope) -> Result<(), AzureError> {
+        let started = Instant::now();
+        let path = match scope {
+            Scope::Subscription => {
+                target::subscription_collection(&self.subscription_id, &l.type_name)
+            }
+            Scope::Group(g) => target::group_collection(&self.subscription_id, g, &l.type_name),
+        };
+        let listed = self
+            .list(&path, &l.api_version, self.listing.config.max_pages)
+            .await?;
+        self.metrics.record_observation("refresh");
+        let items: Vec<(String, Item)> = listed.iter().filter_map(item_of).collect();
+        let interest = self.listing.config.max_age * INTEREST_WALKS;
+        let woken = l.state.lock().apply(scope, started, items, |uid, asked| {
+            uid.is_some() || asked.is_some_and(|a| started.saturating_duration_since(a) <= interest)
+        });
+        tracing::debug!(
+            resource_type = %l.type_name,
+            items = listed.len(),
+            woken = woken.len(),
+            "listing walked"
+        );
+        for owner_uid in woken {
+            // Nobody listening is fine: the resync covers it.
+            let _ = self.listing.changes.send(Changed { owner_uid });
+        }
+        Ok(())
+    }
+
+    /// A GET of `path`, learned by the listing.
+    async fn read(&self, l: &TypeListing, path: &str) -> Result<Option<RawResponse>, AzureError> {
+        let asked = Instant::now();
+        let resp = self.get(path, &l.api_version).await?;
+        self.metrics.record_observation("get");
+        let item = resp
+            .as_ref()
+            .and_then(RawResponse::json)
+            .as_ref()
+            .and_then(item_of)
+            .map(|(_, i)| i);
+        l.state.lock().learn(id_key(path), item, asked);
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn items_carry_their_owner_and_an_etag_fingerprint() {
+        let v = json!({"id": "/subscriptions/S/resourceGroups/RG/providers/a/b/N", "etag": "W/\"1\"",
+                       "tags": {"AZOP.DEV_UID": "u-1"}, "properties": {"provisioningState": "Succeeded"}});
+        let (key, item) = item_of(&v).expect("an item");
+        assert_eq!(key, "/subscriptions/s/resourcegroups/rg/providers/a/b/n");
+        assert_eq!(item.owner_uid.as_deref(), Some("u-1"));
+        // Same ETag and state, other body: the same resource as far as changes go.
+        let mut same = v.clone();
+        same["properties"]["extra"] = json!(1);
+        assert_eq!(
+            item_of(&same).expect("item").1.fingerprint,
+            item.fingerprint
+        );
+        let mut updating = v.clone();
+        updating["properties"]["provisioningState"] = json!("Updating");
+        assert_ne!(
+            item_of(&updating).expect("item").1.fingerprint,
+            item.fingerprint
+        );
+        assert!(item.settled);
+        assert!(!item_of(&updating).expect("item").1.settled, "in progress");
+        // No ETag (a resource group): the body tells.
+        let rg = json!({"id": "/subscriptions/s/resourceGroups/rg", "tags": {}});
+        let mut tagged = rg.clone();
+        tagged["tags"]["x"] = json!("y");
+        assert_ne!(
+            item_of(&rg).expect("item").1.fingerprint,
+            item_of(&tagged).expect("item").1.fingerprint
+        );
+        assert!(item_of(&json!({"name": "no id"})).is_none());
+    }
+
+    #[test]
+    fn a_walk_refused_falls_back_to_groups_then_to_gets() {
+        let denied = AzureError::Auth {
+            code: "AuthorizationFailed".into(),
+            action: None,
+            scope: None,
+            message: "no".into(),
+        };
+        assert_eq!(
+            fallback(Mode::Subscription, false, &denied),
+            Some(Mode::Group)
+        );
+        assert_eq!(
+            fallback(Mode::Subscription, true, &denied),
+            Some(Mode::Direct)
+        );
+        assert_eq!(fallback(Mode::Group, false, &denied), Some(Mode::Direct));
+        let cannot = AzureError::InvalidSpec {
+            status: 400,
+            code: "NoRegisteredProviderFound".into(),
+            message: "no".into(),
+        };
+        assert_eq!(
+            fallback(Mode::Subscription, false, &cannot),
+            Some(Mode::Direct)
+        );
+        let busy = AzureError::Throttled {
+            code: "SubscriptionRequestsThrottled".into(),
+            retry_after: Duration::from_secs(1),
+        };
+        assert_eq!(fallback(Mode::Subscription, false, &busy), None);
+    }
+}

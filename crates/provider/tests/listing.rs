@@ -1,0 +1,253 @@
+//! Observation by listing against azop-armsim (paged lists with `nextLink`, ETags): one walk
+//! per type serves every resource of the subscription, reads between walks cost nothing,
+//! azop's own writes are read again by GET, and a change made outside azop wakes the owner.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use azop_armsim::{RequestFilter, RunningSim, SimConfig};
+use azop_provider::resources::network::API_VERSION as NETWORK;
+use azop_provider::{
+    ArmSession, CredentialSource, EndpointOverrides, ListingConfig, Method, Provider,
+    ProviderConfig,
+};
+use serde_json::json;
+
+const SUB: &str = "00000000-0000-0000-0000-0000000000c3";
+const GROUPS: &str = "2021-04-01";
+const MAX_AGE: Duration = Duration::from_millis(1500);
+
+fn provider(sim: &RunningSim) -> Provider {
+    let url = url::Url::parse(sim.url()).unwrap();
+    Provider::new(ProviderConfig {
+        overrides: EndpointOverrides {
+            arm_endpoint: Some(url.clone()),
+            authority_host: Some(url),
+        },
+        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
+        listing: ListingConfig {
+            max_age: MAX_AGE,
+            write_evidence_age: MAX_AGE,
+            ..ListingConfig::default()
+        },
+        ..ProviderConfig::default()
+    })
+}
+
+fn creds() -> CredentialSource {
+    let data: BTreeMap<String, Vec<u8>> = [
+        ("tenantId", "tenant-1"),
+        ("clientId", "client-1"),
+        ("clientSecret", "s3cr3t-value-never-logged"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+    .collect();
+    CredentialSource::secret("team-a", "azure-creds", data)
+}
+
+fn ip_path(rg: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/publicIPAddresses/{name}"
+    )
+}
+
+async fn put_ip(session: &ArmSession, rg: &str, name: &str, uid: &str, extra: &str) {
+    let body = json!({
+        "location": "westeurope",
+        "sku": {"name": "Standard"},
+        "properties": {"publicIPAllocationMethod": "Static"},
+        "tags": {"azop.dev_uid": uid, "extra": extra},
+    });
+    session
+        .call(Method::Put, &ip_path(rg, name), NETWORK, Some(&body))
+        .await
+        .unwrap();
+}
+
+fn calls(sim: &RunningSim) -> Vec<(String, String)> {
+    sim.requests(&RequestFilter::default())
+        .into_iter()
+        .filter(|r| !r.path.contains("oauth2") && !r.path.contains("/_sim/"))
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
+#[tokio::test]
+async fn one_walk_serves_every_resource_and_changes_wake_their_owner() {
+    // 5 items a page: 12 public IPs take three pages, followed by nextLink.
+    let sim = azop_armsim::start(SimConfig::default().page_size(5))
+        .await
+        .unwrap();
+    // Another client made everything (as a previous operator process would have).
+    let writer = provider(&sim);
+    let w = writer.session(&creds(), SUB).unwrap();
+    for rg in ["rg-a", "rg-b", "rg-c"] {
+        w.call(
+            Method::Put,
+            &format!("/subscriptions/{SUB}/resourceGroups/{rg}"),
+            GROUPS,
+            Some(&json!({"location": "westeurope"})),
+        )
+        .await
+        .unwrap();
+        for i in 0..4 {
+            put_ip(&w, rg, &format!("ip-{i}"), &format!("uid-{rg}"), "0").await;
+        }
+    }
+
+    let reader = provider(&sim);
+    let mut changes = reader.listings().changes();
+    let r = reader.session(&creds(), SUB).unwrap();
+    let before = calls(&sim).len();
+    for rg in ["rg-a", "rg-b", "rg-c"] {
+        for i in 0..4 {
+            let got = r
+                .observe(&ip_path(rg, &format!("ip-{i}")), NETWORK)
+                .await
+                .unwrap()
+                .expect("listed");
+            let v = got.json().unwrap();
+            assert_eq!(v["tags"]["azop.dev_uid"], format!("uid-{rg}"));
+            assert!(v["etag"].as_str().is_some_and(|e| !e.is_empty()));
+        }
+    }
+    // One that does not exist, in a group that does: the walk says so.
+    assert!(
+        r.observe(&ip_path("rg-a", "ip-9"), NETWORK)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let walk: Vec<_> = calls(&sim).split_off(before);
+    assert_eq!(walk.len(), 3, "three pages, nothing else: {walk:?}");
+    assert!(
+        walk.iter().all(|(m, p)| m == "GET"
+            && p.to_ascii_lowercase().ends_with(
+                &format!("/subscriptions/{SUB}/providers/microsoft.network/publicipaddresses")
+                    .to_ascii_lowercase()
+            )),
+        "{walk:?}"
+    );
+    // The listing serves a group's resources too (what a sweep reads), without a call.
+    let before = calls(&sim).len();
+    let group = r
+        .observe_group("rg-b", "Microsoft.Network/publicIPAddresses", NETWORK)
+        .await
+        .unwrap();
+    assert_eq!(group.len(), 4);
+    assert_eq!(calls(&sim).len(), before, "served from the walk");
+
+    // One of ours written by this provider: read again by GET, once, and seen as written.
+    put_ip(&r, "rg-a", "ip-0", "uid-rg-a", "mine").await;
+    let before = calls(&sim).len();
+    let got = r.observe(&ip_path("rg-a", "ip-0"), NETWORK).await.unwrap();
+    assert_eq!(got.unwrap().json().unwrap()["tags"]["extra"], "mine");
+    let after: Vec<_> = calls(&sim).split_off(before);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(after[0].1.ends_with("/ip-0"), "{after:?}");
+    r.observe(&ip_path("rg-a", "ip-0"), NETWORK).await.unwrap();
+    assert_eq!(calls(&sim).len(), before + 1, "then from the listing again");
+
+    // A change made outside azop (by the other client): the next walk wakes its owner.
+    put_ip(&w, "rg-c", "ip-2", "uid-rg-c", "edited").await;
+    assert!(
+        changes.try_recv().is_err(),
+        "nothing changed yet as far as walks go"
+    );
+    tokio::time::sleep(MAX_AGE + Duration::from_millis(100)).await;
+    let got = r
+        .observe(&ip_path("rg-c", "ip-2"), NETWORK)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.json().unwrap()["tags"]["extra"], "edited");
+    let changed = tokio::time::timeout(Duration::from_secs(1), changes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.owner_uid, "uid-rg-c");
+    assert!(
+        changes.try_recv().is_err(),
+        "the owners of unchanged resources, and of this provider's own write, are not woken"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_resource_listed_in_progress_is_read_again_once_it_has_been_busy_for_busy_age() {
+    // A public IP takes 800 ms: a walk during that time lists it in progress. Its PUT was
+    // sent by another client (a killed operator): no write of the reader's will ever mark
+    // it, and the reader's listing serves for a minute.
+    let sim = azop_armsim::start(SimConfig::default().latency(
+        "Microsoft.Network/publicIPAddresses",
+        Duration::from_millis(800),
+    ))
+    .await
+    .unwrap();
+    let writer = provider(&sim);
+    let w = writer.session(&creds(), SUB).unwrap();
+    w.call(
+        Method::Put,
+        &format!("/subscriptions/{SUB}/resourceGroups/rg-a"),
+        GROUPS,
+        Some(&json!({"location": "westeurope"})),
+    )
+    .await
+    .unwrap();
+    put_ip(&w, "rg-a", "ip-0", "uid-rg-a", "0").await;
+
+    let busy_age = Duration::from_millis(300);
+    let url = url::Url::parse(sim.url()).unwrap();
+    let reader = Provider::new(ProviderConfig {
+        overrides: EndpointOverrides {
+            arm_endpoint: Some(url.clone()),
+            authority_host: Some(url),
+        },
+        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
+        listing: ListingConfig {
+            max_age: Duration::from_secs(60),
+            write_evidence_age: Duration::from_secs(60),
+            busy_age,
+            ..ListingConfig::default()
+        },
+        ..ProviderConfig::default()
+    });
+    let r = reader.session(&creds(), SUB).unwrap();
+    let state = |v: &serde_json::Value| {
+        v["properties"]["provisioningState"]
+            .as_str()
+            .unwrap_or("Succeeded")
+            .to_string()
+    };
+    let listed = r
+        .observe(&ip_path("rg-a", "ip-0"), NETWORK)
+        .await
+        .unwrap()
+        .expect("listed");
+    assert_ne!(
+        state(&listed.json().unwrap()),
+        "Succeeded",
+        "listed in progress"
+    );
+    // Within busy_age the listing answers; the operation ends meanwhile.
+    let before = calls(&sim).len();
+    r.observe(&ip_path("rg-a", "ip-0"), NETWORK).await.unwrap();
+    assert_eq!(calls(&sim).len(), before, "trusted for busy_age");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let before = calls(&sim).len();
+    let read = r
+        .observe(&ip_path("rg-a", "ip-0"), NETWORK)
+        .await
+        .unwrap()
+        .expect("there");
+    assert_eq!(state(&read.json().unwrap()), "Succeeded");
+    let after: Vec<_> = calls(&sim).split_off(before);
+    assert_eq!(after.len(), 1, "one GET, no walk: {after:?}");
+    assert!(after[0].1.ends_with("/ip-0"), "{after:?}");
+    // Settled now: the listing's answer (the GET) is trusted again.
+    r.observe(&ip_path("rg-a", "ip-0"), NETWORK).await.unwrap();
+    assert_eq!(calls(&sim).len(), before + 1);
+    sim.shutdown().await;
+}

@@ -1,0 +1,294 @@
+//! The subscription's one throttle gate against azop-armsim enforcing ARM's buckets: a burst
+//! draws no 429 because requests in flight are counted, a restarted provider starts with an
+//! empty bucket, a 429 holds every object of the subscription, and operations are polled no
+//! sooner than ARM's Retry-After.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use azop_armsim::config::{BucketSize, ThrottleConfig};
+use azop_armsim::{FaultAction, FaultSpec, RequestFilter, RunningSim, SimConfig};
+use azop_provider::resources::resource_group::{
+    ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
+};
+use azop_provider::resources::storage_account::{
+    StorageAccount, StorageAccountKey, StorageAccountSpec, StorageNetworkAccess, StorageSkuName,
+};
+use azop_provider::resources::{self, EnsureOutcome, Owner};
+use azop_provider::throttle::{self, ThrottleLimits};
+use azop_provider::{
+    AzureError, CredentialSource, EndpointOverrides, LroConfig, Method, PollOutcome, Provider,
+    ProviderConfig,
+};
+
+const SUB: &str = "00000000-0000-0000-0000-0000000000b2";
+
+/// ARM's read bucket shrunk so a test can drain it: 10, refilling 5 a second.
+const READS: BucketSize = BucketSize {
+    capacity: 10.0,
+    refill_per_sec: 5.0,
+};
+
+fn small_reads() -> ThrottleConfig {
+    ThrottleConfig {
+        reads: READS,
+        ..ThrottleConfig::default()
+    }
+}
+
+fn provider(sim: &RunningSim, max_throttle_wait: Duration) -> Provider {
+    let url = url::Url::parse(sim.url()).unwrap();
+    Provider::new(ProviderConfig {
+        overrides: EndpointOverrides {
+            arm_endpoint: Some(url.clone()),
+            authority_host: Some(url),
+        },
+        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
+        lro: LroConfig {
+            default_retry_after: Duration::from_millis(50),
+            default_deadline: Duration::from_secs(120),
+            ..LroConfig::default()
+        },
+        throttle_limits: ThrottleLimits {
+            reads: throttle::BucketSize {
+                capacity: READS.capacity,
+                refill_per_sec: READS.refill_per_sec,
+            },
+            ..ThrottleLimits::default()
+        },
+        max_throttle_wait,
+        ..ProviderConfig::default()
+    })
+}
+
+fn creds(secret: &str) -> CredentialSource {
+    let data: BTreeMap<String, Vec<u8>> = [
+        ("tenantId", "tenant-1"),
+        ("clientId", "client-1"),
+        ("clientSecret", "s3cr3t-value-never-logged"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+    .collect();
+    CredentialSource::secret("team-a", secret, data)
+}
+
+fn refused(sim: &RunningSim) -> usize {
+    sim.requests(&RequestFilter::default())
+        .iter()
+        .filter(|r| r.status == 429)
+        .count()
+}
+
+fn group(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/{name}")
+}
+
+/// `n` GETs at once through one session (missing groups: 404s, which ARM counts as reads).
+async fn burst(provider: &Provider, n: usize) {
+    let session = provider.session(&creds("azure-creds"), SUB).unwrap();
+    let gets = (0..n).map(|i| {
+        let session = session.clone();
+        async move {
+            session
+                .get(&group(&format!("rg-burst-{i}")), "2021-04-01")
+                .await
+        }
+    });
+    for r in futures::future::join_all(gets).await {
+        assert!(r.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_burst_counts_what_is_in_flight_and_draws_no_429() {
+    let sim = azop_armsim::start(SimConfig {
+        throttle: small_reads(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    // ARM takes a while to answer: answers come back while others are on their way.
+    sim.add_fault(FaultSpec {
+        method: Some("GET".into()),
+        path: "*/resourcegroups/rg-burst-*".into(),
+        times: None,
+        after: 0,
+        action: FaultAction::Latency { ms: 200 },
+    })
+    .unwrap();
+    let p = provider(&sim, Duration::from_secs(30));
+    let started = Instant::now();
+    // Three times ARM's bucket at once: every answer says what ARM had left when it
+    // answered, while the others were still on their way. Taken as the gate's count, each
+    // answer would let that many more through into a bucket they were already emptying.
+    burst(&p, 30).await;
+    assert_eq!(refused(&sim), 0, "ARM refused none of them");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "paced at ARM's refill after its bucket: {:?}",
+        started.elapsed()
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_provider_starts_with_an_empty_bucket() {
+    let sim = azop_armsim::start(SimConfig {
+        throttle: small_reads(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    // The operator that ran before drained ARM's bucket...
+    burst(&provider(&sim, Duration::from_secs(30)), 10).await;
+    // ... and its successor, knowing nothing of it, must not assume a full one.
+    burst(&provider(&sim, Duration::from_secs(30)), 10).await;
+    assert_eq!(
+        refused(&sim),
+        0,
+        "ARM refused none of the restarted provider's"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_429_holds_every_object_of_the_subscription() {
+    let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
+    // Short waits are waited out (the gate starts empty); ARM's 2 s is not.
+    let p = provider(&sim, Duration::from_millis(500));
+    let one = p.session(&creds("azure-creds"), SUB).unwrap();
+    // Another object of the same subscription, through its own credentials Secret.
+    let other = p.session(&creds("other-creds"), SUB).unwrap();
+    // Warm the gate: ARM's remaining count is known.
+    one.get(&group("rg-warm"), "2021-04-01").await.unwrap();
+    sim.add_fault(FaultSpec {
+        method: Some("GET".into()),
+        path: "*/resourcegroups/rg-first".into(),
+        times: Some(1),
+        after: 0,
+        action: FaultAction::Respond {
+            status: 429,
+            code: "SubscriptionRequestsThrottled".into(),
+            message: "too many requests".into(),
+            retry_after: Some(2),
+        },
+    })
+    .unwrap();
+    let err = one.get(&group("rg-first"), "2021-04-01").await.unwrap_err();
+    assert!(matches!(err, AzureError::Throttled { .. }), "{err:?}");
+    let err = other
+        .get(&group("rg-second"), "2021-04-01")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AzureError::Throttled { .. }),
+        "the other object waits too: {err:?}"
+    );
+    assert!(err.retry_after().unwrap() > Duration::from_secs(1));
+    let sent = sim.requests(&RequestFilter {
+        path: Some("/resourcegroups/rg-second".into()),
+        ..RequestFilter::default()
+    });
+    assert!(sent.is_empty(), "nothing sent while ARM said wait");
+    // Writes have their own bucket at ARM: a read 429 does not hold them.
+    other
+        .call(
+            Method::Put,
+            &group("rg-write"),
+            "2021-04-01",
+            Some(&serde_json::json!({"location": "westeurope"})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        other
+            .get(&group("rg-second"), "2021-04-01")
+            .await
+            .unwrap()
+            .is_none(),
+        "served once Retry-After has passed"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn operations_are_polled_no_sooner_than_retry_after() {
+    let sim = azop_armsim::start(
+        SimConfig::default()
+            .retry_after(Duration::from_secs(1))
+            .latency("Microsoft.Storage/storageAccounts", Duration::from_secs(3)),
+    )
+    .await
+    .unwrap();
+    let p = provider(&sim, Duration::from_secs(5));
+    let session = p.session(&creds("azure-creds"), SUB).unwrap();
+    let owner = Owner::new("StorageBinding", "team-a", "images", "uid-1");
+    resources::ensure::<ResourceGroup>(
+        &session,
+        &ResourceGroupKey {
+            name: "rg-poll".into(),
+        },
+        &ResourceGroupSpec {
+            location: "westeurope".into(),
+            tags: BTreeMap::new(),
+        },
+        &owner,
+    )
+    .await
+    .unwrap();
+    let key = StorageAccountKey {
+        resource_group: "rg-poll".into(),
+        name: "azoppoll1".into(),
+    };
+    let spec = StorageAccountSpec {
+        location: "westeurope".into(),
+        sku: StorageSkuName::StandardLrs,
+        network: StorageNetworkAccess::Public,
+        tags: BTreeMap::new(),
+    };
+    let handle = match resources::ensure::<StorageAccount>(&session, &key, &spec, &owner)
+        .await
+        .unwrap()
+    {
+        EnsureOutcome::Started { handle, .. } => handle,
+        other => panic!("expected an operation in flight, got {other:?}"),
+    };
+    let polls = || {
+        sim.requests(&RequestFilter {
+            method: Some("GET".into()),
+            ..RequestFilter::default()
+        })
+        .iter()
+        .filter(|r| r.path.contains("/operation"))
+        .count()
+    };
+    // A reconcile that comes back at once (another write of its graph, an event) asks again
+    // and again: ARM said 1 s, so nothing goes out before then.
+    let started = Instant::now();
+    let mut outcome = session.poll_once(&handle).await.unwrap();
+    while let PollOutcome::InProgress { retry_after } = outcome {
+        assert!(retry_after <= Duration::from_secs(1), "{retry_after:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        outcome = session.poll_once(&handle).await.unwrap();
+    }
+    assert!(
+        matches!(outcome, PollOutcome::Succeeded { .. }),
+        "{outcome:?}"
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    let sent = polls();
+    assert!(sent >= 1, "the operation was polled");
+    // One poll a second at most (plus the one that found it done), never one per ask.
+    assert!(
+        (sent as f64) <= elapsed.ceil() + 1.0,
+        "{sent} polls in {elapsed:.1} s"
+    );
+    sim.shutdown().await;
+}
