@@ -1,4 +1,6 @@
-//! Which objects this replica reconciles when several share the work (`azop run --shards N`).
+//! Which objects this replica reconciles when several share the work (the engine's gate; the
+//! operator's Lease manager and a `--shards` flag are not built yet (docs/scale.md): with one
+//! replica the gate holds every shard and lets every object through).
 //!
 //! Every object belongs to one shard: `SHA-256(uid)` read as a number, modulo the shard
 //! count — stable across replicas, restarts and versions, and spread evenly. A replica
