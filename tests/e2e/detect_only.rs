@@ -96,8 +96,12 @@ async fn detect_only_reports_drift_writes_nothing_then_manage_corrects_it() -> R
         &[&op],
     );
 
-    // Three more resyncs read the VNet; none writes anything.
-    or_dump(wait_reads(&world, "/watch-vnet", 3).await, &[&op]);
+    // Three more resyncs read the VNet; none writes anything. Resyncs read it from the
+    // subscription's listing (docs/scale.md): three more walks of the VNet list.
+    or_dump(
+        wait_reads(&world, "/providers/microsoft.network/virtualnetworks", 3).await,
+        &[&op],
+    );
     let writes = writes_since(&world, from);
     ensure!(writes.is_empty(), "DetectOnly wrote: {writes:?}");
     let vnet = world.arm(Method::GET, &vnet_path, NET, None).await?;
@@ -305,8 +309,12 @@ async fn detect_only_storage_binding_reports_a_changed_account_tag_then_manage_c
     ensure!(message.contains(&account), "{message}");
     or_dump(wait_event(w, &uid, "DriftDetected", &account).await, &[&op]);
 
-    // Three more resyncs read the account; nothing but reads goes out.
-    or_dump(wait_reads(w, &format!("/{account}"), 3).await, &[&op]);
+    // Three more resyncs read the account (from the subscription's listing: three more walks
+    // of the storage account list); nothing but reads goes out.
+    or_dump(
+        wait_reads(w, "/providers/microsoft.storage/storageaccounts", 3).await,
+        &[&op],
+    );
     let writes: Vec<String> = w
         .sim
         .requests(&RequestFilter::default())
