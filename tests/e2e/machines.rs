@@ -389,6 +389,7 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
                     eprintln!("{l}");
                 }
             }
+            diagnose(&mw, &kubeconfig, &key);
             bail!("both nodes were not Ready within {BOOT:?}: {n:?}");
         }
         // Gently: every poll is load on an emulated control plane.
@@ -455,6 +456,9 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
         || async { watch_pods(&workload, &w0).await },
     )
     .await;
+    if workload_ready.is_err() {
+        diagnose(&mw, &kubeconfig, &key);
+    }
     workload_ready?;
     eprintln!(
         "timing: Deployment available (DNS answered in both pods) in {}",
@@ -520,6 +524,7 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
             );
         }
         if Instant::now() > deadline {
+            diagnose(&mw, &kubeconfig, &key);
             bail!("the replacement did not finish within {BOOT:?}: nodes {n:?}, pods {pods:?}");
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -578,6 +583,55 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
     eprintln!("timing: the whole test {}", elapsed(t0));
     op.kill();
     Ok(())
+}
+
+/// What a failing run leaves to look into: the workload cluster's objects and events, and on
+/// each guest its containers and the kubelet's last words (over the test's own SSH key).
+fn diagnose(mw: &MachinesWorld, kubeconfig: &Path, key: &Path) {
+    eprintln!("--- diagnostics ---");
+    for args in [
+        &["get", "nodes,deploy,rs,pods", "-A", "-o", "wide"][..],
+        &["get", "events", "-A", "--sort-by=.lastTimestamp"][..],
+    ] {
+        match kubectl(kubeconfig, args) {
+            Ok(out) => {
+                let lines: Vec<&str> = out.lines().collect();
+                let from = lines.len().saturating_sub(60);
+                eprintln!("$ kubectl {}\n{}", args.join(" "), lines[from..].join("\n"));
+            }
+            Err(e) => eprintln!("$ kubectl {}: {e:#}", args.join(" ")),
+        }
+    }
+    for m in mw.world.sim.machines() {
+        let Some(port) = m.forwards.get(&22) else {
+            continue;
+        };
+        let out = std::process::Command::new("ssh")
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "ConnectTimeout=20",
+                "-o",
+                "BatchMode=yes",
+                "-i",
+            ])
+            .arg(key)
+            .args(["-p", &port.to_string(), "azureuser@127.0.0.1"])
+            .arg("sudo crictl ps -a 2>&1 | head -30; sudo journalctl -u kubelet --no-pager -n 25 2>&1")
+            .output();
+        eprintln!("--- {} (ssh) ---", m.vm_id.rsplit('/').next().unwrap_or(""));
+        match out {
+            Ok(o) => eprintln!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("ssh: {e}"),
+        }
+    }
 }
 
 fn busybox_image(mw: &MachinesWorld) -> Option<String> {
