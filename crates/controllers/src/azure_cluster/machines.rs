@@ -30,23 +30,27 @@ pub struct MachinePlan {
     pub boot_log: Option<String>,
 }
 
-/// How often a pass runs while a machine's node has not turned Ready. Nothing wakes azop when
-/// a node joins (the Node lives in the workload cluster, which azop does not watch), so it
-/// looks: often while the machine comes up, so that status follows the join within seconds
-/// rather than at the next resync or after a grown backoff.
+/// How often a pass runs while a machine's node has not turned Ready in a workload cluster
+/// that answers. Nothing wakes azop when a node joins (the Node lives in the workload cluster,
+/// which azop does not watch), so it looks: often while the machine comes up, so that status
+/// follows the join within seconds rather than at the next resync or after a grown backoff.
 pub const JOIN_POLL: Duration = Duration::from_secs(15);
 /// The same once the machine is past the join deadline (its serial console is being quoted):
 /// a late join is still noticed within a minute, and a machine that never joins costs one
 /// pass a minute.
 pub const LATE_JOIN_POLL: Duration = Duration::from_secs(60);
 
-/// When to look again at an existing machine azop bootstraps, for its node (pure): `None`
-/// once the node is Ready.
+/// When to look again at an existing machine azop bootstraps, for its node (pure). Only while
+/// the workload cluster answers and the node is not Ready: a cluster whose API server azop
+/// cannot reach (not up yet, or private to a network the operator is not in) is looked at on
+/// the resync as before, so it costs no more ARM reads than any other object.
 pub fn join_poll(m: &MachinePlan) -> Option<Duration> {
     match m.node {
-        Some(NodeReadiness::Ready) => None,
-        _ if m.boot_log.is_some() => Some(LATE_JOIN_POLL),
-        _ => Some(JOIN_POLL),
+        None | Some(NodeReadiness::Ready) => None,
+        Some(NodeReadiness::NotReady | NodeReadiness::NotRegistered) if m.boot_log.is_some() => {
+            Some(LATE_JOIN_POLL)
+        }
+        Some(NodeReadiness::NotReady | NodeReadiness::NotRegistered) => Some(JOIN_POLL),
     }
 }
 
@@ -209,8 +213,11 @@ mod tests {
             node,
             boot_log: boot_log.map(str::to_string),
         };
-        // The API server not answering yet, a node not registered, a node not Ready: look soon.
-        assert_eq!(join_poll(&m(None, None)), Some(JOIN_POLL));
+        // The API server not answering (not up yet, or out of reach): the resync, as for any
+        // object.
+        assert_eq!(join_poll(&m(None, None)), None);
+        assert_eq!(join_poll(&m(None, Some("tail"))), None);
+        // A node not registered, a node not Ready: look soon.
         assert_eq!(
             join_poll(&m(Some(NodeReadiness::NotRegistered), None)),
             Some(JOIN_POLL)
