@@ -620,7 +620,12 @@ fn diagnose(mw: &MachinesWorld, kubeconfig: &Path, key: &Path) {
             ])
             .arg(key)
             .args(["-p", &port.to_string(), "azureuser@127.0.0.1"])
-            .arg("sudo crictl ps -a 2>&1 | head -30; sudo journalctl -u kubelet --no-pager -n 25 2>&1")
+            // The image has containerd's ctr (no crictl); the pods' logs are kubelet's files.
+            .arg(
+                "uptime; sudo ctr -n k8s.io tasks ls 2>&1 | head -30; \
+                 sudo sh -c 'tail -n 3 /var/log/pods/*/*/*.log' 2>&1 | tail -n 80; \
+                 sudo journalctl -u kubelet --no-pager -n 25 2>&1",
+            )
             .output();
         eprintln!("--- {} (ssh) ---", m.vm_id.rsplit('/').next().unwrap_or(""));
         match out {
