@@ -161,7 +161,8 @@ spec:
         - name: web
           image: {busybox}
           imagePullPolicy: Never
-          command: [/bin/busybox, sh, -c, 'echo "hello from $(hostname)" > /tmp/index.html && exec /bin/busybox httpd -f -p 8080 -h /tmp']
+          # The image holds /bin/busybox and /bin/sh only: no /tmp, no applet links.
+          command: [/bin/busybox, sh, -c, '/bin/busybox mkdir -p /www && echo "hello from $(/bin/busybox hostname)" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www']
           ports: [{{containerPort: 8080}}]
           # Ready once the Service's name resolves (CoreDNS, through kube-proxy's rules).
           readinessProbe:
