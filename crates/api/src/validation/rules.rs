@@ -220,7 +220,10 @@ pub(crate) fn tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, Strin
                 format!("tag key {}: {}", show(key), msg::TAG_KEY_CHARS),
             );
         }
-        if key.to_ascii_lowercase().starts_with(crate::naming::OWN_TAG_PREFIX) {
+        if key
+            .to_ascii_lowercase()
+            .starts_with(crate::naming::OWN_TAG_PREFIX)
+        {
             errs.push(field, format!("tag key {key:?}: {}", msg::TAG_KEY_AZOP));
         }
         if value.chars().count() > 256 {
