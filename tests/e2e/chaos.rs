@@ -76,7 +76,10 @@ async fn seeded_chaos_over_every_kind_converges_exactly_and_leaves_nothing() {
                 started.elapsed()
             ),
             Err(e) => {
-                eprintln!("chaos seed {seed}: FAILED after {:.0?}", started.elapsed());
+                eprintln!(
+                    "chaos seed {seed}: FAILED after {:.0?}: {e:#}",
+                    started.elapsed()
+                );
                 failures.push(format!(
                     "AZOP_CHAOS_SEED={seed} (replay: AZOP_CHAOS_SEED={seed} cargo test -p azop-e2e --test chaos -- --nocapture): {e:#}"
                 ));
