@@ -579,9 +579,16 @@ async fn check_inventory(run: &Run, workers: usize, aks_nodes: usize) -> Result<
 /// Each VM azop's objects ever had was created (PUT answered 201) exactly once, no resource
 /// was created twice, and no log overflowed.
 fn check_creates(run: &Run, vms: &[String]) -> Result<()> {
-    for (i, log) in run.old_logs.iter().enumerate() {
+    let current = run.world().sim.requests(&RequestFilter::default()).len();
+    for (i, len) in run
+        .old_logs
+        .iter()
+        .map(Vec::len)
+        .chain([current])
+        .enumerate()
+    {
         ensure!(
-            log.len() < LOG_CAPACITY,
+            len < LOG_CAPACITY,
             "armsim's log of life {i} reached its capacity ({LOG_CAPACITY}): requests may be missing"
         );
     }
