@@ -36,9 +36,9 @@ node-image: ## azop's node image: Debian + Kubernetes built offline, cached in ~
 
 test: testenv test-rust test-sdk test-helm ## run every test, installing what it needs
 
-test-rust: ## every Rust test: unit, integration, end-to-end (real kube-apiserver, armsim, Azurite)
+test-rust: ## every Rust test: unit, integration, end-to-end (real kube-apiserver, armsim, Azurite); AZOP_TEST_JOBS binaries at a time (default 2)
 	$(CARGO) build --workspace --all-targets   # the e2e tests run the real operator binary; built with the same feature set as the tests, so nothing is compiled twice
-	$(CARGO) test --workspace --no-fail-fast
+	CARGO=$(CARGO) python3 tests/run-tests.py
 
 test-sdk: ## Microsoft's Python SDKs against azop-armsim
 	bash tests/sdk/run.sh

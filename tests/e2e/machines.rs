@@ -110,14 +110,12 @@ impl Watch {
     }
 }
 
-async fn deployment_available(client: &kube::Client) -> i32 {
+/// The Deployment's available replicas; `None` when the (emulated, sometimes slow) API server
+/// did not answer — which says nothing about the pods, so it must not count as 0.
+async fn deployment_available(client: &kube::Client) -> Option<i32> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    api.get("web")
-        .await
-        .ok()
-        .and_then(|d| d.status)
-        .and_then(|s| s.available_replicas)
-        .unwrap_or(0)
+    let d = api.get("web").await.ok()?;
+    Some(d.status.and_then(|s| s.available_replicas).unwrap_or(0))
 }
 
 async fn pods_on(client: &kube::Client) -> Vec<(String, String, bool)> {
@@ -161,7 +159,8 @@ spec:
         - name: web
           image: {busybox}
           imagePullPolicy: Never
-          command: [/bin/busybox, sh, -c, 'echo "hello from $(hostname)" > /tmp/index.html && exec /bin/busybox httpd -f -p 8080 -h /tmp']
+          # The image holds /bin/busybox and /bin/sh only: no /tmp, no applet links.
+          command: [/bin/busybox, sh, -c, '/bin/busybox mkdir -p /www && echo "hello from $(/bin/busybox hostname)" > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www']
           ports: [{{containerPort: 8080}}]
           # Ready once the Service's name resolves (CoreDNS, through kube-proxy's rules).
           readinessProbe:
@@ -389,6 +388,7 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
                     eprintln!("{l}");
                 }
             }
+            diagnose(&mw, &kubeconfig, &key);
             bail!("both nodes were not Ready within {BOOT:?}: {n:?}");
         }
         // Gently: every poll is load on an emulated control plane.
@@ -455,6 +455,9 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
         || async { watch_pods(&workload, &w0).await },
     )
     .await;
+    if workload_ready.is_err() {
+        diagnose(&mw, &kubeconfig, &key);
+    }
     workload_ready?;
     eprintln!(
         "timing: Deployment available (DNS answered in both pods) in {}",
@@ -492,8 +495,11 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
     let mut last = Instant::now();
     loop {
         watch.sample(&mw).await;
-        let available = deployment_available(&workload).await;
-        min_available = min_available.min(available);
+        let answered = deployment_available(&workload).await;
+        if let Some(a) = answered {
+            min_available = min_available.min(a);
+        }
+        let available = answered.unwrap_or(0);
         let n = nodes(&workload).await;
         let pods = pods_on(&workload).await;
         let vm_gone = !w
@@ -520,6 +526,7 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
             );
         }
         if Instant::now() > deadline {
+            diagnose(&mw, &kubeconfig, &key);
             bail!("the replacement did not finish within {BOOT:?}: nodes {n:?}, pods {pods:?}");
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -580,6 +587,60 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
     Ok(())
 }
 
+/// What a failing run leaves to look into: the workload cluster's objects and events, and on
+/// each guest its containers and the kubelet's last words (over the test's own SSH key).
+fn diagnose(mw: &MachinesWorld, kubeconfig: &Path, key: &Path) {
+    eprintln!("--- diagnostics ---");
+    for args in [
+        &["get", "nodes,deploy,rs,pods", "-A", "-o", "wide"][..],
+        &["get", "events", "-A", "--sort-by=.lastTimestamp"][..],
+    ] {
+        match kubectl(kubeconfig, args) {
+            Ok(out) => {
+                let lines: Vec<&str> = out.lines().collect();
+                let from = lines.len().saturating_sub(60);
+                eprintln!("$ kubectl {}\n{}", args.join(" "), lines[from..].join("\n"));
+            }
+            Err(e) => eprintln!("$ kubectl {}: {e:#}", args.join(" ")),
+        }
+    }
+    for m in mw.world.sim.machines() {
+        let Some(port) = m.forwards.get(&22) else {
+            continue;
+        };
+        let out = std::process::Command::new("ssh")
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "ConnectTimeout=20",
+                "-o",
+                "BatchMode=yes",
+                "-i",
+            ])
+            .arg(key)
+            .args(["-p", &port.to_string(), "azureuser@127.0.0.1"])
+            // The image has containerd's ctr (no crictl); the pods' logs are kubelet's files.
+            .arg(
+                "uptime; sudo ctr -n k8s.io tasks ls 2>&1 | head -30; \
+                 sudo sh -c 'tail -n 3 /var/log/pods/*/*/*.log' 2>&1 | tail -n 80; \
+                 sudo journalctl -u kubelet --no-pager -n 25 2>&1",
+            )
+            .output();
+        eprintln!("--- {} (ssh) ---", m.vm_id.rsplit('/').next().unwrap_or(""));
+        match out {
+            Ok(o) => eprintln!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("ssh: {e}"),
+        }
+    }
+}
+
 fn busybox_image(mw: &MachinesWorld) -> Option<String> {
     // The image names it in its manifest, next to the VHD.
     let manifest = mw.image.vhd.parent()?.join("manifest.json");
@@ -594,7 +655,7 @@ fn busybox_image(mw: &MachinesWorld) -> Option<String> {
 
 async fn watch_pods(client: &kube::Client, worker: &str) -> Check<()> {
     let pods = pods_on(client).await;
-    let available = deployment_available(client).await;
+    let available = deployment_available(client).await.unwrap_or(0);
     if available == 2 && pods.len() == 2 && pods.iter().all(|(_, n, r)| n == worker && *r) {
         Check::Done(())
     } else {

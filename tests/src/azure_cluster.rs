@@ -234,6 +234,16 @@ pub fn find<'a>(inv: &'a [Value], t: &str, name: &str) -> Option<&'a Value> {
 /// worker machines: `(type, name)` lower-cased and sorted, as [`World::inventory`] gives it.
 /// OS disks are implicit resources of their VMs.
 pub fn expected_inventory(name: &str, rg: &str, workers: &[&str]) -> Vec<(String, String)> {
+    expected_inventory_with(name, rg, 3, workers)
+}
+
+/// [`expected_inventory`] with `control_plane` control-plane machines.
+pub fn expected_inventory_with(
+    name: &str,
+    rg: &str,
+    control_plane: usize,
+    workers: &[&str],
+) -> Vec<(String, String)> {
     let mut out = vec![
         (
             "microsoft.resources/resourcegroups".to_string(),
@@ -268,7 +278,7 @@ pub fn expected_inventory(name: &str, rg: &str, workers: &[&str]) -> Vec<(String
             format!("{name}-public-lb"),
         ),
     ];
-    let machines = (0..3)
+    let machines = (0..control_plane)
         .map(|i| format!("{name}-cp-{i}"))
         .chain(workers.iter().map(|w| format!("{name}-{w}")));
     for m in machines {

@@ -292,6 +292,12 @@ pub const KNOWN: &[Known] = &[
             set_tag(o, "azop.dev_uid", "forged")
         })
     }),
+    ("azop's shared-resource tag", |o| {
+        with(o, |o| {
+            not_proxy(o)?;
+            set_tag(o, "Azop.Dev_Shared", "true")
+        })
+    }),
 ];
 
 /// Values of the wrong shape for a leaf.

@@ -10,6 +10,7 @@
 pub mod aks_cluster;
 pub mod azure_cluster;
 pub mod blob;
+pub mod chaos;
 pub mod corpus;
 pub mod gitops;
 pub mod machines;

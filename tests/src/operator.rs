@@ -204,6 +204,8 @@ pub struct World {
     pub sim: RunningSim,
     pub lease: String,
     kubeconfig: PathBuf,
+    /// How the simulator was started, to start it again ([`World::restart_sim`]).
+    sim_config: SimConfig,
 }
 
 impl World {
@@ -251,7 +253,7 @@ impl World {
         env.install_crds(azop_testenv::crds_dir()).await?;
         let kubeconfig = operator_kubeconfig(env).await?;
         let client = env.client()?;
-        let sim = azop_armsim::start(sim_config)
+        let sim = azop_armsim::start(sim_config.clone())
             .await
             .context("start armsim")?;
         Ok(World {
@@ -261,6 +263,7 @@ impl World {
             ns,
             sim,
             kubeconfig,
+            sim_config,
         })
     }
 
@@ -323,12 +326,13 @@ impl World {
     }
 
     /// Stops the simulator as a crash would (open connections cut, requests in flight
-    /// unanswered) and starts it again at the same address from the state file `config`
-    /// names (`SimConfig::state_file`): what it had saved is there again, operations still
-    /// running finish on load, the request log starts empty. Returns the old log.
-    pub async fn restart_sim(&mut self, config: SimConfig) -> Result<Vec<RequestRecord>> {
-        if config.state_file.is_none() {
-            bail!("restart_sim needs a SimConfig with a state file");
+    /// unanswered) and starts it again at the same address with the same configuration, from
+    /// its state file (`SimConfig::state_file`, required): what it had saved is there again,
+    /// operations still running finish on load, faults are gone and the request log starts
+    /// empty. Returns the old log.
+    pub async fn restart_sim(&mut self) -> Result<Vec<RequestRecord>> {
+        if self.sim_config.state_file.is_none() {
+            bail!("restart_sim needs a world whose SimConfig has a state file");
         }
         let addr: std::net::SocketAddr = self
             .sim
@@ -346,7 +350,7 @@ impl World {
         old.shutdown().await;
         let mut last = None;
         for _ in 0..50 {
-            match azop_armsim::start(config.clone().addr(addr)).await {
+            match azop_armsim::start(self.sim_config.clone().addr(addr)).await {
                 Ok(sim) => {
                     let placeholder = std::mem::replace(&mut self.sim, sim);
                     placeholder.shutdown().await;

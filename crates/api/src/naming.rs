@@ -21,6 +21,13 @@ pub const TAG_OWNER: &str = "azop.dev_owner";
 /// Tag on every Azure resource azop creates: the owner's uid. azop deletes only resources
 /// carrying its own uid.
 pub const TAG_UID: &str = "azop.dev_uid";
+/// Tag on a resource several objects use and none owns (a private DNS zone shared by the
+/// StorageBindings of one VNet): it outlives each of them.
+pub const TAG_SHARED: &str = "azop.dev_shared";
+/// The prefix of every tag name azop writes ([`TAG_OWNER`], [`TAG_UID`], [`TAG_SHARED`]):
+/// reserved in users' `spec.tags`, so no user tag can forge or clear azop's marks, today's or a
+/// later version's.
+pub const OWN_TAG_PREFIX: &str = "azop.dev_";
 
 /// Label key that opts a pod into proxy injection.
 pub const PROXY_INJECTION_LABEL_KEY: &str = "spectrocloud.com/connection";

@@ -79,7 +79,7 @@ The `subscription`, `location`, `resourceGroup`, `credentialsRef` and `tags` rul
 
 - `naming::storage_account_name(uid)`: `azop` + the first 20 hex digits of SHA-256(uid) — deterministic, 24 lowercase letters and digits.
 - `proxy::effective_no_proxy(user, cluster_cidrs)`: the user entries, then 169.254.169.254, 168.63.129.16, localhost, 127.0.0.1, .svc, .cluster.local, then the cluster CIDRs; trimmed, deduplicated case-insensitively, order stable.
-- Finalizers `azop.dev/<kind>-cleanup`, tags `azop.dev_owner` (`<kind>/<namespace>/<name>`) and `azop.dev_uid`, injection label `spectrocloud.com/connection: proxy`.
+- Finalizers `azop.dev/<kind>-cleanup`, tags `azop.dev_owner` (`<kind>/<namespace>/<name>`) and `azop.dev_uid` (and `azop.dev_shared` on a private DNS zone that bindings share; every tag name starting with `azop.dev_` is reserved in `spec.tags`), injection label `spectrocloud.com/connection: proxy`.
 "#;
 
 /// The shared message a sample's `expect` text is taken from, or the text itself.

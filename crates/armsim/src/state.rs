@@ -28,11 +28,10 @@ pub struct AppState {
 impl AppState {
     /// Saves the store if a state file is configured (called after every change).
     pub fn persist(&self) {
-        if let Some(sf) = &self.state_file {
-            let snapshot = self.store.lock().clone();
-            if let Err(e) = sf.save(&snapshot) {
-                tracing::warn!(error = %e, "failed to save the state file");
-            }
+        if let Some(sf) = &self.state_file
+            && let Err(e) = sf.save_latest(|| self.store.lock().clone())
+        {
+            tracing::warn!(error = %e, "failed to save the state file");
         }
     }
 }

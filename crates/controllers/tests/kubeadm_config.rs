@@ -645,7 +645,7 @@ fn a_join_waits_until_cluster_info_is_readable_then_joins() {
         "{text}"
     );
     assert!(
-        text.contains("waiting for cluster-info at 20.1.2.3:6443: 000 after 0 s"),
+        text.contains("waiting for cluster-info at 20.1.2.3:6443: 000 after "),
         "{text}"
     );
     assert!(
@@ -679,8 +679,14 @@ fn a_join_whose_cluster_info_never_answers_still_runs_kubeadm_when_the_wait_ends
     );
     let text = output_text(&out);
     assert!(out.status.success(), "{text}");
+    // The elapsed seconds depend on the clock (a loaded machine crosses a second boundary
+    // between the start and the end of the wait), so only the message's fixed parts are checked.
     assert!(
-        text.contains("cluster-info at 20.1.2.3:6443 not readable after 0 s (last answer: 000): running kubeadm join anyway"),
+        text.contains("cluster-info at 20.1.2.3:6443 not readable after "),
+        "{text}"
+    );
+    assert!(
+        text.contains(" s (last answer: 000): running kubeadm join anyway"),
         "{text}"
     );
     assert_eq!(

@@ -265,7 +265,7 @@ oci --name "registry.k8s.io/etcd:$ETCD_TAG" --out "$IMG/etcd.tar" --entrypoint /
 oci --name "$PAUSE_IMAGE" --out "$IMG/pause.tar" --entrypoint /pause --user 65535:65535 \
     --add "$PAUSE_DIR/pause:/pause"
 oci --name "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" --out "$IMG/coredns.tar" \
-    --entrypoint /coredns --user 65532:65532 --add "$COREDNS_BIN:/coredns" \
+    --entrypoint /coredns --user 65532:65532 --add "$COREDNS_BIN:/coredns" --cap /coredns:net_bind_service \
     --add "$CERTS:/etc/ssl/certs/ca-certificates.crt"
 
 # kube-proxy and flanneld program iptables: they get Debian's iptables (nft back end, as on

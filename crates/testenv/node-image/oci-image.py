@@ -3,7 +3,7 @@
 
     oci-image.py --name registry.k8s.io/pause:3.10.2 --out pause.tar \
         [--entrypoint /pause] [--user 65535:65535] [--env K=V]... \
-        --add SRC:DEST [--add SRC:DEST]... [--link TARGET:DEST]...
+        --add SRC:DEST [--add SRC:DEST]... [--link TARGET:DEST]... [--cap DEST:CAPABILITY]...
 
 One uncompressed layer holds the added files (SRC a file, or a directory copied whole; DEST
 the absolute path in the image), owned by root, mtime 0, sorted: the same inputs give the same
@@ -11,6 +11,11 @@ bytes, so the image digest is stable. The archive is an OCI image layout (oci-la
 index.json, blobs/sha256/...) that also carries Docker's manifest.json, which is what
 `ctr images import` reads the image name from (RepoTags); index.json names it too
 (io.containerd.image.name, org.opencontainers.image.ref.name).
+
+`--cap /coredns:net_bind_service` gives a file the capability as `setcap
+cap_net_bind_service=+ep` would (the security.capability xattr, in the layer's PAX header):
+CoreDNS's own image does this so that, running as a non-root user with only
+NET_BIND_SERVICE (kubeadm's Deployment), it may bind port 53.
 """
 
 import argparse
@@ -33,6 +38,20 @@ def _info(name, mode, kind=tarfile.REGTYPE, size=0, linkname=""):
     ti.uname = ti.gname = ""
     ti.mtime = 0
     return ti
+
+
+# Linux capability numbers (include/uapi/linux/capability.h) of the capabilities used here.
+CAPABILITIES = {"net_bind_service": 10, "net_raw": 13, "net_admin": 12}
+
+
+def file_capability(names):
+    """The security.capability xattr of `setcap <names>=+ep`: struct vfs_cap_data, revision 2,
+    effective flag set, the capabilities permitted, none inheritable (little-endian u32s)."""
+    bits = 0
+    for n in names:
+        bits |= 1 << CAPABILITIES[n]
+    words = [0x02000000 | 0x000001, bits & 0xFFFFFFFF, 0, bits >> 32, 0]
+    return b"".join(w.to_bytes(4, "little") for w in words)
 
 
 def collect(adds, links):
@@ -75,7 +94,8 @@ def collect(adds, links):
     return entries
 
 
-def layer_bytes(entries):
+def layer_bytes(entries, caps=None):
+    caps = caps or {}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(entries):
@@ -87,8 +107,12 @@ def layer_bytes(entries):
             else:
                 st = os.stat(kind[1])
                 mode = stat.S_IMODE(st.st_mode)
+                ti = _info(name, mode, size=st.st_size)
+                if name in caps:
+                    # Every byte is below 0x80, so the UTF-8 tarfile writes is the bytes.
+                    ti.pax_headers = {"SCHILY.xattr.security.capability": caps[name].decode("latin-1")}
                 with open(kind[1], "rb") as f:
-                    tar.addfile(_info(name, mode, size=st.st_size), f)
+                    tar.addfile(ti, f)
     return buf.getvalue()
 
 
@@ -109,6 +133,7 @@ def main():
     ap.add_argument("--env", action="append", default=[])
     ap.add_argument("--add", action="append", default=[], help="SRC:DEST")
     ap.add_argument("--link", action="append", default=[], help="TARGET:DEST (a symlink)")
+    ap.add_argument("--cap", action="append", default=[], help="DEST:CAPABILITY[,CAPABILITY]")
     a = ap.parse_args()
 
     name = a.name
@@ -121,7 +146,18 @@ def main():
         if not os.path.exists(src):
             sys.exit(f"oci-image.py: {src} does not exist")
 
-    layer = layer_bytes(collect(adds, links))
+    caps = {}
+    for x in a.cap:
+        dest, _, names = x.partition(":")
+        unknown = [n for n in names.split(",") if n not in CAPABILITIES]
+        if unknown:
+            sys.exit(f"oci-image.py: --cap {x!r}: unknown capability {unknown[0]!r}")
+        caps[dest.strip("/")] = file_capability(names.split(","))
+    entries = collect(adds, links)
+    for dest in caps:
+        if entries.get(dest, ("",))[0] != "file":
+            sys.exit(f"oci-image.py: --cap {dest}: no such file added")
+    layer = layer_bytes(entries, caps)
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
     env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + a.env
     config = {

@@ -68,3 +68,37 @@ async fn unknown_users_are_reported() {
     assert!(err.contains("unknown user mallory"), "{err}");
     assert!(err.contains("alice"), "{err}");
 }
+
+/// `restart_apiserver` (the chaos suite's API server restart): the same URL and data after, a
+/// client made before works again, the old process is gone, and dropping the environment stops
+/// the new one too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_api_server_serves_the_same_cluster_at_the_same_address() {
+    let env = TestEnv::start(TestEnvOptions::default()).await.unwrap();
+    let client = env.client().unwrap();
+    let ns = env.new_namespace("survives-restart").await.unwrap();
+    let url = env.server_url().to_string();
+    let old: Vec<i32> = env.pids();
+    let away = env.restart_apiserver().await.unwrap();
+    assert!(away.as_secs() < 120, "took {away:?}");
+    assert_eq!(env.server_url(), url);
+    let now = env.pids();
+    assert_eq!(now.len(), 3, "{now:?}");
+    let gone: Vec<&i32> = old.iter().filter(|p| !now.contains(p)).collect();
+    assert_eq!(
+        gone.len(),
+        1,
+        "exactly the API server was replaced: {old:?} → {now:?}"
+    );
+    assert!(!is_running(*gone[0]), "the old API server still runs");
+    // The client made before the restart reconnects; etcd kept the namespace.
+    let namespaces: Api<Namespace> = Api::all(client);
+    assert!(namespaces.get_opt(&ns).await.unwrap().is_some());
+    assert!(env.dir().join("kube-apiserver.log.1").exists());
+    let dir = env.dir().to_path_buf();
+    drop(env);
+    for p in now {
+        assert!(!is_running(p), "pid {p} survived drop");
+    }
+    assert!(!dir.exists());
+}

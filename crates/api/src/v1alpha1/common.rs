@@ -26,7 +26,7 @@ pub(crate) const SCOPE_RULES: &[CelRule] = &[
 ];
 
 /// CEL rules on a tag map: Azure's reserved prefixes, character set and value length, and
-/// azop's own tag names. Each message names the first offending key, as the Rust check does.
+/// azop's own tag names (every key starting with [`crate::naming::OWN_TAG_PREFIX`]). Each message names the first offending key, as the Rust check does.
 /// (Keys that differ only in case are refused by the Rust check alone: comparing every pair
 /// costs more than the API server allows a rule.)
 pub(crate) const TAG_RULES: &[CelRule] = &[
@@ -43,10 +43,10 @@ pub(crate) const TAG_RULES: &[CelRule] = &[
     CelRule::new("self.all(k, self[k].size() <= 256)", msg::TAG_VALUE_LENGTH)
         .show(r#"'value of tag "' + self.filter(k, self[k].size() > 256)[0] + '"'"#),
     CelRule::new(
-        "self.all(k, k.lowerAscii() != 'azop.dev_owner' && k.lowerAscii() != 'azop.dev_uid')",
+        "self.all(k, !k.lowerAscii().startsWith('azop.dev_'))",
         msg::TAG_KEY_AZOP,
     )
-    .show(r#"'tag key "' + self.filter(k, k.lowerAscii() == 'azop.dev_owner' || k.lowerAscii() == 'azop.dev_uid')[0] + '"'"#),
+    .show(r#"'tag key "' + self.filter(k, k.lowerAscii().startsWith('azop.dev_'))[0] + '"'"#),
 ];
 
 /// CEL, on a spec with tags, for resources that are private DNS zones or VNet links (a
@@ -118,7 +118,8 @@ pub struct AzureScope {
     pub create_resource_group: bool,
     /// Tags applied to every Azure resource azop creates for this object, next to azop's own
     /// `azop.dev_owner` and `azop.dev_uid`. Keys starting (case-insensitively) with azure,
-    /// microsoft or windows are reserved by Azure and refused. At most 50 tags.
+    /// microsoft or windows are reserved by Azure and refused, and so are keys starting with
+    /// `azop.dev_` (azop's own marks, `azop.dev_shared` included). At most 48 tags.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(transform = cel(TAG_RULES), transform = tags)]
     pub tags: BTreeMap<String, String>,

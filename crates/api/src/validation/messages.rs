@@ -20,8 +20,7 @@ pub const TAG_VALUE_LENGTH: &str =
     "tag values must be at most 256 characters: Azure rejects longer values; shorten the value";
 pub const TAG_COUNT: &str = "at most 48 tags are allowed: Azure limits a resource to 50 tags and azop adds its own two (azop.dev_owner and azop.dev_uid); remove some";
 pub const TAG_KEY_CASE_DUPLICATE: &str = "tag keys must differ in more than letter case: Azure compares tag names case-insensitively; merge or rename the keys";
-pub const TAG_KEY_AZOP: &str =
-    "azop.dev_owner and azop.dev_uid are azop's own tags: remove them from spec.tags";
+pub const TAG_KEY_AZOP: &str = "tag keys starting with azop.dev_ (azop.dev_owner, azop.dev_uid, azop.dev_shared) are azop's own tags, reserved for its marks of ownership: remove or rename them in spec.tags";
 pub const STORAGE_TAG_KEY_LENGTH: &str = "tag keys of a storage account must be at most 128 characters (other resources allow 512): every tag is also put on the storage account; shorten the key";
 pub const DNS_ZONE_TAGS: &str = "with a private DNS zone (StorageBinding networkAccess Private, AksCluster apiServerAccess.privateCluster) at most 13 tags are allowed, with keys of letters, digits, '_', '.' and '-' starting with a letter or '_': Azure private DNS zones and their VNet links hold at most 15 tags (azop adds two) and refuse spaces, other special characters and a leading digit in tag names; remove or rename tags";
 pub const VM_TAGS_TOTAL: &str = "the tags of a virtual machine (or an AKS node scale set), azop's own included, may add up to at most 2048 characters of keys and values: shorten or remove tags";

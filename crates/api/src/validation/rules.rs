@@ -220,9 +220,9 @@ pub(crate) fn tags(errs: &mut Errors, field: &str, tags: &BTreeMap<String, Strin
                 format!("tag key {}: {}", show(key), msg::TAG_KEY_CHARS),
             );
         }
-        if [crate::naming::TAG_OWNER, crate::naming::TAG_UID]
-            .iter()
-            .any(|own| own.eq_ignore_ascii_case(key))
+        if key
+            .to_ascii_lowercase()
+            .starts_with(crate::naming::OWN_TAG_PREFIX)
         {
             errs.push(field, format!("tag key {key:?}: {}", msg::TAG_KEY_AZOP));
         }
@@ -558,6 +558,34 @@ mod tests {
             e.0[0].message,
             "tag key \"Microsoft-owner\" starts with the reserved prefix \"microsoft\": Azure reserves tag keys starting with azure, microsoft or windows; rename the key"
         );
+    }
+
+    #[test]
+    fn every_azop_tag_name_is_reserved_in_any_case() {
+        for key in [
+            crate::naming::TAG_OWNER,
+            crate::naming::TAG_UID,
+            crate::naming::TAG_SHARED,
+            "Azop.Dev_Shared",
+            "AZOP.DEV_future",
+        ] {
+            let mut errs = Errors::default();
+            let tags = BTreeMap::from([(key.to_string(), "x".to_string())]);
+            super::tags(&mut errs, "spec.tags", &tags);
+            let e = errs.finish().expect_err(key);
+            assert_eq!(
+                e.0[0].message,
+                format!("tag key {key:?}: {}", msg::TAG_KEY_AZOP)
+            );
+        }
+        // Only the prefix is azop's: a tag that merely mentions it is the user's.
+        let mut errs = Errors::default();
+        let tags = BTreeMap::from([
+            ("team.azop.dev_owner".to_string(), "x".to_string()),
+            ("azop".to_string(), "x".to_string()),
+        ]);
+        super::tags(&mut errs, "spec.tags", &tags);
+        assert!(errs.finish().is_ok());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! datagram). Nothing here touches the host's network.
 //!
 //! The hub also plays the two fabric addresses a VNet has: the subnets' gateways (it answers
-//! ARP for them, so a guest can send to addresses off its subnet) and Azure's probe source,
+//! ARP for them, and delivers what a guest sends through its gateway to the guest of that
+//! address in another subnet of the VNet, as Azure's system routes do) and Azure's probe source,
 //! 168.63.129.16: [`Hub::probe_tcp`] sends a TCP SYN to a guest's private address and port as
 //! a load balancer's health probe does, and reads the guest's answer (SYN-ACK: listening;
 //! RST or nothing: not).
@@ -150,7 +151,18 @@ async fn switch(socket: Arc<UdpSocket>, state: Arc<Mutex<State>>) {
                 replies.push((reply, from));
             }
             if dst == HUB_MAC {
+                // Sent through a gateway to a guest of another subnet: delivered to it.
                 if ethertype == ETH_IPV4
+                    && let Some((mac, routed)) = route(frame, &s.ips)
+                {
+                    let to: Vec<SocketAddr> = match s.macs.get(&mac) {
+                        Some(a) => vec![*a],
+                        None => s.members.iter().copied().filter(|m| *m != from).collect(),
+                    };
+                    for t in to {
+                        replies.push((routed.clone(), t));
+                    }
+                } else if ethertype == ETH_IPV4
                     && let Some((key, listening, their_ack)) = probe_answer(frame)
                     && let Some(tx) = s.probes.remove(&key)
                 {
@@ -179,6 +191,24 @@ async fn switch(socket: Arc<UdpSocket>, state: Arc<Mutex<State>>) {
             let _ = socket.send_to(&r, t).await;
         }
     }
+}
+
+/// A frame a guest sent to the gateway for the address of another guest of the VNet
+/// (`guests`: address → MAC): that guest's MAC and the frame re-addressed to it, from the
+/// fabric's MAC. Azure's fabric does not show as a hop, so the TTL is left as it is. Anything
+/// else sent to the gateway (the Internet, which this segment does not reach) gets `None`.
+/// Pure.
+fn route(frame: &[u8], guests: &HashMap<Ipv4Addr, [u8; 6]>) -> Option<([u8; 6], Vec<u8>)> {
+    let ip = frame.get(14..34)?;
+    if ip[0] >> 4 != 4 {
+        return None;
+    }
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let mac = *guests.get(&dst)?;
+    let mut out = frame.to_vec();
+    out[0..6].copy_from_slice(&mac);
+    out[6..12].copy_from_slice(&HUB_MAC);
+    Some((mac, out))
 }
 
 /// The reply to an ARP request for one of `ours`.
@@ -341,6 +371,44 @@ mod tests {
         assert_eq!(&r[28..32], &gw.octets(), "sender protocol address");
         assert_eq!(&r[38..42], &[10, 0, 0, 4], "target protocol address");
         assert!(arp_reply(&arp_request(Ipv4Addr::new(10, 0, 0, 5)), &ours).is_none());
+    }
+
+    #[test]
+    fn a_frame_through_the_gateway_reaches_the_guest_of_another_subnet() {
+        let worker = Ipv4Addr::new(10, 1, 0, 4);
+        let worker_mac = [0, 0x0d, 0x3a, 9, 9, 9];
+        let guests: HashMap<Ipv4Addr, [u8; 6]> =
+            [(Ipv4Addr::new(10, 0, 0, 4), GUEST), (worker, worker_mac)].into();
+        // The control plane (10.0.0.4) to the worker's kubelet, through its gateway's MAC.
+        let f = tcp_frame(
+            HUB_MAC,
+            Ipv4Addr::new(10, 0, 0, 4),
+            worker,
+            40000,
+            10250,
+            1,
+            0,
+            TCP_SYN,
+        );
+        let Some((mac, routed)) = route(&f, &guests) else {
+            panic!("not routed")
+        };
+        assert_eq!(mac, worker_mac);
+        assert_eq!(&routed[0..6], &worker_mac, "to the worker");
+        assert_eq!(&routed[6..12], &HUB_MAC, "from the fabric");
+        assert_eq!(&routed[12..], &f[12..], "the packet itself unchanged");
+        // An address no guest has (the Internet): not delivered anywhere.
+        let out = tcp_frame(
+            HUB_MAC,
+            Ipv4Addr::new(10, 0, 0, 4),
+            Ipv4Addr::new(203, 0, 113, 7),
+            40000,
+            443,
+            1,
+            0,
+            TCP_SYN,
+        );
+        assert!(route(&out, &guests).is_none());
     }
 
     #[test]

@@ -32,6 +32,11 @@ pub struct Survey {
     /// Machines that have not joined within the deadline: their serial console's tail
     /// (filled by the kind's survey after this listing, [`super::boot_log`]).
     pub boot_logs: BTreeMap<String, String>,
+    /// azop bootstraps this cluster and its API server answered before, but not in this pass:
+    /// what its nodes say now is unknown, so nothing is decided on them — a replacement waits
+    /// for the new machine's node to be seen Ready, and no machine is removed undrained.
+    /// (`false` when azop has never seen the cluster answer: then the VMs are all there is.)
+    pub workload_lost: bool,
 }
 
 impl Survey {
@@ -47,7 +52,7 @@ impl Survey {
     /// Whether machine `name`'s node lets a replacement go on: Ready, or not visible to azop
     /// (then the VM's provisioning state is all there is to go by).
     pub fn node_ok(&self, name: &str) -> bool {
-        counts_as_ready(self.node(name))
+        !self.workload_lost && counts_as_ready(self.node(name))
     }
 
     /// Whether the node of machine `name` is cordoned.
@@ -109,6 +114,7 @@ pub async fn survey(
         workload,
         stale_nodes: stale,
         boot_logs: BTreeMap::new(),
+        workload_lost: false,
     })
 }
 
@@ -205,5 +211,19 @@ mod tests {
             stale_nodes("c", nodes.into_iter(), &vms),
             vec!["c-w-0".to_string(), "c-gpu-a-7".to_string()]
         );
+    }
+
+    /// A cluster azop could see and now cannot: no machine counts as ready for a replacement
+    /// (the VM alone does not say its node is Ready). One azop never saw: the VM is all there
+    /// is to go by.
+    #[test]
+    fn a_lost_workload_cluster_holds_a_replacement_a_never_seen_one_does_not() {
+        let never_seen = Survey::default();
+        assert!(never_seen.node_ok("c-w-1"));
+        let lost = Survey {
+            workload_lost: true,
+            ..Survey::default()
+        };
+        assert!(!lost.node_ok("c-w-1"));
     }
 }

@@ -4,6 +4,7 @@ use azop_api::v1alpha1::azure_cluster::{
     AzureClusterSpec, NodeReadiness, NodeRole, OsDisk, WorkerPool,
 };
 use serde_json::Value;
+use std::time::Duration;
 
 use super::fleet::{self, Survey};
 use super::names;
@@ -27,6 +28,30 @@ pub struct MachinePlan {
     pub node: Option<NodeReadiness>,
     /// It has not joined within the deadline: the tail of its serial console.
     pub boot_log: Option<String>,
+}
+
+/// How often a pass runs while a machine's node has not turned Ready in a workload cluster
+/// that answers. Nothing wakes azop when a node joins (the Node lives in the workload cluster,
+/// which azop does not watch), so it looks: often while the machine comes up, so that status
+/// follows the join within seconds rather than at the next resync or after a grown backoff.
+pub const JOIN_POLL: Duration = Duration::from_secs(15);
+/// The same once the machine is past the join deadline (its serial console is being quoted):
+/// a late join is still noticed within a minute, and a machine that never joins costs one
+/// pass a minute.
+pub const LATE_JOIN_POLL: Duration = Duration::from_secs(60);
+
+/// When to look again at an existing machine azop bootstraps, for its node (pure). Only while
+/// the workload cluster answers and the node is not Ready: a cluster whose API server azop
+/// cannot reach (not up yet, or private to a network the operator is not in) is looked at on
+/// the resync as before, so it costs no more ARM reads than any other object.
+pub fn join_poll(m: &MachinePlan) -> Option<Duration> {
+    match m.node {
+        None | Some(NodeReadiness::Ready) => None,
+        Some(NodeReadiness::NotReady | NodeReadiness::NotRegistered) if m.boot_log.is_some() => {
+            Some(LATE_JOIN_POLL)
+        }
+        Some(NodeReadiness::NotReady | NodeReadiness::NotRegistered) => Some(JOIN_POLL),
+    }
 }
 
 /// Zone of the `index`-th machine of a pool: deterministic round-robin, so replicas spread
@@ -171,5 +196,46 @@ mod tests {
         let five: Vec<_> = (0..5).map(|i| zone_for(&z, i)).collect();
         let three: Vec<_> = (0..3).map(|i| zone_for(&z, i)).collect();
         assert_eq!(&five[..3], &three[..]);
+    }
+
+    #[test]
+    fn a_machine_is_polled_until_its_node_is_ready_and_less_often_once_late() {
+        let m = |node, boot_log: Option<&str>| MachinePlan {
+            name: "c-w-0".into(),
+            nic: "c-w-0-nic".into(),
+            role: NodeRole::Worker,
+            pool: Some("w".into()),
+            index: 0,
+            zone: None,
+            vm_size: "Standard_D2s_v5".into(),
+            os_disk: OsDisk::default(),
+            outdated: false,
+            node,
+            boot_log: boot_log.map(str::to_string),
+        };
+        // The API server not answering (not up yet, or out of reach): the resync, as for any
+        // object.
+        assert_eq!(join_poll(&m(None, None)), None);
+        assert_eq!(join_poll(&m(None, Some("tail"))), None);
+        // A node not registered, a node not Ready: look soon.
+        assert_eq!(
+            join_poll(&m(Some(NodeReadiness::NotRegistered), None)),
+            Some(JOIN_POLL)
+        );
+        assert_eq!(
+            join_poll(&m(Some(NodeReadiness::NotReady), None)),
+            Some(JOIN_POLL)
+        );
+        // Past the deadline (its console quoted): still looked at, once a minute.
+        assert_eq!(
+            join_poll(&m(Some(NodeReadiness::NotReady), Some("tail"))),
+            Some(LATE_JOIN_POLL)
+        );
+        // Ready: the resync is enough.
+        assert_eq!(
+            join_poll(&m(Some(NodeReadiness::Ready), Some("tail"))),
+            None
+        );
+        assert_eq!(join_poll(&m(Some(NodeReadiness::Ready), None)), None);
     }
 }

@@ -167,6 +167,9 @@ impl Kind for AzureClusterKind {
         let mut survey = fleet::survey(session, owner, obj, workload)
             .await
             .map_err(|e| Error::azure("list the cluster's machines", e))?;
+        survey.workload_lost = bootstrapped
+            && survey.workload.is_none()
+            && self.probes.answered_before(&obj.uid().unwrap_or_default());
         // Only azop's own bootstrap promises a node per machine; with the user's bootstrap
         // data a machine need not ever join.
         if bootstrapped {

@@ -149,9 +149,10 @@ pub async fn remove(
     // This pass's listing when the survey made one; a fresh one while deleting.
     let vms = listed_vms(session, resource_group, survey).await?;
     let workload = survey.and_then(|s| s.workload.as_ref());
+    let lost = survey.is_some_and(|s| s.workload_lost);
     let desired = lower(desired_vms.iter().cloned());
     for vm in unwanted(&vms, owner, &desired) {
-        remove_vm(session, vm, workload, ops, &mut removal).await?;
+        remove_vm(session, vm, workload, lost, ops, &mut removal).await?;
     }
     let desired_nics = lower(desired_vms.iter().map(|v| names::nic(v)));
     let nics = listed_nics(session, resource_group).await?;
@@ -167,6 +168,7 @@ async fn remove_vm(
     session: &ArmSession,
     vm: &Value,
     workload: Option<&workload::Workload>,
+    workload_lost: bool,
     ops: &mut Vec<ArmOperation>,
     removal: &mut Sweep,
 ) -> Result<(), AzureError> {
@@ -178,6 +180,15 @@ async fn remove_vm(
         .is_some_and(|s| s.eq_ignore_ascii_case("Deleting"));
     if in_flight(ops, id) || deleting {
         removal.pending.push(label);
+        return Ok(());
+    }
+    // The workload cluster answered before and not now: its node may hold pods that would
+    // not be drained. Wait until it answers (the first boot test lost a PodDisruptionBudget
+    // to one pass like this).
+    if workload.is_none() && workload_lost {
+        removal.pending.push(format!(
+            "{label}, waiting for the workload cluster's API server to answer again to drain its node first"
+        ));
         return Ok(());
     }
     if let Some(w) = workload.filter(|w| w.nodes.contains_key(name)) {

@@ -41,6 +41,8 @@ pub struct Workload {
 #[derive(Default)]
 pub struct Probes {
     next_try: Mutex<HashMap<String, Instant>>,
+    /// Clusters whose API server has answered this process at least once.
+    answered_once: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Probes {
@@ -57,6 +59,19 @@ impl Probes {
     fn answered(&self, key: &str) {
         let mut map = self.next_try.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(key);
+        self.answered_once
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string());
+    }
+
+    /// Whether the cluster of uid `key` has answered before: when it does not answer now,
+    /// azop has lost sight of nodes it could see, rather than never seen them.
+    pub fn answered_before(&self, key: &str) -> bool {
+        self.answered_once
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
     }
 }
 
@@ -269,5 +284,17 @@ mod tests {
         assert!(!evictable(&pod(Some("DaemonSet"), false, "Running")));
         assert!(!evictable(&pod(None, true, "Running")));
         assert!(!evictable(&pod(Some("Job"), false, "Succeeded")));
+    }
+
+    #[test]
+    fn a_cluster_that_answered_once_is_remembered_across_failures() {
+        let probes = Probes::default();
+        assert!(!probes.answered_before("uid-1"));
+        probes.failed("uid-1", Instant::now());
+        assert!(!probes.answered_before("uid-1"));
+        probes.answered("uid-1");
+        probes.failed("uid-1", Instant::now());
+        assert!(probes.answered_before("uid-1"));
+        assert!(!probes.answered_before("uid-2"));
     }
 }

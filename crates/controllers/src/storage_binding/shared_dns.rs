@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::engine::{Observation, Step, StepCtx, StepError};
 
 /// The mark of a shared resource azop created (value `true`).
-pub const SHARED_TAG: &str = "azop.dev_shared";
+pub const SHARED_TAG: &str = azop_api::naming::TAG_SHARED;
 
 /// Who a zone or link belongs to, from its tags (pure).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

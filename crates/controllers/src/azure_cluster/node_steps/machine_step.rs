@@ -15,7 +15,7 @@ use azop_provider::{LroHandle, Owner};
 
 use super::Bootstrap;
 use crate::azure_cluster::kubeadm;
-use crate::azure_cluster::machines::MachinePlan;
+use crate::azure_cluster::machines::{self, MachinePlan};
 use crate::azure_cluster::pki::{self, ClusterPki};
 use crate::azure_cluster::tokens::Token;
 use crate::engine::{Observation, ResourceStep, Step, StepCtx, StepError};
@@ -135,7 +135,11 @@ impl Step for MachineStep {
     }
 
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
-        self.vm.observe(cx).await
+        let mut seen = self.vm.observe(cx).await?;
+        if seen.exists {
+            seen.poll_after = machines::join_poll(&self.machine);
+        }
+        Ok(seen)
     }
 
     async fn put(
