@@ -251,3 +251,80 @@ async fn a_resource_listed_in_progress_is_read_again_once_it_has_been_busy_for_b
     assert_eq!(calls(&sim).len(), before + 1);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_confirming_get_is_kept_by_the_listing_until_the_next_walk() {
+    let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
+    let writer = provider(&sim);
+    let w = writer.session(&creds(), SUB).unwrap();
+    w.call(
+        Method::Put,
+        &format!("/subscriptions/{SUB}/resourceGroups/rg-a"),
+        GROUPS,
+        Some(&json!({"location": "westeurope"})),
+    )
+    .await
+    .unwrap();
+    // A listing that is walked once and then serves reads for a long time.
+    let url = url::Url::parse(sim.url()).unwrap();
+    let reader = Provider::new(ProviderConfig {
+        overrides: EndpointOverrides {
+            arm_endpoint: Some(url.clone()),
+            authority_host: Some(url),
+        },
+        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
+        listing: ListingConfig {
+            max_age: Duration::from_secs(600),
+            write_evidence_age: Duration::from_secs(600),
+            ..ListingConfig::default()
+        },
+        ..ProviderConfig::default()
+    });
+    let r = reader.session(&creds(), SUB).unwrap();
+    let path = ip_path("rg-a", "made-by-someone-else");
+    assert!(r.observe(&path, NETWORK).await.unwrap().is_none());
+    // Someone else makes it (no azop tag); the listing still says it is absent.
+    w.call(
+        Method::Put,
+        &path,
+        NETWORK,
+        Some(
+            &json!({"location": "westeurope", "sku": {"name": "Standard"},
+                     "properties": {"publicIPAllocationMethod": "Static"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(
+        r.observe(&path, NETWORK).await.unwrap().is_none(),
+        "the listing was walked before it was made"
+    );
+    // A confirming GET finds it, and the listing answers with that from now on: no walk,
+    // no further GET.
+    let confirmed = r.confirm(&path, NETWORK).await.unwrap().expect("there");
+    assert_eq!(
+        confirmed.json().unwrap()["properties"]["publicIPAllocationMethod"],
+        "Static"
+    );
+    let before = calls(&sim).len();
+    let listed = r.observe(&path, NETWORK).await.unwrap().expect("kept");
+    assert_eq!(listed.json().unwrap()["name"], "made-by-someone-else");
+    assert_eq!(calls(&sim).len(), before, "answered from the listing");
+    // And a confirmed absence is kept the same way.
+    w.call(Method::Delete, &path, NETWORK, None::<&()>)
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        if r.confirm(&path, NETWORK).await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the delete ended");
+    let before = calls(&sim).len();
+    assert!(r.observe(&path, NETWORK).await.unwrap().is_none());
+    assert_eq!(calls(&sim).len(), before);
+    sim.shutdown().await;
+}

@@ -76,8 +76,9 @@ impl Observer for Listed<'_> {
     }
 }
 
-/// A GET per resource, once per pass, through the session's throttle: for tools and tests
-/// that must see ARM as it is this instant.
+/// A GET per resource, once per pass, through the session's throttle: for confirming reads
+/// and for tools and tests that must see ARM as it is this instant. The subscription's
+/// listing keeps what each GET answered ([`ArmSession::confirm`]).
 pub struct PerResourceGet<'a> {
     session: &'a ArmSession,
     memo: Memo,
@@ -97,7 +98,7 @@ impl Observer for PerResourceGet<'_> {
     async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError> {
         self.memo
             .cell(path, api_version)
-            .get_or_init(|| self.session.get(path, api_version))
+            .get_or_init(|| self.session.confirm(path, api_version))
             .await
             .clone()
     }

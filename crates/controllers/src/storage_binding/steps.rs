@@ -27,7 +27,7 @@ use azop_provider::resources::{ArmResource, UID_TAG};
 use azop_provider::vhd_copy::{
     self, BlobAuth, BlobClient, CopyProgress, CopyStatus, CopyVerdict, VHD_FOOTER_LEN,
 };
-use azop_provider::{AzureError, LroHandle, Owner, SecretString};
+use azop_provider::{AzureError, LroHandle, Owner, RawResponse, SecretString};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -42,21 +42,42 @@ pub const VHD_INVALID: &str = "VhdInvalid";
 
 pub const BLOB_TYPE: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
 
-/// The account as the observer read it: its blob endpoint, when it exists.
+/// The blob endpoint of `account` as the pass's observer (the subscription's listing) knows
+/// it: `None` while the account does not exist or names none yet.
 async fn blob_endpoint(
     cx: &StepCtx<'_>,
     account: &StorageAccountKey,
 ) -> Result<Option<Url>, StepError> {
     let path = StorageAccount::path(cx.session.subscription_id(), account);
-    let Some(resp) = cx.observer.get(&path, StorageAccount::API_VERSION).await? else {
-        return Ok(None);
-    };
-    let ep = resp.json().and_then(|v| {
-        v.pointer("/properties/primaryEndpoints/blob")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
-    Ok(ep.and_then(|e| Url::parse(&e).ok()))
+    let listed = cx.observer.get(&path, StorageAccount::API_VERSION).await?;
+    Ok(listed.as_ref().and_then(endpoint_of))
+}
+
+/// The blob endpoint for a write (a copy started, a blob deleted or disowned): as
+/// [`blob_endpoint`], but ARM is asked directly when the listing has none, since a listing
+/// walked before someone else made the account (or before it had its endpoints) would
+/// otherwise hold the write back — or let a delete pass over a blob that is there — until
+/// the next walk.
+async fn blob_endpoint_to_write(
+    cx: &StepCtx<'_>,
+    account: &StorageAccountKey,
+) -> Result<Option<Url>, StepError> {
+    if let Some(ep) = blob_endpoint(cx, account).await? {
+        return Ok(Some(ep));
+    }
+    let path = StorageAccount::path(cx.session.subscription_id(), account);
+    let read = cx
+        .session
+        .confirm(&path, StorageAccount::API_VERSION)
+        .await?;
+    Ok(read.as_ref().and_then(endpoint_of))
+}
+
+/// The blob endpoint an account's body names, when it names a valid one. Pure.
+fn endpoint_of(resp: &RawResponse) -> Option<Url> {
+    let v = resp.json()?;
+    let ep = v.pointer("/properties/primaryEndpoints/blob")?.as_str()?;
+    Url::parse(ep).ok()
 }
 
 /// The data-plane client of the account (Shared Key from `listKeys`).
@@ -285,16 +306,18 @@ impl Step for VhdCopy {
         let Some(source) = &self.source else {
             return Ok(None);
         };
-        let endpoint = blob_endpoint(cx, &self.account).await?.ok_or_else(|| {
-            StepError::Azure(AzureError::Transient {
-                status: None,
-                code: "StorageAccountNotReady".into(),
-                message: format!(
-                    "storage account {} has no blob endpoint yet",
-                    self.account.name
-                ),
-            })
-        })?;
+        let endpoint = blob_endpoint_to_write(cx, &self.account)
+            .await?
+            .ok_or_else(|| {
+                StepError::Azure(AzureError::Transient {
+                    status: None,
+                    code: "StorageAccountNotReady".into(),
+                    message: format!(
+                        "storage account {} has no blob endpoint yet",
+                        self.account.name
+                    ),
+                })
+            })?;
         let client = blob_client(cx, &self.account, endpoint).await?;
         let owner_tag = cx.owner.owner_tag_value();
         let started = client
@@ -321,7 +344,7 @@ impl Step for VhdCopy {
         cx: &StepCtx<'_>,
         _seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError> {
-        let Some(endpoint) = blob_endpoint(cx, &self.account).await? else {
+        let Some(endpoint) = blob_endpoint_to_write(cx, &self.account).await? else {
             return Ok(None);
         };
         let client = blob_client(cx, &self.account, endpoint).await?;
@@ -351,7 +374,7 @@ impl Step for VhdCopy {
     /// The blob's marks are its `azop_owner`/`azop_uid` metadata: Set Blob Metadata with the
     /// rest of it. The content, and a copy under way, are left as they are.
     async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
-        let Some(endpoint) = blob_endpoint(cx, &self.account).await? else {
+        let Some(endpoint) = blob_endpoint_to_write(cx, &self.account).await? else {
             return Ok(());
         };
         let client = blob_client(cx, &self.account, endpoint).await?;

@@ -134,6 +134,32 @@ impl ArmSession {
         }
     }
 
+    /// A GET of `path` whose answer every listing of its type keeps (as a read the listing
+    /// makes itself does): a pass that confirms what a listing said — an absence before it is
+    /// reported or acted on — leaves the listing as fresh as the GET, so a later read of the
+    /// resource through the listing does not repeat the stale answer until the next walk.
+    pub async fn confirm(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<RawResponse>, AzureError> {
+        let asked = Instant::now();
+        let resp = self.get(path, api_version).await?;
+        let target = Target::of(path);
+        if let Some(type_name) = self.listable(&target) {
+            let item = resp
+                .as_ref()
+                .and_then(RawResponse::json)
+                .as_ref()
+                .and_then(item_of)
+                .map(|(_, i)| i);
+            for l in self.listing.listings_of(type_name) {
+                l.state.lock().learn(id_key(path), item.clone(), asked);
+            }
+        }
+        Ok(resp)
+    }
+
     /// The resources of `type_name` in resource group `group`, as the shared listing knows
     /// them: those azop owns (and those a pass asked for) with their bodies, others with
     /// their `id` and `name` only. A missing group lists nothing.
