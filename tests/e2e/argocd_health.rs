@@ -24,10 +24,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 fn testdata() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/argocd/resource_customizations/azop.dev/AzureCluster/testdata"
-    ))
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../config/argocd/resource_customizations/azop.dev/AzureCluster/testdata")
 }
 
 fn capturing() -> bool {

@@ -22,10 +22,9 @@ fn round_trip<K: DeserializeOwned + Serialize>(path: &Path, original: &Value) ->
 
 #[test]
 fn argocd_testdata_has_the_api_types_shape() {
-    let root = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/argocd/resource_customizations/azop.dev"
-    ));
+    let root =
+        &Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("../../config/argocd/resource_customizations/azop.dev");
     let mut seen = 0;
     for kind in [
         "AzureCluster",

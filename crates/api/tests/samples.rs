@@ -24,7 +24,8 @@ use kube::core::cel::{ErrorKind, Validator, apply_defaults};
 use serde_json::Value;
 
 fn samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/samples")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../config/samples")
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {

@@ -4,10 +4,11 @@
 //! templates/_rbac_rules.tpl, rendered into a ClusterRole or (namespace-scoped mode) a Role;
 //! tests/helm/run.sh checks the rendered and installed roles against the API server.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+fn root() -> PathBuf {
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../..")
 }
 
 /// The `rules:` blocks of a manifest or template, in order, as text (templating lines never

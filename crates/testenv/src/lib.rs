@@ -59,11 +59,31 @@ pub async fn shared() -> Result<&'static TestEnv> {
         .await
 }
 
-/// The repository root (two levels above this crate).
+/// The repository root: the workspace (the directory with `Cargo.lock`) above the package
+/// being run, which cargo names at run time in `CARGO_MANIFEST_DIR` (else the working
+/// directory). This crate's own compile-time path is only the last resort: a target dir
+/// shared by two checkouts (CI's cache, a local clone) can hand a test this crate built in
+/// the other checkout, whose path may be gone or hold other files.
 pub fn repo_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = here.join("../..");
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok());
+    if let Some(start) = start
+        && let Some(root) = workspace_above(&start)
+    {
+        return root;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     root.canonicalize().unwrap_or(root)
+}
+
+/// The nearest directory at or above `dir` that holds azop's workspace (`Cargo.lock` beside
+/// `crates/testenv`).
+fn workspace_above(dir: &Path) -> Option<PathBuf> {
+    let dir = dir.canonicalize().ok()?;
+    dir.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file() && d.join("crates/testenv/Cargo.toml").is_file())
+        .map(Path::to_path_buf)
 }
 
 /// `<repo>/crds`: the generated CustomResourceDefinitions. `AZOP_CRDS_DIR` overrides it (to

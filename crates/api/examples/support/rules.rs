@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use azop_api::reference::RuleDoc;
 
 pub fn invalid_samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/samples/invalid")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../config/samples/invalid")
 }
 
 /// The rules of every invalid sample, in file-name order.

@@ -171,8 +171,11 @@ impl Kind for AzureClusterKind {
             && survey.workload.is_none()
             && self.probes.answered_before(&obj.uid().unwrap_or_default());
         // Only azop's own bootstrap promises a node per machine; with the user's bootstrap
-        // data a machine need not ever join.
-        if bootstrapped {
+        // data a machine need not ever join. A cluster whose API server answered before and
+        // does not now has lost its API server (or azop its way there), not its machines:
+        // they are not reported as late joiners, nor their consoles read (a call each),
+        // until it answers again (the rollout holds meanwhile, docs/machines.md).
+        if bootstrapped && !survey.workload_lost {
             let late = boot_log::overdue(
                 &survey.owned,
                 |name| survey.node(name),

@@ -319,7 +319,10 @@ mod tests {
     /// Every `RESOURCE_TYPE` in this crate's sources has a body checked above.
     #[test]
     fn every_resource_kind_is_checked() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/resources");
+        let root = std::path::Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("src/resources");
         let mut declared = BTreeSet::new();
         let mut dirs = vec![root];
         while let Some(dir) = dirs.pop() {
