@@ -311,7 +311,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 count: args.shards,
             },
             (held_tx, shards_held),
-            (&shutdown_tx, &ready_tx),
+            (&shutdown_tx, shutdown_rx.clone(), &ready_tx),
         )
         .await?
     } else {
@@ -321,7 +321,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ctx,
             &kind_settings,
             lease_cfg,
-            (&shutdown_tx, &ready_tx),
+            (&shutdown_tx, shutdown_rx.clone(), &ready_tx),
         )
         .await?
     };
@@ -352,6 +352,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 type Coordination = Option<tokio::task::JoinHandle<Result<(), leader::ElectionError>>>;
 
+/// Shutdown (to send, and as the process saw it from the start) and readiness.
+type Signals<'a> = (
+    &'a watch::Sender<bool>,
+    watch::Receiver<bool>,
+    &'a watch::Sender<bool>,
+);
+
 /// `--shards 1`: the controllers run only while this replica leads (or always, without
 /// leader election). Returns the election's task, finished or to be awaited.
 async fn run_leader(
@@ -360,9 +367,8 @@ async fn run_leader(
     ctx: Arc<azop_controllers::Context>,
     kind_settings: &KindSettings,
     cfg: leader::LeaderConfig,
-    (shutdown_tx, ready_tx): (&watch::Sender<bool>, &watch::Sender<bool>),
+    (shutdown_tx, shutdown_rx, ready_tx): Signals<'_>,
 ) -> anyhow::Result<Coordination> {
-    let shutdown_rx = shutdown_tx.subscribe();
     let (leader_tx, mut leader_rx) = watch::channel(!args.leader_election);
     let election = if args.leader_election {
         info!(identity = %cfg.identity, lease = %format!("{}/{}", cfg.namespace, cfg.lease_name), "waiting to lead");
@@ -418,9 +424,8 @@ async fn run_sharded(
     kind_settings: &KindSettings,
     cfg: shards::ShardConfig,
     (held_tx, gauge): (watch::Sender<BTreeSet<u32>>, Gauge),
-    (shutdown_tx, ready_tx): (&watch::Sender<bool>, &watch::Sender<bool>),
+    (shutdown_tx, shutdown_rx, ready_tx): Signals<'_>,
 ) -> anyhow::Result<Coordination> {
-    let shutdown_rx = shutdown_tx.subscribe();
     let mut manager = tokio::spawn(shards::run(
         client,
         cfg,
