@@ -179,8 +179,12 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
         let obj = create(&world, small_cluster(i)).await.unwrap();
         uids.insert(format!("s{i}"), obj.metadata.uid.unwrap());
     }
-    let shard_of_cluster =
-        |name: &str| shard_of(uids.get(name).map(String::as_str).unwrap_or_default(), SHARDS);
+    let shard_of_cluster = |name: &str| {
+        shard_of(
+            uids.get(name).map(String::as_str).unwrap_or_default(),
+            SHARDS,
+        )
+    };
 
     // Mid-way: a VM in creation; its cluster's shard holder is the victim.
     let inv = or_dump(
@@ -276,8 +280,16 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
         (&e, "replicas running with --shards hold shard Leases"),
     ] {
         let log = op.logs();
-        assert!(log.contains(blocked), "{}: no {blocked:?}", op.log.display());
-        assert!(!log.contains("\"shard held\""), "{} took a shard", op.log.display());
+        assert!(
+            log.contains(blocked),
+            "{}: no {blocked:?}",
+            op.log.display()
+        );
+        assert!(
+            !log.contains("\"shard held\""),
+            "{} took a shard",
+            op.log.display()
+        );
         assert!(!log.contains("became leader"), "{} led", op.log.display());
         assert!(!log.contains("arm call"), "{} called ARM", op.log.display());
     }
@@ -314,7 +326,8 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
             }
         }
         for (at, uid, method) in writes(&log) {
-            let uid = uid.unwrap_or_else(|| panic!("{name}: {method} at {at} outside any reconcile"));
+            let uid =
+                uid.unwrap_or_else(|| panic!("{name}: {method} at {at} outside any reconcile"));
             let shard = shard_of(&uid, SHARDS);
             // A pass stops when its shard is dropped; allow it the moment to notice.
             let inside = held.get(&shard).is_some_and(|spans| {

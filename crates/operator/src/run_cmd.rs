@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use azop_controllers::shard::ShardGate;
 use azop_controllers::{ControllerKind, KindSettings, Settings};
 use azop_provider::{EndpointOverrides, Provider, ProviderConfig, ProviderMetrics};
-use azop_controllers::shard::ShardGate;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;

@@ -435,7 +435,9 @@ async fn round(
     // The stamp written as renewTime and the instant the held deadline counts from are
     // taken together, before any request: the deadline can only be early, never late.
     let (now, stamped) = (Timestamp::now(), Instant::now());
-    let listed = api.list(&ListParams::default().labels(&cfg.selector())).await?;
+    let listed = api
+        .list(&ListParams::default().labels(&cfg.selector()))
+        .await?;
     let leader = api.get_opt(&cfg.lease.lease_name).await?;
     let view = seen(&listed.items, &cfg.lease.lease_name, cfg.count, now);
     let blocked = foreign_holder(&listed.items, leader.as_ref(), me, cfg.count, now);
@@ -496,7 +498,10 @@ async fn round(
                     // Stop working on it now; release it next round, once passes stopped.
                     lock(held).until.remove(&i);
                     publish(held, tx, cfg.count, gauge);
-                    info!(shard = i, "another replica asked for this shard: handing it over");
+                    info!(
+                        shard = i,
+                        "another replica asked for this shard: handing it over"
+                    );
                     Ok(())
                 } else {
                     write(api, cfg, i, current(i), Write::Release, now)
@@ -541,7 +546,9 @@ async fn confirm(
 ) -> kube::Result<()> {
     let me = cfg.lease.identity.as_str();
     let now = Timestamp::now();
-    let listed = api.list(&ListParams::default().labels(&cfg.selector())).await?;
+    let listed = api
+        .list(&ListParams::default().labels(&cfg.selector()))
+        .await?;
     let leader = api.get_opt(&cfg.lease.lease_name).await?;
     match foreign_holder(&listed.items, leader.as_ref(), me, cfg.count, now) {
         None => {
@@ -595,7 +602,13 @@ async fn write(
 }
 
 /// The Lease as `how` writes it. Pure.
-fn written(cfg: &ShardConfig, i: u32, current: Option<Lease>, how: &Write, now: Timestamp) -> Lease {
+fn written(
+    cfg: &ShardConfig,
+    i: u32,
+    current: Option<Lease>,
+    how: &Write,
+    now: Timestamp,
+) -> Lease {
     let me = cfg.lease.identity.clone();
     let mut lease = current.unwrap_or_else(|| Lease {
         metadata: ObjectMeta {
@@ -664,8 +677,13 @@ async fn release(api: &Api<Lease>, cfg: &ShardConfig, i: u32) {
     }
     match write(api, cfg, i, Some(lease), Write::Release, Timestamp::now()).await {
         Ok(true) => info!(shard = i, "released the shard"),
-        Ok(false) => warn!(shard = i, "the shard changed while releasing it; it is taken over once it expires"),
-        Err(e) => warn!(shard = i, error = %e, "failed to release the shard; it is taken over once it expires"),
+        Ok(false) => warn!(
+            shard = i,
+            "the shard changed while releasing it; it is taken over once it expires"
+        ),
+        Err(e) => {
+            warn!(shard = i, error = %e, "failed to release the shard; it is taken over once it expires")
+        }
     }
 }
 
@@ -711,7 +729,14 @@ mod tests {
     }
 
     /// A Lease as the API server returns it after `how` by `me` at second `at`.
-    fn lease_after(me: &str, count: u32, i: u32, how: Write, at: i64, current: Option<Lease>) -> Lease {
+    fn lease_after(
+        me: &str,
+        count: u32,
+        i: u32,
+        how: Write,
+        at: i64,
+        current: Option<Lease>,
+    ) -> Lease {
         let mut l = written(&cfg(me, count), i, current, &how, ts(at));
         l.metadata.resource_version = Some("1".into());
         l
@@ -828,7 +853,10 @@ mod tests {
 
     #[test]
     fn more_replicas_than_shards_leave_the_extra_ones_idle() {
-        let state = vec![seen_(0, Some("a"), true, None), seen_(1, Some("b"), true, None)];
+        let state = vec![
+            seen_(0, Some("a"), true, None),
+            seen_(1, Some("b"), true, None),
+        ];
         assert_eq!(plan("c", 2, &state, false), vec![]);
     }
 
@@ -836,7 +864,10 @@ mod tests {
     fn another_shard_count_blocks_taking_and_asking_but_not_renewing() {
         let state = vec![seen_(0, Some("a"), true, None), seen_(1, None, false, None)];
         assert_eq!(plan("a", 2, &state, true), vec![Move::Renew(0)]);
-        let rich = vec![seen_(0, Some("b"), true, None), seen_(1, Some("b"), true, None)];
+        let rich = vec![
+            seen_(0, Some("b"), true, None),
+            seen_(1, Some("b"), true, None),
+        ];
         assert_eq!(plan("a", 2, &rich, true), vec![]);
     }
 
@@ -886,7 +917,11 @@ mod tests {
         let l = lease_after("a", 3, 2, Write::Take, 100, None);
         assert_eq!(l.metadata.name.as_deref(), Some("azop-leader-shard-2"));
         assert_eq!(
-            l.metadata.labels.as_ref().and_then(|m| m.get(GROUP_LABEL)).map(String::as_str),
+            l.metadata
+                .labels
+                .as_ref()
+                .and_then(|m| m.get(GROUP_LABEL))
+                .map(String::as_str),
             Some("azop-leader")
         );
         assert_eq!(annotation(&l, COUNT_ANNOTATION), Some("3"));
@@ -897,7 +932,10 @@ mod tests {
         let taken = lease_after("b", 3, 2, Write::Take, 103, Some(released));
         assert_eq!(annotation(&taken, PREFERRED_ANNOTATION), None);
         assert_eq!(
-            taken.spec.as_ref().and_then(|s| s.holder_identity.as_deref()),
+            taken
+                .spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.as_deref()),
             Some("b")
         );
         // Renewed by a replica restarted with another count (same identity): it re-stamps
@@ -914,7 +952,10 @@ mod tests {
         let both = [three.clone(), five.clone()];
         assert!(foreign_holder(&both, None, "c", 3, ts(101)).is_some_and(|w| w.contains("b (")));
         assert!(foreign_holder(&both, None, "c", 5, ts(101)).is_some_and(|w| w.contains("a (")));
-        assert_eq!(foreign_holder(&[three.clone()], None, "c", 3, ts(101)), None);
+        assert_eq!(
+            foreign_holder(&[three.clone()], None, "c", 3, ts(101)),
+            None
+        );
         assert_eq!(foreign_holder(&[five.clone()], None, "b", 3, ts(101)), None);
         // Expired or released Leases of another count do not block.
         assert_eq!(foreign_holder(&[five.clone()], None, "c", 3, ts(200)), None);
@@ -931,7 +972,9 @@ mod tests {
                 ..LeaseSpec::default()
             }),
         };
-        assert!(foreign_holder(&[], Some(&leader), "c", 3, ts(101)).is_some_and(|w| w.contains("old")));
+        assert!(
+            foreign_holder(&[], Some(&leader), "c", 3, ts(101)).is_some_and(|w| w.contains("old"))
+        );
         assert_eq!(foreign_holder(&[], Some(&leader), "c", 3, ts(120)), None);
         // ...and, seen from the leader election (count 1), every valid shard Lease is foreign.
         assert!(foreign_holder(&[three], Some(&leader), "old", 1, ts(101)).is_some());
