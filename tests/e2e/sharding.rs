@@ -62,6 +62,9 @@ async fn holders(world: &World) -> Vec<Option<String>> {
     out
 }
 
+/// When a replica held a shard: `[start, end]`.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
 /// One line of an operator's JSON log.
 struct Line {
     at: DateTime<Utc>,
@@ -96,10 +99,7 @@ fn lines(op: &Operator) -> Vec<Line> {
 
 /// `[start, end]` intervals in which a replica held each shard, from its "shard held" /
 /// "shard no longer held" lines; one still open ends at `end` (the kill, or now).
-fn held_intervals(
-    lines: &[Line],
-    end: DateTime<Utc>,
-) -> BTreeMap<u32, Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+fn held_intervals(lines: &[Line], end: DateTime<Utc>) -> BTreeMap<u32, Vec<Span>> {
     let mut open: BTreeMap<u32, DateTime<Utc>> = BTreeMap::new();
     let mut out: BTreeMap<u32, Vec<_>> = BTreeMap::new();
     for l in lines {
@@ -216,7 +216,7 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
         let mut v = Vec::new();
         for n in &victims_clusters {
             let o = api(&world).get(n).await.unwrap();
-            if !condition(&o, "Ready").is_some_and(|c| c.0 == "True") {
+            if condition(&o, "Ready").is_none_or(|c| c.0 != "True") {
                 v.push(n);
             }
         }
@@ -313,7 +313,7 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
 
     // Never two owners, from what each replica did.
     let now = Utc::now();
-    let mut intervals: BTreeMap<u32, Vec<(&str, DateTime<Utc>, DateTime<Utc>)>> = BTreeMap::new();
+    let mut intervals: BTreeMap<u32, Vec<(&str, Span)>> = BTreeMap::new();
     let mut served: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     let mut checked = 0;
     for (name, op) in &ops {
@@ -322,7 +322,7 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
         let held = held_intervals(&log, end);
         for (shard, spans) in &held {
             for (s, e) in spans {
-                intervals.entry(*shard).or_default().push((*name, *s, *e));
+                intervals.entry(*shard).or_default().push((*name, (*s, *e)));
             }
         }
         for (at, uid, method) in writes(&log) {
@@ -344,9 +344,9 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
         }
     }
     for (shard, spans) in &mut intervals {
-        spans.sort_by_key(|(_, s, _)| *s);
+        spans.sort_by_key(|(_, (s, _))| *s);
         for pair in spans.windows(2) {
-            let ((a, _, a_end), (b, b_start, _)) = (pair[0], pair[1]);
+            let ((a, (_, a_end)), (b, (b_start, _))) = (pair[0], pair[1]);
             assert!(
                 a == b || a_end < b_start,
                 "shard {shard} held by {a} until {a_end} and by {b} from {b_start}"

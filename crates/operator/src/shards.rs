@@ -953,12 +953,18 @@ mod tests {
         assert!(foreign_holder(&both, None, "c", 3, ts(101)).is_some_and(|w| w.contains("b (")));
         assert!(foreign_holder(&both, None, "c", 5, ts(101)).is_some_and(|w| w.contains("a (")));
         assert_eq!(
-            foreign_holder(&[three.clone()], None, "c", 3, ts(101)),
+            foreign_holder(std::slice::from_ref(&three), None, "c", 3, ts(101)),
             None
         );
-        assert_eq!(foreign_holder(&[five.clone()], None, "b", 3, ts(101)), None);
+        assert_eq!(
+            foreign_holder(std::slice::from_ref(&five), None, "b", 3, ts(101)),
+            None
+        );
         // Expired or released Leases of another count do not block.
-        assert_eq!(foreign_holder(&[five.clone()], None, "c", 3, ts(200)), None);
+        assert_eq!(
+            foreign_holder(std::slice::from_ref(&five), None, "c", 3, ts(200)),
+            None
+        );
         // The leader Lease (--shards 1) blocks every sharded replica while valid...
         let leader = Lease {
             metadata: ObjectMeta {
