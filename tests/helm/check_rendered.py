@@ -101,6 +101,7 @@ def check_default(docs, rbac):
     expect("preferredDuringSchedulingIgnoredDuringExecution" in anti, f"default soft anti-affinity: {anti}")
     expect(dep["spec"]["replicas"] == 2, "two replicas")
     expect("--lease-name=azop-leader" in c["args"], f"lease per release: {c['args']}")
+    expect("--shards=1" in c["args"], f"one leader by default: {c['args']}")
     expect(not any(a.startswith("--namespace") for a in c["args"]), "cluster-wide by default")
     expect(not any(n.upper() in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY") for n in env_of(c)), "no proxy env by default")
     expect(one(docs, "PodDisruptionBudget", "azop").get("spec", {}).get("maxUnavailable") == 1, "PDB maxUnavailable 1")
@@ -176,6 +177,8 @@ def check_all(docs):
     expect(env.get("AZOP_EXTRA") == "1" and "NODE_NAME" in env, "extraEnv")
     expect(c["args"][-2:] == ["--resync-seconds=600", "--lease-duration-seconds=20"], f"extraArgs last: {c['args']}")
     expect("--namespace=team-a" in c["args"], "watchNamespace → --namespace")
+    expect("--shards=6" in c["args"] and "--lease-name=platform-azop-leader" in c["args"],
+           f"shards → --shards, the shard Leases named after the release's Lease: {c['args']}")
     expect("--log-format=text" in c["args"] and "--metrics-addr=0.0.0.0:8081" in c["args"], f"args {c['args']}")
     expect(c["image"] == "registry.example.com/platform/azop@sha256:" + "0123456789abcdef" * 4, f"digest wins: {c['image']}")
     expect(pod.get("imagePullSecrets") == [{"name": "regcred"}], "imagePullSecrets")

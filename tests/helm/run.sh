@@ -72,6 +72,9 @@ log "values.schema.json refuses bad values"
 refuses "logFormat: jsn" "logFormat" "$HELM" template azop "$chart" --set logFormat=jsn
 refuses "logFormat: jsn names the allowed values" "value must be one of 'json', 'text'" "$HELM" template azop "$chart" --set logFormat=jsn
 refuses "replicaCount: -1" "replicaCount" "$HELM" template azop "$chart" --set replicaCount=-1
+refuses "shards: 0" "shards" "$HELM" template azop "$chart" --set shards=0
+refuses "shards: 257" "shards" "$HELM" template azop "$chart" --set shards=257
+check "shards: 3 renders --shards=3" bash -c "'$HELM' template azop '$chart' --set shards=3 | grep -q -- '- --shards=3\$'"
 check "replicaCount: 0 is allowed (the e2e tests run the binary themselves)" "$HELM" template azop "$chart" --set replicaCount=0
 refuses "an unknown key (typo)" "logformat" "$HELM" template azop "$chart" --set logformat=json
 refuses "controllers: a name azop does not know" "controllers" "$HELM" template azop "$chart" --set 'controllers=azurecluster\,vms'
@@ -151,6 +154,7 @@ PY
     refuses "operator: update AzureClusters (only patches)" "" can update azureclusters.azop.dev -n default --as "$sa"
     check "operator: create Events" can create events.events.k8s.io -n default --as "$sa"
     check "operator: update its Lease in azop-system" can update leases.coordination.k8s.io -n azop-system --as "$sa"
+    check "operator: list the shard Leases in azop-system (--shards)" can list leases.coordination.k8s.io -n azop-system --as "$sa"
     refuses "operator: Leases of other namespaces" "" can update leases.coordination.k8s.io -n default --as "$sa"
     k create namespace team-a >/dev/null
     k -n team-a create rolebinding tenant-edit --clusterrole edit --user tenant >/dev/null

@@ -27,7 +27,9 @@ rules:
 
 {{- define "azop.leaderElectionRules" -}}
 rules:
+  # list: the shard Leases (--shards > 1) are read by label in one call, and the leader
+  # checks them before it leads (a change of --shards must never give an object two owners).
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
-    verbs: ["get", "create", "update"]
+    verbs: ["get", "list", "create", "update"]
 {{- end }}

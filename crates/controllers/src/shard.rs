@@ -1,6 +1,6 @@
-//! Which objects this replica reconciles when several share the work (the engine's gate; the
-//! operator's Lease manager and a `--shards` flag are not built yet (docs/scale.md): with one
-//! replica the gate holds every shard and lets every object through).
+//! Which objects this replica reconciles when several share the work (the engine's gate;
+//! `azop run --shards N` and the operator's Lease manager feed it, docs/scale.md). Unsharded
+//! (`--shards 1`, the default, one leader) the gate lets every object through.
 //!
 //! Every object belongs to one shard: `SHA-256(uid)` read as a number, modulo the shard
 //! count — stable across replicas, restarts and versions, and spread evenly. A replica
@@ -60,11 +60,14 @@ impl ShardGate {
         self.count
     }
 
-    /// Whether this replica may reconcile object `uid` now.
+    /// Whether this replica may reconcile object `uid` now. Nothing once the shard manager
+    /// is gone: its last word may be stale.
     pub fn owns(&self, uid: &str) -> bool {
         match &self.held {
             None => true,
-            Some(rx) => rx.borrow().contains(&shard_of(uid, self.count)),
+            Some(rx) => {
+                rx.has_changed().is_ok() && rx.borrow().contains(&shard_of(uid, self.count))
+            }
         }
     }
 
@@ -154,5 +157,15 @@ mod tests {
         lost.await.expect("lost resolves");
         assert!(!gate.owns(uid));
         assert!(ShardGate::all().owns(uid));
+    }
+
+    #[tokio::test]
+    async fn a_gone_manager_owns_nothing() {
+        let (tx, rx) = watch::channel(BTreeSet::from([0, 1, 2]));
+        let gate = ShardGate::sharded(3, rx);
+        assert!(gate.owns("u"));
+        drop(tx);
+        assert!(!gate.owns("u"), "the last published set is not trusted");
+        gate.lost("u").await;
     }
 }

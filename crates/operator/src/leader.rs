@@ -1,4 +1,5 @@
-//! Leader election on a `coordination.k8s.io/v1` Lease, so two replicas never reconcile at once.
+//! Leader election on a `coordination.k8s.io/v1` Lease, so two replicas never reconcile at once
+//! (`--shards 1`, the default; `crate::shards` spreads the work over several Leases instead).
 //!
 //! The decision (create, renew, take over, wait) is a pure function of the Lease as read; the
 //! write uses the Lease's resourceVersion, so of two replicas racing for an expired Lease exactly
@@ -9,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -81,8 +82,45 @@ fn spec_for(cfg: &LeaderConfig, previous: Option<&LeaseSpec>, now: Timestamp) ->
     }
 }
 
-/// One attempt: returns whether we hold the Lease afterwards.
-async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaderConfig) -> kube::Result<bool> {
+/// What one attempt ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Attempt {
+    Held,
+    Waiting,
+    /// Replicas running with `--shards` > 1 hold shard Leases of this group (who, which).
+    BlockedByShards(String),
+}
+
+/// The replica holding a valid shard Lease of this group (`--shards` > 1, `crate::shards`),
+/// if any: while one does, the single leader must not lead, or an object would have two
+/// owners during an upgrade that changes `--shards`.
+async fn shard_holder(api: &Api<Lease>, cfg: &LeaderConfig) -> kube::Result<Option<String>> {
+    let selector = format!("{}={}", crate::shards::GROUP_LABEL, cfg.lease_name);
+    match api.list(&ListParams::default().labels(&selector)).await {
+        Ok(list) => Ok(crate::shards::foreign_holder(
+            &list.items,
+            None,
+            &cfg.identity,
+            1,
+            Timestamp::now(),
+        )),
+        // Without `list` on Leases no replica of this service account can have taken a
+        // shard (the shard manager needs it): an older RBAC, nothing to wait for.
+        Err(kube::Error::Api(e)) if e.code == 403 => {
+            warn!(
+                "cannot list Leases (grant list on leases, as the chart does): not checking for \
+                 replicas running with --shards"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One attempt: whether we hold the Lease afterwards. Taking it (not renewing) is checked
+/// against the shard Leases before the write and again after it (write, then read: of a
+/// leader and a sharded replica taking at once, at least one sees the other).
+async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaderConfig) -> kube::Result<Attempt> {
     let now = Timestamp::now();
     let current = api.get_opt(&cfg.lease_name).await?;
     let action = decide(
@@ -90,8 +128,12 @@ async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaderConfig) -> kube::Res
         &cfg.identity,
         now,
     );
+    let taking = matches!(action, Action::Create | Action::TakeOver);
+    if taking && let Some(who) = shard_holder(api, cfg).await? {
+        return Ok(Attempt::BlockedByShards(who));
+    }
     let result = match (action, current) {
-        (Action::Wait, _) => return Ok(false),
+        (Action::Wait, _) => return Ok(Attempt::Waiting),
         (Action::Create, _) => {
             let lease = Lease {
                 metadata: ObjectMeta {
@@ -110,11 +152,22 @@ async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &LeaderConfig) -> kube::Res
                 .await
                 .map(|_| ())
         }
-        (Action::Renew | Action::TakeOver, None) => return Ok(false),
+        (Action::Renew | Action::TakeOver, None) => return Ok(Attempt::Waiting),
     };
     match result {
-        Ok(()) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Ok(()) if taking => match shard_holder(api, cfg).await {
+            Ok(None) => Ok(Attempt::Held),
+            Ok(Some(who)) => {
+                release(api, cfg).await;
+                Ok(Attempt::BlockedByShards(who))
+            }
+            Err(e) => {
+                release(api, cfg).await;
+                Err(e)
+            }
+        },
+        Ok(()) => Ok(Attempt::Held),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(Attempt::Waiting),
         Err(e) => Err(e),
     }
 }
@@ -129,8 +182,8 @@ pub enum ElectionError {
     )]
     NamespaceMissing { namespace: String },
     #[error(
-        "not allowed to use Lease {namespace}/{lease}: {message}. Grant get, create and update \
-         on leases (coordination.k8s.io) in namespace {namespace} to the operator (the \
+        "not allowed to use Lease {namespace}/{lease}: {message}. Grant get, list, create and \
+         update on leases (coordination.k8s.io) in namespace {namespace} to the operator (the \
          azop-leader-election ClusterRole bound by a RoleBinding there, as config/rbac/ and the \
          Helm chart do)"
     )]
@@ -175,20 +228,31 @@ pub async fn run(
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
     let mut last_renewal: Option<std::time::Instant> = None;
     let mut ever_succeeded = false;
+    let mut blocked_logged = false;
     loop {
         let attempt = try_acquire_or_renew(&api, &cfg).await;
         if attempt.is_ok() {
             ever_succeeded = true;
         }
+        let blocked = matches!(attempt, Ok(Attempt::BlockedByShards(_)));
+        if let Ok(Attempt::BlockedByShards(who)) = &attempt
+            && !blocked_logged
+        {
+            info!(
+                held_by = %who,
+                "replicas running with --shards hold shard Leases: not leading until they are released or expire"
+            );
+        }
+        blocked_logged = blocked;
         match attempt {
-            Ok(true) => {
+            Ok(Attempt::Held) => {
                 if !*leader.borrow() {
                     info!(identity = %cfg.identity, lease = %cfg.lease_name, "became leader");
                 }
                 last_renewal = Some(std::time::Instant::now());
                 leader.send_replace(true);
             }
-            Ok(false) => {
+            Ok(Attempt::Waiting | Attempt::BlockedByShards(_)) => {
                 if *leader.borrow() {
                     warn!(identity = %cfg.identity, "lost the lease to another replica");
                 }

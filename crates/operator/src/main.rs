@@ -7,6 +7,7 @@ mod health;
 mod leader;
 mod probe_cmd;
 mod run_cmd;
+mod shards;
 mod webhook;
 
 use clap::{Parser, Subcommand};

@@ -1,17 +1,21 @@
 //! `azop run`: the controllers, behind leader election, with metrics and health endpoints.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use azop_controllers::shard::ShardGate;
 use azop_controllers::{ControllerKind, KindSettings, Settings};
 use azop_provider::{EndpointOverrides, Provider, ProviderConfig, ProviderMetrics};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crate::{health, leader};
+use crate::{health, leader, shards};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -72,9 +76,17 @@ pub struct RunArgs {
     /// (POD_NAMESPACE, else the service account's), else the kubeconfig context's namespace.
     #[arg(long, env = "POD_NAMESPACE")]
     leader_election_namespace: Option<String>,
-    /// Name of the leader-election Lease.
+    /// Name of the leader-election Lease; with --shards N > 1, the shard Leases are
+    /// `<name>-shard-0` … `<name>-shard-<N-1>`.
     #[arg(long, default_value = "azop-leader")]
     lease_name: String,
+    /// Spread the objects over N shards, one Lease each, so that several replicas share the
+    /// work (docs/scale.md): each replica reconciles the objects of the shards it holds.
+    /// 1 (the default): one leader reconciles everything. Every replica must run with the
+    /// same N; replicas of another N wait until the last one of the old N is gone.
+    #[arg(long, default_value_t = 1, env = "AZOP_SHARDS",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_SHARDS))]
+    shards: u32,
     /// Seconds a Lease stays valid without renewal.
     #[arg(long, default_value_t = 15)]
     lease_duration_seconds: u64,
@@ -89,6 +101,9 @@ pub struct RunArgs {
     #[command(flatten)]
     webhook: crate::webhook::WebhookArgs,
 }
+
+/// More shards than this is more Lease writes than any fleet of replicas needs.
+const MAX_SHARDS: i64 = 256;
 
 fn read_ca_file(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
     let pem = std::fs::read(path).with_context(|| format!("read --ca-file {}", path.display()))?;
@@ -153,6 +168,16 @@ async fn shutdown_signal() {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(&args.log_format);
+    if args.shards > 1 {
+        if !args.leader_election {
+            anyhow::bail!(
+                "--shards {} needs Leases to share the work: leave --leader-election on (the \
+                 default), or run one replica with --shards 1 --leader-election=false",
+                args.shards
+            );
+        }
+        shards::check_group_name(&args.lease_name).map_err(anyhow::Error::msg)?;
+    }
     let mut kube_config = kube::Config::infer()
         .await
         .context("failed to load KUBECONFIG or the in-cluster config")?;
@@ -194,10 +219,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         ..ProviderConfig::default()
     });
+    // The shards this replica holds, as the shard manager publishes them (--shards > 1).
+    let (held_tx, held_rx) = watch::channel(BTreeSet::new());
+    let shards_held = Gauge::<i64, AtomicI64>::default();
+    registry.register(
+        "azop_shards_held",
+        "Shards whose objects this replica reconciles now (azop run --shards N > 1; 0 otherwise)",
+        shards_held.clone(),
+    );
     let settings = Settings {
         resync: Duration::from_secs(args.resync_seconds),
         concurrency: args.concurrency,
         namespace: args.namespace.clone(),
+        shards: if args.shards > 1 {
+            ShardGate::sharded(args.shards, held_rx)
+        } else {
+            ShardGate::all()
+        },
         ..Settings::default()
     };
     let kind_settings = KindSettings {
@@ -250,62 +288,43 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
     });
 
-    // Controllers run only while this replica leads.
-    let (leader_tx, mut leader_rx) = watch::channel(!args.leader_election);
-    let election = if args.leader_election {
-        // kube's default namespace is the service account's namespace in a pod and the
-        // current context's namespace (or "default") from a kubeconfig.
-        let namespace = args
+    // kube's default namespace is the service account's namespace in a pod and the current
+    // context's namespace (or "default") from a kubeconfig.
+    let lease_cfg = leader::LeaderConfig {
+        namespace: args
             .leader_election_namespace
             .clone()
-            .unwrap_or_else(|| client.default_namespace().to_string());
-        let cfg = leader::LeaderConfig {
-            namespace,
-            lease_name: args.lease_name.clone(),
-            identity: args.identity.clone().unwrap_or_else(default_identity),
-            lease_duration: Duration::from_secs(args.lease_duration_seconds),
-            retry_period: Duration::from_secs((args.lease_duration_seconds / 5).max(1)),
-        };
-        info!(identity = %cfg.identity, lease = %format!("{}/{}", cfg.namespace, cfg.lease_name), "waiting to lead");
-        Some(tokio::spawn(leader::run(
+            .unwrap_or_else(|| client.default_namespace().to_string()),
+        lease_name: args.lease_name.clone(),
+        identity: args.identity.clone().unwrap_or_else(default_identity),
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        retry_period: Duration::from_secs((args.lease_duration_seconds / 5).max(1)),
+    };
+    let election = if args.shards > 1 {
+        run_sharded(
+            &args,
             client.clone(),
-            cfg,
-            leader_tx,
-            shutdown_rx.clone(),
-        )))
+            ctx,
+            &kind_settings,
+            shards::ShardConfig {
+                lease: lease_cfg,
+                count: args.shards,
+            },
+            (held_tx, shards_held),
+            (&shutdown_tx, shutdown_rx.clone(), &ready_tx),
+        )
+        .await?
     } else {
-        None
+        run_leader(
+            &args,
+            client.clone(),
+            ctx,
+            &kind_settings,
+            lease_cfg,
+            (&shutdown_tx, shutdown_rx.clone(), &ready_tx),
+        )
+        .await?
     };
-    ready_tx.send_replace(true);
-
-    let mut shutdown = shutdown_rx.clone();
-    // Also false when the election ended without ever leading (its sender is gone): a
-    // refusal retrying cannot fix, reported below.
-    let led = tokio::select! {
-        r = leader_rx.wait_for(|l| *l) => r.is_ok(),
-        _ = shutdown.wait_for(|s| *s) => false,
-    };
-    if led {
-        info!(controllers = ?args.controllers, "leading: starting controllers");
-        let mut stop = shutdown_rx.clone();
-        let mut lost = leader_rx.clone();
-        let stop_signal = async move {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => {}
-                _ = lost.wait_for(|l| !*l) => {}
-            }
-        };
-        azop_controllers::run(ctx, &args.controllers, &kind_settings, stop_signal).await;
-        if !*leader_rx.borrow() && !*shutdown_rx.borrow() {
-            // Lost the lease while running: exit so that a restart rebuilds every cache
-            // from scratch under a fresh election, as client-go's operators do.
-            shutdown_tx.send_replace(true);
-            if let Some(e) = election {
-                let _ = e.await;
-            }
-            anyhow::bail!("lost leadership; exiting");
-        }
-    }
     shutdown_tx.send_replace(true);
     let election_result = match election {
         Some(e) => e.await,
@@ -328,5 +347,108 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Err(anyhow::Error::new(e).context("leader election cannot work"))
         }
         Err(e) => Err(anyhow::anyhow!("leader election task failed: {e}")),
+    }
+}
+
+type Coordination = Option<tokio::task::JoinHandle<Result<(), leader::ElectionError>>>;
+
+/// Shutdown (to send, and as the process saw it from the start) and readiness.
+type Signals<'a> = (
+    &'a watch::Sender<bool>,
+    watch::Receiver<bool>,
+    &'a watch::Sender<bool>,
+);
+
+/// `--shards 1`: the controllers run only while this replica leads (or always, without
+/// leader election). Returns the election's task, finished or to be awaited.
+async fn run_leader(
+    args: &RunArgs,
+    client: kube::Client,
+    ctx: Arc<azop_controllers::Context>,
+    kind_settings: &KindSettings,
+    cfg: leader::LeaderConfig,
+    (shutdown_tx, shutdown_rx, ready_tx): Signals<'_>,
+) -> anyhow::Result<Coordination> {
+    let (leader_tx, mut leader_rx) = watch::channel(!args.leader_election);
+    let election = if args.leader_election {
+        info!(identity = %cfg.identity, lease = %format!("{}/{}", cfg.namespace, cfg.lease_name), "waiting to lead");
+        Some(tokio::spawn(leader::run(
+            client,
+            cfg,
+            leader_tx,
+            shutdown_rx.clone(),
+        )))
+    } else {
+        None
+    };
+    ready_tx.send_replace(true);
+
+    let mut shutdown = shutdown_rx.clone();
+    // Also false when the election ended without ever leading (its sender is gone): a
+    // refusal retrying cannot fix, reported by the caller.
+    let led = tokio::select! {
+        r = leader_rx.wait_for(|l| *l) => r.is_ok(),
+        _ = shutdown.wait_for(|s| *s) => false,
+    };
+    if led {
+        info!(controllers = ?args.controllers, "leading: starting controllers");
+        let mut stop = shutdown_rx.clone();
+        let mut lost = leader_rx.clone();
+        let stop_signal = async move {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                _ = lost.wait_for(|l| !*l) => {}
+            }
+        };
+        azop_controllers::run(ctx, &args.controllers, kind_settings, stop_signal).await;
+        if !*leader_rx.borrow() && !*shutdown_rx.borrow() {
+            // Lost the lease while running: exit so that a restart rebuilds every cache
+            // from scratch under a fresh election, as client-go's operators do.
+            shutdown_tx.send_replace(true);
+            if let Some(e) = election {
+                let _ = e.await;
+            }
+            anyhow::bail!("lost leadership; exiting");
+        }
+    }
+    Ok(election)
+}
+
+/// `--shards N > 1`: the controllers run from the start on every replica, and reconcile the
+/// objects of the shards the shard manager holds (`crate::shards`). Returns the manager's
+/// task once the controllers stopped (shutdown, or the manager ended).
+async fn run_sharded(
+    args: &RunArgs,
+    client: kube::Client,
+    ctx: Arc<azop_controllers::Context>,
+    kind_settings: &KindSettings,
+    cfg: shards::ShardConfig,
+    (held_tx, gauge): (watch::Sender<BTreeSet<u32>>, Gauge),
+    (shutdown_tx, shutdown_rx, ready_tx): Signals<'_>,
+) -> anyhow::Result<Coordination> {
+    let mut manager = tokio::spawn(shards::run(
+        client,
+        cfg,
+        held_tx,
+        shutdown_rx.clone(),
+        gauge,
+    ));
+    ready_tx.send_replace(true);
+    info!(controllers = ?args.controllers, shards = args.shards, "sharded: starting controllers");
+    let mut stop = shutdown_rx.clone();
+    let controllers = azop_controllers::run(ctx, &args.controllers, kind_settings, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
+    tokio::pin!(controllers);
+    tokio::select! {
+        () = &mut controllers => Ok(Some(manager)),
+        finished = &mut manager => {
+            // A refusal retrying cannot fix (or a failed task): nothing is reconciled any
+            // more (the gate owns nothing without its manager); stop.
+            shutdown_tx.send_replace(true);
+            controllers.await;
+            let result = finished.map_err(|e| anyhow::anyhow!("shard manager task failed: {e}"))?;
+            Ok(Some(tokio::spawn(async move { result })))
+        }
     }
 }
