@@ -417,6 +417,9 @@ async fn run_leader(
 /// `--shards N > 1`: the controllers run from the start on every replica, and reconcile the
 /// objects of the shards the shard manager holds (`crate::shards`). Returns the manager's
 /// task once the controllers stopped (shutdown, or the manager ended).
+/// How long controllers get to finish their passes when coordination fails for good.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 async fn run_sharded(
     args: &RunArgs,
     client: kube::Client,
@@ -444,10 +447,17 @@ async fn run_sharded(
         () = &mut controllers => Ok(Some(manager)),
         finished = &mut manager => {
             // A refusal retrying cannot fix (or a failed task): nothing is reconciled any
-            // more (the gate owns nothing without its manager); stop.
-            shutdown_tx.send_replace(true);
-            controllers.await;
+            // more (the gate owns nothing without its manager); stop. The cause is logged
+            // first and the controllers get a bounded time to wind down, so a replica that
+            // cannot coordinate says why and exits rather than hanging in a shutdown.
             let result = finished.map_err(|e| anyhow::anyhow!("shard manager task failed: {e}"))?;
+            if let Err(e) = &result {
+                error!(error = %e, "sharding cannot work: stopping");
+            }
+            shutdown_tx.send_replace(true);
+            if tokio::time::timeout(SHUTDOWN_GRACE, controllers).await.is_err() {
+                error!(grace = ?SHUTDOWN_GRACE, "controllers did not stop in time: exiting anyway");
+            }
             Ok(Some(tokio::spawn(async move { result })))
         }
     }
