@@ -67,7 +67,6 @@ pub fn read_kind(path: &str) -> ReadKind {
 pub struct Call {
     /// Seconds since the run's start (when the answer was logged).
     pub at: f64,
-    pub method: String,
     pub path: String,
     pub status: u16,
     pub class: Class,
@@ -84,7 +83,6 @@ impl Call {
         let at = (t.with_timezone(&Utc) - start).num_microseconds()? as f64 / 1e6;
         Some(Call {
             at,
-            method: r.method.to_ascii_uppercase(),
             path: r.path.clone(),
             status: r.status,
             class: Class::of_method(&r.method),
@@ -328,7 +326,6 @@ mod tests {
     fn call(at: f64, method: &str, path: &str, status: u16) -> Call {
         Call {
             at,
-            method: method.to_string(),
             path: format!("{SUB}{path}"),
             status,
             class: Class::of_method(method),
@@ -399,7 +396,6 @@ mod tests {
         };
         let c = Call::from_record(&rec(SUB, "2026-12-07T05:00:02.25Z"), start).unwrap();
         assert!((c.at - 2.25).abs() < 1e-9, "{c:?}");
-        assert_eq!(c.method, "GET");
         assert_eq!(c.class, Class::Read);
         assert!(Call::from_record(&rec("/t/oauth2/v2.0/token", "2026-12-07T05:00:01Z"), start).is_none());
         assert!(Call::from_record(&rec(SUB, "yesterday"), start).is_none());

@@ -149,8 +149,8 @@ fn ratio(actual: f64, floor: Duration) -> String {
 
 /// A generous bound for a phase ARM's bucket paces: five times its floor for `calls` calls,
 /// plus ten minutes, or the bench's `--timeout-seconds` when larger.
-fn bound(base: Duration, calls: usize, size: BucketSize) -> Duration {
-    base.max(calls::budget_floor(calls, size.capacity, size.refill_per_sec) * 5 + Duration::from_secs(600))
+fn bound(base: Duration, needed: usize, size: BucketSize) -> Duration {
+    base.max(calls::budget_floor(needed, size.capacity, size.refill_per_sec) * 5 + Duration::from_secs(600))
 }
 
 impl Bench {
@@ -280,7 +280,7 @@ impl Bench {
             logged < LOG_CAPACITY,
             "armsim's request log reached its capacity ({LOG_CAPACITY}): the oldest calls are gone, the figures would be wrong"
         );
-        let calls: Vec<Call> = sim
+        let ours: Vec<Call> = sim
             .requests(&RequestFilter {
                 principal: Some(OPERATOR_PRINCIPAL.to_string()),
                 ..RequestFilter::default()
@@ -288,12 +288,12 @@ impl Bench {
             .iter()
             .filter_map(|r| Call::from_record(r, t0))
             .collect();
-        let create = calls::summarize(&calls, 0.0, t_ready);
-        let steady = calls::summarize(&calls, t_steady, t_steady_end);
+        let create = calls::summarize(&ours, 0.0, t_ready);
+        let steady = calls::summarize(&ours, t_steady, t_steady_end);
         // Up to a second after the rule was seen back: the corrective PUT's log record is
         // written as its answer leaves, which can trail the look that saw its effect.
-        let drift = calls::summarize(&calls, t_drift, t_corrected + 1.0);
-        let delete = calls::summarize(&calls, t_delete, end);
+        let drift = calls::summarize(&ours, t_drift, t_corrected + 1.0);
+        let delete = calls::summarize(&ours, t_delete, end);
 
         println!();
         let write_floor = calls::budget_floor(
@@ -341,7 +341,7 @@ impl Bench {
             r1.saturating_sub(r0),
             gate_delta(&gate_steady0, &gate_steady1)
         );
-        let top: Vec<String> = calls::reads_by_collection(&calls, t_steady, t_steady_end)
+        let top: Vec<String> = calls::reads_by_collection(&ours, t_steady, t_steady_end)
             .into_iter()
             .take(12)
             .map(|(kind, coll, count)| {
@@ -394,7 +394,7 @@ impl Bench {
             gate_delta(&gate_delete0, &gate_gone)
         );
 
-        let rows = calls::per_second(&calls, end, &tl.phases, &tl.ready);
+        let rows = calls::per_second(&ours, end, &tl.phases, &tl.ready);
         std::fs::create_dir_all(&o.out_dir)
             .with_context(|| format!("create {}", o.out_dir.display()))?;
         let csv = o.out_dir.join("one-subscription-calls.csv");
