@@ -241,8 +241,7 @@ pub struct Row {
     pub ready: usize,
 }
 
-pub const CSV_HEADER: &str =
-    "second,phase,reads,writes,deletes,throttled_reads,throttled_writes,throttled_deletes,ready_clusters";
+pub const CSV_HEADER: &str = "second,phase,reads,writes,deletes,throttled_reads,throttled_writes,throttled_deletes,ready_clusters";
 
 /// One row per second of `[0, end)`: calls by class and answer, the phase the second falls
 /// in (`phases` are `(start second, name)` in order), and the clusters Ready at the latest
@@ -397,7 +396,10 @@ mod tests {
         let c = Call::from_record(&rec(SUB, "2026-12-07T05:00:02.25Z"), start).unwrap();
         assert!((c.at - 2.25).abs() < 1e-9, "{c:?}");
         assert_eq!(c.class, Class::Read);
-        assert!(Call::from_record(&rec("/t/oauth2/v2.0/token", "2026-12-07T05:00:01Z"), start).is_none());
+        assert!(
+            Call::from_record(&rec("/t/oauth2/v2.0/token", "2026-12-07T05:00:01Z"), start)
+                .is_none()
+        );
         assert!(Call::from_record(&rec(SUB, "yesterday"), start).is_none());
     }
 
@@ -410,8 +412,18 @@ mod tests {
             call(1.5, "PUT", "/resourceGroups/rg", 201),
             call(2.0, "PUT", "/resourceGroups/rg2", 429),
             call(2.1, "GET", vm, 404),
-            call(2.2, "GET", "/providers/Microsoft.Compute/virtualMachines", 200),
-            call(2.3, "GET", "/providers/Microsoft.Compute/locations/x/operations/1", 200),
+            call(
+                2.2,
+                "GET",
+                "/providers/Microsoft.Compute/virtualMachines",
+                200,
+            ),
+            call(
+                2.3,
+                "GET",
+                "/providers/Microsoft.Compute/locations/x/operations/1",
+                200,
+            ),
             call(2.4, "GET", vm, 429),
             call(3.0, "DELETE", vm, 202),
             call(3.5, "DELETE", vm, 429),
@@ -425,7 +437,10 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(w.throttled(), 3);
-        assert_eq!((w.list_pages, w.operation_polls, w.resource_gets), (1, 1, 1));
+        assert_eq!(
+            (w.list_pages, w.operation_polls, w.resource_gets),
+            (1, 1, 1)
+        );
         assert_eq!(w.not_found_reads, 1);
         assert_eq!((w.distinct_writes, w.distinct_deletes), (2, 1));
         assert!((w.reads_per_second() - 0.6).abs() < 1e-9);
@@ -438,16 +453,26 @@ mod tests {
             "virtualnetworks"
         );
         assert_eq!(
-            collection_of("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"),
+            collection_of(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"
+            ),
             "subnets"
         );
-        assert_eq!(collection_of("/subscriptions/s/resourcegroups/rg"), "resourcegroups");
+        assert_eq!(
+            collection_of("/subscriptions/s/resourcegroups/rg"),
+            "resourcegroups"
+        );
         let vm = "/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm";
         let calls = vec![
             call(0.1, "GET", vm, 200),
             call(0.2, "GET", vm, 404),
             call(0.3, "GET", vm, 429), // refused: not a read ARM served
-            call(0.4, "GET", "/providers/Microsoft.Compute/virtualMachines", 200),
+            call(
+                0.4,
+                "GET",
+                "/providers/Microsoft.Compute/virtualMachines",
+                200,
+            ),
             call(0.5, "PUT", vm, 200),
         ];
         assert_eq!(
@@ -462,7 +487,11 @@ mod tests {
     #[test]
     fn floors_start_after_the_burst() {
         assert_eq!(budget_floor(2000, 200.0, 10.0), Duration::from_secs(180));
-        assert_eq!(budget_floor(150, 200.0, 10.0), Duration::ZERO, "within the burst");
+        assert_eq!(
+            budget_floor(150, 200.0, 10.0),
+            Duration::ZERO,
+            "within the burst"
+        );
         assert_eq!(budget_floor(450, 200.0, 10.0), Duration::from_secs(25));
     }
 
@@ -492,7 +521,10 @@ mod tests {
                 ..Row::default()
             }
         );
-        assert_eq!((rows[1].reads, rows[1].ready, rows[1].phase), (2, 1, "creating"));
+        assert_eq!(
+            (rows[1].reads, rows[1].ready, rows[1].phase),
+            (2, 1, "creating")
+        );
         assert_eq!((rows[2].phase, rows[2].ready), ("steady", 2));
         assert_eq!((rows[3].phase, rows[3].deletes), ("deleting", 1));
         let csv = to_csv(&rows);

@@ -103,7 +103,10 @@ async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Result<Valu
 
 /// (objects, of which Ready).
 fn ready_count(items: &[DynamicObject]) -> (usize, usize) {
-    (items.len(), items.iter().filter(|o| kit::is_ready(o)).count())
+    (
+        items.len(),
+        items.iter().filter(|o| kit::is_ready(o)).count(),
+    )
 }
 
 /// `waited X, rejected Y, server_429 Z` between two snapshots of the gate's counters.
@@ -150,7 +153,10 @@ fn ratio(actual: f64, floor: Duration) -> String {
 /// A generous bound for a phase ARM's bucket paces: five times its floor for `calls` calls,
 /// plus ten minutes, or the bench's `--timeout-seconds` when larger.
 fn bound(base: Duration, needed: usize, size: BucketSize) -> Duration {
-    base.max(calls::budget_floor(needed, size.capacity, size.refill_per_sec) * 5 + Duration::from_secs(600))
+    base.max(
+        calls::budget_floor(needed, size.capacity, size.refill_per_sec) * 5
+            + Duration::from_secs(600),
+    )
 }
 
 impl Bench {
@@ -164,7 +170,10 @@ impl Bench {
             ..SimConfig::default()
         };
         let limits = config.throttle.clone();
-        ensure!(limits.enabled, "armsim's throttling must be on for this run");
+        ensure!(
+            limits.enabled,
+            "armsim's throttling must be on for this run"
+        );
         let sim = azop_armsim::start(config).await.context("start armsim")?;
         let ns = self.namespace_with_secret("bench-onesub").await?;
         let mut op = self.operator(&sim, &ns, "azop-bench-onesub", o.resync_seconds)?;
@@ -260,7 +269,11 @@ impl Bench {
                     break t;
                 }
             }
-            if clock.elapsed().saturating_sub(Duration::from_secs_f64(t_delete)) > limit {
+            if clock
+                .elapsed()
+                .saturating_sub(Duration::from_secs_f64(t_delete))
+                > limit
+            {
                 bail!(
                     "clusters still there {} s after the delete (operator log: {})",
                     limit.as_secs(),
