@@ -63,9 +63,12 @@ image: ## build the operator image without a Docker engine (buildah) and smoke-r
 demo: ## see azop at work on an embedded test environment
 	bash tests/demo/run.sh
 
-bench: ## benchmarks; results are written up in docs/benchmarks.md
+BENCH_OUT ?= target/azop-bench
+bench: ## benchmarks (BENCH_ARGS for azop-bench, BENCH_OUT for its CSV and plot); results are written up in docs/benchmarks.md
 	$(CARGO) run --release -q -p azop-armsim --example bench_get
 	bash crates/testenv/scripts/install.sh >/dev/null
 	$(CARGO) build --release -q -p azop --bin azop   # the operator under test: built fresh, never stale
 	$(CARGO) build --release -q -p azop-e2e --bin azop-bench
-	$(CARGO) run --release -q -p azop-e2e --bin azop-bench -- $(BENCH_ARGS)
+	rm -f $(BENCH_OUT)/one-subscription-calls.csv $(BENCH_OUT)/one-subscription-calls.png
+	$(CARGO) run --release -q -p azop-e2e --bin azop-bench -- --out-dir $(BENCH_OUT) $(BENCH_ARGS)
+	@if [ -f $(BENCH_OUT)/one-subscription-calls.csv ]; then bash tests/bench/plot.sh $(BENCH_OUT)/one-subscription-calls.csv; fi

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! azop-bench [--latency-scale F] [--clusters N] [--resync-seconds S] [--skip-scale]
+//!            [--scale-resync-seconds S] [--steady-resyncs K] [--out-dir DIR]
+//!            [--subscription-per-cluster] [--only-scale]
 //!            [--webhook-rate R] [--webhook-api-rate A] [--webhook-seconds S] [--only-webhook]
 //! ```
 //!
@@ -15,8 +17,12 @@
 //!    the same preset: apply → Ready against its critical path (resource group, managed
 //!    cluster, then the slowest pool — the pools go in parallel); ARM calls to create it;
 //!    GETs per steady-state resync; delete time;
-//! 3. N AzureClusters against a zero-latency simulator: operator memory (VmRSS, VmHWM) idle,
-//!    with all N Ready, and after deleting them all;
+//! 3. N AzureClusters in ONE subscription of a zero-latency simulator with ARM's throttling
+//!    on (one_subscription.rs): apply → all Ready against the write-budget floor, 429s,
+//!    steady reads/s against the read refill, drift correction, delete → gone against the
+//!    delete floor, operator memory, and a CSV of calls per second by class;
+//!    `--subscription-per-cluster` gives each cluster its own subscription instead (the
+//!    memory run of before issue 24);
 //! 4. the ProxyConfig webhook under R admissions/s (open loop) for S seconds: latency p50/p99
 //!    of `/mutate-pods` called directly over TLS, and of dry-run pod creation through the API
 //!    server (A/s) with and without the webhook on the path; operator memory before and after.
@@ -27,7 +33,9 @@
 #[path = "../demo/kit.rs"]
 mod kit;
 
+mod calls;
 mod graph;
+mod one_subscription;
 mod process;
 mod webhook;
 
@@ -48,6 +56,9 @@ use process::{Memory, Operator, OperatorOptions};
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const SUBSCRIPTION: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const SECRET: &str = "azure-credentials";
+/// The client id in the bench's credentials Secret: the operator's principal at ARM, whose
+/// buckets its calls spend.
+const OPERATOR_PRINCIPAL: &str = "azop-bench";
 
 #[derive(Parser)]
 #[command(
@@ -58,9 +69,26 @@ struct Cli {
     /// Multiplier of the realistic preset for the one-cluster run.
     #[arg(long, default_value_t = 0.25)]
     latency_scale: f64,
-    /// AzureClusters in the memory run.
+    /// AzureClusters in the scale run.
     #[arg(long, default_value_t = 100)]
     clusters: usize,
+    /// The scale run's resync, in seconds (the operator's default is 300; a shorter one
+    /// shortens the run, and the steady figures are scaled to 300 s in the output).
+    #[arg(long, default_value_t = 300)]
+    scale_resync_seconds: u64,
+    /// Resyncs the scale run's steady-state window lasts (after one resync of settling).
+    #[arg(long, default_value_t = 2)]
+    steady_resyncs: u32,
+    /// Where the scale run writes one-subscription-calls.csv.
+    #[arg(long, default_value = "target/azop-bench")]
+    out_dir: PathBuf,
+    /// The scale run gives each cluster its own subscription (no shared ARM budget; the
+    /// memory figures of before issue 24) instead of putting them all in one.
+    #[arg(long)]
+    subscription_per_cluster: bool,
+    /// Only the scale run (not the one-cluster, AKS and webhook runs).
+    #[arg(long, conflicts_with_all = ["skip_scale", "only_webhook"])]
+    only_scale: bool,
     /// Resync interval of the one-cluster run (the steady-state window is 3 of them).
     #[arg(long, default_value_t = 5)]
     resync_seconds: u64,
@@ -169,7 +197,7 @@ async fn run(cli: Cli) -> Result<()> {
         azop,
         timeout: Duration::from_secs(cli.timeout_seconds),
     };
-    if !cli.only_webhook {
+    if !cli.only_webhook && !cli.only_scale {
         bench
             .one_cluster(
                 cli.latency_scale,
@@ -184,13 +212,26 @@ async fn run(cli: Cli) -> Result<()> {
                 cli.resync_seconds,
             )
             .await?;
-        if !cli.skip_scale {
+    }
+    if !cli.only_webhook && !cli.skip_scale {
+        if cli.subscription_per_cluster {
             bench.many_clusters(cli.clusters).await?;
+        } else {
+            bench
+                .one_subscription(&one_subscription::Options {
+                    clusters: cli.clusters,
+                    resync_seconds: cli.scale_resync_seconds,
+                    steady_resyncs: cli.steady_resyncs,
+                    out_dir: cli.out_dir.clone(),
+                })
+                .await?;
         }
     }
-    bench
-        .webhook(cli.webhook_rate, cli.webhook_api_rate, cli.webhook_seconds)
-        .await?;
+    if !cli.only_scale {
+        bench
+            .webhook(cli.webhook_rate, cli.webhook_api_rate, cli.webhook_seconds)
+            .await?;
+    }
     Ok(())
 }
 
@@ -275,7 +316,7 @@ impl Bench {
             &self.client,
             &ns,
             &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET},
-                    "stringData": {"tenantId": TENANT, "clientId": "azop-bench", "clientSecret": "bench"}}),
+                    "stringData": {"tenantId": TENANT, "clientId": OPERATOR_PRINCIPAL, "clientSecret": "bench"}}),
         )
         .await?;
         Ok(ns)
@@ -494,10 +535,9 @@ impl Bench {
     }
 
     async fn many_clusters(&self, n: usize) -> Result<()> {
-        // One subscription per cluster: ARM's write bucket (200, refilling 10/s) is per
-        // subscription, and both armsim and azop's client-side limiter enforce it; 100
-        // clusters in one subscription would measure the throttle (≈ 2,000 writes at 10/s),
-        // not the operator.
+        // One subscription per cluster (`--subscription-per-cluster`): no shared ARM budget,
+        // so this measures the operator's memory and pace alone; one_subscription.rs measures
+        // them against the budget.
         let sim = azop_armsim::start(SimConfig::default())
             .await
             .context("start armsim")?;

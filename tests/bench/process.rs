@@ -1,6 +1,7 @@
 //! The `azop run` process under measurement: start, readiness, memory from /proc, reconcile
 //! count from /metrics, stop. Killed when dropped, so an early return leaves nothing behind.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -49,6 +50,32 @@ pub fn reconciles_total(metrics: &str) -> u64 {
         .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
         .sum()
+}
+
+/// The client-side gate's counters, `azop_arm_throttle_events_total`, summed by outcome
+/// (`waited`: held back, then sent; `rejected`: not sent, the pass requeued; `server_429`).
+pub fn throttle_events(metrics: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("azop_arm_throttle_events_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once('}') else {
+            continue;
+        };
+        let Ok(v) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let outcome = labels
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| k.trim() == "outcome")
+            .map(|(_, v)| v.trim().trim_matches('"').to_string());
+        if let Some(o) = outcome {
+            *out.entry(o).or_insert(0) += v as u64;
+        }
+    }
+    out
 }
 
 /// How to start the operator.
@@ -146,15 +173,19 @@ impl Operator {
     }
 
     pub async fn reconciles(&self, http: &reqwest::Client) -> Result<u64> {
+        Ok(reconciles_total(&self.metrics(http).await?))
+    }
+
+    /// The operator's /metrics text.
+    pub async fn metrics(&self, http: &reqwest::Client) -> Result<String> {
         let url = format!("http://{}/metrics", self.metrics);
-        let text = http
-            .get(&url)
+        http.get(&url)
             .send()
             .await
             .with_context(|| format!("GET {url}"))?
             .text()
-            .await?;
-        Ok(reconciles_total(&text))
+            .await
+            .with_context(|| format!("read {url}"))
     }
 
     /// SIGTERM, then up to 10 s for a clean exit, then SIGKILL.
@@ -202,6 +233,20 @@ mod tests {
         );
         assert_eq!(m.rss_mib(), 40.0);
         assert!(parse_status("Name:\tx\n").is_none());
+    }
+
+    #[test]
+    fn throttle_events_sum_over_classes_by_outcome() {
+        let text = "# TYPE azop_arm_throttle_events counter\n\
+                    azop_arm_throttle_events_total{class=\"reads\",outcome=\"waited\"} 40\n\
+                    azop_arm_throttle_events_total{class=\"writes\",outcome=\"waited\"} 2\n\
+                    azop_arm_throttle_events_total{outcome=\"server_429\",class=\"reads\"} 3\n\
+                    azop_arm_throttle_wait_seconds_total{class=\"reads\",outcome=\"waited\"} 9.5\n";
+        let m = throttle_events(text);
+        assert_eq!(m.get("waited"), Some(&42));
+        assert_eq!(m.get("server_429"), Some(&3));
+        assert_eq!(m.get("rejected"), None);
+        assert_eq!(m.len(), 2);
     }
 
     #[test]

@@ -1,0 +1,490 @@
+//! The scale run in ONE subscription (issue 24; docs/benchmarks.md, docs/scale.md).
+//!
+//! N AzureClusters (3 control-plane + 3 workers each) in one subscription of a zero-latency
+//! armsim with ARM's token buckets on (reads 250 / 25 s⁻¹, writes 200 / 10 s⁻¹, deletes
+//! 200 / 10 s⁻¹ per subscription and principal), one operator. Phases, each timed from the
+//! apply of the first cluster:
+//!
+//! 1. creating: apply all N → all Ready, against the write-budget floor computed from the
+//!    run (distinct resources written, less the 200 burst, at 10/s);
+//! 2. settling: one resync, so every object has left its creation passes behind;
+//! 3. steady: `steady_resyncs` resyncs: reads/s against the 25/s refill, writes, 429s;
+//! 4. drift: another principal removes the API server rule of one cluster's NSG (as someone
+//!    in the portal would); the time until armsim holds the rule again;
+//! 5. deleting: every cluster deleted → all gone, against the delete-budget floor; what is
+//!    left in armsim.
+//!
+//! Every figure about ARM calls comes from armsim's request log, restricted to the operator's
+//! principal (its budget at ARM); the CSV of calls per second by class is written from the
+//! same log. The client-side gate's own counters come from the operator's /metrics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use azop_armsim::config::BucketSize;
+use azop_armsim::{RequestFilter, RunningSim, SimConfig};
+use chrono::Utc;
+use kube::api::{DeleteParams, DynamicObject, ListParams};
+use serde_json::{Value, json};
+
+use crate::calls::{self, Call, ReadKind, Window};
+use crate::process::{self, Operator};
+use crate::{Bench, OPERATOR_PRINCIPAL, SUBSCRIPTION, TENANT, cluster, kit, print_memory};
+
+/// Who makes the drift: another principal (its own buckets at ARM), as a person would.
+const OUTSIDER: &str = "azop-bench-outsider";
+/// The operator's default resync: steady-state figures are given at it.
+const DEFAULT_RESYNC_SECONDS: f64 = 300.0;
+/// The issue's target is stated for this many clusters in one subscription.
+const TARGET_CLUSTERS: usize = 1000;
+/// Every call of the run is kept (the default log keeps 10,000): the CSV and the figures
+/// are computed from it. About 0.5 KiB per GET; a PUT also keeps its body.
+const LOG_CAPACITY: usize = 4_000_000;
+const NSG_API_VERSION: &str = "2024-03-01";
+const API_SERVER_RULE: &str = "allow-apiserver";
+
+pub struct Options {
+    pub clusters: usize,
+    pub resync_seconds: u64,
+    pub steady_resyncs: u32,
+    pub out_dir: PathBuf,
+}
+
+/// Seconds since the apply of the first cluster at which each phase began, and the
+/// clusters-Ready samples, for the CSV.
+#[derive(Default)]
+struct Timeline {
+    phases: Vec<(f64, &'static str)>,
+    ready: Vec<(f64, usize)>,
+}
+
+impl Timeline {
+    fn phase(&mut self, at: f64, name: &'static str) {
+        self.phases.push((at, name));
+    }
+    fn ready(&mut self, at: f64, count: usize) {
+        if self.ready.last().map(|(_, c)| *c) != Some(count) {
+            self.ready.push((at, count));
+        }
+    }
+}
+
+fn cluster_name(i: usize) -> String {
+    format!("c{i:04}")
+}
+
+fn has_rule(nsg: &Value, rule: &str) -> bool {
+    nsg["properties"]["securityRules"]
+        .as_array()
+        .is_some_and(|rs| rs.iter().any(|r| r["name"] == rule))
+}
+
+fn succeeded(v: &Value) -> bool {
+    v.pointer("/properties/provisioningState")
+        .and_then(Value::as_str)
+        .is_none_or(|s| s == "Succeeded")
+}
+
+/// GET `url` as the holder of `token`; the body of a 2xx answer.
+async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Result<Value> {
+    let r = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = r.status();
+    let v: Value = r.json().await.with_context(|| format!("GET {url}: body"))?;
+    ensure!(status.is_success(), "GET {url}: {status}: {v}");
+    Ok(v)
+}
+
+/// (objects, of which Ready).
+fn ready_count(items: &[DynamicObject]) -> (usize, usize) {
+    (
+        items.len(),
+        items.iter().filter(|o| kit::is_ready(o)).count(),
+    )
+}
+
+/// `waited X, rejected Y, server_429 Z` between two snapshots of the gate's counters.
+fn gate_delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> String {
+    ["waited", "rejected", "server_429"]
+        .iter()
+        .map(|k| {
+            let d = after
+                .get(*k)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(before.get(*k).copied().unwrap_or(0));
+            format!("{k} {d}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn show_reads(w: &Window) -> String {
+    format!(
+        "{} reads ({} list pages, {} operation polls, {} resource GETs of which {} answered 404)",
+        w.reads, w.list_pages, w.operation_polls, w.resource_gets, w.not_found_reads
+    )
+}
+
+fn show_429s(w: &Window) -> String {
+    format!(
+        "{} (reads {}, writes {}, deletes {})",
+        w.throttled(),
+        w.throttled_reads,
+        w.throttled_writes,
+        w.throttled_deletes
+    )
+}
+
+fn ratio(actual: f64, floor: Duration) -> String {
+    if floor.is_zero() {
+        "n/a (within the burst)".to_string()
+    } else {
+        format!("{:.2}x the floor", actual / floor.as_secs_f64())
+    }
+}
+
+/// A generous bound for a phase ARM's bucket paces: five times its floor for `calls` calls,
+/// plus ten minutes, or the bench's `--timeout-seconds` when larger.
+fn bound(base: Duration, needed: usize, size: BucketSize) -> Duration {
+    base.max(
+        calls::budget_floor(needed, size.capacity, size.refill_per_sec) * 5
+            + Duration::from_secs(600),
+    )
+}
+
+impl Bench {
+    pub async fn one_subscription(&self, o: &Options) -> Result<()> {
+        let n = o.clusters;
+        ensure!(n > 0, "--clusters must be at least 1");
+        ensure!(o.steady_resyncs > 0, "--steady-resyncs must be at least 1");
+        let resync = Duration::from_secs(o.resync_seconds);
+        let config = SimConfig {
+            request_log_capacity: LOG_CAPACITY,
+            ..SimConfig::default()
+        };
+        let limits = config.throttle.clone();
+        ensure!(
+            limits.enabled,
+            "armsim's throttling must be on for this run"
+        );
+        let sim = azop_armsim::start(config).await.context("start armsim")?;
+        let ns = self.namespace_with_secret("bench-onesub").await?;
+        let mut op = self.operator(&sim, &ns, "azop-bench-onesub", o.resync_seconds)?;
+        op.wait_ready(&self.http, Duration::from_secs(60)).await?;
+        let api = kit::azure_clusters(&self.client, &ns);
+
+        println!();
+        println!(
+            "## {n} AzureClusters in ONE subscription (3 control-plane + 3 workers each), armsim throttling on \
+             (reads {}/{} s-1, writes {}/{} s-1, deletes {}/{} s-1), zero latency, resync {} s",
+            limits.reads.capacity,
+            limits.reads.refill_per_sec,
+            limits.writes.capacity,
+            limits.writes.refill_per_sec,
+            limits.deletes.capacity,
+            limits.deletes.refill_per_sec,
+            o.resync_seconds
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        print_memory("idle, no cluster", op.memory()?);
+
+        let t0 = Utc::now();
+        let clock = Instant::now();
+        let at = || clock.elapsed().as_secs_f64();
+        let mut tl = Timeline::default();
+        tl.phase(0.0, "creating");
+        let gate_start = self.gate(&op).await?;
+
+        // 1. creating
+        for i in 0..n {
+            kit::apply(&self.client, &ns, &cluster(&cluster_name(i), SUBSCRIPTION)).await?;
+        }
+        let applied = at();
+        let limit = bound(self.timeout, 20 * n, limits.writes);
+        let t_ready = loop {
+            // A failed list (a loaded API server) is looked at again a second later.
+            if let Ok(list) = api.list(&ListParams::default()).await {
+                let (total, ready) = ready_count(&list.items);
+                let t = at();
+                tl.ready(t, ready);
+                if total == n && ready == n {
+                    break t;
+                }
+            }
+            if clock.elapsed() > limit {
+                bail!(
+                    "not all {n} clusters Ready after {} s (operator log: {})",
+                    limit.as_secs(),
+                    op.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let gate_ready = self.gate(&op).await?;
+        println!("applied {n} in {applied:.1} s; all Ready after {t_ready:.1} s");
+        print_memory(&format!("{n} clusters Ready"), op.memory()?);
+
+        // 2. settling, 3. steady
+        tl.phase(t_ready, "settling");
+        tokio::time::sleep(resync).await;
+        let t_steady = at();
+        tl.phase(t_steady, "steady");
+        let gate_steady0 = self.gate(&op).await?;
+        let r0 = op.reconciles(&self.http).await?;
+        tokio::time::sleep(resync * o.steady_resyncs).await;
+        let t_steady_end = at();
+        let r1 = op.reconciles(&self.http).await?;
+        let gate_steady1 = self.gate(&op).await?;
+        print_memory(
+            &format!("{n} clusters Ready, after {} resyncs", o.steady_resyncs + 1),
+            op.memory()?,
+        );
+
+        // 4. drift
+        let (t_drift, t_corrected) = self.drift(&sim, resync, &at).await?;
+        tl.phase(t_drift, "drift");
+        tl.phase(t_corrected, "steady");
+
+        // 5. deleting
+        let t_delete = at();
+        tl.phase(t_delete, "deleting");
+        let gate_delete0 = self.gate(&op).await?;
+        api.delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await
+            .context("delete every cluster")?;
+        let limit = bound(self.timeout, 20 * n, limits.deletes);
+        let t_gone = loop {
+            if let Ok(list) = api.list(&ListParams::default()).await {
+                let (total, ready) = ready_count(&list.items);
+                let t = at();
+                tl.ready(t, ready);
+                if total == 0 {
+                    break t;
+                }
+            }
+            if clock
+                .elapsed()
+                .saturating_sub(Duration::from_secs_f64(t_delete))
+                > limit
+            {
+                bail!(
+                    "clusters still there {} s after the delete (operator log: {})",
+                    limit.as_secs(),
+                    op.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let gate_gone = self.gate(&op).await?;
+        let left = sim.inventory().len();
+        print_memory("after deleting them all", op.memory()?);
+        let end = at() + 1.0;
+
+        // The figures, from the request log.
+        let logged = sim.requests(&RequestFilter::default()).len();
+        ensure!(
+            logged < LOG_CAPACITY,
+            "armsim's request log reached its capacity ({LOG_CAPACITY}): the oldest calls are gone, the figures would be wrong"
+        );
+        let ours: Vec<Call> = sim
+            .requests(&RequestFilter {
+                principal: Some(OPERATOR_PRINCIPAL.to_string()),
+                ..RequestFilter::default()
+            })
+            .iter()
+            .filter_map(|r| Call::from_record(r, t0))
+            .collect();
+        let create = calls::summarize(&ours, 0.0, t_ready);
+        let steady = calls::summarize(&ours, t_steady, t_steady_end);
+        // Up to a second after the rule was seen back: the corrective PUT's log record is
+        // written as its answer leaves, which can trail the look that saw its effect.
+        let drift = calls::summarize(&ours, t_drift, t_corrected + 1.0);
+        let delete = calls::summarize(&ours, t_delete, end);
+
+        println!();
+        let write_floor = calls::budget_floor(
+            create.distinct_writes,
+            limits.writes.capacity,
+            limits.writes.refill_per_sec,
+        );
+        println!(
+            "creating: apply -> all Ready {t_ready:.1} s; write-budget floor {:.1} s ({} resources written, less the {} burst, at {}/s): {}",
+            write_floor.as_secs_f64(),
+            create.distinct_writes,
+            limits.writes.capacity,
+            limits.writes.refill_per_sec,
+            ratio(t_ready, write_floor)
+        );
+        println!(
+            "creating: {} writes sent ({} to a resource already written), {}; 429s {}; client-side gate: {}",
+            create.writes,
+            create.writes.saturating_sub(create.distinct_writes),
+            show_reads(&create),
+            show_429s(&create),
+            gate_delta(&gate_start, &gate_ready)
+        );
+        println!(
+            "creating: reads {:.1}/s on average against the {}/s refill",
+            create.reads_per_second(),
+            limits.reads.refill_per_sec
+        );
+
+        let resyncs = o.steady_resyncs as f64;
+        let rps = steady.reads_per_second();
+        let at_default = rps * o.resync_seconds as f64 / DEFAULT_RESYNC_SECONDS;
+        let at_target = at_default * TARGET_CLUSTERS as f64 / n as f64;
+        let refill = limits.reads.refill_per_sec;
+        println!(
+            "steady ({:.0} s = {} resyncs of {} s): {} ({:.1} per cluster per resync); {} writes, {} deletes; 429s {}; {} reconciles; client-side gate: {}",
+            steady.seconds,
+            o.steady_resyncs,
+            o.resync_seconds,
+            show_reads(&steady),
+            steady.reads as f64 / resyncs / n as f64,
+            steady.writes,
+            steady.deletes,
+            show_429s(&steady),
+            r1.saturating_sub(r0),
+            gate_delta(&gate_steady0, &gate_steady1)
+        );
+        let top: Vec<String> = calls::reads_by_collection(&ours, t_steady, t_steady_end)
+            .into_iter()
+            .take(12)
+            .map(|(kind, coll, count)| {
+                let kind = match kind {
+                    ReadKind::ListPage => "list",
+                    ReadKind::OperationPoll => "poll",
+                    ReadKind::Resource => "GET",
+                };
+                format!("{kind} {coll} {count}")
+            })
+            .collect();
+        println!("steady reads by collection: {}", top.join(", "));
+        println!(
+            "steady reads: {rps:.2}/s at a {} s resync = {:.1} % of the {refill}/s refill; \
+             at the default {DEFAULT_RESYNC_SECONDS} s resync {at_default:.2}/s ({:.1} %); \
+             extrapolated to {TARGET_CLUSTERS} clusters {at_target:.2}/s ({:.1} %; target <= 10 %)",
+            o.resync_seconds,
+            100.0 * rps / refill,
+            100.0 * at_default / refill,
+            100.0 * at_target / refill
+        );
+        println!(
+            "drift (outside PUT of c0000-controlplane-nsg without its {API_SERVER_RULE} rule) corrected after {:.1} s \
+             (resync {} s); operator calls meanwhile: {} writes, {}",
+            t_corrected - t_drift,
+            o.resync_seconds,
+            drift.writes,
+            show_reads(&drift)
+        );
+        let delete_floor = calls::budget_floor(
+            delete.distinct_deletes,
+            limits.deletes.capacity,
+            limits.deletes.refill_per_sec,
+        );
+        let to_gone = t_gone - t_delete;
+        println!(
+            "deleting: delete -> all gone {to_gone:.1} s; delete-budget floor {:.1} s ({} resources deleted, less the {} burst, at {}/s): {}",
+            delete_floor.as_secs_f64(),
+            delete.distinct_deletes,
+            limits.deletes.capacity,
+            limits.deletes.refill_per_sec,
+            ratio(to_gone, delete_floor)
+        );
+        println!(
+            "deleting: {} deletes sent, {} writes, {}; 429s {}; client-side gate: {}; left in armsim: {left}",
+            delete.deletes,
+            delete.writes,
+            show_reads(&delete),
+            show_429s(&delete),
+            gate_delta(&gate_delete0, &gate_gone)
+        );
+
+        let rows = calls::per_second(&ours, end, &tl.phases, &tl.ready);
+        std::fs::create_dir_all(&o.out_dir)
+            .with_context(|| format!("create {}", o.out_dir.display()))?;
+        let csv = o.out_dir.join("one-subscription-calls.csv");
+        std::fs::write(&csv, calls::to_csv(&rows))
+            .with_context(|| format!("write {}", csv.display()))?;
+        println!(
+            "calls per second by class: {} ({} rows; plot: bash tests/bench/plot.sh {})",
+            csv.display(),
+            rows.len(),
+            csv.display()
+        );
+        op.stop();
+        sim.shutdown().await;
+        if left > 0 {
+            bail!("{left} resources left in armsim after every cluster was deleted");
+        }
+        Ok(())
+    }
+
+    async fn gate(&self, op: &Operator) -> Result<BTreeMap<String, u64>> {
+        Ok(process::throttle_events(&op.metrics(&self.http).await?))
+    }
+
+    /// Removes the API server rule from cluster c0000's control-plane NSG as another principal
+    /// would (a PUT of the NSG without it), and waits for the rule to be back. Returns when
+    /// the outside PUT was answered and when the rule was seen again, in the run's seconds.
+    async fn drift(
+        &self,
+        sim: &RunningSim,
+        resync: Duration,
+        at: &impl Fn() -> f64,
+    ) -> Result<(f64, f64)> {
+        let name = cluster_name(0);
+        let url = format!(
+            "{}/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-{name}/providers/Microsoft.Network/networkSecurityGroups/{name}-controlplane-nsg?api-version={NSG_API_VERSION}",
+            sim.url().trim_end_matches('/')
+        );
+        let token = sim.token(TENANT, OUTSIDER);
+        let nsg = get_json(&self.http, &url, &token).await?;
+        ensure!(
+            has_rule(&nsg, API_SERVER_RULE),
+            "{name}-controlplane-nsg has no {API_SERVER_RULE} rule before the drift: {nsg}"
+        );
+        let r = self
+            .http
+            .put(&url)
+            .bearer_auth(&token)
+            .json(&json!({
+                "location": nsg["location"],
+                "tags": nsg["tags"],
+                "properties": {"securityRules": []},
+            }))
+            .send()
+            .await
+            .context("PUT the NSG without its rules")?;
+        ensure!(
+            r.status().is_success(),
+            "PUT the NSG without its rules: {}",
+            r.status()
+        );
+        let t_drift = at();
+        let limit = resync * 2 + Duration::from_secs(120);
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Ok(v) = get_json(&self.http, &url, &token).await
+                && has_rule(&v, API_SERVER_RULE)
+                && succeeded(&v)
+            {
+                return Ok((t_drift, at()));
+            }
+            if started.elapsed() > limit {
+                bail!(
+                    "the {API_SERVER_RULE} rule of {name}-controlplane-nsg was not restored within {} s",
+                    limit.as_secs()
+                );
+            }
+        }
+    }
+}
