@@ -107,7 +107,10 @@ fn first_claim_on_the_cores(pid: u32) {
         .args(&tids)
         .stdout(std::process::Stdio::null())
         .status();
-    eprintln!("control-plane guest {pid}: {} threads at nice -20 ({done:?})", tids.len());
+    eprintln!(
+        "control-plane guest {pid}: {} threads at nice -20 ({done:?})",
+        tids.len()
+    );
 }
 
 impl Watch {
