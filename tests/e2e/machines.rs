@@ -343,7 +343,7 @@ async fn a_cluster_boots_from_the_node_image_runs_pods_replaces_a_worker_and_goe
                 "subscriptionId": SUBSCRIPTION, "location": "westeurope",
                 "resourceGroup": RG, "createResourceGroup": true,
                 "kubernetesVersion": minor,
-                "controlPlane": {"replicas": 1, "vmSize": "Standard_D2s_v3"},
+                "controlPlane": {"replicas": 1, "vmSize": "Standard_D4s_v3"},
                 "workerPools": [{"name": "general", "replicas": 1, "vmSize": "Standard_D2s_v3"}],
                 "image": {"storageBindingRef": {"name": "node-image"}},
                 "sshPublicKey": ssh_key,

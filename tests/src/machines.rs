@@ -65,6 +65,9 @@ impl NodeImage {
         m.socat = tool("AZOP_SOCAT", m.socat.clone());
         m.ovmf = tool("AZOP_OVMF", m.ovmf.clone());
         m.dir = dir;
+        // The boot test's control plane is a 4-vCPU size: under software emulation its
+        // kube-apiserver and etcd need the threads (docs/bootstrap.md, runs 7 and 8).
+        m.max_vcpus = 4;
         m
     }
 }
