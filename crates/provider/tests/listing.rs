@@ -19,6 +19,11 @@ const GROUPS: &str = "2021-04-01";
 const MAX_AGE: Duration = Duration::from_millis(1500);
 
 fn provider(sim: &RunningSim) -> Provider {
+    provider_with_max_age(sim, MAX_AGE)
+}
+
+/// A provider whose listings serve reads for `max_age` (and decide writes on evidence as old).
+fn provider_with_max_age(sim: &RunningSim, max_age: Duration) -> Provider {
     let url = url::Url::parse(sim.url()).unwrap();
     Provider::new(ProviderConfig {
         overrides: EndpointOverrides {
@@ -27,8 +32,8 @@ fn provider(sim: &RunningSim) -> Provider {
         },
         operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
         listing: ListingConfig {
-            max_age: MAX_AGE,
-            write_evidence_age: MAX_AGE,
+            max_age,
+            write_evidence_age: max_age,
             ..ListingConfig::default()
         },
         ..ProviderConfig::default()
@@ -266,20 +271,7 @@ async fn a_confirming_get_is_kept_by_the_listing_until_the_next_walk() {
     .await
     .unwrap();
     // A listing that is walked once and then serves reads for a long time.
-    let url = url::Url::parse(sim.url()).unwrap();
-    let reader = Provider::new(ProviderConfig {
-        overrides: EndpointOverrides {
-            arm_endpoint: Some(url.clone()),
-            authority_host: Some(url),
-        },
-        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
-        listing: ListingConfig {
-            max_age: Duration::from_secs(600),
-            write_evidence_age: Duration::from_secs(600),
-            ..ListingConfig::default()
-        },
-        ..ProviderConfig::default()
-    });
+    let reader = provider_with_max_age(&sim, Duration::from_secs(600));
     let r = reader.session(&creds(), SUB).unwrap();
     let path = ip_path("rg-a", "made-by-someone-else");
     assert!(r.observe(&path, NETWORK).await.unwrap().is_none());
