@@ -46,6 +46,7 @@ pub fn complete(store: &mut Store, registry: &Registry, id: &str) {
         }
     }
     store.finish_operation(&p.op_id, status, p.fail);
+    store.note_ended();
 }
 
 pub fn set_provisioning_state(body: &mut Value, state: &str) {

@@ -181,6 +181,7 @@ async fn arm(State(state): Shared, req: Request) -> Response {
             }
         },
     };
+    state.persist_ended();
 
     let h = resp.headers_mut();
     let request_id = uuid::Uuid::new_v4().to_string();

@@ -57,12 +57,16 @@ pub async fn clear_faults(State(s): Shared) -> StatusCode {
 }
 
 pub fn inventory_of(s: &AppState) -> Vec<Value> {
-    let mut store = s.store.lock();
-    crate::lro::settle(&mut store, &s.registry, std::time::Instant::now());
-    store
-        .all()
-        .map(|r| render(&s.registry, &store, r))
-        .collect()
+    let out = {
+        let mut store = s.store.lock();
+        crate::lro::settle(&mut store, &s.registry, std::time::Instant::now());
+        store
+            .all()
+            .map(|r| render(&s.registry, &store, r))
+            .collect()
+    };
+    s.persist_ended();
+    out
 }
 
 pub async fn inventory(State(s): Shared) -> Response {

@@ -34,6 +34,15 @@ impl AppState {
             tracing::warn!(error = %e, "failed to save the state file");
         }
     }
+
+    /// Saves the store if an operation ended since the last save: called once a request has
+    /// been handled, before its answer is sent, so that nothing a client was shown is lost
+    /// by a restart.
+    pub fn persist_ended(&self) {
+        if self.state_file.is_some() && self.store.lock().take_ended_unsaved() {
+            self.persist();
+        }
+    }
 }
 
 /// The JSON a GET returns: the type's rendering, the running operation's provisioning state,

@@ -112,6 +112,11 @@ pub struct Store {
     ops: HashMap<String, Operation>,
     #[serde(skip)]
     pending: BTreeSet<String>,
+    /// An operation ended since the last save. Operations end lazily, inside whichever request
+    /// comes next (a GET included), so that request must save too: otherwise a restart loads
+    /// the operation's start and finishes it again with an older etag than clients were shown.
+    #[serde(skip)]
+    ended_unsaved: bool,
 }
 
 pub fn new_etag() -> String {
@@ -238,6 +243,16 @@ impl Store {
             })
             .cloned()
             .collect()
+    }
+
+    /// Notes that an operation ended (see `ended_unsaved`).
+    pub fn note_ended(&mut self) {
+        self.ended_unsaved = true;
+    }
+
+    /// Whether an operation ended since the last call; clears the mark.
+    pub fn take_ended_unsaved(&mut self) -> bool {
+        std::mem::take(&mut self.ended_unsaved)
     }
 
     pub fn clear(&mut self) {

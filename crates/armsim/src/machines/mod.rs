@@ -240,6 +240,7 @@ impl Runtime {
             crate::lro::settle(&mut store, &self.state.registry, Instant::now());
             desired::desired(&store, &self.state.registry)
         };
+        self.state.persist_ended();
         self.reap();
         self.stop_unwanted(&desired);
         self.start_wanted(&desired).await;
