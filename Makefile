@@ -69,6 +69,6 @@ bench: ## benchmarks (BENCH_ARGS for azop-bench, BENCH_OUT for its CSV and plot)
 	bash crates/testenv/scripts/install.sh >/dev/null
 	$(CARGO) build --release -q -p azop --bin azop   # the operator under test: built fresh, never stale
 	$(CARGO) build --release -q -p azop-e2e --bin azop-bench
-	rm -f $(BENCH_OUT)/one-subscription-calls.csv $(BENCH_OUT)/one-subscription-calls.png
+	rm -f $(BENCH_OUT)/one-subscription*-calls.csv $(BENCH_OUT)/one-subscription*-calls.png
 	$(CARGO) run --release -q -p azop-e2e --bin azop-bench -- --out-dir $(BENCH_OUT) $(BENCH_ARGS)
-	@if [ -f $(BENCH_OUT)/one-subscription-calls.csv ]; then bash tests/bench/plot.sh $(BENCH_OUT)/one-subscription-calls.csv; fi
+	@for csv in $(BENCH_OUT)/one-subscription*-calls.csv; do [ -f "$$csv" ] && bash tests/bench/plot.sh "$$csv"; done; true

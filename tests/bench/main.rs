@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! azop-bench [--latency-scale F] [--clusters N] [--resync-seconds S] [--skip-scale]
-//!            [--scale-resync-seconds S] [--steady-resyncs K] [--out-dir DIR]
+//!            [--scale-resync-seconds S] [--steady-resyncs K] [--scale-shards N] [--out-dir DIR]
 //!            [--subscription-per-cluster] [--only-scale]
 //!            [--webhook-rate R] [--webhook-api-rate A] [--webhook-seconds S] [--only-webhook]
 //! ```
@@ -82,6 +82,10 @@ struct Cli {
     /// Where the scale run writes one-subscription-calls.csv.
     #[arg(long, default_value = "target/azop-bench")]
     out_dir: PathBuf,
+    /// Operator replicas of the one-subscription run: with N > 1, N replicas of
+    /// `azop run --shards N` share the clusters (docs/scale.md, "Sharding over replicas").
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    scale_shards: u32,
     /// The scale run gives each cluster its own subscription (no shared ARM budget; the
     /// memory figures of before issue 24) instead of putting them all in one.
     #[arg(long)]
@@ -223,6 +227,7 @@ async fn run(cli: Cli) -> Result<()> {
                     resync_seconds: cli.scale_resync_seconds,
                     steady_resyncs: cli.steady_resyncs,
                     out_dir: cli.out_dir.clone(),
+                    shards: cli.scale_shards,
                 })
                 .await?;
         }

@@ -30,7 +30,7 @@ use kube::api::{DeleteParams, DynamicObject, ListParams};
 use serde_json::{Value, json};
 
 use crate::calls::{self, Call, ReadKind, Window};
-use crate::process::{self, Operator};
+use crate::process::{Memory, Operator, OperatorOptions, Replicas};
 use crate::{Bench, OPERATOR_PRINCIPAL, SUBSCRIPTION, TENANT, cluster, kit, print_memory};
 
 /// Who makes the drift: another principal (its own buckets at ARM), as a person would.
@@ -50,6 +50,8 @@ pub struct Options {
     pub resync_seconds: u64,
     pub steady_resyncs: u32,
     pub out_dir: PathBuf,
+    /// Operator replicas, each with `--shards <shards>` when more than 1.
+    pub shards: u32,
 }
 
 /// Seconds since the apply of the first cluster at which each phase began, and the
@@ -69,6 +71,21 @@ impl Timeline {
             self.ready.push((at, count));
         }
     }
+}
+
+/// Memory of each replica, and their sum when there are several.
+fn print_memories(when: &str, each: &[Memory]) {
+    if let [one] = each {
+        return print_memory(when, *one);
+    }
+    for (i, m) in each.iter().enumerate() {
+        print_memory(&format!("{when}, replica {i}"), *m);
+    }
+    let sum = each.iter().fold(Memory::default(), |a, m| Memory {
+        rss_kib: a.rss_kib + m.rss_kib,
+        hwm_kib: a.hwm_kib + m.hwm_kib,
+    });
+    print_memory(&format!("{when}, all {} replicas", each.len()), sum);
 }
 
 fn cluster_name(i: usize) -> String {
@@ -176,24 +193,29 @@ impl Bench {
         );
         let sim = azop_armsim::start(config).await.context("start armsim")?;
         let ns = self.namespace_with_secret("bench-onesub").await?;
-        let mut op = self.operator(&sim, &ns, "azop-bench-onesub", o.resync_seconds)?;
+        let mut op = self.replicas(&sim, &ns, o)?;
         op.wait_ready(&self.http, Duration::from_secs(60)).await?;
         let api = kit::azure_clusters(&self.client, &ns);
 
         println!();
         println!(
             "## {n} AzureClusters in ONE subscription (3 control-plane + 3 workers each), armsim throttling on \
-             (reads {}/{} s-1, writes {}/{} s-1, deletes {}/{} s-1), zero latency, resync {} s",
+             (reads {}/{} s-1, writes {}/{} s-1, deletes {}/{} s-1), zero latency, resync {} s, {}",
             limits.reads.capacity,
             limits.reads.refill_per_sec,
             limits.writes.capacity,
             limits.writes.refill_per_sec,
             limits.deletes.capacity,
             limits.deletes.refill_per_sec,
-            o.resync_seconds
+            o.resync_seconds,
+            if o.shards > 1 {
+                format!("{} replicas sharing {} shards", o.shards, o.shards)
+            } else {
+                "one replica".to_string()
+            }
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
-        print_memory("idle, no cluster", op.memory()?);
+        print_memories("idle, no cluster", &op.memory()?);
 
         let t0 = Utc::now();
         let clock = Instant::now();
@@ -222,14 +244,14 @@ impl Bench {
                 bail!(
                     "not all {n} clusters Ready after {} s (operator log: {})",
                     limit.as_secs(),
-                    op.log.display()
+                    op.logs()
                 );
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
         let gate_ready = self.gate(&op).await?;
         println!("applied {n} in {applied:.1} s; all Ready after {t_ready:.1} s");
-        print_memory(&format!("{n} clusters Ready"), op.memory()?);
+        print_memories(&format!("{n} clusters Ready"), &op.memory()?);
 
         // 2. settling, 3. steady
         tl.phase(t_ready, "settling");
@@ -242,9 +264,9 @@ impl Bench {
         let t_steady_end = at();
         let r1 = op.reconciles(&self.http).await?;
         let gate_steady1 = self.gate(&op).await?;
-        print_memory(
+        print_memories(
             &format!("{n} clusters Ready, after {} resyncs", o.steady_resyncs + 1),
-            op.memory()?,
+            &op.memory()?,
         );
 
         // 4. drift
@@ -277,14 +299,14 @@ impl Bench {
                 bail!(
                     "clusters still there {} s after the delete (operator log: {})",
                     limit.as_secs(),
-                    op.log.display()
+                    op.logs()
                 );
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
         let gate_gone = self.gate(&op).await?;
         let left = sim.inventory().len();
-        print_memory("after deleting them all", op.memory()?);
+        print_memories("after deleting them all", &op.memory()?);
         let end = at() + 1.0;
 
         // The figures, from the request log.
@@ -410,7 +432,11 @@ impl Bench {
         let rows = calls::per_second(&ours, end, &tl.phases, &tl.ready);
         std::fs::create_dir_all(&o.out_dir)
             .with_context(|| format!("create {}", o.out_dir.display()))?;
-        let csv = o.out_dir.join("one-subscription-calls.csv");
+        let csv = o.out_dir.join(if o.shards > 1 {
+            format!("one-subscription-{}-shards-calls.csv", o.shards)
+        } else {
+            "one-subscription-calls.csv".to_string()
+        });
         std::fs::write(&csv, calls::to_csv(&rows))
             .with_context(|| format!("write {}", csv.display()))?;
         println!(
@@ -427,8 +453,33 @@ impl Bench {
         Ok(())
     }
 
-    async fn gate(&self, op: &Operator) -> Result<BTreeMap<String, u64>> {
-        Ok(process::throttle_events(&op.metrics(&self.http).await?))
+    async fn gate(&self, op: &Replicas) -> Result<BTreeMap<String, u64>> {
+        op.throttle_events(&self.http).await
+    }
+
+    /// One replica, or `o.shards` replicas of `azop run --shards <o.shards>`, each with its
+    /// own log and /metrics.
+    fn replicas(&self, sim: &RunningSim, ns: &str, o: &Options) -> Result<Replicas> {
+        let count = o.shards.max(1);
+        let mut out = Vec::new();
+        for i in 0..count {
+            let extra_args = if count > 1 {
+                vec!["--shards".to_string(), count.to_string()]
+            } else {
+                Vec::new()
+            };
+            out.push(Operator::spawn(OperatorOptions {
+                binary: &self.azop,
+                kubeconfig: &self.kubeconfig,
+                sim_url: sim.url(),
+                namespace: ns,
+                lease: "azop-bench-onesub",
+                resync_seconds: o.resync_seconds,
+                log: self.env.dir().join(format!("operator-{ns}-{i}.log")),
+                extra_args,
+            })?);
+        }
+        Ok(Replicas(out))
     }
 
     /// Removes the API server rule from cluster c0000's control-plane NSG as another principal

@@ -207,6 +207,92 @@ impl Operator {
     }
 }
 
+/// `azop_shards_held` of one replica's /metrics (0 when absent: an unsharded replica).
+pub fn shards_held(metrics: &str) -> i64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("azop_shards_held"))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .map(|v| v as i64)
+        .sum()
+}
+
+/// The operator under measurement: one replica, or N replicas sharing N shards
+/// (`azop run --shards N`, docs/scale.md). Counters are summed over the replicas; memory is
+/// given per replica.
+pub struct Replicas(pub Vec<Operator>);
+
+impl Replicas {
+    /// Waits until every replica is ready, then — with shards — until each holds one shard,
+    /// so that the measurement starts with the work spread.
+    pub async fn wait_ready(&mut self, http: &reqwest::Client, timeout: Duration) -> Result<()> {
+        for r in &mut self.0 {
+            r.wait_ready(http, timeout).await?;
+        }
+        if self.0.len() < 2 {
+            return Ok(());
+        }
+        let start = Instant::now();
+        loop {
+            let mut held = Vec::new();
+            for r in &self.0 {
+                held.push(shards_held(&r.metrics(http).await?));
+            }
+            if held.iter().all(|h| *h == 1) {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "the {} replicas did not each take one shard within {} s (held: {held:?}; logs: {})",
+                    self.0.len(),
+                    timeout.as_secs(),
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    pub fn memory(&self) -> Result<Vec<Memory>> {
+        self.0.iter().map(Operator::memory).collect()
+    }
+
+    pub async fn reconciles(&self, http: &reqwest::Client) -> Result<u64> {
+        let mut total = 0;
+        for r in &self.0 {
+            total += r.reconciles(http).await?;
+        }
+        Ok(total)
+    }
+
+    /// The client-side gates' counters, summed over the replicas.
+    pub async fn throttle_events(&self, http: &reqwest::Client) -> Result<BTreeMap<String, u64>> {
+        let mut total = BTreeMap::new();
+        for r in &self.0 {
+            for (k, v) in throttle_events(&r.metrics(http).await?) {
+                *total.entry(k).or_insert(0) += v;
+            }
+        }
+        Ok(total)
+    }
+
+    /// The replicas' log files, for error messages.
+    pub fn logs(&self) -> String {
+        self.0
+            .iter()
+            .map(|r| r.log.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn stop(&mut self) {
+        for r in &mut self.0 {
+            r.stop();
+        }
+    }
+}
+
 impl Drop for Operator {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -256,5 +342,13 @@ mod tests {
                     azop_reconciles_total{controller=\"azurecluster\",result=\"error\"} 3\n\
                     azop_reconcile_errors_total{controller=\"azurecluster\"} 3\n";
         assert_eq!(reconciles_total(text), 15);
+    }
+
+    #[test]
+    fn shards_held_is_read_from_the_gauge() {
+        let text = "# HELP azop_shards_held Shards\n# TYPE azop_shards_held gauge\n\
+                    azop_shards_held 2\nazop_reconciles_total{controller=\"x\"} 7\n";
+        assert_eq!(shards_held(text), 2);
+        assert_eq!(shards_held("azop_reconciles_total 7\n"), 0);
     }
 }
