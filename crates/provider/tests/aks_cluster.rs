@@ -3,7 +3,7 @@
 //! added and removed through the agent pool module, and the cluster is deleted.
 #![allow(clippy::unwrap_used)]
 
-use azop_armsim::{RequestFilter, RunningSim, SimConfig};
+use azop_armsim::{RequestFilter, SimConfig};
 use azop_provider::resources::containerservice::agent_pool::{AgentPoolKey, AgentPoolResource};
 use azop_provider::resources::containerservice::credentials::{
     list_cluster_admin_credential, list_cluster_user_credential,
@@ -13,44 +13,15 @@ use azop_provider::resources::resource_group::{
     ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
 };
 use azop_provider::resources::{self, ArmResource, DeleteOutcome, EnsureOutcome, Owner};
-use azop_provider::{
-    ArmSession, CredentialSource, EndpointOverrides, LroConfig, LroHandle, PollOutcome, Provider,
-    ProviderConfig,
-};
+use azop_provider::{ArmSession, LroHandle, PollOutcome};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{creds, provider};
+
 const SUB: &str = "00000000-0000-0000-0000-0000000000e1";
 const RG: &str = "rg-aks";
-
-fn provider(sim: &RunningSim) -> Provider {
-    let url = url::Url::parse(sim.url()).unwrap();
-    Provider::new(ProviderConfig {
-        overrides: EndpointOverrides {
-            arm_endpoint: Some(url.clone()),
-            authority_host: Some(url),
-        },
-        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
-        lro: LroConfig {
-            default_retry_after: Duration::from_millis(50),
-            default_deadline: Duration::from_secs(120),
-            ..LroConfig::default()
-        },
-        ..ProviderConfig::default()
-    })
-}
-
-fn creds() -> CredentialSource {
-    let data: BTreeMap<String, Vec<u8>> = [
-        ("tenantId", "tenant-1"),
-        ("clientId", "client-1"),
-        ("clientSecret", "not-logged"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
-    .collect();
-    CredentialSource::secret("team-a", "azure-creds", data)
-}
 
 fn owner() -> Owner {
     Owner::new("AksCluster", "team-a", "prod", "uid-aks")

@@ -14,43 +14,14 @@ use azop_provider::resources::storage_account::{
     StorageSkuName,
 };
 use azop_provider::resources::{self, DeleteOutcome, EnsureOutcome, Owner};
-use azop_provider::{
-    ArmSession, AzureError, CredentialSource, EndpointOverrides, LroConfig, LroHandle, PollOutcome,
-    Provider, ProviderConfig,
-};
+use azop_provider::{ArmSession, AzureError, LroHandle, PollOutcome};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{creds, provider};
+
 const SUB: &str = "00000000-0000-0000-0000-0000000000a1";
-
-fn provider(sim: &RunningSim) -> Provider {
-    let url = url::Url::parse(sim.url()).unwrap();
-    Provider::new(ProviderConfig {
-        overrides: EndpointOverrides {
-            arm_endpoint: Some(url.clone()),
-            authority_host: Some(url),
-        },
-        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
-        lro: LroConfig {
-            default_retry_after: Duration::from_millis(50),
-            default_deadline: Duration::from_secs(120),
-            ..LroConfig::default()
-        },
-        ..ProviderConfig::default()
-    })
-}
-
-fn creds() -> CredentialSource {
-    let data: BTreeMap<String, Vec<u8>> = [
-        ("tenantId", "tenant-1"),
-        ("clientId", "client-1"),
-        ("clientSecret", "s3cr3t-value-never-logged"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
-    .collect();
-    CredentialSource::secret("team-a", "azure-creds", data)
-}
 
 fn owner() -> Owner {
     Owner::new("StorageBinding", "team-a", "images", "uid-1234")

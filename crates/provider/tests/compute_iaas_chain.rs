@@ -31,45 +31,16 @@ use azop_provider::resources::resource_group::{
     ResourceGroup, ResourceGroupKey, ResourceGroupSpec,
 };
 use azop_provider::resources::{self, ArmResource, DeleteOutcome, EnsureOutcome, Owner};
-use azop_provider::{
-    ArmSession, CredentialSource, EndpointOverrides, LroConfig, LroHandle, PollOutcome, Provider,
-    ProviderConfig,
-};
+use azop_provider::{ArmSession, LroHandle, PollOutcome};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{creds, provider};
 
 const SUB: &str = "00000000-0000-0000-0000-0000000000c1";
 const RG: &str = "rg-iaas";
 const LOC: &str = "westeurope";
-
-fn provider(sim: &RunningSim) -> Provider {
-    let url = url::Url::parse(sim.url()).unwrap();
-    Provider::new(ProviderConfig {
-        overrides: EndpointOverrides {
-            arm_endpoint: Some(url.clone()),
-            authority_host: Some(url),
-        },
-        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
-        lro: LroConfig {
-            default_retry_after: Duration::from_millis(50),
-            default_deadline: Duration::from_secs(120),
-            ..LroConfig::default()
-        },
-        ..ProviderConfig::default()
-    })
-}
-
-fn creds() -> CredentialSource {
-    let data: BTreeMap<String, Vec<u8>> = [
-        ("tenantId", "tenant-1"),
-        ("clientId", "client-1"),
-        ("clientSecret", "not-logged"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
-    .collect();
-    CredentialSource::secret("team-a", "azure-creds", data)
-}
 
 fn owner() -> Owner {
     Owner::new("AzureCluster", "team-a", "prod", "uid-iaas")
