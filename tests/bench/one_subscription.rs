@@ -410,6 +410,11 @@ impl Bench {
         let rows = calls::per_second(&ours, end, &tl.phases, &tl.ready);
         std::fs::create_dir_all(&o.out_dir)
             .with_context(|| format!("create {}", o.out_dir.display()))?;
+        // Every call of the operator's principal, for looking into a figure (which cluster
+        // waited on what): seconds since the first apply, method, status, path.
+        let log = o.out_dir.join("one-subscription-requests.csv");
+        std::fs::write(&log, calls::requests_csv(&ours))
+            .with_context(|| format!("write {}", log.display()))?;
         let csv = o.out_dir.join("one-subscription-calls.csv");
         std::fs::write(&csv, calls::to_csv(&rows))
             .with_context(|| format!("write {}", csv.display()))?;

@@ -91,6 +91,7 @@ pub async fn conclude<F: Future<Output = Result<(), Error>>>(
         Err(Halt::Fail(e)) => Err(e),
         Err(Halt::Stop(stop)) => {
             let (retry, floor) = (stop.retry, stop.floor);
+            tracing::debug!(reason = stop.reason, message = %stop.message, ?retry, "pass stopped");
             report(stop).await?;
             Ok(PassOutcome::Stopped { retry, floor })
         }

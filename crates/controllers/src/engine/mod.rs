@@ -107,7 +107,12 @@ pub async fn reconcile<K: Kind>(
         };
         ctx.metrics
             .record_pass(K::IDENTITY.metrics_label, result, started.elapsed());
-        outcome.map(|o| ctx.backoff.requeue(&K::IDENTITY.object_key(&*obj), o))
+        outcome.map(|o| {
+            let action = ctx.backoff.requeue(&K::IDENTITY.object_key(&*obj), o);
+            // Where a long wait comes from, when one is looked into.
+            tracing::debug!(result, took_ms = started.elapsed().as_millis(), next = ?action, "pass ended");
+            action
+        })
     }
     .instrument(span)
     .await

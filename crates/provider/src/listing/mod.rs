@@ -58,6 +58,10 @@ pub struct ListingConfig {
     pub busy_age: Duration,
     /// Bound on one walk (a misbehaving server must not loop us).
     pub max_pages: usize,
+    /// Shortest time between the starts of two walks of a type asked for to see past an
+    /// instant (a deletion confirming what it deleted is gone): the passes asking meanwhile
+    /// share the next walk instead of each starting one.
+    pub min_walk_interval: Duration,
 }
 
 impl Default for ListingConfig {
@@ -68,6 +72,7 @@ impl Default for ListingConfig {
             // ARM's shortest usual Retry-After: an operation is not looked at more often.
             busy_age: Duration::from_secs(10),
             max_pages: 10_000,
+            min_walk_interval: Duration::from_secs(2),
         }
     }
 }
@@ -85,6 +90,7 @@ impl ListingConfig {
             max_age,
             write_evidence_age: ListingConfig::default().write_evidence_age.min(max_age),
             busy_age: ListingConfig::default().busy_age.min(max_age),
+            min_walk_interval: ListingConfig::default().min_walk_interval.min(max_age),
             ..ListingConfig::default()
         }
     }
@@ -166,12 +172,13 @@ impl SubscriptionListing {
     pub fn touched(&self, method: &str, path: &str, now: Instant) {
         let target = Target::of(path);
         let key = id_key(path);
+        let deleted = method.eq_ignore_ascii_case("DELETE");
         if let Some(type_name) = target.type_name() {
             for l in self.listings_of(type_name) {
-                l.state.lock().touch(&key, now);
+                l.state.lock().touch(&key, now, deleted);
             }
         }
-        if method.eq_ignore_ascii_case("DELETE") {
+        if deleted {
             let prefix = format!("{key}/");
             let all: Vec<Arc<TypeListing>> = self.types.lock().values().cloned().collect();
             for l in all {
