@@ -66,6 +66,22 @@ pub const PARALLEL_CALLS: usize = 8;
 pub struct Runner<K> {
     pub kind: K,
     pub ctx: Arc<Context>,
+    /// The controller's concurrency limit (`--concurrency`), served in the order objects
+    /// came due. kube's own limit holds due objects in a set it serves in no particular
+    /// order: with many objects waiting (a hundred clusters created at once, passes waiting
+    /// for the subscription's ARM budget) an object requeued for one second waited minutes
+    /// while others went round again. The controller runs unbounded and every pass takes a
+    /// slot here first, first come first served (tokio's semaphore is fair).
+    pub slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl<K> Runner<K> {
+    pub fn new(kind: K, ctx: Arc<Context>) -> Self {
+        let slots = Arc::new(tokio::sync::Semaphore::new(usize::from(
+            ctx.settings.concurrency.max(1),
+        )));
+        Runner { kind, ctx, slots }
+    }
 }
 
 /// One reconcile of `obj`: the create/update pass, or the delete pass once the object is
@@ -82,7 +98,10 @@ pub async fn reconcile<K: Kind>(
         return Ok(Action::await_change());
     }
     let span = trace::reconcile_span(&K::IDENTITY, &*obj);
+    let slots = &runner.slots;
     async move {
+        // Never closed: an error would only mean no limit.
+        let _slot = slots.acquire().await.ok();
         let started = std::time::Instant::now();
         let pass = async {
             if obj.meta().deletion_timestamp.is_some() {
