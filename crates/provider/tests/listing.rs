@@ -371,8 +371,15 @@ async fn what_azop_deleted_is_confirmed_gone_by_one_walk_that_started_after_the_
     .await
     .unwrap();
     // The listing is walked once (nothing there yet) and would serve for ten minutes.
-    assert!(r.observe(&ip_path("rg-a", "ip-0"), NETWORK).await.unwrap().is_none());
-    let ips: Vec<String> = (0..12).map(|i| ip_path("rg-a", &format!("ip-{i}"))).collect();
+    assert!(
+        r.observe(&ip_path("rg-a", "ip-0"), NETWORK)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ips: Vec<String> = (0..12)
+        .map(|i| ip_path("rg-a", &format!("ip-{i}")))
+        .collect();
     for i in 0..12 {
         put_ip(&r, "rg-a", &format!("ip-{i}"), "uid-a", "0").await;
     }
@@ -388,7 +395,10 @@ async fn what_azop_deleted_is_confirmed_gone_by_one_walk_that_started_after_the_
     // object go): one walk that started after the last delete answers every one.
     for ip in &ips {
         assert!(r.observe(ip, NETWORK).await.unwrap().is_none(), "{ip}");
-        assert!(r.confirm_deleted(ip, NETWORK).await.unwrap().is_none(), "{ip}");
+        assert!(
+            r.confirm_deleted(ip, NETWORK).await.unwrap().is_none(),
+            "{ip}"
+        );
     }
     let after: Vec<_> = calls(&sim).split_off(before);
     let collection = format!("/subscriptions/{SUB}/providers/microsoft.network/publicipaddresses");

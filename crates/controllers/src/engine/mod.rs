@@ -77,11 +77,14 @@ pub struct Runner<K> {
 
 impl<K> Runner<K> {
     pub fn new(kind: K, ctx: Arc<Context>) -> Self {
-        let slots = Arc::new(tokio::sync::Semaphore::new(usize::from(
-            ctx.settings.concurrency.max(1),
-        )));
+        let slots = pass_slots(ctx.settings.concurrency);
         Runner { kind, ctx, slots }
     }
+}
+
+/// `concurrency` slots for passes, handed out first come first served.
+pub fn pass_slots(concurrency: u16) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(usize::from(concurrency.max(1))))
 }
 
 /// One reconcile of `obj`: the create/update pass, or the delete pass once the object is
@@ -154,4 +157,34 @@ pub fn error_policy<K: Kind>(obj: Arc<K::Object>, err: &Error, runner: Arc<Runne
     );
     tracing::warn!(object = %key, error = %err.chain(), "reconcile failed");
     action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reason the limit is ours: objects get their turn in the order they came due.
+    #[tokio::test]
+    async fn pass_slots_are_served_in_the_order_asked() {
+        let slots = pass_slots(1);
+        let held = slots.clone().acquire_owned().await.expect("open");
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waiting = Vec::new();
+        for i in 0..20 {
+            let (slots, order) = (slots.clone(), order.clone());
+            waiting.push(tokio::spawn(async move {
+                let _slot = slots.acquire().await.expect("open");
+                order.lock().expect("lock").push(i);
+            }));
+            // Each asks after the previous one is queued.
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        drop(held);
+        for w in waiting {
+            w.await.expect("task");
+        }
+        let order = order.lock().expect("lock").clone();
+        assert_eq!(order, (0..20).collect::<Vec<_>>());
+    }
 }

@@ -458,7 +458,13 @@ mod tests {
         let t0 = Instant::now();
         let t = |s: u64| t0 + Duration::from_secs(s);
         let mut s = TypeState::default();
-        s.apply(&Scope::Subscription, t(0), vec![item(A, 1, None)], keep_all, FORGET);
+        s.apply(
+            &Scope::Subscription,
+            t(0),
+            vec![item(A, 1, None)],
+            keep_all,
+            FORGET,
+        );
         // azop writes A at 12 (dirty: read it again) and creates B at 13.
         s.touch(A, t(12), false);
         s.touch(B, t(13), false);
@@ -547,12 +553,18 @@ mod tests {
         assert_eq!(s.lookup(A, t(11), BUSY), Lookup::Absent);
         assert!(s.gone_since(A, t(9)));
         assert!(s.gone_since(A, t(10)));
-        assert!(!s.gone_since(A, t(11)), "not from evidence older than asked for");
+        assert!(
+            !s.gone_since(A, t(11)),
+            "not from evidence older than asked for"
+        );
         // A resource that went without a delete of azop's is not kept.
         let woken = s.apply(&Scope::Subscription, t(20), Vec::new(), keep_all, FORGET);
         assert_eq!(woken, vec!["u1".to_string()], "B went outside azop");
         assert!(!s.entries.contains_key(B));
-        assert!(s.gone_since(A, t(20)), "A confirmed again by the walk of 20");
+        assert!(
+            s.gone_since(A, t(20)),
+            "A confirmed again by the walk of 20"
+        );
         // Nobody asks for A any more: forgotten once FORGET has passed.
         s.apply(&Scope::Subscription, t(100), Vec::new(), keep_all, FORGET);
         assert!(!s.entries.contains_key(A), "forgotten");
@@ -607,7 +619,13 @@ mod tests {
             FORGET,
         );
         // rg again, A gone: C (another group) is untouched.
-        s.apply(&Scope::Group("RG".into()), t(2), Vec::new(), keep_all, FORGET);
+        s.apply(
+            &Scope::Group("RG".into()),
+            t(2),
+            Vec::new(),
+            keep_all,
+            FORGET,
+        );
         assert_eq!(s.lookup(A, t(3), BUSY), Lookup::Absent);
         assert!(matches!(s.lookup(C, t(3), BUSY), Lookup::Body(_)));
         assert_eq!(s.walked_at(&Scope::Group("Rg".into())), Some(t(2)));
