@@ -103,19 +103,21 @@ pub async fn reconcile<K: Kind>(
     let span = trace::reconcile_span(&K::IDENTITY, &*obj);
     let slots = &runner.slots;
     async move {
-        // Never closed: an error would only mean no limit.
-        let _slot = slots.acquire().await.ok();
-        let started = std::time::Instant::now();
         let pass = async {
-            if obj.meta().deletion_timestamp.is_some() {
+            // Never closed: an error would only mean no limit.
+            let _slot = slots.acquire().await.ok();
+            let started = std::time::Instant::now();
+            let outcome = if obj.meta().deletion_timestamp.is_some() {
                 delete::run(kind, &obj, ctx).await
             } else {
                 apply::run(kind, &obj, ctx).await
-            }
+            };
+            (outcome, started)
         };
         // The shard handed over (or not renewed in time): stop at once, before the replica
-        // taking it over starts. A pass can be stopped anywhere; the next one converges.
-        let outcome = tokio::select! {
+        // taking it over starts — also while waiting for a slot. A pass can be stopped
+        // anywhere; the next one converges.
+        let (outcome, started) = tokio::select! {
             biased;
             () = gate.lost(&uid) => {
                 tracing::info!("shard no longer held: pass stopped");

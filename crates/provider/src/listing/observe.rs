@@ -254,18 +254,6 @@ impl ArmSession {
                 .await;
         }
         let prefix = target::group_prefix(&self.subscription_id, group, type_name);
-        // What azop deleted in the group is read from one walk that started after the last
-        // of those deletes, not by a GET each.
-        let deleted_since = l
-            .state
-            .lock()
-            .in_group(group)
-            .filter(|(k, e)| k.starts_with(&prefix) && e.dirty && e.deleted)
-            .filter_map(|(_, e)| e.touched_at)
-            .max();
-        if let Some(since) = deleted_since {
-            self.walked_since(&l, &target, since).await?;
-        }
         let mut out = Vec::new();
         let mut to_read = Vec::new();
         let now = Instant::now();
@@ -525,6 +513,21 @@ mod tests {
             item_of(&tagged).expect("item").1.fingerprint
         );
         assert!(item_of(&json!({"name": "no id"})).is_none());
+    }
+
+    #[test]
+    fn a_walk_serves_by_age_or_by_having_started_after_an_instant() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let fresh = Need::MaxAge(Duration::from_secs(10));
+        assert!(fresh.met(Some(t(0)), t(10)));
+        assert!(!fresh.met(Some(t(0)), t(11)));
+        assert!(!fresh.met(None, t(0)), "never walked");
+        // However recent, a walk that started before the delete says nothing of it.
+        let past_delete = Need::Since(t(5));
+        assert!(!past_delete.met(Some(t(4)), t(5)));
+        assert!(past_delete.met(Some(t(5)), t(100)));
+        assert!(past_delete.met(Some(t(6)), t(6)));
     }
 
     #[test]
