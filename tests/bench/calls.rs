@@ -68,6 +68,7 @@ pub struct Call {
     /// Seconds since the run's start (when the answer was logged).
     pub at: f64,
     pub path: String,
+    pub method: String,
     pub status: u16,
     pub class: Class,
 }
@@ -84,6 +85,7 @@ impl Call {
         Some(Call {
             at,
             path: r.path.clone(),
+            method: r.method.clone(),
             status: r.status,
             class: Class::of_method(&r.method),
         })
@@ -92,6 +94,18 @@ impl Call {
     pub fn throttled(&self) -> bool {
         self.status == 429
     }
+}
+
+/// The calls as CSV, one row each: seconds, method, status, path. Pure.
+pub fn requests_csv(calls: &[Call]) -> String {
+    let mut out = String::from("second,method,status,path\n");
+    for c in calls {
+        out.push_str(&format!(
+            "{:.3},{},{},{}\n",
+            c.at, c.method, c.status, c.path
+        ));
+    }
+    out
 }
 
 /// What the calls of `[from, to)` seconds did.
@@ -326,6 +340,7 @@ mod tests {
         Call {
             at,
             path: format!("{SUB}{path}"),
+            method: method.to_string(),
             status,
             class: Class::of_method(method),
         }

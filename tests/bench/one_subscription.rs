@@ -432,11 +432,17 @@ impl Bench {
         let rows = calls::per_second(&ours, end, &tl.phases, &tl.ready);
         std::fs::create_dir_all(&o.out_dir)
             .with_context(|| format!("create {}", o.out_dir.display()))?;
-        let csv = o.out_dir.join(if o.shards > 1 {
-            format!("one-subscription-{}-shards-calls.csv", o.shards)
+        // Every call of the operator's principal, for looking into a figure (which cluster
+        // waited on what): seconds since the first apply, method, status, path.
+        let stem = if o.shards > 1 {
+            format!("one-subscription-{}-shards", o.shards)
         } else {
-            "one-subscription-calls.csv".to_string()
-        });
+            "one-subscription".to_string()
+        };
+        let log = o.out_dir.join(format!("{stem}-requests.csv"));
+        std::fs::write(&log, calls::requests_csv(&ours))
+            .with_context(|| format!("write {}", log.display()))?;
+        let csv = o.out_dir.join(format!("{stem}-calls.csv"));
         std::fs::write(&csv, calls::to_csv(&rows))
             .with_context(|| format!("write {}", csv.display()))?;
         println!(

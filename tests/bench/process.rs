@@ -125,7 +125,12 @@ impl Operator {
             .args(["--resync-seconds", &o.resync_seconds.to_string()])
             .args(&o.extra_args)
             .env("KUBECONFIG", o.kubeconfig)
-            .env("RUST_LOG", "info")
+            // AZOP_BENCH_OPERATOR_LOG: the operator's RUST_LOG, to look into a run
+            // (`info,azop_controllers=debug` logs every pass and its requeue).
+            .env(
+                "RUST_LOG",
+                std::env::var("AZOP_BENCH_OPERATOR_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("AZURE_CLIENT_ID")
             .env_remove("AZURE_TENANT_ID")
             .env_remove("AZURE_FEDERATED_TOKEN_FILE")

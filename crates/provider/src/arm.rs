@@ -148,17 +148,38 @@ impl ArmTransport {
     async fn admit(&self, subscription: &str, class: OpClass) -> azure_core::Result<Admitted> {
         let mut waited = Duration::ZERO;
         loop {
-            match self.throttle.try_acquire(subscription, class) {
-                Ok(admitted) => {
+            let left = self.max_throttle_wait.saturating_sub(waited);
+            match self.throttle.reserve(subscription, class, left) {
+                // Our turn, now or after the requests that asked before us.
+                Ok((admitted, wait)) => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                        waited += wait;
+                    }
+                    // A 429 paused the class while we waited: wait it out too, if we may.
+                    let paused = self.throttle.state(subscription, class).paused_for;
+                    if let Some(p) = paused {
+                        drop(admitted);
+                        if waited + p <= self.max_throttle_wait {
+                            tokio::time::sleep(p).await;
+                            waited += p;
+                            continue;
+                        }
+                        self.metrics
+                            .record_throttle(class.as_str(), "rejected", waited);
+                        return Err(azure_core::Error::new(
+                            azure_core::error::ErrorKind::Other,
+                            LocalThrottle {
+                                class: class.as_str(),
+                                retry_after: p,
+                            },
+                        ));
+                    }
                     if !waited.is_zero() {
                         self.metrics
                             .record_throttle(class.as_str(), "waited", waited);
                     }
                     return Ok(admitted);
-                }
-                Err(wait) if waited + wait <= self.max_throttle_wait => {
-                    tokio::time::sleep(wait).await;
-                    waited += wait;
                 }
                 Err(wait) => {
                     self.metrics

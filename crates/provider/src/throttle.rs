@@ -286,6 +286,51 @@ impl Throttle {
         })
     }
 
+    /// Reserve the next token of the class, in arrival order: `Ok(wait)` — the request goes
+    /// out once `wait` has passed (zero: now), and counts as in flight from now on (its token
+    /// is taken, so the next caller's reservation comes after it); `Err(wait)` — nothing is
+    /// taken, the earliest the request could go is beyond `max_wait`. Requests queued for
+    /// the budget so go in the order they asked, each sleeping exactly its turn: without
+    /// order, waiters woke together every refill and the unlucky ones lost to newer requests
+    /// until they gave up.
+    pub fn reserve(
+        &self,
+        subscription: &str,
+        class: OpClass,
+        max_wait: Duration,
+    ) -> Result<(Admitted, Duration), Duration> {
+        let wait = self.with_bucket(subscription, class, |b, now| {
+            let paused = match b.paused_until {
+                Some(until) if until > now => until - now,
+                Some(_) => {
+                    b.paused_until = None;
+                    Duration::ZERO
+                }
+                None => Duration::ZERO,
+            };
+            let for_token = if b.tokens >= 1.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64((1.0 - b.tokens) / b.size.refill_per_sec)
+            };
+            let wait = paused.max(for_token);
+            if wait > max_wait {
+                return Err(wait);
+            }
+            b.tokens -= 1.0;
+            b.in_flight += 1;
+            Ok(wait)
+        })?;
+        Ok((
+            Admitted {
+                throttle: self.clone(),
+                subscription: subscription.to_owned(),
+                class,
+            },
+            wait,
+        ))
+    }
+
     /// ARM said how many requests of the class it still allows after answering one of ours.
     /// It knows about every client of the principal, so its count replaces our estimate —
     /// less the others of ours still in flight, which ARM may not have counted yet. Called
@@ -326,10 +371,12 @@ impl Throttle {
 }
 
 /// Tokens to assume after ARM said `remaining`, with `in_flight` of ours admitted and not
-/// answered (the answered one included). Pure.
+/// answered (the answered one included; reserved ones waiting for their turn count too).
+/// Below zero when more of ours are admitted than ARM has left: the debt the reserved ones
+/// hold, which the next reservation waits behind. Pure.
 pub fn remaining_estimate(remaining: u64, in_flight: u32, capacity: f64) -> f64 {
     let others = f64::from(in_flight.saturating_sub(1));
-    (remaining as f64 - others).clamp(0.0, capacity)
+    (remaining as f64 - others).min(capacity)
 }
 
 #[cfg(test)]
@@ -433,8 +480,43 @@ mod tests {
     }
 
     #[test]
-    fn the_estimate_never_goes_below_zero_or_above_capacity() {
-        assert_eq!(remaining_estimate(5, 32, 250.0), 0.0);
+    fn reservations_go_in_arrival_order_each_at_its_turn() {
+        let (t, clock) = throttle();
+        told(&t, "s", OpClass::Read, 2);
+        let max = Duration::from_secs(5);
+        let turns: Vec<Duration> = (0..5)
+            .map(|_| {
+                let (admitted, wait) = t.reserve("s", OpClass::Read, max).expect("reserved");
+                std::mem::forget(admitted);
+                wait
+            })
+            .collect();
+        // Two tokens now, then one every 40 ms, in the order asked.
+        let ms = Duration::from_millis;
+        assert_eq!(turns, vec![ms(0), ms(0), ms(40), ms(80), ms(120)]);
+        // Nobody jumps the queue: a try now finds no token.
+        assert!(t.try_acquire("s", OpClass::Read).is_err());
+        // Beyond the longest wait: refused, and nothing is taken.
+        let far = t
+            .reserve("s", OpClass::Read, ms(100))
+            .map(|(_, w)| w)
+            .expect_err("beyond 100 ms");
+        assert_eq!(far, ms(160));
+        clock.advance(ms(160));
+        let (_a, wait) = t.reserve("s", OpClass::Read, ms(100)).expect("its turn");
+        assert_eq!(wait, Duration::ZERO);
+        // A pause holds reservations too.
+        t.pause("s", OpClass::Write, Duration::from_secs(2));
+        let err = t
+            .reserve("s", OpClass::Write, Duration::from_secs(1))
+            .map(|(_, w)| w)
+            .expect_err("paused");
+        assert_eq!(err, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_estimate_goes_below_zero_only_by_what_is_admitted_and_never_above_capacity() {
+        assert_eq!(remaining_estimate(5, 32, 250.0), -26.0);
         assert_eq!(remaining_estimate(5, 1, 250.0), 5.0);
         assert_eq!(remaining_estimate(12_000, 3, 250.0), 250.0);
         assert_eq!(remaining_estimate(7, 0, 250.0), 7.0);

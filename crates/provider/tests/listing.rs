@@ -320,3 +320,146 @@ async fn a_confirming_get_is_kept_by_the_listing_until_the_next_walk() {
     assert_eq!(calls(&sim).len(), before);
     sim.shutdown().await;
 }
+
+/// A provider whose listings serve reads for a long time, and whose walks asked for to see
+/// past a delete may start every `min_walk_interval`.
+fn provider_for_deletion(sim: &RunningSim, min_walk_interval: Duration) -> Provider {
+    let url = url::Url::parse(sim.url()).unwrap();
+    Provider::new(ProviderConfig {
+        overrides: EndpointOverrides {
+            arm_endpoint: Some(url.clone()),
+            authority_host: Some(url),
+        },
+        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
+        listing: ListingConfig {
+            max_age: Duration::from_secs(600),
+            write_evidence_age: Duration::from_secs(600),
+            min_walk_interval,
+            ..ListingConfig::default()
+        },
+        ..ProviderConfig::default()
+    })
+}
+
+/// Deletes `path` as azop does and follows its operation to the end.
+async fn delete_to_the_end(session: &ArmSession, path: &str) {
+    if let Some(h) = session.delete_by_id(path, NETWORK).await.unwrap() {
+        for _ in 0..100 {
+            match session.poll_once(&h).await.unwrap() {
+                azop_provider::PollOutcome::InProgress { .. } => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                azop_provider::PollOutcome::Succeeded { .. } => return,
+                other => panic!("delete of {path}: {other:?}"),
+            }
+        }
+        panic!("delete of {path} did not end");
+    }
+}
+
+#[tokio::test]
+async fn what_azop_deleted_is_confirmed_gone_by_one_walk_that_started_after_the_deletes() {
+    let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
+    let reader = provider_for_deletion(&sim, Duration::from_millis(200));
+    let r = reader.session(&creds(), SUB).unwrap();
+    r.call(
+        Method::Put,
+        &format!("/subscriptions/{SUB}/resourceGroups/rg-a"),
+        GROUPS,
+        Some(&json!({"location": "westeurope"})),
+    )
+    .await
+    .unwrap();
+    // The listing is walked once (nothing there yet) and would serve for ten minutes.
+    assert!(
+        r.observe(&ip_path("rg-a", "ip-0"), NETWORK)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ips: Vec<String> = (0..12)
+        .map(|i| ip_path("rg-a", &format!("ip-{i}")))
+        .collect();
+    for i in 0..12 {
+        put_ip(&r, "rg-a", &format!("ip-{i}"), "uid-a", "0").await;
+    }
+    for ip in &ips {
+        assert!(r.observe(ip, NETWORK).await.unwrap().is_some());
+    }
+    // azop deletes all twelve: what the listing knew of them is older than the deletes.
+    for ip in &ips {
+        delete_to_the_end(&r, ip).await;
+    }
+    let before = calls(&sim).len();
+    // A deletion pass reads them (the listing) and confirms them gone (before it lets the
+    // object go): one walk that started after the last delete answers every one.
+    for ip in &ips {
+        assert!(r.observe(ip, NETWORK).await.unwrap().is_none(), "{ip}");
+        assert!(
+            r.confirm_deleted(ip, NETWORK).await.unwrap().is_none(),
+            "{ip}"
+        );
+    }
+    let after: Vec<_> = calls(&sim).split_off(before);
+    let collection = format!("/subscriptions/{SUB}/providers/microsoft.network/publicipaddresses");
+    assert_eq!(after.len(), 1, "one walk, no GET per resource: {after:?}");
+    assert!(
+        after[0].0 == "GET" && after[0].1.to_ascii_lowercase().ends_with(&collection),
+        "{after:?}"
+    );
+    // A resource azop did not delete is still confirmed by GET.
+    let before = calls(&sim).len();
+    assert!(
+        r.confirm_deleted(&ip_path("rg-a", "never-made"), NETWORK)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after: Vec<_> = calls(&sim).split_off(before);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(after[0].1.ends_with("/never-made"), "a GET: {after:?}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_resource_whose_delete_still_runs_is_never_confirmed_gone() {
+    // Deleting a public IP takes 1.5 s: walks during that time list it.
+    let sim = azop_armsim::start(SimConfig::default().latency(
+        "Microsoft.Network/publicIPAddresses",
+        Duration::from_millis(1500),
+    ))
+    .await
+    .unwrap();
+    let reader = provider_for_deletion(&sim, Duration::from_millis(100));
+    let r = reader.session(&creds(), SUB).unwrap();
+    r.call(
+        Method::Put,
+        &format!("/subscriptions/{SUB}/resourceGroups/rg-a"),
+        GROUPS,
+        Some(&json!({"location": "westeurope"})),
+    )
+    .await
+    .unwrap();
+    let path = ip_path("rg-a", "ip-0");
+    assert!(r.observe(&path, NETWORK).await.unwrap().is_none());
+    put_ip(&r, "rg-a", "ip-0", "uid-a", "0").await;
+    r.delete_by_id(&path, NETWORK).await.unwrap();
+    // The DELETE is answered and runs: a walk started after it still lists the resource, and
+    // neither the listing nor the confirmation says it is gone.
+    let seen = r.observe(&path, NETWORK).await.unwrap();
+    assert!(seen.is_some(), "listed while its delete runs");
+    let confirmed = r.confirm_deleted(&path, NETWORK).await.unwrap();
+    assert!(confirmed.is_some(), "a GET finds it while its delete runs");
+    // Once the delete has ended, a later walk confirms it gone.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let mut gone = false;
+    for _ in 0..50 {
+        if r.confirm_deleted(&path, NETWORK).await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "confirmed gone once the delete ended");
+    sim.shutdown().await;
+}

@@ -91,6 +91,7 @@ pub async fn conclude<F: Future<Output = Result<(), Error>>>(
         Err(Halt::Fail(e)) => Err(e),
         Err(Halt::Stop(stop)) => {
             let (retry, floor) = (stop.retry, stop.floor);
+            tracing::debug!(reason = stop.reason, message = %stop.message, ?retry, "pass stopped");
             report(stop).await?;
             Ok(PassOutcome::Stopped { retry, floor })
         }
@@ -415,11 +416,15 @@ fn next_visit<K: Kind>(
     }
 }
 
-/// The resync, ±10 % at random: objects created together (a GitOps sync, a restart that
-/// reconciles everything) must not resync together forever after.
+/// The resync, between 80 % and 100 % of it at random: objects created together (a GitOps
+/// sync, a restart that reconciles everything) must not resync together forever after. Never
+/// longer than the resync: every walk of a listing happens in some object's pass, and that
+/// object comes back — and walks the type again, its listing being older than the listing's
+/// age of 70 % of the resync — within one resync, so a change made outside azop is seen by a
+/// walk, and its owner woken, within one resync (docs/scale.md, "Drift").
 pub fn jittered(resync: Duration) -> Duration {
     use rand::Rng;
-    resync.mul_f64(rand::rng().random_range(0.9..1.1))
+    resync.mul_f64(rand::rng().random_range(0.8..1.0))
 }
 
 /// The plan as the report sees it.
@@ -448,20 +453,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resyncs_spread_over_a_fifth_of_the_interval() {
+    fn resyncs_spread_over_a_fifth_of_the_interval_and_never_exceed_it() {
         let resync = Duration::from_secs(300);
         let waits: Vec<Duration> = (0..500).map(|_| jittered(resync)).collect();
         assert!(
             waits
                 .iter()
-                .all(|w| *w >= Duration::from_secs(270) && *w < Duration::from_secs(330)),
-            "within ±10 %"
+                .all(|w| *w >= Duration::from_secs(240) && *w < resync),
+            "within 80–100 %"
         );
-        let early = waits.iter().filter(|w| **w < resync).count();
+        let early = waits
+            .iter()
+            .filter(|w| **w < Duration::from_secs(270))
+            .count();
         assert!(
             (150..=350).contains(&early),
-            "about half come early: {early} of 500"
+            "about half in the first half: {early} of 500"
         );
+        // The listing's age is below the shortest resync: every resync finds a listing walked
+        // since the object's previous one, and walks again when it does not.
+        let listing = azop_provider::ListingConfig::for_resync(resync);
+        assert!(listing.max_age < Duration::from_secs(240));
         let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
         assert!(distinct.len() > 400, "spread, not a few fixed values");
     }

@@ -356,7 +356,11 @@ async fn pass<K: Kind>(
         .map_err(stopped)?;
     // What is about to be deleted, or found gone, is read again by GET (see `to_confirm`);
     // an orphan pass reads everything it will untag so.
-    let direct = PerResourceGet::new(&session);
+    let direct = if orphan {
+        PerResourceGet::new(&session)
+    } else {
+        PerResourceGet::for_deletion(&session)
+    };
     let confirming = StepCtx {
         observer: &direct,
         ..cx

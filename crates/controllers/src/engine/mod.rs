@@ -66,6 +66,25 @@ pub const PARALLEL_CALLS: usize = 8;
 pub struct Runner<K> {
     pub kind: K,
     pub ctx: Arc<Context>,
+    /// The controller's concurrency limit (`--concurrency`), served in the order objects
+    /// came due. kube's own limit holds due objects in a set it serves in no particular
+    /// order: with many objects waiting (a hundred clusters created at once, passes waiting
+    /// for the subscription's ARM budget) an object requeued for one second waited minutes
+    /// while others went round again. The controller runs unbounded and every pass takes a
+    /// slot here first, first come first served (tokio's semaphore is fair).
+    pub slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl<K> Runner<K> {
+    pub fn new(kind: K, ctx: Arc<Context>) -> Self {
+        let slots = pass_slots(ctx.settings.concurrency);
+        Runner { kind, ctx, slots }
+    }
+}
+
+/// `concurrency` slots for passes, handed out first come first served.
+pub fn pass_slots(concurrency: u16) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(usize::from(concurrency.max(1))))
 }
 
 /// One reconcile of `obj`: the create/update pass, or the delete pass once the object is
@@ -82,18 +101,23 @@ pub async fn reconcile<K: Kind>(
         return Ok(Action::await_change());
     }
     let span = trace::reconcile_span(&K::IDENTITY, &*obj);
+    let slots = &runner.slots;
     async move {
-        let started = std::time::Instant::now();
         let pass = async {
-            if obj.meta().deletion_timestamp.is_some() {
+            // Never closed: an error would only mean no limit.
+            let _slot = slots.acquire().await.ok();
+            let started = std::time::Instant::now();
+            let outcome = if obj.meta().deletion_timestamp.is_some() {
                 delete::run(kind, &obj, ctx).await
             } else {
                 apply::run(kind, &obj, ctx).await
-            }
+            };
+            (outcome, started)
         };
         // The shard handed over (or not renewed in time): stop at once, before the replica
-        // taking it over starts. A pass can be stopped anywhere; the next one converges.
-        let outcome = tokio::select! {
+        // taking it over starts — also while waiting for a slot. A pass can be stopped
+        // anywhere; the next one converges.
+        let (outcome, started) = tokio::select! {
             biased;
             () = gate.lost(&uid) => {
                 tracing::info!("shard no longer held: pass stopped");
@@ -107,7 +131,12 @@ pub async fn reconcile<K: Kind>(
         };
         ctx.metrics
             .record_pass(K::IDENTITY.metrics_label, result, started.elapsed());
-        outcome.map(|o| ctx.backoff.requeue(&K::IDENTITY.object_key(&*obj), o))
+        outcome.map(|o| {
+            let action = ctx.backoff.requeue(&K::IDENTITY.object_key(&*obj), o);
+            // Where a long wait comes from, when one is looked into.
+            tracing::debug!(result, took_ms = started.elapsed().as_millis(), next = ?action, "pass ended");
+            action
+        })
     }
     .instrument(span)
     .await
@@ -130,4 +159,34 @@ pub fn error_policy<K: Kind>(obj: Arc<K::Object>, err: &Error, runner: Arc<Runne
     );
     tracing::warn!(object = %key, error = %err.chain(), "reconcile failed");
     action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reason the limit is ours: objects get their turn in the order they came due.
+    #[tokio::test]
+    async fn pass_slots_are_served_in_the_order_asked() {
+        let slots = pass_slots(1);
+        let held = slots.clone().acquire_owned().await.expect("open");
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waiting = Vec::new();
+        for i in 0..20 {
+            let (slots, order) = (slots.clone(), order.clone());
+            waiting.push(tokio::spawn(async move {
+                let _slot = slots.acquire().await.expect("open");
+                order.lock().expect("lock").push(i);
+            }));
+            // Each asks after the previous one is queued.
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        drop(held);
+        for w in waiting {
+            w.await.expect("task");
+        }
+        let order = order.lock().expect("lock").clone();
+        assert_eq!(order, (0..20).collect::<Vec<_>>());
+    }
 }

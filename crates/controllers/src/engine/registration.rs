@@ -273,15 +273,16 @@ pub async fn run<K: Kind>(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    let controller = Controller::for_stream(triggers, reader)
-        .with_config(Config::default().concurrency(ctx.settings.concurrency));
+    // Unbounded here: the concurrency limit is the runner's fair slots (`Runner::slots`).
+    let controller =
+        Controller::for_stream(triggers, reader).with_config(Config::default().concurrency(0));
     let changed = changed_objects(controller.store(), ctx.provider.listings().changes());
     let controller = watches
         .attach(controller, &ctx)
         .reconcile_on(changed)
         // A shard taken (over): its objects are reconciled at once, not at their next event.
         .reconcile_all_on(ctx.settings.shards.acquisitions());
-    let runner = Arc::new(Runner { kind, ctx });
+    let runner = Arc::new(Runner::new(kind, ctx));
     let label = K::IDENTITY.metrics_label;
     controller
         .graceful_shutdown_on(shutdown)

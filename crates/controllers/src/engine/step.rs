@@ -82,6 +82,9 @@ impl Observer for Listed<'_> {
 pub struct PerResourceGet<'a> {
     session: &'a ArmSession,
     memo: Memo,
+    /// A deletion's confirmations: what azop itself deleted is confirmed gone by a walk of
+    /// its type that started after the delete ([`ArmSession::confirm_deleted`]).
+    deleting: bool,
 }
 
 impl<'a> PerResourceGet<'a> {
@@ -89,6 +92,18 @@ impl<'a> PerResourceGet<'a> {
         PerResourceGet {
             session,
             memo: Memo::default(),
+            deleting: false,
+        }
+    }
+
+    /// The confirming reads of a delete pass: a GET each, except that a resource azop
+    /// deleted is confirmed gone from a walk of its type that started after its delete was
+    /// answered (or its operation ended) — one walk for every resource so deleted, instead
+    /// of a GET answered 404 each.
+    pub fn for_deletion(session: &'a ArmSession) -> Self {
+        PerResourceGet {
+            deleting: true,
+            ..PerResourceGet::new(session)
         }
     }
 }
@@ -98,7 +113,13 @@ impl Observer for PerResourceGet<'_> {
     async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError> {
         self.memo
             .cell(path, api_version)
-            .get_or_init(|| self.session.confirm(path, api_version))
+            .get_or_init(|| async {
+                if self.deleting {
+                    self.session.confirm_deleted(path, api_version).await
+                } else {
+                    self.session.confirm(path, api_version).await
+                }
+            })
             .await
             .clone()
     }

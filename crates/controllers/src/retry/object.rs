@@ -73,6 +73,13 @@ impl ObjectBackoff {
                 self.succeeded(key);
                 action
             }
+            // ARM said when (throttled, busy): the subscription's state or another's
+            // operation, not this object failing. Its count is left as it was, or a run of
+            // throttled passes would turn the next ordinary stop into minutes of backoff.
+            PassOutcome::Stopped {
+                retry: retry @ RetryClass::After(_),
+                floor,
+            } => Action::requeue(delay(retry, 1).max(floor)),
             PassOutcome::Stopped { retry, floor } => {
                 let n = self.failed(key);
                 Action::requeue(delay(retry, n).max(floor))
@@ -112,6 +119,24 @@ mod tests {
         );
         assert_eq!(requeue(done), secs(300));
         assert_eq!(requeue(backoff.requeue("ns/c", stopped())), secs(2));
+    }
+
+    #[test]
+    fn passes_stopped_by_throttling_do_not_grow_the_backoff() {
+        let backoff = ObjectBackoff::default();
+        let throttled = || PassOutcome::stopped(RetryClass::After(Duration::from_secs(3)));
+        for _ in 0..10 {
+            assert_eq!(
+                requeue(backoff.requeue("ns/c", throttled())),
+                Some(Duration::from_secs(3)),
+                "as ARM said"
+            );
+        }
+        // The next ordinary stop backs off from the start, not from ten failures.
+        assert_eq!(
+            requeue(backoff.requeue("ns/c", PassOutcome::stopped(RetryClass::Transient))),
+            Some(Duration::from_secs(2))
+        );
     }
 
     #[test]

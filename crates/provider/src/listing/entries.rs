@@ -54,6 +54,9 @@ pub struct Entry {
     pub dirty: bool,
     /// When azop last wrote it.
     pub touched_at: Option<Instant>,
+    /// azop's last write to it was a DELETE (answered, or its operation ended): an absence
+    /// may then be read from a walk that started after it ([`Lookup::WalkSince`]).
+    pub deleted: bool,
     /// When a pass last asked for it by id.
     pub asked_at: Option<Instant>,
 }
@@ -95,6 +98,9 @@ pub enum Lookup {
     Body(Arc<[u8]>),
     /// Read it by GET: azop wrote it since, or its body was not kept.
     Read,
+    /// azop deleted it at the instant given: what a walk that started after that instant
+    /// shows is the answer (gone, or still there), one walk for every resource so deleted.
+    WalkSince(Instant),
 }
 
 /// One type's listing.
@@ -136,6 +142,12 @@ impl TypeState {
             return Lookup::Absent;
         };
         e.asked_at = Some(now);
+        if e.dirty
+            && e.deleted
+            && let Some(t) = e.touched_at
+        {
+            return Lookup::WalkSince(t);
+        }
         if e.needs_read(now, busy_age) {
             return Lookup::Read;
         }
@@ -165,23 +177,27 @@ impl TypeState {
                 learned_at: now,
                 dirty: false,
                 touched_at: previous.as_ref().and_then(|p| p.touched_at),
+                deleted: previous.as_ref().is_some_and(|p| p.deleted),
                 asked_at: Some(now),
             },
         );
     }
 
-    /// azop wrote `key` (answered at `now`): read it again before trusting it.
-    pub fn touch(&mut self, key: &str, now: Instant) {
+    /// azop wrote `key` (answered at `now`; `deleted`: the write was a DELETE): read it
+    /// again before trusting it.
+    pub fn touch(&mut self, key: &str, now: Instant, deleted: bool) {
         let e = self.entries.entry(key.to_string()).or_insert(Entry {
             known: Known::Absent,
             learned_at: now,
             dirty: true,
             touched_at: None,
+            deleted,
             asked_at: None,
         });
         e.dirty = true;
         e.learned_at = now;
         e.touched_at = Some(now);
+        e.deleted = deleted;
     }
 
     /// azop deleted something that holds every entry under `prefix` (a resource group).
@@ -191,20 +207,41 @@ impl TypeState {
                 e.dirty = true;
                 e.learned_at = now;
                 e.touched_at = Some(now);
+                e.deleted = true;
             }
         }
     }
 
+    /// Whether `key`, which azop deleted, is known gone from evidence that began at or after
+    /// `since` (a walk that started then, or a GET sent then), with no write of azop's
+    /// since. Pure.
+    pub fn gone_since(&self, key: &str, since: Instant) -> bool {
+        self.entries.get(key).is_some_and(|e| {
+            e.deleted && !e.dirty && e.known == Known::Absent && e.learned_at >= since
+        })
+    }
+
+    /// When azop's DELETE of `key` was answered (or its operation ended), when that is the
+    /// last write azop made to it.
+    pub fn deleted_at(&self, key: &str) -> Option<Instant> {
+        self.entries
+            .get(key)
+            .filter(|e| e.deleted)
+            .and_then(|e| e.touched_at)
+    }
+
     /// Applies a complete walk of `scope` that started at `started`. `keep_body` says whether
     /// a listed item's body is worth keeping (given its owner and when a pass last asked for
-    /// it). Returns the owner uids whose resources changed outside azop since the previous
-    /// walk of the scope.
+    /// it); a resource azop deleted stays known as gone while it was deleted or asked for
+    /// within `forget_after`. Returns the owner uids whose resources changed outside azop
+    /// since the previous walk of the scope.
     pub fn apply(
         &mut self,
         scope: &Scope,
         started: Instant,
         items: Vec<(String, Item)>,
         keep_body: impl Fn(Option<&str>, Option<Instant>) -> bool,
+        forget_after: Duration,
     ) -> Vec<String> {
         let previous_walk = self.walked_at(scope);
         let ours_since_previous = |e: &Entry| match (e.touched_at, previous_walk) {
@@ -237,6 +274,7 @@ impl TypeState {
                 item.body = None;
             }
             let touched_at = old.and_then(|e| e.touched_at);
+            let deleted = old.is_some_and(|e| e.deleted);
             self.entries.insert(
                 key,
                 Entry {
@@ -244,6 +282,7 @@ impl TypeState {
                     learned_at: started,
                     dirty: false,
                     touched_at,
+                    deleted,
                     asked_at,
                 },
             );
@@ -255,13 +294,27 @@ impl TypeState {
             .map(|(k, _)| k.clone())
             .collect();
         for key in gone {
-            if let Some(e) = self.entries.remove(&key)
-                && previous_walk.is_some()
+            let Some(mut e) = self.entries.remove(&key) else {
+                continue;
+            };
+            let was = std::mem::replace(&mut e.known, Known::Absent);
+            if previous_walk.is_some()
                 && !ours_since_previous(&e)
-                && let Known::Present(item) = e.known
+                && let Known::Present(item) = was
                 && let Some(uid) = item.owner_uid
             {
                 woken.push(uid.to_string());
+            }
+            // What azop deleted is kept as gone, as of this walk, while passes still ask
+            // for it (a deletion's last pass confirms every resource gone: from this walk,
+            // not a GET each); other absences are the absence of an entry.
+            let recent = |t: Option<Instant>| {
+                t.is_some_and(|t| started.saturating_duration_since(t) <= forget_after)
+            };
+            if e.deleted && (recent(e.touched_at) || recent(e.asked_at)) {
+                e.learned_at = started;
+                e.dirty = false;
+                self.entries.insert(key, e);
             }
         }
         match scope {
@@ -291,6 +344,7 @@ mod tests {
     const C: &str = "/subscriptions/s/resourcegroups/other/providers/t/x/c";
 
     const BUSY: Duration = Duration::from_secs(10);
+    const FORGET: Duration = Duration::from_secs(60);
 
     fn item(id: &str, fingerprint: u64, uid: Option<&str>) -> (String, Item) {
         (
@@ -319,6 +373,7 @@ mod tests {
             t(0),
             vec![(key, creating), item(B, 1, Some("u2"))],
             keep_all,
+            FORGET,
         );
         assert!(matches!(s.lookup(A, t(5), BUSY), Lookup::Body(_)));
         assert_eq!(s.lookup(A, t(11), BUSY), Lookup::Read);
@@ -342,6 +397,7 @@ mod tests {
             t0,
             vec![item(A, 1, Some("u1")), item(C, 2, None)],
             |uid, _| uid.is_some(),
+            FORGET,
         );
         assert!(woken.is_empty(), "the first walk wakes nobody");
         assert!(matches!(s.lookup(A, t0, BUSY), Lookup::Body(_)));
@@ -365,14 +421,16 @@ mod tests {
             t(0),
             vec![item(A, 1, Some("u1")), item(B, 1, Some("u2"))],
             keep_all,
+            FORGET,
         );
         // Someone edits A (new ETag); azop writes B, then B's new state is listed.
-        s.touch(B, t(5));
+        s.touch(B, t(5), false);
         let woken = s.apply(
             &Scope::Subscription,
             t(10),
             vec![item(A, 2, Some("u1")), item(B, 2, Some("u2"))],
             keep_all,
+            FORGET,
         );
         assert_eq!(woken, vec!["u1".to_string()]);
         // A resource deleted outside azop wakes its owner; a new one carrying a uid too.
@@ -381,6 +439,7 @@ mod tests {
             t(20),
             vec![item(B, 2, Some("u2")), item(C, 1, Some("u3"))],
             keep_all,
+            FORGET,
         );
         assert_eq!(woken, vec!["u1".to_string(), "u3".to_string()]);
         // Nothing changed: nobody woken.
@@ -389,6 +448,7 @@ mod tests {
             t(30),
             vec![item(B, 2, Some("u2")), item(C, 1, Some("u3"))],
             keep_all,
+            FORGET,
         );
         assert!(woken.is_empty());
     }
@@ -398,10 +458,16 @@ mod tests {
         let t0 = Instant::now();
         let t = |s: u64| t0 + Duration::from_secs(s);
         let mut s = TypeState::default();
-        s.apply(&Scope::Subscription, t(0), vec![item(A, 1, None)], keep_all);
+        s.apply(
+            &Scope::Subscription,
+            t(0),
+            vec![item(A, 1, None)],
+            keep_all,
+            FORGET,
+        );
         // azop writes A at 12 (dirty: read it again) and creates B at 13.
-        s.touch(A, t(12));
-        s.touch(B, t(13));
+        s.touch(A, t(12), false);
+        s.touch(B, t(13), false);
         assert_eq!(s.lookup(A, t(14), BUSY), Lookup::Read);
         assert_eq!(s.lookup(B, t(14), BUSY), Lookup::Read);
         assert_eq!(s.age(&Scope::Subscription, A, t(14)), None, "no evidence");
@@ -411,6 +477,7 @@ mod tests {
             t(10),
             vec![item(A, 1, None)],
             keep_all,
+            FORGET,
         );
         assert_eq!(s.lookup(A, t(15), BUSY), Lookup::Read);
         assert_eq!(s.lookup(B, t(15), BUSY), Lookup::Read);
@@ -422,6 +489,7 @@ mod tests {
             t(20),
             vec![item(A, 3, None)],
             keep_all,
+            FORGET,
         );
         assert!(matches!(s.lookup(A, t(21), BUSY), Lookup::Body(_)));
         assert_eq!(
@@ -432,7 +500,90 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_resource_group_makes_everything_in_it_read_again() {
+    fn what_azop_deleted_is_confirmed_gone_only_by_a_walk_that_started_after_the_delete() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        s.apply(
+            &Scope::Subscription,
+            t(0),
+            vec![item(A, 1, Some("u1")), item(B, 1, Some("u1"))],
+            keep_all,
+            FORGET,
+        );
+        // azop's DELETE of A is answered at 5: A is read from a walk that starts after 5.
+        s.touch(A, t(5), true);
+        assert_eq!(s.lookup(A, t(5), BUSY), Lookup::WalkSince(t(5)));
+        assert_eq!(s.deleted_at(A), Some(t(5)));
+        assert!(!s.gone_since(A, t(5)));
+        // A walk that started at 3 (before the delete) ends without A: not evidence.
+        s.apply(
+            &Scope::Subscription,
+            t(3),
+            vec![item(B, 1, Some("u1"))],
+            keep_all,
+            FORGET,
+        );
+        assert_eq!(s.lookup(A, t(6), BUSY), Lookup::WalkSince(t(5)));
+        assert!(!s.gone_since(A, t(5)));
+        // A walk from 7 still lists it (the delete runs): there, as listed.
+        let (key, mut deleting) = item(A, 2, Some("u1"));
+        deleting.settled = false;
+        let woken = s.apply(
+            &Scope::Subscription,
+            t(7),
+            vec![(key, deleting), item(B, 1, Some("u1"))],
+            keep_all,
+            FORGET,
+        );
+        assert!(woken.is_empty(), "azop's own delete wakes nobody");
+        assert!(matches!(s.lookup(A, t(8), BUSY), Lookup::Body(_)));
+        assert!(!s.gone_since(A, t(5)));
+        // The operation ends at 9 (touched again); a walk from 10 does not list A: gone,
+        // and kept as gone (one walk confirms it for every later pass).
+        s.touch(A, t(9), true);
+        let woken = s.apply(
+            &Scope::Subscription,
+            t(10),
+            vec![item(B, 1, Some("u1"))],
+            keep_all,
+            FORGET,
+        );
+        assert!(woken.is_empty(), "azop's own delete wakes nobody");
+        assert_eq!(s.lookup(A, t(11), BUSY), Lookup::Absent);
+        assert!(s.gone_since(A, t(9)));
+        assert!(s.gone_since(A, t(10)));
+        assert!(
+            !s.gone_since(A, t(11)),
+            "not from evidence older than asked for"
+        );
+        // A resource that went without a delete of azop's is not kept.
+        let woken = s.apply(&Scope::Subscription, t(20), Vec::new(), keep_all, FORGET);
+        assert_eq!(woken, vec!["u1".to_string()], "B went outside azop");
+        assert!(!s.entries.contains_key(B));
+        assert!(
+            s.gone_since(A, t(20)),
+            "A confirmed again by the walk of 20"
+        );
+        // Nobody asks for A any more: forgotten once FORGET has passed.
+        s.apply(&Scope::Subscription, t(100), Vec::new(), keep_all, FORGET);
+        assert!(!s.entries.contains_key(A), "forgotten");
+        assert_eq!(s.lookup(A, t(101), BUSY), Lookup::Absent);
+    }
+
+    #[test]
+    fn a_write_after_a_delete_is_read_by_get_again() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        s.touch(A, t(1), true);
+        s.touch(A, t(2), false);
+        assert_eq!(s.lookup(A, t(3), BUSY), Lookup::Read);
+        assert_eq!(s.deleted_at(A), None);
+    }
+
+    #[test]
+    fn a_deleted_resource_group_makes_everything_in_it_read_again_after_the_delete() {
         let t0 = Instant::now();
         let mut s = TypeState::default();
         s.apply(
@@ -440,9 +591,11 @@ mod tests {
             t0,
             vec![item(A, 1, None), item(C, 1, None)],
             keep_all,
+            FORGET,
         );
         s.touch_under("/subscriptions/s/resourcegroups/rg/", t0);
-        assert_eq!(s.lookup(A, t0, BUSY), Lookup::Read);
+        // Deleted with its group: read from a walk that started after the delete.
+        assert_eq!(s.lookup(A, t0, BUSY), Lookup::WalkSince(t0));
         assert!(matches!(s.lookup(C, t0, BUSY), Lookup::Body(_)));
     }
 
@@ -456,15 +609,23 @@ mod tests {
             t(0),
             vec![item(A, 1, None)],
             keep_all,
+            FORGET,
         );
         s.apply(
             &Scope::Group("other".into()),
             t(1),
             vec![item(C, 1, None)],
             keep_all,
+            FORGET,
         );
         // rg again, A gone: C (another group) is untouched.
-        s.apply(&Scope::Group("RG".into()), t(2), Vec::new(), keep_all);
+        s.apply(
+            &Scope::Group("RG".into()),
+            t(2),
+            Vec::new(),
+            keep_all,
+            FORGET,
+        );
         assert_eq!(s.lookup(A, t(3), BUSY), Lookup::Absent);
         assert!(matches!(s.lookup(C, t(3), BUSY), Lookup::Body(_)));
         assert_eq!(s.walked_at(&Scope::Group("Rg".into())), Some(t(2)));

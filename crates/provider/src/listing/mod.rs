@@ -58,6 +58,10 @@ pub struct ListingConfig {
     pub busy_age: Duration,
     /// Bound on one walk (a misbehaving server must not loop us).
     pub max_pages: usize,
+    /// Shortest time between the starts of two walks of a type asked for to see past an
+    /// instant (a deletion confirming what it deleted is gone): the passes asking meanwhile
+    /// share the next walk instead of each starting one.
+    pub min_walk_interval: Duration,
 }
 
 impl Default for ListingConfig {
@@ -68,23 +72,26 @@ impl Default for ListingConfig {
             // ARM's shortest usual Retry-After: an operation is not looked at more often.
             busy_age: Duration::from_secs(10),
             max_pages: 10_000,
+            min_walk_interval: Duration::from_secs(2),
         }
     }
 }
 
 impl ListingConfig {
     /// The listing of an operator resyncing every `resync`: a listing serves reads for at
-    /// most 80 % of the resync, so an object's resync — jittered ±10 %, never sooner than
-    /// 90 % of the interval after its previous one — always finds a listing walked since its
-    /// previous resync. A change made outside azop is then seen, and corrected, at the next
-    /// resync of its object at the latest (earlier when another object's resync walks the
-    /// type first: the walk wakes the owner). Pure.
+    /// most 70 % of the resync, so an object's resync — jittered between 80 % and 100 % of
+    /// the interval after its previous one — always finds a listing walked since its
+    /// previous resync, walking it when it does not. Every walk happens in some object's
+    /// pass, and that object resyncs — and walks again — within one resync: a change made
+    /// outside azop is seen by a walk, which wakes its owner, within one resync of it.
+    /// Pure.
     pub fn for_resync(resync: Duration) -> ListingConfig {
-        let max_age = resync.mul_f64(0.8);
+        let max_age = resync.mul_f64(0.7);
         ListingConfig {
             max_age,
             write_evidence_age: ListingConfig::default().write_evidence_age.min(max_age),
             busy_age: ListingConfig::default().busy_age.min(max_age),
+            min_walk_interval: ListingConfig::default().min_walk_interval.min(max_age),
             ..ListingConfig::default()
         }
     }
@@ -166,12 +173,13 @@ impl SubscriptionListing {
     pub fn touched(&self, method: &str, path: &str, now: Instant) {
         let target = Target::of(path);
         let key = id_key(path);
+        let deleted = method.eq_ignore_ascii_case("DELETE");
         if let Some(type_name) = target.type_name() {
             for l in self.listings_of(type_name) {
-                l.state.lock().touch(&key, now);
+                l.state.lock().touch(&key, now, deleted);
             }
         }
-        if method.eq_ignore_ascii_case("DELETE") {
+        if deleted {
             let prefix = format!("{key}/");
             let all: Vec<Arc<TypeListing>> = self.types.lock().values().cloned().collect();
             for l in all {
@@ -302,14 +310,14 @@ mod tests {
     fn a_listing_is_always_older_than_the_previous_resync_at_the_next_one() {
         let resync = Duration::from_secs(300);
         let c = ListingConfig::for_resync(resync);
-        assert_eq!(c.max_age, Duration::from_secs(240));
+        assert_eq!(c.max_age, Duration::from_secs(210));
         assert!(
-            c.max_age < resync.mul_f64(0.9),
+            c.max_age < resync.mul_f64(0.8),
             "the earliest jittered resync"
         );
         assert_eq!(c.write_evidence_age, Duration::from_secs(30));
         let fast = ListingConfig::for_resync(Duration::from_secs(1));
-        assert_eq!(fast.max_age, Duration::from_millis(800));
-        assert_eq!(fast.write_evidence_age, Duration::from_millis(800));
+        assert_eq!(fast.max_age, Duration::from_millis(700));
+        assert_eq!(fast.write_evidence_age, Duration::from_millis(700));
     }
 }

@@ -84,11 +84,27 @@ pub fn fallback(mode: Mode, is_group_type: bool, err: &AzureError) -> Option<Mod
     }
 }
 
-fn fresh(l: &TypeListing, scope: &Scope, max_age: Duration, now: Instant) -> bool {
-    l.state
-        .lock()
-        .walked_at(scope)
-        .is_some_and(|t| now.saturating_duration_since(t) <= max_age)
+/// What a pass needs of a listing's last walk.
+#[derive(Debug, Clone, Copy)]
+enum Need {
+    /// At most this old.
+    MaxAge(Duration),
+    /// Started at or after this instant (it must see past one of azop's deletes).
+    Since(Instant),
+}
+
+impl Need {
+    /// Whether a walk that started at `walked` (`None`: never) serves at `now`. Pure.
+    fn met(self, walked: Option<Instant>, now: Instant) -> bool {
+        walked.is_some_and(|t| match self {
+            Need::MaxAge(max_age) => now.saturating_duration_since(t) <= max_age,
+            Need::Since(since) => t >= since,
+        })
+    }
+}
+
+fn fresh(l: &TypeListing, scope: &Scope, need: Need, now: Instant) -> bool {
+    need.met(l.state.lock().walked_at(scope), now)
 }
 
 impl ArmSession {
@@ -113,10 +129,25 @@ impl ArmSession {
         else {
             return self.read(&l, path).await;
         };
-        let found =
+        let mut found =
             l.state
                 .lock()
                 .lookup(&id_key(path), Instant::now(), self.listing.config.busy_age);
+        // One of azop's deletes: gone (or not) as a walk that started after it shows, one
+        // walk for every resource deleted before it started — not a GET each.
+        if let Lookup::WalkSince(since) = found {
+            found = match self.walked_since(&l, &target, since).await? {
+                Some(_) => match l.state.lock().lookup(
+                    &id_key(path),
+                    Instant::now(),
+                    self.listing.config.busy_age,
+                ) {
+                    Lookup::WalkSince(_) => Lookup::Read,
+                    other => other,
+                },
+                None => Lookup::Read,
+            };
+        }
         match found {
             Lookup::Absent => {
                 self.metrics.record_observation("listing");
@@ -130,8 +161,44 @@ impl ArmSession {
                     body: body.to_vec(),
                 }))
             }
-            Lookup::Read => self.read(&l, path).await,
+            Lookup::Read | Lookup::WalkSince(_) => self.read(&l, path).await,
         }
+    }
+
+    /// Whether `path` is gone, confirmed for a deletion: when azop's own DELETE of it was
+    /// answered (or its operation ended) and a walk of its type that started after that
+    /// instant — and no longer ago than `write_evidence_age` — does not list it, `None`
+    /// without a call of its own (the walk is shared by every resource deleted before it
+    /// started); otherwise a GET, as [`ArmSession::confirm`]. An absence is never taken
+    /// from a walk that may predate the delete.
+    pub async fn confirm_deleted(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<RawResponse>, AzureError> {
+        let target = Target::of(path);
+        if let Some(type_name) = self.listable(&target) {
+            let key = id_key(path);
+            let l = self.listing.type_listing(type_name, api_version);
+            let deleted = l.state.lock().deleted_at(&key);
+            if let Some(deleted) = deleted {
+                let recent = Instant::now()
+                    .checked_sub(self.listing.config.write_evidence_age)
+                    .unwrap_or(deleted);
+                let since = deleted.max(recent);
+                if l.state.lock().gone_since(&key, since) {
+                    self.metrics.record_observation("listing");
+                    return Ok(None);
+                }
+                if self.walked_since(&l, &target, since).await?.is_some()
+                    && l.state.lock().gone_since(&key, since)
+                {
+                    self.metrics.record_observation("listing");
+                    return Ok(None);
+                }
+            }
+        }
+        self.confirm(path, api_version).await
     }
 
     /// A GET of `path` whose answer every listing of its type keeps (as a read the listing
@@ -287,6 +354,28 @@ impl ArmSession {
         target: &Target,
         max_age: Duration,
     ) -> Result<Option<Scope>, AzureError> {
+        self.walked_for(l, target, Need::MaxAge(max_age)).await
+    }
+
+    /// Makes the listing covering `target` hold a walk that started at or after `since`,
+    /// walking it when it does not; passes asking meanwhile share that walk. Walks asked for
+    /// so start at most once per `min_walk_interval` (the ones waiting are served together).
+    /// `None`: the type is read by GET.
+    async fn walked_since(
+        &self,
+        l: &TypeListing,
+        target: &Target,
+        since: Instant,
+    ) -> Result<Option<Scope>, AzureError> {
+        self.walked_for(l, target, Need::Since(since)).await
+    }
+
+    async fn walked_for(
+        &self,
+        l: &TypeListing,
+        target: &Target,
+        need: Need,
+    ) -> Result<Option<Scope>, AzureError> {
         let is_group_type = matches!(target, Target::Group { .. });
         loop {
             let mode = l.mode();
@@ -295,16 +384,25 @@ impl ArmSession {
                 (Mode::Group, Some(g)) if !is_group_type => Scope::Group(g.to_string()),
                 _ => return Ok(None),
             };
-            if fresh(l, &scope, max_age, Instant::now()) {
+            if fresh(l, &scope, need, Instant::now()) {
                 return Ok(Some(scope));
             }
             let failed = {
                 let _one_walk = l.walking.lock().await;
-                if fresh(l, &scope, max_age, Instant::now()) {
+                if fresh(l, &scope, need, Instant::now()) {
                     return Ok(Some(scope));
                 }
                 if l.mode() != mode {
                     continue;
+                }
+                if let Need::Since(_) = need {
+                    let previous = l.state.lock().walked_at(&scope);
+                    if let Some(wait) = previous
+                        .map(|p| p + self.listing.config.min_walk_interval)
+                        .and_then(|next| next.checked_duration_since(Instant::now()))
+                    {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
                 match self.walk(l, &scope).await {
                     Ok(()) => return Ok(Some(scope)),
@@ -340,9 +438,16 @@ impl ArmSession {
         self.metrics.record_observation("refresh");
         let items: Vec<(String, Item)> = listed.iter().filter_map(item_of).collect();
         let interest = self.listing.config.max_age * INTEREST_WALKS;
-        let woken = l.state.lock().apply(scope, started, items, |uid, asked| {
-            uid.is_some() || asked.is_some_and(|a| started.saturating_duration_since(a) <= interest)
-        });
+        let woken = l.state.lock().apply(
+            scope,
+            started,
+            items,
+            |uid, asked| {
+                uid.is_some()
+                    || asked.is_some_and(|a| started.saturating_duration_since(a) <= interest)
+            },
+            interest,
+        );
         tracing::debug!(
             resource_type = %l.type_name,
             items = listed.len(),
@@ -408,6 +513,21 @@ mod tests {
             item_of(&tagged).expect("item").1.fingerprint
         );
         assert!(item_of(&json!({"name": "no id"})).is_none());
+    }
+
+    #[test]
+    fn a_walk_serves_by_age_or_by_having_started_after_an_instant() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let fresh = Need::MaxAge(Duration::from_secs(10));
+        assert!(fresh.met(Some(t(0)), t(10)));
+        assert!(!fresh.met(Some(t(0)), t(11)));
+        assert!(!fresh.met(None, t(0)), "never walked");
+        // However recent, a walk that started before the delete says nothing of it.
+        let past_delete = Need::Since(t(5));
+        assert!(!past_delete.met(Some(t(4)), t(5)));
+        assert!(past_delete.met(Some(t(5)), t(100)));
+        assert!(past_delete.met(Some(t(6)), t(6)));
     }
 
     #[test]
