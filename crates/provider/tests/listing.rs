@@ -3,16 +3,15 @@
 //! azop's own writes are read again by GET, and a change made outside azop wakes the owner.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use azop_armsim::{RequestFilter, RunningSim, SimConfig};
 use azop_provider::resources::network::API_VERSION as NETWORK;
-use azop_provider::{
-    ArmSession, CredentialSource, EndpointOverrides, ListingConfig, Method, Provider,
-    ProviderConfig,
-};
+use azop_provider::{ArmSession, ListingConfig, Method, Provider, ProviderConfig};
 use serde_json::json;
+
+mod common;
+use common::creds;
 
 const SUB: &str = "00000000-0000-0000-0000-0000000000c3";
 const GROUPS: &str = "2021-04-01";
@@ -24,32 +23,14 @@ fn provider(sim: &RunningSim) -> Provider {
 
 /// A provider whose listings serve reads for `max_age` (and decide writes on evidence as old).
 fn provider_with_max_age(sim: &RunningSim, max_age: Duration) -> Provider {
-    let url = url::Url::parse(sim.url()).unwrap();
     Provider::new(ProviderConfig {
-        overrides: EndpointOverrides {
-            arm_endpoint: Some(url.clone()),
-            authority_host: Some(url),
-        },
-        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
         listing: ListingConfig {
             max_age,
             write_evidence_age: max_age,
             ..ListingConfig::default()
         },
-        ..ProviderConfig::default()
+        ..common::config(sim)
     })
-}
-
-fn creds() -> CredentialSource {
-    let data: BTreeMap<String, Vec<u8>> = [
-        ("tenantId", "tenant-1"),
-        ("clientId", "client-1"),
-        ("clientSecret", "s3cr3t-value-never-logged"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
-    .collect();
-    CredentialSource::secret("team-a", "azure-creds", data)
 }
 
 fn ip_path(rg: &str, name: &str) -> String {
@@ -204,20 +185,14 @@ async fn a_resource_listed_in_progress_is_read_again_once_it_has_been_busy_for_b
     put_ip(&w, "rg-a", "ip-0", "uid-rg-a", "0").await;
 
     let busy_age = Duration::from_millis(300);
-    let url = url::Url::parse(sim.url()).unwrap();
     let reader = Provider::new(ProviderConfig {
-        overrides: EndpointOverrides {
-            arm_endpoint: Some(url.clone()),
-            authority_host: Some(url),
-        },
-        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
         listing: ListingConfig {
             max_age: Duration::from_secs(60),
             write_evidence_age: Duration::from_secs(60),
             busy_age,
             ..ListingConfig::default()
         },
-        ..ProviderConfig::default()
+        ..common::config(&sim)
     });
     let r = reader.session(&creds(), SUB).unwrap();
     let state = |v: &serde_json::Value| {
@@ -324,20 +299,14 @@ async fn a_confirming_get_is_kept_by_the_listing_until_the_next_walk() {
 /// A provider whose listings serve reads for a long time, and whose walks asked for to see
 /// past a delete may start every `min_walk_interval`.
 fn provider_for_deletion(sim: &RunningSim, min_walk_interval: Duration) -> Provider {
-    let url = url::Url::parse(sim.url()).unwrap();
     Provider::new(ProviderConfig {
-        overrides: EndpointOverrides {
-            arm_endpoint: Some(url.clone()),
-            authority_host: Some(url),
-        },
-        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
         listing: ListingConfig {
             max_age: Duration::from_secs(600),
             write_evidence_age: Duration::from_secs(600),
             min_walk_interval,
             ..ListingConfig::default()
         },
-        ..ProviderConfig::default()
+        ..common::config(sim)
     })
 }
 

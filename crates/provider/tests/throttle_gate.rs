@@ -17,10 +17,10 @@ use azop_provider::resources::storage_account::{
 };
 use azop_provider::resources::{self, EnsureOutcome, Owner};
 use azop_provider::throttle::{self, ThrottleLimits};
-use azop_provider::{
-    AzureError, CredentialSource, EndpointOverrides, LroConfig, Method, PollOutcome, Provider,
-    ProviderConfig,
-};
+use azop_provider::{AzureError, Method, PollOutcome, Provider, ProviderConfig};
+
+mod common;
+use common::{creds, creds_named};
 
 const SUB: &str = "00000000-0000-0000-0000-0000000000b2";
 
@@ -38,18 +38,7 @@ fn small_reads() -> ThrottleConfig {
 }
 
 fn provider(sim: &RunningSim, max_throttle_wait: Duration) -> Provider {
-    let url = url::Url::parse(sim.url()).unwrap();
     Provider::new(ProviderConfig {
-        overrides: EndpointOverrides {
-            arm_endpoint: Some(url.clone()),
-            authority_host: Some(url),
-        },
-        operator_identity: azop_provider::OperatorIdentity::ManagedIdentity,
-        lro: LroConfig {
-            default_retry_after: Duration::from_millis(50),
-            default_deadline: Duration::from_secs(120),
-            ..LroConfig::default()
-        },
         throttle_limits: ThrottleLimits {
             reads: throttle::BucketSize {
                 capacity: READS.capacity,
@@ -58,20 +47,8 @@ fn provider(sim: &RunningSim, max_throttle_wait: Duration) -> Provider {
             ..ThrottleLimits::default()
         },
         max_throttle_wait,
-        ..ProviderConfig::default()
+        ..common::config(sim)
     })
-}
-
-fn creds(secret: &str) -> CredentialSource {
-    let data: BTreeMap<String, Vec<u8>> = [
-        ("tenantId", "tenant-1"),
-        ("clientId", "client-1"),
-        ("clientSecret", "s3cr3t-value-never-logged"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
-    .collect();
-    CredentialSource::secret("team-a", secret, data)
 }
 
 fn refused(sim: &RunningSim) -> usize {
@@ -87,7 +64,7 @@ fn group(name: &str) -> String {
 
 /// `n` GETs at once through one session (missing groups: 404s, which ARM counts as reads).
 async fn burst(provider: &Provider, n: usize) {
-    let session = provider.session(&creds("azure-creds"), SUB).unwrap();
+    let session = provider.session(&creds(), SUB).unwrap();
     let gets = (0..n).map(|i| {
         let session = session.clone();
         async move {
@@ -158,9 +135,9 @@ async fn a_429_holds_every_object_of_the_subscription() {
     let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
     // Short waits are waited out (the gate starts empty); ARM's 2 s is not.
     let p = provider(&sim, Duration::from_millis(500));
-    let one = p.session(&creds("azure-creds"), SUB).unwrap();
+    let one = p.session(&creds(), SUB).unwrap();
     // Another object of the same subscription, through its own credentials Secret.
-    let other = p.session(&creds("other-creds"), SUB).unwrap();
+    let other = p.session(&creds_named("other-creds"), SUB).unwrap();
     // Warm the gate: ARM's remaining count is known.
     one.get(&group("rg-warm"), "2021-04-01").await.unwrap();
     sim.add_fault(FaultSpec {
@@ -224,7 +201,7 @@ async fn operations_are_polled_no_sooner_than_retry_after() {
     .await
     .unwrap();
     let p = provider(&sim, Duration::from_secs(5));
-    let session = p.session(&creds("azure-creds"), SUB).unwrap();
+    let session = p.session(&creds(), SUB).unwrap();
     let owner = Owner::new("StorageBinding", "team-a", "images", "uid-1");
     resources::ensure::<ResourceGroup>(
         &session,
