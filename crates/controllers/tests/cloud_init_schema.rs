@@ -36,15 +36,20 @@ fn cloud_init() -> PathBuf {
 
 /// `cloud-init schema` on `doc`: Ok, or the checker's complaint.
 fn schema(doc: &str, name: &str) -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("azop-cloud-init-{}", std::process::id()));
+    // A directory per call (tests run in parallel), removed once checked: runs leave nothing
+    // under /tmp.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("azop-cloud-init-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, doc).unwrap();
     let out = Command::new(cloud_init())
         .args(["schema", "--config-file"])
         .arg(&path)
-        .output()
-        .unwrap();
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
