@@ -41,15 +41,25 @@ pub fn parse_status(text: &str) -> Option<Memory> {
     })
 }
 
-/// Sum of every `azop_reconciles_total` sample in a Prometheus text exposition.
-pub fn reconciles_total(metrics: &str) -> u64 {
+/// Sum of every sample of the metric `name` (whatever its labels) in a Prometheus text
+/// exposition; 0 when it is absent.
+fn sample_sum(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()
-        .filter(|l| l.starts_with("azop_reconciles_total"))
+        .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit_once(' '))
         .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
         .sum()
+}
+
+/// Sum of every `azop_reconciles_total` sample in a Prometheus text exposition.
+pub fn reconciles_total(metrics: &str) -> u64 {
+    sample_sum(metrics, "azop_reconciles_total") as u64
+}
+
+/// `azop_shards_held` of one replica's /metrics (0 when absent: an unsharded replica).
+pub fn shards_held(metrics: &str) -> i64 {
+    sample_sum(metrics, "azop_shards_held") as i64
 }
 
 /// The client-side gate's counters, `azop_arm_throttle_events_total`, summed by outcome
@@ -210,17 +220,6 @@ impl Operator {
         let _ = c.kill();
         let _ = c.wait();
     }
-}
-
-/// `azop_shards_held` of one replica's /metrics (0 when absent: an unsharded replica).
-pub fn shards_held(metrics: &str) -> i64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("azop_shards_held"))
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
-        .map(|v| v as i64)
-        .sum()
 }
 
 /// The operator under measurement: one replica, or N replicas sharing N shards

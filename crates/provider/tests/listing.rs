@@ -39,6 +39,19 @@ fn ip_path(rg: &str, name: &str) -> String {
     )
 }
 
+/// Creates the resource group `rg` in westeurope.
+async fn put_group(session: &ArmSession, rg: &str) {
+    session
+        .call(
+            Method::Put,
+            &format!("/subscriptions/{SUB}/resourceGroups/{rg}"),
+            GROUPS,
+            Some(&json!({"location": "westeurope"})),
+        )
+        .await
+        .unwrap();
+}
+
 async fn put_ip(session: &ArmSession, rg: &str, name: &str, uid: &str, extra: &str) {
     let body = json!({
         "location": "westeurope",
@@ -70,14 +83,7 @@ async fn one_walk_serves_every_resource_and_changes_wake_their_owner() {
     let writer = provider(&sim);
     let w = writer.session(&creds(), SUB).unwrap();
     for rg in ["rg-a", "rg-b", "rg-c"] {
-        w.call(
-            Method::Put,
-            &format!("/subscriptions/{SUB}/resourceGroups/{rg}"),
-            GROUPS,
-            Some(&json!({"location": "westeurope"})),
-        )
-        .await
-        .unwrap();
+        put_group(&w, rg).await;
         for i in 0..4 {
             put_ip(&w, rg, &format!("ip-{i}"), &format!("uid-{rg}"), "0").await;
         }
@@ -174,14 +180,7 @@ async fn a_resource_listed_in_progress_is_read_again_once_it_has_been_busy_for_b
     .unwrap();
     let writer = provider(&sim);
     let w = writer.session(&creds(), SUB).unwrap();
-    w.call(
-        Method::Put,
-        &format!("/subscriptions/{SUB}/resourceGroups/rg-a"),
-        GROUPS,
-        Some(&json!({"location": "westeurope"})),
-    )
-    .await
-    .unwrap();
+    put_group(&w, "rg-a").await;
     put_ip(&w, "rg-a", "ip-0", "uid-rg-a", "0").await;
 
     let busy_age = Duration::from_millis(300);
@@ -237,14 +236,7 @@ async fn a_confirming_get_is_kept_by_the_listing_until_the_next_walk() {
     let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
     let writer = provider(&sim);
     let w = writer.session(&creds(), SUB).unwrap();
-    w.call(
-        Method::Put,
-        &format!("/subscriptions/{SUB}/resourceGroups/rg-a"),
-        GROUPS,
-        Some(&json!({"location": "westeurope"})),
-    )
-    .await
-    .unwrap();
+    put_group(&w, "rg-a").await;
     // A listing that is walked once and then serves reads for a long time.
     let reader = provider_with_max_age(&sim, Duration::from_secs(600));
     let r = reader.session(&creds(), SUB).unwrap();
@@ -331,14 +323,7 @@ async fn what_azop_deleted_is_confirmed_gone_by_one_walk_that_started_after_the_
     let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
     let reader = provider_for_deletion(&sim, Duration::from_millis(200));
     let r = reader.session(&creds(), SUB).unwrap();
-    r.call(
-        Method::Put,
-        &format!("/subscriptions/{SUB}/resourceGroups/rg-a"),
-        GROUPS,
-        Some(&json!({"location": "westeurope"})),
-    )
-    .await
-    .unwrap();
+    put_group(&r, "rg-a").await;
     // The listing is walked once (nothing there yet) and would serve for ten minutes.
     assert!(
         r.observe(&ip_path("rg-a", "ip-0"), NETWORK)
@@ -401,14 +386,7 @@ async fn a_resource_whose_delete_still_runs_is_never_confirmed_gone() {
     .unwrap();
     let reader = provider_for_deletion(&sim, Duration::from_millis(100));
     let r = reader.session(&creds(), SUB).unwrap();
-    r.call(
-        Method::Put,
-        &format!("/subscriptions/{SUB}/resourceGroups/rg-a"),
-        GROUPS,
-        Some(&json!({"location": "westeurope"})),
-    )
-    .await
-    .unwrap();
+    put_group(&r, "rg-a").await;
     let path = ip_path("rg-a", "ip-0");
     assert!(r.observe(&path, NETWORK).await.unwrap().is_none());
     put_ip(&r, "rg-a", "ip-0", "uid-a", "0").await;
