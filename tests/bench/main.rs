@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! azop-bench [--latency-scale F] [--clusters N] [--resync-seconds S] [--skip-scale]
-//!            [--scale-resync-seconds S] [--steady-resyncs K] [--scale-shards N] [--out-dir DIR]
+//!            [--scale-resync-seconds S] [--steady-resyncs K] [--scale-shards N] [--budget-scale K]
+//!            [--out-dir DIR]
 //!            [--subscription-per-cluster] [--only-scale]
 //!            [--webhook-rate R] [--webhook-api-rate A] [--webhook-seconds S] [--only-webhook]
 //! ```
@@ -86,6 +87,12 @@ struct Cli {
     /// `azop run --shards N` share the clusters (docs/scale.md, "Sharding over replicas").
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale_shards: u32,
+    /// The one-subscription run with ARM's refill rates multiplied by this, in armsim and in
+    /// the operator (`azop run --arm-budget-scale`): a 1,000-cluster run in a quarter of the
+    /// time at 4. Ratios to the floors keep their meaning; fixed delays (polls, requeues,
+    /// the API server) weigh this much more against the budget, so the run is no easier.
+    #[arg(long, default_value_t = 1.0)]
+    budget_scale: f64,
     /// The scale run gives each cluster its own subscription (no shared ARM budget; the
     /// memory figures of before issue 24) instead of putting them all in one.
     #[arg(long)]
@@ -228,6 +235,7 @@ async fn run(cli: Cli) -> Result<()> {
                     steady_resyncs: cli.steady_resyncs,
                     out_dir: cli.out_dir.clone(),
                     shards: cli.scale_shards,
+                    budget_scale: cli.budget_scale,
                 })
                 .await?;
         }

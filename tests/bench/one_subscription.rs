@@ -52,6 +52,10 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// Operator replicas, each with `--shards <shards>` when more than 1.
     pub shards: u32,
+    /// ARM's refill rates multiplied by this in armsim and in the operator's gate
+    /// (`--arm-budget-scale`): the run goes this many times faster than it would at ARM's
+    /// rates; ratios to the floors keep their meaning, seconds are the run's.
+    pub budget_scale: f64,
 }
 
 /// Seconds since the apply of the first cluster at which each phase began, and the
@@ -182,10 +186,21 @@ impl Bench {
         ensure!(n > 0, "--clusters must be at least 1");
         ensure!(o.steady_resyncs > 0, "--steady-resyncs must be at least 1");
         let resync = Duration::from_secs(o.resync_seconds);
-        let config = SimConfig {
+        ensure!(
+            o.budget_scale.is_finite() && o.budget_scale > 0.0,
+            "--budget-scale must be above 0"
+        );
+        let mut config = SimConfig {
             request_log_capacity: LOG_CAPACITY,
             ..SimConfig::default()
         };
+        for b in [
+            &mut config.throttle.reads,
+            &mut config.throttle.writes,
+            &mut config.throttle.deletes,
+        ] {
+            b.refill_per_sec *= o.budget_scale;
+        }
         let limits = config.throttle.clone();
         ensure!(
             limits.enabled,
@@ -214,6 +229,13 @@ impl Bench {
                 "one replica".to_string()
             }
         );
+        if o.budget_scale != 1.0 {
+            println!(
+                "refill rates are ARM's x{}: seconds below are the run's (x{} at ARM's rates); \
+                 ratios to the floors and shares of the refill are the same at either",
+                o.budget_scale, o.budget_scale
+            );
+        }
         tokio::time::sleep(Duration::from_secs(2)).await;
         print_memories("idle, no cluster", &op.memory()?);
 
@@ -363,6 +385,8 @@ impl Bench {
         let at_default = rps * o.resync_seconds as f64 / DEFAULT_RESYNC_SECONDS;
         let at_target = at_default * TARGET_CLUSTERS as f64 / n as f64;
         let refill = limits.reads.refill_per_sec;
+        // The default resync is 300 s of ARM's time, against ARM's own refill.
+        let arm_refill = refill / o.budget_scale;
         println!(
             "steady ({:.0} s = {} resyncs of {} s): {} ({:.1} per cluster per resync); {} writes, {} deletes; 429s {}; {} reconciles; client-side gate: {}",
             steady.seconds,
@@ -395,8 +419,8 @@ impl Bench {
              extrapolated to {TARGET_CLUSTERS} clusters {at_target:.2}/s ({:.1} %; target <= 10 %)",
             o.resync_seconds,
             100.0 * rps / refill,
-            100.0 * at_default / refill,
-            100.0 * at_target / refill
+            100.0 * at_default / arm_refill,
+            100.0 * at_target / arm_refill
         );
         println!(
             "drift (outside PUT of c0000-controlplane-nsg without its {API_SERVER_RULE} rule) corrected after {:.1} s \
@@ -469,11 +493,10 @@ impl Bench {
         let count = o.shards.max(1);
         let mut out = Vec::new();
         for i in 0..count {
-            let extra_args = if count > 1 {
-                vec!["--shards".to_string(), count.to_string()]
-            } else {
-                Vec::new()
-            };
+            let mut extra_args = vec!["--arm-budget-scale".to_string(), o.budget_scale.to_string()];
+            if count > 1 {
+                extra_args.extend(["--shards".to_string(), count.to_string()]);
+            }
             out.push(Operator::spawn(OperatorOptions {
                 binary: &self.azop,
                 kubeconfig: &self.kubeconfig,

@@ -44,6 +44,13 @@ pub struct RunArgs {
     /// Steady-state resync interval in seconds (reads only).
     #[arg(long, default_value_t = 300)]
     resync_seconds: u64,
+    /// Multiplies the refill rates of ARM's request buckets that the client-side gate assumes
+    /// (reads 25/s, writes and deletes 10/s per subscription): for a subscription whose
+    /// limits Microsoft raised, or a simulator run faster than ARM (`azop-bench
+    /// --budget-scale`). The bucket sizes stay; ARM's remaining-count headers still correct
+    /// the gate either way.
+    #[arg(long, default_value_t = 1.0, env = "AZOP_ARM_BUDGET_SCALE", value_parser = positive_factor)]
+    arm_budget_scale: f64,
     /// Lifetime in seconds of the kubeadm bootstrap tokens azop makes for AzureCluster
     /// machines (default 24 h, kubeadm's). A machine created after a token expired gets a
     /// fresh one, written into the workload cluster first.
@@ -217,6 +224,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             default_deadline: Duration::from_secs(args.operation_deadline_seconds.max(1)),
             ..azop_provider::LroConfig::default()
         },
+        throttle_limits: azop_provider::ThrottleLimits::default()
+            .refill_scaled(args.arm_budget_scale),
         ..ProviderConfig::default()
     });
     // The shards this replica holds, as the shard manager publishes them (--shards > 1).
@@ -459,6 +468,31 @@ async fn run_sharded(
                 error!(grace = ?SHUTDOWN_GRACE, "controllers did not stop in time: exiting anyway");
             }
             Ok(Some(tokio::spawn(async move { result })))
+        }
+    }
+}
+
+/// A multiplier above zero (and finite): zero would stop every call.
+fn positive_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        Ok(_) => Err(format!(
+            "{s} is not a factor above 0 (1 is ARM's published rates)"
+        )),
+        Err(e) => Err(format!("{s} is not a number: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positive_factor;
+
+    #[test]
+    fn a_budget_scale_must_be_a_finite_factor_above_zero() {
+        assert_eq!(positive_factor("4"), Ok(4.0));
+        assert_eq!(positive_factor("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "inf", "NaN", "fast"] {
+            assert!(positive_factor(bad).is_err(), "{bad} accepted");
         }
     }
 }

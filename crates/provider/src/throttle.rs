@@ -101,6 +101,21 @@ impl Default for ThrottleLimits {
 }
 
 impl ThrottleLimits {
+    /// These buckets with every refill rate multiplied by `factor` (their sizes unchanged):
+    /// a subscription whose limits were raised, or a simulator run faster than ARM for a
+    /// benchmark (every figure measured against the budget keeps its ratio).
+    pub fn refill_scaled(self, factor: f64) -> Self {
+        let scale = |b: BucketSize| BucketSize {
+            refill_per_sec: b.refill_per_sec * factor,
+            ..b
+        };
+        ThrottleLimits {
+            reads: scale(self.reads),
+            writes: scale(self.writes),
+            deletes: scale(self.deletes),
+        }
+    }
+
     fn size(&self, class: OpClass) -> BucketSize {
         match class {
             OpClass::Read => self.reads,
@@ -435,6 +450,16 @@ mod tests {
             t.try_acquire("other", OpClass::Write)
                 .expect("other sub untouched"),
         );
+    }
+
+    #[test]
+    fn scaled_limits_refill_faster_and_keep_their_sizes() {
+        let t = ThrottleLimits::default().refill_scaled(4.0);
+        assert_eq!(t.reads.refill_per_sec, 100.0);
+        assert_eq!(t.writes.refill_per_sec, 40.0);
+        assert_eq!(t.deletes.refill_per_sec, 40.0);
+        assert_eq!(t.reads.capacity, 250.0);
+        assert_eq!(t.writes.capacity, 200.0);
     }
 
     #[test]
