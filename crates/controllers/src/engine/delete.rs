@@ -115,13 +115,15 @@ pub fn deletion_graph<P, X>(
 
 /// The steps a delete pass reads again by GET before it acts: those the graph would DELETE
 /// now (each decided on a fresh read that it is ours and, for a shared zone, unused), or —
-/// when nothing is due and no operation runs, so the pass may find everything gone and let
-/// the object go — every step. A listing may say a resource exists; that one is gone, or
-/// that nobody else uses it, is never taken from a listing alone. Pure.
+/// when nothing is due, no operation runs and the listing shows everything gone, so the pass
+/// may let the object go — every step. A listing may say a resource exists; that one is
+/// gone, or that nobody else uses it, is never taken from a listing alone. While something
+/// is still being deleted (its operation, or the walk that will confirm it gone, still to
+/// come) the pass cannot let the object go, and reads nothing again. Pure.
 pub fn to_confirm<P, X>(plan: &[Planned<P, X>], seen: &Observed) -> BTreeSet<String> {
     let (nodes, states) = deletion_graph(plan, seen);
     let due = due(plan, &nodes, &states, false);
-    if due.is_empty() && seen.operations.is_empty() {
+    if due.is_empty() && seen.operations.is_empty() && graph::all_gone(&nodes, &states) {
         return plan.iter().map(|s| s.key.clone()).collect();
     }
     due.into_iter().collect()
@@ -343,7 +345,7 @@ async fn pass<K: Kind>(
         Err(requeue) => return Ok(PassOutcome::Done(requeue)),
     };
     let ns = obj.namespace().unwrap_or_default();
-    let first = Listed::new(&session);
+    let first = Listed::for_deletion(&session);
     let cx = StepCtx {
         session: &session,
         observer: &first,
@@ -623,9 +625,17 @@ async fn finish<K: Kind>(
         Some(seen.operations.clone()),
     );
     status::write::<K>(ctx, obj, previous, &next).await?;
+    // A resource awaiting its confirming walk: the walk wakes the object; this is the
+    // fallback.
+    let awaiting = seen
+        .observations
+        .values()
+        .filter_map(|o| o.poll_after)
+        .min();
     let wait = [
         (!seen.operations.is_empty()).then(|| seen.next_poll.unwrap_or(Duration::from_secs(2))),
         round.held_wait,
+        awaiting,
     ]
     .into_iter()
     .flatten()
@@ -728,6 +738,12 @@ mod tests {
             deadline: None,
         });
         assert!(to_confirm(&plan, &waiting).is_empty());
+        // Nothing due while the NIC is still being deleted (its confirming walk still to
+        // come): nothing can be let go yet, so nothing is read again.
+        let mut deleting = present(&[]);
+        deleting.states.insert("nic".into(), NodeState::Busy);
+        deleting.observations.insert("nic".into(), ours());
+        assert!(to_confirm(&plan, &deleting).is_empty());
     }
 
     #[test]

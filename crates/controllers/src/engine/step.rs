@@ -54,6 +54,9 @@ impl Memo {
 pub struct Listed<'a> {
     session: &'a ArmSession,
     memo: Memo,
+    /// A deletion's reads: what azop deleted and no walk has confirmed yet is not waited
+    /// for ([`ArmSession::observe_deferring`]; [`awaiting_walk`]).
+    deleting: bool,
 }
 
 impl<'a> Listed<'a> {
@@ -61,6 +64,18 @@ impl<'a> Listed<'a> {
         Listed {
             session,
             memo: Memo::default(),
+            deleting: false,
+        }
+    }
+
+    /// The reads of a delete pass: a resource azop deleted whose confirming walk has not
+    /// happened yet counts as still being deleted, at once, instead of the pass waiting for
+    /// the walk while it holds one of the controller's slots. The walk happens in the
+    /// background and wakes the object.
+    pub fn for_deletion(session: &'a ArmSession) -> Self {
+        Listed {
+            deleting: true,
+            ..Listed::new(session)
         }
     }
 }
@@ -70,9 +85,33 @@ impl Observer for Listed<'_> {
     async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError> {
         self.memo
             .cell(path, api_version)
-            .get_or_init(|| self.session.observe(path, api_version))
+            .get_or_init(|| async {
+                if self.deleting {
+                    self.session.observe_deferring(path, api_version).await
+                } else {
+                    self.session.observe(path, api_version).await
+                }
+            })
             .await
             .clone()
+    }
+}
+
+/// A step's read that found a resource azop deleted whose confirming walk is still to come
+/// ([`AzureError::AwaitingWalk`]) is not a failure: the resource is still being deleted, as
+/// far as the pass may tell — present and ours (so what depends on it waits, nothing is
+/// deleted twice, and the object is not let go) — and the pass looks again when the walk
+/// wakes it, or after `poll_after`. Other results pass through.
+pub fn awaiting_walk(read: Result<Observation, StepError>) -> Result<Observation, StepError> {
+    match read {
+        Err(StepError::Azure(AzureError::AwaitingWalk { ready_in, .. })) => Ok(Observation {
+            exists: true,
+            owned: true,
+            provisioning_state: Some("Deleting".to_string()),
+            poll_after: Some(ready_in),
+            ..Observation::default()
+        }),
+        other => other,
     }
 }
 
@@ -83,7 +122,8 @@ pub struct PerResourceGet<'a> {
     session: &'a ArmSession,
     memo: Memo,
     /// A deletion's confirmations: what azop itself deleted is confirmed gone by a walk of
-    /// its type that started after the delete ([`ArmSession::confirm_deleted`]).
+    /// its type that started after the delete, not waited for
+    /// ([`ArmSession::confirm_deleted_deferring`]).
     deleting: bool,
 }
 
@@ -115,7 +155,9 @@ impl Observer for PerResourceGet<'_> {
             .cell(path, api_version)
             .get_or_init(|| async {
                 if self.deleting {
-                    self.session.confirm_deleted(path, api_version).await
+                    self.session
+                        .confirm_deleted_deferring(path, api_version)
+                        .await
                 } else {
                     self.session.confirm(path, api_version).await
                 }
