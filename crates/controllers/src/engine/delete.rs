@@ -380,17 +380,30 @@ async fn pass<K: Kind>(
         return super::orphan::run::<K>(ctx, obj, &confirming, &plan, &seen).await;
     }
 
+    // Some of what this pass read awaits the walk that will tell it gone (it counts as
+    // still being deleted; the walk wakes the object).
+    let awaiting = [first.awaiting_walk(), direct.awaiting_walk()]
+        .into_iter()
+        .flatten()
+        .min();
     // Resources the plan does not have go by listing; the planned ones through the graph.
-    let sweep = kind
-        .sweep(&session, &owner, obj, None, &plan, &mut seen.operations)
-        .await
-        .map_err(|e| stopped(Error::azure("delete resources the plan does not have", e)))?;
+    // The sweep waits while a planned one awaits its walk: the container cannot go before
+    // that walk anyway (the resource counts as present), and the group's listing would read
+    // each resource so deleted by GET (a 404 each) instead of from the walk.
+    let sweep = if awaiting.is_some() {
+        Sweep::default()
+    } else {
+        kind.sweep(&session, &owner, obj, None, &plan, &mut seen.operations)
+            .await
+            .map_err(|e| stopped(Error::azure("delete resources the plan does not have", e)))?
+    };
     let holds = ObjectHolds {
         holds: &ctx.holds,
         prefix: format!("{}delete/", K::IDENTITY.holds_prefix(obj)),
         now: std::time::Instant::now(),
     };
     let mut round = Round::new(&plan, &seen);
+    round.awaiting = awaiting;
     round
         .choose(&cx, &plan, &seen, &sweep, &holds)
         .await
@@ -409,6 +422,9 @@ struct Round<'p, P, X> {
     problems: Vec<Problem>,
     started: Vec<String>,
     held_wait: Option<Duration>,
+    /// When the walk that will tell whether something this pass read is gone should be in
+    /// (it wakes the object): while any is awaited, the object is not let go.
+    awaiting: Option<Duration>,
 }
 
 impl<'p, P, X> Round<'p, P, X> {
@@ -427,6 +443,7 @@ impl<'p, P, X> Round<'p, P, X> {
             problems,
             started: Vec::new(),
             held_wait: None,
+            awaiting: None,
         }
     }
 
@@ -591,6 +608,7 @@ async fn finish<K: Kind>(
     }
     let left = round.left(plan);
     let done = seen.operations.is_empty()
+        && round.awaiting.is_none()
         && sweep.pending.is_empty()
         && graph::all_gone(&left, &round.states);
     if done {
@@ -627,15 +645,10 @@ async fn finish<K: Kind>(
     status::write::<K>(ctx, obj, previous, &next).await?;
     // A resource awaiting its confirming walk: the walk wakes the object; this is the
     // fallback.
-    let awaiting = seen
-        .observations
-        .values()
-        .filter_map(|o| o.poll_after)
-        .min();
     let wait = [
         (!seen.operations.is_empty()).then(|| seen.next_poll.unwrap_or(Duration::from_secs(2))),
         round.held_wait,
-        awaiting,
+        round.awaiting,
     ]
     .into_iter()
     .flatten()
