@@ -119,13 +119,26 @@ pub enum AzureError {
     /// A read-only session (`azop plan`) refused to send a write; nothing reached Azure.
     #[error("read-only session: {method} {path} was not sent (a plan only reads)")]
     WriteRefused { method: String, path: String },
+
+    /// Whether a resource azop deleted is gone is told by the next walk of its type that
+    /// starts after the delete, and none has yet: a pass that asked without waiting
+    /// ([`crate::ArmSession::observe_deferring`]) gets this at once, the walk is under way in
+    /// the background, and the resource's owner is woken (`Listings::changes`) once it has
+    /// happened. Not a failure: the resource counts as still being deleted.
+    #[error(
+        "waiting for a walk of {resource_type} that started after azop's delete (expected within {ready_in:?})"
+    )]
+    AwaitingWalk {
+        resource_type: String,
+        ready_in: Duration,
+    },
 }
 
 impl AzureError {
     pub fn class(&self) -> ErrorClass {
         match self {
             AzureError::NotFound { .. } => ErrorClass::NotFound,
-            AzureError::Busy { .. } => ErrorClass::Busy,
+            AzureError::Busy { .. } | AzureError::AwaitingWalk { .. } => ErrorClass::Busy,
             AzureError::Throttled { .. } => ErrorClass::Throttled,
             AzureError::InvalidSpec { .. } => ErrorClass::InvalidSpec,
             AzureError::Auth { .. } => ErrorClass::Auth,
@@ -150,6 +163,7 @@ impl AzureError {
             AzureError::Credential { .. } => "CredentialsRejected",
             AzureError::Config { .. } => "ProviderMisconfigured",
             AzureError::WriteRefused { .. } => "WriteRefused",
+            AzureError::AwaitingWalk { .. } => "AzureBusy",
         }
     }
 
@@ -158,6 +172,7 @@ impl AzureError {
     pub fn is_retryable(&self) -> bool {
         match self {
             AzureError::Busy { .. }
+            | AzureError::AwaitingWalk { .. }
             | AzureError::Throttled { .. }
             | AzureError::Transient { .. }
             | AzureError::Credential { .. }
@@ -192,6 +207,7 @@ impl AzureError {
         match self {
             AzureError::Throttled { retry_after, .. } => Some(*retry_after),
             AzureError::Busy { retry_after, .. } => Some(retry_after.unwrap_or(BUSY_RETRY_AFTER)),
+            AzureError::AwaitingWalk { ready_in, .. } => Some(*ready_in),
             AzureError::Auth { .. } => Some(AUTH_RETRY_AFTER),
             AzureError::Credential { .. } => Some(CREDENTIAL_RETRY_AFTER),
             _ => None,

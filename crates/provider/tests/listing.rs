@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use azop_armsim::{RequestFilter, RunningSim, SimConfig};
 use azop_provider::resources::network::API_VERSION as NETWORK;
-use azop_provider::{ArmSession, ListingConfig, Method, Provider, ProviderConfig};
+use azop_provider::{ArmSession, AzureError, ListingConfig, Method, Provider, ProviderConfig};
 use serde_json::json;
 
 mod common;
@@ -408,5 +408,71 @@ async fn a_resource_whose_delete_still_runs_is_never_confirmed_gone() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "confirmed gone once the delete ended");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_deletion_read_does_not_wait_for_its_walk_and_its_owner_is_woken_after_it() {
+    let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
+    // Walks past a delete start at most every 3 s: a read that waited for one would wait.
+    let reader = provider_for_deletion(&sim, Duration::from_secs(3));
+    let r = reader.session(&creds(), SUB).unwrap();
+    put_group(&r, "rg-a").await;
+    assert!(
+        r.observe(&ip_path("rg-a", "ip-0"), NETWORK)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ips: Vec<String> = (0..12)
+        .map(|i| ip_path("rg-a", &format!("ip-{i}")))
+        .collect();
+    for i in 0..12 {
+        put_ip(&r, "rg-a", &format!("ip-{i}"), "uid-a", "0").await;
+    }
+    for ip in &ips {
+        assert!(r.observe(ip, NETWORK).await.unwrap().is_some());
+    }
+    for ip in &ips {
+        delete_to_the_end(&r, ip).await;
+    }
+    let mut changes = reader.listings().changes();
+    let before = calls(&sim).len();
+    // Every deletion read of what azop deleted answers at once that its walk is awaited:
+    // still being deleted, as far as anyone may tell yet.
+    for ip in &ips {
+        for read in [
+            r.observe_deferring(ip, NETWORK).await,
+            r.confirm_deleted_deferring(ip, NETWORK).await,
+        ] {
+            assert!(
+                matches!(read, Err(AzureError::AwaitingWalk { .. })),
+                "{ip}: {read:?}"
+            );
+        }
+    }
+    // One background walk serves all 24 reads; the owner is woken once it is applied.
+    let woken = tokio::time::timeout(Duration::from_secs(20), changes.recv())
+        .await
+        .expect("the owner is woken after the walk")
+        .unwrap();
+    assert_eq!(woken.owner_uid, "uid-a");
+    for ip in &ips {
+        assert!(r.observe_deferring(ip, NETWORK).await.unwrap().is_none());
+        assert!(
+            r.confirm_deleted_deferring(ip, NETWORK)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let after: Vec<_> = calls(&sim).split_off(before);
+    let collection = format!("/subscriptions/{SUB}/providers/microsoft.network/publicipaddresses");
+    assert_eq!(after.len(), 1, "one walk for every read: {after:?}");
+    assert!(
+        after[0].0 == "GET" && after[0].1.to_ascii_lowercase().ends_with(&collection),
+        "{after:?}"
+    );
+    assert!(changes.try_recv().is_err(), "woken once");
     sim.shutdown().await;
 }

@@ -122,6 +122,22 @@ pub fn creates_to_confirm<P, X>(plan: &[Planned<P, X>], seen: &Observed) -> BTre
         .collect()
 }
 
+/// The creates still to confirm once `confirmed` were read by GET. A resource a GET found
+/// there (made since the listing was walked: by a replica whose shard this one took over,
+/// or by a process killed before a restart's walk) makes its dependents due in the same
+/// pass, and their absence came from that same listing: they are read by GET too, level by
+/// level, before any PUT — or the pass would PUT over what the other process made. Pure.
+pub fn creates_left_to_confirm<P, X>(
+    plan: &[Planned<P, X>],
+    seen: &Observed,
+    confirmed: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    creates_to_confirm(plan, seen)
+        .into_iter()
+        .filter(|k| !confirmed.contains(k))
+        .collect()
+}
+
 /// The Event a PUT deserves: drift corrected on a resource that exists, or one recreated
 /// after it was deleted outside azop.
 fn drift_note<P, X>(s: &Planned<P, X>, seen: &Observed, previous: &AzureStatus) -> Option<Note> {
@@ -217,4 +233,54 @@ pub fn was_created_before(previous: &AzureStatus, resource_type: &str, name: &st
                 .as_deref()
                 .is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::testing::{absent, node, ours};
+
+    /// rg ─ nsg ─ vnet: all made by another process after this one's listing was walked.
+    #[test]
+    fn a_create_whose_dependency_a_get_found_is_confirmed_too() {
+        let plan = vec![
+            node("rg", &[]),
+            node("nsg", &["rg"]),
+            node("vnet", &["nsg"]),
+        ];
+        let mut seen = Observed {
+            observations: ["rg", "nsg", "vnet"]
+                .iter()
+                .map(|k| (k.to_string(), absent()))
+                .collect(),
+            states: ["rg", "nsg", "vnet"]
+                .iter()
+                .map(|k| (k.to_string(), NodeState::Absent))
+                .collect(),
+            operations: Vec::new(),
+            next_poll: None,
+            failed_ops: BTreeSet::new(),
+        };
+        let keys = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+        let mut confirmed = BTreeSet::new();
+        let mut rounds = Vec::new();
+        loop {
+            let next = creates_left_to_confirm(&plan, &seen, &confirmed);
+            if next.is_empty() {
+                break;
+            }
+            // The GETs find each one there, ours and provisioned.
+            for k in &next {
+                seen.states.insert(k.clone(), NodeState::Ready);
+                seen.observations.insert(k.clone(), ours());
+            }
+            rounds.push(next.clone());
+            confirmed.extend(next);
+        }
+        assert_eq!(rounds, vec![keys(&["rg"]), keys(&["nsg"]), keys(&["vnet"])]);
+        // Nothing is left to PUT: every create was read first and found there.
+        assert!(graph::next_creates(&plan::nodes(&plan), &seen.states).is_empty());
+    }
 }

@@ -176,13 +176,17 @@ async fn pass<K: Kind>(
     // (either may have been made since the listing was walked).
     let mut missing = observe::absences_to_report(&plan, &seen);
     missing.extend(act::creates_to_confirm(&plan, &seen));
-    if !missing.is_empty() {
+    let mut confirmed = std::collections::BTreeSet::new();
+    while !missing.is_empty() {
         let direct = PerResourceGet::new(&p.session);
         let confirming = StepCtx {
             observer: &direct,
             ..cx
         };
         observe::confirm(&confirming, &plan, &missing, &polled, &mut seen).await?;
+        confirmed.append(&mut missing);
+        // What a GET found there makes its dependents due: their absence is confirmed too.
+        missing = act::creates_left_to_confirm(&plan, &seen, &confirmed);
     }
     act::record_failures(&plan, &mut seen, &holds);
     let policy = obj.scope().reconcile_policy;

@@ -115,13 +115,15 @@ pub fn deletion_graph<P, X>(
 
 /// The steps a delete pass reads again by GET before it acts: those the graph would DELETE
 /// now (each decided on a fresh read that it is ours and, for a shared zone, unused), or —
-/// when nothing is due and no operation runs, so the pass may find everything gone and let
-/// the object go — every step. A listing may say a resource exists; that one is gone, or
-/// that nobody else uses it, is never taken from a listing alone. Pure.
+/// when nothing is due, no operation runs and the listing shows everything gone, so the pass
+/// may let the object go — every step. A listing may say a resource exists; that one is
+/// gone, or that nobody else uses it, is never taken from a listing alone. While something
+/// is still being deleted (its operation, or the walk that will confirm it gone, still to
+/// come) the pass cannot let the object go, and reads nothing again. Pure.
 pub fn to_confirm<P, X>(plan: &[Planned<P, X>], seen: &Observed) -> BTreeSet<String> {
     let (nodes, states) = deletion_graph(plan, seen);
     let due = due(plan, &nodes, &states, false);
-    if due.is_empty() && seen.operations.is_empty() {
+    if due.is_empty() && seen.operations.is_empty() && graph::all_gone(&nodes, &states) {
         return plan.iter().map(|s| s.key.clone()).collect();
     }
     due.into_iter().collect()
@@ -343,7 +345,7 @@ async fn pass<K: Kind>(
         Err(requeue) => return Ok(PassOutcome::Done(requeue)),
     };
     let ns = obj.namespace().unwrap_or_default();
-    let first = Listed::new(&session);
+    let first = Listed::for_deletion(&session);
     let cx = StepCtx {
         session: &session,
         observer: &first,
@@ -378,17 +380,30 @@ async fn pass<K: Kind>(
         return super::orphan::run::<K>(ctx, obj, &confirming, &plan, &seen).await;
     }
 
+    // Some of what this pass read awaits the walk that will tell it gone (it counts as
+    // still being deleted; the walk wakes the object).
+    let awaiting = [first.awaiting_walk(), direct.awaiting_walk()]
+        .into_iter()
+        .flatten()
+        .min();
     // Resources the plan does not have go by listing; the planned ones through the graph.
-    let sweep = kind
-        .sweep(&session, &owner, obj, None, &plan, &mut seen.operations)
-        .await
-        .map_err(|e| stopped(Error::azure("delete resources the plan does not have", e)))?;
+    // The sweep waits while a planned one awaits its walk: the container cannot go before
+    // that walk anyway (the resource counts as present), and the group's listing would read
+    // each resource so deleted by GET (a 404 each) instead of from the walk.
+    let sweep = if awaiting.is_some() {
+        Sweep::default()
+    } else {
+        kind.sweep(&session, &owner, obj, None, &plan, &mut seen.operations)
+            .await
+            .map_err(|e| stopped(Error::azure("delete resources the plan does not have", e)))?
+    };
     let holds = ObjectHolds {
         holds: &ctx.holds,
         prefix: format!("{}delete/", K::IDENTITY.holds_prefix(obj)),
         now: std::time::Instant::now(),
     };
     let mut round = Round::new(&plan, &seen);
+    round.awaiting = awaiting;
     round
         .choose(&cx, &plan, &seen, &sweep, &holds)
         .await
@@ -407,6 +422,9 @@ struct Round<'p, P, X> {
     problems: Vec<Problem>,
     started: Vec<String>,
     held_wait: Option<Duration>,
+    /// When the walk that will tell whether something this pass read is gone should be in
+    /// (it wakes the object): while any is awaited, the object is not let go.
+    awaiting: Option<Duration>,
 }
 
 impl<'p, P, X> Round<'p, P, X> {
@@ -425,6 +443,7 @@ impl<'p, P, X> Round<'p, P, X> {
             problems,
             started: Vec::new(),
             held_wait: None,
+            awaiting: None,
         }
     }
 
@@ -589,6 +608,7 @@ async fn finish<K: Kind>(
     }
     let left = round.left(plan);
     let done = seen.operations.is_empty()
+        && round.awaiting.is_none()
         && sweep.pending.is_empty()
         && graph::all_gone(&left, &round.states);
     if done {
@@ -623,9 +643,12 @@ async fn finish<K: Kind>(
         Some(seen.operations.clone()),
     );
     status::write::<K>(ctx, obj, previous, &next).await?;
+    // A resource awaiting its confirming walk: the walk wakes the object; this is the
+    // fallback.
     let wait = [
         (!seen.operations.is_empty()).then(|| seen.next_poll.unwrap_or(Duration::from_secs(2))),
         round.held_wait,
+        round.awaiting,
     ]
     .into_iter()
     .flatten()
@@ -728,6 +751,12 @@ mod tests {
             deadline: None,
         });
         assert!(to_confirm(&plan, &waiting).is_empty());
+        // Nothing due while the NIC is still being deleted (its confirming walk still to
+        // come): nothing can be let go yet, so nothing is read again.
+        let mut deleting = present(&[]);
+        deleting.states.insert("nic".into(), NodeState::Busy);
+        deleting.observations.insert("nic".into(), ours());
+        assert!(to_confirm(&plan, &deleting).is_empty());
     }
 
     #[test]

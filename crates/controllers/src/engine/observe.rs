@@ -98,7 +98,8 @@ pub async fn observe<P, X>(
     let mut states = BTreeMap::new();
     let mut failed_ops = BTreeSet::new();
     for (s, r) in plan.iter().zip(results) {
-        let obs = r.map_err(|e| e.into_error(format!("read {}", s.label())))?;
+        let obs = super::step::awaiting_walk(r)
+            .map_err(|e| e.into_error(format!("read {}", s.label())))?;
         let id = s.step.id(sub).to_ascii_lowercase();
         if failures.contains_key(&id) {
             failed_ops.insert(s.key.clone());
@@ -144,7 +145,8 @@ pub async fn confirm<P, X>(
         .map(|o| o.resource_id.to_ascii_lowercase())
         .collect();
     for (s, r) in chosen.into_iter().zip(results) {
-        let obs = r.map_err(|e| e.into_error(format!("read {}", s.label())))?;
+        let obs = super::step::awaiting_walk(r)
+            .map_err(|e| e.into_error(format!("read {}", s.label())))?;
         let id = s.step.id(sub).to_ascii_lowercase();
         seen.states.insert(
             s.key.clone(),

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use azop_provider::resources::{self, ArmResource};
@@ -54,6 +55,10 @@ impl Memo {
 pub struct Listed<'a> {
     session: &'a ArmSession,
     memo: Memo,
+    /// A deletion's reads: what azop deleted and no walk has confirmed yet is not waited
+    /// for ([`ArmSession::observe_deferring`]; [`awaiting_walk`]).
+    deleting: bool,
+    awaiting: Awaiting,
 }
 
 impl<'a> Listed<'a> {
@@ -61,6 +66,24 @@ impl<'a> Listed<'a> {
         Listed {
             session,
             memo: Memo::default(),
+            deleting: false,
+            awaiting: Awaiting::default(),
+        }
+    }
+
+    /// When the walks some reads of this pass await should be in (the soonest), if any.
+    pub fn awaiting_walk(&self) -> Option<Duration> {
+        self.awaiting.soonest()
+    }
+
+    /// The reads of a delete pass: a resource azop deleted whose confirming walk has not
+    /// happened yet counts as still being deleted, at once, instead of the pass waiting for
+    /// the walk while it holds one of the controller's slots. The walk happens in the
+    /// background and wakes the object.
+    pub fn for_deletion(session: &'a ArmSession) -> Self {
+        Listed {
+            deleting: true,
+            ..Listed::new(session)
         }
     }
 }
@@ -70,9 +93,52 @@ impl Observer for Listed<'_> {
     async fn get(&self, path: &str, api_version: &str) -> Result<Option<RawResponse>, AzureError> {
         self.memo
             .cell(path, api_version)
-            .get_or_init(|| self.session.observe(path, api_version))
+            .get_or_init(|| async {
+                if self.deleting {
+                    self.awaiting
+                        .note(self.session.observe_deferring(path, api_version).await)
+                } else {
+                    self.session.observe(path, api_version).await
+                }
+            })
             .await
             .clone()
+    }
+}
+
+/// The reads of a pass that await a walk ([`AzureError::AwaitingWalk`]): the soonest it
+/// should be in.
+#[derive(Default)]
+struct Awaiting(Mutex<Option<Duration>>);
+
+impl Awaiting {
+    fn note(&self, read: GetResult) -> GetResult {
+        if let Err(AzureError::AwaitingWalk { ready_in, .. }) = &read {
+            let mut soonest = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            *soonest = Some(soonest.map_or(*ready_in, |s| s.min(*ready_in)));
+        }
+        read
+    }
+
+    fn soonest(&self) -> Option<Duration> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A step's read that found a resource azop deleted whose confirming walk is still to come
+/// ([`AzureError::AwaitingWalk`]) is not a failure: the resource is still being deleted, as
+/// far as the pass may tell — present and ours (so what depends on it waits, nothing is
+/// deleted twice, and the object is not let go) — and the pass looks again when the walk
+/// wakes it, or when the observer's `awaiting_walk` says. Other results pass through.
+pub fn awaiting_walk(read: Result<Observation, StepError>) -> Result<Observation, StepError> {
+    match read {
+        Err(StepError::Azure(AzureError::AwaitingWalk { .. })) => Ok(Observation {
+            exists: true,
+            owned: true,
+            provisioning_state: Some("Deleting".to_string()),
+            ..Observation::default()
+        }),
+        other => other,
     }
 }
 
@@ -83,8 +149,10 @@ pub struct PerResourceGet<'a> {
     session: &'a ArmSession,
     memo: Memo,
     /// A deletion's confirmations: what azop itself deleted is confirmed gone by a walk of
-    /// its type that started after the delete ([`ArmSession::confirm_deleted`]).
+    /// its type that started after the delete, not waited for
+    /// ([`ArmSession::confirm_deleted_deferring`]).
     deleting: bool,
+    awaiting: Awaiting,
 }
 
 impl<'a> PerResourceGet<'a> {
@@ -93,7 +161,13 @@ impl<'a> PerResourceGet<'a> {
             session,
             memo: Memo::default(),
             deleting: false,
+            awaiting: Awaiting::default(),
         }
+    }
+
+    /// When the walks some confirmations of this pass await should be in, if any.
+    pub fn awaiting_walk(&self) -> Option<Duration> {
+        self.awaiting.soonest()
     }
 
     /// The confirming reads of a delete pass: a GET each, except that a resource azop
@@ -115,7 +189,11 @@ impl Observer for PerResourceGet<'_> {
             .cell(path, api_version)
             .get_or_init(|| async {
                 if self.deleting {
-                    self.session.confirm_deleted(path, api_version).await
+                    self.awaiting.note(
+                        self.session
+                            .confirm_deleted_deferring(path, api_version)
+                            .await,
+                    )
                 } else {
                     self.session.confirm(path, api_version).await
                 }

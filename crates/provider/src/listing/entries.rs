@@ -221,6 +221,14 @@ impl TypeState {
         })
     }
 
+    /// The `azop.dev_uid` of `key` as last listed or read.
+    pub fn owner_of(&self, key: &str) -> Option<String> {
+        match &self.entries.get(key)?.known {
+            Known::Present(item) => item.owner_uid.as_deref().map(str::to_string),
+            Known::Absent => None,
+        }
+    }
+
     /// When azop's DELETE of `key` was answered (or its operation ended), when that is the
     /// last write azop made to it.
     pub fn deleted_at(&self, key: &str) -> Option<Instant> {

@@ -35,6 +35,7 @@
 pub mod entries;
 pub mod observe;
 pub mod target;
+pub mod wanted;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use tokio::sync::broadcast;
 
 use entries::TypeState;
 use target::{Target, id_key};
+use wanted::WantedWalks;
 
 /// Listing settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,6 +126,9 @@ pub struct TypeListing {
     pub(crate) state: Mutex<TypeState>,
     /// One walk at a time: passes that need a fresher listing wait for the walk under way.
     pub(crate) walking: tokio::sync::Mutex<()>,
+    /// Walks past an instant asked for by passes that did not wait: served by one
+    /// background walker (see [`wanted`]).
+    pub(crate) wanted: Mutex<WantedWalks>,
 }
 
 impl TypeListing {
@@ -154,6 +159,7 @@ impl SubscriptionListing {
                     mode: Mutex::new(Mode::Subscription),
                     state: Mutex::new(TypeState::default()),
                     walking: tokio::sync::Mutex::new(()),
+                    wanted: Mutex::new(WantedWalks::default()),
                 })
             })
             .clone()

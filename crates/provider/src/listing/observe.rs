@@ -117,6 +117,30 @@ impl ArmSession {
         path: &str,
         api_version: &str,
     ) -> Result<Option<RawResponse>, AzureError> {
+        self.observe_with(path, api_version, false).await
+    }
+
+    /// As [`ArmSession::observe`], for a pass that must not wait for a walk: a resource azop
+    /// deleted, whose gone-or-not is told by a walk of its type that started after the
+    /// delete and none has yet, answers [`AzureError::AwaitingWalk`] at once. That walk is
+    /// then under way in the background (one for every pass asking, at most one per
+    /// `min_walk_interval`), and the owner named by the resource's `azop.dev_uid` is woken
+    /// through [`crate::Listings::changes`] once it has been applied. So a deletion pass
+    /// never holds its controller slot while a walk is awaited.
+    pub async fn observe_deferring(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<RawResponse>, AzureError> {
+        self.observe_with(path, api_version, true).await
+    }
+
+    async fn observe_with(
+        &self,
+        path: &str,
+        api_version: &str,
+        defer: bool,
+    ) -> Result<Option<RawResponse>, AzureError> {
         let target = Target::of(path);
         let Some(type_name) = self.listable(&target) else {
             self.metrics.record_observation("get");
@@ -136,7 +160,10 @@ impl ArmSession {
         // One of azop's deletes: gone (or not) as a walk that started after it shows, one
         // walk for every resource deleted before it started — not a GET each.
         if let Lookup::WalkSince(since) = found {
-            found = match self.walked_since(&l, &target, since).await? {
+            found = match self
+                .walked_since_or_defer(&l, &target, &id_key(path), since, defer)
+                .await?
+            {
                 Some(_) => match l.state.lock().lookup(
                     &id_key(path),
                     Instant::now(),
@@ -176,6 +203,26 @@ impl ArmSession {
         path: &str,
         api_version: &str,
     ) -> Result<Option<RawResponse>, AzureError> {
+        self.confirm_deleted_with(path, api_version, false).await
+    }
+
+    /// As [`ArmSession::confirm_deleted`], without waiting for the walk it needs: answers
+    /// [`AzureError::AwaitingWalk`] at once when none has happened yet (see
+    /// [`ArmSession::observe_deferring`]).
+    pub async fn confirm_deleted_deferring(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<RawResponse>, AzureError> {
+        self.confirm_deleted_with(path, api_version, true).await
+    }
+
+    async fn confirm_deleted_with(
+        &self,
+        path: &str,
+        api_version: &str,
+        defer: bool,
+    ) -> Result<Option<RawResponse>, AzureError> {
         let target = Target::of(path);
         if let Some(type_name) = self.listable(&target) {
             let key = id_key(path);
@@ -190,7 +237,10 @@ impl ArmSession {
                     self.metrics.record_observation("listing");
                     return Ok(None);
                 }
-                if self.walked_since(&l, &target, since).await?.is_some()
+                if self
+                    .walked_since_or_defer(&l, &target, &key, since, defer)
+                    .await?
+                    .is_some()
                     && l.state.lock().gone_since(&key, since)
                 {
                     self.metrics.record_observation("listing");
@@ -368,6 +418,85 @@ impl ArmSession {
         since: Instant,
     ) -> Result<Option<Scope>, AzureError> {
         self.walked_for(l, target, Need::Since(since)).await
+    }
+
+    /// [`Self::walked_since`], or — `defer`, and the type walked subscription-wide — when
+    /// no such walk has happened yet, [`AzureError::AwaitingWalk`] at once, with the walk
+    /// asked of the type's background walker (started if none runs) and `key`'s owner noted
+    /// to be woken after it.
+    async fn walked_since_or_defer(
+        &self,
+        l: &Arc<TypeListing>,
+        target: &Target,
+        key: &str,
+        since: Instant,
+        defer: bool,
+    ) -> Result<Option<Scope>, AzureError> {
+        if !defer || l.mode() != Mode::Subscription {
+            return self.walked_since(l, target, since).await;
+        }
+        let now = Instant::now();
+        if fresh(l, &Scope::Subscription, Need::Since(since), now) {
+            return Ok(Some(Scope::Subscription));
+        }
+        let owner = l.state.lock().owner_of(key);
+        if l.wanted.lock().ask(since, owner) {
+            let (session, l, target) = (self.clone(), l.clone(), target.clone());
+            tokio::spawn(async move { session.serve_wanted(l, target).await });
+        }
+        self.metrics.record_observation("deferred");
+        let interval = self.listing.config.min_walk_interval;
+        let last = l.state.lock().walked_at(&Scope::Subscription);
+        let next_start = last.map_or(now, |p| (p + interval).max(now));
+        Err(AzureError::AwaitingWalk {
+            resource_type: l.type_name.clone(),
+            // When the walk should be in: its start, and as long again for its pages. The
+            // owner is woken then; this is only the pass's fallback.
+            ready_in: next_start.saturating_duration_since(now) + interval,
+        })
+    }
+
+    /// The background walker of `l`: walks past the latest instant asked for until every
+    /// pass that asked has been served, waking their owners after each walk. A failed walk
+    /// drops what was asked: those passes come back at their own requeue and ask again.
+    async fn serve_wanted(self, l: Arc<TypeListing>, target: Target) {
+        loop {
+            let Some(since) = l.wanted.lock().latest() else {
+                return;
+            };
+            let woken = match self.walked_since(&l, &target, since).await {
+                Ok(Some(scope)) => {
+                    let started = l.state.lock().walked_at(&scope);
+                    let mut wanted = l.wanted.lock();
+                    let woken = started.map(|t| wanted.served(t)).unwrap_or_default();
+                    if wanted.is_empty() {
+                        drop(wanted);
+                        self.wake(woken);
+                        return;
+                    }
+                    woken
+                }
+                // The type is read by GET now: the passes come back and read so.
+                Ok(None) => {
+                    let woken = l.wanted.lock().abandon();
+                    self.wake(woken);
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(resource_type = %l.type_name, error = %e, "a walk asked for by deletions failed; they ask again");
+                    l.wanted.lock().abandon();
+                    return;
+                }
+            };
+            self.wake(woken);
+        }
+    }
+
+    fn wake(&self, owners: Vec<String>) {
+        for owner_uid in owners {
+            // Nobody listening is fine: the pass's own requeue covers it.
+            let _ = self.listing.changes.send(Changed { owner_uid });
+        }
     }
 
     async fn walked_for(
