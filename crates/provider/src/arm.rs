@@ -223,6 +223,11 @@ impl Policy for ArmTransport {
         let class = OpClass::from_method(&method);
         let resource_type = resource_type_of(&path);
         let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        // A create that must not take over what exists (crate::create_only).
+        let create_only = method.eq_ignore_ascii_case("PUT") && crate::create_only::active();
+        if create_only {
+            request.insert_header(HeaderName::from_static("if-none-match"), "*");
+        }
         let mut retried_429 = false;
         loop {
             // Held until the answer is in: it counts as in flight till then.
@@ -246,6 +251,9 @@ impl Policy for ArmTransport {
             };
             self.note_write(&method, subscription.as_deref(), &path);
             let status = u16::from(response.status());
+            if create_only && status == 412 {
+                crate::create_only::note_existed();
+            }
             self.metrics
                 .record_call(&method, &resource_type, Some(status), started.elapsed());
             tracing::debug!(%method, %resource_type, status, "arm call");

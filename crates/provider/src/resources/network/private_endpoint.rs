@@ -87,6 +87,7 @@ impl ArmResource for PrivateEndpoint {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Network/privateEndpoints";
     const API_VERSION: &'static str = super::API_VERSION;
+    const CREATE_ONLY: bool = true;
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         network_id(
