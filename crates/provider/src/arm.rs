@@ -698,6 +698,14 @@ impl ArmSession {
                 wait.min(self.lro.max_retry_after),
             );
         }
+        // A create (201) is followed through its resource (see `poll_resource`).
+        if resp.status == 201
+            && handle.method == "PUT"
+            && handle.kind == lro::LroKind::AzureAsyncOperation
+        {
+            self.polls
+                .note_create(&handle.url, Instant::now(), self.lro.default_retry_after);
+        }
         Some(handle)
     }
 
@@ -708,6 +716,11 @@ impl ArmSession {
         if let Some(retry_after) = self.polls.wait(&handle.url, Instant::now()) {
             self.metrics.record_lro("not_due");
             return Ok(PollOutcome::InProgress { retry_after });
+        }
+        if let Some(interval) = self.polls.resource_interval(&handle.url)
+            && let Some(result) = self.poll_resource(handle, interval).await
+        {
+            return result;
         }
         let url = Url::parse(&handle.url)
             .map_err(|e| AzureError::config(format!("invalid operation url in handle: {e}")))?;
@@ -754,6 +767,73 @@ impl ArmSession {
             Err(_) => "error",
         });
         result
+    }
+}
+
+impl ArmSession {
+    /// Follows a create's operation through its resource, as ARM's RPC describes clients
+    /// doing ("poll at the resource URI until the provisioningState enters a terminal
+    /// state"; the resource provider keeps it non-terminal until the operation ends): one GET
+    /// that is both the poll and the result, which the subscription's listing keeps
+    /// ([`ArmSession::confirm`]) so the pass that follows reads nothing more — instead of a
+    /// poll of the operation and then a GET of what it made. `None` when the resource cannot
+    /// answer for its operation and the operation is to be polled: its type has no listing
+    /// here (so no known api-version), it is not there (yet, or any more), or it ended
+    /// `Failed`/`Canceled` — only the operation carries Azure's error code and message.
+    async fn poll_resource(
+        &self,
+        handle: &LroHandle,
+        interval: Duration,
+    ) -> Option<Result<PollOutcome, AzureError>> {
+        let target = crate::listing::target::Target::of(&handle.resource_id);
+        let api_version = self.listing.api_version_of(target.type_name()?)?;
+        let resp = match self.confirm(&handle.resource_id, &api_version).await {
+            Ok(resp) => resp?,
+            Err(e) => {
+                let outcome = lro::past_deadline(handle, Err(e), OffsetDateTime::now_utc());
+                if matches!(outcome, Ok(PollOutcome::Expired)) {
+                    self.polls.done(&handle.url);
+                    self.listing
+                        .touched(&handle.method, &handle.resource_id, Instant::now());
+                    self.metrics.record_lro("expired");
+                } else {
+                    self.metrics.record_lro("error");
+                }
+                return Some(outcome);
+            }
+        };
+        let body = resp.json();
+        let outcome = match lro::provisioning_state(&body) {
+            Some(state) if !lro::is_terminal(&state) => {
+                let running = Ok(PollOutcome::InProgress {
+                    retry_after: interval,
+                });
+                match lro::past_deadline(handle, running, OffsetDateTime::now_utc()) {
+                    Ok(PollOutcome::Expired) => {
+                        self.polls.done(&handle.url);
+                        self.listing
+                            .touched(&handle.method, &handle.resource_id, Instant::now());
+                        Ok(PollOutcome::Expired)
+                    }
+                    other => {
+                        self.polls.set(&handle.url, Instant::now(), interval);
+                        other
+                    }
+                }
+            }
+            Some(state) if !state.eq_ignore_ascii_case("Succeeded") => return None,
+            // Succeeded (no state means Succeeded): what the GET read is the result.
+            _ => {
+                self.polls.done(&handle.url);
+                Ok(PollOutcome::Succeeded { body })
+            }
+        };
+        self.metrics.record_lro(match &outcome {
+            Ok(PollOutcome::InProgress { .. }) => "in_progress",
+            Ok(PollOutcome::Expired) => "expired",
+            _ => "succeeded",
+        });
+        Some(outcome)
     }
 }
 
