@@ -698,10 +698,14 @@ impl ArmSession {
                 wait.min(self.lro.max_retry_after),
             );
         }
-        // A create (201) is followed through its resource (see `poll_resource`).
+        // A conditional create (answered 201) is followed through its resource (see
+        // `poll_resource`): the types created by the hundred in one subscription (network
+        // resources, VMs). Others (an AKS cluster: minutes, a handful of polls) poll their
+        // operation.
         if resp.status == 201
             && handle.method == "PUT"
             && handle.kind == lro::LroKind::AzureAsyncOperation
+            && crate::create_only::active()
         {
             self.polls
                 .note_create(&handle.url, Instant::now(), self.lro.default_retry_after);
