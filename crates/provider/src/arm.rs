@@ -782,8 +782,9 @@ impl ArmSession {
     /// ([`ArmSession::confirm`]) so the pass that follows reads nothing more — instead of a
     /// poll of the operation and then a GET of what it made. `None` when the resource cannot
     /// answer for its operation and the operation is to be polled: its type has no listing
-    /// here (so no known api-version), it is not there (yet, or any more), or it ended
-    /// `Failed`/`Canceled` — only the operation carries Azure's error code and message.
+    /// here (so no known api-version), it could not be read, it is not there (yet, or any
+    /// more), or it ended `Failed`/`Canceled` — only the operation carries Azure's error
+    /// code and message.
     async fn poll_resource(
         &self,
         handle: &LroHandle,
@@ -791,21 +792,12 @@ impl ArmSession {
     ) -> Option<Result<PollOutcome, AzureError>> {
         let target = crate::listing::target::Target::of(&handle.resource_id);
         let api_version = self.listing.api_version_of(target.type_name()?)?;
-        let resp = match self.confirm(&handle.resource_id, &api_version).await {
-            Ok(resp) => resp?,
-            Err(e) => {
-                let outcome = lro::past_deadline(handle, Err(e), OffsetDateTime::now_utc());
-                if matches!(outcome, Ok(PollOutcome::Expired)) {
-                    self.polls.done(&handle.url);
-                    self.listing
-                        .touched(&handle.method, &handle.resource_id, Instant::now());
-                    self.metrics.record_lro("expired");
-                } else {
-                    self.metrics.record_lro("error");
-                }
-                return Some(outcome);
-            }
-        };
+        // Unreadable (a read outage, throttling): the operation's own status may still
+        // answer, and its path keeps what ARM says of an operation that cannot be read.
+        let resp = self
+            .confirm(&handle.resource_id, &api_version)
+            .await
+            .ok()??;
         let body = resp.json();
         let outcome = match lro::provisioning_state(&body) {
             Some(state) if !lro::is_terminal(&state) => {

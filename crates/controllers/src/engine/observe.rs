@@ -291,8 +291,8 @@ mod tests {
             name: key.to_string(),
         };
         let plan = vec![
-            Planned::new("nsg", &[], (), Conditional(named("nsg"))),
-            Planned::new("rg", &[], (), named("rg")),
+            Planned::<(), ()>::new("nsg", &[], (), Conditional(named("nsg"))),
+            Planned::<(), ()>::new("rg", &[], (), named("rg")),
         ];
         let absent = Observed {
             observations: BTreeMap::new(),
