@@ -113,7 +113,8 @@ async fn creating_many_clusters_reads_fewer_than_two_per_resource_created() {
     // past its Retry-After), a resource group's confirming GET, the listing's walks shared
     // by every cluster. Three reads per resource (confirming GET, poll, result) put creation
     // at 1.45× ARM's write floor (docs/scale.md); 1.25× needs fewer than ~2.6 per write.
-    // Measured: 1.48 (2.43 with the conditional creates alone, ~3.4 before).
+    // Measured: 1.48 (2.43 with the conditional creates alone; about 3.4 before them, one
+    // confirming GET more per network resource and VM).
     assert!(
         ratio <= 1.8,
         "{reads} reads for {} resources created: {ratio:.2} per resource",
