@@ -223,6 +223,11 @@ impl Policy for ArmTransport {
         let class = OpClass::from_method(&method);
         let resource_type = resource_type_of(&path);
         let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        // A create that must not take over what exists (crate::create_only).
+        let create_only = method.eq_ignore_ascii_case("PUT") && crate::create_only::active();
+        if create_only {
+            request.insert_header(HeaderName::from_static("if-none-match"), "*");
+        }
         let mut retried_429 = false;
         loop {
             // Held until the answer is in: it counts as in flight till then.
@@ -246,6 +251,9 @@ impl Policy for ArmTransport {
             };
             self.note_write(&method, subscription.as_deref(), &path);
             let status = u16::from(response.status());
+            if create_only && status == 412 {
+                crate::create_only::note_existed();
+            }
             self.metrics
                 .record_call(&method, &resource_type, Some(status), started.elapsed());
             tracing::debug!(%method, %resource_type, status, "arm call");
@@ -690,6 +698,18 @@ impl ArmSession {
                 wait.min(self.lro.max_retry_after),
             );
         }
+        // A conditional create (answered 201) is followed through its resource (see
+        // `poll_resource`): the types created by the hundred in one subscription (network
+        // resources, VMs). Others (an AKS cluster: minutes, a handful of polls) poll their
+        // operation.
+        if resp.status == 201
+            && handle.method == "PUT"
+            && handle.kind == lro::LroKind::AzureAsyncOperation
+            && crate::create_only::active()
+        {
+            self.polls
+                .note_create(&handle.url, Instant::now(), self.lro.default_retry_after);
+        }
         Some(handle)
     }
 
@@ -700,6 +720,11 @@ impl ArmSession {
         if let Some(retry_after) = self.polls.wait(&handle.url, Instant::now()) {
             self.metrics.record_lro("not_due");
             return Ok(PollOutcome::InProgress { retry_after });
+        }
+        if let Some(interval) = self.polls.resource_interval(&handle.url)
+            && let Some(result) = self.poll_resource(handle, interval).await
+        {
+            return result;
         }
         let url = Url::parse(&handle.url)
             .map_err(|e| AzureError::config(format!("invalid operation url in handle: {e}")))?;
@@ -746,6 +771,65 @@ impl ArmSession {
             Err(_) => "error",
         });
         result
+    }
+}
+
+impl ArmSession {
+    /// Follows a create's operation through its resource, as ARM's RPC describes clients
+    /// doing ("poll at the resource URI until the provisioningState enters a terminal
+    /// state"; the resource provider keeps it non-terminal until the operation ends): one GET
+    /// that is both the poll and the result, which the subscription's listing keeps
+    /// ([`ArmSession::confirm`]) so the pass that follows reads nothing more — instead of a
+    /// poll of the operation and then a GET of what it made. `None` when the resource cannot
+    /// answer for its operation and the operation is to be polled: its type has no listing
+    /// here (so no known api-version), it could not be read, it is not there (yet, or any
+    /// more), or it ended `Failed`/`Canceled` — only the operation carries Azure's error
+    /// code and message.
+    async fn poll_resource(
+        &self,
+        handle: &LroHandle,
+        interval: Duration,
+    ) -> Option<Result<PollOutcome, AzureError>> {
+        let target = crate::listing::target::Target::of(&handle.resource_id);
+        let api_version = self.listing.api_version_of(target.type_name()?)?;
+        // Unreadable (a read outage, throttling): the operation's own status may still
+        // answer, and its path keeps what ARM says of an operation that cannot be read.
+        let resp = self
+            .confirm(&handle.resource_id, &api_version)
+            .await
+            .ok()??;
+        let body = resp.json();
+        let outcome = match lro::provisioning_state(&body) {
+            Some(state) if !lro::is_terminal(&state) => {
+                let running = Ok(PollOutcome::InProgress {
+                    retry_after: interval,
+                });
+                match lro::past_deadline(handle, running, OffsetDateTime::now_utc()) {
+                    Ok(PollOutcome::Expired) => {
+                        self.polls.done(&handle.url);
+                        self.listing
+                            .touched(&handle.method, &handle.resource_id, Instant::now());
+                        Ok(PollOutcome::Expired)
+                    }
+                    other => {
+                        self.polls.set(&handle.url, Instant::now(), interval);
+                        other
+                    }
+                }
+            }
+            Some(state) if !state.eq_ignore_ascii_case("Succeeded") => return None,
+            // Succeeded (no state means Succeeded): what the GET read is the result.
+            _ => {
+                self.polls.done(&handle.url);
+                Ok(PollOutcome::Succeeded { body })
+            }
+        };
+        self.metrics.record_lro(match &outcome {
+            Ok(PollOutcome::InProgress { .. }) => "in_progress",
+            Ok(PollOutcome::Expired) => "expired",
+            _ => "succeeded",
+        });
+        Some(outcome)
     }
 }
 

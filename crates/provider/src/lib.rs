@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod arm;
+pub mod create_only;
 pub mod credentials;
 pub mod error;
 pub mod listing;

@@ -14,7 +14,7 @@ use super::observe::Observed;
 use super::operations;
 use super::plan::{self, Ownership, Planned, StepOutcome};
 use super::status::Note;
-use super::step::StepCtx;
+use super::step::{StepCtx, StepError};
 use crate::retry::{HoldSource, ObjectHolds};
 
 /// Failures observed this pass start (or keep) a hold on the step; one that is as desired
@@ -48,6 +48,9 @@ pub struct Acted {
     pub notes: Vec<Note>,
     /// Keys whose PUT went out this pass (drift they had is corrected).
     pub put: BTreeSet<String>,
+    /// Keys whose conditional create found the resource there (ARM answered 412, nothing
+    /// was written): to be read by GET in this pass and decided on like any found resource.
+    pub existed: BTreeSet<String>,
 }
 
 fn sooner(a: Option<Duration>, b: Duration) -> Option<Duration> {
@@ -108,16 +111,21 @@ pub fn write_targets<P, X>(
         .collect()
 }
 
-/// The keys of the steps the graph would create now (PUT where nothing was seen): a create
-/// over something made since the listing was walked would take it over, so the absence is
-/// confirmed by GET first. Pure.
+/// The keys of the steps the graph would create now (PUT where nothing was seen) whose
+/// create is not conditional: a create over something made since the listing was walked
+/// would take it over, so the absence is confirmed by GET first. A conditional create
+/// (`If-None-Match: *`, [`super::Step::creates_conditionally`]) is its own check: ARM
+/// refuses it when something exists, and the pass reads it then ([`Acted::existed`]). Pure.
 pub fn creates_to_confirm<P, X>(plan: &[Planned<P, X>], seen: &Observed) -> BTreeSet<String> {
     graph::next_creates(&plan::nodes(plan), &seen.states)
         .into_iter()
         .filter(|key| seen.states.get(key) == Some(&NodeState::Absent))
         .filter(|key| {
-            plan.iter()
-                .any(|s| &s.key == key && s.ownership != Ownership::Existing)
+            plan.iter().any(|s| {
+                &s.key == key
+                    && s.ownership != Ownership::Existing
+                    && !s.step.creates_conditionally()
+            })
         })
         .collect()
 }
@@ -213,6 +221,10 @@ pub async fn put_ready<P, X>(
                     seen.operations.push(operations::from_handle(&h));
                 }
                 seen.states.insert(s.key.clone(), NodeState::Busy);
+            }
+            // Made since the pass looked: nothing was written, and it is no failure.
+            Err(StepError::Exists) => {
+                acted.existed.insert(s.key.clone());
             }
             Err(e) => {
                 let (wait, shown) = holds.failed(&s.key, &e.failure(), HoldSource::Write);

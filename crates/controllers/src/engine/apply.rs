@@ -194,6 +194,17 @@ async fn pass<K: Kind>(
     let (acted, sweep) = match policy {
         ReconcilePolicy::Manage => {
             let acted = act::put_ready(&cx, &plan, &mut seen, &holds, previous.azure()).await;
+            // A conditional create that found the resource there wrote nothing: read what
+            // is there now and decide as for any resource found (ours, someone else's, one
+            // to use as it is) — the next pass acts on it.
+            if !acted.existed.is_empty() {
+                let direct = PerResourceGet::new(&p.session);
+                let reading = StepCtx {
+                    observer: &direct,
+                    ..cx
+                };
+                observe::confirm(&reading, &plan, &acted.existed, &polled, &mut seen).await?;
+            }
             let sweep = kind
                 .sweep(
                     &p.session,

@@ -249,6 +249,73 @@ mod tests {
         );
     }
 
+    /// A step whose creates carry `If-None-Match: *`.
+    struct Conditional(crate::testing::NamedStep);
+
+    #[async_trait::async_trait]
+    impl super::super::Step for Conditional {
+        fn resource_type(&self) -> &'static str {
+            self.0.resource_type()
+        }
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        fn id(&self, subscription_id: &str) -> String {
+            self.0.id(subscription_id)
+        }
+        fn creates_conditionally(&self) -> bool {
+            true
+        }
+        async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
+            self.0.observe(cx).await
+        }
+        async fn put(
+            &self,
+            cx: &StepCtx<'_>,
+            seen: &Observation,
+        ) -> Result<Option<azop_provider::LroHandle>, StepError> {
+            self.0.put(cx, seen).await
+        }
+        async fn delete(
+            &self,
+            cx: &StepCtx<'_>,
+            seen: &Observation,
+        ) -> Result<Option<azop_provider::LroHandle>, StepError> {
+            self.0.delete(cx, seen).await
+        }
+    }
+
+    #[test]
+    fn a_conditional_create_is_sent_without_a_confirming_get() {
+        use crate::testing::NamedStep;
+        let named = |key: &str| NamedStep {
+            resource_type: "test/things",
+            name: key.to_string(),
+        };
+        let plan = vec![
+            Planned::<(), ()>::new("nsg", &[], (), Conditional(named("nsg"))),
+            Planned::<(), ()>::new("rg", &[], (), named("rg")),
+        ];
+        let absent = Observed {
+            observations: BTreeMap::new(),
+            states: [
+                ("nsg".to_string(), NodeState::Absent),
+                ("rg".to_string(), NodeState::Absent),
+            ]
+            .into_iter()
+            .collect(),
+            operations: Vec::new(),
+            next_poll: None,
+            failed_ops: BTreeSet::new(),
+        };
+        // Only the step whose create ARM would not refuse over something that exists is
+        // read first.
+        assert_eq!(
+            super::super::act::creates_to_confirm(&plan, &absent),
+            ["rg".to_string()].into_iter().collect::<BTreeSet<_>>()
+        );
+    }
+
     #[test]
     fn states_follow_ownership_and_provisioning() {
         let failed = Failure::transient("Conflict: busy");

@@ -233,6 +233,11 @@ pub enum StepError {
     /// a workload cluster that answers for a fresh join token).
     #[error("{message}")]
     NotReady { message: String },
+    /// A conditional create found the resource there (ARM answered 412 to `If-None-Match:
+    /// *`): made since the pass looked. Nothing was written; the pass reads it and decides
+    /// as for any resource it finds (ours, not ours, one to use as it is).
+    #[error("a resource of that name was made since it was last read; nothing was written")]
+    Exists,
     /// The step's own check failed, typed where it is learnt (class, code, message, retry):
     /// AKS answered a kubeconfig kubectl cannot load. Decisions read its class and code.
     #[error("{0}")]
@@ -244,7 +249,7 @@ impl StepError {
     pub fn failure(&self) -> Failure {
         match self {
             StepError::Azure(e) => Failure::azure(e),
-            StepError::Kube { .. } | StepError::NotReady { .. } => {
+            StepError::Kube { .. } | StepError::NotReady { .. } | StepError::Exists => {
                 Failure::transient(self.to_string())
             }
             StepError::InvalidSpec { message } => Failure::invalid(None, message.clone()),
@@ -265,6 +270,10 @@ impl StepError {
             },
             StepError::NotReady { message } => Error::MissingReference {
                 message: format!("{}: {message}", action.into()),
+            },
+            StepError::Exists => Error::Failed {
+                action: action.into(),
+                failure: Failure::transient(StepError::Exists.to_string()),
             },
             StepError::Failed(failure) => Error::Failed {
                 action: action.into(),
@@ -364,6 +373,13 @@ pub trait Step: Send + Sync {
     fn desired(&self, _owner: &Owner) -> Option<Value> {
         None
     }
+    /// Whether a create of this step is conditional (`If-None-Match: *`, ARM answers 412 and
+    /// writes nothing when the resource exists): then the pass sends it without confirming
+    /// the absence by GET first, and its [`Step::put`] answers [`StepError::Exists`] when
+    /// something was there. Default: no (the absence is confirmed by GET).
+    fn creates_conditionally(&self) -> bool {
+        false
+    }
     /// What exists now. No side effects.
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError>;
     /// Create or update to the desired state, given what this pass observed of the step.
@@ -450,12 +466,21 @@ where
         Ok(Observation::found(owned, drift, raw))
     }
 
+    fn creates_conditionally(&self) -> bool {
+        R::CREATE_ONLY
+    }
+
     async fn put(
         &self,
         cx: &StepCtx<'_>,
-        _seen: &Observation,
+        seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError> {
-        Ok(resources::put_desired::<R>(cx.session, &self.key, &self.spec, cx.owner).await?)
+        if seen.exists {
+            return Ok(
+                resources::put_desired::<R>(cx.session, &self.key, &self.spec, cx.owner).await?,
+            );
+        }
+        create::<R>(cx, &self.key, &self.spec).await
     }
 
     async fn delete(
@@ -468,5 +493,18 @@ where
 
     async fn disown(&self, cx: &StepCtx<'_>) -> Result<(), StepError> {
         Ok(resources::disown::<R>(cx.session, &self.key, cx.owner).await?)
+    }
+}
+
+/// Creates a resource the pass found absent: conditionally where ARM honours it
+/// ([`resources::create_desired`]), a 412 becoming [`StepError::Exists`].
+pub async fn create<R: ArmResource>(
+    cx: &StepCtx<'_>,
+    key: &R::Key,
+    spec: &R::Spec,
+) -> Result<Option<LroHandle>, StepError> {
+    match resources::create_desired::<R>(cx.session, key, spec, cx.owner).await? {
+        resources::Created::Started(handle) => Ok(handle),
+        resources::Created::Exists => Err(StepError::Exists),
     }
 }

@@ -165,6 +165,16 @@ impl SubscriptionListing {
             .clone()
     }
 
+    /// The api-version this subscription's listing of `type_name` reads it at (the one its
+    /// objects observe it at), if it has one.
+    pub fn api_version_of(&self, type_name: &str) -> Option<String> {
+        self.types
+            .lock()
+            .keys()
+            .find(|(t, _)| t.eq_ignore_ascii_case(type_name))
+            .map(|(_, v)| v.clone())
+    }
+
     fn listings_of(&self, type_name: &str) -> Vec<Arc<TypeListing>> {
         self.types
             .lock()

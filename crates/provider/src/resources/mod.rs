@@ -176,6 +176,13 @@ pub trait ArmResource: Send + Sync + 'static {
     /// The API version of the raw calls and of resumed polls (the generated builders carry
     /// their own, which must be the same).
     const API_VERSION: &'static str;
+    /// Whether ARM honours `If-None-Match: *` on this type's PUT at `API_VERSION` (412 when
+    /// it exists; [`crate::create_only`]), so a create needs no GET first to be sure it
+    /// takes nothing over. Only for types whose resource provider checks ETags on writes:
+    /// Microsoft.Network's resources, Compute's virtual machines (declared in the spec at
+    /// 2024-07-01). Not resource groups (no ETag) nor storage accounts (none in their spec):
+    /// ARM would ignore the header and overwrite.
+    const CREATE_ONLY: bool = false;
 
     /// The ARM path (the resource id) of the resource.
     fn path(subscription_id: &str, key: &Self::Key) -> String;
@@ -366,6 +373,37 @@ pub async fn put_desired<R: ArmResource>(
     put_body::<R>(session, key, &R::desired(key, spec, owner)).await
 }
 
+/// What a conditional create ([`create_desired`]) did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// Created: `Some(handle)` when an operation is under way.
+    Started(Option<LroHandle>),
+    /// ARM answered 412 to `If-None-Match: *`: something of that name exists (made since
+    /// the caller last looked). Nothing was written; read it and decide.
+    Exists,
+}
+
+/// Create the resource with the desired body only if nothing of that name exists, for a
+/// caller whose observation found nothing: the PUT carries `If-None-Match: *` when the type
+/// honours it ([`ArmResource::CREATE_ONLY`]; the caller must have confirmed the absence by
+/// GET otherwise). `spec` may differ from the step's own (a machine's customData).
+pub async fn create_desired<R: ArmResource>(
+    session: &ArmSession,
+    key: &R::Key,
+    spec: &R::Spec,
+    owner: &Owner,
+) -> Result<Created, AzureError> {
+    if !R::CREATE_ONLY {
+        return Ok(Created::Started(
+            put_desired::<R>(session, key, spec, owner).await?,
+        ));
+    }
+    match crate::create_only::scope(put_desired::<R>(session, key, spec, owner)).await {
+        (_, true) => Ok(Created::Exists),
+        (r, false) => Ok(Created::Started(r?)),
+    }
+}
+
 /// PUT a body the caller computed from what it observed (an AKS cluster at the version that
 /// runs, a pool with the autoscaler's count). `Some(handle)` when an operation is under way.
 pub async fn put_body<R: ArmResource>(
@@ -419,6 +457,49 @@ pub async fn delete<R: ArmResource>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creates_are_conditional_only_where_arm_honours_if_none_match() {
+        use compute::{image::Image, managed_disk::ManagedDisk, virtual_machine::VirtualMachine};
+        use network::{
+            load_balancer::LoadBalancer,
+            nat_gateway::NatGateway,
+            network_interface::NetworkInterface,
+            network_security_group::NetworkSecurityGroup,
+            private_endpoint::{PrivateDnsZone, PrivateEndpoint},
+            public_ip::PublicIp,
+            virtual_network::VirtualNetwork,
+        };
+        // Microsoft.Network keeps ETags and checks them on writes; virtual machines declare
+        // If-None-Match at the api-version azop uses.
+        let honoured = [
+            VirtualNetwork::CREATE_ONLY,
+            NetworkSecurityGroup::CREATE_ONLY,
+            PublicIp::CREATE_ONLY,
+            LoadBalancer::CREATE_ONLY,
+            NatGateway::CREATE_ONLY,
+            NetworkInterface::CREATE_ONLY,
+            VirtualMachine::CREATE_ONLY,
+        ];
+        assert!(honoured.iter().all(|c| *c));
+        assert_eq!(
+            compute::API_VERSION,
+            "2024-07-01",
+            "If-None-Match checked at this version"
+        );
+        // ARM would ignore the header (and overwrite): their absence is confirmed by GET.
+        let ignored = [
+            resource_group::ResourceGroup::CREATE_ONLY,
+            storage_account::StorageAccount::CREATE_ONLY,
+            blob_container::BlobContainer::CREATE_ONLY,
+            Image::CREATE_ONLY,
+            ManagedDisk::CREATE_ONLY,
+            PrivateDnsZone::CREATE_ONLY,
+            // Made with side effects (a NIC, a connection) before the check: see its module.
+            PrivateEndpoint::CREATE_ONLY,
+        ];
+        assert!(ignored.iter().all(|c| !*c));
+    }
 
     #[test]
     fn owner_tags_win_over_user_tags() {

@@ -134,6 +134,10 @@ impl Step for MachineStep {
         self.vm.desired(owner)
     }
 
+    fn creates_conditionally(&self) -> bool {
+        self.vm.creates_conditionally()
+    }
+
     async fn observe(&self, cx: &StepCtx<'_>) -> Result<Observation, StepError> {
         let mut seen = self.vm.observe(cx).await?;
         if seen.exists {
@@ -148,17 +152,20 @@ impl Step for MachineStep {
         seen: &Observation,
     ) -> Result<Option<LroHandle>, StepError> {
         let mut spec = self.vm.spec.clone();
-        // A new machine gets its bootstrap; an update never sends customData (Azure refuses
-        // a change of it).
-        spec.custom_data = if seen.exists {
-            None
-        } else {
-            Some(self.custom_data(cx).await?)
-        };
-        Ok(
-            resources::put_desired::<VirtualMachine>(cx.session, &self.vm.key, &spec, cx.owner)
-                .await?,
-        )
+        // A new machine gets its bootstrap (and is created only if nothing of its name
+        // exists); an update never sends customData (Azure refuses a change of it).
+        if seen.exists {
+            spec.custom_data = None;
+            return Ok(resources::put_desired::<VirtualMachine>(
+                cx.session,
+                &self.vm.key,
+                &spec,
+                cx.owner,
+            )
+            .await?);
+        }
+        spec.custom_data = Some(self.custom_data(cx).await?);
+        crate::engine::step::create::<VirtualMachine>(cx, &self.vm.key, &spec).await
     }
 
     async fn delete(

@@ -225,6 +225,7 @@ impl ArmResource for VirtualMachine {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Compute/virtualMachines";
     const API_VERSION: &'static str = API_VERSION;
+    const CREATE_ONLY: bool = true;
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         super::compute_id(

@@ -179,6 +179,7 @@ impl ArmResource for LoadBalancer {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Network/loadBalancers";
     const API_VERSION: &'static str = API_VERSION;
+    const CREATE_ONLY: bool = true;
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         super::ids::load_balancer(subscription_id, &key.resource_group, &key.name)

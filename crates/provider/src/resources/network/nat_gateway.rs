@@ -74,6 +74,7 @@ impl ArmResource for NatGateway {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Network/natGateways";
     const API_VERSION: &'static str = API_VERSION;
+    const CREATE_ONLY: bool = true;
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         super::ids::nat_gateway(subscription_id, &key.resource_group, &key.name)

@@ -111,6 +111,7 @@ impl ArmResource for NetworkInterface {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Network/networkInterfaces";
     const API_VERSION: &'static str = API_VERSION;
+    const CREATE_ONLY: bool = true;
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         super::ids::network_interface(subscription_id, &key.resource_group, &key.name)

@@ -192,6 +192,7 @@ impl ArmResource for NetworkSecurityGroup {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Network/networkSecurityGroups";
     const API_VERSION: &'static str = API_VERSION;
+    const CREATE_ONLY: bool = true;
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         super::ids::network_security_group(subscription_id, &key.resource_group, &key.name)

@@ -87,6 +87,10 @@ impl ArmResource for PrivateEndpoint {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Network/privateEndpoints";
     const API_VERSION: &'static str = super::API_VERSION;
+    // Not conditional: a private endpoint's PUT makes a network interface and a connection
+    // on the target before the endpoint itself, and a create-only PUT of one has been
+    // reported refused with 412 after those were made (Azure/bicep discussion 20633). One
+    // per StorageBinding: its GET first costs nothing that matters.
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         network_id(

@@ -78,6 +78,7 @@ impl ArmResource for PublicIp {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Network/publicIPAddresses";
     const API_VERSION: &'static str = API_VERSION;
+    const CREATE_ONLY: bool = true;
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         super::ids::public_ip(subscription_id, &key.resource_group, &key.name)

@@ -183,6 +183,7 @@ impl ArmResource for VirtualNetwork {
 
     const RESOURCE_TYPE: &'static str = "Microsoft.Network/virtualNetworks";
     const API_VERSION: &'static str = API_VERSION;
+    const CREATE_ONLY: bool = true;
 
     fn path(subscription_id: &str, key: &Self::Key) -> String {
         super::ids::virtual_network(subscription_id, &key.resource_group, &key.name)
