@@ -5,6 +5,7 @@
 //! `is_busy`) for referential integrity.
 
 use crate::armid::key;
+use crate::types::network::refs::RefIndex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -117,6 +118,26 @@ pub struct Store {
     /// the operation's start and finishes it again with an older etag than clients were shown.
     #[serde(skip)]
     ended_unsaved: bool,
+    /// Back-references by target (crate::types::network::refs), refiled lazily after writes.
+    #[serde(skip)]
+    refs: RefCache,
+}
+
+/// The store's reference index behind its own lock: it is refiled by lookups that see the
+/// store by shared reference. A copy starts empty and is filed on first use.
+#[derive(Debug, Default)]
+pub struct RefCache(parking_lot::Mutex<RefIndex>);
+
+impl Clone for RefCache {
+    fn clone(&self) -> Self {
+        RefCache::default()
+    }
+}
+
+impl RefCache {
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, RefIndex> {
+        self.0.lock()
+    }
 }
 
 pub fn new_etag() -> String {
@@ -129,7 +150,14 @@ impl Store {
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Resource> {
-        self.resources.get_mut(&key(id))
+        let k = key(id);
+        self.refs.0.get_mut().touch(&k);
+        self.resources.get_mut(&k)
+    }
+
+    /// The reference index (crate::types::network::refs::incoming).
+    pub fn refs(&self) -> &RefCache {
+        &self.refs
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -147,6 +175,7 @@ impl Store {
         } else {
             self.pending.remove(&k);
         }
+        self.refs.0.get_mut().touch(&k);
         self.resources.insert(k, res);
     }
 
@@ -165,6 +194,7 @@ impl Store {
             .into_iter()
             .filter_map(|kk| {
                 self.pending.remove(&kk);
+                self.refs.0.get_mut().touch(&kk);
                 self.resources.remove(&kk)
             })
             .collect()
