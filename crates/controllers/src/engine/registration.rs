@@ -18,7 +18,8 @@
 //!
 //! The watch cache keeps each object without `metadata.managedFields` and kubectl's
 //! last-applied annotation: no reconcile reads them, and together they are often larger than
-//! the object (thousands of objects are held).
+//! the object (thousands of objects are held). The same watch says when an object is gone:
+//! its per-object state is dropped then ([`super::forget`]).
 
 use std::fmt::Debug;
 use std::future::Future;
