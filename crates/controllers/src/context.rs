@@ -46,7 +46,7 @@ pub struct Context {
     pub provider: Provider,
     pub recorder: EventRecorder,
     pub metrics: ControllerMetrics,
-    /// Per-object backoff after passes that stopped.
+    /// Per-object backoff after passes that stopped, by object uid.
     pub backoff: ObjectBackoff,
     /// Per-step holds after failed writes.
     pub holds: StepHolds,

@@ -73,6 +73,34 @@ fn calls(sim: &RunningSim) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A collection is handed over page by page: each item before the next page is asked for,
+/// so a walk holds one page as JSON at a time, whatever the subscription's size (issue 24,
+/// memory).
+#[tokio::test]
+async fn a_listing_is_handed_over_page_by_page() {
+    let sim = azop_armsim::start(SimConfig::default().page_size(5))
+        .await
+        .unwrap();
+    let p = provider(&sim);
+    let s = p.session(&creds(), SUB).unwrap();
+    put_group(&s, "rg-a").await;
+    for i in 0..12 {
+        put_ip(&s, "rg-a", &format!("ip-{i}"), "uid-a", "0").await;
+    }
+    let before = calls(&sim).len();
+    let mut pages_read = Vec::new();
+    let collection = format!("/subscriptions/{SUB}/providers/Microsoft.Network/publicIPAddresses");
+    s.list_each(&collection, NETWORK, 100, |v| {
+        assert!(v["name"].as_str().is_some_and(|n| n.starts_with("ip-")));
+        pages_read.push(calls(&sim).len() - before);
+    })
+    .await
+    .unwrap();
+    assert_eq!(pages_read, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3]);
+    // `list` gives the same items, all at once.
+    assert_eq!(s.list(&collection, NETWORK, 100).await.unwrap().len(), 12);
+}
+
 #[tokio::test]
 async fn one_walk_serves_every_resource_and_changes_wake_their_owner() {
     // 5 items a page: 12 public IPs take three pages, followed by nextLink.

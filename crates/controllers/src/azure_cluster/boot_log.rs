@@ -22,6 +22,8 @@ use std::sync::Mutex;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(20 * 60);
 /// A machine's log is read again at most this often.
 pub const READ_EVERY: Duration = Duration::from_secs(120);
+/// A tail not read again for this long is dropped (its machine is no longer overdue).
+const FORGET_AFTER: Duration = Duration::from_secs(10 * 60);
 /// Logs read per pass.
 pub const READS_PER_PASS: usize = 2;
 /// What the condition quotes: the last lines that say something, at most this long.
@@ -112,7 +114,11 @@ pub async fn tails(
             Err(e) => format!("(its boot diagnostics could not be read: {e})"),
         };
         tracing::info!(machine = %name, "read the serial console of a machine that has not joined");
-        cache.lock().insert(key, (Instant::now(), tail.clone()));
+        let mut kept = cache.lock();
+        // A machine that joined, went or whose cluster went is read no more: its tail goes.
+        kept.retain(|_, (at, _)| at.elapsed() < FORGET_AFTER);
+        kept.insert(key, (Instant::now(), tail.clone()));
+        drop(kept);
         out.insert(name.clone(), tail);
     }
     out

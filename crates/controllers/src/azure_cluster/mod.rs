@@ -250,6 +250,10 @@ impl Kind for AzureClusterKind {
     fn report(&self, input: ReportInput<'_, Self>) -> AzureClusterStatus {
         report::status(input)
     }
+
+    fn forget(&self, uid: &str) {
+        self.probes.forget(uid);
+    }
 }
 
 /// The VM names the plan holds: the graph creates and deletes these; anything else owned is

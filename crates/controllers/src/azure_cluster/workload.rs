@@ -51,7 +51,8 @@ impl Probes {
         map.get(key).is_none_or(|t| *t <= now)
     }
 
-    fn failed(&self, key: &str, now: Instant) {
+    /// The workload of cluster `key` did not answer at `now`.
+    pub(crate) fn failed(&self, key: &str, now: Instant) {
         let mut map = self.next_try.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(key.to_string(), now + RETRY_AFTER);
     }
@@ -63,6 +64,32 @@ impl Probes {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.to_string());
+    }
+
+    /// The cluster of uid `key` is gone: nothing of it is kept.
+    pub fn forget(&self, key: &str) {
+        self.next_try
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.answered_once
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// How many clusters have something kept (a retry time, or having answered once).
+    pub fn len(&self) -> usize {
+        let next = self.next_try.lock().unwrap_or_else(|e| e.into_inner());
+        let answered = self.answered_once.lock().unwrap_or_else(|e| e.into_inner());
+        next.keys()
+            .chain(answered.iter())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Whether the cluster of uid `key` has answered before: when it does not answer now,
@@ -296,5 +323,19 @@ mod tests {
         probes.failed("uid-1", Instant::now());
         assert!(probes.answered_before("uid-1"));
         assert!(!probes.answered_before("uid-2"));
+    }
+
+    #[test]
+    fn a_cluster_gone_leaves_nothing_in_the_probes() {
+        let probes = Probes::default();
+        probes.answered("uid-1");
+        probes.failed("uid-1", Instant::now());
+        probes.failed("uid-2", Instant::now());
+        assert_eq!(probes.len(), 2);
+        probes.forget("uid-1");
+        assert_eq!(probes.len(), 1);
+        assert!(!probes.answered_before("uid-1"));
+        probes.forget("uid-2");
+        assert!(probes.is_empty());
     }
 }

@@ -258,4 +258,8 @@ pub trait Kind: Send + Sync + 'static {
     fn notes(&self, _previous: &Self::Status, _next: &Self::Status) -> Vec<Note> {
         Vec::new()
     }
+
+    /// The object of uid `uid` is gone from Kubernetes: drop whatever the kind keeps for it
+    /// ([`super::forget`] calls this once per object). Default: the kind keeps nothing.
+    fn forget(&self, _uid: &str) {}
 }

@@ -25,6 +25,7 @@ pub mod act;
 pub mod apply;
 pub mod delete;
 pub mod drift;
+pub mod forget;
 pub mod graph;
 pub mod identity;
 pub mod kind;
@@ -132,7 +133,7 @@ pub async fn reconcile<K: Kind>(
         ctx.metrics
             .record_pass(K::IDENTITY.metrics_label, result, started.elapsed());
         outcome.map(|o| {
-            let action = ctx.backoff.requeue(&K::IDENTITY.object_key(&*obj), o);
+            let action = ctx.backoff.requeue(&uid, o);
             // Where a long wait comes from, when one is looked into.
             tracing::debug!(result, took_ms = started.elapsed().as_millis(), next = ?action, "pass ended");
             action
@@ -150,8 +151,10 @@ pub fn error_policy<K: Kind>(obj: Arc<K::Object>, err: &Error, runner: Arc<Runne
     ctx.metrics
         .record_error(id.metrics_label, err.class_label());
     let key = id.object_key(&*obj);
+    // By uid: unique across kinds, and dropped when the object goes (`forget`).
+    let uid = obj.meta().uid.clone().unwrap_or_default();
     let action = ctx.backoff.requeue(
-        &key,
+        &uid,
         PassOutcome::Stopped {
             retry: err.retry_class(),
             floor: Duration::ZERO,

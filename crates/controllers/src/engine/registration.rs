@@ -18,7 +18,8 @@
 //!
 //! The watch cache keeps each object without `metadata.managedFields` and kubectl's
 //! last-applied annotation: no reconcile reads them, and together they are often larger than
-//! the object (thousands of objects are held).
+//! the object (thousands of objects are held). The same watch says when an object is gone:
+//! its per-object state is dropped then ([`super::forget`]).
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 
 use azop_api::v1alpha1::AzureObject;
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config, Controller};
@@ -35,6 +36,7 @@ use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
+use super::forget::{Seen, forget};
 use super::{Kind, Runner, error_policy, reconcile};
 use crate::context::Context;
 use crate::proxy_config;
@@ -266,11 +268,20 @@ pub async fn run<K: Kind>(
 ) {
     let watches = kind.watches();
     let (reader, writer) = reflector::store();
+    let runner = Arc::new(Runner::new(kind, ctx.clone()));
+    // An object gone from the watch takes its per-object state with it.
+    let mut seen = Seen::default();
+    let forgetting = runner.clone();
     // Only spec changes (and the deletion mark, which bumps the generation) wake an object.
     let triggers = watcher(ctx.api::<K::Object>(), watcher::Config::default())
         .default_backoff()
         .modify(slim)
         .reflect(writer)
+        .inspect_ok(move |event| {
+            for uid in seen.on_event(event) {
+                forget(&forgetting, &uid);
+            }
+        })
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     // Unbounded here: the concurrency limit is the runner's fair slots (`Runner::slots`).
@@ -282,7 +293,6 @@ pub async fn run<K: Kind>(
         .reconcile_on(changed)
         // A shard taken (over): its objects are reconciled at once, not at their next event.
         .reconcile_all_on(ctx.settings.shards.acquisitions());
-    let runner = Arc::new(Runner::new(kind, ctx));
     let label = K::IDENTITY.metrics_label;
     controller
         .graceful_shutdown_on(shutdown)

@@ -40,7 +40,7 @@ pub async fn reconcile(obj: Arc<ProxyConfig>, pctx: Arc<ProxyContext>) -> Result
     ctx.metrics
         .record_pass(CONTROLLER, label, started.elapsed());
     if result.is_ok() {
-        ctx.backoff.succeeded(&object_key(&obj));
+        ctx.backoff.succeeded(&uid);
     }
     result
 }
@@ -49,8 +49,10 @@ pub fn error_policy(obj: Arc<ProxyConfig>, err: &Error, pctx: Arc<ProxyContext>)
     let ctx = &pctx.ctx;
     ctx.metrics.record_error(CONTROLLER, err.class_label());
     tracing::warn!(object = %object_key(&obj), error = %err.chain(), "reconcile failed");
+    // By uid, as every kind's backoff (`engine::forget`).
+    let uid = obj.uid().unwrap_or_default();
     ctx.backoff
-        .requeue(&object_key(&obj), PassOutcome::stopped(err.retry_class()))
+        .requeue(&uid, PassOutcome::stopped(err.retry_class()))
 }
 
 /// The drift key of the bundle ConfigMap (a ProxyConfig has no other resource).

@@ -561,11 +561,15 @@ impl ArmSession {
             }
             Scope::Group(g) => target::group_collection(&self.subscription_id, g, &l.type_name),
         };
-        let listed = self
-            .list(&path, &l.api_version, self.listing.config.max_pages)
-            .await?;
+        // Page by page: each listed resource's JSON is dropped as soon as its entry is made.
+        let mut items: Vec<(String, Item)> = Vec::new();
+        let mut listed_count = 0usize;
+        self.list_each(&path, &l.api_version, self.listing.config.max_pages, |v| {
+            listed_count += 1;
+            items.extend(item_of(&v));
+        })
+        .await?;
         self.metrics.record_observation("refresh");
-        let items: Vec<(String, Item)> = listed.iter().filter_map(item_of).collect();
         let interest = self.listing.config.max_age * INTEREST_WALKS;
         let woken = l.state.lock().apply(
             scope,
@@ -579,7 +583,7 @@ impl ArmSession {
         );
         tracing::debug!(
             resource_type = %l.type_name,
-            items = listed.len(),
+            items = listed_count,
             woken = woken.len(),
             "listing walked"
         );
