@@ -50,15 +50,7 @@ async fn creating_many_clusters_reads_fewer_than_two_per_resource_created() {
     let op = world
         .start_operator("a", &["--resync-seconds", "300"])
         .unwrap();
-    let names: Vec<String> = (0..CLUSTERS).map(|i| format!("mk{i}")).collect();
-    for n in &names {
-        create(&world, cluster(n, &format!("rg-e2e-{n}"), 2))
-            .await
-            .unwrap();
-    }
-    for n in &names {
-        or_dump(wait_ready(&world, n).await, &[&op]);
-    }
+    let names = create_ready_in_one_subscription(&world, "mk", CLUSTERS, &[&op]).await;
     let calls = operator_requests(&world);
     let created: Vec<&str> = calls
         .iter()

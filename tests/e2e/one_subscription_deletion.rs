@@ -34,15 +34,7 @@ async fn deleting_many_clusters_confirms_what_it_deleted_by_walks_not_a_get_each
     let op = world
         .start_operator("a", &["--resync-seconds", "30"])
         .unwrap();
-    let names: Vec<String> = (0..CLUSTERS).map(|i| format!("del{i}")).collect();
-    for n in &names {
-        create(&world, cluster(n, &format!("rg-e2e-{n}"), 2))
-            .await
-            .unwrap();
-    }
-    for n in &names {
-        or_dump(wait_ready(&world, n).await, &[&op]);
-    }
+    let names = create_ready_in_one_subscription(&world, "del", CLUSTERS, &[&op]).await;
     let mark = operator_requests(&world).len();
     api(&world)
         .delete_collection(&DeleteParams::default(), &ListParams::default())

@@ -113,6 +113,28 @@ pub fn all_messages(obj: &DynamicObject) -> String {
         .unwrap_or_default()
 }
 
+/// Creates `count` AzureClusters `<prefix>0…` (each in its own group `rg-e2e-<name>`, 2
+/// workers) in the one subscription and waits for every one to be Ready (the operators'
+/// logs dumped if one is not). Their names.
+pub async fn create_ready_in_one_subscription(
+    world: &World,
+    prefix: &str,
+    count: usize,
+    ops: &[&Operator],
+) -> Vec<String> {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}{i}")).collect();
+    for n in &names {
+        or_dump(
+            create(world, cluster(n, &format!("rg-e2e-{n}"), 2)).await,
+            ops,
+        );
+    }
+    for n in &names {
+        or_dump(wait_ready(world, n).await, ops);
+    }
+    names
+}
+
 /// Waits until Ready=True for the current generation.
 pub async fn wait_ready(world: &World, name: &str) -> Result<DynamicObject> {
     let api = api(world);

@@ -346,13 +346,11 @@ async fn delete_to_the_end(session: &ArmSession, path: &str) {
     }
 }
 
-#[tokio::test]
-async fn what_azop_deleted_is_confirmed_gone_by_one_walk_that_started_after_the_deletes() {
-    let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
-    let reader = provider_for_deletion(&sim, Duration::from_millis(200));
-    let r = reader.session(&creds(), SUB).unwrap();
-    put_group(&r, "rg-a").await;
-    // The listing is walked once (nothing there yet) and would serve for ten minutes.
+/// Twelve public IPs of uid-a in a new rg-a, seen through the listing (walked once before
+/// they existed, so it would serve for ten minutes) and then deleted by azop: what the
+/// listing knew of them is older than the deletes. Their paths.
+async fn twelve_seen_then_deleted(r: &ArmSession) -> Vec<String> {
+    put_group(r, "rg-a").await;
     assert!(
         r.observe(&ip_path("rg-a", "ip-0"), NETWORK)
             .await
@@ -363,15 +361,24 @@ async fn what_azop_deleted_is_confirmed_gone_by_one_walk_that_started_after_the_
         .map(|i| ip_path("rg-a", &format!("ip-{i}")))
         .collect();
     for i in 0..12 {
-        put_ip(&r, "rg-a", &format!("ip-{i}"), "uid-a", "0").await;
+        put_ip(r, "rg-a", &format!("ip-{i}"), "uid-a", "0").await;
     }
     for ip in &ips {
         assert!(r.observe(ip, NETWORK).await.unwrap().is_some());
     }
-    // azop deletes all twelve: what the listing knew of them is older than the deletes.
     for ip in &ips {
-        delete_to_the_end(&r, ip).await;
+        delete_to_the_end(r, ip).await;
     }
+    ips
+}
+
+#[tokio::test]
+async fn what_azop_deleted_is_confirmed_gone_by_one_walk_that_started_after_the_deletes() {
+    let sim = azop_armsim::start(SimConfig::default()).await.unwrap();
+    let reader = provider_for_deletion(&sim, Duration::from_millis(200));
+    let r = reader.session(&creds(), SUB).unwrap();
+    // azop deletes all twelve: what the listing knew of them is older than the deletes.
+    let ips = twelve_seen_then_deleted(&r).await;
     let before = calls(&sim).len();
     // A deletion pass reads them (the listing) and confirms them gone (before it lets the
     // object go): one walk that started after the last delete answers every one.
@@ -445,25 +452,7 @@ async fn a_deletion_read_does_not_wait_for_its_walk_and_its_owner_is_woken_after
     // Walks past a delete start at most every 3 s: a read that waited for one would wait.
     let reader = provider_for_deletion(&sim, Duration::from_secs(3));
     let r = reader.session(&creds(), SUB).unwrap();
-    put_group(&r, "rg-a").await;
-    assert!(
-        r.observe(&ip_path("rg-a", "ip-0"), NETWORK)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let ips: Vec<String> = (0..12)
-        .map(|i| ip_path("rg-a", &format!("ip-{i}")))
-        .collect();
-    for i in 0..12 {
-        put_ip(&r, "rg-a", &format!("ip-{i}"), "uid-a", "0").await;
-    }
-    for ip in &ips {
-        assert!(r.observe(ip, NETWORK).await.unwrap().is_some());
-    }
-    for ip in &ips {
-        delete_to_the_end(&r, ip).await;
-    }
+    let ips = twelve_seen_then_deleted(&r).await;
     let mut changes = reader.listings().changes();
     let before = calls(&sim).len();
     // Every deletion read of what azop deleted answers at once that its walk is awaited:
