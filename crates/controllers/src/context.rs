@@ -54,6 +54,13 @@ pub struct Context {
 }
 
 impl Context {
+    /// Exports how many entries the shared per-object maps hold (`azop_object_state_entries`).
+    pub fn report_object_state(&self) {
+        self.metrics.record_state("backoff", "", self.backoff.len());
+        self.metrics
+            .record_state("step_holds", "", self.holds.len());
+    }
+
     pub fn new(
         client: kube::Client,
         provider: Provider,

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -24,11 +25,22 @@ pub struct ControllerLabel {
     pub controller: &'static str,
 }
 
+/// Which per-object map an entry count is of: `backoff` and `step_holds` are shared by
+/// every controller (`controller` empty), `kind` is one kind's own (`controller` set).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub map: &'static str,
+    pub controller: &'static str,
+}
+
 #[derive(Clone)]
 pub struct ControllerMetrics {
     pub reconciles: Family<ReconcileLabels, Counter>,
     pub errors: Family<ErrorLabels, Counter>,
     pub duration: Family<ControllerLabel, Histogram>,
+    /// Entries of the per-object state kept between passes: what `engine::forget` must
+    /// bring back to zero once every object is gone.
+    pub object_state: Family<StateLabels, Gauge>,
 }
 
 impl Default for ControllerMetrics {
@@ -39,6 +51,7 @@ impl Default for ControllerMetrics {
             duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.005, 2.0, 14))
             }),
+            object_state: Family::default(),
         }
     }
 }
@@ -66,6 +79,13 @@ impl ControllerMetrics {
             .inc();
     }
 
+    /// The entry count of one per-object map (`map`, and `controller` for a kind's own).
+    pub fn record_state(&self, map: &'static str, controller: &'static str, entries: usize) {
+        self.object_state
+            .get_or_create(&StateLabels { map, controller })
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "azop_reconciles",
@@ -81,6 +101,37 @@ impl ControllerMetrics {
             "azop_reconcile_duration_seconds",
             "Reconcile duration by controller",
             self.duration.clone(),
+        );
+        registry.register(
+            "azop_object_state_entries",
+            "Entries of per-object state kept between passes, by map (backoff, step_holds: \
+             shared; kind: the controller's own); dropped when the object is gone",
+            self.object_state.clone(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_state_counts_are_exported_by_map_and_replaced_not_added() {
+        let metrics = ControllerMetrics::default();
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        metrics.record_state("backoff", "", 3);
+        metrics.record_state("kind", "azurecluster", 2);
+        metrics.record_state("backoff", "", 0);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(
+            text.contains("azop_object_state_entries{map=\"backoff\",controller=\"\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("azop_object_state_entries{map=\"kind\",controller=\"azurecluster\"} 2"),
+            "{text}"
         );
     }
 }

@@ -254,6 +254,10 @@ impl Kind for AzureClusterKind {
     fn forget(&self, uid: &str) {
         self.probes.forget(uid);
     }
+
+    fn remembered(&self) -> usize {
+        self.probes.len()
+    }
 }
 
 /// The VM names the plan holds: the graph creates and deletes these; anything else owned is

@@ -66,6 +66,17 @@ impl Seen {
 /// Drops everything the engine and the kind keep for the object of uid `uid`.
 pub fn forget<K: Kind>(runner: &Runner<K>, uid: &str) {
     forget_in(&runner.kind, &runner.ctx.holds, &runner.ctx.backoff, uid);
+    report_state(runner);
+}
+
+/// Exports the entry counts of the per-object state (after a pass, and after a forget), so
+/// that what a thousand deleted objects leave behind can be seen: zero once all are gone.
+pub fn report_state<K: Kind>(runner: &Runner<K>) {
+    runner.ctx.report_object_state();
+    runner
+        .ctx
+        .metrics
+        .record_state("kind", K::IDENTITY.metrics_label, runner.kind.remembered());
 }
 
 /// [`forget`], on the parts it touches.

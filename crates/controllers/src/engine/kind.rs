@@ -262,4 +262,10 @@ pub trait Kind: Send + Sync + 'static {
     /// The object of uid `uid` is gone from Kubernetes: drop whatever the kind keeps for it
     /// ([`super::forget`] calls this once per object). Default: the kind keeps nothing.
     fn forget(&self, _uid: &str) {}
+
+    /// How many objects the kind keeps something for ([`Kind::forget`] drops it); exported
+    /// as `azop_object_state_entries{map="kind"}`. Default: none.
+    fn remembered(&self) -> usize {
+        0
+    }
 }

@@ -103,6 +103,7 @@ pub async fn reconcile<K: Kind>(
     }
     let span = trace::reconcile_span(&K::IDENTITY, &*obj);
     let slots = &runner.slots;
+    let reporting = &*runner;
     async move {
         let pass = async {
             // Never closed: an error would only mean no limit.
@@ -132,12 +133,14 @@ pub async fn reconcile<K: Kind>(
         };
         ctx.metrics
             .record_pass(K::IDENTITY.metrics_label, result, started.elapsed());
-        outcome.map(|o| {
+        let action = outcome.map(|o| {
             let action = ctx.backoff.requeue(&uid, o);
             // Where a long wait comes from, when one is looked into.
             tracing::debug!(result, took_ms = started.elapsed().as_millis(), next = ?action, "pass ended");
             action
-        })
+        });
+        forget::report_state(reporting);
+        action
     }
     .instrument(span)
     .await
@@ -161,6 +164,7 @@ pub fn error_policy<K: Kind>(obj: Arc<K::Object>, err: &Error, runner: Arc<Runne
         },
     );
     tracing::warn!(object = %key, error = %err.chain(), "reconcile failed");
+    forget::report_state(&runner);
     action
 }
 

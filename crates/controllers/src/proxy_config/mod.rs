@@ -29,7 +29,7 @@ use std::sync::Arc;
 use azop_api::v1alpha1::aks_cluster::AksCluster;
 use azop_api::v1alpha1::azure_cluster::{AzureCluster, AzureClusterStatus};
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::ResourceExt;
 use kube::api::Api;
@@ -60,9 +60,19 @@ pub async fn run(
 ) {
     let proxies: Api<ProxyConfig> = ctx.api();
     let (reader, writer) = reflector::store();
+    // A ProxyConfig gone from the watch takes its backoff count with it (as every kind's,
+    // `engine::forget`): deleted while failing, it would otherwise stay counted.
+    let mut seen = crate::engine::forget::Seen::default();
+    let forgetting = ctx.clone();
     let main = watcher(proxies.clone(), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        .inspect_ok(move |event| {
+            for uid in seen.on_event(event) {
+                forgetting.backoff.succeeded(&uid);
+                forgetting.report_object_state();
+            }
+        })
         .touched_objects();
 
     // The clusters, as far as consumers go: their spec and API endpoint. The rest of their

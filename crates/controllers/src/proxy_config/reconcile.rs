@@ -42,6 +42,7 @@ pub async fn reconcile(obj: Arc<ProxyConfig>, pctx: Arc<ProxyContext>) -> Result
     if result.is_ok() {
         ctx.backoff.succeeded(&uid);
     }
+    ctx.report_object_state();
     result
 }
 
@@ -51,8 +52,11 @@ pub fn error_policy(obj: Arc<ProxyConfig>, err: &Error, pctx: Arc<ProxyContext>)
     tracing::warn!(object = %object_key(&obj), error = %err.chain(), "reconcile failed");
     // By uid, as every kind's backoff (`engine::forget`).
     let uid = obj.uid().unwrap_or_default();
-    ctx.backoff
-        .requeue(&uid, PassOutcome::stopped(err.retry_class()))
+    let action = ctx
+        .backoff
+        .requeue(&uid, PassOutcome::stopped(err.retry_class()));
+    ctx.report_object_state();
+    action
 }
 
 /// The drift key of the bundle ConfigMap (a ProxyConfig has no other resource).

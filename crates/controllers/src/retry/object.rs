@@ -66,6 +66,15 @@ impl ObjectBackoff {
         self.lock().remove(key);
     }
 
+    /// How many objects have a count kept (`azop_object_state_entries`).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     /// Turns a pass's outcome into the requeue, counting failures of `key`.
     pub fn requeue(&self, key: &str, outcome: PassOutcome) -> Action {
         match outcome {

@@ -134,6 +134,15 @@ impl StepHolds {
     pub fn forget(&self, prefix: &str) {
         self.lock().retain(|k, _| !k.starts_with(prefix));
     }
+
+    /// How many steps have a failure on record (`azop_object_state_entries`).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
 }
 
 /// The holds of one object's steps in one pass: the shared [`StepHolds`], the object's key
