@@ -53,6 +53,12 @@ impl Seen {
         }
     }
 
+    /// Whether the object of uid `uid` is live as far as the watch has said: shown and not
+    /// gone, or shown by a re-list under way.
+    pub fn is_live(&self, uid: &str) -> bool {
+        self.live.contains(uid) || self.relisting.as_ref().is_some_and(|r| r.contains(uid))
+    }
+
     /// How many objects are known live.
     pub fn len(&self) -> usize {
         self.live.len()
@@ -60,6 +66,29 @@ impl Seen {
 
     pub fn is_empty(&self) -> bool {
         self.live.is_empty()
+    }
+}
+
+/// Follows one event of the kind's watch and drops the state of every object gone with it.
+pub fn on_event<K: Kind>(runner: &Runner<K>, event: &Event<K::Object>) {
+    let gone = runner.seen().on_event(event);
+    for uid in gone {
+        forget(runner, &uid);
+    }
+}
+
+/// After a pass (or the error policy) of the object of uid `uid` wrote its state: if the
+/// watch said meanwhile that the object is gone, the forget has already run and would not
+/// run again, so what the pass wrote is dropped here. (A pass in flight when its object
+/// went — its finalizer removed by hand, say — ends after the watch's `Delete`.) The pass
+/// writes first and looks second, the watch marks first and forgets second: whichever
+/// comes last drops the state.
+pub fn after_pass<K: Kind>(runner: &Runner<K>, uid: &str) {
+    let live = runner.seen().is_live(uid);
+    if live {
+        report_state(runner);
+    } else {
+        forget(runner, uid);
     }
 }
 
@@ -144,6 +173,26 @@ mod tests {
         assert_eq!(seen.on_event(&Event::Delete(cluster("a"))), vec!["a"]);
         assert!(seen.on_event(&Event::Delete(cluster("a"))).is_empty());
         assert_eq!(seen.len(), 1);
+        assert!(!seen.is_live("a"));
+        assert!(seen.is_live("b"));
+    }
+
+    /// A pass ending during a re-list must not take its object for gone: it is live if the
+    /// list under way showed it, or if the previous one did and this one has not ended.
+    #[test]
+    fn an_object_is_live_while_a_relist_is_under_way() {
+        let mut seen = Seen::default();
+        seen.on_event::<AzureCluster>(&Event::Init);
+        seen.on_event(&Event::InitApply(cluster("a")));
+        assert!(
+            seen.is_live("a"),
+            "shown by the first list, before it ended"
+        );
+        seen.on_event::<AzureCluster>(&Event::InitDone);
+        seen.on_event::<AzureCluster>(&Event::Init);
+        assert!(seen.is_live("a"), "the re-list has not ended");
+        seen.on_event::<AzureCluster>(&Event::InitDone);
+        assert!(!seen.is_live("a"), "the re-list did not show it");
     }
 
     #[test]

@@ -74,12 +74,23 @@ pub struct Runner<K> {
     /// while others went round again. The controller runs unbounded and every pass takes a
     /// slot here first, first come first served (tokio's semaphore is fair).
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// The objects the kind's watch shows (`forget`): their state goes when they do.
+    seen: std::sync::Mutex<forget::Seen>,
 }
 
 impl<K> Runner<K> {
     pub fn new(kind: K, ctx: Arc<Context>) -> Self {
         let slots = pass_slots(ctx.settings.concurrency);
-        Runner { kind, ctx, slots }
+        Runner {
+            kind,
+            ctx,
+            slots,
+            seen: Default::default(),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, forget::Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -139,7 +150,7 @@ pub async fn reconcile<K: Kind>(
             tracing::debug!(result, took_ms = started.elapsed().as_millis(), next = ?action, "pass ended");
             action
         });
-        forget::report_state(reporting);
+        forget::after_pass(reporting, &uid);
         action
     }
     .instrument(span)
@@ -164,7 +175,7 @@ pub fn error_policy<K: Kind>(obj: Arc<K::Object>, err: &Error, runner: Arc<Runne
         },
     );
     tracing::warn!(object = %key, error = %err.chain(), "reconcile failed");
-    forget::report_state(&runner);
+    forget::after_pass(&runner, &uid);
     action
 }
 

@@ -36,7 +36,7 @@ use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::forget::{Seen, forget};
+use super::forget;
 use super::{Kind, Runner, error_policy, reconcile};
 use crate::context::Context;
 use crate::proxy_config;
@@ -270,18 +270,13 @@ pub async fn run<K: Kind>(
     let (reader, writer) = reflector::store();
     let runner = Arc::new(Runner::new(kind, ctx.clone()));
     // An object gone from the watch takes its per-object state with it.
-    let mut seen = Seen::default();
     let forgetting = runner.clone();
     // Only spec changes (and the deletion mark, which bumps the generation) wake an object.
     let triggers = watcher(ctx.api::<K::Object>(), watcher::Config::default())
         .default_backoff()
         .modify(slim)
         .reflect(writer)
-        .inspect_ok(move |event| {
-            for uid in seen.on_event(event) {
-                forget(&forgetting, &uid);
-            }
-        })
+        .inspect_ok(move |event| forget::on_event(&forgetting, event))
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     // Unbounded here: the concurrency limit is the runner's fair slots (`Runner::slots`).

@@ -24,7 +24,7 @@ pub mod reconcile;
 pub mod resolve;
 pub mod validate;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use azop_api::v1alpha1::aks_cluster::AksCluster;
 use azop_api::v1alpha1::azure_cluster::{AzureCluster, AzureClusterStatus};
@@ -39,6 +39,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::context::Context;
+use crate::engine::forget::Seen;
 use crate::error::Error;
 pub use inherit::{ClusterNetwork, ClusterProxy};
 pub use resolve::{ProxyProblem, ResolvedProxy, effective_proxy_for};
@@ -51,6 +52,25 @@ pub struct ProxyContext {
     pub aks_clusters: Store<AksCluster>,
     /// Metadata of the pods the webhook injected (label [`compute::INJECTED_LABEL`]).
     pub pods: Store<PartialObjectMeta<Pod>>,
+    /// The ProxyConfigs the watch shows: a pass ending after its object went drops the
+    /// backoff it wrote (`engine::forget::after_pass`, for the engine's kinds).
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+impl ProxyContext {
+    /// After a pass or the error policy wrote the backoff of `uid`: dropped again if the
+    /// object is gone meanwhile, and the state counts exported.
+    pub fn after_pass(&self, uid: &str) {
+        let live = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_live(uid);
+        if !live {
+            self.ctx.backoff.succeeded(uid);
+        }
+        self.ctx.report_object_state();
+    }
 }
 
 /// Runs the controller until `shutdown` resolves.
@@ -62,13 +82,17 @@ pub async fn run(
     let (reader, writer) = reflector::store();
     // A ProxyConfig gone from the watch takes its backoff count with it (as every kind's,
     // `engine::forget`): deleted while failing, it would otherwise stay counted.
-    let mut seen = crate::engine::forget::Seen::default();
-    let forgetting = ctx.clone();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (watched, forgetting) = (seen.clone(), ctx.clone());
     let main = watcher(proxies.clone(), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
         .inspect_ok(move |event| {
-            for uid in seen.on_event(event) {
+            let gone = watched
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .on_event(event);
+            for uid in gone {
                 forgetting.backoff.succeeded(&uid);
                 forgetting.report_object_state();
             }
@@ -128,6 +152,7 @@ pub async fn run(
         azure_clusters: azure_reader,
         aks_clusters: aks_reader,
         pods: pods_reader,
+        seen,
     });
     let controller = Controller::for_stream(main, reader)
         .with_config(Config::default().concurrency(ctx.settings.concurrency));

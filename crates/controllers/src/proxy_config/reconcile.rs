@@ -42,7 +42,7 @@ pub async fn reconcile(obj: Arc<ProxyConfig>, pctx: Arc<ProxyContext>) -> Result
     if result.is_ok() {
         ctx.backoff.succeeded(&uid);
     }
-    ctx.report_object_state();
+    pctx.after_pass(&uid);
     result
 }
 
@@ -55,7 +55,7 @@ pub fn error_policy(obj: Arc<ProxyConfig>, err: &Error, pctx: Arc<ProxyContext>)
     let action = ctx
         .backoff
         .requeue(&uid, PassOutcome::stopped(err.retry_class()));
-    ctx.report_object_state();
+    pctx.after_pass(&uid);
     action
 }
 
