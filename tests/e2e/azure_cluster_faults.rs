@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use azop_armsim::{FaultAction, FaultSpec, RequestFilter, SimConfig};
 use azop_e2e::azure_cluster::*;
-use azop_e2e::operator::{Operator, World};
+use azop_e2e::operator::{Operator, World, metric_value};
 use chrono::{DateTime, FixedOffset};
 
 const RG: &str = "rg-e2e-faults";
@@ -170,4 +170,81 @@ async fn faults_are_explained_while_they_last_and_the_cluster_converges() {
         "{calls} ARM calls in {elapsed:?} (budget {budget})"
     );
     assert_secret_not_logged(&op);
+}
+
+/// `azop_object_state_entries{map, controller}` in a /metrics text.
+fn state_entries(metrics: &str, map: &str, controller: &str) -> Option<f64> {
+    let name = format!("azop_object_state_entries{{map=\"{map}\",controller=\"{controller}\"}}");
+    metric_value(metrics, &name)
+}
+
+/// A cluster that goes while its passes are failing takes its per-object state (backoff
+/// count, step holds, the kind's own) with it: the operator's watch sees it go, and a pass
+/// still in flight then drops what it wrote. It goes the way no delete pass can end: its
+/// deletion keeps failing and someone removes the finalizer by hand. A thousand such
+/// objects would otherwise stay in memory for the life of the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_gone_while_failing_leaves_no_state_behind() {
+    let world = World::new("azc-forget", SimConfig::default())
+        .await
+        .unwrap();
+    // Public IPs refused for good: passes stop, the step is held.
+    set_faults(&world, &[server_error()]);
+    let op = world.start_operator("a", &[]).unwrap();
+    create(&world, cluster("fa", RG, 1)).await.unwrap();
+    wait_explained(&world, &op, &["InternalServerError"]).await;
+
+    // Its deletion fails too (every DELETE of an NSG answers 500)...
+    world
+        .sim
+        .add_fault(FaultSpec {
+            method: Some("DELETE".into()),
+            ..respond(
+                "/subscriptions/*/networkSecurityGroups/*",
+                500,
+                "InternalServerError",
+                None,
+            )
+        })
+        .unwrap();
+    api(&world)
+        .delete("fa", &Default::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let m = op.metrics().await.unwrap_or_default();
+        if state_entries(&m, "backoff", "").is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no backoff kept while failing:\n{m}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // ...and someone removes its finalizer: the object goes with no pass to end it.
+    merge_patch(&world, "fa", serde_json::json!({"metadata": {"finalizers": null}}))
+        .await
+        .unwrap();
+    or_dump(wait_gone(&world, "fa").await, &[&op]);
+
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let m = op.metrics().await.unwrap_or_default();
+        let left: Vec<(&str, Option<f64>)> = [
+            ("backoff", ""),
+            ("step_holds", ""),
+            ("kind", "azurecluster"),
+        ]
+        .into_iter()
+        .map(|(map, controller)| (map, state_entries(&m, map, controller)))
+        .collect();
+        if left.iter().all(|(_, n)| *n == Some(0.0)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "state kept after the object went: {left:?}\n{}",
+            op.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
