@@ -104,7 +104,7 @@ impl Default for BudgetShare {
 }
 
 impl BudgetShare {
-    /// Everything: one replica (or the single leader) is ARM's only client of azop's.
+    /// Everything: one replica (or the single leader) is azop's only client of ARM.
     pub const WHOLE: BudgetShare = BudgetShare { held: 1, of: 1 };
 
     /// `held` shards of `count`. More held than exist (never, in practice) counts as all;
