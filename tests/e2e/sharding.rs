@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use azop_armsim::{LatencyPreset, SimConfig};
 use azop_controllers::shard::shard_of;
 use azop_e2e::azure_cluster::*;
-use azop_e2e::operator::{OPERATOR_NAMESPACE, Operator, World};
+use azop_e2e::operator::{OPERATOR_NAMESPACE, Operator, World, metric_value};
 use azop_testenv::{Check, wait_for};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -60,6 +60,30 @@ async fn holders(world: &World) -> Vec<Option<String>> {
         );
     }
     out
+}
+
+/// Waits until every named replica exports `azop_arm_budget_share` = its expected part of
+/// ARM's budget (k of the 3 shards it holds, 1 for the single leader's side).
+async fn shares_settle(ops: &[(&str, &Operator, f64)]) -> anyhow::Result<()> {
+    wait_for("ARM budget shares", Duration::from_secs(30), || async {
+        let mut seen = Vec::new();
+        for (name, op, want) in ops {
+            let got = match op.metrics().await {
+                Ok(m) => metric_value(&m, "azop_arm_budget_share"),
+                Err(_) => None,
+            };
+            if !got.is_some_and(|g| (g - want).abs() < 1e-9) {
+                seen.push(format!("{name}: {got:?}, want {want}"));
+            }
+        }
+        if seen.is_empty() {
+            Check::Done(())
+        } else {
+            Check::Pending(seen.join("; "))
+        }
+    })
+    .await
+    .map_err(anyhow::Error::from)
 }
 
 /// When a replica held a shard: `[start, end]`.
@@ -165,6 +189,10 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
     let refs: Vec<&Operator> = ops.values().collect();
     let settled = or_dump(settled.map_err(anyhow::Error::from), &refs);
     eprintln!("shard holders: {settled:?}");
+    // Each spends a third of the subscription's ARM budget.
+    let third = 1.0 / f64::from(SHARDS);
+    let each: Vec<(&str, &Operator, f64)> = ops.iter().map(|(n, o)| (*n, o, third)).collect();
+    or_dump(shares_settle(&each).await, &refs);
 
     // Replicas of another shard count: they must take nothing while the shards of 3 are held.
     let d = world
@@ -252,6 +280,27 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
         took <= Duration::from_secs(LEASE_SECONDS + 3),
         "takeover took {took:?}"
     );
+    // The successor now spends two thirds of the budget, the other survivor still one: the
+    // killed replica's third went with its shard.
+    let after: Vec<(&str, &Operator, f64)> = survivors
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                &ops[n],
+                if *n == successor { 2.0 * third } else { third },
+            )
+        })
+        .collect();
+    or_dump(shares_settle(&after).await, &[&ops[successor.as_str()]]);
+    assert!(
+        ops[successor.as_str()]
+            .logs()
+            .lines()
+            .any(|l| l.contains("ARM budget share") && l.contains("\"share\":\"2/3\"")),
+        "{}: the raised share is not logged",
+        ops[successor.as_str()].log.display()
+    );
 
     // Every cluster finishes, the victim's too.
     for i in 0..CLUSTERS {
@@ -287,7 +336,13 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
         "resources PUT more than once (the killed replica's shard: {victims_clusters:?}, killed at {killed_at}): {twice:?}"
     );
 
-    // The other shard counts held nothing and called ARM for nothing.
+    // The other shard counts held nothing and called ARM for nothing; the replica of 2
+    // shards holds no part of the budget, the single leader's side keeps its whole (it
+    // would spend it only while leading, and never leads while shards are held).
+    or_dump(
+        shares_settle(&[("d", &d, 0.0), ("e", &e, 1.0)]).await,
+        &[&d, &e],
+    );
     for (op, blocked) in [
         (&d, "a Lease of another shard count is held"),
         (&e, "replicas running with --shards hold shard Leases"),

@@ -494,6 +494,45 @@ impl Operator {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Where the replica serves /metrics, from its log (it binds `--metrics-addr
+    /// 127.0.0.1:0` and logs the port it got); `None` before it said.
+    pub fn metrics_addr(&self) -> Option<String> {
+        metrics_addr_in(&self.logs())
+    }
+
+    /// The replica's /metrics text.
+    pub async fn metrics(&self) -> Result<String> {
+        let addr = self
+            .metrics_addr()
+            .with_context(|| format!("{} names no metrics address yet", self.log.display()))?;
+        let url = format!("http://{addr}/metrics");
+        reqwest::get(&url)
+            .await
+            .with_context(|| format!("GET {url}"))?
+            .text()
+            .await
+            .with_context(|| format!("read {url}"))
+    }
+}
+
+/// The address of the "serving /metrics" line of an operator's log, text or JSON. Pure.
+pub fn metrics_addr_in(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("serving /metrics"))?;
+    if let Ok(v) = serde_json::from_str::<Value>(line) {
+        return v["fields"]["addr"].as_str().map(str::to_string);
+    }
+    let rest = &line[line.find("addr=")? + "addr=".len()..];
+    Some(rest.split_whitespace().next()?.to_string())
+}
+
+/// The value of a gauge or counter without labels in a /metrics text. Pure.
+pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        (parts.next()? == name).then_some(())?;
+        parts.next()?.parse().ok()
+    })
 }
 
 impl Drop for Operator {
@@ -505,6 +544,21 @@ impl Drop for Operator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metrics_address_and_a_value_are_read_back() {
+        let json = r#"{"timestamp":"t","level":"INFO","fields":{"message":"serving /metrics, /healthz, /readyz","addr":"127.0.0.1:40123"}}"#;
+        assert_eq!(metrics_addr_in(json).as_deref(), Some("127.0.0.1:40123"));
+        let text = "2026-12-07T10:00:00Z  INFO azop::health: serving /metrics, /healthz, /readyz addr=127.0.0.1:40124\n";
+        assert_eq!(metrics_addr_in(text).as_deref(), Some("127.0.0.1:40124"));
+        assert_eq!(metrics_addr_in("starting\n"), None);
+        let metrics = "# HELP azop_arm_budget_share Part\n# TYPE azop_arm_budget_share gauge\nazop_arm_budget_share 0.3333333333333333\nazop_arm_budget_share_x 1\n";
+        assert_eq!(
+            metric_value(metrics, "azop_arm_budget_share"),
+            Some(1.0 / 3.0)
+        );
+        assert_eq!(metric_value(metrics, "azop_shards_held"), None);
+    }
 
     #[test]
     fn the_charts_service_account_is_found_in_its_manifest() {

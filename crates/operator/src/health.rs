@@ -33,7 +33,10 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("failed to bind the metrics address {addr}: {e}"))?;
-    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    // The address bound, not the one asked for: with port 0 (tests, several replicas on one
+    // host) this line is the only place that says where to scrape.
+    let bound = listener.local_addr().unwrap_or(addr);
+    tracing::info!(addr = %bound, "serving /metrics, /healthz, /readyz");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;

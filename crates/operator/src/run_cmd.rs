@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crate::{health, leader, shards};
+use crate::{budget_share, health, leader, shards};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -236,6 +236,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "Shards whose objects this replica reconciles now (azop run --shards N > 1; 0 otherwise)",
         shards_held.clone(),
     );
+    // The part of ARM's budget this replica spends: all of it alone or as the single
+    // leader, k/N while it holds k of N shards (crate::budget_share follows them).
+    let share_gauge = budget_share::ShareGauge::default();
+    registry.register(
+        "azop_arm_budget_share",
+        "Part of each subscription's ARM read, write and delete budgets this replica spends: k/N while it holds k of N shards (azop run --shards N), 1 otherwise",
+        share_gauge.clone(),
+    );
+    if args.shards > 1 {
+        tokio::spawn(budget_share::follow(
+            held_rx.clone(),
+            args.shards,
+            provider.throttle().clone(),
+            share_gauge,
+        ));
+    } else {
+        budget_share::apply(
+            provider.throttle(),
+            &share_gauge,
+            azop_provider::BudgetShare::WHOLE,
+        );
+    }
     let settings = Settings {
         resync: Duration::from_secs(args.resync_seconds),
         concurrency: args.concurrency,

@@ -35,4 +35,4 @@ pub use lro::{LroConfig, LroHandle, LroKind, PollOutcome};
 pub use metrics::ProviderMetrics;
 pub use provider::{Provider, ProviderConfig};
 pub use resources::{DeleteOutcome, Difference, EnsureOutcome, Owner};
-pub use throttle::{OpClass, Throttle, ThrottleLimits};
+pub use throttle::{BudgetShare, OpClass, Throttle, ThrottleLimits};

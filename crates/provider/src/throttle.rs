@@ -13,6 +13,13 @@
 //!   restart during a busy hour finds it drained), so a bucket starts with no tokens and
 //!   refills at ARM's rate; the first answer's remaining count replaces the guess. Starting
 //!   full sent a whole bucket's worth at once into an empty ARM bucket.
+//! - **Replicas split the budget.** With `azop run --shards N`, every replica has its own
+//!   gate against the same ARM buckets. A replica holding k of the N shards spends k/N of
+//!   each class ([`BudgetShare`]): of the refill, of the bucket's size, and of ARM's
+//!   remaining count when it corrects its estimate (that count is the whole
+//!   subscription's). The share follows the shards held: a takeover raises it at once, a
+//!   loss lowers it and cuts a bucket above the new size. Without the split each replica
+//!   spent what it believed was the whole bucket and three replicas drew thousands of 429s.
 //! - **429 pauses the class** for its Retry-After (ARM refuses anything sent earlier and
 //!   says so again) and empties it; a warning is logged once per throttling episode, so
 //!   the default log level tells the user the subscription is throttled.
@@ -70,6 +77,65 @@ impl OpClass {
 pub struct BucketSize {
     pub capacity: f64,
     pub refill_per_sec: f64,
+}
+
+impl BucketSize {
+    /// This bucket's part for a gate spending `fraction` of it (0 < fraction ≤ 1). Pure.
+    pub fn share(self, fraction: f64) -> BucketSize {
+        BucketSize {
+            capacity: self.capacity * fraction,
+            refill_per_sec: self.refill_per_sec * fraction,
+        }
+    }
+}
+
+/// The part of each subscription's ARM budget this process spends: k of the N shards it
+/// holds (`azop run --shards N`), or all of it (one replica, or the single leader).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetShare {
+    held: u32,
+    of: u32,
+}
+
+impl Default for BudgetShare {
+    fn default() -> Self {
+        BudgetShare::WHOLE
+    }
+}
+
+impl BudgetShare {
+    /// Everything: one replica (or the single leader) is azop's only client of ARM.
+    pub const WHOLE: BudgetShare = BudgetShare { held: 1, of: 1 };
+
+    /// `held` shards of `count`. More held than exist (never, in practice) counts as all;
+    /// a count of 0 as 1. Pure.
+    pub fn of_shards(held: usize, count: u32) -> BudgetShare {
+        let of = count.max(1);
+        let held = u32::try_from(held).unwrap_or(u32::MAX).min(of);
+        BudgetShare { held, of }
+    }
+
+    pub fn held(self) -> u32 {
+        self.held
+    }
+
+    pub fn of(self) -> u32 {
+        self.of
+    }
+
+    /// k/N: the part of the budget this replica's shards are entitled to (0 while it holds
+    /// none). What `/metrics` exports.
+    pub fn fraction(self) -> f64 {
+        f64::from(self.held) / f64::from(self.of)
+    }
+
+    /// The part the gate paces at: k/N, but never below one shard's (1/N). A replica
+    /// holding nothing reconciles nothing and so sends nothing; whatever it still sends
+    /// (a call already past the shard gate as the shard is lost) must not meet a bucket
+    /// that never refills — an empty refill would make every wait infinite. Pure.
+    pub fn pacing(self) -> f64 {
+        f64::from(self.held.max(1)) / f64::from(self.of)
+    }
 }
 
 /// ARM's published sizes (since 2024): reads 250 refilling 25/s, writes and deletes 200
@@ -169,7 +235,6 @@ impl Clock for FakeClock {
 
 #[derive(Debug, Clone)]
 struct Bucket {
-    size: BucketSize,
     tokens: f64,
     last: Instant,
     paused_until: Option<Instant>,
@@ -184,11 +249,26 @@ struct Bucket {
 const EPISODE: Duration = Duration::from_secs(60);
 
 impl Bucket {
-    fn refill(&mut self, now: Instant) {
+    /// Adds what `size` refilled since the last look (a bucket in debt climbs back first).
+    fn refill(&mut self, size: BucketSize, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.size.refill_per_sec).min(self.size.capacity);
+        self.tokens = (self.tokens + elapsed * size.refill_per_sec).min(size.capacity);
         self.last = now;
     }
+}
+
+/// A bucket's size at the share in effect, and that share (its pacing fraction).
+#[derive(Debug, Clone, Copy)]
+struct Sizing {
+    size: BucketSize,
+    share: f64,
+}
+
+/// Every bucket of the process, and the share of ARM's they are sized by.
+#[derive(Debug, Default)]
+struct Buckets {
+    share: BudgetShare,
+    by_key: HashMap<(String, OpClass), Bucket>,
 }
 
 /// A snapshot for metrics and tests.
@@ -228,7 +308,7 @@ impl Admitted {
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.throttle
-            .with_bucket(&self.subscription, self.class, |b, _| {
+            .with_bucket(&self.subscription, self.class, |b, _, _| {
                 b.in_flight = b.in_flight.saturating_sub(1);
             });
     }
@@ -239,7 +319,7 @@ impl Drop for Admitted {
 pub struct Throttle {
     clock: Arc<dyn Clock>,
     limits: ThrottleLimits,
-    buckets: Arc<Mutex<HashMap<(String, OpClass), Bucket>>>,
+    buckets: Arc<Mutex<Buckets>>,
 }
 
 impl Throttle {
@@ -247,38 +327,64 @@ impl Throttle {
         Throttle {
             clock,
             limits,
-            buckets: Arc::new(Mutex::new(HashMap::new())),
+            buckets: Arc::new(Mutex::new(Buckets::default())),
         }
+    }
+
+    /// The share of ARM's budget this gate spends now.
+    pub fn share(&self) -> BudgetShare {
+        self.buckets.lock().share
+    }
+
+    /// Spend `share` of every subscription's budget from now on. Time until now refills at
+    /// the old share; a bucket above its new size is cut to it (a debt is kept: those
+    /// requests are already admitted). Returns the share it replaces.
+    pub fn set_share(&self, share: BudgetShare) -> BudgetShare {
+        let now = self.clock.now();
+        let mut buckets = self.buckets.lock();
+        let old = buckets.share;
+        if old == share {
+            return old;
+        }
+        for ((_, class), bucket) in &mut buckets.by_key {
+            bucket.refill(self.limits.size(*class).share(old.pacing()), now);
+            bucket.tokens = bucket
+                .tokens
+                .min(self.limits.size(*class).share(share.pacing()).capacity);
+        }
+        buckets.share = share;
+        old
     }
 
     fn with_bucket<T>(
         &self,
         subscription: &str,
         class: OpClass,
-        f: impl FnOnce(&mut Bucket, Instant) -> T,
+        f: impl FnOnce(&mut Bucket, Sizing, Instant) -> T,
     ) -> T {
         let now = self.clock.now();
         let mut buckets = self.buckets.lock();
-        let size = self.limits.size(class);
+        let share = buckets.share.pacing();
+        let size = self.limits.size(class).share(share);
         let bucket = buckets
+            .by_key
             .entry((subscription.to_ascii_lowercase(), class))
             // Empty until ARM says otherwise: see the module docs.
             .or_insert_with(|| Bucket {
-                size,
                 tokens: 0.0,
                 last: now,
                 paused_until: None,
                 in_flight: 0,
                 warned_at: None,
             });
-        bucket.refill(now);
-        f(bucket, now)
+        bucket.refill(size, now);
+        f(bucket, Sizing { size, share }, now)
     }
 
     /// Take one token, or say how long until one is available. Nothing is taken on `Err`.
     /// The request counts as in flight until the [`Admitted`] is dropped.
     pub fn try_acquire(&self, subscription: &str, class: OpClass) -> Result<Admitted, Duration> {
-        self.with_bucket(subscription, class, |b, now| {
+        self.with_bucket(subscription, class, |b, sized, now| {
             if let Some(until) = b.paused_until {
                 if until > now {
                     return Err(until - now);
@@ -290,8 +396,7 @@ impl Throttle {
                 b.in_flight += 1;
                 Ok(())
             } else {
-                let missing = 1.0 - b.tokens;
-                Err(Duration::from_secs_f64(missing / b.size.refill_per_sec))
+                Err(until_token(b.tokens, sized.size))
             }
         })?;
         Ok(Admitted {
@@ -314,7 +419,7 @@ impl Throttle {
         class: OpClass,
         max_wait: Duration,
     ) -> Result<(Admitted, Duration), Duration> {
-        let wait = self.with_bucket(subscription, class, |b, now| {
+        let wait = self.with_bucket(subscription, class, |b, sized, now| {
             let paused = match b.paused_until {
                 Some(until) if until > now => until - now,
                 Some(_) => {
@@ -323,11 +428,7 @@ impl Throttle {
                 }
                 None => Duration::ZERO,
             };
-            let for_token = if b.tokens >= 1.0 {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64((1.0 - b.tokens) / b.size.refill_per_sec)
-            };
+            let for_token = until_token(b.tokens, sized.size);
             let wait = paused.max(for_token);
             if wait > max_wait {
                 return Err(wait);
@@ -347,19 +448,20 @@ impl Throttle {
     }
 
     /// ARM said how many requests of the class it still allows after answering one of ours.
-    /// It knows about every client of the principal, so its count replaces our estimate —
-    /// less the others of ours still in flight, which ARM may not have counted yet. Called
-    /// while the answered request still counts as in flight (its [`Admitted`] not dropped).
+    /// It knows about every client of the principal, so its count (our share of it)
+    /// replaces our estimate — less the others of ours still in flight, which ARM may not
+    /// have counted yet. Called while the answered request still counts as in flight (its
+    /// [`Admitted`] not dropped).
     pub fn observe_remaining(&self, subscription: &str, class: OpClass, remaining: u64) {
-        self.with_bucket(subscription, class, |b, _| {
-            b.tokens = remaining_estimate(remaining, b.in_flight, b.size.capacity);
+        self.with_bucket(subscription, class, |b, sized, _| {
+            b.tokens = remaining_estimate(remaining, sized.share, b.in_flight, sized.size.capacity);
         });
     }
 
     /// A 429: nothing goes out for this class until `retry_after` has passed, and the bucket
     /// is empty (ARM's is). Says whether this starts a throttling episode (worth a warning).
     pub fn pause(&self, subscription: &str, class: OpClass, retry_after: Duration) -> Paused {
-        self.with_bucket(subscription, class, |b, now| {
+        self.with_bucket(subscription, class, |b, _, now| {
             let until = now + retry_after;
             b.paused_until = Some(b.paused_until.map_or(until, |u| u.max(until)));
             b.tokens = 0.0;
@@ -377,7 +479,7 @@ impl Throttle {
     }
 
     pub fn state(&self, subscription: &str, class: OpClass) -> BucketState {
-        self.with_bucket(subscription, class, |b, now| BucketState {
+        self.with_bucket(subscription, class, |b, _, now| BucketState {
             tokens: b.tokens,
             paused_for: b.paused_until.filter(|u| *u > now).map(|u| u - now),
             in_flight: b.in_flight,
@@ -385,13 +487,32 @@ impl Throttle {
     }
 }
 
-/// Tokens to assume after ARM said `remaining`, with `in_flight` of ours admitted and not
-/// answered (the answered one included; reserved ones waiting for their turn count too).
-/// Below zero when more of ours are admitted than ARM has left: the debt the reserved ones
+/// How long until a bucket holding `tokens` (below zero: a debt) has one, refilling as
+/// `size` does. Zero when it has one now; capped at a day — never an infinite or
+/// unrepresentable wait, whatever the refill. Pure.
+pub fn until_token(tokens: f64, size: BucketSize) -> Duration {
+    if tokens >= 1.0 {
+        return Duration::ZERO;
+    }
+    let secs = (1.0 - tokens) / size.refill_per_sec;
+    if secs.is_finite() && secs >= 0.0 {
+        Duration::from_secs_f64(secs.min(MAX_WAIT_SECS))
+    } else {
+        Duration::from_secs_f64(MAX_WAIT_SECS)
+    }
+}
+
+/// Longest wait [`until_token`] says (a day): only reached with a refill of nothing.
+const MAX_WAIT_SECS: f64 = 86_400.0;
+
+/// Tokens to assume after ARM said `remaining` — the whole subscription's count, of which
+/// this gate may spend `share` — with `in_flight` of ours admitted and not answered (the
+/// answered one included; reserved ones waiting for their turn count too). Below zero when
+/// more of ours are admitted than our part of what ARM has left: the debt the reserved ones
 /// hold, which the next reservation waits behind. Pure.
-pub fn remaining_estimate(remaining: u64, in_flight: u32, capacity: f64) -> f64 {
+pub fn remaining_estimate(remaining: u64, share: f64, in_flight: u32, capacity: f64) -> f64 {
     let others = f64::from(in_flight.saturating_sub(1));
-    (remaining as f64 - others).min(capacity)
+    (remaining as f64 * share - others).min(capacity)
 }
 
 #[cfg(test)]
@@ -541,10 +662,138 @@ mod tests {
 
     #[test]
     fn the_estimate_goes_below_zero_only_by_what_is_admitted_and_never_above_capacity() {
-        assert_eq!(remaining_estimate(5, 32, 250.0), -26.0);
-        assert_eq!(remaining_estimate(5, 1, 250.0), 5.0);
-        assert_eq!(remaining_estimate(12_000, 3, 250.0), 250.0);
-        assert_eq!(remaining_estimate(7, 0, 250.0), 7.0);
+        assert_eq!(remaining_estimate(5, 1.0, 32, 250.0), -26.0);
+        assert_eq!(remaining_estimate(5, 1.0, 1, 250.0), 5.0);
+        assert_eq!(remaining_estimate(12_000, 1.0, 3, 250.0), 250.0);
+        assert_eq!(remaining_estimate(7, 1.0, 0, 250.0), 7.0);
+    }
+
+    #[test]
+    fn a_replicas_share_is_its_shards_of_all_and_never_paces_at_zero() {
+        let third = BudgetShare::of_shards(1, 3);
+        assert_eq!((third.held(), third.of()), (1, 3));
+        assert!((third.fraction() - 1.0 / 3.0).abs() < 1e-12);
+        assert!((BudgetShare::of_shards(2, 3).fraction() - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(BudgetShare::of_shards(3, 3).fraction(), 1.0);
+        assert_eq!(BudgetShare::WHOLE.fraction(), 1.0);
+        assert_eq!(BudgetShare::default(), BudgetShare::WHOLE);
+        // Holding nothing: entitled to nothing, but paced at one shard's part, not at a
+        // refill of zero.
+        let none = BudgetShare::of_shards(0, 4);
+        assert_eq!(none.fraction(), 0.0);
+        assert_eq!(none.pacing(), 0.25);
+        // Nonsense in, something sane out.
+        assert_eq!(BudgetShare::of_shards(9, 3).fraction(), 1.0);
+        assert_eq!(BudgetShare::of_shards(0, 0).pacing(), 1.0);
+    }
+
+    #[test]
+    fn a_share_scales_the_size_the_refill_and_arms_remaining_count() {
+        let writes = ThrottleLimits::default().writes.share(1.0 / 4.0);
+        assert_eq!(writes.capacity, 50.0);
+        assert_eq!(writes.refill_per_sec, 2.5);
+        // ARM's count is the whole subscription's: a quarter of 100 is ours, less our
+        // others in flight; never above our part of the bucket.
+        assert_eq!(remaining_estimate(100, 0.25, 1, 50.0), 25.0);
+        assert_eq!(remaining_estimate(100, 0.25, 6, 50.0), 20.0);
+        assert_eq!(remaining_estimate(10_000, 0.25, 1, 50.0), 50.0);
+    }
+
+    #[test]
+    fn a_wait_is_never_infinite() {
+        let nothing = BucketSize {
+            capacity: 0.0,
+            refill_per_sec: 0.0,
+        };
+        assert_eq!(until_token(0.0, nothing), Duration::from_secs(86_400));
+        assert_eq!(until_token(1.0, nothing), Duration::ZERO);
+        let writes = ThrottleLimits::default().writes;
+        assert_eq!(until_token(-4.0, writes), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_gate_of_one_third_spends_a_third_of_each_class() {
+        let (t, clock) = throttle();
+        assert_eq!(
+            t.set_share(BudgetShare::of_shards(1, 3)),
+            BudgetShare::WHOLE
+        );
+        // ARM has its whole bucket: a third of it is ours.
+        told(&t, "s", OpClass::Read, 250);
+        assert!((t.state("s", OpClass::Read).tokens - 250.0 / 3.0).abs() < 1e-9);
+        // A third of 10/s: a write every 300 ms.
+        let wait = t.try_acquire("s", OpClass::Write).expect_err("empty");
+        assert_eq!(wait, Duration::from_millis(300));
+        clock.advance(Duration::from_secs(3));
+        for _ in 0..10 {
+            drop(t.try_acquire("s", OpClass::Write).expect("refilled"));
+        }
+        assert!(t.try_acquire("s", OpClass::Write).is_err());
+        // Capped at a third of the size.
+        clock.advance(Duration::from_secs(3600));
+        assert!((t.state("s", OpClass::Write).tokens - 200.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_takeover_raises_the_share_at_once_and_a_loss_cuts_the_bucket() {
+        let (t, clock) = throttle();
+        t.set_share(BudgetShare::of_shards(1, 3));
+        told(&t, "s", OpClass::Write, 200);
+        let third = 200.0 / 3.0;
+        assert!((t.state("s", OpClass::Write).tokens - third).abs() < 1e-9);
+        // Empty it, then take a second shard: refills at 2/3 of 10/s from now on, up to
+        // 2/3 of the size; the second before the takeover refilled at the old third.
+        for _ in 0..66 {
+            drop(t.try_acquire("s", OpClass::Write).expect("token"));
+        }
+        clock.advance(Duration::from_secs(1));
+        t.set_share(BudgetShare::of_shards(2, 3));
+        let before = t.state("s", OpClass::Write).tokens;
+        assert!(
+            (before - (third - 66.0 + 10.0 / 3.0)).abs() < 1e-9,
+            "{before}"
+        );
+        clock.advance(Duration::from_secs(1));
+        let after = t.state("s", OpClass::Write).tokens;
+        assert!((after - before - 20.0 / 3.0).abs() < 1e-9, "{after}");
+        clock.advance(Duration::from_secs(3600));
+        assert!((t.state("s", OpClass::Write).tokens - 400.0 / 3.0).abs() < 1e-9);
+        // Both shards lost but one: the bucket above a third of the size is cut to it.
+        t.set_share(BudgetShare::of_shards(1, 3));
+        assert!((t.state("s", OpClass::Write).tokens - third).abs() < 1e-9);
+        // Every shard lost: paced as one shard, still refilling.
+        t.set_share(BudgetShare::of_shards(0, 3));
+        assert_eq!(t.share().fraction(), 0.0);
+        for _ in 0..66 {
+            drop(t.try_acquire("s", OpClass::Write).expect("token"));
+        }
+        let wait = t.try_acquire("s", OpClass::Write).expect_err("drained");
+        assert!(wait <= Duration::from_millis(300), "{wait:?}");
+    }
+
+    #[test]
+    fn a_share_lowered_mid_wait_slows_the_queue_behind_it() {
+        let (t, clock) = throttle();
+        told(&t, "s", OpClass::Write, 0);
+        let max = Duration::from_secs(60);
+        let ms = Duration::from_millis;
+        // The whole budget: reservations 100 ms apart.
+        let (_a, first) = t.reserve("s", OpClass::Write, max).expect("reserved");
+        let (_b, second) = t.reserve("s", OpClass::Write, max).expect("reserved");
+        assert_eq!((first, second), (ms(100), ms(200)));
+        // Half the shards lost while those two wait: they keep their turns (already
+        // admitted, counted as in flight), the debt they hold is repaid at the new rate,
+        // so the next one waits behind them at 5/s.
+        clock.advance(ms(50));
+        t.set_share(BudgetShare::of_shards(1, 2));
+        let (_c, third) = t.reserve("s", OpClass::Write, max).expect("reserved");
+        // Debt after the 50 ms at 10/s: -1.5; one more token at 5/s: 2.5 / 5 = 500 ms.
+        assert_eq!(third, ms(500));
+        assert_eq!(t.state("s", OpClass::Write).in_flight, 3);
+        // Raised again mid-wait: the queue speeds up for whoever asks next.
+        t.set_share(BudgetShare::WHOLE);
+        let (_d, fourth) = t.reserve("s", OpClass::Write, max).expect("reserved");
+        assert_eq!(fourth, ms(350));
     }
 
     #[test]

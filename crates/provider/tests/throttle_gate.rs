@@ -1,7 +1,8 @@
 //! The subscription's one throttle gate against azop-armsim enforcing ARM's buckets: a burst
 //! draws no 429 because requests in flight are counted, a restarted provider starts with an
-//! empty bucket, a 429 holds every object of the subscription, and operations are polled no
-//! sooner than ARM's Retry-After.
+//! empty bucket, a 429 holds every object of the subscription, replicas that each spend
+//! their share of the budget draw no 429 where replicas each spending all of it do, and
+//! operations are polled no sooner than ARM's Retry-After.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -17,7 +18,7 @@ use azop_provider::resources::storage_account::{
 };
 use azop_provider::resources::{self, EnsureOutcome, Owner};
 use azop_provider::throttle::{self, ThrottleLimits};
-use azop_provider::{AzureError, Method, PollOutcome, Provider, ProviderConfig};
+use azop_provider::{AzureError, BudgetShare, Method, PollOutcome, Provider, ProviderConfig};
 
 mod common;
 use common::{creds, creds_named};
@@ -108,6 +109,75 @@ async fn a_burst_counts_what_is_in_flight_and_draws_no_429() {
         started.elapsed()
     );
     sim.shutdown().await;
+}
+
+/// `n` GETs at once through one session; how many came back refused (a 429 ARM kept
+/// sending after the gate's one retry).
+async fn burst_counting_refusals(provider: &Provider, n: usize) -> usize {
+    let session = provider.session(&creds(), SUB).unwrap();
+    let gets = (0..n).map(|i| {
+        let session = session.clone();
+        async move {
+            session
+                .get(&group(&format!("rg-burst-{i}")), "2021-04-01")
+                .await
+        }
+    });
+    futures::future::join_all(gets)
+        .await
+        .into_iter()
+        .filter(|r| r.is_err())
+        .count()
+}
+
+/// Three replicas (three providers: three processes' gates) on one subscription bucket, each
+/// sending as much as ARM's whole bucket at once.
+async fn three_replicas_burst(share: BudgetShare) -> (usize, Duration) {
+    let sim = azop_armsim::start(SimConfig {
+        throttle: small_reads(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.add_fault(FaultSpec {
+        method: Some("GET".into()),
+        path: "*/resourcegroups/rg-burst-*".into(),
+        times: None,
+        after: 0,
+        action: FaultAction::Latency { ms: 200 },
+    })
+    .unwrap();
+    let replicas: Vec<Provider> = (0..3)
+        .map(|_| {
+            let p = provider(&sim, Duration::from_secs(30));
+            p.throttle().set_share(share);
+            p
+        })
+        .collect();
+    let started = Instant::now();
+    futures::future::join_all(replicas.iter().map(|p| burst_counting_refusals(p, 10))).await;
+    let took = started.elapsed();
+    let refused = refused(&sim);
+    sim.shutdown().await;
+    (refused, took)
+}
+
+#[tokio::test]
+async fn replicas_spending_their_share_draw_no_429() {
+    // Each holds one shard of three: a third of the refill, the size and ARM's count.
+    let (refused, took) = three_replicas_burst(BudgetShare::of_shards(1, 3)).await;
+    assert_eq!(
+        refused, 0,
+        "ARM refused none of the three replicas' requests"
+    );
+    // 30 reads against a bucket of 10 refilling 5/s: the budget, not the gates, paced them.
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+    // The same three, each believing the whole bucket is its own: ARM refuses some.
+    let (refused, _) = three_replicas_burst(BudgetShare::WHOLE).await;
+    assert!(
+        refused > 0,
+        "three whole shares drew no 429: the test proves nothing"
+    );
 }
 
 #[tokio::test]
