@@ -19,7 +19,9 @@
 //!   remaining count when it corrects its estimate (that count is the whole
 //!   subscription's). The share follows the shards held: a takeover raises it at once, a
 //!   loss lowers it and cuts a bucket above the new size. Without the split each replica
-//!   spent what it believed was the whole bucket and three replicas drew thousands of 429s.
+//!   spent what it believed was the whole bucket and three replicas drew thousands of 429s;
+//!   with the split alone, a few hundred, until a split gate also left some slack in ARM's
+//!   bucket for the others ([`remaining_estimate`], [`SPLIT_SLACK`]).
 //! - **429 pauses the class** for its Retry-After (ARM refuses anything sent earlier and
 //!   says so again) and empties it; a warning is logged once per throttling episode, so
 //!   the default log level tells the user the subscription is throttled.
