@@ -12,13 +12,6 @@ mod webhook;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc, not glibc's malloc: glibc keeps freed memory in its heap and per-thread arenas
-/// (at 300 AzureClusters the heap's live bytes were ~20 MB and its peak 40 MB, but RssAnon
-/// 59 MB, and it stayed there after every cluster was deleted); mimalloc returns freed pages
-/// to the system and fragments less (docs/scale.md "Memory").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "azop",
