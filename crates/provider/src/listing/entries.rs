@@ -18,9 +18,9 @@
 //!   never reached status), and nothing else would tell the listing before its next walk.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::body::KeptBody;
 use super::target::in_group;
 
 /// One resource as a listing (or a GET) showed it.
@@ -34,9 +34,9 @@ pub struct Item {
     pub owner_uid: Option<Box<str>>,
     /// Its provisioning state was terminal (or absent) when it was learned.
     pub settled: bool,
-    /// The JSON body, kept only for resources azop owns or that a pass asked for: the only
-    /// ones a reconcile reads. Others are known to exist, nothing more.
-    pub body: Option<Arc<[u8]>>,
+    /// The JSON body, kept (compressed) only for resources azop owns or that a pass asked
+    /// for: the only ones a reconcile reads. Others are known to exist, nothing more.
+    pub body: Option<KeptBody>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +95,7 @@ pub enum Lookup {
     /// Not there, as of the walk or read it was learned from.
     Absent,
     /// There, with its body.
-    Body(Arc<[u8]>),
+    Body(KeptBody),
     /// Read it by GET: azop wrote it since, or its body was not kept.
     Read,
     /// azop deleted it at the instant given: what a walk that started after that instant
@@ -238,6 +238,21 @@ impl TypeState {
             .and_then(|e| e.touched_at)
     }
 
+    /// What a walk that lists `key` with `fingerprint` can keep of what is known: the body
+    /// already kept, when the resource is unchanged since (same ETag and provisioning state,
+    /// or — without an ETag — the same body), so a walk of an unchanged subscription makes
+    /// no new bodies; and when a pass last asked for it.
+    pub fn known_of(&self, key: &str, fingerprint: u64) -> (Option<KeptBody>, Option<Instant>) {
+        let Some(e) = self.entries.get(key) else {
+            return (None, None);
+        };
+        let body = match &e.known {
+            Known::Present(i) if i.fingerprint == fingerprint => i.body.clone(),
+            _ => None,
+        };
+        (body, e.asked_at)
+    }
+
     /// Applies a complete walk of `scope` that started at `started`. `keep_body` says whether
     /// a listed item's body is worth keeping (given its owner and when a pass last asked for
     /// it); a resource azop deleted stays known as gone while it was deleted or asked for
@@ -362,7 +377,7 @@ mod tests {
                 fingerprint,
                 owner_uid: uid.map(Into::into),
                 settled: true,
-                body: Some(Arc::from(format!("{{\"f\":{fingerprint}}}").into_bytes())),
+                body: Some(KeptBody::new(format!("{{\"f\":{fingerprint}}}").as_bytes())),
             },
         )
     }
@@ -638,5 +653,28 @@ mod tests {
         assert!(matches!(s.lookup(C, t(3), BUSY), Lookup::Body(_)));
         assert_eq!(s.walked_at(&Scope::Group("Rg".into())), Some(t(2)));
         assert_eq!(s.in_group("other").count(), 1);
+    }
+
+    #[test]
+    fn what_a_walk_can_reuse_is_the_body_of_the_same_fingerprint() {
+        let t0 = Instant::now();
+        let mut s = TypeState::default();
+        assert_eq!(s.known_of(A, 1), (None, None));
+        s.apply(
+            &Scope::Subscription,
+            t0,
+            vec![item(A, 1, Some("u1")), item(B, 1, None)],
+            |uid, _| uid.is_some(),
+            FORGET,
+        );
+        let asked = t0 + Duration::from_secs(1);
+        assert!(matches!(s.lookup(A, asked, BUSY), Lookup::Body(_)));
+        let (body, asked_at) = s.known_of(A, 1);
+        assert_eq!(body.expect("kept").json().expect("json"), b"{\"f\":1}");
+        assert_eq!(asked_at, Some(asked));
+        // Another fingerprint: changed, nothing to reuse (but still when it was asked for).
+        assert_eq!(s.known_of(A, 2), (None, Some(asked)));
+        // No body was kept for B.
+        assert_eq!(s.known_of(B, 1), (None, None));
     }
 }

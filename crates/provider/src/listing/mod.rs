@@ -32,6 +32,7 @@
 //! Listings are per credentials Secret, never shared between two: a Secret that cannot
 //! authenticate sees nothing another one read.
 
+pub mod body;
 pub mod entries;
 pub mod observe;
 pub mod target;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::body::KeptBody;
 use super::entries::{Item, Lookup, Scope};
 use super::target::{self, Target, id_key};
 use super::{Changed, Mode, TypeListing};
@@ -20,9 +21,22 @@ const INTEREST_WALKS: u32 = 3;
 
 /// A listed (or read) resource made into an entry: its id key and what is kept of it. Pure.
 pub fn item_of(v: &Value) -> Option<(String, Item)> {
+    item_with(v, |_, _| (None, None), |_, _| true)
+}
+
+/// [`item_of`] for a walk: `known` gives, by id key and fingerprint, a body already kept for
+/// the resource unchanged (reused, not made again) and when a pass last asked for it; `keep`
+/// says from the owner uid and that instant whether a new body is worth making. Pure given
+/// its arguments.
+pub fn item_with(
+    v: &Value,
+    known: impl FnOnce(&str, u64) -> (Option<KeptBody>, Option<Instant>),
+    keep: impl FnOnce(Option<&str>, Option<Instant>) -> bool,
+) -> Option<(String, Item)> {
     let id = v.get("id").and_then(Value::as_str)?;
-    let body = serde_json::to_vec(v).ok()?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    // Without an ETag the body itself tells a change; it is serialized once for both.
+    let mut serialized = None;
     match v
         .get("etag")
         .or_else(|| v.get("eTag"))
@@ -36,9 +50,14 @@ pub fn item_of(v: &Value) -> Option<(String, Item)> {
                 .and_then(Value::as_str)
                 .hash(&mut h);
         }
-        None => body.hash(&mut h),
+        None => {
+            let body = serde_json::to_vec(v).ok()?;
+            body.hash(&mut h);
+            serialized = Some(body);
+        }
     }
-    let owner_uid = v.get("tags").and_then(Value::as_object).and_then(|tags| {
+    let fingerprint = h.finish();
+    let owner_uid: Option<Box<str>> = v.get("tags").and_then(Value::as_object).and_then(|tags| {
         tags.get(UID_TAG)
             .or_else(|| {
                 tags.iter()
@@ -56,14 +75,27 @@ pub fn item_of(v: &Value) -> Option<(String, Item)> {
                 .iter()
                 .any(|t| s.eq_ignore_ascii_case(t))
         });
+    let key = id_key(id);
+    let (kept, asked_at) = known(&key, fingerprint);
+    let body = match kept {
+        Some(kept) => Some(kept),
+        None if keep(owner_uid.as_deref(), asked_at) => {
+            let json = match serialized {
+                Some(json) => json,
+                None => serde_json::to_vec(v).ok()?,
+            };
+            Some(KeptBody::new(&json))
+        }
+        None => None,
+    };
     Some((
-        id_key(id),
+        key,
         Item {
             id: id.into(),
-            fingerprint: h.finish(),
+            fingerprint,
             owner_uid,
             settled,
-            body: Some(Arc::from(body)),
+            body,
         },
     ))
 }
@@ -180,14 +212,21 @@ impl ArmSession {
                 self.metrics.record_observation("listing");
                 Ok(None)
             }
-            Lookup::Body(body) => {
-                self.metrics.record_observation("listing");
-                Ok(Some(RawResponse {
-                    status: 200,
-                    headers: Default::default(),
-                    body: body.to_vec(),
-                }))
-            }
+            Lookup::Body(body) => match body.json() {
+                Ok(json) => {
+                    self.metrics.record_observation("listing");
+                    Ok(Some(RawResponse {
+                        status: 200,
+                        headers: Default::default(),
+                        body: json,
+                    }))
+                }
+                // Only a bug could make a kept body unreadable; a GET still answers.
+                Err(e) => {
+                    tracing::warn!(path, error = %e, "a kept body could not be decompressed");
+                    self.read(&l, path).await
+                }
+            },
             Lookup::Read | Lookup::WalkSince(_) => self.read(&l, path).await,
         }
     }
@@ -318,11 +357,15 @@ impl ArmSession {
                     (_, true) => to_read.push(key.clone()),
                     (super::entries::Known::Absent, false) => {}
                     (super::entries::Known::Present(item), false) => match &item.body {
-                        Some(body) => {
-                            if let Ok(v) = serde_json::from_slice::<Value>(body) {
-                                out.push(v);
-                            }
-                        }
+                        Some(body) => match body
+                            .json()
+                            .ok()
+                            .and_then(|json| serde_json::from_slice::<Value>(&json).ok())
+                        {
+                            Some(v) => out.push(v),
+                            // Only a bug could make a kept body unreadable; a GET still answers.
+                            None => to_read.push(key.clone()),
+                        },
                         None => {
                             let name = item.id.rsplit('/').next().unwrap_or_default();
                             out.push(serde_json::json!({"id": &*item.id, "name": name}));
@@ -561,26 +604,27 @@ impl ArmSession {
             }
             Scope::Group(g) => target::group_collection(&self.subscription_id, g, &l.type_name),
         };
-        // Page by page: each listed resource's JSON is dropped as soon as its entry is made.
+        let interest = self.listing.config.max_age * INTEREST_WALKS;
+        let keep = |uid: Option<&str>, asked: Option<Instant>| {
+            uid.is_some() || asked.is_some_and(|a| started.saturating_duration_since(a) <= interest)
+        };
+        // Page by page: each listed resource's JSON is dropped as soon as its entry is made,
+        // and an unchanged resource's entry shares the body already kept (issue 24, memory:
+        // a walk made every owned resource's body anew, so each walk of a type held its
+        // bodies twice).
         let mut items: Vec<(String, Item)> = Vec::new();
         let mut listed_count = 0usize;
         self.list_each(&path, &l.api_version, self.listing.config.max_pages, |v| {
             listed_count += 1;
-            items.extend(item_of(&v));
+            items.extend(item_with(
+                &v,
+                |key, fingerprint| l.state.lock().known_of(key, fingerprint),
+                keep,
+            ));
         })
         .await?;
         self.metrics.record_observation("refresh");
-        let interest = self.listing.config.max_age * INTEREST_WALKS;
-        let woken = l.state.lock().apply(
-            scope,
-            started,
-            items,
-            |uid, asked| {
-                uid.is_some()
-                    || asked.is_some_and(|a| started.saturating_duration_since(a) <= interest)
-            },
-            interest,
-        );
+        let woken = l.state.lock().apply(scope, started, items, keep, interest);
         tracing::debug!(
             resource_type = %l.type_name,
             items = listed_count,
@@ -694,5 +738,40 @@ mod tests {
             retry_after: Duration::from_secs(1),
         };
         assert_eq!(fallback(Mode::Subscription, false, &busy), None);
+    }
+
+    #[test]
+    fn a_walk_shares_the_body_of_an_unchanged_resource_and_makes_only_wanted_ones() {
+        let v = json!({"id": "/subscriptions/S/resourceGroups/RG/providers/a/b/N", "etag": "\"1\"",
+                       "tags": {"azop.dev_uid": "u-1"}, "properties": {"provisioningState": "Succeeded"}});
+        let (key, fresh) = item_of(&v).expect("an item");
+        let fresh_json = fresh.body.as_ref().expect("a body").json().expect("json");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&fresh_json).expect("json"),
+            v
+        );
+        // Unchanged (same fingerprint): the body already kept is the entry's, not a new one.
+        let kept = KeptBody::new(b"{\"kept\":true}");
+        let (_, reused) = item_with(
+            &v,
+            |k, f| {
+                assert_eq!((k, f), (key.as_str(), fresh.fingerprint));
+                (Some(kept.clone()), None)
+            },
+            |_, _| panic!("no body is made for an unchanged resource"),
+        )
+        .expect("an item");
+        assert_eq!(reused.body, Some(kept));
+        // Changed (no body kept under that fingerprint): made anew when wanted...
+        let (_, remade) =
+            item_with(&v, |_, _| (None, None), |uid, _| uid == Some("u-1")).expect("an item");
+        assert_eq!(
+            remade.body.expect("a body").json().expect("json"),
+            fresh_json
+        );
+        // ... and not at all when not.
+        let (_, bare) = item_with(&v, |_, _| (None, None), |_, _| false).expect("an item");
+        assert_eq!(bare.body, None);
+        assert_eq!(bare.fingerprint, fresh.fingerprint);
     }
 }
