@@ -32,6 +32,9 @@ pub struct Item {
     pub fingerprint: u64,
     /// The `azop.dev_uid` tag.
     pub owner_uid: Option<Box<str>>,
+    /// A hash of the whole body as listed: a walk reuses the kept body only when this is
+    /// the same (the ETag is not enough: what ARM computes on reading changes no ETag).
+    pub content: u64,
     /// Its provisioning state was terminal (or absent) when it was learned.
     pub settled: bool,
     /// The JSON body, kept (compressed) only for resources azop owns or that a pass asked
@@ -238,16 +241,15 @@ impl TypeState {
             .and_then(|e| e.touched_at)
     }
 
-    /// What a walk that lists `key` with `fingerprint` can keep of what is known: the body
-    /// already kept, when the resource is unchanged since (same ETag and provisioning state,
-    /// or — without an ETag — the same body), so a walk of an unchanged subscription makes
-    /// no new bodies; and when a pass last asked for it.
-    pub fn known_of(&self, key: &str, fingerprint: u64) -> (Option<KeptBody>, Option<Instant>) {
+    /// What a walk that lists `key` with a body of hash `content` can keep of what is known:
+    /// the body already kept, when the body is the same as then, so a walk of an unchanged
+    /// subscription makes no new bodies; and when a pass last asked for it.
+    pub fn known_of(&self, key: &str, content: u64) -> (Option<KeptBody>, Option<Instant>) {
         let Some(e) = self.entries.get(key) else {
             return (None, None);
         };
         let body = match &e.known {
-            Known::Present(i) if i.fingerprint == fingerprint => i.body.clone(),
+            Known::Present(i) if i.content == content => i.body.clone(),
             _ => None,
         };
         (body, e.asked_at)
@@ -375,6 +377,8 @@ mod tests {
             Item {
                 id: id.into(),
                 fingerprint,
+                // The body below differs with the fingerprint, and so does its hash.
+                content: fingerprint,
                 owner_uid: uid.map(Into::into),
                 settled: true,
                 body: Some(KeptBody::new(format!("{{\"f\":{fingerprint}}}").as_bytes())),

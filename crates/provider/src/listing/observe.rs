@@ -24,7 +24,7 @@ pub fn item_of(v: &Value) -> Option<(String, Item)> {
     item_with(v, |_, _| (None, None), |_, _| true)
 }
 
-/// [`item_of`] for a walk: `known` gives, by id key and fingerprint, a body already kept for
+/// [`item_of`] for a walk: `known` gives, by id key and content hash, a body already kept for
 /// the resource unchanged (reused, not made again) and when a pass last asked for it; `keep`
 /// says from the owner uid and that instant whether a new body is worth making. Pure given
 /// its arguments.
@@ -34,10 +34,17 @@ pub fn item_with(
     keep: impl FnOnce(Option<&str>, Option<Instant>) -> bool,
 ) -> Option<(String, Item)> {
     let id = v.get("id").and_then(Value::as_str)?;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    // Without an ETag the body itself tells a change; it is serialized once for both.
-    let mut serialized = None;
-    match v
+    // The whole body, serialized once: its hash says whether a body already kept can be
+    // reused. Not the ETag: a body can change without one — what ARM computes when it
+    // answers (a NIC's `virtualMachine`, a subnet's `ipConfigurations`) is no write of the
+    // resource — and a stale NIC body made a pass delete the NIC of a VM still there.
+    let json = serde_json::to_vec(v).ok()?;
+    let content = {
+        let mut c = std::collections::hash_map::DefaultHasher::new();
+        json.hash(&mut c);
+        c.finish()
+    };
+    let fingerprint = match v
         .get("etag")
         .or_else(|| v.get("eTag"))
         .and_then(Value::as_str)
@@ -45,18 +52,16 @@ pub fn item_with(
         // ARM changes a resource's ETag on every write; the provisioning state is hashed
         // with it because an operation's end is not a write of the user's.
         Some(etag) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
             etag.hash(&mut h);
             v.pointer("/properties/provisioningState")
                 .and_then(Value::as_str)
                 .hash(&mut h);
+            h.finish()
         }
-        None => {
-            let body = serde_json::to_vec(v).ok()?;
-            body.hash(&mut h);
-            serialized = Some(body);
-        }
-    }
-    let fingerprint = h.finish();
+        // Without an ETag the body itself tells a change.
+        None => content,
+    };
     let owner_uid: Option<Box<str>> = v.get("tags").and_then(Value::as_object).and_then(|tags| {
         tags.get(UID_TAG)
             .or_else(|| {
@@ -76,16 +81,10 @@ pub fn item_with(
                 .any(|t| s.eq_ignore_ascii_case(t))
         });
     let key = id_key(id);
-    let (kept, asked_at) = known(&key, fingerprint);
+    let (kept, asked_at) = known(&key, content);
     let body = match kept {
         Some(kept) => Some(kept),
-        None if keep(owner_uid.as_deref(), asked_at) => {
-            let json = match serialized {
-                Some(json) => json,
-                None => serde_json::to_vec(v).ok()?,
-            };
-            Some(KeptBody::new(&json))
-        }
+        None if keep(owner_uid.as_deref(), asked_at) => Some(KeptBody::new(&json)),
         None => None,
     };
     Some((
@@ -93,6 +92,7 @@ pub fn item_with(
         Item {
             id: id.into(),
             fingerprint,
+            content,
             owner_uid,
             settled,
             body,
@@ -750,19 +750,19 @@ mod tests {
             serde_json::from_slice::<Value>(&fresh_json).expect("json"),
             v
         );
-        // Unchanged (same fingerprint): the body already kept is the entry's, not a new one.
+        // Unchanged (same body): the body already kept is the entry's, not a new one.
         let kept = KeptBody::new(b"{\"kept\":true}");
         let (_, reused) = item_with(
             &v,
             |k, f| {
-                assert_eq!((k, f), (key.as_str(), fresh.fingerprint));
+                assert_eq!((k, f), (key.as_str(), fresh.content));
                 (Some(kept.clone()), None)
             },
             |_, _| panic!("no body is made for an unchanged resource"),
         )
         .expect("an item");
         assert_eq!(reused.body, Some(kept));
-        // Changed (no body kept under that fingerprint): made anew when wanted...
+        // Changed (no body kept with that content): made anew when wanted...
         let (_, remade) =
             item_with(&v, |_, _| (None, None), |uid, _| uid == Some("u-1")).expect("an item");
         assert_eq!(
@@ -773,5 +773,44 @@ mod tests {
         let (_, bare) = item_with(&v, |_, _| (None, None), |_, _| false).expect("an item");
         assert_eq!(bare.body, None);
         assert_eq!(bare.fingerprint, fresh.fingerprint);
+    }
+
+    /// The bug the content hash fixes: ARM answers a NIC's `virtualMachine` from the VM that
+    /// uses it, with the NIC's ETag unchanged. A body reused by ETag kept a NIC "unattached"
+    /// after its VM came, and a pass removing the machine deleted the NIC of a VM still
+    /// there (ARM: NicInUse).
+    #[test]
+    fn a_body_that_changed_under_the_same_etag_is_not_reused() {
+        let nic = |vm: Option<&str>| {
+            let mut v = json!({"id": "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Network/networkInterfaces/n",
+                               "etag": "W/\"7\"", "tags": {"azop.dev_uid": "u-1"},
+                               "properties": {"provisioningState": "Succeeded"}});
+            if let Some(vm) = vm {
+                v["properties"]["virtualMachine"] = json!({"id": vm});
+            }
+            v
+        };
+        let (_, before) = item_of(&nic(None)).expect("an item");
+        let (_, after) = item_of(&nic(Some(
+            "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Compute/virtualMachines/m",
+        )))
+        .expect("an item");
+        assert_eq!(before.fingerprint, after.fingerprint, "same ETag and state");
+        assert_ne!(before.content, after.content);
+        let (_, walked) = item_with(
+            &nic(Some(
+                "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Compute/virtualMachines/m",
+            )),
+            |_, content| {
+                // What a listing keeps answers by content: the old body is not this one.
+                let old = before.body.clone();
+                (old.filter(|_| content == before.content), None)
+            },
+            |_, _| true,
+        )
+        .expect("an item");
+        let json = walked.body.expect("a body").json().expect("json");
+        let v: Value = serde_json::from_slice(&json).expect("json");
+        assert!(v.pointer("/properties/virtualMachine/id").is_some(), "{v}");
     }
 }
