@@ -82,10 +82,9 @@ impl Probes {
     pub fn len(&self) -> usize {
         let next = self.next_try.lock().unwrap_or_else(|e| e.into_inner());
         let answered = self.answered_once.lock().unwrap_or_else(|e| e.into_inner());
-        next.keys()
-            .chain(answered.iter())
-            .collect::<std::collections::HashSet<_>>()
-            .len()
+        // Exported after every pass (`azop_object_state_entries`): counted without
+        // collecting the keys.
+        answered.len() + next.keys().filter(|k| !answered.contains(*k)).count()
     }
 
     pub fn is_empty(&self) -> bool {
