@@ -636,8 +636,10 @@ impl Bench {
 
 fn print_memory(when: &str, m: Memory) {
     println!(
-        "operator memory, {when}: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+        "operator memory, {when}: VmRSS {:.1} MiB (RssAnon {:.1}, RssFile {:.1}), VmHWM {:.1} MiB",
         m.rss_mib(),
+        m.anon_mib(),
+        m.file_mib(),
         m.hwm_mib()
     );
 }

@@ -89,11 +89,26 @@ fn print_memories(when: &str, each: &[Memory]) {
     for (i, m) in each.iter().enumerate() {
         print_memory(&format!("{when}, replica {i}"), *m);
     }
-    let sum = each.iter().fold(Memory::default(), |a, m| Memory {
-        rss_kib: a.rss_kib + m.rss_kib,
-        hwm_kib: a.hwm_kib + m.hwm_kib,
-    });
+    let sum = each.iter().fold(Memory::default(), |a, m| a.plus(*m));
     print_memory(&format!("{when}, all {} replicas", each.len()), sum);
+}
+
+/// The heap each replica reports (`azop_heap_*_bytes`): what is live, against what the
+/// allocator keeps resident.
+fn print_heaps(when: &str, each: &[Option<(f64, f64)>]) {
+    for (i, heap) in each.iter().enumerate() {
+        let Some((allocated, resident)) = heap else {
+            continue;
+        };
+        let who = if each.len() > 1 {
+            format!(", replica {i}")
+        } else {
+            String::new()
+        };
+        println!(
+            "operator heap, {when}{who}: allocated {allocated:.1} MiB, resident {resident:.1} MiB"
+        );
+    }
 }
 
 fn cluster_name(i: usize) -> String {
@@ -291,6 +306,7 @@ impl Bench {
         let gate_ready = self.gate(&op).await?;
         println!("applied {n} in {applied:.1} s; all Ready after {t_ready:.1} s");
         print_memories(&format!("{n} clusters Ready"), &op.memory()?);
+        print_heaps(&format!("{n} clusters Ready"), &op.heap(&self.http).await?);
 
         // 2. settling, 3. steady
         tl.phase(t_ready, "settling");
@@ -306,6 +322,10 @@ impl Bench {
         print_memories(
             &format!("{n} clusters Ready, after {} resyncs", o.steady_resyncs + 1),
             &op.memory()?,
+        );
+        print_heaps(
+            &format!("{n} clusters Ready, after {} resyncs", o.steady_resyncs + 1),
+            &op.heap(&self.http).await?,
         );
 
         // 4. drift

@@ -16,6 +16,10 @@ pub struct Memory {
     pub rss_kib: u64,
     /// `VmHWM`: the peak resident size so far.
     pub hwm_kib: u64,
+    /// `RssAnon`: the resident part of VmRSS that is the heap (and stacks).
+    pub anon_kib: u64,
+    /// `RssFile`: the resident part that is mapped files, the binary's own pages above all.
+    pub file_kib: u64,
 }
 
 impl Memory {
@@ -25,9 +29,26 @@ impl Memory {
     pub fn hwm_mib(self) -> f64 {
         self.hwm_kib as f64 / 1024.0
     }
+    pub fn anon_mib(self) -> f64 {
+        self.anon_kib as f64 / 1024.0
+    }
+    pub fn file_mib(self) -> f64 {
+        self.file_kib as f64 / 1024.0
+    }
+
+    /// Field by field sum (several replicas).
+    pub fn plus(self, o: Memory) -> Memory {
+        Memory {
+            rss_kib: self.rss_kib + o.rss_kib,
+            hwm_kib: self.hwm_kib + o.hwm_kib,
+            anon_kib: self.anon_kib + o.anon_kib,
+            file_kib: self.file_kib + o.file_kib,
+        }
+    }
 }
 
-/// Reads `VmRSS` and `VmHWM` out of a `/proc/<pid>/status` text.
+/// Reads `VmRSS`, `VmHWM`, `RssAnon` and `RssFile` out of a `/proc/<pid>/status` text (the
+/// last two are 0 on a kernel older than 4.5, which has no such lines).
 pub fn parse_status(text: &str) -> Option<Memory> {
     let field = |name: &str| {
         text.lines()
@@ -38,6 +59,8 @@ pub fn parse_status(text: &str) -> Option<Memory> {
     Some(Memory {
         rss_kib: field("VmRSS:")?,
         hwm_kib: field("VmHWM:")?,
+        anon_kib: field("RssAnon:").unwrap_or(0),
+        file_kib: field("RssFile:").unwrap_or(0),
     })
 }
 
@@ -55,6 +78,19 @@ fn sample_sum(metrics: &str, name: &str) -> f64 {
 /// Sum of every `azop_reconciles_total` sample in a Prometheus text exposition.
 pub fn reconciles_total(metrics: &str) -> u64 {
     sample_sum(metrics, "azop_reconciles_total") as u64
+}
+
+/// `azop_heap_allocated_bytes` and `azop_heap_resident_bytes` of one replica's /metrics, in
+/// MiB (`None` from an operator without them).
+pub fn heap_mib(metrics: &str) -> Option<(f64, f64)> {
+    let has = |name: &str| metrics.lines().any(|l| l.starts_with(name));
+    let mib = |name| sample_sum(metrics, name) / (1024.0 * 1024.0);
+    (has("azop_heap_allocated_bytes") && has("azop_heap_resident_bytes")).then(|| {
+        (
+            mib("azop_heap_allocated_bytes"),
+            mib("azop_heap_resident_bytes"),
+        )
+    })
 }
 
 /// `azop_shards_held` of one replica's /metrics (0 when absent: an unsharded replica).
@@ -262,6 +298,15 @@ impl Replicas {
         self.0.iter().map(Operator::memory).collect()
     }
 
+    /// Each replica's heap from its /metrics: (allocated, resident) in MiB, when it says.
+    pub async fn heap(&self, http: &reqwest::Client) -> Result<Vec<Option<(f64, f64)>>> {
+        let mut each = Vec::new();
+        for r in &self.0 {
+            each.push(heap_mib(&r.metrics(http).await?));
+        }
+        Ok(each)
+    }
+
     pub async fn reconciles(&self, http: &reqwest::Client) -> Result<u64> {
         let mut total = 0;
         for r in &self.0 {
@@ -312,16 +357,23 @@ mod tests {
 
     #[test]
     fn status_fields_are_read_in_kib() {
-        let text = "Name:\tazop\nVmPeak:\t  900 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\n";
+        let text = "Name:\tazop\nVmPeak:\t  900 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\n\
+                    RssAnon:\t   12288 kB\nRssFile:\t   28672 kB\nRssShmem:\t       0 kB\n";
         let m = parse_status(text).expect("parsed");
         assert_eq!(
             m,
             Memory {
                 rss_kib: 40960,
-                hwm_kib: 51200
+                hwm_kib: 51200,
+                anon_kib: 12288,
+                file_kib: 28672,
             }
         );
         assert_eq!(m.rss_mib(), 40.0);
+        assert_eq!(m.file_mib(), 28.0);
+        // A kernel without the split still gives VmRSS.
+        let old = parse_status("VmHWM:\t 2048 kB\nVmRSS:\t 1024 kB\n").expect("parsed");
+        assert_eq!((old.rss_kib, old.anon_kib, old.file_kib), (1024, 0, 0));
         assert!(parse_status("Name:\tx\n").is_none());
     }
 

@@ -7,6 +7,7 @@
 //! was invisible. Here the note is part of the key, so only true repeats are aggregated.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -50,6 +51,25 @@ impl EventKey {
     }
 }
 
+impl EventKey {
+    /// What the recorder remembers the key by: 128 bits of hash, not the key, whose note
+    /// alone is up to 1 KiB. A creation wave of 1,000 clusters publishes thousands of Events
+    /// within [`CACHE_TTL`]; their keys were the recorder's largest holding (issue 24,
+    /// memory). Two different Events taken for one would need a 128-bit collision.
+    fn digest(&self) -> KeyDigest {
+        let half = |salt: u8| {
+            let mut h = DefaultHasher::new();
+            salt.hash(&mut h);
+            self.hash(&mut h);
+            h.finish()
+        };
+        KeyDigest((u128::from(half(0)) << 64) | u128::from(half(1)))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct KeyDigest(u128);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Published {
     name: String,
@@ -89,7 +109,7 @@ pub struct EventRecorder {
     client: kube::Client,
     controller: String,
     instance: String,
-    published: Mutex<HashMap<EventKey, Published>>,
+    published: Mutex<HashMap<KeyDigest, Published>>,
 }
 
 impl EventRecorder {
@@ -156,10 +176,11 @@ impl EventRecorder {
     ) -> Result<(), kube::Error> {
         let now = Timestamp::now();
         let key = EventKey::new(ev, reference);
+        let digest = key.digest();
         let action = {
             let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-            published.retain(|_, p| p.last + CACHE_TTL > now);
-            decide(published.get(&key), now)
+            forget_expired(&mut published, now);
+            decide(published.get(&digest), now)
         };
         let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &key.namespace);
         if let Publish::Repeat { name, count } = action {
@@ -172,7 +193,7 @@ impl EventRecorder {
                 .await
             {
                 Ok(_) => {
-                    self.remember(key, name, count, now);
+                    self.remember(digest, name, count, now);
                     return Ok(());
                 }
                 // Expired on the server (Events live an hour): publish it afresh.
@@ -182,13 +203,38 @@ impl EventRecorder {
         }
         let event = self.new_event(reporter, ev, reference, now);
         let created = api.create(&PostParams::default(), &event).await?;
-        self.remember(key, created.metadata.name.unwrap_or_default(), 1, now);
+        self.remember(digest, created.metadata.name.unwrap_or_default(), 1, now);
         Ok(())
     }
 
-    fn remember(&self, key: EventKey, name: String, count: i32, last: Timestamp) {
+    fn remember(&self, key: KeyDigest, name: String, count: i32, last: Timestamp) {
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         published.insert(key, Published { name, count, last });
+    }
+
+    /// Forgets the Events published longer than [`CACHE_TTL`] ago. Publishing does it too;
+    /// this is for a quiet operator, which would otherwise keep the last wave's for ever
+    /// (the operator calls it every minute).
+    pub fn forget_expired(&self) {
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        forget_expired(&mut published, Timestamp::now());
+    }
+
+    /// Events remembered for aggregation now.
+    pub fn remembered(&self) -> usize {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
+/// Drops what expired at `now`, and the table's room when a wave left it mostly empty (a
+/// map keeps its largest capacity otherwise).
+fn forget_expired(published: &mut HashMap<KeyDigest, Published>, now: Timestamp) {
+    published.retain(|_, p| p.last + CACHE_TTL > now);
+    if published.capacity() > 4 * published.len().max(64) {
+        published.shrink_to_fit();
     }
 }
 
@@ -265,6 +311,44 @@ mod tests {
         assert_eq!(
             nsg,
             EventKey::new(&ev("DriftCorrected", "corrected the NSG"), &reference())
+        );
+        // What the recorder remembers them by keeps them apart, and a repeat together.
+        assert_ne!(nsg.digest(), vnet.digest());
+        assert_eq!(
+            nsg.digest(),
+            EventKey::new(&ev("DriftCorrected", "corrected the NSG"), &reference()).digest()
+        );
+        let other_object = ObjectReference {
+            uid: Some("uid-2".into()),
+            ..reference()
+        };
+        assert_ne!(
+            nsg.digest(),
+            EventKey::new(&ev("DriftCorrected", "corrected the NSG"), &other_object).digest()
+        );
+    }
+
+    #[test]
+    fn expired_events_are_forgotten_and_the_room_they_took_is_given_back() {
+        let now = Timestamp::now();
+        let published = |age_mins: i64| Published {
+            name: "prod.1".into(),
+            count: 1,
+            last: now - SignedDuration::from_mins(age_mins),
+        };
+        let mut map = HashMap::new();
+        // A wave: 5,000 Events, all but 10 older than the TTL by now.
+        for i in 0..5_000u128 {
+            map.insert(KeyDigest(i), published(if i < 10 { 1 } else { 7 }));
+        }
+        let wave_room = map.capacity();
+        forget_expired(&mut map, now);
+        assert_eq!(map.len(), 10);
+        assert!(map.contains_key(&KeyDigest(3)));
+        assert!(
+            map.capacity() * 10 < wave_room,
+            "room for {} kept after the wave (was {wave_room})",
+            map.capacity()
         );
     }
 

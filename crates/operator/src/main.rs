@@ -2,6 +2,7 @@
 //! `azop probe` checks a health endpoint, `azop plan` shows what manifests would do in Azure
 //! (read only; the same as `kubectl azop plan`, from the `azop-cli` crate).
 
+mod allocator;
 mod budget_share;
 mod crds_cmd;
 mod health;

@@ -175,6 +175,7 @@ async fn shutdown_signal() {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(&args.log_format);
+    crate::allocator::start_purging();
     if args.shards > 1 {
         if !args.leader_election {
             anyhow::bail!(
@@ -208,6 +209,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     provider_metrics.register(&mut registry);
     let controller_metrics = azop_controllers::metrics::ControllerMetrics::default();
     controller_metrics.register(&mut registry);
+    let heap = crate::allocator::HeapGauges::default();
+    heap.register(&mut registry);
+    tokio::spawn(heap.refresh_every(Duration::from_secs(10)));
 
     let provider = Provider::new(ProviderConfig {
         overrides: EndpointOverrides {
@@ -275,6 +279,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let ctx =
         azop_controllers::Context::new(client.clone(), provider, controller_metrics, settings);
+    // Events remembered for aggregation expire after six minutes; publishing forgets them,
+    // and this forgets them when nothing is published (a quiet operator after a wave).
+    tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                ctx.recorder.forget_expired();
+                ctx.metrics
+                    .record_state("events", "", ctx.recorder.remembered());
+            }
+        }
+    });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = watch::channel(false);

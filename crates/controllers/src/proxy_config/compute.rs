@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use azop_api::proxy::effective_no_proxy;
 use azop_api::v1alpha1::aks_cluster::AksCluster;
-use azop_api::v1alpha1::azure_cluster::AzureCluster;
+use azop_api::v1alpha1::azure_cluster::{AzureCluster, AzureClusterStatus};
 use azop_api::v1alpha1::proxy_config::{ProxyConfig, ProxyConfigStatus, ProxyConsumer};
 use azop_api::v1alpha1::{CommonStatus, Phase};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -73,6 +73,27 @@ pub fn cluster_consumers(
     }
     out.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     out
+}
+
+/// What ProxyConfig's own cache keeps of an AzureCluster: what [`cluster_consumers`] reads
+/// (the reference, the network, the API endpoint) and the metadata. It is a second cache of
+/// every cluster (the AzureCluster controller keeps the whole object), so the rest — pools,
+/// the SSH key, the image, the rest of status — is dropped as each object arrives. Pure.
+pub fn consumer_view(c: &mut AzureCluster) {
+    crate::engine::registration::slim(c);
+    let spec = &mut c.spec;
+    spec.worker_pools = Vec::new();
+    spec.ssh_public_key = String::new();
+    spec.kubernetes_version = String::new();
+    spec.bootstrap_data_secret_ref = None;
+    spec.image = Default::default();
+    spec.cluster_network = Default::default();
+    spec.azure.tags = Default::default();
+    spec.control_plane.zones = Vec::new();
+    c.status = c.status.take().map(|s| AzureClusterStatus {
+        control_plane_endpoint: s.control_plane_endpoint,
+        ..AzureClusterStatus::default()
+    });
 }
 
 /// The workloads whose pods carry `p`'s injection: each pod's controller (a ReplicaSet,
@@ -203,6 +224,45 @@ mod tests {
             }),
             ..ObjectMeta::default()
         }
+    }
+
+    #[test]
+    fn the_consumer_view_of_a_cluster_gives_the_same_consumers() {
+        use azop_api::v1alpha1::azure_cluster::ApiEndpoint;
+        use azop_api::v1alpha1::common::LocalObjectRef;
+        let p = proxy("ns", "corp", false);
+        let mut full = crate::testing::cluster("c")
+            .static_placement()
+            .pool("work", 3, &["1", "2"])
+            .build();
+        full.spec.proxy_config_ref = Some(LocalObjectRef {
+            name: "corp".into(),
+        });
+        full.status = Some(AzureClusterStatus {
+            control_plane_endpoint: Some(ApiEndpoint {
+                host: "api.c.example.com".into(),
+                port: 6443,
+            }),
+            failure_domains: vec!["1".into(), "2".into()],
+            ..AzureClusterStatus::default()
+        });
+        let mut view = full.clone();
+        consumer_view(&mut view);
+        assert!(view.spec.worker_pools.is_empty() && view.spec.ssh_public_key.is_empty());
+        let consumers = cluster_consumers(&p, &[Box::new(full)], &[] as &[Box<AksCluster>]);
+        assert_eq!(consumers.len(), 1);
+        assert!(
+            consumers[0]
+                .no_proxy
+                .iter()
+                .any(|n| n == "api.c.example.com"),
+            "{:?}",
+            consumers[0].no_proxy
+        );
+        assert_eq!(
+            cluster_consumers(&p, &[Box::new(view)], &[] as &[Box<AksCluster>]),
+            consumers
+        );
     }
 
     #[test]

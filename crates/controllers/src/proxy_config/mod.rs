@@ -27,7 +27,7 @@ pub mod validate;
 use std::sync::{Arc, Mutex};
 
 use azop_api::v1alpha1::aks_cluster::AksCluster;
-use azop_api::v1alpha1::azure_cluster::{AzureCluster, AzureClusterStatus};
+use azop_api::v1alpha1::azure_cluster::AzureCluster;
 use azop_api::v1alpha1::proxy_config::ProxyConfig;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -105,13 +105,7 @@ pub async fn run(
     let (azure_reader, azure_writer) = reflector::store();
     let azure = watcher(ctx.api::<AzureCluster>(), watcher::Config::default())
         .default_backoff()
-        .modify(|c: &mut AzureCluster| {
-            crate::engine::registration::slim(c);
-            c.status = c.status.take().map(|s| AzureClusterStatus {
-                control_plane_endpoint: s.control_plane_endpoint,
-                ..AzureClusterStatus::default()
-            });
-        })
+        .modify(compute::consumer_view)
         .reflect(azure_writer)
         .touched_objects();
     let (aks_reader, aks_writer) = reflector::store();

@@ -7,34 +7,97 @@
 //! is decompressed only when a pass reads it (a few per pass, each a few KiB, microseconds).
 //! LZ4 rather than zstd: `lz4_flex` is pure Rust, with no `unsafe` in the features used
 //! here, and builds in seconds; zstd links a C library.
+//!
+//! Alone, a body of a few hundred bytes gives LZ4 little to find: most of what it repeats is
+//! repeated across bodies (property names, the subscription's path, the location, tag
+//! names). So the bodies of one ARM type in one subscription are compressed against a shared
+//! dictionary, the first body of that type kept ([`Dicts`]): what a body shares with it
+//! costs a back-reference.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 /// A compressed JSON body; cheap to clone (shared).
 #[derive(Clone, PartialEq, Eq)]
-pub struct KeptBody(Arc<[u8]>);
+pub struct KeptBody {
+    bytes: Arc<[u8]>,
+    /// What it was compressed against, if anything (shared by the bodies of its type).
+    dict: Option<Dict>,
+}
+
+/// A dictionary that bodies are compressed against: JSON of the same type. (A thin pointer:
+/// every kept body carries one.)
+#[derive(Clone, PartialEq, Eq)]
+pub struct Dict(Arc<Vec<u8>>);
 
 impl KeptBody {
-    /// Keeps `json` compressed.
+    /// Keeps `json` compressed on its own.
     pub fn new(json: &[u8]) -> KeptBody {
-        KeptBody(Arc::from(lz4_flex::compress_prepend_size(json)))
+        KeptBody {
+            bytes: Arc::from(lz4_flex::compress_prepend_size(json)),
+            dict: None,
+        }
     }
 
-    /// The JSON, as it was given to [`KeptBody::new`].
+    /// Keeps `json` compressed against `dict`.
+    pub fn with_dict(json: &[u8], dict: &Dict) -> KeptBody {
+        KeptBody {
+            bytes: Arc::from(lz4_flex::block::compress_prepend_size_with_dict(
+                json, &dict.0,
+            )),
+            dict: Some(dict.clone()),
+        }
+    }
+
+    /// The JSON, as it was given.
     pub fn json(&self) -> Result<Vec<u8>, lz4_flex::block::DecompressError> {
-        lz4_flex::decompress_size_prepended(&self.0)
+        match &self.dict {
+            Some(d) => lz4_flex::block::decompress_size_prepended_with_dict(&self.bytes, &d.0),
+            None => lz4_flex::decompress_size_prepended(&self.bytes),
+        }
     }
 
-    /// Bytes held (compressed).
+    /// Bytes held by this body alone (compressed; the shared dictionary is not counted).
     pub fn held_len(&self) -> usize {
-        self.0.len()
+        self.bytes.len()
     }
 }
 
 impl fmt::Debug for KeptBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeptBody({} bytes compressed)", self.0.len())
+        write!(f, "KeptBody({} bytes compressed)", self.bytes.len())
+    }
+}
+
+/// One dictionary per ARM type (lower case): the first body of the type kept becomes it, for
+/// as long as the process runs. One per subscription's listing, so that the subscription's
+/// path in it matches the ids of the bodies compressed against it.
+#[derive(Debug, Default)]
+pub struct Dicts(Mutex<HashMap<String, Dict>>);
+
+impl Dicts {
+    /// Keeps `json`, a body of `type_name`, compressed against the type's dictionary.
+    pub fn keep(&self, type_name: &str, json: &[u8]) -> KeptBody {
+        let dict = {
+            let mut all = self.0.lock();
+            match all.get(type_name) {
+                Some(d) => d.clone(),
+                None => all
+                    .entry(type_name.to_ascii_lowercase())
+                    .or_insert_with(|| Dict(Arc::new(json.to_vec())))
+                    .clone(),
+            }
+        };
+        KeptBody::with_dict(json, &dict)
+    }
+}
+
+impl fmt::Debug for Dict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dict({} bytes)", self.0.len())
     }
 }
 
@@ -78,6 +141,28 @@ mod tests {
         ] {
             assert_eq!(KeptBody::new(&json).json().expect("decompress"), json);
         }
+    }
+
+    #[test]
+    fn bodies_of_one_type_are_kept_against_its_dictionary() {
+        let dicts = Dicts::default();
+        let first = serde_json::to_vec(&vm(1)).expect("json");
+        let json = serde_json::to_vec(&vm(42)).expect("json");
+        let alone = KeptBody::new(&json);
+        dicts.keep("Microsoft.Compute/virtualMachines", &first);
+        let kept = dicts.keep("microsoft.compute/virtualmachines", &json);
+        assert_eq!(kept.json().expect("decompress"), json);
+        // 107 bytes for this VM's 1,191 at the time of writing, against 668 alone.
+        assert!(
+            kept.held_len() * 2 < alone.held_len(),
+            "{} bytes against the dictionary, {} alone",
+            kept.held_len(),
+            alone.held_len()
+        );
+        // Another type has its own.
+        let other = dicts.keep("Microsoft.Network/networkInterfaces", b"{\"x\":1}");
+        assert_eq!(other.json().expect("decompress"), b"{\"x\":1}");
+        assert_eq!(dicts.0.lock().len(), 2);
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub struct SubscriptionListing {
     pub(crate) config: ListingConfig,
     types: Mutex<HashMap<(String, String), Arc<TypeListing>>>,
     pub(crate) changes: broadcast::Sender<Changed>,
+    /// What the kept bodies of each type are compressed against ([`body`]).
+    pub(crate) dicts: body::Dicts,
 }
 
 impl SubscriptionListing {
@@ -213,7 +215,7 @@ impl SubscriptionListing {
             let bodies = s
                 .entries
                 .values()
-                .filter(|e| matches!(&e.known, entries::Known::Present(i) if i.body.is_some()))
+                .filter(|e| matches!(&e.known, entries::Known::Present(i) if i.body().is_some()))
                 .count();
             (n + s.entries.len(), b + bodies)
         })
@@ -283,6 +285,7 @@ impl Listings {
                     config: self.inner.config,
                     types: Mutex::new(HashMap::new()),
                     changes: self.inner.changes.clone(),
+                    dicts: body::Dicts::default(),
                 })
             })
             .clone()

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::body::KeptBody;
-use super::entries::{Item, Lookup, Scope};
+use super::body::{Dicts, KeptBody};
+use super::entries::{Held, Item, Lookup, Scope};
 use super::target::{self, Target, id_key};
 use super::{Changed, Mode, TypeListing};
 use crate::arm::{ArmSession, RawResponse};
@@ -19,19 +19,32 @@ use crate::resources::UID_TAG;
 /// Kept bodies of resources azop does not own stay this many walks after a pass last asked.
 const INTEREST_WALKS: u32 = 3;
 
-/// A listed (or read) resource made into an entry: its id key and what is kept of it. Pure.
+/// A listed (or read) resource made into an entry: its id key and what is kept of it, its
+/// body compressed on its own. Pure.
 pub fn item_of(v: &Value) -> Option<(String, Item)> {
-    item_with(v, |_, _| (None, None), |_, _| true)
+    item_with(v, |_, _| (None, None), |_, _| true, KeptBody::new)
+}
+
+/// A read resource of `type_name` made into an entry, its body compressed against the
+/// type's dictionary in `dicts`.
+fn item_in(v: &Value, type_name: &str, dicts: &Dicts) -> Option<(String, Item)> {
+    item_with(
+        v,
+        |_, _| (None, None),
+        |_, _| true,
+        |json| dicts.keep(type_name, json),
+    )
 }
 
 /// [`item_of`] for a walk: `known` gives, by id key and content hash, a body already kept for
 /// the resource unchanged (reused, not made again) and when a pass last asked for it; `keep`
-/// says from the owner uid and that instant whether a new body is worth making. Pure given
-/// its arguments.
+/// says from the owner uid and that instant whether a new body is worth making, and
+/// `compress` makes it. Pure given its arguments.
 pub fn item_with(
     v: &Value,
     known: impl FnOnce(&str, u64) -> (Option<KeptBody>, Option<Instant>),
     keep: impl FnOnce(Option<&str>, Option<Instant>) -> bool,
+    compress: impl FnOnce(&[u8]) -> KeptBody,
 ) -> Option<(String, Item)> {
     let id = v.get("id").and_then(Value::as_str)?;
     // The whole body, serialized once: its hash says whether a body already kept can be
@@ -82,20 +95,19 @@ pub fn item_with(
         });
     let key = id_key(id);
     let (kept, asked_at) = known(&key, content);
-    let body = match kept {
-        Some(kept) => Some(kept),
-        None if keep(owner_uid.as_deref(), asked_at) => Some(KeptBody::new(&json)),
-        None => None,
+    let held = match kept {
+        Some(kept) => Held::Body(kept),
+        None if keep(owner_uid.as_deref(), asked_at) => Held::Body(compress(&json)),
+        None => Held::Id(id.into()),
     };
     Some((
         key,
         Item {
-            id: id.into(),
             fingerprint,
             content,
             owner_uid,
             settled,
-            body,
+            held,
         },
     ))
 }
@@ -307,7 +319,7 @@ impl ArmSession {
                 .as_ref()
                 .and_then(RawResponse::json)
                 .as_ref()
-                .and_then(item_of)
+                .and_then(|v| item_in(v, type_name, &self.listing.dicts))
                 .map(|(_, i)| i);
             for l in self.listing.listings_of(type_name) {
                 l.state.lock().learn(id_key(path), item.clone(), asked);
@@ -356,8 +368,8 @@ impl ArmSession {
                 match (&e.known, e.needs_read(now, busy_age)) {
                     (_, true) => to_read.push(key.clone()),
                     (super::entries::Known::Absent, false) => {}
-                    (super::entries::Known::Present(item), false) => match &item.body {
-                        Some(body) => match body
+                    (super::entries::Known::Present(item), false) => match &item.held {
+                        Held::Body(body) => match body
                             .json()
                             .ok()
                             .and_then(|json| serde_json::from_slice::<Value>(&json).ok())
@@ -366,9 +378,9 @@ impl ArmSession {
                             // Only a bug could make a kept body unreadable; a GET still answers.
                             None => to_read.push(key.clone()),
                         },
-                        None => {
-                            let name = item.id.rsplit('/').next().unwrap_or_default();
-                            out.push(serde_json::json!({"id": &*item.id, "name": name}));
+                        Held::Id(id) => {
+                            let name = id.rsplit('/').next().unwrap_or_default();
+                            out.push(serde_json::json!({"id": &**id, "name": name}));
                         }
                     },
                 }
@@ -620,6 +632,7 @@ impl ArmSession {
                 &v,
                 |key, fingerprint| l.state.lock().known_of(key, fingerprint),
                 keep,
+                |json| self.listing.dicts.keep(&l.type_name, json),
             ));
         })
         .await?;
@@ -647,7 +660,7 @@ impl ArmSession {
             .as_ref()
             .and_then(RawResponse::json)
             .as_ref()
-            .and_then(item_of)
+            .and_then(|v| item_in(v, &l.type_name, &self.listing.dicts))
             .map(|(_, i)| i);
         l.state.lock().learn(id_key(path), item, asked);
         Ok(resp)
@@ -745,7 +758,7 @@ mod tests {
         let v = json!({"id": "/subscriptions/S/resourceGroups/RG/providers/a/b/N", "etag": "\"1\"",
                        "tags": {"azop.dev_uid": "u-1"}, "properties": {"provisioningState": "Succeeded"}});
         let (key, fresh) = item_of(&v).expect("an item");
-        let fresh_json = fresh.body.as_ref().expect("a body").json().expect("json");
+        let fresh_json = fresh.body().expect("a body").json().expect("json");
         assert_eq!(
             serde_json::from_slice::<Value>(&fresh_json).expect("json"),
             v
@@ -759,19 +772,27 @@ mod tests {
                 (Some(kept.clone()), None)
             },
             |_, _| panic!("no body is made for an unchanged resource"),
+            |_| panic!("no body is compressed for an unchanged resource"),
         )
         .expect("an item");
-        assert_eq!(reused.body, Some(kept));
+        assert_eq!(reused.body(), Some(&kept));
         // Changed (no body kept with that content): made anew when wanted...
-        let (_, remade) =
-            item_with(&v, |_, _| (None, None), |uid, _| uid == Some("u-1")).expect("an item");
+        let (_, remade) = item_with(
+            &v,
+            |_, _| (None, None),
+            |uid, _| uid == Some("u-1"),
+            KeptBody::new,
+        )
+        .expect("an item");
         assert_eq!(
-            remade.body.expect("a body").json().expect("json"),
+            remade.body().expect("a body").json().expect("json"),
             fresh_json
         );
         // ... and not at all when not.
-        let (_, bare) = item_with(&v, |_, _| (None, None), |_, _| false).expect("an item");
-        assert_eq!(bare.body, None);
+        let (_, bare) =
+            item_with(&v, |_, _| (None, None), |_, _| false, KeptBody::new).expect("an item");
+        assert_eq!(bare.body(), None);
+        assert_eq!(bare.held, Held::Id(v["id"].as_str().expect("id").into()));
         assert_eq!(bare.fingerprint, fresh.fingerprint);
     }
 
@@ -803,13 +824,14 @@ mod tests {
             )),
             |_, content| {
                 // What a listing keeps answers by content: the old body is not this one.
-                let old = before.body.clone();
+                let old = before.body().cloned();
                 (old.filter(|_| content == before.content), None)
             },
             |_, _| true,
+            KeptBody::new,
         )
         .expect("an item");
-        let json = walked.body.expect("a body").json().expect("json");
+        let json = walked.body().expect("a body").json().expect("json");
         let v: Value = serde_json::from_slice(&json).expect("json");
         assert!(v.pointer("/properties/virtualMachine/id").is_some(), "{v}");
     }
