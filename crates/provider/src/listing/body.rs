@@ -81,16 +81,12 @@ pub struct Dicts(Mutex<HashMap<String, Dict>>);
 impl Dicts {
     /// Keeps `json`, a body of `type_name`, compressed against the type's dictionary.
     pub fn keep(&self, type_name: &str, json: &[u8]) -> KeptBody {
-        let dict = {
-            let mut all = self.0.lock();
-            match all.get(type_name) {
-                Some(d) => d.clone(),
-                None => all
-                    .entry(type_name.to_ascii_lowercase())
-                    .or_insert_with(|| Dict(Arc::new(json.to_vec())))
-                    .clone(),
-            }
-        };
+        let dict = self
+            .0
+            .lock()
+            .entry(type_name.to_ascii_lowercase())
+            .or_insert_with(|| Dict(Arc::new(json.to_vec())))
+            .clone();
         KeptBody::with_dict(json, &dict)
     }
 }
