@@ -84,7 +84,8 @@ struct Cli {
     #[arg(long, default_value = "target/azop-bench")]
     out_dir: PathBuf,
     /// Operator replicas of the one-subscription run: with N > 1, N replicas of
-    /// `azop run --shards N` share the clusters (docs/scale.md, "Sharding over replicas").
+    /// `azop run --shards N` share the clusters (docs/scale.md, "Sharding over replicas"),
+    /// and one of them is killed before the deletion (the takeover phase).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale_shards: u32,
     /// The one-subscription run with ARM's refill rates multiplied by this, in armsim and in
@@ -351,6 +352,7 @@ impl Bench {
             resync_seconds,
             log: self.env.dir().join(format!("operator-{ns}.log")),
             extra_args: Vec::new(),
+            identity: None,
         })
     }
 

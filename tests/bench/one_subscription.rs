@@ -11,7 +11,10 @@
 //! 3. steady: `steady_resyncs` resyncs: reads/s against the 25/s refill, writes, 429s;
 //! 4. drift: another principal removes the API server rule of one cluster's NSG (as someone
 //!    in the portal would); the time until armsim holds the rule again;
-//! 5. deleting: every cluster deleted → all gone, against the delete-budget floor; what is
+//! 5. takeover (with shards only): the replica holding cluster c0000's shard is SIGKILLed
+//!    while that cluster drifts as in 4; the time until the survivors hold every shard, and
+//!    until the cluster's new owner has put the rule back;
+//! 6. deleting: every cluster deleted → all gone, against the delete-budget floor; what is
 //!    left in armsim.
 //!
 //! Every figure about ARM calls comes from armsim's request log, restricted to the operator's
@@ -25,8 +28,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use azop_armsim::config::BucketSize;
 use azop_armsim::{RequestFilter, RunningSim, SimConfig};
+use azop_controllers::shard::shard_of;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
 use serde_json::{Value, json};
 
@@ -45,6 +51,11 @@ const TARGET_CLUSTERS: usize = 1000;
 const LOG_CAPACITY: usize = 4_000_000;
 const NSG_API_VERSION: &str = "2024-03-01";
 const API_SERVER_RULE: &str = "allow-apiserver";
+/// The replicas' Lease name (`--lease-name`); shard i's Lease is `<LEASE>-shard-<i>`.
+const LEASE: &str = "azop-bench-onesub";
+/// `azop run --lease-duration-seconds`, left at its default: what a replica's crash costs
+/// before the survivors may take its shards.
+const LEASE_DURATION_SECONDS: u64 = 15;
 /// Applies in flight at once while creating (`kubectl apply` would send them one by one;
 /// Argo CD syncs a wave's objects concurrently).
 const APPLY_IN_FLIGHT: usize = 16;
@@ -79,6 +90,23 @@ impl Timeline {
             self.ready.push((at, count));
         }
     }
+}
+
+/// The NSG the outsider changed, and how it reads it back.
+struct OutsideNsg {
+    name: String,
+    url: String,
+    token: String,
+}
+
+/// The takeover phase, in the run's seconds: the kill, the survivors holding every shard,
+/// the drifted cluster corrected by its new owner.
+struct Takeover {
+    killed: f64,
+    taken: f64,
+    corrected: f64,
+    shard: u32,
+    in_shard: usize,
 }
 
 /// Memory of each replica, and their sum when there are several.
@@ -333,7 +361,21 @@ impl Bench {
         tl.phase(t_drift, "drift");
         tl.phase(t_corrected, "steady");
 
-        // 5. deleting
+        // 5. takeover
+        let takeover = if o.shards > 1 {
+            let t = self
+                .takeover(&sim, &mut op, &applied_objects, o, &at)
+                .await?;
+            tl.phase(t.killed, "takeover");
+            tl.phase(t.corrected, "steady");
+            // The survivors' next resync passes over the taken objects, then deletion.
+            tokio::time::sleep(resync).await;
+            Some(t)
+        } else {
+            None
+        };
+
+        // 6. deleting
         let t_delete = at();
         tl.phase(t_delete, "deleting");
         let gate_delete0 = self.gate(&op).await?;
@@ -388,6 +430,9 @@ impl Bench {
         // written as its answer leaves, which can trail the look that saw its effect.
         let drift = calls::summarize(&ours, t_drift, t_corrected + 1.0);
         let delete = calls::summarize(&ours, t_delete, end);
+        let taken_over = takeover
+            .as_ref()
+            .map(|t| calls::summarize(&ours, t.killed, t.corrected + 1.0));
 
         println!();
         let write_floor = calls::budget_floor(
@@ -467,6 +512,23 @@ impl Bench {
             drift.writes,
             show_reads(&drift)
         );
+        if let (Some(t), Some(w)) = (&takeover, &taken_over) {
+            println!(
+                "takeover (the holder of shard {} of {}, {} clusters, SIGKILLed while c0000 drifted): \
+                 survivors held every shard after {:.1} s (lease {LEASE_DURATION_SECONDS} s); \
+                 c0000's rule put back by its new owner after {:.1} s; operator calls meanwhile: \
+                 {} writes ({} to a resource already written), {}; 429s {}",
+                t.shard,
+                o.shards,
+                t.in_shard,
+                t.taken - t.killed,
+                t.corrected - t.killed,
+                w.writes,
+                w.writes.saturating_sub(w.distinct_writes),
+                show_reads(w),
+                show_429s(w)
+            );
+        }
         let delete_floor = calls::budget_floor(
             delete.distinct_deletes,
             limits.deletes.capacity,
@@ -539,10 +601,11 @@ impl Bench {
                 kubeconfig: &self.kubeconfig,
                 sim_url: sim.url(),
                 namespace: ns,
-                lease: "azop-bench-onesub",
+                lease: LEASE,
                 resync_seconds: o.resync_seconds,
                 log: self.env.dir().join(format!("operator-{ns}-{i}.log")),
                 extra_args,
+                identity: (count > 1).then(|| format!("bench-replica-{i}")),
             })?);
         }
         Ok(Replicas(out))
@@ -557,16 +620,38 @@ impl Bench {
         resync: Duration,
         at: &impl Fn() -> f64,
     ) -> Result<(f64, f64)> {
-        let name = cluster_name(0);
+        let nsg = self.remove_rule(sim).await?;
+        let t_drift = at();
+        let limit = resync * 2 + Duration::from_secs(120);
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if self.rule_back(&nsg).await {
+                return Ok((t_drift, at()));
+            }
+            if started.elapsed() > limit {
+                bail!(
+                    "the {API_SERVER_RULE} rule of {} was not restored within {} s",
+                    nsg.name,
+                    limit.as_secs()
+                );
+            }
+        }
+    }
+
+    /// PUTs cluster c0000's control-plane NSG without its rules, as the outsider.
+    async fn remove_rule(&self, sim: &RunningSim) -> Result<OutsideNsg> {
+        let cluster = cluster_name(0);
+        let name = format!("{cluster}-controlplane-nsg");
         let url = format!(
-            "{}/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-{name}/providers/Microsoft.Network/networkSecurityGroups/{name}-controlplane-nsg?api-version={NSG_API_VERSION}",
+            "{}/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-{cluster}/providers/Microsoft.Network/networkSecurityGroups/{name}?api-version={NSG_API_VERSION}",
             sim.url().trim_end_matches('/')
         );
         let token = sim.token(TENANT, OUTSIDER);
         let nsg = get_json(&self.http, &url, &token).await?;
         ensure!(
             has_rule(&nsg, API_SERVER_RULE),
-            "{name}-controlplane-nsg has no {API_SERVER_RULE} rule before the drift: {nsg}"
+            "{name} has no {API_SERVER_RULE} rule before the drift: {nsg}"
         );
         let r = self
             .http
@@ -585,21 +670,92 @@ impl Bench {
             "PUT the NSG without its rules: {}",
             r.status()
         );
-        let t_drift = at();
-        let limit = resync * 2 + Duration::from_secs(120);
+        Ok(OutsideNsg { name, url, token })
+    }
+
+    /// Whether the NSG holds the API server rule again, its update ended.
+    async fn rule_back(&self, nsg: &OutsideNsg) -> bool {
+        get_json(&self.http, &nsg.url, &nsg.token)
+            .await
+            .is_ok_and(|v| has_rule(&v, API_SERVER_RULE) && succeeded(&v))
+    }
+
+    /// A replica crashes (SIGKILL: it releases no Lease) while the cluster it reconciles
+    /// drifts. Kills the replica holding cluster c0000's shard, removes that cluster's API
+    /// server rule at the same moment, and waits until the survivors hold every shard and
+    /// the rule is back: the takeover of the killed replica's objects, and the first of
+    /// them to need a write getting it from its new owner.
+    async fn takeover(
+        &self,
+        sim: &RunningSim,
+        op: &mut Replicas,
+        objects: &[DynamicObject],
+        o: &Options,
+        at: &impl Fn() -> f64,
+    ) -> Result<Takeover> {
+        let uid = |obj: &DynamicObject| obj.metadata.uid.clone().unwrap_or_default();
+        let first = objects
+            .iter()
+            .find(|obj| obj.metadata.name.as_deref() == Some(cluster_name(0).as_str()))
+            .context("cluster c0000 was not applied")?;
+        let shard = shard_of(&uid(first), o.shards);
+        let in_shard = objects
+            .iter()
+            .filter(|obj| shard_of(&uid(obj), o.shards) == shard)
+            .count();
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), kit::OPERATOR_NAMESPACE);
+        let lease = format!("{LEASE}-shard-{shard}");
+        let holder = leases
+            .get(&lease)
+            .await
+            .with_context(|| format!("read Lease {lease}"))?
+            .spec
+            .and_then(|s| s.holder_identity)
+            .with_context(|| format!("Lease {lease} has no holder"))?;
+        let log = op.kill(&holder)?;
+        let killed = at();
+        let nsg = self.remove_rule(sim).await?;
+        println!(
+            "takeover: SIGKILLed {holder} (shard {shard} of {}, {in_shard} clusters; log {}) \
+             and removed the {API_SERVER_RULE} rule of {}",
+            o.shards,
+            log.display(),
+            nsg.name
+        );
+        let limit = Duration::from_secs(LEASE_DURATION_SECONDS * 2)
+            + Duration::from_secs(o.resync_seconds * 2)
+            + Duration::from_secs(120);
         let started = Instant::now();
+        let (mut taken, mut corrected) = (None, None);
         loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if let Ok(v) = get_json(&self.http, &url, &token).await
-                && has_rule(&v, API_SERVER_RULE)
-                && succeeded(&v)
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if taken.is_none()
+                && op
+                    .shards_held(&self.http)
+                    .await
+                    .is_ok_and(|h| h == i64::from(o.shards))
             {
-                return Ok((t_drift, at()));
+                taken = Some(at());
+            }
+            if corrected.is_none() && self.rule_back(&nsg).await {
+                corrected = Some(at());
+            }
+            if let (Some(taken), Some(corrected)) = (taken, corrected) {
+                return Ok(Takeover {
+                    killed,
+                    taken,
+                    corrected,
+                    shard,
+                    in_shard,
+                });
             }
             if started.elapsed() > limit {
                 bail!(
-                    "the {API_SERVER_RULE} rule of {name}-controlplane-nsg was not restored within {} s",
-                    limit.as_secs()
+                    "{} s after {holder} was killed: survivors hold every shard: {}; rule back: {} (logs: {})",
+                    limit.as_secs(),
+                    taken.is_some(),
+                    corrected.is_some(),
+                    op.logs()
                 );
             }
         }

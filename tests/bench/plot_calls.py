@@ -30,6 +30,7 @@ PHASE_COLOURS = {
     "settling": "#f2f2f2",
     "steady": "#e5f5e0",
     "drift": "#fde0c5",
+    "takeover": "#e3d7f2",
     "deleting": "#f6dbe4",
 }
 

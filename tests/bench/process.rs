@@ -135,6 +135,9 @@ pub struct OperatorOptions<'a> {
     pub log: PathBuf,
     /// More `azop run` arguments (the webhook's).
     pub extra_args: Vec<String>,
+    /// The replica's identity in the Leases (`--identity`); the operator's default
+    /// (hostname and pid) when `None`.
+    pub identity: Option<String>,
 }
 
 pub struct Operator {
@@ -142,6 +145,8 @@ pub struct Operator {
     pid: u32,
     metrics: SocketAddr,
     pub log: PathBuf,
+    /// What it was started with as `--identity`, if anything.
+    pub identity: Option<String>,
 }
 
 impl Operator {
@@ -170,6 +175,7 @@ impl Operator {
             .args(["--metrics-addr", &metrics.to_string()])
             .args(["--resync-seconds", &o.resync_seconds.to_string()])
             .args(&o.extra_args)
+            .args(o.identity.iter().flat_map(|i| ["--identity", i.as_str()]))
             .env("KUBECONFIG", o.kubeconfig)
             // AZOP_BENCH_OPERATOR_LOG: the operator's RUST_LOG, to look into a run
             // (`info,azop_controllers=debug` logs every pass and its requeue).
@@ -189,6 +195,7 @@ impl Operator {
             child: Some(child),
             metrics,
             log: o.log,
+            identity: o.identity,
         })
     }
 
@@ -296,6 +303,34 @@ impl Replicas {
 
     pub fn memory(&self) -> Result<Vec<Memory>> {
         self.0.iter().map(Operator::memory).collect()
+    }
+
+    /// Shards held by the replicas together (`azop_shards_held`, summed).
+    pub async fn shards_held(&self, http: &reqwest::Client) -> Result<i64> {
+        let mut total = 0;
+        for r in &self.0 {
+            total += shards_held(&r.metrics(http).await?);
+        }
+        Ok(total)
+    }
+
+    /// SIGKILLs the replica started with `identity` (a crash: it releases nothing) and
+    /// takes it out of the set, so that every figure after it is the survivors'. Returns
+    /// its log file.
+    pub fn kill(&mut self, identity: &str) -> Result<PathBuf> {
+        let Some(i) = self
+            .0
+            .iter()
+            .position(|r| r.identity.as_deref() == Some(identity))
+        else {
+            bail!("no replica runs as {identity}");
+        };
+        let mut r = self.0.remove(i);
+        if let Some(mut c) = r.child.take() {
+            c.kill().with_context(|| format!("SIGKILL {identity}"))?;
+            c.wait().with_context(|| format!("reap {identity}"))?;
+        }
+        Ok(r.log.clone())
     }
 
     /// Each replica's heap from its /metrics: (allocated, resident) in MiB, when it says.

@@ -175,6 +175,7 @@ impl Bench {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            identity: None,
         })?;
         op.wait_ready(&self.http, Duration::from_secs(60)).await?;
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), kit::OPERATOR_NAMESPACE);
