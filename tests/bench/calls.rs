@@ -126,6 +126,9 @@ pub struct Window {
     pub resource_gets: usize,
     /// Served reads answered 404 (a resource not there, or not yet).
     pub not_found_reads: usize,
+    /// Served writes answered 412: a create conditional on `If-None-Match: *` that found
+    /// the resource there (nothing written; a successor's stale listing after a takeover).
+    pub precondition_failed_writes: usize,
     /// Distinct resources written (2xx) and deleted (2xx): the work the budget had to pay for.
     pub distinct_writes: usize,
     pub distinct_deletes: usize,
@@ -171,6 +174,8 @@ pub fn summarize(calls: &[Call], from: f64, to: f64) -> Window {
                 w.writes += 1;
                 if (200..300).contains(&c.status) {
                     written.insert(c.path.to_ascii_lowercase());
+                } else if c.status == 412 {
+                    w.precondition_failed_writes += 1;
                 }
             }
             (Class::Delete, false) => {
@@ -425,6 +430,7 @@ mod tests {
             call(0.5, "PUT", vm, 201),
             call(1.0, "PUT", vm, 200), // the same resource again: not more work
             call(1.5, "PUT", "/resourceGroups/rg", 201),
+            call(1.7, "PUT", vm, 412), // a conditional create that found it there
             call(2.0, "PUT", "/resourceGroups/rg2", 429),
             call(2.1, "GET", vm, 404),
             call(
@@ -446,7 +452,8 @@ mod tests {
         ];
         let w = summarize(&calls, 0.0, 5.0);
         assert_eq!(w.seconds, 5.0);
-        assert_eq!((w.reads, w.writes, w.deletes), (3, 3, 1));
+        assert_eq!((w.reads, w.writes, w.deletes), (3, 4, 1));
+        assert_eq!(w.precondition_failed_writes, 1);
         assert_eq!(
             (w.throttled_reads, w.throttled_writes, w.throttled_deletes),
             (1, 1, 1)

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! azop-bench [--latency-scale F] [--clusters N] [--resync-seconds S] [--skip-scale]
-//!            [--scale-resync-seconds S] [--steady-resyncs K] [--scale-shards N] [--budget-scale K]
+//!            [--scale-resync-seconds S] [--steady-resyncs K] [--scale-shards N [--scale-kill-while-creating]] [--budget-scale K]
 //!            [--out-dir DIR]
 //!            [--subscription-per-cluster] [--only-scale]
 //!            [--webhook-rate R] [--webhook-api-rate A] [--webhook-seconds S] [--only-webhook]
@@ -88,6 +88,11 @@ struct Cli {
     /// and one of them is killed before the deletion (the takeover phase).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     scale_shards: u32,
+    /// With `--scale-shards` > 1: kill the holder of cluster c0000's shard while the
+    /// clusters are being created (halfway through the write-budget floor) instead of at
+    /// steady state.
+    #[arg(long)]
+    scale_kill_while_creating: bool,
     /// The one-subscription run with ARM's refill rates multiplied by this, in armsim and in
     /// the operator (`azop run --arm-budget-scale`): a 1,000-cluster run in a quarter of the
     /// time at 4. Ratios to the floors keep their meaning; fixed delays (polls, requeues,
@@ -236,6 +241,7 @@ async fn run(cli: Cli) -> Result<()> {
                     steady_resyncs: cli.steady_resyncs,
                     out_dir: cli.out_dir.clone(),
                     shards: cli.scale_shards,
+                    kill_while_creating: cli.scale_kill_while_creating,
                     budget_scale: cli.budget_scale,
                 })
                 .await?;

@@ -13,7 +13,8 @@
 //!    in the portal would); the time until armsim holds the rule again;
 //! 5. takeover (with shards only): the replica holding cluster c0000's shard is SIGKILLed
 //!    while that cluster drifts as in 4; the time until the survivors hold every shard, and
-//!    until the cluster's new owner has put the rule back;
+//!    until the cluster's new owner has put the rule back. With `kill_while_creating` the
+//!    kill happens in 1 instead, halfway through the write floor, and this phase is skipped;
 //! 6. deleting: every cluster deleted → all gone, against the delete-budget floor; what is
 //!    left in armsim.
 //!
@@ -67,6 +68,8 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// Operator replicas, each with `--shards <shards>` when more than 1.
     pub shards: u32,
+    /// With shards: kill a replica while creating rather than at steady state.
+    pub kill_while_creating: bool,
     /// ARM's refill rates multiplied by this in armsim and in the operator's gate
     /// (`--arm-budget-scale`): the run goes this many times faster than it would at ARM's
     /// rates; ratios to the floors keep their meaning, seconds are the run's.
@@ -99,14 +102,30 @@ struct OutsideNsg {
     token: String,
 }
 
+/// The replica killed: who, and what it held.
+struct Killed {
+    holder: String,
+    shard: u32,
+    /// Clusters in its shard.
+    in_shard: usize,
+}
+
 /// The takeover phase, in the run's seconds: the kill, the survivors holding every shard,
 /// the drifted cluster corrected by its new owner.
 struct Takeover {
     killed: f64,
     taken: f64,
     corrected: f64,
-    shard: u32,
-    in_shard: usize,
+    who: Killed,
+}
+
+/// A kill while creating, in the run's seconds: when, with how many clusters Ready, and
+/// when the survivors held every shard (if before all were Ready).
+struct KilledCreating {
+    at: f64,
+    ready: usize,
+    taken: Option<f64>,
+    who: Killed,
 }
 
 /// Memory of each replica, and their sum when there are several.
@@ -312,6 +331,14 @@ impl Bench {
         );
         let applied = at();
         let limit = bound(self.timeout, 20 * n, limits.writes);
+        // Halfway through the writes the creation needs (20 per cluster) at the write budget:
+        // every replica has passes in flight, creates answered and creates not yet sent.
+        let kill_at = (o.kill_while_creating && o.shards > 1).then(|| {
+            calls::budget_floor(20 * n, limits.writes.capacity, limits.writes.refill_per_sec)
+                .as_secs_f64()
+                / 2.0
+        });
+        let mut killed_creating: Option<KilledCreating> = None;
         let t_ready = loop {
             // A failed list (a loaded API server) is looked at again a second later.
             if let Ok(list) = api.list(&ListParams::default()).await {
@@ -321,6 +348,27 @@ impl Bench {
                 if total == n && ready == n {
                     break t;
                 }
+                if kill_at.is_some_and(|k| t >= k) && killed_creating.is_none() {
+                    let who = self.kill_holder(&mut op, &applied_objects, o).await?;
+                    tl.phase(t, "takeover");
+                    killed_creating = Some(KilledCreating {
+                        at: t,
+                        ready,
+                        taken: None,
+                        who,
+                    });
+                }
+            }
+            if let Some(k) = killed_creating.as_mut()
+                && k.taken.is_none()
+                && op
+                    .shards_held(&self.http)
+                    .await
+                    .is_ok_and(|h| h == i64::from(o.shards))
+            {
+                let t = at();
+                k.taken = Some(t);
+                tl.phase(t, "creating");
             }
             if clock.elapsed() > limit {
                 bail!(
@@ -362,7 +410,7 @@ impl Bench {
         tl.phase(t_corrected, "steady");
 
         // 5. takeover
-        let takeover = if o.shards > 1 {
+        let takeover = if o.shards > 1 && killed_creating.is_none() {
             let t = self
                 .takeover(&sim, &mut op, &applied_objects, o, &at)
                 .await?;
@@ -448,10 +496,26 @@ impl Bench {
             limits.writes.refill_per_sec,
             ratio(t_ready, write_floor)
         );
+        if let Some(k) = &killed_creating {
+            println!(
+                "creating: the holder of shard {} of {} ({} clusters) SIGKILLed at {:.1} s with {} of {n} Ready; \
+                 survivors held every shard {}",
+                k.who.shard,
+                o.shards,
+                k.who.in_shard,
+                k.at,
+                k.ready,
+                k.taken.map_or_else(
+                    || "only after all were Ready".to_string(),
+                    |t| format!("after {:.1} s", t - k.at)
+                )
+            );
+        }
         println!(
-            "creating: {} writes sent ({} to a resource already written), {}; 429s {}; client-side gate: {}",
+            "creating: {} writes sent ({} to a resource already written; {} conditional creates answered 412), {}; 429s {}; client-side gate: {}",
             create.writes,
             create.writes.saturating_sub(create.distinct_writes),
+            create.precondition_failed_writes,
             show_reads(&create),
             show_429s(&create),
             gate_delta(&gate_start, &gate_ready)
@@ -518,9 +582,9 @@ impl Bench {
                  survivors held every shard after {:.1} s (lease {LEASE_DURATION_SECONDS} s); \
                  c0000's rule put back by its new owner after {:.1} s; operator calls meanwhile: \
                  {} writes ({} to a resource already written), {}; 429s {}",
-                t.shard,
+                t.who.shard,
                 o.shards,
-                t.in_shard,
+                t.who.in_shard,
                 t.taken - t.killed,
                 t.corrected - t.killed,
                 w.writes,
@@ -608,7 +672,7 @@ impl Bench {
                 identity: (count > 1).then(|| format!("bench-replica-{i}")),
             })?);
         }
-        Ok(Replicas(out))
+        Ok(Replicas::new(out))
     }
 
     /// Removes the API server rule from cluster c0000's control-plane NSG as another principal
@@ -680,19 +744,14 @@ impl Bench {
             .is_ok_and(|v| has_rule(&v, API_SERVER_RULE) && succeeded(&v))
     }
 
-    /// A replica crashes (SIGKILL: it releases no Lease) while the cluster it reconciles
-    /// drifts. Kills the replica holding cluster c0000's shard, removes that cluster's API
-    /// server rule at the same moment, and waits until the survivors hold every shard and
-    /// the rule is back: the takeover of the killed replica's objects, and the first of
-    /// them to need a write getting it from its new owner.
-    async fn takeover(
+    /// SIGKILLs the replica holding the Lease of cluster c0000's shard (a crash: it releases
+    /// no Lease), as the operator maps objects to shards (`shard_of` its uid).
+    async fn kill_holder(
         &self,
-        sim: &RunningSim,
         op: &mut Replicas,
         objects: &[DynamicObject],
         o: &Options,
-        at: &impl Fn() -> f64,
-    ) -> Result<Takeover> {
+    ) -> Result<Killed> {
         let uid = |obj: &DynamicObject| obj.metadata.uid.clone().unwrap_or_default();
         let first = objects
             .iter()
@@ -712,15 +771,38 @@ impl Bench {
             .spec
             .and_then(|s| s.holder_identity)
             .with_context(|| format!("Lease {lease} has no holder"))?;
-        let log = op.kill(&holder)?;
+        let log = op.kill(&self.http, &holder).await?;
+        println!(
+            "SIGKILLed {holder}, the holder of shard {shard} of {} ({in_shard} clusters; log {})",
+            o.shards,
+            log.display()
+        );
+        Ok(Killed {
+            holder,
+            shard,
+            in_shard,
+        })
+    }
+
+    /// A replica crashes (SIGKILL: it releases no Lease) while the cluster it reconciles
+    /// drifts. Kills the replica holding cluster c0000's shard, removes that cluster's API
+    /// server rule at the same moment, and waits until the survivors hold every shard and
+    /// the rule is back: the takeover of the killed replica's objects, and the first of
+    /// them to need a write getting it from its new owner.
+    async fn takeover(
+        &self,
+        sim: &RunningSim,
+        op: &mut Replicas,
+        objects: &[DynamicObject],
+        o: &Options,
+        at: &impl Fn() -> f64,
+    ) -> Result<Takeover> {
+        let who = self.kill_holder(op, objects, o).await?;
         let killed = at();
         let nsg = self.remove_rule(sim).await?;
         println!(
-            "takeover: SIGKILLed {holder} (shard {shard} of {}, {in_shard} clusters; log {}) \
-             and removed the {API_SERVER_RULE} rule of {}",
-            o.shards,
-            log.display(),
-            nsg.name
+            "takeover: removed the {API_SERVER_RULE} rule of {} as {} was killed",
+            nsg.name, who.holder
         );
         let limit = Duration::from_secs(LEASE_DURATION_SECONDS * 2)
             + Duration::from_secs(o.resync_seconds * 2)
@@ -745,14 +827,14 @@ impl Bench {
                     killed,
                     taken,
                     corrected,
-                    shard,
-                    in_shard,
+                    who,
                 });
             }
             if started.elapsed() > limit {
                 bail!(
-                    "{} s after {holder} was killed: survivors hold every shard: {}; rule back: {} (logs: {})",
+                    "{} s after {} was killed: survivors hold every shard: {}; rule back: {} (logs: {})",
                     limit.as_secs(),
+                    who.holder,
                     taken.is_some(),
                     corrected.is_some(),
                     op.logs()

@@ -266,24 +266,35 @@ impl Operator {
 }
 
 /// The operator under measurement: one replica, or N replicas sharing N shards
-/// (`azop run --shards N`, docs/scale.md). Counters are summed over the replicas; memory is
-/// given per replica.
-pub struct Replicas(pub Vec<Operator>);
+/// (`azop run --shards N`, docs/scale.md). Counters are summed over the replicas (a killed
+/// one's as it last reported them); memory is given per replica.
+pub struct Replicas {
+    live: Vec<Operator>,
+    /// The gate's counters of the replicas killed so far, read just before each kill.
+    departed: BTreeMap<String, u64>,
+}
 
 impl Replicas {
+    pub fn new(live: Vec<Operator>) -> Replicas {
+        Replicas {
+            live,
+            departed: BTreeMap::new(),
+        }
+    }
+
     /// Waits until every replica is ready, then — with shards — until each holds one shard,
     /// so that the measurement starts with the work spread.
     pub async fn wait_ready(&mut self, http: &reqwest::Client, timeout: Duration) -> Result<()> {
-        for r in &mut self.0 {
+        for r in &mut self.live {
             r.wait_ready(http, timeout).await?;
         }
-        if self.0.len() < 2 {
+        if self.live.len() < 2 {
             return Ok(());
         }
         let start = Instant::now();
         loop {
             let mut held = Vec::new();
-            for r in &self.0 {
+            for r in &self.live {
                 held.push(shards_held(&r.metrics(http).await?));
             }
             if held.iter().all(|h| *h == 1) {
@@ -292,7 +303,7 @@ impl Replicas {
             if start.elapsed() > timeout {
                 bail!(
                     "the {} replicas did not each take one shard within {} s (held: {held:?}; logs: {})",
-                    self.0.len(),
+                    self.live.len(),
                     timeout.as_secs(),
                     self.logs()
                 );
@@ -302,30 +313,33 @@ impl Replicas {
     }
 
     pub fn memory(&self) -> Result<Vec<Memory>> {
-        self.0.iter().map(Operator::memory).collect()
+        self.live.iter().map(Operator::memory).collect()
     }
 
     /// Shards held by the replicas together (`azop_shards_held`, summed).
     pub async fn shards_held(&self, http: &reqwest::Client) -> Result<i64> {
         let mut total = 0;
-        for r in &self.0 {
+        for r in &self.live {
             total += shards_held(&r.metrics(http).await?);
         }
         Ok(total)
     }
 
     /// SIGKILLs the replica started with `identity` (a crash: it releases nothing) and
-    /// takes it out of the set, so that every figure after it is the survivors'. Returns
-    /// its log file.
-    pub fn kill(&mut self, identity: &str) -> Result<PathBuf> {
+    /// takes it out of the set, so that every figure after it is the survivors' (the gate's
+    /// counters keep what it reported just before). Returns its log file.
+    pub async fn kill(&mut self, http: &reqwest::Client, identity: &str) -> Result<PathBuf> {
         let Some(i) = self
-            .0
+            .live
             .iter()
             .position(|r| r.identity.as_deref() == Some(identity))
         else {
             bail!("no replica runs as {identity}");
         };
-        let mut r = self.0.remove(i);
+        for (k, v) in throttle_events(&self.live[i].metrics(http).await?) {
+            *self.departed.entry(k).or_insert(0) += v;
+        }
+        let mut r = self.live.remove(i);
         if let Some(mut c) = r.child.take() {
             c.kill().with_context(|| format!("SIGKILL {identity}"))?;
             c.wait().with_context(|| format!("reap {identity}"))?;
@@ -336,7 +350,7 @@ impl Replicas {
     /// Each replica's heap from its /metrics: (allocated, resident) in MiB, when it says.
     pub async fn heap(&self, http: &reqwest::Client) -> Result<Vec<Option<(f64, f64)>>> {
         let mut each = Vec::new();
-        for r in &self.0 {
+        for r in &self.live {
             each.push(heap_mib(&r.metrics(http).await?));
         }
         Ok(each)
@@ -344,16 +358,16 @@ impl Replicas {
 
     pub async fn reconciles(&self, http: &reqwest::Client) -> Result<u64> {
         let mut total = 0;
-        for r in &self.0 {
+        for r in &self.live {
             total += r.reconciles(http).await?;
         }
         Ok(total)
     }
 
-    /// The client-side gates' counters, summed over the replicas.
+    /// The client-side gates' counters, summed over the replicas, the killed ones included.
     pub async fn throttle_events(&self, http: &reqwest::Client) -> Result<BTreeMap<String, u64>> {
-        let mut total = BTreeMap::new();
-        for r in &self.0 {
+        let mut total = self.departed.clone();
+        for r in &self.live {
             for (k, v) in throttle_events(&r.metrics(http).await?) {
                 *total.entry(k).or_insert(0) += v;
             }
@@ -363,7 +377,7 @@ impl Replicas {
 
     /// The replicas' log files, for error messages.
     pub fn logs(&self) -> String {
-        self.0
+        self.live
             .iter()
             .map(|r| r.log.display().to_string())
             .collect::<Vec<_>>()
@@ -371,7 +385,7 @@ impl Replicas {
     }
 
     pub fn stop(&mut self) {
-        for r in &mut self.0 {
+        for r in &mut self.live {
             r.stop();
         }
     }
