@@ -32,4 +32,9 @@ rules:
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
     verbs: ["get", "list", "create", "update"]
+  # Replicas of --shards > 1 hand each other their subscription walks as ConfigMaps here
+  # (docs/scale.md "Walks shared between replicas"); one replica deletes a day-old one.
+  - apiGroups: [""]
+    resources: ["configmaps"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end }}

@@ -10,6 +10,7 @@ mod leader;
 mod probe_cmd;
 mod run_cmd;
 mod shards;
+mod walk_share;
 mod webhook;
 
 use clap::{Parser, Subcommand};

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crate::{budget_share, health, leader, shards};
+use crate::{budget_share, health, leader, shards, walk_share};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -219,7 +219,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             authority_host: args.authority_host.clone(),
         },
         metrics: provider_metrics,
-        listing: azop_provider::ListingConfig::for_resync(Duration::from_secs(args.resync_seconds)),
+        listing: azop_provider::ListingConfig {
+            // Replicas hand each other their walks (crate::walk_share).
+            share_walks: args.shards > 1,
+            ..azop_provider::ListingConfig::for_resync(Duration::from_secs(args.resync_seconds))
+        },
         extra_root_certificates: match &args.ca_file {
             Some(p) => read_ca_file(p)?,
             None => Vec::new(),
@@ -232,6 +236,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .refill_scaled(args.arm_budget_scale),
         ..ProviderConfig::default()
     });
+    // The operator's namespace (the Leases' and the shared walks'): kube's default namespace
+    // is the service account's namespace in a pod and the current context's namespace (or
+    // "default") from a kubeconfig.
+    let own_namespace = args
+        .leader_election_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    if args.shards > 1 {
+        let counters = walk_share::Counters::default();
+        registry.register(
+            "azop_shared_walks",
+            "Subscription walks handed to the other replicas (published), theirs compared with this replica's listings (compared), and of those the ones that served as this replica's walk (complete); azop run --shards N > 1",
+            counters.clone(),
+        );
+        let sharing = walk_share::Sharing {
+            api: kube::Api::namespaced(client.clone(), &own_namespace),
+            group: args.lease_name.clone(),
+            identity: identity.clone(),
+            counters,
+        };
+        tokio::spawn(walk_share::publish(
+            sharing.clone(),
+            provider.listings().clone(),
+        ));
+        tokio::spawn(walk_share::follow(sharing, provider.listings().clone()));
+    }
     // The shards this replica holds, as the shard manager publishes them (--shards > 1).
     let (held_tx, held_rx) = watch::channel(BTreeSet::new());
     let shards_held = Gauge::<i64, AtomicI64>::default();
@@ -337,15 +368,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
     });
 
-    // kube's default namespace is the service account's namespace in a pod and the current
-    // context's namespace (or "default") from a kubeconfig.
     let lease_cfg = leader::LeaderConfig {
-        namespace: args
-            .leader_election_namespace
-            .clone()
-            .unwrap_or_else(|| client.default_namespace().to_string()),
+        namespace: own_namespace,
         lease_name: args.lease_name.clone(),
-        identity: args.identity.clone().unwrap_or_else(default_identity),
+        identity,
         lease_duration: Duration::from_secs(args.lease_duration_seconds),
         retry_period: Duration::from_secs((args.lease_duration_seconds / 5).max(1)),
     };

@@ -153,6 +153,20 @@ pub struct TypeState {
     pub groups_listed_at: HashMap<String, Instant>,
     /// By [`super::target::id_key`].
     pub entries: HashMap<String, Entry>,
+    /// Start of the latest subscription-wide walk of another replica's that this listing
+    /// was compared with and found complete against ([`TypeState::attest`]).
+    pub attested_at: Option<Instant>,
+}
+
+/// What comparing a listing with another replica's walk found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Attestation {
+    /// Owners of resources that walk shows changed or gone: read again, and woken.
+    pub woken: Vec<String>,
+    /// The walk listed nothing this listing does not know of: it now counts as walked then.
+    pub complete: bool,
+    /// The walk started before what this listing already holds: nothing was compared.
+    pub stale: bool,
 }
 
 impl TypeState {
@@ -392,6 +406,65 @@ impl TypeState {
         woken.sort();
         woken.dedup();
         woken
+    }
+
+    /// Compares this listing with another replica's subscription-wide walk that started at
+    /// `started` and listed `listed` (`digest::key_hash` of the id key → fingerprint).
+    ///
+    /// - Entries learned before `started` (and not already to be read again) that the walk
+    ///   shows otherwise — another fingerprint, or not listed at all — are marked to be read
+    ///   by GET before they are trusted, and their owners are returned to be woken: the
+    ///   same evidence this listing's own walk would have found, at no call. An absence a
+    ///   GET found that the walk lists is read again too. What azop deleted is left to its own
+    ///   rule (a walk of this process's after the delete: [`Lookup::WalkSince`]).
+    /// - When every resource the walk listed is one this listing knows, the listing counts
+    ///   as walked at `started` for the steady-state age ([`TypeState::attested_at`]). A
+    ///   resource it does not know (made since its own walk, by anyone) is not trusted from
+    ///   a hash: the listing then walks for itself when its age runs out.
+    ///
+    /// Only subscription-wide listings are compared (a group-by-group listing holds less
+    /// than the walk). Pure.
+    pub fn attest(&mut self, started: Instant, listed: &HashMap<u64, u64>) -> Attestation {
+        let newest = self.listed_at.max(self.attested_at);
+        if newest.is_none_or(|t| t >= started) {
+            return Attestation {
+                stale: true,
+                ..Attestation::default()
+            };
+        }
+        let mut woken = Vec::new();
+        let mut known = std::collections::HashSet::with_capacity(self.entries.len());
+        for (key, e) in self.entries.iter_mut() {
+            let hash = super::digest::key_hash(key);
+            known.insert(hash);
+            // What azop deleted is confirmed by its own walks only ([`Lookup::WalkSince`]).
+            if e.learned_at >= started || e.dirty || e.deleted {
+                continue;
+            }
+            let differs = match &e.known {
+                Known::Present(item) => listed.get(&hash) != Some(&item.fingerprint),
+                Known::Absent => listed.contains_key(&hash),
+            };
+            if differs {
+                e.dirty = true;
+                if let Known::Present(item) = &e.known
+                    && let Some(uid) = &item.owner_uid
+                {
+                    woken.push(uid.to_string());
+                }
+            }
+        }
+        let complete = listed.keys().all(|k| known.contains(k));
+        if complete {
+            self.attested_at = Some(started);
+        }
+        woken.sort();
+        woken.dedup();
+        Attestation {
+            woken,
+            complete,
+            stale: false,
+        }
     }
 
     /// The entries of resource group `group`, for a group listing.
@@ -735,5 +808,97 @@ mod tests {
         assert_eq!(s.known_of(A, 2), (None, Some(asked)));
         // No body was kept for B.
         assert_eq!(s.known_of(B, 1), (None, None));
+    }
+
+    /// Another replica's walk, as its digest gives it: key hash → fingerprint.
+    fn digest(items: &[(&str, u64)]) -> HashMap<u64, u64> {
+        items
+            .iter()
+            .map(|(k, f)| (super::super::digest::key_hash(k), *f))
+            .collect()
+    }
+
+    #[test]
+    fn another_replicas_walk_marks_what_changed_and_wakes_its_owner() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        s.apply(
+            &Scope::Subscription,
+            t(0),
+            vec![
+                item(A, 1, Some("u1")),
+                item(B, 1, Some("u2")),
+                item(C, 1, None),
+            ],
+            keep_all,
+            FORGET,
+        );
+        // The other replica's walk at 10 s: A was edited, C is gone, B unchanged.
+        let found = s.attest(t(10), &digest(&[(A, 2), (B, 1)]));
+        assert_eq!(found.woken, vec!["u1".to_string()]);
+        assert!(found.complete, "it listed nothing unknown here");
+        assert_eq!(s.attested_at, Some(t(10)));
+        assert_eq!(s.lookup(A, t(11), BUSY), Lookup::Read, "A changed: read it");
+        assert_eq!(
+            s.lookup(C, t(11), BUSY),
+            Lookup::Read,
+            "C not listed: read it"
+        );
+        assert!(matches!(s.lookup(B, t(11), BUSY), Lookup::Body(_)));
+        // The same walk again, or an older one: nothing is compared.
+        assert!(s.attest(t(10), &digest(&[])).stale);
+        assert!(s.attest(t(5), &digest(&[])).stale);
+        // The GET of A answered after that walk: a later walk that still shows the old A
+        // does not mark it again (what was learned after the walk started wins).
+        s.learn(A.into(), Some(item(A, 2, Some("u1")).1), t(12));
+        let found = s.attest(t(11), &digest(&[(A, 1), (B, 1)]));
+        assert!(found.woken.is_empty());
+        assert!(matches!(s.lookup(A, t(13), BUSY), Lookup::Body(_)));
+    }
+
+    #[test]
+    fn a_walk_listing_what_this_listing_does_not_know_does_not_count_as_walked() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        // Never walked here: nothing to compare, nothing attested.
+        assert!(s.attest(t(1), &digest(&[(A, 1)])).stale);
+        s.apply(
+            &Scope::Subscription,
+            t(2),
+            vec![item(A, 1, Some("u1"))],
+            keep_all,
+            FORGET,
+        );
+        // B was made since (by another replica's object, or by anyone): its hash says
+        // nothing this listing could answer from.
+        let found = s.attest(t(10), &digest(&[(A, 1), (B, 7)]));
+        assert!(!found.complete);
+        assert_eq!(s.attested_at, None);
+        assert!(matches!(s.lookup(A, t(11), BUSY), Lookup::Body(_)));
+    }
+
+    #[test]
+    fn what_azop_wrote_or_deleted_keeps_its_own_rules() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let mut s = TypeState::default();
+        s.apply(
+            &Scope::Subscription,
+            t(0),
+            vec![item(A, 1, Some("u1")), item(B, 1, Some("u2"))],
+            keep_all,
+            FORGET,
+        );
+        // azop deleted A (answered at 5 s); a GET found B absent, and then someone made it.
+        s.touch(A, t(5), true);
+        s.learn(B.into(), None, t(6));
+        let found = s.attest(t(10), &digest(&[(A, 1), (B, 3)]));
+        assert!(found.woken.is_empty(), "nobody to wake for an absence");
+        // A's absence is still told by a walk of this process's after the delete.
+        assert_eq!(s.lookup(A, t(11), BUSY), Lookup::WalkSince(t(5)));
+        // B, absent by a GET, is listed by the other walk: read again.
+        assert_eq!(s.lookup(B, t(11), BUSY), Lookup::Read);
     }
 }

@@ -33,6 +33,7 @@
 //! authenticate sees nothing another one read.
 
 pub mod body;
+pub mod digest;
 pub mod entries;
 pub mod observe;
 pub mod target;
@@ -40,11 +41,13 @@ pub mod wanted;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
+pub use digest::WalkDigest;
+pub use entries::Attestation;
 use entries::TypeState;
 use target::{Target, id_key};
 use wanted::WantedWalks;
@@ -65,6 +68,10 @@ pub struct ListingConfig {
     /// instant (a deletion confirming what it deleted is gone): the passes asking meanwhile
     /// share the next walk instead of each starting one.
     pub min_walk_interval: Duration,
+    /// Hand each subscription-wide walk to the other replicas ([`Listings::digests`]) and
+    /// take theirs ([`Listings::attest`]): `azop run --shards N > 1`. A digest of a type is
+    /// made at most once per `write_evidence_age`.
+    pub share_walks: bool,
 }
 
 impl Default for ListingConfig {
@@ -76,6 +83,7 @@ impl Default for ListingConfig {
             busy_age: Duration::from_secs(10),
             max_pages: 10_000,
             min_walk_interval: Duration::from_secs(2),
+            share_walks: false,
         }
     }
 }
@@ -130,6 +138,8 @@ pub struct TypeListing {
     /// Walks past an instant asked for by passes that did not wait: served by one
     /// background walker (see [`wanted`]).
     pub(crate) wanted: Mutex<WantedWalks>,
+    /// Start of the last walk handed to the other replicas ([`ListingConfig::share_walks`]).
+    pub(crate) shared_at: Mutex<Option<Instant>>,
 }
 
 impl TypeListing {
@@ -142,6 +152,11 @@ impl TypeListing {
 #[derive(Debug)]
 pub struct SubscriptionListing {
     pub(crate) config: ListingConfig,
+    /// [`digest::credential_tag`] of the credentials.
+    credential: String,
+    /// Lower case.
+    subscription: String,
+    digests: broadcast::Sender<Arc<WalkDigest>>,
     types: Mutex<HashMap<(String, String), Arc<TypeListing>>>,
     pub(crate) changes: broadcast::Sender<Changed>,
     /// What the kept bodies of each type are compressed against ([`body`]).
@@ -163,6 +178,7 @@ impl SubscriptionListing {
                     state: Mutex::new(TypeState::default()),
                     walking: tokio::sync::Mutex::new(()),
                     wanted: Mutex::new(WantedWalks::default()),
+                    shared_at: Mutex::new(None),
                 })
             })
             .clone()
@@ -207,6 +223,36 @@ impl SubscriptionListing {
         }
     }
 
+    /// Whether a subscription-wide walk of `l` that started at `started` is to be handed to
+    /// the other replicas: walks are shared, and none of the type was in the last
+    /// `write_evidence_age` (creation and deletion walk often; steady state every listing
+    /// age). Notes it as handed if so.
+    pub(crate) fn shares_walk(&self, l: &TypeListing, started: Instant) -> bool {
+        if !self.config.share_walks {
+            return false;
+        }
+        let mut last = l.shared_at.lock();
+        let due = last
+            .is_none_or(|t| started.saturating_duration_since(t) >= self.config.write_evidence_age);
+        if due {
+            *last = Some(started);
+        }
+        due
+    }
+
+    /// Hands a walk of `l` to whoever shares walks ([`Listings::digests`]).
+    pub(crate) fn publish(&self, l: &TypeListing, started: SystemTime, entries: Vec<(u64, u64)>) {
+        // Nobody listening is fine: the walk served this replica.
+        let _ = self.digests.send(Arc::new(WalkDigest {
+            credential: self.credential.clone(),
+            subscription: self.subscription.clone(),
+            type_name: l.type_name.to_ascii_lowercase(),
+            api_version: l.api_version.clone(),
+            started,
+            entries,
+        }));
+    }
+
     /// How many resources the listings of this subscription hold, and how many bodies.
     pub fn size(&self) -> (usize, usize) {
         let all: Vec<Arc<TypeListing>> = self.types.lock().values().cloned().collect();
@@ -226,6 +272,16 @@ struct Inner {
     config: ListingConfig,
     subs: Mutex<HashMap<(String, String), Arc<SubscriptionListing>>>,
     changes: broadcast::Sender<Changed>,
+    digests: broadcast::Sender<Arc<WalkDigest>>,
+}
+
+/// What [`Listings::attest`] did with another replica's walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attested {
+    /// Compared with this replica's listing of the type (see [`entries::Attestation`]).
+    Compared(Attestation),
+    /// This replica lists no such type in that subscription with those credentials.
+    NotListed,
 }
 
 /// Every listing of the process, by credentials and subscription. Cheap to clone.
@@ -245,16 +301,69 @@ impl std::fmt::Debug for Listings {
 /// Changes waiting for a slow reader before the oldest are dropped (the resync covers them).
 const CHANGES_BACKLOG: usize = 4096;
 
+/// Walk digests waiting to be handed on before the oldest are dropped (a later walk of the
+/// type replaces them anyway).
+const DIGESTS_BACKLOG: usize = 64;
+
 impl Listings {
     pub fn new(config: ListingConfig) -> Listings {
         let (changes, _) = broadcast::channel(CHANGES_BACKLOG);
+        let (digests, _) = broadcast::channel(DIGESTS_BACKLOG);
         Listings {
             inner: Arc::new(Inner {
                 config,
                 subs: Mutex::new(HashMap::new()),
                 changes,
+                digests,
             }),
         }
+    }
+
+    /// This replica's subscription-wide walks, for the other replicas
+    /// ([`ListingConfig::share_walks`]; at most one per type and `write_evidence_age`).
+    pub fn digests(&self) -> broadcast::Receiver<Arc<WalkDigest>> {
+        self.inner.digests.subscribe()
+    }
+
+    /// Compares this replica's listing with another replica's walk (`digest`), marks what
+    /// it shows changed to be read again and wakes the owners, and — when it is complete
+    /// against the listing — lets it count as walked then (see
+    /// [`entries::TypeState::attest`]). The walk's wall-clock start is taken as that long
+    /// before now on this replica's clock (a start in the future as now): the replicas'
+    /// clocks are assumed to agree within seconds, as Lease expiry already assumes.
+    pub fn attest(&self, digest: &WalkDigest) -> Attested {
+        let sub = self
+            .inner
+            .subs
+            .lock()
+            .values()
+            .find(|s| s.credential == digest.credential && s.subscription == digest.subscription)
+            .cloned();
+        let Some(sub) = sub else {
+            return Attested::NotListed;
+        };
+        let listing = sub
+            .types
+            .lock()
+            .get(&(digest.type_name.clone(), digest.api_version.clone()))
+            .cloned();
+        let Some(l) = listing.filter(|l| l.mode() == Mode::Subscription) else {
+            return Attested::NotListed;
+        };
+        let age = SystemTime::now()
+            .duration_since(digest.started)
+            .unwrap_or_default();
+        let now = Instant::now();
+        let started = now.checked_sub(age).unwrap_or(now);
+        let listed: HashMap<u64, u64> = digest.entries.iter().copied().collect();
+        let found = l.state.lock().attest(started, &listed);
+        for owner_uid in &found.woken {
+            // Nobody listening is fine: the resync covers it.
+            let _ = self.inner.changes.send(Changed {
+                owner_uid: owner_uid.clone(),
+            });
+        }
+        Attested::Compared(found)
     }
 
     pub fn config(&self) -> ListingConfig {
@@ -283,6 +392,9 @@ impl Listings {
             .or_insert_with(|| {
                 Arc::new(SubscriptionListing {
                     config: self.inner.config,
+                    credential: digest::credential_tag(credential_key),
+                    subscription: subscription.to_ascii_lowercase(),
+                    digests: self.inner.digests.clone(),
                     types: Mutex::new(HashMap::new()),
                     changes: self.inner.changes.clone(),
                     dicts: body::Dicts::default(),

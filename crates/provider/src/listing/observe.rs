@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::body::{Dicts, KeptBody};
+use super::digest::{key_hash, stable_hash};
 use super::entries::{Held, Item, Lookup, Scope};
 use super::target::{self, Target, id_key};
 use super::{Changed, Mode, TypeListing};
@@ -63,17 +64,17 @@ pub fn item_with(
         .and_then(Value::as_str)
     {
         // ARM changes a resource's ETag on every write; the provisioning state is hashed
-        // with it because an operation's end is not a write of the user's.
-        Some(etag) => {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            etag.hash(&mut h);
-            v.pointer("/properties/provisioningState")
-                .and_then(Value::as_str)
-                .hash(&mut h);
-            h.finish()
-        }
+        // with it because an operation's end is not a write of the user's. Stable hashes:
+        // other replicas compare their entries with this one's walks (`digest`).
+        Some(etag) => match v
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
+        {
+            Some(state) => stable_hash(&[etag.as_bytes(), b"s", state.as_bytes()]),
+            None => stable_hash(&[etag.as_bytes(), b"n"]),
+        },
         // Without an ETag the body itself tells a change.
-        None => content,
+        None => stable_hash(&[&json]),
     };
     let owner_uid: Option<Box<str>> = v.get("tags").and_then(Value::as_object).and_then(|tags| {
         tags.get(UID_TAG)
@@ -131,24 +132,47 @@ pub fn fallback(mode: Mode, is_group_type: bool, err: &AzureError) -> Option<Mod
 /// What a pass needs of a listing's last walk.
 #[derive(Debug, Clone, Copy)]
 enum Need {
-    /// At most this old.
+    /// A walk of this process's at most this old (the evidence a write is decided on).
     MaxAge(Duration),
+    /// At most this old, for a steady-state read: another replica's walk this listing was
+    /// compared with ([`super::entries::TypeState::attest`]) serves too, for an eighth
+    /// longer (below).
+    Steady(Duration),
     /// Started at or after this instant (it must see past one of azop's deletes).
     Since(Instant),
 }
 
 impl Need {
-    /// Whether a walk that started at `walked` (`None`: never) serves at `now`. Pure.
-    fn met(self, walked: Option<Instant>, now: Instant) -> bool {
-        walked.is_some_and(|t| match self {
-            Need::MaxAge(max_age) => now.saturating_duration_since(t) <= max_age,
-            Need::Since(since) => t >= since,
-        })
+    /// Whether a walk of this process's that started at `walked`, or another replica's
+    /// that started at `attested` (`None`: never), serves at `now`. Pure.
+    ///
+    /// Another replica's walk serves an eighth of the age longer than one's own: the
+    /// replica that walked walks again when its own walk is `max_age` old, and its next
+    /// digest reaches the others before their grace runs out — so the replicas take turns
+    /// instead of all walking at the instant their shared walk expires. 0.7 × 9/8 of the
+    /// resync is still under the 80 % an object's resync comes after its previous one
+    /// ([`super::ListingConfig::for_resync`]).
+    fn met(self, walked: Option<Instant>, attested: Option<Instant>, now: Instant) -> bool {
+        let within = |t: Option<Instant>, age: Duration| {
+            t.is_some_and(|t| now.saturating_duration_since(t) <= age)
+        };
+        match self {
+            Need::MaxAge(max_age) => within(walked, max_age),
+            Need::Steady(max_age) => {
+                within(walked, max_age) || within(attested, max_age + max_age / 8)
+            }
+            Need::Since(since) => walked.is_some_and(|t| t >= since),
+        }
     }
 }
 
 fn fresh(l: &TypeListing, scope: &Scope, need: Need, now: Instant) -> bool {
-    need.met(l.state.lock().walked_at(scope), now)
+    let state = l.state.lock();
+    let attested = match scope {
+        Scope::Subscription => state.attested_at,
+        Scope::Group(_) => None,
+    };
+    need.met(state.walked_at(scope), attested, now)
 }
 
 impl ArmSession {
@@ -192,7 +216,7 @@ impl ArmSession {
         };
         let l = self.listing.type_listing(type_name, api_version);
         let Some(_) = self
-            .walked(&l, &target, self.listing.config.max_age)
+            .walked_for(&l, &target, Need::Steady(self.listing.config.max_age))
             .await?
         else {
             return self.read(&l, path).await;
@@ -345,7 +369,7 @@ impl ArmSession {
         };
         let l = self.listing.type_listing(type_name, api_version);
         if self
-            .walked(&l, &target, self.listing.config.max_age)
+            .walked_for(&l, &target, Need::Steady(self.listing.config.max_age))
             .await?
             .is_none()
         {
@@ -610,6 +634,7 @@ impl ArmSession {
     /// told.
     async fn walk(&self, l: &TypeListing, scope: &Scope) -> Result<(), AzureError> {
         let started = Instant::now();
+        let started_wall = std::time::SystemTime::now();
         let path = match scope {
             Scope::Subscription => {
                 target::subscription_collection(&self.subscription_id, &l.type_name)
@@ -637,7 +662,21 @@ impl ArmSession {
         })
         .await?;
         self.metrics.record_observation("refresh");
+        // What the other replicas compare their listings with (`digest`): taken from the
+        // walk as listed, before this listing's own writes meanwhile are merged in.
+        let shared =
+            (*scope == Scope::Subscription && self.listing.shares_walk(l, started)).then(|| {
+                let mut entries: Vec<(u64, u64)> = items
+                    .iter()
+                    .map(|(k, i)| (key_hash(k), i.fingerprint))
+                    .collect();
+                entries.sort_unstable();
+                entries
+            });
         let woken = l.state.lock().apply(scope, started, items, keep, interest);
+        if let Some(entries) = shared {
+            self.listing.publish(l, started_wall, entries);
+        }
         tracing::debug!(
             resource_type = %l.type_name,
             items = listed_count,
@@ -710,14 +749,30 @@ mod tests {
         let t0 = Instant::now();
         let t = |s: u64| t0 + Duration::from_secs(s);
         let fresh = Need::MaxAge(Duration::from_secs(10));
-        assert!(fresh.met(Some(t(0)), t(10)));
-        assert!(!fresh.met(Some(t(0)), t(11)));
-        assert!(!fresh.met(None, t(0)), "never walked");
-        // However recent, a walk that started before the delete says nothing of it.
+        assert!(fresh.met(Some(t(0)), None, t(10)));
+        assert!(!fresh.met(Some(t(0)), None, t(11)));
+        assert!(!fresh.met(None, None, t(0)), "never walked");
+        // The evidence a write is decided on is this process's own walk.
+        assert!(!fresh.met(None, Some(t(9)), t(10)));
+        // However recent, a walk that started before the delete says nothing of it; nor
+        // does another replica's.
         let past_delete = Need::Since(t(5));
-        assert!(!past_delete.met(Some(t(4)), t(5)));
-        assert!(past_delete.met(Some(t(5)), t(100)));
-        assert!(past_delete.met(Some(t(6)), t(6)));
+        assert!(!past_delete.met(Some(t(4)), None, t(5)));
+        assert!(past_delete.met(Some(t(5)), None, t(100)));
+        assert!(past_delete.met(Some(t(6)), None, t(6)));
+        assert!(!past_delete.met(Some(t(4)), Some(t(6)), t(6)));
+    }
+
+    #[test]
+    fn another_replicas_walk_serves_steady_reads_an_eighth_longer() {
+        let t0 = Instant::now();
+        let t = |s: u64| t0 + Duration::from_secs(s);
+        let steady = Need::Steady(Duration::from_secs(80));
+        assert!(steady.met(Some(t(0)), None, t(80)));
+        assert!(!steady.met(Some(t(0)), None, t(81)), "own walk: the age");
+        assert!(steady.met(Some(t(0)), Some(t(0)), t(90)));
+        assert!(!steady.met(Some(t(0)), Some(t(0)), t(91)), "80 + 10");
+        assert!(steady.met(None, Some(t(20)), t(100)));
     }
 
     #[test]
