@@ -240,6 +240,9 @@ struct Bucket {
     tokens: f64,
     last: Instant,
     paused_until: Option<Instant>,
+    /// The turn of the last reservation that had to wait: the next one that has to wait
+    /// goes after it ([`Throttle::reserve`]).
+    tail: Option<Instant>,
     /// Admitted and not answered yet.
     in_flight: u32,
     /// When the current throttling episode was last reported (a 429 within
@@ -376,6 +379,7 @@ impl Throttle {
                 tokens: 0.0,
                 last: now,
                 paused_until: None,
+                tail: None,
                 in_flight: 0,
                 warned_at: None,
             });
@@ -415,6 +419,13 @@ impl Throttle {
     /// the budget so go in the order they asked, each sleeping exactly its turn: without
     /// order, waiters woke together every refill and the unlucky ones lost to newer requests
     /// until they gave up.
+    ///
+    /// A reservation that has to wait also goes one token after the last one queued
+    /// ([`after_tail`]): the queue was paced at the share in effect when it was made, and
+    /// a share raised since (a shard taken over mid-wave) — or ARM's remaining count, which
+    /// resets the tokens from what is in flight — would otherwise pace new reservations
+    /// beside it at the new rate: the successor of a killed replica then sent above its
+    /// share until its old queue ran out, and drew 429s.
     pub fn reserve(
         &self,
         subscription: &str,
@@ -431,12 +442,19 @@ impl Throttle {
                 None => Duration::ZERO,
             };
             let for_token = until_token(b.tokens, sized.size);
-            let wait = paused.max(for_token);
+            let mut wait = paused.max(for_token);
+            if !for_token.is_zero() {
+                wait = wait.max(after_tail(b.tail, sized.size, now));
+            }
             if wait > max_wait {
                 return Err(wait);
             }
             b.tokens -= 1.0;
             b.in_flight += 1;
+            if !for_token.is_zero() {
+                let turn = now + wait;
+                b.tail = Some(b.tail.map_or(turn, |t| t.max(turn)));
+            }
             Ok(wait)
         })?;
         Ok((
@@ -502,6 +520,16 @@ pub fn until_token(tokens: f64, size: BucketSize) -> Duration {
     } else {
         Duration::from_secs_f64(MAX_WAIT_SECS)
     }
+}
+
+/// How long from `now` until one token's time (at `size`'s refill) after `tail`, the turn
+/// of the last reservation queued: zero without one, or when that is past. Pure.
+pub fn after_tail(tail: Option<Instant>, size: BucketSize, now: Instant) -> Duration {
+    let Some(tail) = tail else {
+        return Duration::ZERO;
+    };
+    let one = until_token(0.0, size);
+    (tail + one).saturating_duration_since(now)
 }
 
 /// Longest wait [`until_token`] says (a day): only reached with a refill of nothing.
@@ -796,7 +824,7 @@ mod tests {
     }
 
     #[test]
-    fn a_share_lowered_mid_wait_slows_the_queue_behind_it() {
+    fn a_share_changed_mid_wait_keeps_the_queue_in_its_turns() {
         let (t, clock) = throttle();
         told(&t, "s", OpClass::Write, 0);
         let max = Duration::from_secs(60);
@@ -814,10 +842,22 @@ mod tests {
         // Debt after the 50 ms at 10/s: -1.5; one more token at 5/s: 2.5 / 5 = 500 ms.
         assert_eq!(third, ms(500));
         assert_eq!(t.state("s", OpClass::Write).in_flight, 3);
-        // Raised again mid-wait: the queue speeds up for whoever asks next.
+        // Raised again mid-wait: the queue keeps its turns (the third goes out at 550 ms),
+        // and whoever asks next goes one token at the new 10/s after the last of them — not
+        // at 350 ms, beside them, which would spend more than the share until the queue
+        // ran out.
         t.set_share(BudgetShare::WHOLE);
         let (_d, fourth) = t.reserve("s", OpClass::Write, max).expect("reserved");
-        assert_eq!(fourth, ms(350));
+        assert_eq!(ms(50) + fourth, ms(650));
+        // ARM's count resets the tokens from what is in flight, at the new rate: still
+        // after the queue.
+        t.observe_remaining("s", OpClass::Write, 0);
+        let (_e, fifth) = t.reserve("s", OpClass::Write, max).expect("reserved");
+        assert_eq!(ms(50) + fifth, ms(750));
+        // A token in hand goes at once, whatever is queued (ARM has room for it).
+        clock.advance(Duration::from_secs(60));
+        let (_f, now) = t.reserve("s", OpClass::Write, max).expect("reserved");
+        assert_eq!(now, Duration::ZERO);
     }
 
     #[test]
