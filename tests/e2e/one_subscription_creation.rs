@@ -113,16 +113,7 @@ async fn creating_many_clusters_reads_fewer_than_two_per_resource_created() {
         created.len()
     );
     // Cleanup: nothing left.
-    for n in &names {
-        api(&world)
-            .delete(n, &DeleteParams::default())
-            .await
-            .unwrap();
-    }
-    for n in &names {
-        or_dump(wait_gone(&world, n).await, &[&op]);
-    }
-    assert!(top_level_inventory(&world).is_empty(), "nothing left");
+    delete_all_and_check_nothing_left(&world, &names, &[&op]).await;
 }
 
 /// True when some condition of `obj` has reason `reason` and a message naming `needle`.

@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 use azop_armsim::{LatencyPreset, SimConfig};
 use azop_controllers::shard::shard_of;
 use azop_e2e::azure_cluster::*;
-use azop_e2e::operator::{OPERATOR_NAMESPACE, Operator, World, metric_value};
+use azop_e2e::operator::{Operator, World, metric_value};
 use azop_testenv::{Check, wait_for};
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, DeleteParams};
-use serde_json::{Value, json};
+use kube::api::DeleteParams;
+use serde_json::Value;
 
 const SHARDS: u32 = 3;
 const CLUSTERS: usize = 12;
@@ -33,33 +32,6 @@ const LEASE_SECONDS: u64 = 4;
 
 fn rg(i: usize) -> String {
     format!("rg-e2e-shard-{i}")
-}
-
-/// One control-plane machine and one worker: 14 resources, cheap enough for a dozen.
-fn small_cluster(i: usize) -> Value {
-    let mut c = cluster(&format!("s{i}"), &rg(i), 1);
-    c["spec"]["controlPlane"] = json!({"replicas": 1, "vmSize": "Standard_D4s_v5", "zones": ["1"]});
-    c["spec"]["workerPools"][0]["zones"] = json!(["1"]);
-    c
-}
-
-/// Holders of the shard Leases `0..SHARDS`, by index.
-async fn holders(world: &World) -> Vec<Option<String>> {
-    let leases: Api<Lease> = Api::namespaced(world.client.clone(), OPERATOR_NAMESPACE);
-    let mut out = Vec::new();
-    for i in 0..SHARDS {
-        let name = format!("{}-shard-{i}", world.lease);
-        out.push(
-            leases
-                .get_opt(&name)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|l| l.spec?.holder_identity)
-                .filter(|h| !h.is_empty()),
-        );
-    }
-    out
 }
 
 /// Waits until every named replica exports `azop_arm_budget_share` = its expected part of
@@ -177,7 +149,7 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
 
     // Each replica ends with one shard of three.
     let settled = wait_for("one shard per replica", Duration::from_secs(30), || async {
-        let h = holders(&world).await;
+        let h = shard_holders(&world, SHARDS).await;
         let distinct: BTreeSet<_> = h.iter().flatten().cloned().collect();
         if distinct.len() == 3 && h.iter().all(Option::is_some) {
             Check::Done(h)
@@ -204,7 +176,9 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
 
     let mut uids: BTreeMap<String, String> = BTreeMap::new();
     for i in 0..CLUSTERS {
-        let obj = create(&world, small_cluster(i)).await.unwrap();
+        let obj = create(&world, one_machine_each(&format!("s{i}"), &rg(i)))
+            .await
+            .unwrap();
         uids.insert(format!("s{i}"), obj.metadata.uid.unwrap());
     }
     let shard_of_cluster = |name: &str| {
@@ -232,7 +206,7 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
         .unwrap()
         .to_string();
     let victim_shard = shard_of_cluster(&busy);
-    let victim = holders(&world).await[victim_shard as usize]
+    let victim = shard_holders(&world, SHARDS).await[victim_shard as usize]
         .clone()
         .expect("the busy cluster's shard is held");
     let victims_clusters: Vec<String> = uids
@@ -263,7 +237,7 @@ async fn three_shards_share_the_clusters_and_take_over_a_killed_replica() {
     // retry period before the kill, plus a retry period and slack for a busy machine).
     let survivors: Vec<&str> = ops.keys().copied().filter(|n| *n != victim).collect();
     let successor = wait_for("the victim's shard taken over", TIMEOUT, || async {
-        match holders(&world).await[victim_shard as usize].clone() {
+        match shard_holders(&world, SHARDS).await[victim_shard as usize].clone() {
             Some(h) if h != victim => Check::Done(h),
             h => Check::Pending(format!("{h:?}")),
         }

@@ -19,11 +19,9 @@ use azop_controllers::shard::shard_of;
 use azop_e2e::azure_cluster::*;
 use azop_e2e::operator::{OPERATOR_NAMESPACE, Operator, SUBSCRIPTION, World, metric_value};
 use azop_testenv::{Check, wait_for};
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, ListParams};
 use reqwest::Method;
-use serde_json::{Value, json};
 
 const SHARDS: u32 = 3;
 /// The replicas' `--resync-seconds`: listings serve for 70 % of it.
@@ -38,31 +36,10 @@ fn rg(name: &str) -> String {
     format!("rg-e2e-{name}")
 }
 
-/// One control-plane machine and one worker: 14 resources.
-fn small_cluster(name: &str) -> Value {
-    let mut c = cluster(name, &rg(name), 1);
-    c["spec"]["controlPlane"] = json!({"replicas": 1, "vmSize": "Standard_D4s_v5", "zones": ["1"]});
-    c["spec"]["workerPools"][0]["zones"] = json!(["1"]);
-    c
-}
-
 /// Each of the three shards held, by three different replicas.
 async fn one_shard_each(world: &World) -> anyhow::Result<()> {
-    let leases: Api<Lease> = Api::namespaced(world.client.clone(), OPERATOR_NAMESPACE);
     wait_for("one shard per replica", Duration::from_secs(30), || async {
-        let mut holders = Vec::new();
-        for i in 0..SHARDS {
-            let name = format!("{}-shard-{i}", world.lease);
-            holders.push(
-                leases
-                    .get_opt(&name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|l| l.spec?.holder_identity)
-                    .filter(|h| !h.is_empty()),
-            );
-        }
+        let holders = shard_holders(world, SHARDS).await;
         let distinct: BTreeSet<_> = holders.iter().flatten().collect();
         if distinct.len() == SHARDS as usize {
             Check::Done(())
@@ -90,12 +67,6 @@ fn nsg_path(name: &str) -> String {
     )
 }
 
-fn has_apiserver_rule(nsg: &Value) -> bool {
-    nsg["properties"]["securityRules"]
-        .as_array()
-        .is_some_and(|rules| rules.iter().any(|r| r["name"] == "allow-apiserver"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_walk_the_subscription_about_once_between_them() {
     let world = World::new(
@@ -121,7 +92,10 @@ async fn three_replicas_walk_the_subscription_about_once_between_them() {
     let mut names = Vec::new();
     while per_shard.iter().any(|n| *n < PER_SHARD) {
         let name = format!("w{}", names.len());
-        let obj = or_dump(create(&world, small_cluster(&name)).await, &refs);
+        let obj = or_dump(
+            create(&world, one_machine_each(&name, &rg(&name))).await,
+            &refs,
+        );
         per_shard[shard_of(obj.metadata.uid.as_deref().unwrap(), SHARDS) as usize] += 1;
         names.push(name);
         assert!(names.len() <= 20, "uids do not spread: {per_shard:?}");
@@ -190,22 +164,8 @@ async fn three_replicas_walk_the_subscription_about_once_between_them() {
     // Drift on every cluster at once, whichever replica owns it: each is corrected within a
     // resync (plus the pass), the non-walkers from another replica's walk.
     for n in &names {
-        let path = nsg_path(n);
-        let nsg = world.arm(Method::GET, &path, NET, None).await.unwrap();
-        assert!(has_apiserver_rule(&nsg), "{nsg}");
-        world
-            .arm(
-                Method::PUT,
-                &path,
-                NET,
-                Some(json!({
-                    "location": nsg["location"],
-                    "tags": nsg["tags"],
-                    "properties": {"securityRules": []},
-                })),
-            )
-            .await
-            .unwrap();
+        let before = strip_nsg_rules(&world, &nsg_path(n), NET).await.unwrap();
+        assert!(has_rule(&before, "allow-apiserver"), "{before}");
     }
     let drifted = Instant::now();
     let restored = wait_for(
@@ -215,7 +175,7 @@ async fn three_replicas_walk_the_subscription_about_once_between_them() {
             let mut missing = Vec::new();
             for n in &names {
                 let nsg = world.arm(Method::GET, &nsg_path(n), NET, None).await;
-                if !nsg.is_ok_and(|v| has_apiserver_rule(&v)) {
+                if !nsg.is_ok_and(|v| has_rule(&v, "allow-apiserver")) {
                     missing.push(n.clone());
                 }
             }
@@ -234,20 +194,7 @@ async fn three_replicas_walk_the_subscription_about_once_between_them() {
         drifted.elapsed().as_secs_f64()
     );
 
-    for n in &names {
-        api(&world)
-            .delete(n, &DeleteParams::default())
-            .await
-            .unwrap();
-    }
-    for n in &names {
-        or_dump(wait_gone(&world, n).await, &refs);
-    }
-    assert!(
-        top_level_inventory(&world).is_empty(),
-        "left behind: {:?}",
-        top_level_inventory(&world)
-    );
+    delete_all_and_check_nothing_left(&world, &names, &refs).await;
     for op in ops.values() {
         assert_secret_not_logged(op);
     }

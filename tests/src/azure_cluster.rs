@@ -8,12 +8,15 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use azop_armsim::RequestFilter;
 use azop_testenv::{Check, wait_for};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-use crate::operator::{CLIENT_SECRET, CREDENTIALS_SECRET, Operator, SUBSCRIPTION, World};
+use crate::operator::{
+    CLIENT_SECRET, CREDENTIALS_SECRET, OPERATOR_NAMESPACE, Operator, SUBSCRIPTION, World,
+};
 
 /// Generous bound for any one convergence; a healthy run needs a few seconds.
 pub const TIMEOUT: Duration = Duration::from_secs(90);
@@ -514,4 +517,81 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// One control-plane machine and one worker, in zone 1: 14 resources, cheap enough for a
+/// dozen clusters in one test.
+pub fn one_machine_each(name: &str, rg: &str) -> Value {
+    let mut c = cluster(name, rg, 1);
+    c["spec"]["controlPlane"] = json!({"replicas": 1, "vmSize": "Standard_D4s_v5", "zones": ["1"]});
+    c["spec"]["workerPools"][0]["zones"] = json!(["1"]);
+    c
+}
+
+/// Holders of the world's shard Leases `0..count` (`<lease>-shard-<i>`), by index; `None`
+/// for a Lease absent or released.
+pub async fn shard_holders(world: &World, count: u32) -> Vec<Option<String>> {
+    let leases: Api<Lease> = Api::namespaced(world.client.clone(), OPERATOR_NAMESPACE);
+    let mut out = Vec::new();
+    for i in 0..count {
+        let name = format!("{}-shard-{i}", world.lease);
+        out.push(
+            leases
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|l| l.spec?.holder_identity)
+                .filter(|h| !h.is_empty()),
+        );
+    }
+    out
+}
+
+/// Whether `nsg` holds a security rule named `rule`.
+pub fn has_rule(nsg: &Value, rule: &str) -> bool {
+    nsg["properties"]["securityRules"]
+        .as_array()
+        .is_some_and(|rs| rs.iter().any(|r| r["name"] == rule))
+}
+
+/// Drift made outside azop: the NSG at `path` PUT back without any security rule, as someone
+/// in the portal would (the test's own principal). Returns the NSG as it was before.
+pub async fn strip_nsg_rules(world: &World, path: &str, api_version: &str) -> Result<Value> {
+    let nsg = world
+        .arm(reqwest::Method::GET, path, api_version, None)
+        .await?;
+    world
+        .arm(
+            reqwest::Method::PUT,
+            path,
+            api_version,
+            Some(json!({
+                "location": nsg["location"],
+                "tags": nsg["tags"],
+                "properties": {"securityRules": []},
+            })),
+        )
+        .await?;
+    Ok(nsg)
+}
+
+/// Deletes the named AzureClusters, waits until every one is gone (the operators' logs
+/// dumped if one is not), and checks that nothing is left in the simulator.
+pub async fn delete_all_and_check_nothing_left(world: &World, names: &[String], ops: &[&Operator]) {
+    for n in names {
+        or_dump(
+            api(world)
+                .delete(n, &DeleteParams::default())
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
+            ops,
+        );
+    }
+    for n in names {
+        or_dump(wait_gone(world, n).await, ops);
+    }
+    let left = top_level_inventory(world);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
