@@ -204,14 +204,16 @@ pub async fn follow(sharing: Sharing, listings: Listings) {
                 continue;
             }
         };
-        if by == sharing.identity {
-            continue;
-        }
+        // Before the identity check: a forgotten walk may carry this replica's identity (a
+        // pod name reused by a StatefulSet, `--identity` given).
         if SystemTime::now()
             .duration_since(d.started)
             .is_ok_and(|age| age > FORGOTTEN_AFTER)
         {
             let _ = sharing.api.delete(&name, &DeleteParams::default()).await;
+            continue;
+        }
+        if by == sharing.identity {
             continue;
         }
         match listings.attest(&d) {
